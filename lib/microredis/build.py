@@ -1,0 +1,251 @@
+"""Second pass of the RESP reader: turns one complete, already scanned reply into Python values."""
+# Kept apart from resp.py only for size; Reader inherits it. The scan has validated structure and lengths, so
+# this pass walks the reply once, with an explicit stack (no recursion), and checks the contents of each value.
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .errors import ProtocolError, reply_error
+
+_PLUS = const(43)  # +
+_MINUS = const(45)  # -
+_COLON = const(58)  # :
+_DOLLAR = const(36)  # $
+_UNDER = const(95)  # _
+_COMMA = const(44)  # ,
+_HASH = const(35)  # #
+_BANG = const(33)  # !
+_EQUAL = const(61)  # =
+_LPAREN = const(40)  # (
+_PCT = const(37)  # %
+_PIPE = const(124)  # |
+_GT = const(62)  # >
+_SEMI = const(59)  # ;
+_DOT = const(46)  # .
+_QMARK = const(63)  # ?
+
+# Simple strings returned as constants, so the most common replies allocate nothing.
+_INTERNED = (b"OK", b"PONG", b"QUEUED")
+_INTERNED_STR = ("OK", "PONG", "QUEUED")
+
+
+class _NeedData:
+    def __repr__(self):
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()  # gets() result when the next reply is incomplete (None and False are real replies)
+_NOKEY = _NeedData()  # marks "no map key pending" in the build stack
+
+
+class Push(list):
+    """A RESP3 out-of-band push frame (`>`), e.g. a pub/sub message or a tracking invalidation."""
+
+
+
+class Builder:
+    # needs from Reader: buf, decode, want_attributes, attributes, _bc/_bn/_bk/_bkey stacks, _len(), _bad()
+    def _int(self, buf, start, p, eol):
+        neg = False
+        if p < eol and buf[p] == _MINUS:
+            neg = True
+            p += 1
+        elif p < eol and buf[p] == _PLUS:
+            p += 1
+        if p >= eol:
+            raise self._bad("invalid integer", buf, start, p)
+        v = 0
+        if eol - p > 18:
+            try:
+                v = int(bytes(buf[p:eol]))
+            except ValueError:
+                raise self._bad("invalid integer", buf, start, p)
+        else:
+            while p < eol:
+                c = buf[p] - 48
+                if c < 0 or c > 9:
+                    raise self._bad("invalid integer", buf, start, p)
+                v = v * 10 + c
+                p += 1
+        return -v if neg else v
+
+    def _str(self, buf, a, b):
+        v = bytes(buf[a:b])
+        if self.decode:
+            try:
+                return v.decode()
+            except UnicodeError:
+                raise ProtocolError("reply is not valid UTF-8 (use decode=False)")
+        return v
+
+    def _simple(self, buf, p, eol):
+        n = eol - p
+        for i in range(len(_INTERNED)):
+            c = _INTERNED[i]
+            if n == len(c) and buf.startswith(c, p):
+                return _INTERNED_STR[i] if self.decode else c
+        return self._str(buf, p, eol)
+
+    def _error(self, buf, a, b):
+        try:
+            msg = bytes(buf[a:b]).decode()
+        except UnicodeError:
+            msg = repr(bytes(buf[a:b]))
+        return reply_error(msg)
+
+    def _build(self, p, end):
+        buf = self.buf
+        start = p
+        bc = self._bc
+        bn = self._bn
+        bk = self._bk
+        bkey = self._bkey
+        depth = 0
+        while p < end:
+            t = buf[p]
+            eol = buf.find(b"\r\n", p + 1, end)
+            q = eol + 2
+            if t == _PLUS:
+                v = self._simple(buf, p + 1, eol)
+            elif t == _COLON or t == _LPAREN:
+                v = self._int(buf, start, p + 1, eol)
+            elif t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
+                c = buf[p + 1]
+                if c == _MINUS:
+                    v = None
+                elif c == _QMARK:
+                    bc[depth] = bytearray()
+                    bn[depth] = -1
+                    bk[depth] = _DOLLAR
+                    depth += 1
+                    p = q
+                    continue
+                else:
+                    n = self._len(buf, start, p + 1, eol)
+                    q = eol + 4 + n
+                    if t == _SEMI:
+                        if n:
+                            bc[depth - 1].extend(memoryview(buf)[eol + 2:eol + 2 + n])
+                            p = q
+                            continue
+                        q = eol + 2  # ";0" ends the stream and carries no payload
+                        depth -= 1
+                        v = bytes(bc[depth])
+                        bc[depth] = None
+                        if self.decode:
+                            v = self._decode(v)
+                    elif t == _DOLLAR:
+                        v = self._str(buf, eol + 2, eol + 2 + n)
+                    elif t == _EQUAL:
+                        if buf[eol + 5] != _COLON:
+                            raise self._bad("verbatim string without format", buf, start, eol + 2)
+                        v = self._str(buf, eol + 6, eol + 2 + n)
+                    else:
+                        v = self._error(buf, eol + 2, eol + 2 + n)
+            elif t == _MINUS:
+                v = self._error(buf, p + 1, eol)
+            elif t == _UNDER:
+                if eol != p + 1:
+                    raise self._bad("invalid null", buf, start, p)
+                v = None
+            elif t == _HASH:
+                c = buf[p + 1]
+                if eol != p + 2 or (c != 116 and c != 102):
+                    raise self._bad("invalid boolean", buf, start, p)
+                v = c == 116
+            elif t == _COMMA:
+                try:
+                    v = float(bytes(buf[p + 1:eol]))
+                except ValueError:
+                    raise self._bad("invalid double", buf, start, p + 1)
+            elif t == _DOT:
+                depth -= 1
+                if bkey[depth] is not _NOKEY and bk[depth] == _PCT:
+                    raise self._bad("streamed map ended after a key", buf, start, p)
+                v = self._close(depth)
+            else:  # aggregate header (validated by the scan)
+                n = self._len(buf, start, p + 1, eol)
+                if n == -1:
+                    v = None
+                else:
+                    if t == _PCT or t == _PIPE:
+                        c = {}
+                        if n > 0:
+                            n *= 2
+                    elif t == _GT:
+                        c = Push()
+                    else:
+                        c = []
+                    if n == 0:
+                        if t == _PIPE:
+                            p = q
+                            continue
+                        v = c
+                    else:
+                        bc[depth] = c
+                        bn[depth] = -1 if n == -2 else n
+                        bk[depth] = t
+                        bkey[depth] = _NOKEY
+                        depth += 1
+                        p = q
+                        continue
+            p = q
+            # add v to its parent; close every aggregate it completes
+            while True:
+                if depth == 0:
+                    if p < end:
+                        raise self._bad("trailing data inside reply", buf, start, p)
+                    return v
+                d = depth - 1
+                c = bc[d]
+                k = bk[d]
+                if k == _PCT or k == _PIPE:
+                    key = bkey[d]
+                    if key is _NOKEY:
+                        if type(v) is list or type(v) is Push:
+                            v = tuple(v)
+                        elif type(v) is dict:
+                            raise self._bad("map key is a map", buf, start, p)
+                        bkey[d] = v
+                    else:
+                        c[key] = v
+                        bkey[d] = _NOKEY
+                else:
+                    c.append(v)
+                n = bn[d]
+                if n < 0:
+                    break
+                n -= 1
+                bn[d] = n
+                if n:
+                    break
+                depth = d
+                v = self._close(d)
+                if k == _PIPE:
+                    break
+        raise self._bad("reply ended early", buf, start, p)
+
+    def _close(self, d):
+        c = self._bc[d]
+        self._bc[d] = None
+        k = self._bk[d]
+        if k == _DOLLAR:
+            c = bytes(c)
+            return self._decode(c) if self.decode else c
+        if k == _PIPE:
+            if self.want_attributes:
+                if self.attributes is None:
+                    self.attributes = c
+                else:
+                    self.attributes.update(c)
+            return None
+        return c
+
+    def _decode(self, v):
+        try:
+            return v.decode()
+        except UnicodeError:
+            raise ProtocolError("reply is not valid UTF-8 (use decode=False)")

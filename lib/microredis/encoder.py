@@ -1,0 +1,167 @@
+"""Sans-IO RESP command encoder: writes arrays of bulk strings into a send buffer that the caller owns."""
+# The encoder never touches a socket. When the buffer fills it hands it to `sink.send(buf, n)`, and a value too large
+# for the buffer goes to `sink.send_obj(value)` uncopied, right after its header. A Transport is a valid sink.
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_BIG = const(4)  # a value is sent uncopied when it exceeds 1/_BIG of the send buffer
+_HDR = const(24)  # room for "$<len>\r\n" or "*<n>\r\n"
+
+_CRLF = b"\r\n"
+
+
+def check(a):
+    """TypeError unless `a` is a valid command argument; called for every argument before anything is written."""
+    t = type(a)
+    if t is bytes or t is str or t is int or t is bytearray or t is memoryview or t is float:
+        return
+    if isinstance(a, (bytes, bytearray, memoryview, str, float)) or (isinstance(a, int) and not isinstance(a, bool)):
+        return
+    raise TypeError("invalid argument type %s: use bytes, bytearray, memoryview, str, int or float"
+                    % type(a).__name__)
+
+
+class Encoder:
+    def __init__(self, buf, sink=None):
+        self.buf = buf
+        self.n = 0
+        self.sink = sink
+
+    def flush(self):
+        n = self.n
+        if n:
+            if self.sink is None:
+                raise ValueError("command does not fit the send buffer and there is no sink")
+            self.n = 0
+            self.sink.send(self.buf, n)
+
+    def _room(self, k):
+        if len(self.buf) - self.n < k:
+            self.flush()
+
+    def raw(self, data):
+        """Append pre-encoded bytes (e.g. a constant command prefix such as b"*3\\r\\n$3\\r\\nSET\\r\\n")."""
+        k = len(data)
+        self._room(k)
+        n = self.n
+        if k > len(self.buf):
+            self.sink.send_obj(data)
+            return
+        self.buf[n:n + k] = data
+        self.n = n + k
+
+    def _int(self, v):
+        # Decimal digits straight into the buffer: str(v) would allocate.
+        buf = self.buf
+        n = self.n
+        if v < 0:
+            buf[n] = 45
+            n += 1
+            v = -v
+        k = 1
+        t = v
+        while t >= 10:
+            t //= 10
+            k += 1
+        i = n + k
+        while True:
+            i -= 1
+            buf[i] = 48 + v % 10
+            v //= 10
+            if i == n:
+                break
+        self.n = n + k
+
+    def begin(self, nargs):
+        self._room(_HDR)
+        self.buf[self.n] = 42  # *
+        self.n += 1
+        self._int(nargs)
+        self._crlf()
+
+    def _crlf(self):
+        n = self.n
+        self.buf[n] = 13
+        self.buf[n + 1] = 10
+        self.n = n + 2
+
+    def arg(self, a):
+        t = type(a)
+        if t is int or (t is not bool and isinstance(a, int) and t is not float):
+            # header needs the digit count first; ints are at most ~20 digits, so one room check covers all
+            self._room(2 * _HDR)
+            k = 1 if a >= 0 else 2
+            v = a if a >= 0 else -a
+            while v >= 10:
+                v //= 10
+                k += 1
+            self.buf[self.n] = 36  # $
+            self.n += 1
+            self._int(k)
+            self._crlf()
+            self._int(a)
+            self._crlf()
+            return
+        if t is str:
+            a = a.encode()
+        elif t is float:
+            a = repr(a).encode()
+        elif t is not bytes and t is not bytearray and t is not memoryview:
+            check(a)
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, float):
+                a = repr(a).encode()
+        k = len(a)
+        cap = len(self.buf)
+        if k > cap // _BIG and self.sink is not None:
+            self._room(_HDR)
+            self.buf[self.n] = 36
+            self.n += 1
+            self._int(k)
+            self._crlf()
+            self.flush()
+            self.sink.send_obj(a)
+            self._room(2)
+            self._crlf()
+            return
+        self._room(k + _HDR)
+        if len(self.buf) - self.n < k + _HDR:
+            raise ValueError("argument of %d bytes does not fit the %d-byte send buffer" % (k, cap))
+        self.buf[self.n] = 36
+        self.n += 1
+        self._int(k)
+        self._crlf()
+        n = self.n
+        self.buf[n:n + k] = a
+        self.n = n + k
+        self._crlf()
+
+    def command(self, args):
+        """Encode a whole command from a sequence of arguments (all checked first)."""
+        for a in args:
+            check(a)
+        self.begin(len(args))
+        for a in args:
+            self.arg(a)
+
+
+def encode(*args):
+    """Convenience for tests and tools: the RESP bytes of one command."""
+    out = []
+
+    class _Sink:
+        def send(self, buf, n):
+            out.append(bytes(buf[:n]))
+
+        def send_obj(self, obj):
+            out.append(bytes(obj))
+
+    e = Encoder(bytearray(64), _Sink())
+    e.command(args)
+    e.flush()
+    return b"".join(out)

@@ -1,0 +1,52 @@
+"""Exception hierarchy of microredis; every error the library raises derives from RedisError."""
+
+
+class RedisError(Exception):
+    pass
+
+
+class ReplyError(RedisError):
+    """A server error reply. `code` is its first word (e.g. "WRONGTYPE"), `message` the whole text."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+        sp = message.find(" ")
+        self.code = message if sp < 0 else message[:sp]
+
+
+class AuthenticationError(ReplyError):
+    pass
+
+
+class NoPermissionError(ReplyError):
+    pass
+
+
+class ConnectionError(RedisError):  # noqa: A001 - mirrors redis-py's name on purpose
+    pass
+
+
+class TimeoutError(RedisError):  # noqa: A001
+    pass
+
+
+class ProtocolError(RedisError):
+    pass
+
+
+class MemoryFull(RedisError):
+    pass
+
+
+class InvalidFuture(RedisError):
+    pass
+
+
+def reply_error(message):
+    # The class follows the error code so callers can catch AuthenticationError/NoPermissionError directly.
+    if message.startswith("WRONGPASS") or message.startswith("NOAUTH"):
+        return AuthenticationError(message)
+    if message.startswith("NOPERM"):
+        return NoPermissionError(message)
+    return ReplyError(message)

@@ -1,0 +1,442 @@
+"""Sans-IO RESP2/RESP3 reader: bytes in, Python values out, inside a fixed memory budget."""
+# No socket, select, ssl or time here: the connection layer owns I/O and feeds this module.
+# Parsing is in two passes over one receive buffer. A resumable *scan* finds where a reply ends (so a reply that
+# trickles in byte by byte is not re-parsed from the start), then a *build* pass turns it into values. Both walk
+# nested aggregates with an explicit stack of at most MAX_DEPTH levels: no recursion.
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .errors import MemoryFull, ProtocolError
+from .build import Builder, Push, NEED_DATA, _NOKEY  # noqa: F401 (re-exported)
+
+MAX_DEPTH = const(32)  # nesting limit of aggregates; deeper input raises ProtocolError
+_MAX_HEADER = const(40)  # a length/count line longer than this is malformed, not "incomplete"
+_UNLIMITED = const(0x3FFFFFFF)  # stays a small int on 32-bit boards, so comparisons never allocate
+_COPY_LOOP = const(128)  # get_into copies values up to this size byte by byte: slower, but allocates nothing
+
+_CR = const(13)
+_LF = const(10)
+_PLUS = const(43)  # +
+_MINUS = const(45)  # -
+_COLON = const(58)  # :
+_DOLLAR = const(36)  # $
+_STAR = const(42)  # *
+_UNDER = const(95)  # _
+_COMMA = const(44)  # ,
+_HASH = const(35)  # #
+_BANG = const(33)  # !
+_EQUAL = const(61)  # =
+_LPAREN = const(40)  # (
+_PCT = const(37)  # %
+_TILDE = const(126)  # ~
+_PIPE = const(124)  # |
+_GT = const(62)  # >
+_SEMI = const(59)  # ;
+_DOT = const(46)  # .
+_QMARK = const(63)  # ?
+
+
+class MemoryParameters:
+    """buffer_size: receive buffer bytes, allocated once; frame_capacity: replies that may be pending at once;
+    memory_limit: most bytes one reply may occupy while parsed (None: no cap but the machine's memory)."""
+
+    def __init__(self, buffer_size=512, frame_capacity=8, memory_limit=16384):
+        if type(buffer_size) is not int or buffer_size < 64:
+            raise ValueError("buffer_size must be an int >= 64")
+        if type(frame_capacity) is not int or frame_capacity < 1:
+            raise ValueError("frame_capacity must be an int >= 1")
+        if memory_limit is not None and (type(memory_limit) is not int or memory_limit < buffer_size):
+            raise ValueError("memory_limit must be None or an int >= buffer_size")
+        self.buffer_size = buffer_size
+        self.frame_capacity = frame_capacity
+        self.memory_limit = memory_limit
+
+    def __repr__(self):
+        return "MemoryParameters(buffer_size=%d, frame_capacity=%d, memory_limit=%r)" % (
+            self.buffer_size, self.frame_capacity, self.memory_limit)
+
+
+class Reader(Builder):
+    def __init__(self, params=None, decode=False, attributes=False):
+        if params is None:
+            params = MemoryParameters()
+        self.params = params
+        self.decode = decode
+        self.want_attributes = attributes
+        self.attributes = None  # with attributes=True: dict of attributes seen in the last reply, else None
+        lim = params.memory_limit
+        self._limit = _UNLIMITED if lim is None or lim > _UNLIMITED else lim
+        self._base = bytearray(params.buffer_size)
+        self.buf = self._base
+        self.wpos = 0  # end of received data
+        self._r = 0  # start of the reply being scanned (everything before it is consumed)
+        self._s = 0  # scan position: end of the last complete element of that reply
+        self._need = 0  # bytes the incomplete reply is known to need, so the buffer grows once, not by doubling
+        self._depth = 0
+        self._cnt = [0] * MAX_DEPTH  # elements still expected per level; -1 for streamed aggregates
+        self._kind = [0] * MAX_DEPTH  # type byte per level
+        self._skip = False  # discarding a reply larger than memory_limit
+        self._drop = 0  # skip mode: payload bytes (with CRLF) still to discard
+        self._lskip = False  # skip mode: inside an over-long simple line, discarding up to its CRLF
+        self._into = None  # gets_into: destination of a bulk string being copied as it arrives
+        self._ilen = -1  # its declared length; -1 when no copy is in progress
+        self._ileft = 0  # bytes still expected, CRLF included
+        self._ipos = 0  # bytes copied so far
+        self._pend = None  # fed data that did not fit yet (kept by reference, not copied)
+        self._pi = 0
+        # build-pass stack, allocated once
+        self._bc = [None] * MAX_DEPTH
+        self._bn = [0] * MAX_DEPTH
+        self._bk = [0] * MAX_DEPTH
+        self._bkey = [None] * MAX_DEPTH
+
+    def _bad(self, what, buf, start, p):
+        # Error path only: where in the reply the problem is, and the received bytes around it.
+        lo = p - 8 if p - 8 > start else start
+        hi = p + 16 if p + 16 < self.wpos else self.wpos
+        return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
+
+    # ---- buffer management -------------------------------------------------------------------------------
+    def space(self):
+        """Free bytes at buf[wpos:], after compacting or growing; a transport then writes there and calls wrote()."""
+        w = self.wpos
+        r = self._r
+        if r == w:
+            # Everything consumed: restart at 0 so a transport can readinto(buf) with no slice (no allocation).
+            self._s = 0
+            self._r = 0
+            self.wpos = 0
+            if self.buf is not self._base and self._ilen < 0:
+                self.buf = self._base  # give back a buffer grown for one large reply
+            return len(self.buf)
+        buf = self.buf
+        free = len(buf) - w
+        if free > 0:
+            return free
+        if r > 0:
+            n = w - r
+            buf[0:n] = buf[r:w]
+            self._s -= r
+            self._r = 0
+            self.wpos = n
+            return len(buf) - n
+        size = len(buf) * 2
+        if size < self._need:
+            size = self._need
+        if size > self._limit:
+            size = self._limit
+        if size <= len(buf):
+            # Only reachable with a limit below the buffer: the scan switches to skip mode before this.
+            raise MemoryFull("receive buffer cannot grow past memory_limit")
+        try:
+            nb = bytearray(size)
+        except MemoryError:
+            raise MemoryFull("no memory to grow the receive buffer to %d bytes" % size)
+        nb[0:w] = buf[0:w]
+        self.buf = nb
+        return size - w
+
+    def wrote(self, n):
+        self.wpos += n
+
+    def feed(self, data):
+        """Queue received bytes: copied into the receive buffer as far as it has room; the rest waits for gets()."""
+        if self._pend is not None:
+            self._pend = bytes(self._pend[self._pi:]) + bytes(data)
+            self._pi = 0
+            return
+        n = len(data)
+        if n == 0:
+            return
+        free = self.space()
+        w = self.wpos
+        if n <= free:
+            self.buf[w:w + n] = data
+            self.wpos = w + n
+        else:
+            self.buf[w:w + free] = data[0:free]
+            self.wpos = w + free
+            self._pend = bytes(data[free:])  # a copy: the caller may reuse its buffer
+            self._pi = 0
+
+    def _pull(self):
+        # Move more queued data into the buffer; False when there is none.
+        d = self._pend
+        if d is None:
+            return False
+        free = self.space()
+        i = self._pi
+        k = len(d) - i
+        if k > free:
+            k = free
+        w = self.wpos
+        self.buf[w:w + k] = d[i:i + k]
+        self.wpos = w + k
+        i += k
+        if i >= len(d):
+            self._pend = None
+            self._pi = 0
+        else:
+            self._pi = i
+        return True
+
+    def pending(self):
+        """Bytes received but not yet returned as replies."""
+        n = self.wpos - self._r
+        if self._pend is not None:
+            n += len(self._pend) - self._pi
+        return n
+
+    # ---- public parsing ------------------------------------------------------------------------------------
+    def gets(self):
+        """The next reply, or NEED_DATA. Error replies are returned as ReplyError instances. Raises ProtocolError
+        on malformed input (the stream is then unusable) and MemoryFull after discarding a reply larger than
+        memory_limit (the stream is still in sync)."""
+        return self._get(None)
+
+    def gets_into(self, dest):
+        """Like gets(), but a bulk-string reply is copied into `dest` as it arrives and its length is returned
+        (None for nil). A value longer than `dest` is discarded and raises MemoryFull."""
+        return self._get(dest)
+
+    def _get(self, dest):
+        while True:
+            if self._ilen >= 0:
+                v = self._copy_into()
+                if v is not NEED_DATA:
+                    return v
+            elif self._scan(dest):
+                if self._ilen < 0:
+                    return self._take()
+                continue
+            if not self._pull():
+                return NEED_DATA
+
+    def _take(self):
+        start = self._r
+        end = self._s
+        self._need = 0
+        self._r = end  # consumed before building, so a failing build cannot leave the stream half-read
+        self.attributes = None
+        return self._build(start, end)
+
+    # ---- pass 1: scan --------------------------------------------------------------------------------------
+    def _len(self, buf, start, p, eol):
+        # Parses a length/count from buf[p:eol]: -1, a non-negative int, or -2 for "?" (streamed).
+        n = eol - p
+        if n == 1 and buf[p] == _QMARK:
+            return -2
+        if n == 2 and buf[p] == _MINUS and buf[p + 1] == 49:
+            return -1
+        if n == 0 or n > 18:
+            raise self._bad("invalid length", buf, start, p)
+        v = 0
+        while p < eol:
+            c = buf[p] - 48
+            if c < 0 or c > 9:
+                raise self._bad("invalid length", buf, start, p)
+            v = v * 10 + c
+            p += 1
+        return v
+
+    def _scan(self, dest):
+        # True when buf[_r:_s] holds a whole reply, or when a gets_into copy has begun. In skip mode (a reply past
+        # memory_limit) scanned bytes are discarded as they go, and MemoryFull is raised once the reply has ended.
+        buf = self.buf
+        w = self.wpos
+        cnt = self._cnt
+        kind = self._kind
+        while True:
+            s = self._s
+            if self._skip:
+                self._r = s
+                if self._drop:
+                    if w - s < self._drop:
+                        self._drop -= w - s
+                        self._r = self._s = w
+                        return False
+                    e = s + self._drop
+                    self._drop = 0
+                elif self._lskip:
+                    eol = buf.find(b"\r\n", s, w)
+                    if eol < 0:
+                        # keep a trailing CR: it may be half of the CRLF
+                        self._r = self._s = w - 1 if w > s and buf[w - 1] == _CR else w
+                        return False
+                    self._lskip = False
+                    e = eol + 2
+                else:
+                    e = self._elem(buf, s, w, dest, cnt, kind, True)
+            else:
+                e = self._elem(buf, s, w, dest, cnt, kind, False)
+            if e < 0:
+                if e == -3:
+                    return True
+                if not self._skip and (e == -2 or w - self._r >= self._limit):
+                    self._skip = True
+                    continue
+                return False
+            if e == 0:
+                continue  # an aggregate was opened (or a skip state began); self._s moved past its header
+            self._s = e
+            # an element ended at e: close every aggregate it completes
+            while True:
+                d = self._depth
+                if d == 0:
+                    if self._skip:
+                        self._skip = False
+                        self._r = e
+                        self._need = 0
+                        raise MemoryFull("reply larger than memory_limit (%d bytes) was discarded" % self._limit)
+                    return True
+                d -= 1
+                c = cnt[d]
+                if c < 0:
+                    break  # streamed: ends at its own terminator
+                c -= 1
+                cnt[d] = c
+                if c > 0:
+                    break
+                self._depth = d
+                if kind[d] == _PIPE:
+                    break  # an attribute is not an element of its parent: the value it describes follows
+
+    def _elem(self, buf, s, w, dest, cnt, kind, skip):
+        # Scans the element at s. Returns where it ends (> 0); 0 when it opened an aggregate or a skip state
+        # (self._s then points past its header); -1: incomplete; -2: larger than memory_limit; -3: a gets_into
+        # copy began. In skip mode bulk payloads and long lines are counted, not buffered.
+        if s >= w:
+            return -1
+        start = self._r
+        t = buf[s]
+        d = self._depth
+        if d and kind[d - 1] == _DOLLAR and t != _SEMI:
+            raise self._bad("streamed string chunk expected", buf, start, s)
+        eol = buf.find(b"\r\n", s + 1, w)
+        if eol < 0:
+            if t == _PLUS or t == _MINUS or t == _COMMA or t == _LPAREN or t == _COLON:
+                if skip and w - s > _MAX_HEADER:
+                    self._lskip = True
+                    return 0
+                return -1
+            if w - s > _MAX_HEADER:
+                raise self._bad("line too long or missing CRLF", buf, start, s)
+            return -1
+        if t == _PLUS or t == _MINUS or t == _COLON or t == _COMMA or t == _HASH or t == _LPAREN or t == _UNDER:
+            return eol + 2
+        if t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
+            n = self._len(buf, start, s + 1, eol)
+            if n == -2:
+                if t != _DOLLAR:
+                    raise self._bad("invalid length", buf, start, s + 1)
+                self._open(buf, start, s, _DOLLAR, -1)
+                self._s = eol + 2
+                return 0
+            if n == -1:
+                if t != _DOLLAR:
+                    raise self._bad("invalid length", buf, start, s + 1)
+                return eol + 2
+            if t == _SEMI:
+                if not d or kind[d - 1] != _DOLLAR:
+                    raise self._bad("unexpected streamed string chunk", buf, start, s)
+                if n == 0:
+                    self._depth = d - 1  # ";0" ends the streamed string
+                    return eol + 2
+            if t == _EQUAL and n < 4:
+                raise self._bad("verbatim string shorter than its format", buf, start, s)
+            if skip:
+                self._drop = n + 2
+                self._s = eol + 2
+                return 0
+            if dest is not None and t == _DOLLAR and d == 0 and s == start:
+                self._into = dest
+                self._ilen = n
+                self._ileft = n + 2
+                self._ipos = 0
+                self._r = self._s = eol + 2
+                return -3
+            end = eol + 4 + n
+            if end > w:
+                self._need = end - start
+                return -2 if end - start > self._limit else -1
+            if buf[end - 2] != _CR or buf[end - 1] != _LF:
+                raise self._bad("bulk string not followed by CRLF", buf, start, end - 2)
+            return end
+        if t == _STAR or t == _TILDE or t == _PCT or t == _GT or t == _PIPE:
+            n = self._len(buf, start, s + 1, eol)
+            if n == -1:
+                if t != _STAR:
+                    raise self._bad("invalid count", buf, start, s + 1)
+                return eol + 2
+            if n == -2:
+                if t == _GT or t == _PIPE:
+                    raise self._bad("invalid count", buf, start, s + 1)
+                n = -1
+            elif n == 0:
+                if t == _PIPE:
+                    self._s = eol + 2  # an empty attribute describes nothing
+                    return 0
+                return eol + 2
+            elif t == _PCT or t == _PIPE:
+                n *= 2
+            self._open(buf, start, s, t, n)
+            self._s = eol + 2
+            return 0
+        if t == _DOT:
+            if eol != s + 1 or not d or cnt[d - 1] >= 0:
+                raise self._bad("unexpected end of streamed aggregate", buf, start, s)
+            self._depth = d - 1
+            return eol + 2
+        raise self._bad("unknown type byte %r" % chr(t), buf, start, s)
+
+    def _open(self, buf, start, s, t, n):
+        d = self._depth
+        if d >= MAX_DEPTH:
+            raise self._bad("nesting deeper than %d" % MAX_DEPTH, buf, start, s)
+        self._cnt[d] = n
+        self._kind[d] = t
+        self._depth = d + 1
+
+    def _copy_into(self):
+        # gets_into: move the bulk string's bytes from the receive buffer to the destination as they arrive.
+        buf = self.buf
+        s = self._r
+        w = self.wpos
+        left = self._ileft
+        n = self._ilen
+        dest = self._into
+        fits = n <= len(dest)
+        k = left - 2
+        if k > w - s:
+            k = w - s
+        if k > 0:
+            if fits:
+                i = self._ipos
+                if k <= _COPY_LOOP:
+                    j = 0
+                    while j < k:
+                        dest[i + j] = buf[s + j]
+                        j += 1
+                else:
+                    dest[i:i + k] = memoryview(buf)[s:s + k]
+                self._ipos = i + k
+            s += k
+            left -= k
+        while left and s < w:
+            if buf[s] != (_CR if left == 2 else _LF):
+                raise self._bad("bulk string not followed by CRLF", buf, s, s)
+            s += 1
+            left -= 1
+        self._r = self._s = s
+        self._ileft = left
+        if left:
+            return NEED_DATA
+        self._ilen = -1
+        self._into = None
+        if not fits:
+            raise MemoryFull("value of %d bytes does not fit the %d-byte buffer" % (n, len(dest)))
+        return n
