@@ -8,3 +8,4 @@ from .errors import (  # noqa: F401
 )
 from .resp import MemoryParameters  # noqa: F401
 from . import resp  # noqa: F401
+from .connection import ConnectionHandler, Credentials, from_url  # noqa: F401

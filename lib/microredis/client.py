@@ -1,0 +1,421 @@
+"""Core Client and Future: implicit pipelining over one socket, reply slots allocated once, per-reply deadlines."""
+# Replies arrive in command order, so pending commands form a ring of `frame_capacity` slots; the oldest slot is
+# the one the next reply belongs to. Futures are recycled once wait() has handed over their value, which keeps the
+# steady state free of allocation. The command catalogue lives in commands.py so the core can be loaded alone.
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .errors import ConnectionError, TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError
+from .encoder import check
+from .resp import NEED_DATA, Push
+
+# Future states
+_FREE = const(0)  # in the pool (or waited: its value was handed over)
+_PENDING = const(1)
+_DONE = const(2)
+_INVALID = const(3)
+
+# Reply conversions, applied when a reply resolves its future
+RAW = const(0)
+OK = const(1)  # +OK -> True (nil and other values pass through)
+BOOL = const(2)  # integer -> bool
+PAIRS = const(3)  # RESP2 flat list -> dict (RESP3 maps pass through)
+FLOAT = const(4)  # bulk -> float (RESP3 doubles pass through)
+SET = const(5)  # list -> set
+PAIRLIST = const(6)  # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]] -> same
+
+_SET3 = b"*3\r\n$3\r\nSET\r\n"
+_GET2 = b"*2\r\n$3\r\nGET\r\n"
+_INCR2 = b"*2\r\n$4\r\nINCR\r\n"
+_PUBLISH3 = b"*3\r\n$7\r\nPUBLISH\r\n"
+
+
+class Future:
+    """The pending reply of one command. ready() never blocks; wait() blocks until the reply, its deadline or an
+    error. wait() hands the value over once: the Future is then recycled for a later command, so do not keep it."""
+
+    def __init__(self, client):
+        self._c = client
+        self._st = _FREE
+        self._v = None
+
+    def ready(self):
+        if self._st == _PENDING:
+            self._c._poll()
+        return self._st != _PENDING
+
+    def wait(self):
+        st = self._st
+        c = self._c
+        while st == _PENDING:
+            try:
+                c._read_for(self)
+            except RedisError:
+                if self._st == _PENDING:
+                    raise
+                # another future's failure broke the connection: this one raises its own error below
+            st = self._st
+        if st == _FREE:
+            raise InvalidFuture("this future was already waited (its value was handed over)")
+        v = self._v
+        self._v = None
+        if st == _INVALID:
+            raise v
+        self._st = _FREE
+        c._pool.append(self)
+        if isinstance(v, Exception):
+            c._seen_error(v)
+            raise v
+        return v
+
+    def __repr__(self):
+        return "<Future %s>" % ("free", "pending", "done", "invalid")[self._st]
+
+
+class _Batch:
+    # `with client.pipeline():` - allocated once per client; nesting is counted
+    def __init__(self, client):
+        self._c = client
+
+    def __enter__(self):
+        self._c._batch += 1
+        return self._c
+
+    def __exit__(self, a, b, c):
+        cl = self._c
+        cl._batch -= 1
+        if cl._batch == 0 and cl._conn is not None:
+            cl.flush()
+        return False
+
+
+class CoreClient:
+    def __init__(self, conn, timeout_ms, clock):
+        self._conn = conn  # the handler's live connection: transport, reader, encoder
+        self._t = conn.transport
+        self._r = conn.reader
+        self._e = conn.encoder
+        self._clock = clock
+        self._tmo = timeout_ms
+        cap = conn.reader.params.frame_capacity
+        self._cap = cap
+        self._fut = [None] * cap
+        self._conv = [0] * cap
+        self._into = [None] * cap
+        self._sent = [0] * cap
+        self._head = 0
+        self._n = 0  # pending (sent or queued) replies
+        self._unsent = 0  # of those, queued in the send buffer and not yet sent
+        self._batch = 0
+        self._pipe = _Batch(self)
+        self._pool = [Future(self) for _ in range(cap)]
+        self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
+        self.last_unwaited_error = None
+        self.push_handler = None  # called with each RESP3 push frame that no subscription takes
+        self._sub = None  # the Subscription sharing this connection, if any
+
+    # ---- sending --------------------------------------------------------------------------------------------
+    def _begin(self, conv, into):
+        # Claims a slot for one more reply. Arguments have been checked, so nothing after this can fail half-way
+        # except I/O, which breaks the connection anyway.
+        if self._conn is None:
+            raise ConnectionError("client is closed")
+        if self._n == self._cap:
+            # every slot pending: the oldest reply is read first (never an error for the caller)
+            self._read_one(None)
+        p = self._pool
+        f = p.pop() if p else Future(self)
+        f._st = _PENDING
+        i = self._head + self._n
+        if i >= self._cap:
+            i -= self._cap
+        self._fut[i] = f
+        self._conv[i] = conv
+        self._into[i] = into
+        self._n += 1
+        self._unsent += 1
+        return f
+
+    def _end(self, f):
+        if self._batch == 0:
+            self.flush()
+        return f
+
+    def flush(self):
+        """Send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)."""
+        if self._unsent:
+            try:
+                self._e.flush()
+            except RedisError as e:
+                self._broken(e, None)
+                raise
+            now = self._clock.ticks_ms()
+            k = self._n - self._unsent
+            i = self._head + k
+            while k < self._n:
+                if i >= self._cap:
+                    i -= self._cap
+                self._sent[i] = now
+                i += 1
+                k += 1
+            self._unsent = 0
+
+    def pipeline(self):
+        """`with client.pipeline():` coalesces the commands issued in the block into one send."""
+        return self._pipe
+
+    def command(self, *args):
+        """Any command; returns a Future of the raw reply."""
+        return self._cmd(RAW, args)
+
+    def _cmd(self, conv, args, into=None):
+        for a in args:
+            check(a)
+        f = self._begin(conv, into)
+        e = self._e
+        e.begin(len(args))
+        for a in args:
+            e.arg(a)
+        return self._end(f)
+
+    # hot-path commands: constant prefixes, no argument tuples, nothing allocated once warm
+    def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
+            pxat=None):
+        if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
+            check(key)
+            check(value)
+            f = self._begin(OK, None)
+            e = self._e
+            e.raw(_SET3)
+            e.arg(key)
+            e.arg(value)
+            return self._end(f)
+        args = [b"SET", key, value]
+        for name, v in ((b"EX", ex), (b"PX", px), (b"EXAT", exat), (b"PXAT", pxat)):
+            if v is not None:
+                if type(v) is not int or v <= 0:
+                    raise ValueError("%s must be a positive int" % name.decode())
+                args.append(name)
+                args.append(v)
+        if nx and xx:
+            raise ValueError("nx and xx are mutually exclusive")
+        for name, v in ((b"NX", nx), (b"XX", xx), (b"KEEPTTL", keepttl), (b"GET", get)):
+            if v:
+                args.append(name)
+        return self._cmd(RAW if get else OK, args)
+
+    def get(self, key):
+        check(key)
+        f = self._begin(RAW, None)
+        self._e.raw(_GET2)
+        self._e.arg(key)
+        return self._end(f)
+
+    def get_into(self, key, buffer):
+        """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
+        check(key)
+        if not isinstance(buffer, (bytearray, memoryview)):
+            raise TypeError("buffer must be a bytearray or memoryview")
+        f = self._begin(RAW, buffer)
+        self._e.raw(_GET2)
+        self._e.arg(key)
+        return self._end(f)
+
+    def incr(self, key):
+        check(key)
+        f = self._begin(RAW, None)
+        self._e.raw(_INCR2)
+        self._e.arg(key)
+        return self._end(f)
+
+    def publish(self, channel, message):
+        check(channel)
+        check(message)
+        f = self._begin(RAW, None)
+        e = self._e
+        e.raw(_PUBLISH3)
+        e.arg(channel)
+        e.arg(message)
+        return self._end(f)
+
+    # ---- receiving ------------------------------------------------------------------------------------------
+    def _poll(self):
+        # ready(): take whatever has arrived, never block
+        self.flush()
+        while self._n:
+            if not self._read_one(0):
+                return
+
+    def _read_for(self, f):
+        self.flush()
+        if self._n == 0:
+            raise InvalidFuture("future does not belong to a pending command of this client")
+        self._read_one(None)
+
+    def _read_one(self, limit):
+        # Reads one reply for the oldest slot. limit None: wait up to that reply's deadline; 0: only what has
+        # arrived. Returns True if a slot was resolved.
+        if self._unsent:
+            self.flush()
+        r = self._r
+        t = self._t
+        h = self._head
+        while True:
+            dest = self._into[h] if self._n else None
+            try:
+                v = r.gets() if dest is None else r.gets_into(dest)
+            except MemoryFull as e:
+                v = e  # the reader skipped the reply and is still in sync
+            except ProtocolError as e:
+                self._broken(e, None)
+                raise
+            if v is NEED_DATA:
+                if limit is None:
+                    ms = self._remaining(h)
+                else:
+                    ms = limit
+                try:
+                    r.space()
+                    k = t.recv_into(r.buf, r.wpos, ms)
+                except RedisError as e:
+                    self._broken(e, None)
+                    raise
+                if k:
+                    r.wrote(k)
+                    continue
+                if limit is not None:
+                    return False
+                if self._tmo and self._remaining(h) <= 0:
+                    err = TimeoutError("no reply within %d ms" % self._tmo)
+                    self._broken(err, self._fut[h])
+                    raise err
+                continue
+            if type(v) is Push and self._push(v):
+                continue
+            if self._n == 0:
+                err = ProtocolError("reply received with no command pending")
+                self._broken(err, None)
+                raise err
+            self._resolve(h, v)
+            return True
+
+    def _remaining(self, h):
+        if not self._tmo:
+            return -1
+        c = self._clock
+        left = self._tmo - c.ticks_diff(c.ticks_ms(), self._sent[h])
+        return left if left > 0 else 0
+
+    def _push(self, v):
+        # RESP3 out-of-band frames never resolve a command's future
+        s = self._sub
+        if s is not None and s._take_push(v):
+            return True
+        if self.push_handler is not None:
+            self.push_handler(v)
+        return True
+
+    def _resolve(self, h, v):
+        f = self._fut[h]
+        c = self._conv[h]
+        if c and not isinstance(v, Exception):
+            v = _convert(c, v)
+        self._fut[h] = None
+        self._into[h] = None
+        h += 1
+        self._head = 0 if h == self._cap else h
+        self._n -= 1
+        f._v = v
+        f._st = _DONE
+        if isinstance(v, Exception):
+            self.unwaited_errors += 1
+            self.last_unwaited_error = v
+
+    def _seen_error(self, v):
+        # wait() raised this error: it is no longer unseen
+        if self.unwaited_errors:
+            self.unwaited_errors -= 1
+        if self.last_unwaited_error is v:
+            self.last_unwaited_error = None
+
+    def _broken(self, err, timed_out):
+        # Replies can no longer be matched to commands: fail every pending future and drop the socket, so the
+        # handler's next connect() dials again. The future that timed out (or, for a lost connection, the oldest)
+        # raises err; the others raise InvalidFuture.
+        if timed_out is None and self._n:
+            timed_out = self._fut[self._head]
+        msg = "reply cannot be matched any more: %s" % err
+        while self._n:
+            h = self._head
+            f = self._fut[h]
+            self._fut[h] = None
+            self._into[h] = None
+            f._st = _INVALID
+            f._v = err if f is timed_out else InvalidFuture(msg)
+            self._head = 0 if h + 1 == self._cap else h + 1
+            self._n -= 1
+        self._unsent = 0
+        conn = self._conn
+        self._conn = None
+        if conn is not None:
+            conn.fail()
+
+    def close(self):
+        """Read the replies of futures never waited, so the cached socket is clean for the next Client."""
+        if self._conn is None:
+            return
+        try:
+            if self._sub is not None:
+                self._sub.close()
+            self.flush()
+            while self._n:
+                self._read_one(None)
+        finally:
+            if self._conn is not None:
+                self._conn.release(self)
+            self._conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, a, b, c):
+        self.close()
+        return False
+
+
+def _convert(c, v):
+    if c == OK:
+        if v == b"OK" or v == "OK":
+            return True
+        return v
+    if c == BOOL:
+        return bool(v) if type(v) is int else v
+    if c == PAIRS:
+        if type(v) is list:
+            d = {}
+            for i in range(0, len(v) - 1, 2):
+                d[v[i]] = v[i + 1]
+            return d
+        return v
+    if c == FLOAT:
+        if v is None or type(v) is float:
+            return v
+        return float(v)
+    if c == SET:
+        return set(v) if type(v) is list else v
+    if c == PAIRLIST:
+        if type(v) is not list:
+            return v
+        out = []
+        if v and type(v[0]) is list:
+            for p in v:
+                out.append((p[0], float(p[1])))
+        else:
+            for i in range(0, len(v) - 1, 2):
+                out.append((v[i], float(v[i + 1])))
+        return out
+    return v

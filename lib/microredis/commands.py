@@ -1,0 +1,6 @@
+"""The command catalogue: redis-py names and argument shapes on top of the core client."""
+from .client import CoreClient
+
+
+class Client(CoreClient):
+    pass
