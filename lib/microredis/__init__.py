@@ -1,4 +1,6 @@
 """microredis: a Redis client for microcontrollers (MicroPython, CircuitPython) and CPython."""
+# Submodules load on first use (module __getattr__), so a board that only needs the sans-IO reader, or only the
+# core client, does not pay RAM for the rest.
 
 __version__ = "0.1.0"
 
@@ -6,6 +8,25 @@ from .errors import (  # noqa: F401
     RedisError, ReplyError, AuthenticationError, NoPermissionError, ConnectionError, TimeoutError,
     ProtocolError, MemoryFull, InvalidFuture,
 )
-from .resp import MemoryParameters  # noqa: F401
-from . import resp  # noqa: F401
-from .connection import ConnectionHandler, Credentials, from_url  # noqa: F401
+
+_LAZY = {
+    "ConnectionHandler": "connection",
+    "Credentials": "connection",
+    "from_url": "connection",
+    "MemoryParameters": "resp",
+    "Client": "commands",
+    "CoreClient": "client",
+    "Future": "client",
+    "Subscription": "pubsub",
+    "Message": "pubsub",
+}
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        if name in ("resp", "encoder", "client", "connection", "commands", "net", "clock", "pubsub"):
+            return __import__("microredis." + name, None, None, [name])
+        raise AttributeError("module 'microredis' has no attribute %r" % name)
+    m = __import__("microredis." + mod, None, None, [name])
+    return getattr(m, name)

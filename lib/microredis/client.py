@@ -27,6 +27,7 @@ PAIRS = const(3)  # RESP2 flat list -> dict (RESP3 maps pass through)
 FLOAT = const(4)  # bulk -> float (RESP3 doubles pass through)
 SET = const(5)  # list -> set
 PAIRLIST = const(6)  # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]] -> same
+# a callable conv (commands.py) is applied as conv(reply)
 
 _SET3 = b"*3\r\n$3\r\nSET\r\n"
 _GET2 = b"*2\r\n$3\r\nGET\r\n"
@@ -66,7 +67,7 @@ class Future:
         if st == _INVALID:
             raise v
         self._st = _FREE
-        c._pool.append(self)
+        c._recycle(self)
         if isinstance(v, Exception):
             c._seen_error(v)
             raise v
@@ -107,19 +108,21 @@ class CoreClient:
         self._conv = [0] * cap
         self._into = [None] * cap
         self._sent = [0] * cap
+        self._xtra = [0] * cap  # ms added to the deadline of a blocking command (BLPOP); -1: no deadline
         self._head = 0
         self._n = 0  # pending (sent or queued) replies
         self._unsent = 0  # of those, queued in the send buffer and not yet sent
         self._batch = 0
         self._pipe = _Batch(self)
         self._pool = [Future(self) for _ in range(cap)]
+        self._npool = cap
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
         self.last_unwaited_error = None
         self.push_handler = None  # called with each RESP3 push frame that no subscription takes
         self._sub = None  # the Subscription sharing this connection, if any
 
     # ---- sending --------------------------------------------------------------------------------------------
-    def _begin(self, conv, into):
+    def _begin(self, conv, into, extra=0):
         # Claims a slot for one more reply. Arguments have been checked, so nothing after this can fail half-way
         # except I/O, which breaks the connection anyway.
         if self._conn is None:
@@ -127,8 +130,15 @@ class CoreClient:
         if self._n == self._cap:
             # every slot pending: the oldest reply is read first (never an error for the caller)
             self._read_one(None)
-        p = self._pool
-        f = p.pop() if p else Future(self)
+        k = self._npool
+        if k:
+            # a fixed array, not list.pop(): MicroPython shrinks a list on pop and would re-grow it on append
+            k -= 1
+            f = self._pool[k]
+            self._pool[k] = None
+            self._npool = k
+        else:
+            f = Future(self)  # only until every slot has a recycled future, or for futures never waited
         f._st = _PENDING
         i = self._head + self._n
         if i >= self._cap:
@@ -136,6 +146,11 @@ class CoreClient:
         self._fut[i] = f
         self._conv[i] = conv
         self._into[i] = into
+        if self._n:  # a reply queued behind a blocking one cannot come sooner: inherit its allowance
+            x = self._xtra[i - 1 if i else self._cap - 1]
+            if x < 0 or (extra >= 0 and x > extra):
+                extra = x
+        self._xtra[i] = extra
         self._n += 1
         self._unsent += 1
         return f
@@ -172,10 +187,10 @@ class CoreClient:
         """Any command; returns a Future of the raw reply."""
         return self._cmd(RAW, args)
 
-    def _cmd(self, conv, args, into=None):
+    def _cmd(self, conv, args, into=None, extra_ms=0):
         for a in args:
             check(a)
-        f = self._begin(conv, into)
+        f = self._begin(conv, into, extra_ms)
         e = self._e
         e.begin(len(args))
         for a in args:
@@ -218,7 +233,8 @@ class CoreClient:
     def get_into(self, key, buffer):
         """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
         check(key)
-        if not isinstance(buffer, (bytearray, memoryview)):
+        t = type(buffer)
+        if t is not bytearray and t is not memoryview:  # isinstance(x, (a, b)) would build a tuple
             raise TypeError("buffer must be a bytearray or memoryview")
         f = self._begin(RAW, buffer)
         self._e.raw(_GET2)
@@ -289,7 +305,7 @@ class CoreClient:
                     continue
                 if limit is not None:
                     return False
-                if self._tmo and self._remaining(h) <= 0:
+                if self._tmo and self._remaining(h) == 0:
                     err = TimeoutError("no reply within %d ms" % self._tmo)
                     self._broken(err, self._fut[h])
                     raise err
@@ -304,10 +320,12 @@ class CoreClient:
             return True
 
     def _remaining(self, h):
-        if not self._tmo:
+        # ms left before slot h's deadline (0: passed); -1: no deadline
+        x = self._xtra[h]
+        if not self._tmo or x < 0:
             return -1
         c = self._clock
-        left = self._tmo - c.ticks_diff(c.ticks_ms(), self._sent[h])
+        left = self._tmo + x - c.ticks_diff(c.ticks_ms(), self._sent[h])
         return left if left > 0 else 0
 
     def _push(self, v):
@@ -334,6 +352,12 @@ class CoreClient:
         if isinstance(v, Exception):
             self.unwaited_errors += 1
             self.last_unwaited_error = v
+
+    def _recycle(self, f):
+        k = self._npool
+        if k < self._cap:
+            self._pool[k] = f
+            self._npool = k + 1
 
     def _seen_error(self, v):
         # wait() raised this error: it is no longer unseen
@@ -388,6 +412,8 @@ class CoreClient:
 
 
 def _convert(c, v):
+    if type(c) is not int:
+        return c(v)
     if c == OK:
         if v == b"OK" or v == "OK":
             return True

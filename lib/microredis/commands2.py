@@ -1,0 +1,190 @@
+"""The command catalogue, part 2: sets, sorted sets and streams (base class of commands.Client)."""
+# Same rules as commands.py: options are validated before anything is sent, argument types by the core's _cmd.
+
+from .client import CoreClient, RAW, BOOL, FLOAT, SET, PAIRLIST, PAIRS, _convert
+
+
+def _int(v, name):
+    if type(v) is not int:
+        raise TypeError("%s must be an int" % name)
+    return v
+
+
+def _num(v, name):
+    t = type(v)
+    if t is not int and t is not float:
+        raise TypeError("%s must be an int or a float" % name)
+    return v
+
+
+def _many(x, name):
+    # one item, or a non-empty list/tuple of items -> a new list
+    if type(x) is list or type(x) is tuple:
+        if not x:
+            raise ValueError("%s must not be empty" % name)
+        return list(x)
+    return [x]
+
+
+def _flat(args, mapping, name):
+    # appends k1, v1, k2, v2... of a non-empty dict to args
+    if not hasattr(mapping, "items"):
+        raise TypeError("%s must be a dict" % name)
+    for k, v in mapping.items():
+        args.append(k)
+        args.append(v)
+    if not mapping:
+        raise ValueError("%s must not be empty" % name)
+    return args
+
+
+def _entries(v):
+    # XRANGE: [[id, [f1, v1, ...]], ...] -> [(id, {f1: v1, ...}), ...] like redis-py
+    if type(v) is not list:
+        return v
+    out = []
+    for e in v:
+        out.append((e[0], None if e[1] is None else _convert(PAIRS, e[1])))
+    return out
+
+
+def _trim(args, maxlen, approximate, minid, limit):
+    if maxlen is not None and minid is not None:
+        raise ValueError("maxlen and minid are mutually exclusive")
+    if maxlen is not None:
+        if _int(maxlen, "maxlen") < 0:
+            raise ValueError("maxlen must be >= 0")
+        args.append(b"MAXLEN")
+    elif minid is not None:
+        args.append(b"MINID")
+    elif limit is not None:
+        raise ValueError("limit needs maxlen or minid")
+    else:
+        return args
+    if approximate:
+        args.append(b"~")
+    args.append(minid if maxlen is None else maxlen)
+    if limit is not None:
+        if not approximate:
+            raise ValueError("limit needs approximate=True")
+        args.append(b"LIMIT")
+        args.append(_int(limit, "limit"))
+    return args
+
+
+class Commands2(CoreClient):
+    # ---- sets -------------------------------------------------------------------------------------------------
+    def sadd(self, key, *values):
+        return self._cmd(RAW, (b"SADD", key) + _need(values))
+
+    def srem(self, key, *values):
+        return self._cmd(RAW, (b"SREM", key) + _need(values))
+
+    def smembers(self, key):
+        """SMEMBERS -> a python set."""
+        return self._cmd(SET, (b"SMEMBERS", key))
+
+    def sismember(self, key, value):
+        return self._cmd(BOOL, (b"SISMEMBER", key, value))
+
+    def scard(self, key):
+        return self._cmd(RAW, (b"SCARD", key))
+
+    # ---- sorted sets ------------------------------------------------------------------------------------------
+    def zadd(self, key, mapping, nx=False, xx=False, ch=False, incr=False, gt=False, lt=False):
+        """ZADD from {member: score} -> the number added (changed with ch=True); incr=True: the new score (float),
+        or None when nx/xx/gt/lt prevented the update."""
+        if nx and xx:
+            raise ValueError("nx and xx are mutually exclusive")
+        if (gt and lt) or (nx and (gt or lt)):
+            raise ValueError("only one of nx, gt, lt may be set")
+        if incr and len(mapping) != 1:
+            raise ValueError("incr takes exactly one member")
+        args = [b"ZADD", key]
+        for name, v in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt), (b"CH", ch), (b"INCR", incr)):
+            if v:
+                args.append(name)
+        _flat(args, mapping, "mapping")
+        for i in range(len(args) - len(mapping) * 2, len(args), 2):
+            args[i], args[i + 1] = args[i + 1], args[i]  # ZADD wants score member
+        return self._cmd(FLOAT if incr else RAW, args)
+
+    def zrange(self, key, start, end, desc=False, withscores=False, byscore=False, bylex=False, offset=None,
+               num=None):
+        """ZRANGE (Redis 6.2 forms) -> [members], or [(member, float score)] with withscores=True."""
+        args = [b"ZRANGE", key, start, end]
+        if byscore and bylex:
+            raise ValueError("byscore and bylex are mutually exclusive")
+        if byscore:
+            args.append(b"BYSCORE")
+        elif bylex:
+            args.append(b"BYLEX")
+        if desc:
+            args.append(b"REV")
+        if offset is not None or num is not None:
+            if offset is None or num is None or not (byscore or bylex):
+                raise ValueError("offset and num go together, with byscore or bylex")
+            args.append(b"LIMIT")
+            args.append(_int(offset, "offset"))
+            args.append(_int(num, "num"))
+        if withscores:
+            if bylex:
+                raise ValueError("withscores does not apply to bylex")
+            args.append(b"WITHSCORES")
+        return self._cmd(PAIRLIST if withscores else RAW, args)
+
+    def zrem(self, key, *values):
+        return self._cmd(RAW, (b"ZREM", key) + _need(values))
+
+    def zscore(self, key, value):
+        """ZSCORE -> float, or None."""
+        return self._cmd(FLOAT, (b"ZSCORE", key, value))
+
+    def zincrby(self, key, amount, value):
+        """ZINCRBY -> the new score (float)."""
+        return self._cmd(FLOAT, (b"ZINCRBY", key, _num(amount, "amount"), value))
+
+    def zcard(self, key):
+        return self._cmd(RAW, (b"ZCARD", key))
+
+    # ---- streams ----------------------------------------------------------------------------------------------
+    def xadd(self, key, fields, id="*", maxlen=None, approximate=True, nomkstream=False, minid=None, limit=None):
+        """XADD {field: value} -> the entry id (bytes); maxlen/minid trim the stream (~ unless approximate=False).
+        With nomkstream=True and no stream: None."""
+        args = [b"XADD", key]
+        if nomkstream:
+            args.append(b"NOMKSTREAM")
+        _trim(args, maxlen, approximate, minid, limit)
+        args.append(id)
+        return self._cmd(RAW, _flat(args, fields, "fields"))
+
+    def xrange(self, key, min="-", max="+", count=None):
+        """XRANGE -> [(id, {field: value}), ...]."""
+        args = [b"XRANGE", key, min, max]
+        if count is not None:
+            args.append(b"COUNT")
+            args.append(_int(count, "count"))
+        return self._cmd(_entries, args)
+
+    def xrevrange(self, key, max="+", min="-", count=None):
+        args = [b"XREVRANGE", key, max, min]
+        if count is not None:
+            args.append(b"COUNT")
+            args.append(_int(count, "count"))
+        return self._cmd(_entries, args)
+
+    def xlen(self, key):
+        return self._cmd(RAW, (b"XLEN", key))
+
+    def xtrim(self, key, maxlen=None, approximate=True, minid=None, limit=None):
+        """XTRIM by maxlen or minid -> the number of entries removed."""
+        if maxlen is None and minid is None:
+            raise ValueError("xtrim needs maxlen or minid")
+        return self._cmd(RAW, _trim([b"XTRIM", key], maxlen, approximate, minid, limit))
+
+
+def _need(items):
+    # variadic arguments (a tuple) that must not be empty
+    if not items:
+        raise ValueError("at least one argument is required")
+    return items

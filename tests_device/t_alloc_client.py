@@ -1,0 +1,115 @@
+# Zero-allocation proof for the client steady state (MicroPython only), against a real redis-server:
+# set().wait(), get_into().wait(), incr().wait(), publish().wait() and a pipelined batch of 16 SETs.
+import cfg
+from tinytest import eq, ok, skip, allocs, IS_MICROPYTHON
+import microredis as mr
+
+SMALL_HEAP = False  # the full client does not fit a 64k x64 heap from .mpy (freeze it)
+
+
+class _S:
+    pass
+
+
+S = _S()
+
+
+def _setup():
+    if not IS_MICROPYTHON:
+        skip("allocation is measured on MicroPython")
+    h = mr.ConnectionHandler.resp3(cfg.server()).timeout(2000)
+    h.memory(mr.MemoryParameters(buffer_size=256, frame_capacity=16, memory_limit=1024))
+    S.h = h
+    S.c = h.connect()
+    S.key = b"t_alloc:temp"
+    S.ctr = b"t_alloc:count"
+    S.ch = b"t_alloc:chan"
+    S.val = bytearray(b"21.50")
+    S.buf = bytearray(16)
+    S.keys = [b"t_alloc:b%d" % i for i in range(16)]
+    S.futs = [None] * 16
+    S.res = [None] * 8
+    S.ok = True
+
+
+def _set():
+    S.res[0] = S.c.set(S.key, S.val).wait()
+
+
+def _get_into():
+    S.res[1] = S.c.get_into(S.key, S.buf).wait()
+
+
+def _incr():
+    S.res[2] = S.c.incr(S.ctr).wait()
+
+
+def _publish():
+    S.res[3] = S.c.publish(S.ch, S.val).wait()
+
+
+def _batch():
+    c = S.c
+    fs = S.futs
+    with c.pipeline():
+        for i in range(16):
+            fs[i] = c.set(S.keys[i], S.val)
+    good = True
+    for i in range(16):
+        if fs[i].wait() is not True:
+            good = False
+        fs[i] = None
+    S.ok = good
+
+
+def _check(fn, name):
+    for _ in range(3):
+        fn()
+    n = allocs(fn)
+    eq(n, 0, "%s allocated %d bytes" % (name, n))
+
+
+def test_set_wait_allocates_nothing():
+    _setup()
+    _check(_set, "set().wait()")
+    eq(S.res[0], True)
+
+
+def test_get_into_wait_allocates_nothing():
+    _setup()
+    _set()
+    _check(_get_into, "get_into().wait()")
+    eq(S.res[1], 5)
+    eq(bytes(S.buf[:5]), b"21.50")
+
+
+def test_incr_wait_allocates_nothing():
+    _setup()
+    _check(_incr, "incr().wait()")
+    ok(S.res[2] > 3)
+
+
+def test_publish_wait_allocates_nothing():
+    _setup()
+    _check(_publish, "publish().wait()")
+    eq(S.res[3], 0)
+
+
+def test_pipelined_batch_of_16_sets_allocates_nothing():
+    _setup()
+    _check(_batch, "16 pipelined SETs")
+    ok(S.ok)
+
+
+def test_thousand_mixed_rounds_allocate_nothing():
+    _setup()
+
+    def rounds():
+        for _ in range(250):
+            _set()
+            _get_into()
+            _incr()
+            _publish()
+    rounds()
+    eq(allocs(rounds), 0)
+    S.c.command(b"DEL", S.key, S.ctr, *S.keys).wait()

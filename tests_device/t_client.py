@@ -1,0 +1,407 @@
+# ConnectionHandler / Client / Future against a real redis-server: auth, handshake, deadlines, slots, fire and
+# forget, memory limit, dead sockets. Plain MicroPython; runs under CPython too.
+import time
+
+import cfg
+from tinytest import eq, ok, raises, skip
+import microredis as mr
+from microredis.clock import PeriodicTicks
+
+P = b"t_client:"
+
+
+def handler(proto=3, **kw):
+    h = (mr.ConnectionHandler.resp3 if proto == 3 else mr.ConnectionHandler.resp2)(cfg.server())
+    return h.timeout(kw.get("timeout", 2000))
+
+
+def admin():
+    return handler().connect()
+
+
+def _ms():
+    if hasattr(time, "ticks_ms"):
+        return time.ticks_ms()
+    return int(time.monotonic() * 1000)
+
+
+def _sleep_ms(ms):
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)
+
+
+class Counting:
+    # wraps a transport to count socket calls
+    def __init__(self, t):
+        self.t = t
+        self.sends = 0
+        self.recvs = 0
+
+    def send(self, buf, n):
+        self.sends += 1
+        self.t.send(buf, n)
+
+    def send_obj(self, o):
+        self.sends += 1
+        self.t.send_obj(o)
+
+    def recv_into(self, buf, start, ms):
+        self.recvs += 1
+        return self.t.recv_into(buf, start, ms)
+
+    def close(self):
+        self.t.close()
+
+
+def counting(c):
+    w = Counting(c._t)
+    c._t = w
+    c._e.sink = w
+    return w
+
+
+def test_password_only_auth_and_wrong_password():
+    a = admin()
+    a.command(b"CONFIG", b"SET", b"requirepass", b"s3cret-pw").wait()
+    try:
+        h = handler().auth(mr.Credentials.password_only(b"s3cret-pw"))
+        c = h.connect()
+        eq(c.command(b"PING").wait(), b"PONG")
+        h.disconnect()
+        h = handler().auth(mr.Credentials.password_only("wrong-pw-123"))
+        e = raises(mr.AuthenticationError, h.connect)
+        ok("wrong-pw-123" not in str(e) and "wrong-pw-123" not in repr(e), str(e))
+        ok("wrong-pw-123" not in repr(h) and "wrong-pw-123" not in repr(h._creds))
+        eq(h._conn, None)
+        # no credentials at all against a server that wants them
+        raises(mr.AuthenticationError, handler().connect)
+    finally:
+        a.command(b"CONFIG", b"SET", b"requirepass", b"").wait()
+
+
+def test_acl_user():
+    a = admin()
+    a.command(b"ACL", b"SETUSER", b"t_client_u", b"on", b">secret123!", b"~*", b"+@all").wait()
+    try:
+        for proto in (2, 3):
+            c = handler(proto).auth(mr.Credentials.acl(b"t_client_u", b"secret123!")).connect()
+            eq(c.command(b"ACL", b"WHOAMI").wait(), b"t_client_u")
+        h = handler().auth(mr.Credentials.acl("t_client_u", "not-it"))
+        e = raises(mr.AuthenticationError, h.connect)
+        ok("not-it" not in str(e))
+    finally:
+        a.command(b"ACL", b"DELUSER", b"t_client_u").wait()
+
+
+def test_acl_no_permission():
+    a = admin()
+    a.command(b"ACL", b"SETUSER", b"t_client_ro", b"on", b">pw", b"~*", b"+@all", b"-set").wait()
+    try:
+        c = handler().auth(mr.Credentials.acl(b"t_client_ro", b"pw")).connect()
+        raises(mr.NoPermissionError, c.set(P + b"x", b"1").wait)
+        eq(c.command(b"PING").wait(), b"PONG")
+    finally:
+        a.command(b"ACL", b"DELUSER", b"t_client_ro").wait()
+
+
+def test_hello_rejected_clear_error_or_fallback():
+    # needs a server without HELLO: tests_host starts one (rename-command) and passes its port as nohello_port
+    port = cfg.get("nohello_port") or cfg.getenv("MICROREDIS_TEST_NOHELLO_PORT")
+    if not port:
+        skip("no server without HELLO configured")
+    addr = (cfg.server()[0], int(port))
+    e = raises(mr.ConnectionError, mr.ConnectionHandler.resp3(addr).timeout(2000).connect)
+    ok("HELLO" in str(e) and "resp2" in str(e), str(e))
+    h = mr.ConnectionHandler.resp3(addr, fallback=True).timeout(2000)
+    c = h.connect()
+    eq(h._conn.protocol, 2)
+    c.command(b"HSET", P + b"h", b"f", b"v").wait()
+    eq(c.command(b"HGETALL", P + b"h").wait(), [b"f", b"v"])
+    c.command(b"DEL", P + b"h").wait()
+    eq(mr.ConnectionHandler.resp2(addr).timeout(2000).connect().command(b"PING").wait(), b"PONG")
+
+
+def test_resp3_handshake_reports_server():
+    h = handler()
+    h.connect()
+    eq(h._conn.protocol, 3)
+    eq(h._conn.server[b"proto"], 3)
+
+
+def test_select_and_client_name():
+    h = handler().select(3).client_name(b"board-7")
+    c = h.connect()
+    eq(c.command(b"CLIENT", b"GETNAME").wait(), b"board-7")
+    c.set(P + b"db", b"three").wait()
+    eq(admin().get(P + b"db").wait(), None)
+    eq(c.get(P + b"db").wait(), b"three")
+    c.command(b"DEL", P + b"db").wait()
+
+
+def test_futures_waited_out_of_order():
+    c = handler().connect()
+    fs = [c.set(P + b"o%d" % i, i) for i in range(6)]
+    gs = [c.get(P + b"o%d" % i) for i in range(6)]
+    for i in (5, 0, 3, 1, 4, 2):
+        eq(gs[i].wait(), b"%d" % i)
+    for f in reversed(fs):
+        eq(f.wait(), True)
+
+
+def test_more_in_flight_than_frame_capacity():
+    h = handler().memory(mr.MemoryParameters(buffer_size=128, frame_capacity=2, memory_limit=1024))
+    c = h.connect()
+    fs = [c.incr(P + b"cap") for _ in range(9)]
+    ok(c._n <= 2)
+    got = [f.wait() for f in reversed(fs)]
+    eq(got, list(range(9, 0, -1)))
+    c.command(b"DEL", P + b"cap").wait()
+
+
+def test_pipeline_is_one_send_and_round_trip_is_one_send_one_recv():
+    c = handler().connect()
+    w = counting(c)
+    eq(c.set(P + b"rt", b"v").wait(), True)
+    eq((w.sends, w.recvs), (1, 1))
+    w.sends = w.recvs = 0
+    eq(c.get(P + b"rt").wait(), b"v")
+    eq((w.sends, w.recvs), (1, 1))
+    w.sends = w.recvs = 0
+    with c.pipeline():
+        fs = [c.set(P + b"b%d" % i, i) for i in range(6)]
+        eq(w.sends, 0)
+    eq(w.sends, 1)
+    for f in fs:
+        eq(f.wait(), True)
+    ok(w.recvs <= 2, "recvs %d" % w.recvs)
+    c.flush()
+
+
+def test_timeout_invalidates_others_and_next_connect_redials():
+    h = handler(timeout=200)
+    c = h.connect()
+    t0 = _ms()
+    f = c.command(b"DEBUG", b"SLEEP", b"0.6")
+    g = c.command(b"PING")
+    e = raises(mr.TimeoutError, f.wait)
+    dt = _ms() - t0
+    ok(150 <= dt < 550, "timed out after %d ms" % dt)
+    ok("200" in str(e))
+    raises(mr.InvalidFuture, g.wait)
+    raises(mr.ConnectionError, c.get, P + b"x")
+    _sleep_ms(600)
+    c2 = h.connect()
+    eq(c2.command(b"PING").wait(), b"PONG")
+
+
+def test_deadline_survives_a_wrapping_clock():
+    # a 29-bit tick counter (CircuitPython's) that wraps 100 ms into the wait
+    period = 1 << 29
+    base = _ms()
+
+    def ticks():
+        return (period - 100 + _ms() - base) % period
+
+    clock = PeriodicTicks(ticks, period)
+    h = handler(timeout=300)
+    c = h.connect(clock=clock)
+    t0 = _ms()
+    raises(mr.TimeoutError, c.command(b"DEBUG", b"SLEEP", b"0.7").wait)
+    dt = _ms() - t0
+    ok(250 <= dt < 650, "deadline took %d ms across the wrap" % dt)
+    _sleep_ms(500)
+    eq(h.connect(clock=clock).command(b"PING").wait(), b"PONG")
+
+
+def test_no_timeout_means_wait():
+    c = handler(timeout=0).connect()
+    eq(c.command(b"DEBUG", b"SLEEP", b"0.3").wait(), b"OK")
+
+
+def test_reply_over_memory_limit_then_connection_still_works():
+    h = handler().memory(mr.MemoryParameters(buffer_size=64, frame_capacity=4, memory_limit=256))
+    c = h.connect()
+    big = b"z" * 3000
+    c.set(P + b"big", big).wait()  # a large *argument* goes out uncopied; limits apply to replies
+    f = c.get(P + b"big")
+    g = c.command(b"PING")
+    raises(mr.MemoryFull, f.wait)
+    eq(g.wait(), b"PONG")
+    eq(c.command(b"STRLEN", P + b"big").wait(), 3000)
+    ok(len(h._conn.reader.buf) <= 256)
+    c.command(b"DEL", P + b"big").wait()
+
+
+def test_get_into():
+    c = handler().connect()
+    c.set(P + b"gi", b"21.5C").wait()
+    buf = bytearray(8)
+    eq(c.get_into(P + b"gi", buf).wait(), 5)
+    eq(bytes(buf[:5]), b"21.5C")
+    eq(c.get_into(P + b"missing", buf).wait(), None)
+    c.set(P + b"gi", b"0123456789").wait()
+    raises(mr.MemoryFull, c.get_into(P + b"gi", buf).wait)
+    eq(c.get(P + b"gi").wait(), b"0123456789")
+    raises(TypeError, c.get_into, P + b"gi", b"immutable")
+    c.command(b"DEL", P + b"gi").wait()
+
+
+def test_bad_arguments_raise_before_anything_is_sent():
+    c = handler().connect()
+    w = counting(c)
+    for bad in (None, True, [1], {"a": 1}, (1,), object()):
+        raises(TypeError, c.set, P + b"k", bad)
+        raises(TypeError, c.command, b"SET", P + b"k", bad)
+    raises(TypeError, c.get, None)
+    raises(ValueError, c.set, P + b"k", b"v", ex=-1)
+    raises(ValueError, c.set, P + b"k", b"v", nx=True, xx=True)
+    eq(w.sends, 0)
+    eq(c._n, 0)
+    eq(c._e.n, 0)
+    eq(c.set(P + b"k", "caf\u00e9").wait(), True)
+    eq(c.get(P + b"k").wait(), "caf\u00e9".encode())
+    eq(c.command(b"STRLEN", P + b"k").wait(), 5)
+    c.command(b"DEL", P + b"k").wait()
+
+
+def test_argument_kinds():
+    c = handler().connect()
+    for v, want in ((b"b", b"b"), (bytearray(b"ba"), b"ba"), (memoryview(b"mv"), b"mv"), ("s", b"s"),
+                    (-12, b"-12"), (0, b"0"), (2 ** 40, b"1099511627776"), (1.5, b"1.5")):
+        c.set(P + b"kind", v).wait()
+        eq(c.get(P + b"kind").wait(), want)
+    c.command(b"DEL", P + b"kind").wait()
+
+
+def test_set_options():
+    c = handler().connect()
+    k = P + b"opt"
+    eq(c.set(k, b"1", ex=100).wait(), True)
+    ok(90 < c.command(b"TTL", k).wait() <= 100)
+    eq(c.set(k, b"2", nx=True).wait(), None)
+    eq(c.set(k, b"3", xx=True, keepttl=True).wait(), True)
+    ok(c.command(b"TTL", k).wait() > 0)
+    eq(c.set(k, b"4", get=True).wait(), b"3")
+    eq(c.set(k, b"5", px=50000).wait(), True)
+    c.command(b"DEL", k).wait()
+
+
+def test_fire_and_forget_errors_are_counted_and_close_drains():
+    h = handler()
+    c = h.connect()
+    c.set(P + b"ff", b"text").wait()
+    c.command(b"NOSUCHCOMMAND")
+    c.incr(P + b"ff")  # WRONG... not an integer
+    for i in range(5):
+        c.set(P + b"ff%d" % i, i)
+    eq(c.command(b"PING").wait(), b"PONG")
+    eq(c.unwaited_errors, 2)
+    ok(isinstance(c.last_unwaited_error, mr.ReplyError))
+    f = c.set(P + b"ff9", b"x")
+    t = h._conn.transport
+    c.close()
+    eq(c._n, 0)
+    eq(f.wait(), True)  # its reply was read by close() and kept
+    c2 = h.connect()
+    ok(h._conn.transport is t, "close() left the socket usable, so connect() reuses it")
+    eq(c2.get(P + b"ff3").wait(), b"3")
+    c2.command(b"DEL", P + b"ff", P + b"ff9", *[P + b"ff%d" % i for i in range(5)]).wait()
+
+
+def test_waiting_an_unwaited_error_clears_the_count():
+    c = handler().connect()
+    f = c.command(b"NOSUCHCOMMAND")
+    c.command(b"PING").wait()
+    eq(c.unwaited_errors, 1)
+    raises(mr.ReplyError, f.wait)
+    eq(c.unwaited_errors, 0)
+    eq(c.last_unwaited_error, None)
+
+
+def test_stale_future_is_detected():
+    c = handler().connect()
+    f = c.get(P + b"none")
+    eq(f.wait(), None)
+    raises(mr.InvalidFuture, f.wait)
+    ok(f.ready())
+
+
+def test_ready_never_blocks():
+    c = handler().connect()
+    f = c.command(b"DEBUG", b"SLEEP", b"0.2")
+    t0 = _ms()
+    eq(f.ready(), False)
+    ok(_ms() - t0 < 100)
+    while not f.ready():
+        _sleep_ms(10)
+    eq(f.wait(), b"OK")
+
+
+def test_connect_reuses_cached_socket():
+    h = handler()
+    c = h.connect()
+    cid = c.command(b"CLIENT", b"ID").wait()
+    for _ in range(3):
+        c = h.connect()
+        eq(c.command(b"CLIENT", b"ID").wait(), cid)
+    h.disconnect()
+    ok(h.connect().command(b"CLIENT", b"ID").wait() != cid)
+
+
+def test_client_kill_then_use_ping_redials():
+    h = handler().use_ping()
+    c = h.connect()
+    cid = c.command(b"CLIENT", b"ID").wait()
+    eq(admin().command(b"CLIENT", b"KILL", b"ID", cid).wait(), 1)
+    _sleep_ms(50)
+    c = h.connect()
+    cid2 = c.command(b"CLIENT", b"ID").wait()
+    ok(cid2 != cid)
+    # without use_ping the dead socket shows on the next command, and the connect() after that re-dials
+    h = handler()
+    c = h.connect()
+    cid = c.command(b"CLIENT", b"ID").wait()
+    admin().command(b"CLIENT", b"KILL", b"ID", cid).wait()
+    _sleep_ms(50)
+    c = h.connect()
+    raises(mr.ConnectionError, c.command(b"PING").wait)
+    eq(h.connect().command(b"PING").wait(), b"PONG")
+
+
+def test_connection_refused_is_connection_error():
+    host, port = cfg.server()
+    h = mr.ConnectionHandler.resp3((host, 1)).timeout(1000)
+    raises(mr.ConnectionError, h.connect)
+
+
+def test_from_url():
+    h = mr.from_url("redis://u%40x:p%3Ass@example.invalid:6390/4?protocol=2")
+    eq(h.address, ("example.invalid", 6390))
+    eq(h.protocol, 2)
+    eq(h._db, 4)
+    eq(h._creds.username, "u@x")
+    eq(h._creds.password, "p:ss")
+    ok("p:ss" not in repr(h))
+    h = mr.from_url("redis://:only@h")
+    eq((h.address, h._creds.username, h._creds.password), (("h", 6379), None, "only"))
+    h = mr.from_url("rediss://h:7000")
+    eq((h.address, h._tls, h._sni), (("h", 7000), True, "h"))
+    h = mr.from_url("redis://[::1]:7001/0")
+    eq(h.address, ("::1", 7001))
+    raises(ValueError, mr.from_url, "http://h")
+    raises(ValueError, mr.from_url, "redis://")
+    host, port = cfg.server()
+    c = mr.from_url("redis://%s:%d/1" % (host, port)).connect()
+    eq(c.command(b"PING").wait(), b"PONG")
+
+
+def test_configuration_validation():
+    raises(TypeError, mr.ConnectionHandler.resp3, "host:6379")
+    h = handler()
+    raises(ValueError, h.timeout, -1)
+    raises(TypeError, h.memory, {"buffer_size": 10})
+    raises(TypeError, h.auth, "password")
+    raises(ValueError, h.select, -1)
+    ok(h.use_ping() is h and h.timeout(10) is h and h.select(0) is h and h.client_name(b"x") is h)

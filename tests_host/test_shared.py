@@ -1,0 +1,86 @@
+"""Runs every tests_device/t_*.py module three ways:
+
+(a) each test_* function under CPython, in this process (SkipTest -> pytest skip);
+(b) each module under the real `micropython` binary, via tests_device/run.py;
+(c) (b) again with `-X heapsize=64k` for modules that set `SMALL_HEAP = True`, with
+    the library and tests_device/ precompiled to .mpy (as on a small board).
+
+All with MICROREDIS_TEST_HOST/PORT pointing at the redis_server fixture.
+"""
+
+import importlib
+import re
+import traceback
+
+import pytest
+
+from conftest import TESTS_DEVICE
+
+import tinytest  # tests_device/ is on sys.path (conftest, pyproject)
+
+MODULES = sorted(p.stem for p in TESTS_DEVICE.glob("t_*.py"))
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$", re.M)
+
+
+def _small_heap(name):
+    text = (TESTS_DEVICE / (name + ".py")).read_text(encoding="utf-8", errors="replace")
+    return re.search(r"^SMALL_HEAP\s*=\s*True\b", text, re.M) is not None
+
+
+def _cpython_cases():
+    cases = []
+    for name in MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except Exception:  # report it as a failing test, keep collecting the rest
+            err = traceback.format_exc()
+            cases.append(pytest.param(name, "<import>", err, id="%s.<import>" % name))
+            continue
+        for test_name, _ in tinytest.tests_of(mod):
+            cases.append(pytest.param(name, test_name, None, id="%s.%s" % (name, test_name)))
+    return cases
+
+
+@pytest.mark.parametrize("module, test_name, import_error", _cpython_cases())
+def test_cpython(module, test_name, import_error, redis_env):
+    if import_error:
+        pytest.fail("import %s failed under CPython:\n%s" % (module, import_error), pytrace=False)
+    fn = getattr(importlib.import_module(module), test_name)
+    try:
+        fn()
+    except tinytest.SkipTest as e:
+        pytest.skip(str(e) or "skipped")
+
+
+def _run_on_micropython(micropython, redis_server, module, small_heap=False):
+    env = {"MICROREDIS_TEST_HOST": redis_server.host, "MICROREDIS_TEST_PORT": redis_server.port}
+    if small_heap:
+        # a small board runs .mpy files: compiling source needs far more RAM than running it
+        args, where = ["-m", "run", module], "micropython -X heapsize=64k -m run %s (.mpy)" % module
+        cp = micropython.run(args, env=env, heapsize="64k", mpy=True)
+    else:
+        args, where = ["tests_device/run.py", module], "micropython tests_device/run.py %s" % module
+        cp = micropython.run(args, env=env)
+    out = cp.stdout + cp.stderr
+    found = SUMMARY.findall(cp.stdout)
+    if cp.returncode != 0 or not found:
+        pytest.fail("%s: rc=%d\n%s" % (where, cp.returncode, out), pytrace=False)
+    passed, failed, _skipped = (int(x or 0) for x in found[-1])
+    if failed or " 0 failed" not in cp.stdout:
+        pytest.fail("%s: %d failed\n%s" % (where, failed, out), pytrace=False)
+    if passed < 1:
+        pytest.fail("%s: no test passed\n%s" % (where, out), pytrace=False)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_micropython(module, micropython, redis_server):
+    _run_on_micropython(micropython, redis_server, module)
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if _small_heap(m)])
+def test_micropython_small_heap(module, micropython, redis_server):
+    _run_on_micropython(micropython, redis_server, module, small_heap=True)
+
+
+def test_modules_found():
+    assert MODULES, "no tests_device/t_*.py modules"
