@@ -55,8 +55,9 @@ def allocs(fn):
         micropython.heap_lock()
         try:
             fn()
-        except MemoryError:
+        except MemoryError as e:
             micropython.heap_unlock()
+            sys.print_exception(e)  # shows the line that allocated
             raise AssertionError("allocated while the heap was locked")
         micropython.heap_unlock()
         return gc.mem_alloc() - before

@@ -29,6 +29,10 @@ SET = const(5)  # list -> set
 PAIRLIST = const(6)  # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]] -> same
 # a callable conv (commands.py) is applied as conv(reply)
 
+# RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies
+_PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe",
+            b"punsubscribe", b"sunsubscribe")
+
 _SET3 = b"*3\r\n$3\r\nSET\r\n"
 _GET2 = b"*2\r\n$3\r\nGET\r\n"
 _INCR2 = b"*2\r\n$4\r\nINCR\r\n"
@@ -120,13 +124,17 @@ class CoreClient:
         self.last_unwaited_error = None
         self.push_handler = None  # called with each RESP3 push frame that no subscription takes
         self._sub = None  # the Subscription sharing this connection, if any
+        self._r2sub = False  # RESP2 subscribed mode: only the subscribe family and PING may be sent
 
     # ---- sending --------------------------------------------------------------------------------------------
-    def _begin(self, conv, into, extra=0):
+    def _begin(self, conv, into, extra=0, allow=False):
         # Claims a slot for one more reply. Arguments have been checked, so nothing after this can fail half-way
         # except I/O, which breaks the connection anyway.
         if self._conn is None:
             raise ConnectionError("client is closed")
+        if self._r2sub and not allow:
+            raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
+                             "close the subscription first, or use RESP3")
         if self._n == self._cap:
             # every slot pending: the oldest reply is read first (never an error for the caller)
             self._read_one(None)
@@ -258,6 +266,32 @@ class CoreClient:
         e.arg(message)
         return self._end(f)
 
+    # ---- pub/sub and the low-level stream (pubsub.py) -----------------------------------------------------------
+    def subscribe(self, *channels):
+        from .pubsub import subscribe
+        return subscribe(self, 0, channels)
+
+    def psubscribe(self, *patterns):
+        from .pubsub import subscribe
+        return subscribe(self, 1, patterns)
+
+    def ssubscribe(self, *channels):
+        from .pubsub import subscribe
+        return subscribe(self, 2, channels)
+
+    def send_raw(self, value):
+        """Write a command (a list of arguments) or raw protocol bytes; only when no future is pending."""
+        from .pubsub import send_raw
+        send_raw(self, value)
+
+    def read_raw(self, timeout_ms=0):
+        """The next frame (reply or push) or None after timeout_ms; only when no future is pending."""
+        from .pubsub import read_raw
+        return read_raw(self, timeout_ms)
+
+    def _check(self, a):
+        check(a)
+
     # ---- receiving ------------------------------------------------------------------------------------------
     def _poll(self):
         # ready(): take whatever has arrived, never block
@@ -273,36 +307,14 @@ class CoreClient:
         self._read_one(None)
 
     def _read_one(self, limit):
-        # Reads one reply for the oldest slot. limit None: wait up to that reply's deadline; 0: only what has
-        # arrived. Returns True if a slot was resolved.
+        # Reads until the oldest slot is resolved. limit None: wait up to that reply's deadline; 0: only what has
+        # arrived. Returns True if a slot was resolved. Push frames met on the way go to the subscription.
         if self._unsent:
             self.flush()
-        r = self._r
-        t = self._t
-        h = self._head
         while True:
-            dest = self._into[h] if self._n else None
-            try:
-                v = r.gets() if dest is None else r.gets_into(dest)
-            except MemoryFull as e:
-                v = e  # the reader skipped the reply and is still in sync
-            except ProtocolError as e:
-                self._broken(e, None)
-                raise
+            h = self._head
+            v = self._next(self._remaining(h) if limit is None else limit)
             if v is NEED_DATA:
-                if limit is None:
-                    ms = self._remaining(h)
-                else:
-                    ms = limit
-                try:
-                    r.space()
-                    k = t.recv_into(r.buf, r.wpos, ms)
-                except RedisError as e:
-                    self._broken(e, None)
-                    raise
-                if k:
-                    r.wrote(k)
-                    continue
                 if limit is not None:
                     return False
                 if self._tmo and self._remaining(h) == 0:
@@ -310,14 +322,62 @@ class CoreClient:
                     self._broken(err, self._fut[h])
                     raise err
                 continue
-            if type(v) is Push and self._push(v):
-                continue
-            if self._n == 0:
-                err = ProtocolError("reply received with no command pending")
-                self._broken(err, None)
-                raise err
-            self._resolve(h, v)
+            if self._dispatch(v):
+                return True
+
+    def _next(self, ms):
+        # One frame, or NEED_DATA when it has not arrived after one receive of up to ms (0: no waiting; <0: no
+        # limit). The oldest slot's get_into() reply is copied straight into its buffer.
+        r = self._r
+        dest = self._into[self._head] if self._n else None
+        try:
+            v = r.gets() if dest is None else r.gets_into(dest)
+            if v is NEED_DATA and self._recv(ms):
+                v = r.gets() if dest is None else r.gets_into(dest)
+        except MemoryFull as e:
+            return e  # the reader skipped the reply and is still in sync
+        except ProtocolError as e:
+            self._broken(e, None)
+            raise
+        return v
+
+    def _next_msg(self, ms, dest, chan):
+        # receive_into(): like _next(), but a pub/sub message is copied into dest/chan (its length returned)
+        r = self._r
+        try:
+            v = r.gets_msg_into(dest, chan)
+            if v is NEED_DATA and self._recv(ms):
+                v = r.gets_msg_into(dest, chan)
+        except ProtocolError as e:
+            self._broken(e, None)
+            raise
+        return v
+
+    def _recv(self, ms):
+        r = self._r
+        try:
+            r.space()
+            k = self._t.recv_into(r.buf, r.wpos, ms)
+        except RedisError as e:
+            self._broken(e, None)
+            raise
+        if k:
+            r.wrote(k)
             return True
+        return False
+
+    def _dispatch(self, v):
+        # True if v resolved the oldest slot; False if it was an out-of-band frame
+        t = type(v)
+        if t is Push or (self._r2sub and t is list and len(v) > 2 and v[0] in _PUBSUB2):
+            self._push(v)
+            return False
+        if self._n == 0:
+            err = ProtocolError("reply received with no command pending")
+            self._broken(err, None)
+            raise err
+        self._resolve(self._head, v)
+        return True
 
     def _remaining(self, h):
         # ms left before slot h's deadline (0: passed); -1: no deadline

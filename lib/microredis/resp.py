@@ -11,12 +11,11 @@ except ImportError:  # CPython
         return x
 
 from .errors import MemoryFull, ProtocolError
-from .build import Builder, Push, NEED_DATA, _NOKEY  # noqa: F401 (re-exported)
+from .build import Builder, Push, NEED_DATA, _NOKEY, copy  # noqa: F401 (re-exported)
 
 MAX_DEPTH = const(32)  # nesting limit of aggregates; deeper input raises ProtocolError
 _MAX_HEADER = const(40)  # a length/count line longer than this is malformed, not "incomplete"
 _UNLIMITED = const(0x3FFFFFFF)  # stays a small int on 32-bit boards, so comparisons never allocate
-_COPY_LOOP = const(128)  # get_into copies values up to this size byte by byte: slower, but allocates nothing
 
 _CR = const(13)
 _LF = const(10)
@@ -86,6 +85,9 @@ class Reader(Builder):
         self._ilen = -1  # its declared length; -1 when no copy is in progress
         self._ileft = 0  # bytes still expected, CRLF included
         self._ipos = 0  # bytes copied so far
+        self.msg_kind = None  # gets_msg_into(): kind and channel length of the last message (set here: a new
+        self.msg_clen = 0  # attribute created later would allocate)
+        self._ml = 0
         self._pend = None  # fed data that did not fit yet (kept by reference, not copied)
         self._pi = 0
         # build-pass stack, allocated once
@@ -415,15 +417,8 @@ class Reader(Builder):
             k = w - s
         if k > 0:
             if fits:
-                i = self._ipos
-                if k <= _COPY_LOOP:
-                    j = 0
-                    while j < k:
-                        dest[i + j] = buf[s + j]
-                        j += 1
-                else:
-                    dest[i:i + k] = memoryview(buf)[s:s + k]
-                self._ipos = i + k
+                copy(dest, self._ipos, buf, s, k)
+                self._ipos += k
             s += k
             left -= k
         while left and s < w:
