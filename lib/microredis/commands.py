@@ -1,6 +1,281 @@
-"""The command catalogue: redis-py names and argument shapes on top of the core client."""
-from .client import CoreClient
+"""The command catalogue: redis-py names, argument shapes and typed replies on top of the core client."""
+# Each method validates its options (TypeError/ValueError before anything is sent), builds the argument list and
+# returns self._cmd(conv, args) -> Future; _cmd checks the type of every argument before it claims a reply slot.
+# Not a hot path (argument lists and converted replies allocate); set/get/get_into/incr/publish live in the core.
+# Command names are str constants: qstrs cost less RAM than bytes objects once imported (~5 KB over the catalogue).
+# Sets, sorted sets and streams are in commands2.py.
+
+from .client import RAW, OK, BOOL, PAIRS, FLOAT
+from .commands2 import Commands2, _int, _num, _many, _flat, _need
+
+_DAY_MS = 86400000  # a blocking timeout longer than this disables the client deadline (ticks_diff range)
 
 
-class Client(CoreClient):
-    pass
+def _true(v):
+    # PING / BGSAVE status replies -> True, like redis-py (errors never reach a conversion)
+    return True
+
+
+def _pair(v):
+    # BLPOP / BRPOP: [key, value] -> (key, value); nil (timed out) -> None
+    return None if v is None else (v[0], v[1])
+
+
+def _scan(v):
+    return (int(v[0]), v[1])
+
+
+def _time(v):
+    return (int(v[0]), int(v[1]))
+
+
+class Client(Commands2):
+    # ---- strings ----------------------------------------------------------------------------------------------
+    def mget(self, keys, *args):
+        """MGET: a list of values (None for missing keys); keys is a key or a list of keys."""
+        return self._cmd(RAW, ["MGET"] + _many(keys, "keys") + list(args))
+
+    def mset(self, mapping):
+        """MSET from a dict {key: value} -> True."""
+        return self._cmd(OK, _flat(["MSET"], mapping, "mapping"))
+
+    def incrby(self, key, amount=1):
+        return self._cmd(RAW, ("INCRBY", key, _int(amount, "amount")))
+
+    def incrbyfloat(self, key, amount=1.0):
+        return self._cmd(FLOAT, ("INCRBYFLOAT", key, _num(amount, "amount")))
+
+    def decr(self, key, amount=1):
+        return self._cmd(RAW, ("DECRBY", key, _int(amount, "amount")))
+
+    decrby = decr
+
+    def append(self, key, value):
+        return self._cmd(RAW, ("APPEND", key, value))
+
+    def strlen(self, key):
+        return self._cmd(RAW, ("STRLEN", key))
+
+    def getdel(self, key):
+        return self._cmd(RAW, ("GETDEL", key))
+
+    def getex(self, key, ex=None, px=None, exat=None, pxat=None, persist=False):
+        """GETEX: the value, setting (ex/px/exat/pxat) or removing (persist=True) its expiry; at most one option."""
+        args = ["GETEX", key]
+        for name, v in (("EX", ex), ("PX", px), ("EXAT", exat), ("PXAT", pxat)):
+            if v is not None:
+                args.append(name)
+                args.append(_int(v, "expiry"))
+        if persist:
+            args.append("PERSIST")
+        if len(args) > 4:
+            raise ValueError("getex takes only one of ex, px, exat, pxat, persist")
+        return self._cmd(RAW, args)
+
+    def getrange(self, key, start, end):
+        return self._cmd(RAW, ("GETRANGE", key, _int(start, "start"), _int(end, "end")))
+
+    def setrange(self, key, offset, value):
+        return self._cmd(RAW, ("SETRANGE", key, _int(offset, "offset"), value))
+
+    def setex(self, key, time, value):
+        return self._cmd(OK, ("SETEX", key, _int(time, "time"), value))
+
+    def psetex(self, key, time_ms, value):
+        return self._cmd(OK, ("PSETEX", key, _int(time_ms, "time_ms"), value))
+
+    def setnx(self, key, value):
+        return self._cmd(BOOL, ("SETNX", key, value))
+
+    # ---- keys -------------------------------------------------------------------------------------------------
+    def delete(self, *keys):
+        """DEL: the number of keys removed."""
+        return self._cmd(RAW, ("DEL",) + _need(keys))
+
+    def unlink(self, *keys):
+        return self._cmd(RAW, ("UNLINK",) + _need(keys))
+
+    def exists(self, *keys):
+        """EXISTS: how many of the keys exist (an int, like redis-py)."""
+        return self._cmd(RAW, ("EXISTS",) + _need(keys))
+
+    def _expire(self, cmd, key, t, nx, xx, gt, lt):
+        args = [cmd, key, _int(t, "time")]
+        if (nx and (xx or gt or lt)) or (gt and lt):
+            raise ValueError("nx excludes xx/gt/lt, and gt excludes lt")
+        for name, v in (("NX", nx), ("XX", xx), ("GT", gt), ("LT", lt)):
+            if v:
+                args.append(name)  # flags need Redis 7
+        return self._cmd(BOOL, args)
+
+    def expire(self, key, time, nx=False, xx=False, gt=False, lt=False):
+        """EXPIRE in seconds -> True if the timeout was set."""
+        return self._expire("EXPIRE", key, time, nx, xx, gt, lt)
+
+    def pexpire(self, key, time, nx=False, xx=False, gt=False, lt=False):
+        return self._expire("PEXPIRE", key, time, nx, xx, gt, lt)
+
+    def expireat(self, key, when, nx=False, xx=False, gt=False, lt=False):
+        """EXPIREAT a unix time in seconds -> bool."""
+        return self._expire("EXPIREAT", key, when, nx, xx, gt, lt)
+
+    def pexpireat(self, key, when, nx=False, xx=False, gt=False, lt=False):
+        return self._expire("PEXPIREAT", key, when, nx, xx, gt, lt)
+
+    def ttl(self, key):
+        return self._cmd(RAW, ("TTL", key))
+
+    def pttl(self, key):
+        return self._cmd(RAW, ("PTTL", key))
+
+    def persist(self, key):
+        return self._cmd(BOOL, ("PERSIST", key))
+
+    def type(self, key):
+        """TYPE: b"string", b"hash", ... or b"none"."""
+        return self._cmd(RAW, ("TYPE", key))
+
+    def rename(self, src, dst):
+        return self._cmd(OK, ("RENAME", src, dst))
+
+    def scan(self, cursor=0, match=None, count=None, _type=None):
+        """SCAN -> (next cursor as int, [keys]); the iteration is over when the cursor is 0."""
+        args = ["SCAN", _int(cursor, "cursor")]
+        if match is not None:
+            args.append("MATCH")
+            args.append(match)
+        if count is not None:
+            args.append("COUNT")
+            args.append(_int(count, "count"))
+        if _type is not None:
+            args.append("TYPE")
+            args.append(_type)
+        return self._cmd(_scan, args)
+
+    def scan_iter(self, match=None, count=None, _type=None):
+        """Generator over every key SCAN returns (waits for each batch; a key may come more than once)."""
+        cursor = None
+        while cursor != 0:
+            cursor, keys = self.scan(cursor or 0, match, count, _type).wait()
+            for k in keys:
+                yield k
+
+    # ---- hashes -----------------------------------------------------------------------------------------------
+    def hset(self, key, field=None, value=None, mapping=None):
+        """HSET field/value and/or a mapping {field: value} -> the number of fields added."""
+        args = ["HSET", key]
+        if field is not None:
+            args.append(field)
+            args.append(value)
+        if mapping is not None:
+            _flat(args, mapping, "mapping")
+        if len(args) == 2:
+            raise ValueError("hset needs field and value, or mapping")
+        return self._cmd(RAW, args)
+
+    def hget(self, key, field):
+        return self._cmd(RAW, ("HGET", key, field))
+
+    def hmget(self, key, fields, *args):
+        """HMGET: a list of values (None for missing fields); fields is a field or a list of fields."""
+        return self._cmd(RAW, ["HMGET", key] + _many(fields, "fields") + list(args))
+
+    def hgetall(self, key):
+        """HGETALL -> dict (RESP2 and RESP3)."""
+        return self._cmd(PAIRS, ("HGETALL", key))
+
+    def hdel(self, key, *fields):
+        return self._cmd(RAW, ("HDEL", key) + _need(fields))
+
+    def hincrby(self, key, field, amount=1):
+        return self._cmd(RAW, ("HINCRBY", key, field, _int(amount, "amount")))
+
+    def hincrbyfloat(self, key, field, amount=1.0):
+        return self._cmd(FLOAT, ("HINCRBYFLOAT", key, field, _num(amount, "amount")))
+
+    def hexists(self, key, field):
+        return self._cmd(BOOL, ("HEXISTS", key, field))
+
+    def hlen(self, key):
+        return self._cmd(RAW, ("HLEN", key))
+
+    def hkeys(self, key):
+        return self._cmd(RAW, ("HKEYS", key))
+
+    def hvals(self, key):
+        return self._cmd(RAW, ("HVALS", key))
+
+    # ---- lists ------------------------------------------------------------------------------------------------
+    def lpush(self, key, *values):
+        return self._cmd(RAW, ("LPUSH", key) + _need(values))
+
+    def rpush(self, key, *values):
+        return self._cmd(RAW, ("RPUSH", key) + _need(values))
+
+    def lpop(self, key, count=None):
+        """LPOP: a value (or None); with count, a list (or None)."""
+        return self._cmd(RAW, ("LPOP", key) if count is None else ("LPOP", key, _int(count, "count")))
+
+    def rpop(self, key, count=None):
+        return self._cmd(RAW, ("RPOP", key) if count is None else ("RPOP", key, _int(count, "count")))
+
+    def lrange(self, key, start, end):
+        return self._cmd(RAW, ("LRANGE", key, _int(start, "start"), _int(end, "end")))
+
+    def llen(self, key):
+        return self._cmd(RAW, ("LLEN", key))
+
+    def ltrim(self, key, start, end):
+        return self._cmd(OK, ("LTRIM", key, _int(start, "start"), _int(end, "end")))
+
+    def lindex(self, key, index):
+        return self._cmd(RAW, ("LINDEX", key, _int(index, "index")))
+
+    def _bpop(self, cmd, keys, timeout):
+        # The server blocks up to `timeout` s (0: forever), so this reply's deadline is the client timeout plus
+        # the server timeout, or none at all for 0. Replies queued behind it inherit that allowance (client.py).
+        _num(timeout, "timeout")
+        if timeout < 0:
+            raise ValueError("timeout must be >= 0")
+        ms = int(timeout * 1000)
+        return self._cmd(_pair, [cmd] + _many(keys, "keys") + [timeout], None,
+                         -1 if ms == 0 or ms > _DAY_MS else ms)
+
+    def blpop(self, keys, timeout=0):
+        """BLPOP -> (key, value), or None when `timeout` seconds pass (0: block forever, no client deadline)."""
+        return self._bpop("BLPOP", keys, timeout)
+
+    def brpop(self, keys, timeout=0):
+        return self._bpop("BRPOP", keys, timeout)
+
+    # ---- connection / server ----------------------------------------------------------------------------------
+    def ping(self):
+        """PING -> True."""
+        return self._cmd(_true, ("PING",))
+
+    def echo(self, value):
+        return self._cmd(RAW, ("ECHO", value))
+
+    def select(self, db):
+        """SELECT -> True. The handler's cached connection stays on that db for later Clients, but a re-dial goes
+        back to the handler's db: handler.select(db) is the persistent way."""
+        return self._cmd(OK, ("SELECT", _int(db, "db")))
+
+    def time(self):
+        """TIME -> (seconds, microseconds) as ints."""
+        return self._cmd(_time, ("TIME",))
+
+    def dbsize(self):
+        return self._cmd(RAW, ("DBSIZE",))
+
+    def bgsave(self, schedule=True):
+        """BGSAVE (SCHEDULE: no error while a rewrite runs) -> True."""
+        return self._cmd(_true, ("BGSAVE", "SCHEDULE") if schedule else ("BGSAVE",))
+
+    def flushdb(self, asynchronous=False):
+        return self._cmd(OK, ("FLUSHDB", "ASYNC") if asynchronous else ("FLUSHDB",))
+
+    def info(self, section=None):
+        """INFO -> the raw text (bytes), not parsed (it is large for a board)."""
+        return self._cmd(RAW, ("INFO",) if section is None else ("INFO", section))
+

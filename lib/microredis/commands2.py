@@ -54,20 +54,20 @@ def _trim(args, maxlen, approximate, minid, limit):
     if maxlen is not None:
         if _int(maxlen, "maxlen") < 0:
             raise ValueError("maxlen must be >= 0")
-        args.append(b"MAXLEN")
+        args.append("MAXLEN")
     elif minid is not None:
-        args.append(b"MINID")
+        args.append("MINID")
     elif limit is not None:
         raise ValueError("limit needs maxlen or minid")
     else:
         return args
     if approximate:
-        args.append(b"~")
+        args.append("~")
     args.append(minid if maxlen is None else maxlen)
     if limit is not None:
         if not approximate:
             raise ValueError("limit needs approximate=True")
-        args.append(b"LIMIT")
+        args.append("LIMIT")
         args.append(_int(limit, "limit"))
     return args
 
@@ -75,20 +75,20 @@ def _trim(args, maxlen, approximate, minid, limit):
 class Commands2(CoreClient):
     # ---- sets -------------------------------------------------------------------------------------------------
     def sadd(self, key, *values):
-        return self._cmd(RAW, (b"SADD", key) + _need(values))
+        return self._cmd(RAW, ("SADD", key) + _need(values))
 
     def srem(self, key, *values):
-        return self._cmd(RAW, (b"SREM", key) + _need(values))
+        return self._cmd(RAW, ("SREM", key) + _need(values))
 
     def smembers(self, key):
         """SMEMBERS -> a python set."""
-        return self._cmd(SET, (b"SMEMBERS", key))
+        return self._cmd(SET, ("SMEMBERS", key))
 
     def sismember(self, key, value):
-        return self._cmd(BOOL, (b"SISMEMBER", key, value))
+        return self._cmd(BOOL, ("SISMEMBER", key, value))
 
     def scard(self, key):
-        return self._cmd(RAW, (b"SCARD", key))
+        return self._cmd(RAW, ("SCARD", key))
 
     # ---- sorted sets ------------------------------------------------------------------------------------------
     def zadd(self, key, mapping, nx=False, xx=False, ch=False, incr=False, gt=False, lt=False):
@@ -100,8 +100,8 @@ class Commands2(CoreClient):
             raise ValueError("only one of nx, gt, lt may be set")
         if incr and len(mapping) != 1:
             raise ValueError("incr takes exactly one member")
-        args = [b"ZADD", key]
-        for name, v in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt), (b"CH", ch), (b"INCR", incr)):
+        args = ["ZADD", key]
+        for name, v in (("NX", nx), ("XX", xx), ("GT", gt), ("LT", lt), ("CH", ch), ("INCR", incr)):
             if v:
                 args.append(name)
         _flat(args, mapping, "mapping")
@@ -112,75 +112,75 @@ class Commands2(CoreClient):
     def zrange(self, key, start, end, desc=False, withscores=False, byscore=False, bylex=False, offset=None,
                num=None):
         """ZRANGE (Redis 6.2 forms) -> [members], or [(member, float score)] with withscores=True."""
-        args = [b"ZRANGE", key, start, end]
+        args = ["ZRANGE", key, start, end]
         if byscore and bylex:
             raise ValueError("byscore and bylex are mutually exclusive")
         if byscore:
-            args.append(b"BYSCORE")
+            args.append("BYSCORE")
         elif bylex:
-            args.append(b"BYLEX")
+            args.append("BYLEX")
         if desc:
-            args.append(b"REV")
+            args.append("REV")
         if offset is not None or num is not None:
             if offset is None or num is None or not (byscore or bylex):
                 raise ValueError("offset and num go together, with byscore or bylex")
-            args.append(b"LIMIT")
+            args.append("LIMIT")
             args.append(_int(offset, "offset"))
             args.append(_int(num, "num"))
         if withscores:
             if bylex:
                 raise ValueError("withscores does not apply to bylex")
-            args.append(b"WITHSCORES")
+            args.append("WITHSCORES")
         return self._cmd(PAIRLIST if withscores else RAW, args)
 
     def zrem(self, key, *values):
-        return self._cmd(RAW, (b"ZREM", key) + _need(values))
+        return self._cmd(RAW, ("ZREM", key) + _need(values))
 
     def zscore(self, key, value):
         """ZSCORE -> float, or None."""
-        return self._cmd(FLOAT, (b"ZSCORE", key, value))
+        return self._cmd(FLOAT, ("ZSCORE", key, value))
 
     def zincrby(self, key, amount, value):
         """ZINCRBY -> the new score (float)."""
-        return self._cmd(FLOAT, (b"ZINCRBY", key, _num(amount, "amount"), value))
+        return self._cmd(FLOAT, ("ZINCRBY", key, _num(amount, "amount"), value))
 
     def zcard(self, key):
-        return self._cmd(RAW, (b"ZCARD", key))
+        return self._cmd(RAW, ("ZCARD", key))
 
     # ---- streams ----------------------------------------------------------------------------------------------
     def xadd(self, key, fields, id="*", maxlen=None, approximate=True, nomkstream=False, minid=None, limit=None):
         """XADD {field: value} -> the entry id (bytes); maxlen/minid trim the stream (~ unless approximate=False).
         With nomkstream=True and no stream: None."""
-        args = [b"XADD", key]
+        args = ["XADD", key]
         if nomkstream:
-            args.append(b"NOMKSTREAM")
+            args.append("NOMKSTREAM")
         _trim(args, maxlen, approximate, minid, limit)
         args.append(id)
         return self._cmd(RAW, _flat(args, fields, "fields"))
 
     def xrange(self, key, min="-", max="+", count=None):
         """XRANGE -> [(id, {field: value}), ...]."""
-        args = [b"XRANGE", key, min, max]
+        args = ["XRANGE", key, min, max]
         if count is not None:
-            args.append(b"COUNT")
+            args.append("COUNT")
             args.append(_int(count, "count"))
         return self._cmd(_entries, args)
 
     def xrevrange(self, key, max="+", min="-", count=None):
-        args = [b"XREVRANGE", key, max, min]
+        args = ["XREVRANGE", key, max, min]
         if count is not None:
-            args.append(b"COUNT")
+            args.append("COUNT")
             args.append(_int(count, "count"))
         return self._cmd(_entries, args)
 
     def xlen(self, key):
-        return self._cmd(RAW, (b"XLEN", key))
+        return self._cmd(RAW, ("XLEN", key))
 
     def xtrim(self, key, maxlen=None, approximate=True, minid=None, limit=None):
         """XTRIM by maxlen or minid -> the number of entries removed."""
         if maxlen is None and minid is None:
             raise ValueError("xtrim needs maxlen or minid")
-        return self._cmd(RAW, _trim([b"XTRIM", key], maxlen, approximate, minid, limit))
+        return self._cmd(RAW, _trim(["XTRIM", key], maxlen, approximate, minid, limit))
 
 
 def _need(items):
