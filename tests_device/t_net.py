@@ -1,12 +1,11 @@
 # Transport (microredis.net) and clock tests against a real redis-server; MicroPython and CPython.
-import sys
 
 import cfg
 from tinytest import IS_MICROPYTHON, allocs, eq, ok, raises, skip
 
 from microredis import net
 from microredis.clock import PeriodicTicks, Ticks29, default_clock
-from microredis.errors import ConnectionError, TimeoutError
+from microredis.errors import ConnectionError
 
 PING = b"*1\r\n$4\r\nPING\r\n"
 CLK = default_clock()

@@ -1,0 +1,143 @@
+"""Transport for MicroPython sockets: non-blocking, select.poll, readinto/write; allocation-free when warm."""
+
+from .clock import default_clock
+from .errors import ConnectionError, TimeoutError
+from .net import _IN_PROGRESS, _errno, _desc, _where, _nodelay, _Base
+
+
+class StreamTransport(_Base):
+    """MicroPython: non-blocking socket, select.poll registered once, readinto/write.
+
+    In steady state send(buf, n) and recv_into(buf, 0, ms) allocate nothing: poll.ipoll iterates
+    without building a list, readinto(buf) on a non-blocking socket returns the count (or None when
+    empty), and write(buf, off, n) sends a slice without creating a memoryview.
+    """
+
+    _nodata = ()
+
+    def __init__(self, stack, host, port, tmo, ctx, server_hostname):
+        import select
+        self._tmo = tmo
+        self._tls = ctx is not None
+        self._clk = default_clock()
+        addr = self._resolve(stack, host, port)
+        raw = stack.socket(addr[0], stack.SOCK_STREAM)
+        s = raw
+        try:
+            self._connect(select, raw, addr[-1], host, port)
+            _nodelay(stack, raw)
+            if ctx is not None:
+                # The handshake runs inside wrap_socket and blocks; the SSLSocket has no
+                # settimeout, so bound it on the raw socket first (TLS to a plain port would
+                # otherwise hang forever).
+                raw.settimeout(tmo / 1000 if tmo > 0 else None)
+                s = ctx.wrap_socket(raw, server_hostname=server_hostname)
+            # Non-blocking from here on: no read ever times out inside the socket (a timeout
+            # would be sticky on a MicroPython SSLSocket); waiting is poll's job.
+            s.setblocking(False)
+        except Exception as e:
+            try:
+                raw.close()
+            except Exception:
+                pass
+            if not isinstance(e, (OSError, ValueError)):
+                raise  # our own ConnectionError from _connect, or a programming error
+            raise ConnectionError("%s to %s failed: %s" % (
+                "TLS handshake" if ctx is not None else "connect", _where(host, port), _desc(e)))
+        self._s = s
+        # Two poll objects, each registered once, so waiting never re-registers or modifies.
+        self._rp = select.poll()
+        self._rp.register(s, select.POLLIN)
+        self._wp = select.poll()
+        self._wp.register(s, select.POLLOUT)
+
+    @staticmethod
+    def _resolve(stack, host, port):
+        # DNS once per open_transport. Ask for stream sockets where getaddrinfo takes the extra
+        # arguments (on unix it otherwise lists DGRAM and RAW entries too).
+        try:
+            try:
+                ai = stack.getaddrinfo(host, port, 0, stack.SOCK_STREAM)
+            except TypeError:
+                ai = stack.getaddrinfo(host, port)
+        except OSError as e:
+            # On MicroPython the errno of a DNS failure is a string: "[addrinfo error -2]".
+            raise ConnectionError("cannot resolve %s: %s" % (host, _errno(e)))
+        if not ai:
+            raise ConnectionError("cannot resolve %s" % host)
+        return ai[0]
+
+    def _connect(self, select, s, sockaddr, host, port):
+        # Non-blocking connect + poll gives the same timeout on every port (a blocking connect
+        # ignores settimeout on some lwIP ports) and shows a refusal as POLLERR/POLLHUP, which
+        # matters because MicroPython sockets have no getsockopt(SO_ERROR).
+        s.setblocking(False)
+        try:
+            s.connect(sockaddr)
+        except OSError as e:
+            if _errno(e) not in _IN_PROGRESS:
+                raise ConnectionError("connect to %s failed: %s" % (_where(host, port), _desc(e)))
+        p = select.poll()
+        p.register(s, select.POLLOUT)
+        ready = p.poll(self._tmo)
+        if not ready:
+            raise ConnectionError("connect to %s timed out" % _where(host, port))
+        if ready[0][1] & (select.POLLERR | select.POLLHUP):
+            raise ConnectionError("connect to %s refused" % _where(host, port))
+
+    def recv_into(self, buf, start, timeout_ms):
+        s = self._s
+        if s is None:
+            self._closed()
+        if start and start >= len(buf):
+            raise ValueError("no room in buffer")
+        clk = self._clk
+        t0 = clk.ticks_ms() if timeout_ms > 0 else 0
+        wait = timeout_ms
+        while True:
+            if wait:
+                # Wake on data, error or hangup; the read below tells them apart.
+                for _ in self._rp.ipoll(wait):
+                    pass
+            try:
+                if start == 0:
+                    n = s.readinto(buf)
+                else:
+                    n = s.readinto(memoryview(buf)[start:])
+            except OSError as e:
+                n = self._fail(e, "receiving")
+            if n is not None:
+                break
+            # Woken without a byte: a TLS record that is still incomplete (mbedtls swallowed
+            # the bytes that woke us), or a signal. 0 promises the timeout is over, so wait on.
+            if timeout_ms == 0:
+                return 0
+            if timeout_ms > 0:
+                wait = timeout_ms - clk.ticks_diff(clk.ticks_ms(), t0)
+                if wait <= 0:
+                    return 0
+        if n == 0:
+            self._eof()
+        return n
+
+    def send(self, buf, n):
+        s = self._s
+        if s is None:
+            self._closed()
+        off = 0
+        while off < n:
+            try:
+                w = s.write(buf, off, n - off)
+            except OSError as e:
+                w = self._fail(e, "sending")
+            if w:
+                off += w
+                continue
+            # Send buffer full: wait for room. The bound is per stall, not per call, so a large
+            # value over a slow link is fine as long as it keeps moving.
+            ready = False
+            for _ in self._wp.ipoll(self._tmo):
+                ready = True
+            if not ready:
+                self.close()
+                raise TimeoutError("send stalled for %d ms" % self._tmo)

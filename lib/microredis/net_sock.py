@@ -1,0 +1,132 @@
+"""Transport for sockets with recv_into/send only: CircuitPython socketpool and CPython."""
+
+from .clock import default_clock
+from .errors import ConnectionError, TimeoutError
+from .net import _TIMEDOUT, _errno, _desc, _where, _nodelay, _Base
+
+
+class SockTransport(_Base):
+    """CircuitPython socketpool and CPython: settimeout + recv_into/send.
+
+    Uses only connect, settimeout, recv_into, send, close (and setsockopt where it exists): a
+    CircuitPython TLS socket has no sendall and no socket has recv/read/readinto there.
+    CircuitPython timeouts: OSError(ETIMEDOUT); non-blocking and empty: EAGAIN; non-blocking and
+    closed by the peer: ENOTCONN (mapped to ConnectionError like every errno not in _NO_DATA).
+    """
+
+    def __init__(self, stack, host, port, tmo, ctx, server_hostname):
+        self._tmo = tmo
+        self._cur = None  # timeout currently set on the socket in ms (-1: blocking); None: unknown
+        self._t0 = None
+        nodata = []
+        t = getattr(stack, "timeout", None)  # CPython's socket.timeout has errno None
+        if t is not None:
+            nodata.append(t)
+        if ctx is not None:
+            try:
+                import ssl  # CPython raises these instead of EAGAIN on a non-blocking SSLSocket
+                for name in ("SSLWantReadError", "SSLWantWriteError"):
+                    t = getattr(ssl, name, None)
+                    if t is not None:
+                        nodata.append(t)
+            except ImportError:
+                pass
+        self._nodata = tuple(nodata)
+        af = stack.AF_INET
+        if ":" in host and hasattr(stack, "AF_INET6"):
+            af = stack.AF_INET6
+        s = stack.socket(af, stack.SOCK_STREAM)
+        try:
+            _nodelay(stack, s)
+            self._settimeout(s, tmo)
+            if ctx is not None:
+                # CircuitPython wraps before connect and handshakes inside connect(); CPython
+                # accepts the same order, so one path serves both.
+                s = ctx.wrap_socket(s, server_hostname=server_hostname)
+            # connect((host, port)) resolves the name itself (once): CircuitPython's pool has
+            # no other way that every port supports.
+            s.connect((host, port))
+        except Exception as e:
+            try:
+                s.close()
+            except Exception:
+                pass
+            if not isinstance(e, (OSError, ValueError)):
+                raise
+            if isinstance(e, getattr(stack, "gaierror", ())):
+                raise ConnectionError("cannot resolve %s: %s" % (host, _desc(e)))
+            n = _errno(e)
+            if n in _TIMEDOUT or isinstance(e, self._nodata):
+                raise ConnectionError("connect to %s timed out" % _where(host, port))
+            raise ConnectionError("connect to %s failed: %s" % (_where(host, port), _desc(e)))
+        self._s = s
+
+    def _settimeout(self, s, ms):
+        # Only touch the socket when the value changes: the client usually waits with the same
+        # timeout, so a round trip stays at one send and one recv_into.
+        if ms < 0:
+            ms = -1
+        if ms != self._cur:
+            s.settimeout(None if ms < 0 else ms / 1000)
+            self._cur = ms
+
+    def recv_into(self, buf, start, timeout_ms):
+        s = self._s
+        if s is None:
+            self._closed()
+        self._settimeout(s, timeout_ms)
+        try:
+            if start == 0:
+                n = s.recv_into(buf)
+            else:
+                if start >= len(buf):
+                    raise ValueError("no room in buffer")
+                n = s.recv_into(memoryview(buf)[start:])
+        except OSError as e:
+            n = self._fail(e, "receiving")
+        if n is None:
+            return 0
+        if n == 0:
+            # A blocking or timed recv_into returns 0 at EOF (a non-blocking one raises ENOTCONN).
+            self._eof()
+        return n
+
+    def send(self, buf, n):
+        s = self._s
+        if s is None:
+            self._closed()
+        if self._cur is not None and self._cur < 0 and self._tmo > 0:
+            self._settimeout(s, self._tmo)  # never let a send block forever when bounded
+        off = 0
+        self._t0 = None
+        while off < n:
+            try:
+                if off == 0 and n == len(buf):
+                    w = s.send(buf)
+                else:
+                    w = s.send(memoryview(buf)[off:n])
+            except OSError as e:
+                w = self._fail(e, "sending")
+            if w:
+                off += w
+                self._t0 = None
+                continue
+            self._stalled(s)
+
+    def _stalled(self, s):
+        # No progress. CircuitPython's send never waits (its sockets are non-blocking inside and
+        # raise EAGAIN when the buffer is full), so measure the stall with the clock and yield a
+        # little; CPython's send waits by itself once a timeout is set.
+        clk = default_clock()
+        now = clk.ticks_ms()
+        if self._t0 is None:
+            self._t0 = now
+        elif self._tmo > 0 and clk.ticks_diff(now, self._t0) >= self._tmo:
+            self.close()
+            raise TimeoutError("send stalled for %d ms" % self._tmo)
+        self._settimeout(s, self._tmo)
+        import time
+        if hasattr(time, "sleep_ms"):
+            time.sleep_ms(1)
+        else:
+            time.sleep(0.001)
