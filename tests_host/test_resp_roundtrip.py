@@ -74,3 +74,23 @@ def test_roundtrip_cases_replayed_on_micropython(micropython, tmp_path):
     proc = micropython.run([str(script)], check=True)
     assert ("replayed %d" % len(CASES)) in proc.stdout, proc.stdout + proc.stderr
     assert len(CASES) >= 100
+
+
+@settings(max_examples=500, deadline=None)
+@given(garbage=st.binary(max_size=64), prefix=st.sampled_from([b"", b"*2\r\n", b"%1\r\n", b"$?\r\n", b"|1\r\n",
+                                                               b"*?\r\n", b">3\r\n"]),
+       cut=st.integers(min_value=0, max_value=80))
+def test_garbage_only_ever_raises_protocol_error_or_memory_full(garbage, prefix, cut):
+    from microredis.resp import NEED_DATA
+    from microredis.errors import ProtocolError, MemoryFull
+    data = prefix + garbage
+    r = Reader(MemoryParameters(buffer_size=64, frame_capacity=4, memory_limit=256))
+    try:
+        r.feed(data[:cut])
+        r.feed(data[cut:])
+        for _ in range(len(data) + 2):  # each call consumes input or says NEED_DATA: never loops forever
+            if r.gets() is NEED_DATA:
+                break
+    except (ProtocolError, MemoryFull):
+        pass
+    assert len(r.buf) <= 256
