@@ -370,6 +370,21 @@ def test_client_kill_then_use_ping_redials():
     eq(h.connect().command(b"PING").wait(), b"PONG")
 
 
+def test_connect_redials_when_draining_the_previous_client_fails():
+    h = handler(timeout=200)
+    c = h.connect()
+    c.command(b"DEBUG", b"SLEEP", b"0.5")  # never waited: connect() must drain it, and times out doing so
+    _sleep_ms(10)
+    c2 = None
+    t0 = _ms()
+    while c2 is None:
+        try:
+            c2 = h.connect()
+        except mr.TimeoutError:
+            ok(_ms() - t0 < 2000)  # the re-dial's handshake may also meet the sleeping server
+    eq(c2.command(b"PING").wait(), b"PONG")
+
+
 def test_connection_refused_is_connection_error():
     host, port = cfg.server()
     h = mr.ConnectionHandler.resp3((host, 1)).timeout(1000)

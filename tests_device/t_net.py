@@ -123,9 +123,32 @@ def test_connection_refused():
     ok("127.0.0.1:1" in str(e) or ":1 " in str(e), str(e))
 
 
+class _NoDNS:
+    # The platform's socket module whose name resolution fails at once, the way each platform reports it, so the
+    # test sends no DNS query off this machine.
+    def __init__(self):
+        import socket
+        self._real = socket
+        if not IS_MICROPYTHON:
+            class Sock(socket.socket):
+                def connect(self, address):
+                    raise socket.gaierror(-2, "Name or service not known")
+            self.socket = Sock
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def getaddrinfo(self, *args):
+        raise OSError("[addrinfo error -2]")  # MicroPython: the errno is a string
+
+
 def test_dns_failure():
-    e = raises(ConnectionError, net.open_transport, None, "no-such-host.invalid", 6379, 3000)
-    ok("resolve" in str(e), str(e))
+    try:
+        import socket  # noqa: F401
+    except ImportError:
+        skip("no socket module on this board")
+    e = raises(ConnectionError, net.open_transport, _NoDNS(), "no-such-host.invalid", 6379, 3000)
+    ok("resolve" in str(e) or "no-such-host" in str(e), str(e))
 
 
 def test_bad_tls_argument():

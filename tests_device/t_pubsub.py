@@ -57,6 +57,21 @@ def test_channels_and_patterns_both_protocols():
         c.command(b"DEL", P + b"after").wait()
 
 
+def test_decode_responses_both_protocols():
+    for proto in (2, 3):
+        c = handler(proto).decode_responses().connect()
+        pub = publisher()
+        sub = c.subscribe(P + b"dec")
+        pub.publish(P + b"dec", b"text").wait()
+        m = sub.receive(1000)
+        eq((m.kind, m.channel, m.payload), (b"message", (P + b"dec").decode(), "text"))
+        eq(sub.ping(), "PONG" if proto == 3 else b"PONG")
+        sub.close()
+        eq(c.set(P + b"dec", b"v").wait(), True)
+        eq(c.get(P + b"dec").wait(), "v")
+        c.delete(P + b"dec").wait()
+
+
 def test_unsubscribe_subset_and_all():
     for proto in (2, 3):
         c = handler(proto).connect()

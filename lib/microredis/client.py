@@ -33,6 +33,9 @@ PAIRLIST = const(6)  # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]
 _PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe",
             b"punsubscribe", b"sunsubscribe")
 
+_PUBSUB2S = ("message", "pmessage", "smessage", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
+             "punsubscribe", "sunsubscribe")  # the same with decode_responses
+
 _SET3 = b"*3\r\n$3\r\nSET\r\n"
 _GET2 = b"*2\r\n$3\r\nGET\r\n"
 _INCR2 = b"*2\r\n$4\r\nINCR\r\n"
@@ -369,7 +372,8 @@ class CoreClient:
     def _dispatch(self, v):
         # True if v resolved the oldest slot; False if it was an out-of-band frame
         t = type(v)
-        if t is Push or (self._r2sub and t is list and len(v) > 2 and v[0] in _PUBSUB2):
+        if t is Push or (self._r2sub and t is list and len(v) > 2 and
+                         (v[0] in _PUBSUB2 if type(v[0]) is bytes else v[0] in _PUBSUB2S)):
             self._push(v)
             return False
         if self._n == 0:
@@ -475,7 +479,8 @@ def _convert(c, v):
     if type(c) is not int:
         return c(v)
     if c == OK:
-        if v == b"OK" or v == "OK":
+        # compare like with like: MicroPython warns on bytes == str
+        if (v == b"OK") if type(v) is bytes else (v == "OK"):
             return True
         return v
     if c == BOOL:

@@ -142,7 +142,10 @@ class ConnectionHandler:
             self._stack = stack
         conn = self._conn
         if conn is not None and conn.client is not None:
-            conn.client.close()  # drains its replies so the socket is clean
+            try:
+                conn.client.close()  # drains its replies so the socket is clean
+            except RedisError:
+                pass  # draining failed: the connection is marked broken and is dialed again below
             conn = self._conn
         if conn is not None and (not conn.ok or (self._ping and not self._alive(conn, clock))):
             self.disconnect()
@@ -171,7 +174,7 @@ class ConnectionHandler:
             ok = c.command(b"PING").wait()
         except RedisError:
             return False
-        return ok == b"PONG" or ok == "PONG"
+        return (ok == b"PONG") if type(ok) is bytes else (ok == "PONG")
 
     def _dial(self, clock):
         from .net import open_transport, default_stack
