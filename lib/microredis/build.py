@@ -63,7 +63,7 @@ _MSG = (b"message", b"pmessage", b"smessage")
 
 
 class Builder:
-    # needs from Reader: buf, decode, want_attributes, attributes, _bc/_bn/_bk/_bkey stacks, _len(), _bad()
+    # needs from Reader: buf, decode, want_attributes, attributes, _bc/_bkey and _cnt/_kind stacks, _len(), _bad()
     def _int(self, buf, start, p, eol):
         neg = False
         if p < eol and buf[p] == _MINUS:
@@ -116,8 +116,8 @@ class Builder:
         buf = self.buf
         start = p
         bc = self._bc
-        bn = self._bn
-        bk = self._bk
+        bn = self._cnt  # the scan is done with these until this reply is built
+        bk = self._kind
         bkey = self._bkey
         depth = 0
         while p < end:
@@ -247,7 +247,7 @@ class Builder:
     def _close(self, d):
         c = self._bc[d]
         self._bc[d] = None
-        k = self._bk[d]
+        k = self._kind[d]
         if k == _DOLLAR:
             c = bytes(c)
             return self._decode(c) if self.decode else c

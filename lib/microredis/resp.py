@@ -77,7 +77,7 @@ class Reader(Builder):
         self._need = 0  # bytes the incomplete reply is known to need, so the buffer grows once, not by doubling
         self._depth = 0
         self._cnt = [0] * MAX_DEPTH  # elements still expected per level; -1 for streamed aggregates
-        self._kind = [0] * MAX_DEPTH  # type byte per level
+        self._kind = bytearray(MAX_DEPTH)  # type byte per level
         self._skip = False  # discarding a reply larger than memory_limit
         self._drop = 0  # skip mode: payload bytes (with CRLF) still to discard
         self._lskip = False  # skip mode: inside an over-long simple line, discarding up to its CRLF
@@ -91,9 +91,9 @@ class Reader(Builder):
         self._pend = None  # fed data that did not fit yet (kept by reference, not copied)
         self._pi = 0
         # build-pass stack, allocated once
+        # build pass: containers and pending map keys per level; its counts and kinds reuse _cnt/_kind, which the
+        # scan no longer needs once a reply is complete
         self._bc = [None] * MAX_DEPTH
-        self._bn = [0] * MAX_DEPTH
-        self._bk = [0] * MAX_DEPTH
         self._bkey = [None] * MAX_DEPTH
 
     def _bad(self, what, buf, start, p):
