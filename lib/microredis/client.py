@@ -234,30 +234,26 @@ class CoreClient:
                 args.append(name)
         return self._cmd(RAW if get else OK, args)
 
-    def get(self, key):
+    def _key1(self, prefix, key, into):
+        # a one-key command with a constant prefix (GET, INCR)
         check(key)
-        f = self._begin(RAW, None)
-        self._e.raw(_GET2)
+        f = self._begin(RAW, into)
+        self._e.raw(prefix)
         self._e.arg(key)
         return self._end(f)
+
+    def get(self, key):
+        return self._key1(_GET2, key, None)
 
     def get_into(self, key, buffer):
         """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
-        check(key)
         t = type(buffer)
         if t is not bytearray and t is not memoryview:  # isinstance(x, (a, b)) would build a tuple
             raise TypeError("buffer must be a bytearray or memoryview")
-        f = self._begin(RAW, buffer)
-        self._e.raw(_GET2)
-        self._e.arg(key)
-        return self._end(f)
+        return self._key1(_GET2, key, buffer)
 
     def incr(self, key):
-        check(key)
-        f = self._begin(RAW, None)
-        self._e.raw(_INCR2)
-        self._e.arg(key)
-        return self._end(f)
+        return self._key1(_INCR2, key, None)
 
     def publish(self, channel, message):
         check(channel)
