@@ -196,6 +196,22 @@ def test_timeout_invalidates_others_and_next_connect_redials():
     eq(c2.command(b"PING").wait(), b"PONG")
 
 
+def test_timeout_while_waiting_a_newer_future():
+    # the waited future raises TimeoutError when its own deadline has passed too, as does the oldest (the one
+    # detected); a future sent later, whose deadline has not passed, raises InvalidFuture
+    h = handler(timeout=250)
+    c = h.connect()
+    f = c.command(b"DEBUG", b"SLEEP", b"0.6")
+    g = c.command(b"PING")
+    _sleep_ms(120)
+    late = c.command(b"PING")
+    raises(mr.TimeoutError, g.wait)
+    raises(mr.TimeoutError, f.wait)
+    raises(mr.InvalidFuture, late.wait)
+    _sleep_ms(500)
+    eq(h.connect().command(b"PING").wait(), b"PONG")
+
+
 def test_deadline_survives_a_wrapping_clock():
     # a 29-bit tick counter (CircuitPython's) that wraps 100 ms into the wait
     period = 1 << 29

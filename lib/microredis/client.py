@@ -127,6 +127,7 @@ class CoreClient:
         self.last_unwaited_error = None
         self.push_handler = None  # called with each RESP3 push frame that no subscription takes
         self._sub = None  # the Subscription sharing this connection, if any
+        self._waiting = None  # the future a wait() is reading for (told apart on a timeout)
         self._r2sub = False  # RESP2 subscribed mode: only the subscribe family and PING may be sent
 
     # ---- sending --------------------------------------------------------------------------------------------
@@ -303,7 +304,11 @@ class CoreClient:
         self.flush()
         if self._n == 0:
             raise InvalidFuture("future does not belong to a pending command of this client")
-        self._read_one(None)
+        self._waiting = f
+        try:
+            self._read_one(None)
+        finally:
+            self._waiting = None
 
     def _read_one(self, limit):
         # Reads until the oldest slot is resolved. limit None: wait up to that reply's deadline; 0: only what has
@@ -428,20 +433,25 @@ class CoreClient:
 
     def _broken(self, err, timed_out):
         # Replies can no longer be matched to commands: fail every pending future and drop the socket, so the
-        # handler's next connect() dials again. The future that timed out (or, for a lost connection, the oldest)
-        # raises err; the others raise InvalidFuture.
+        # handler's next connect() dials again. The oldest future raises err (on a timeout, so does the future being
+        # waited if its own deadline has passed too); the others raise InvalidFuture.
+        timeout = isinstance(err, TimeoutError)
         if timed_out is None and self._n:
             timed_out = self._fut[self._head]
         msg = "reply cannot be matched any more: %s" % err
+        sent = self._n - self._unsent
+        k = 0
         while self._n:
             h = self._head
             f = self._fut[h]
+            late = f is timed_out or (timeout and f is self._waiting and k < sent and self._remaining(h) == 0)
             self._fut[h] = None
             self._into[h] = None
             f._st = _INVALID
-            f._v = err if f is timed_out else InvalidFuture(msg)
+            f._v = err if late else InvalidFuture(msg)
             self._head = 0 if h + 1 == self._cap else h + 1
             self._n -= 1
+            k += 1
         self._unsent = 0
         conn = self._conn
         self._conn = None
