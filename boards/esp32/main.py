@@ -1,0 +1,73 @@
+"""microredis telemetry on an ESP32 (MicroPython): the chip's temperature sensor, the on-board LED, Wi-Fi.
+
+Files on the board (`make deploy PORT=/dev/ttyUSB0 BOARD=esp32` puts them there):
+    /main.py                 this file
+    /telemetry.py|.mpy       boards/common/telemetry.py (the shared loop)
+    /config.py               your copy of config.example.py (Wi-Fi, Redis address, device id)
+    /lib/microredis/         the library (.mpy from `make mpy`, or `mpremote mip install ...`)
+
+Sensor: esp32.mcu_temperature() (ESP32-S2, -S3, -C3, -C6: degrees Celsius). The original ESP32 has only
+esp32.raw_temperature() (Fahrenheit, uncalibrated, and missing on some chip revisions) - good enough for a demo.
+"""
+import sys
+import time
+
+import esp32
+import machine
+
+import telemetry
+
+try:
+    import config
+except ImportError:
+    print("config.py is missing: copy config.example.py to config.py, edit it, and copy it to the board")
+    raise
+
+
+class Esp32(telemetry.Device):
+    name = "esp32"
+
+    def __init__(self, cfg):
+        self.wlan = telemetry.Wlan(cfg["WIFI_SSID"], cfg["WIFI_PASSWORD"], hostname=cfg["DEVICE_ID"],
+                                   timeout_ms=cfg["WIFI_TIMEOUT_MS"])
+        pin = cfg["LED_PIN"]
+        self.pin = machine.Pin(pin, machine.Pin.OUT) if pin is not None else None
+        self.active_low = bool(getattr(config, "LED_ACTIVE_LOW", False))
+        if not (hasattr(esp32, "mcu_temperature") or hasattr(esp32, "raw_temperature")):
+            raise RuntimeError("this firmware has no esp32.mcu_temperature() or esp32.raw_temperature(): "
+                               "change temperature() in main.py to read your sensor")
+        self.led(False)
+
+    def network(self):
+        return self.wlan.up()  # the socket module is the stack
+
+    def temperature(self):
+        if hasattr(esp32, "mcu_temperature"):
+            return esp32.mcu_temperature()
+        return (esp32.raw_temperature() - 32) / 1.8  # the original ESP32: Fahrenheit
+
+    def led(self, on):
+        if self.pin is None:
+            print("LED", "on" if on else "off", "(no LED_PIN configured)")
+        else:
+            self.pin.value(1 if on != self.active_low else 0)
+
+    def reset(self):
+        machine.reset()
+
+
+def main():
+    cfg = telemetry.load_config(config)
+    if not cfg["DEVICE_ID"]:
+        cfg["DEVICE_ID"] = telemetry.unique_id("esp32")
+    device = Esp32(cfg)  # a settings error stops here, with its message, at the REPL
+    try:
+        telemetry.run(cfg, device)
+    except Exception as e:  # a bug, not an outage (those are handled in the loop): show it, then start over
+        sys.print_exception(e)
+        print("unexpected error: resetting in 10 s (Ctrl-C for the REPL)")
+        time.sleep(10)
+        machine.reset()
+
+
+main()

@@ -1,0 +1,20 @@
+# Settings for boards/rp2_pico_w/main.py. Copy to config.py (kept out of git), edit, and copy it to the board
+# (`make deploy PORT=... BOARD=rp2_pico_w` copies boards/rp2_pico_w/config.py when it exists).
+WIFI_SSID = "my-network"
+WIFI_PASSWORD = "my-wifi-password"
+WIFI_POWER_SAVE = 0xA11140  # CYW43 power saving off (low latency for commands); None: firmware default
+
+REDIS_HOST = "192.168.1.10"  # the machine running redis-server (bind it to the LAN, with a password)
+REDIS_PORT = 6379
+REDIS_USERNAME = None  # ACL user (Redis 6+), with REDIS_PASSWORD; None: AUTH <password> only
+REDIS_PASSWORD = None
+PROTOCOL = 3  # 3: RESP3 (falls back to RESP2 on Redis < 6), 2: RESP2
+
+DEVICE_ID = None  # None: "picow-" + the last 6 hex digits of machine.unique_id()
+INTERVAL_MS = 5000  # between readings
+TTL_S = 60  # sensors:<id>:temp expires when the board stops reporting
+STREAM_MAXLEN = 1000  # XADD sensors:<id>:stream MAXLEN ~ 1000
+MAX_BACKOFF_MS = 30000  # back-off after failures: 1 s, 2 s, 4 s ... up to this
+RESET_AFTER = 30  # machine.reset() after this many failed cycles in a row; 0: never
+
+LED_PIN = None  # None: the on-board LED (Pin("LED")); or a GPIO number

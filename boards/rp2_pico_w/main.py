@@ -1,0 +1,69 @@
+"""microredis telemetry on a Raspberry Pi Pico W / Pico 2 W (MicroPython): the RP2040's temperature sensor,
+the on-board LED, Wi-Fi.
+
+Files on the board (`make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico_w` puts them there):
+    /main.py                 this file
+    /telemetry.py|.mpy       boards/common/telemetry.py (the shared loop)
+    /config.py               your copy of config.example.py (Wi-Fi, Redis address, device id)
+    /lib/microredis/         the library (.mpy from `make mpy`, or `mpremote mip install ...`)
+
+Sensor: ADC channel 4 is the chip's temperature sensor: 27 - (V - 0.706) / 0.001721 degrees Celsius.
+"""
+import sys
+import time
+
+import machine
+
+import telemetry
+
+try:
+    import config
+except ImportError:
+    print("config.py is missing: copy config.example.py to config.py, edit it, and copy it to the board")
+    raise
+
+ADC_VOLTS = 3.3 / 65535
+
+
+class PicoW(telemetry.Device):
+    name = "picow"
+
+    def __init__(self, cfg):
+        # power_save 0xA11140 turns the CYW43's power saving off, so commands arrive without delay
+        self.wlan = telemetry.Wlan(cfg["WIFI_SSID"], cfg["WIFI_PASSWORD"], hostname=cfg["DEVICE_ID"],
+                                   timeout_ms=cfg["WIFI_TIMEOUT_MS"],
+                                   power_save=getattr(config, "WIFI_POWER_SAVE", 0xA11140))
+        self.adc = machine.ADC(4)
+        pin = cfg["LED_PIN"]
+        self.pin = machine.Pin(pin if pin is not None else "LED", machine.Pin.OUT)  # "LED": the CYW43 GPIO
+        self.led(False)
+
+    def network(self):
+        return self.wlan.up()  # the socket module is the stack
+
+    def temperature(self):
+        volts = self.adc.read_u16() * ADC_VOLTS
+        return 27 - (volts - 0.706) / 0.001721
+
+    def led(self, on):
+        self.pin.value(1 if on else 0)
+
+    def reset(self):
+        machine.reset()
+
+
+def main():
+    cfg = telemetry.load_config(config)
+    if not cfg["DEVICE_ID"]:
+        cfg["DEVICE_ID"] = telemetry.unique_id("picow")
+    device = PicoW(cfg)  # a settings error stops here, with its message, at the REPL
+    try:
+        telemetry.run(cfg, device)
+    except Exception as e:  # a bug, not an outage (those are handled in the loop): show it, then start over
+        sys.print_exception(e)
+        print("unexpected error: resetting in 10 s (Ctrl-C for the REPL)")
+        time.sleep(10)
+        machine.reset()
+
+
+main()

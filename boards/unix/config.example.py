@@ -1,0 +1,13 @@
+# Settings for boards/unix/main.py. Copy to config.py (kept out of git) and edit.
+# Environment variables of the same names override these (`make demo` uses them).
+REDIS_HOST = "127.0.0.1"
+REDIS_PORT = 6379
+REDIS_USERNAME = None  # ACL user (Redis 6+), with REDIS_PASSWORD
+REDIS_PASSWORD = None
+PROTOCOL = 3  # 3: RESP3, 2: RESP2
+DEVICE_ID = "unix-1"
+INTERVAL_MS = 1000
+TTL_S = 60
+STREAM_MAXLEN = 1000
+READINGS = 10  # cycles before the program exits; 0: run forever
+MAX_BACKOFF_MS = 5000

@@ -1,0 +1,2 @@
+# Fake CircuitPython `board`.
+LED = "LED"

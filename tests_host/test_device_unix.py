@@ -1,0 +1,69 @@
+"""tests_device/ on the MicroPython unix port driven through mpremote + socat, exactly like a board
+(tools/device_unix.py, `make test-device-unix`), and the `make test-device` recipe itself against that "board".
+
+Each suite gets a fresh socat + `micropython -i` process. Skipped (with the reason) when socat is missing.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
+
+import device_unix  # noqa: E402
+from unixboard import UnixBoard, Unavailable, socat_executable  # noqa: E402
+
+pytestmark = pytest.mark.skipif(socat_executable() is None,
+                                reason="socat is not installed (make ensure-socat, as root, installs it)")
+
+
+def _check(ok, out, what):
+    if not ok:
+        pytest.fail("%s failed:\n%s" % (what, out), pytrace=False)
+
+
+def test_device_suite_through_mpremote(redis_server):
+    mods = device_unix.modules()
+    ok, out, secs = device_unix.run_suite(redis_server.port, mods, timeout=480)
+    _check(ok, out, "mpremote mount . run tests_device/run.py (%d modules)" % len(mods))
+    for m in mods:  # every module ran
+        assert ("ok   %s." % m) in out or ("SKIP %s." % m) in out, "%s did not run:\n%s" % (m, out)
+
+
+SMALL = [m for m in device_unix.modules() if device_unix.small_heap(m)]
+
+
+@pytest.mark.parametrize("module", SMALL)
+def test_device_suite_small_heap_from_mpy(module, redis_server, micropython):
+    ok, out, secs = device_unix.run_suite(redis_server.port, [module], heapsize="64k",
+                                          mount=micropython.mpy_tree(), timeout=300)
+    _check(ok, out, "micropython -X heapsize=64k -i, .mpy mounted: %s" % module)
+
+
+def test_make_test_device_recipe(redis_server):
+    """`make test-device PORT=<pty> REDIS=host:port MODULES=...` as a user runs it against a board."""
+    try:
+        board = UnixBoard()
+    except Unavailable as e:
+        pytest.skip(str(e))
+    with board:
+        cp = subprocess.run(["make", "-s", "test-device", "PORT=" + board.tty,
+                             "REDIS=127.0.0.1:%d" % redis_server.port, "MODULES=t_selftest t_encoder"],
+                            cwd=str(REPO), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
+    out = cp.stdout
+    assert cp.returncode == 0, out
+    assert "ok   t_selftest.test_server_ping" in out, out  # the server address reached the board
+    assert "ok   t_encoder." in out and " 0 failed" in out, out
+
+
+def test_make_test_device_needs_port_and_redis():
+    env = dict(os.environ)
+    env.pop("PORT", None)
+    cp = subprocess.run(["make", "-s", "test-device"], cwd=str(REPO), env=env, stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+    assert cp.returncode != 0 and "usage: make test-device" in cp.stdout

@@ -1,0 +1,82 @@
+"""Writes the mip package files at the repo root from PACKAGES below (`make packages`); --check only compares.
+
+Which module goes where (every lib/microredis/*.py is in exactly one package file;
+tests_host/test_packaging.py enforces it):
+
+    package.json          the core: everything needed to connect and send commands
+    package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use)
+
+Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
+
+    mpremote mip install github:<owner>/<repo>                       # the core
+    mpremote mip install github:<owner>/<repo>/package-pubsub.json   # + pub/sub
+    mpremote mip install /path/to/checkout/package.json              # from a local checkout
+    >>> mip.install("github:<owner>/<repo>")                          # on the board, over Wi-Fi
+
+The "version" of every package file is lib/microredis/__init__.py's __version__.
+"""
+
+import json
+import os
+import re
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB = os.path.join(REPO, "lib", "microredis")
+
+# package file -> modules of lib/microredis/ (without .py), in install order
+PACKAGES = {
+    "package.json": ["__init__", "errors", "resp", "build", "encoder", "clock", "net", "net_mp", "net_sock",
+                     "client", "connection", "commands", "commands2"],
+    "package-pubsub.json": ["pubsub"],
+}
+
+
+def version():
+    with open(os.path.join(LIB, "__init__.py"), encoding="utf-8") as f:
+        m = re.search(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", f.read(), re.M)
+    if not m:
+        raise SystemExit("no __version__ in lib/microredis/__init__.py")
+    return m.group(1)
+
+
+def render(modules, ver):
+    # one [target, url] pair per line, like micropython-lib's package files
+    urls = ",\n".join("    [%s, %s]" % (json.dumps("microredis/%s.py" % m), json.dumps("lib/microredis/%s.py" % m))
+                      for m in modules)
+    text = '{\n  "urls": [\n%s\n  ],\n  "version": %s\n}\n' % (urls, json.dumps(ver))
+    json.loads(text)  # well-formed
+    return text
+
+
+def expected():
+    ver = version()
+    return {name: render(mods, ver) for name, mods in PACKAGES.items()}
+
+
+def main(argv):
+    check = "--check" in argv
+    stale = []
+    for name, text in expected().items():
+        path = os.path.join(REPO, name)
+        try:
+            with open(path, encoding="utf-8") as f:
+                current = f.read()
+        except OSError:
+            current = None
+        if current == text:
+            continue
+        if check:
+            stale.append(name)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            print("wrote", name)
+    if stale:
+        print("out of date: %s (run `make packages`)" % ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,115 @@
+"""The MicroPython unix port driven like a board: `micropython -i` behind a pty made by socat, reached with mpremote.
+
+    with UnixBoard(cwd=tmpdir, heapsize="64k") as b:      # starts socat + micropython -i
+        b.mpremote("exec", "print(1)")                    # mpremote connect <pty> resume exec "print(1)"
+        print(b.tty)                                      # for `make deploy PORT=...`
+
+The board's filesystem is the host's; its current directory is `cwd` (like a board's /), and its sys.path is
+['', '.frozen', '<cwd>/lib'] (a board has '', '.frozen', '/lib'). `resume` is always passed: a soft reset
+(Ctrl-D) ends the unix process. A suite that calls sys.exit() ends it too: use one UnixBoard per suite.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from localredis import tool  # noqa: E402
+
+
+class Unavailable(Exception):
+    """socat or micropython is missing (the caller skips, with this reason)."""
+
+
+def socat_executable():
+    return shutil.which("socat")
+
+
+class UnixBoard:
+    def __init__(self, cwd=None, heapsize=None, env=None, micropython=None):
+        self.socat = socat_executable()
+        if self.socat is None:
+            raise Unavailable("socat is not installed (apt-get install socat)")
+        self.micropython = micropython or tool("micropython")
+        if self.micropython is None:
+            raise Unavailable("no micropython binary (make .venv)")
+        self.mpremote_exe = tool("mpremote")
+        if self.mpremote_exe is None:
+            raise Unavailable("no mpremote (make .venv)")
+        for p in (self.micropython,):
+            if any(c in p for c in " '\"!,:"):
+                raise Unavailable("path not usable in a socat exec address: %r" % p)
+        self._own_cwd = cwd is None
+        self.cwd = os.path.abspath(cwd or tempfile.mkdtemp(prefix="microredis-board-"))
+        self._ttydir = tempfile.mkdtemp(prefix="microredis-tty-")
+        self.tty = os.path.join(self._ttydir, "tty")
+        self.heapsize = heapsize
+        self.env = dict(os.environ)
+        self.env["MICROPYPATH"] = os.pathsep.join(["", ".frozen", os.path.join(self.cwd, "lib")])
+        if env:
+            self.env.update(env)
+        self.proc = None
+
+    def start(self, timeout=10.0):
+        cmd = self.micropython + (" -X heapsize=%s" % self.heapsize if self.heapsize else "") + " -i"
+        self.proc = subprocess.Popen(
+            [self.socat, "pty,link=%s,rawer" % self.tty, "exec:%s,pty,rawer,stderr,setsid,ctty" % cmd],
+            cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("socat exited: %s" % self.proc.stderr.read().decode(errors="replace"))
+            if os.path.exists(self.tty):
+                cp = self.mpremote("exec", "print('board up')", timeout=5, check=False)
+                if cp.returncode == 0 and "board up" in cp.stdout:
+                    return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("the unix board did not answer on %s" % self.tty)
+
+    def mpremote(self, *args, timeout=60, check=True, cwd=None):
+        """mpremote connect <tty> resume <args...> (run in the host folder cwd); returns the CompletedProcess
+        (text). check: raise on rc != 0."""
+        argv = [self.mpremote_exe, "connect", self.tty, "resume"] + [str(a) for a in args]
+        try:
+            cp = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True, errors="replace", timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            raise RuntimeError("mpremote timed out after %ss: %s\n%s" % (timeout, " ".join(argv), out))
+        if check and cp.returncode != 0:
+            raise RuntimeError("mpremote rc=%d: %s\n%s" % (cp.returncode, " ".join(argv), cp.stdout))
+        return cp
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        p, self.proc = self.proc, None
+        if p is not None:
+            if p.poll() is None:
+                # socat passes SIGTERM on to micropython (its child), and the pty hangs up
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=5)
+            if p.stderr is not None:
+                p.stderr.close()
+        shutil.rmtree(self._ttydir, ignore_errors=True)
+        if self._own_cwd:
+            shutil.rmtree(self.cwd, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.stop()
