@@ -16,7 +16,7 @@ _LAZY = {
     "MemoryParameters": "resp",
     "Client": "commands",
     "CoreClient": "client",
-    "Future": "client",
+    "Future": "future",
     "Subscription": "pubsub",
     "Message": "pubsub",
 }

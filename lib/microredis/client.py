@@ -12,9 +12,10 @@ except ImportError:  # CPython
 from .errors import ConnectionError, TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError
 from .encoder import check
 from .resp import NEED_DATA, Push
+from .future import Future, Batch
 
-# Future states
-_FREE = const(0)  # in the pool (or waited: its value was handed over)
+# Future states (future.py)
+_FREE = const(0)
 _PENDING = const(1)
 _DONE = const(2)
 _INVALID = const(3)
@@ -42,65 +43,6 @@ _INCR2 = b"*2\r\n$4\r\nINCR\r\n"
 _PUBLISH3 = b"*3\r\n$7\r\nPUBLISH\r\n"
 
 
-class Future:
-    """The pending reply of one command. ready() never blocks; wait() blocks until the reply, its deadline or an
-    error. wait() hands the value over once: the Future is then recycled for a later command, so do not keep it."""
-
-    def __init__(self, client):
-        self._c = client
-        self._st = _FREE
-        self._v = None
-
-    def ready(self):
-        if self._st == _PENDING:
-            self._c._poll()
-        return self._st != _PENDING
-
-    def wait(self):
-        st = self._st
-        c = self._c
-        while st == _PENDING:
-            try:
-                c._read_for(self)
-            except RedisError:
-                if self._st == _PENDING:
-                    raise
-                # another future's failure broke the connection: this one raises its own error below
-            st = self._st
-        if st == _FREE:
-            raise InvalidFuture("this future was already waited (its value was handed over)")
-        v = self._v
-        self._v = None
-        if st == _INVALID:
-            raise v
-        self._st = _FREE
-        c._recycle(self)
-        if isinstance(v, Exception):
-            c._seen_error(v)
-            raise v
-        return v
-
-    def __repr__(self):
-        return "<Future %s>" % ("free", "pending", "done", "invalid")[self._st]
-
-
-class _Batch:
-    # `with client.pipeline():` - allocated once per client; nesting is counted
-    def __init__(self, client):
-        self._c = client
-
-    def __enter__(self):
-        self._c._batch += 1
-        return self._c
-
-    def __exit__(self, a, b, c):
-        cl = self._c
-        cl._batch -= 1
-        if cl._batch == 0 and cl._conn is not None:
-            cl.flush()
-        return False
-
-
 class CoreClient:
     def __init__(self, conn, timeout_ms, clock):
         self._conn = conn  # the handler's live connection: transport, reader, encoder
@@ -120,7 +62,7 @@ class CoreClient:
         self._n = 0  # pending (sent or queued) replies
         self._unsent = 0  # of those, queued in the send buffer and not yet sent
         self._batch = 0
-        self._pipe = _Batch(self)
+        self._pipe = Batch(self)
         self._pool = [Future(self) for _ in range(cap)]
         self._npool = cap
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
@@ -311,23 +253,37 @@ class CoreClient:
             self._waiting = None
 
     def _read_one(self, limit):
-        # Reads until the oldest slot is resolved. limit None: wait up to that reply's deadline; 0: only what has
-        # arrived. Returns True if a slot was resolved. Push frames met on the way go to the subscription.
+        # Reads until the oldest slot is resolved. limit None: wait up to the deadline of the future being waited
+        # (else the oldest one's); 0: only what has arrived. Returns True if a slot was resolved. Push frames met
+        # on the way go to the subscription.
         if self._unsent:
             self.flush()
         while True:
-            h = self._head
-            v = self._next(self._remaining(h) if limit is None else limit)
+            d = self._deadline_slot()
+            v = self._next(self._remaining(d) if limit is None else limit)
             if v is NEED_DATA:
                 if limit is not None:
                     return False
-                if self._tmo and self._remaining(h) == 0:
+                if self._remaining(d) == 0:
                     err = TimeoutError("no reply within %d ms" % self._tmo)
-                    self._broken(err, self._fut[h])
+                    self._broken(err, self._fut[d])
                     raise err
                 continue
             if self._dispatch(v):
                 return True
+
+    def _deadline_slot(self):
+        w = self._waiting
+        i = self._head
+        if w is not None:
+            k = 0
+            while k < self._n:
+                if self._fut[i] is w:
+                    return i
+                i = 0 if i + 1 == self._cap else i + 1
+                k += 1
+            i = self._head
+        return i
 
     def _next(self, ms):
         # One frame, or NEED_DATA when it has not arrived after one receive of up to ms (0: no waiting; <0: no
@@ -433,25 +389,28 @@ class CoreClient:
 
     def _broken(self, err, timed_out):
         # Replies can no longer be matched to commands: fail every pending future and drop the socket, so the
-        # handler's next connect() dials again. The oldest future raises err (on a timeout, so does the future being
-        # waited if its own deadline has passed too); the others raise InvalidFuture.
+        # handler's next connect() dials again. `timed_out` (the future whose deadline ran out, or for a lost
+        # connection the oldest) raises err; on a timeout so do the older futures whose deadlines have passed too.
+        # The others raise InvalidFuture.
         timeout = isinstance(err, TimeoutError)
         if timed_out is None and self._n:
             timed_out = self._fut[self._head]
         msg = "reply cannot be matched any more: %s" % err
-        sent = self._n - self._unsent
-        k = 0
+        before = True
         while self._n:
             h = self._head
             f = self._fut[h]
-            late = f is timed_out or (timeout and f is self._waiting and k < sent and self._remaining(h) == 0)
+            if f is timed_out:
+                late = True
+                before = False
+            else:
+                late = timeout and before and self._remaining(h) == 0
             self._fut[h] = None
             self._into[h] = None
             f._st = _INVALID
             f._v = err if late else InvalidFuture(msg)
             self._head = 0 if h + 1 == self._cap else h + 1
             self._n -= 1
-            k += 1
         self._unsent = 0
         conn = self._conn
         self._conn = None

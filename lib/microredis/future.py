@@ -1,0 +1,73 @@
+"""Future (the pending reply of one command) and the pipeline() context manager of the core client."""
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .errors import InvalidFuture, RedisError
+
+_FREE = const(0)  # in the pool (or waited: its value was handed over)
+_PENDING = const(1)
+_DONE = const(2)
+_INVALID = const(3)
+
+
+class Future:
+    """The pending reply of one command. ready() never blocks; wait() blocks until the reply, its deadline or an
+    error. wait() hands the value over once: the Future is then recycled for a later command, so do not keep it."""
+
+    def __init__(self, client):
+        self._c = client
+        self._st = _FREE
+        self._v = None
+
+    def ready(self):
+        if self._st == _PENDING:
+            self._c._poll()
+        return self._st != _PENDING
+
+    def wait(self):
+        st = self._st
+        c = self._c
+        while st == _PENDING:
+            try:
+                c._read_for(self)
+            except RedisError:
+                if self._st == _PENDING:
+                    raise
+                # another future's failure broke the connection: this one raises its own error below
+            st = self._st
+        if st == _FREE:
+            raise InvalidFuture("this future was already waited (its value was handed over)")
+        v = self._v
+        self._v = None
+        if st == _INVALID:
+            raise v
+        self._st = _FREE
+        c._recycle(self)
+        if isinstance(v, Exception):
+            c._seen_error(v)
+            raise v
+        return v
+
+    def __repr__(self):
+        return "<Future %s>" % ("free", "pending", "done", "invalid")[self._st]
+
+
+class Batch:
+    # `with client.pipeline():` - allocated once per client; nesting is counted
+    def __init__(self, client):
+        self._c = client
+
+    def __enter__(self):
+        self._c._batch += 1
+        return self._c
+
+    def __exit__(self, a, b, c):
+        cl = self._c
+        cl._batch -= 1
+        if cl._batch == 0 and cl._conn is not None:
+            cl.flush()
+        return False
