@@ -337,11 +337,27 @@ def test_waiting_an_unwaited_error_clears_the_count():
 
 
 def test_stale_future_is_detected():
-    c = handler().connect()
+    h = handler().memory(mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=1024))
+    c = h.connect()
     f = c.get(P + b"none")
     eq(f.wait(), None)
     raises(mr.InvalidFuture, f.wait)
     ok(f.ready())
+    # waited futures are reissued oldest first: a kept handle stays detectably stale while others come and go
+    for i in range(3):
+        g = c.incr(P + b"stale")
+        ok(g is not f)
+        eq(g.wait(), i + 1)
+        raises(mr.InvalidFuture, f.wait)
+    c.command(b"DEL", P + b"stale").wait()
+    # a future of a connection that broke raises InvalidFuture, not a later reply
+    c2 = handler(timeout=150).connect()
+    a = c2.command(b"DEBUG", b"SLEEP", b"0.3")
+    b = c2.command(b"PING")
+    raises(mr.TimeoutError, a.wait)
+    raises(mr.InvalidFuture, b.wait)
+    raises(mr.InvalidFuture, b.wait)
+    _sleep_ms(300)
 
 
 def test_ready_never_blocks():

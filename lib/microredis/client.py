@@ -63,8 +63,11 @@ class CoreClient:
         self._unsent = 0  # of those, queued in the send buffer and not yet sent
         self._batch = 0
         self._pipe = Batch(self)
+        # Waited futures are reissued first-in first-out, so a handle kept after wait() is detected as stale for
+        # as long as possible (until frame_capacity more futures have been waited).
         self._pool = [Future(self) for _ in range(cap)]
         self._npool = cap
+        self._ph = 0  # oldest free future in the ring
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
         self.last_unwaited_error = None
         self.push_handler = None  # called with each RESP3 push frame that no subscription takes
@@ -84,13 +87,13 @@ class CoreClient:
         if self._n == self._cap:
             # every slot pending: the oldest reply is read first (never an error for the caller)
             self._read_one(None)
-        k = self._npool
-        if k:
-            # a fixed array, not list.pop(): MicroPython shrinks a list on pop and would re-grow it on append
-            k -= 1
+        if self._npool:
+            # a fixed ring, not list.pop(): MicroPython shrinks a list on pop and would re-grow it on append
+            k = self._ph
             f = self._pool[k]
             self._pool[k] = None
-            self._npool = k
+            self._ph = 0 if k + 1 == self._cap else k + 1
+            self._npool -= 1
         else:
             f = Future(self)  # only until every slot has a recycled future, or for futures never waited
         f._st = _PENDING
@@ -375,10 +378,11 @@ class CoreClient:
             self.last_unwaited_error = v
 
     def _recycle(self, f):
-        k = self._npool
-        if k < self._cap:
-            self._pool[k] = f
-            self._npool = k + 1
+        n = self._npool
+        if n < self._cap:
+            k = self._ph + n
+            self._pool[k - self._cap if k >= self._cap else k] = f
+            self._npool = n + 1
 
     def _seen_error(self, v):
         # wait() raised this error: it is no longer unseen

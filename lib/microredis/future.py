@@ -42,9 +42,9 @@ class Future:
         if st == _FREE:
             raise InvalidFuture("this future was already waited (its value was handed over)")
         v = self._v
-        self._v = None
         if st == _INVALID:
-            raise v
+            raise v  # kept: every wait() of a broken future raises its error (it is never recycled)
+        self._v = None
         self._st = _FREE
         c._recycle(self)
         if isinstance(v, Exception):
