@@ -83,17 +83,7 @@ class CircuitPythonBoard(telemetry.Device):
 
 
 def main():
-    cfg = telemetry.load_config(None, getenv)
-    if not cfg["DEVICE_ID"]:
-        cfg["DEVICE_ID"] = telemetry.unique_id("cpy")
-    device = CircuitPythonBoard(cfg)  # a settings error stops here, with its message, at the REPL
-    try:
-        telemetry.run(cfg, device)
-    except Exception as e:  # a bug, not an outage (those are handled in the loop): show it, then start over
-        telemetry.print_exc(e)
-        print("unexpected error: resetting in 10 s (Ctrl-C for the REPL)")
-        time.sleep(10)
-        microcontroller.reset()
+    telemetry.start(telemetry.load_config(None, getenv), CircuitPythonBoard, "cpy")
 
 
 main()

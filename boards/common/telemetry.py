@@ -414,3 +414,18 @@ def _s(v):
 def run(cfg, device):
     """Run the telemetry loop; returns the number of readings sent (when READINGS limits it)."""
     return Telemetry(cfg, device).run()
+
+
+def start(cfg, make_device, id_prefix):
+    """A board's main(): the device from its settings, then run() for ever. An exception that escapes run() is a
+    bug, not an outage (those are handled in the loop): show it, then reset the board and start over."""
+    if not cfg["DEVICE_ID"]:
+        cfg["DEVICE_ID"] = unique_id(id_prefix)
+    device = make_device(cfg)  # a settings error stops here, with its message, at the REPL
+    try:
+        run(cfg, device)
+    except Exception as e:
+        print_exc(e)
+        print("unexpected error: resetting in 10 s (Ctrl-C for the REPL)")
+        time.sleep(10)
+        device.reset()

@@ -9,8 +9,6 @@ Files on the board (`make deploy PORT=/dev/ttyUSB0 BOARD=esp32` puts them there)
 Sensor: esp32.mcu_temperature() (ESP32-S2, -S3, -C3, -C6: degrees Celsius). The original ESP32 has only
 esp32.raw_temperature() (Fahrenheit, uncalibrated, and missing on some chip revisions) - good enough for a demo.
 """
-import sys
-import time
 
 import esp32
 import machine
@@ -57,17 +55,7 @@ class Esp32(telemetry.Device):
 
 
 def main():
-    cfg = telemetry.load_config(config)
-    if not cfg["DEVICE_ID"]:
-        cfg["DEVICE_ID"] = telemetry.unique_id("esp32")
-    device = Esp32(cfg)  # a settings error stops here, with its message, at the REPL
-    try:
-        telemetry.run(cfg, device)
-    except Exception as e:  # a bug, not an outage (those are handled in the loop): show it, then start over
-        sys.print_exception(e)
-        print("unexpected error: resetting in 10 s (Ctrl-C for the REPL)")
-        time.sleep(10)
-        machine.reset()
+    telemetry.start(telemetry.load_config(config), Esp32, "esp32")
 
 
 main()

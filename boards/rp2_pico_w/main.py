@@ -9,8 +9,6 @@ Files on the board (`make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico_w` puts them t
 
 Sensor: ADC channel 4 is the chip's temperature sensor: 27 - (V - 0.706) / 0.001721 degrees Celsius.
 """
-import sys
-import time
 
 import machine
 
@@ -53,17 +51,7 @@ class PicoW(telemetry.Device):
 
 
 def main():
-    cfg = telemetry.load_config(config)
-    if not cfg["DEVICE_ID"]:
-        cfg["DEVICE_ID"] = telemetry.unique_id("picow")
-    device = PicoW(cfg)  # a settings error stops here, with its message, at the REPL
-    try:
-        telemetry.run(cfg, device)
-    except Exception as e:  # a bug, not an outage (those are handled in the loop): show it, then start over
-        sys.print_exception(e)
-        print("unexpected error: resetting in 10 s (Ctrl-C for the REPL)")
-        time.sleep(10)
-        machine.reset()
+    telemetry.start(telemetry.load_config(config), PicoW, "picow")
 
 
 main()
