@@ -23,11 +23,7 @@ _INVALID = const(3)
 # Reply conversions, applied when a reply resolves its future
 RAW = const(0)
 OK = const(1)  # +OK -> True (nil and other values pass through)
-BOOL = const(2)  # integer -> bool
-PAIRS = const(3)  # RESP2 flat list -> dict (RESP3 maps pass through)
-FLOAT = const(4)  # bulk -> float (RESP3 doubles pass through)
-SET = const(5)  # list -> set
-PAIRLIST = const(6)  # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]] -> same
+# codes 2 and up, and functions, are the catalogue's (commands2.py), applied by its _convert()
 # a callable conv (commands.py) is applied as conv(reply)
 
 # RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies
@@ -365,7 +361,7 @@ class CoreClient:
         f = self._fut[h]
         c = self._conv[h]
         if c and not isinstance(v, Exception):
-            v = _convert(c, v)
+            v = self._convert(c, v)
         self._fut[h] = None
         self._into[h] = None
         h += 1
@@ -376,6 +372,14 @@ class CoreClient:
         if isinstance(v, Exception):
             self.unwaited_errors += 1
             self.last_unwaited_error = v
+
+    def _convert(self, c, v):
+        # the core knows RAW and OK; the command catalogue overrides this for its other conversions
+        if c == OK:
+            # compare like with like: MicroPython warns on bytes == str
+            if (v == b"OK") if type(v) is bytes else (v == "OK"):
+                return True
+        return v
 
     def _recycle(self, f):
         n = self._npool
@@ -442,40 +446,3 @@ class CoreClient:
     def __exit__(self, a, b, c):
         self.close()
         return False
-
-
-def _convert(c, v):
-    if type(c) is not int:
-        return c(v)
-    if c == OK:
-        # compare like with like: MicroPython warns on bytes == str
-        if (v == b"OK") if type(v) is bytes else (v == "OK"):
-            return True
-        return v
-    if c == BOOL:
-        return bool(v) if type(v) is int else v
-    if c == PAIRS:
-        if type(v) is list:
-            d = {}
-            for i in range(0, len(v) - 1, 2):
-                d[v[i]] = v[i + 1]
-            return d
-        return v
-    if c == FLOAT:
-        if v is None or type(v) is float:
-            return v
-        return float(v)
-    if c == SET:
-        return set(v) if type(v) is list else v
-    if c == PAIRLIST:
-        if type(v) is not list:
-            return v
-        out = []
-        if v and type(v[0]) is list:
-            for p in v:
-                out.append((p[0], float(p[1])))
-        else:
-            for i in range(0, len(v) - 1, 2):
-                out.append((v[i], float(v[i + 1])))
-        return out
-    return v

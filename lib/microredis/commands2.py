@@ -1,7 +1,20 @@
 """The command catalogue, part 2: sets, sorted sets and streams (base class of commands.Client)."""
 # Same rules as commands.py: options are validated before anything is sent, argument types by the core's _cmd.
 
-from .client import CoreClient, RAW, BOOL, FLOAT, SET, PAIRLIST, PAIRS, _convert
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .client import CoreClient, RAW, OK
+
+# Reply conversions of the catalogue (the core knows RAW and OK); a function works as a conversion too
+BOOL = const(2)  # integer -> bool
+PAIRS = const(3)  # RESP2 flat list -> dict (RESP3 maps pass through)
+FLOAT = const(4)  # bulk -> float (RESP3 doubles pass through)
+SET = const(5)  # list -> set
+PAIRLIST = const(6)  # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]] -> same
 
 
 def _int(v, name):
@@ -73,6 +86,11 @@ def _trim(args, maxlen, approximate, minid, limit):
 
 
 class Commands2(CoreClient):
+    def _convert(self, c, v):
+        if c == OK:
+            return CoreClient._convert(self, c, v)
+        return _convert(c, v)
+
     # ---- sets -------------------------------------------------------------------------------------------------
     def sadd(self, key, *values):
         return self._cmd(RAW, ("SADD", key) + _need(values))
@@ -188,3 +206,36 @@ def _need(items):
     if not items:
         raise ValueError("at least one argument is required")
     return items
+
+
+def _convert(c, v):
+    # applied by Commands2._convert when the reply resolves its future
+    if type(c) is not int:
+        return c(v)
+    if c == BOOL:
+        return bool(v) if type(v) is int else v
+    if c == PAIRS:
+        if type(v) is list:
+            d = {}
+            for i in range(0, len(v) - 1, 2):
+                d[v[i]] = v[i + 1]
+            return d
+        return v
+    if c == FLOAT:
+        if v is None or type(v) is float:
+            return v
+        return float(v)
+    if c == SET:
+        return set(v) if type(v) is list else v
+    if c == PAIRLIST:
+        if type(v) is not list:
+            return v
+        out = []
+        if v and type(v[0]) is list:
+            for p in v:
+                out.append((p[0], float(p[1])))
+        else:
+            for i in range(0, len(v) - 1, 2):
+                out.append((v[i], float(v[i + 1])))
+        return out
+    return v
