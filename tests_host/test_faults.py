@@ -653,9 +653,14 @@ def test_proxy_modes_on_raw_sockets(redis_server):
             s.recv(64)
         s.close()
         # blackhole: accepted, never answered, even after the mode changes back
+        before = px.accepted
         px.blackhole()
         s = _raw(px)
         s.sendall(PING)
+        deadline = time.monotonic() + 5
+        while px.accepted == before and time.monotonic() < deadline:
+            time.sleep(0.005)  # the proxy's accept thread must take it while the mode is still blackhole
+        assert px.accepted == before + 1
         px.passthrough()
         s.settimeout(0.3)
         with pytest.raises(socket.timeout):
