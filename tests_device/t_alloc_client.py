@@ -101,6 +101,16 @@ def test_pipelined_batch_of_16_sets_allocates_nothing():
     ok(S.ok)
 
 
+def test_batch_of_16_at_default_frame_capacity_allocates_nothing():
+    # 16 futures held at once with only 8 reply slots: the pool keeps twice frame_capacity recycled futures
+    _setup()
+    h = mr.ConnectionHandler.resp3(cfg.server()).timeout(2000)
+    S.c = h.connect()
+    eq(S.c._cap, 8)
+    _check(_batch, "16 pipelined SETs at frame_capacity 8")
+    ok(S.ok)
+
+
 def test_thousand_mixed_rounds_allocate_nothing():
     _setup()
 

@@ -444,6 +444,63 @@ def test_from_url():
     eq(c.command(b"PING").wait(), b"PONG")
 
 
+def test_commands_that_would_break_reply_matching_are_refused():
+    c = handler().connect()
+    w = counting(c)
+    raises(ValueError, c.command)
+    for args in ((b"SUBSCRIBE", b"x"), ("psubscribe", "x*"), (b"MONITOR",), (b"reset",), (b"HELLO", b"2"),
+                 (b"QUIT",), (b"CLIENT", b"REPLY", b"SKIP"), ("client", "reply", "off"), (b"UNSUBSCRIBE",)):
+        e = raises(ValueError, c.command, *args)
+        ok("command()" in str(e), str(e))
+    eq((w.sends, c._n, c._e.n), (0, 0, 0))
+    eq(c.command(b"CLIENT", b"ID").wait() > 0, True)  # other CLIENT subcommands pass
+
+
+def test_failed_encoding_leaves_the_connection_usable():
+    c = handler().connect()
+    k = P + b"enc"
+    eq(c.set(k, 10 ** 60).wait(), True)  # a long int goes out as its digits
+    eq(c.get(k).wait(), b"1" + b"0" * 60)
+    eq(c.set(k, -(10 ** 30)).wait(), True)
+    eq(c.get(k).wait(), b"-1" + b"0" * 30)
+    try:
+        import array
+        wide = memoryview(array.array("H", [0x4142, 0x4344]))
+        if hasattr(wide, "itemsize"):
+            raises(TypeError, c.set, k, wide)
+    except ImportError:
+        pass
+    raises(TypeError, c.get_into, k, memoryview(b"read-only"))
+    eq((c._n, c._e.n), (0, 0))
+    eq(c.get(k).wait(), b"-1" + b"0" * 30)
+    c.command(b"DEL", k).wait()
+
+
+def test_ready_loop_ends_at_the_deadline():
+    h = handler(timeout=150)
+    c = h.connect()
+    f = c.command(b"DEBUG", b"SLEEP", b"0.4")
+    t0 = _ms()
+    while not f.ready():
+        ok(_ms() - t0 < 1000, "ready() never saw the deadline")
+        _sleep_ms(10)
+    raises(mr.TimeoutError, f.wait)
+    _sleep_ms(400)
+    eq(h.connect().command(b"PING").wait(), b"PONG")
+
+
+def test_from_url_errors_do_not_quote_the_url():
+    for url in ("redis://user:s3cr/et@localhost:6379/0", "redis://:my?secret@localhost"):
+        h = mr.from_url(url)
+        eq(h.address, ("localhost", 6379))
+    eq(mr.from_url("redis://user:s3cr/et@localhost:6379/0")._creds.password, "s3cr/et")
+    eq(mr.from_url("redis://:my?secret@localhost")._creds.password, "my?secret")
+    for url in ("redis://u:ab%zzSECRET@h", "redis://u:SECRET@h:notaport", "redis://u:SECRET@h/xdb",
+                "redis://u:SECRET@h?protocol=x"):
+        e = raises(ValueError, mr.from_url, url)
+        ok("SECRET" not in str(e) and "zz" not in str(e), str(e))
+
+
 def test_configuration_validation():
     raises(TypeError, mr.ConnectionHandler.resp3, "host:6379")
     h = handler()

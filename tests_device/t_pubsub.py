@@ -146,6 +146,54 @@ def test_flood_beyond_the_queue_bound():
     sub.close()
 
 
+def test_message_over_memory_limit_is_dropped_not_taken_as_a_reply():
+    for proto in (2, 3):
+        h = handler(proto).memory(mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=1024))
+        c = h.connect()
+        pub = publisher()
+        sub = c.subscribe(P + b"big")
+        if proto == 3:
+            c.set(P + b"k1", b"v1").wait()
+            c.set(P + b"k2", b"v2").wait()
+            pub.publish(P + b"big", b"x" * 4000).wait()
+            f1 = c.get(P + b"k1")
+            f2 = c.get(P + b"k2")
+            eq((f1.wait(), f2.wait()), (b"v1", b"v2"))
+        else:
+            pub.publish(P + b"big", b"x" * 4000).wait()
+        pub.publish(P + b"big", b"small").wait()
+        m = sub.receive(1000)
+        eq(m.payload, b"small")
+        eq(sub.dropped, 1)
+        sub.close()
+        eq(c.command(b"PING").wait(), b"PONG")
+        c.command(b"DEL", P + b"k1", P + b"k2").wait()
+
+
+def test_closed_subscription_and_client_do_not_read_the_socket():
+    h = handler(3)
+    c = h.connect()
+    sub = c.subscribe(P + b"old")
+    c2 = h.connect()  # closes c and its subscription, and takes over the socket
+    raises(mr.ConnectionError, sub.receive, 0)
+    raises(mr.ConnectionError, sub.receive_into, bytearray(8), 0)
+    raises(mr.ConnectionError, c.read_raw, 0)
+    raises(mr.ConnectionError, c.send_raw, [b"PING"])
+    eq(c2.set(P + b"a6", b"A").wait(), True)
+    eq(c2.get(P + b"a6").wait(), b"A")
+    c2.command(b"DEL", P + b"a6").wait()
+
+
+def test_subscription_ping_checks_its_argument_first():
+    c = handler(2).connect()
+    sub = c.subscribe(P + b"p")
+    raises(TypeError, sub.ping, True)
+    eq(sub.ping(b"ok"), b"ok")
+    sub.close()
+    eq(c.set(P + b"p", b"v").wait(), True)
+    c.command(b"DEL", P + b"p").wait()
+
+
 def test_resp2_refuses_other_commands_before_sending():
     c = handler(2).connect()
     sub = c.subscribe(P + b"r2")

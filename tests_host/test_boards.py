@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 
-import pytest
 
 from conftest import REPO, mpy_cross_executable
 

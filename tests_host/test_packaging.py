@@ -11,7 +11,6 @@
 import functools
 import http.server
 import json
-import os
 import re
 import subprocess
 import sys

@@ -61,7 +61,8 @@ class CoreClient:
         self._pipe = Batch(self)
         # Waited futures are reissued first-in first-out, so a handle kept after wait() is detected as stale for
         # as long as possible (until frame_capacity more futures have been waited).
-        self._pool = [Future(self) for _ in range(cap)]
+        # twice frame_capacity: a pipelined batch may hold more futures than there are slots
+        self._pool = [Future(self) for _ in range(cap)] + [None] * cap
         self._npool = cap
         self._ph = 0  # oldest free future in the ring
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
@@ -88,7 +89,7 @@ class CoreClient:
             k = self._ph
             f = self._pool[k]
             self._pool[k] = None
-            self._ph = 0 if k + 1 == self._cap else k + 1
+            self._ph = 0 if k + 1 == len(self._pool) else k + 1
             self._npool -= 1
         else:
             f = Future(self)  # only until every slot has a recycled future, or for futures never waited
@@ -137,7 +138,11 @@ class CoreClient:
         return self._pipe
 
     def command(self, *args):
-        """Any command; returns a Future of the raw reply."""
+        """Any command; returns a Future of the raw reply. Commands that would break the matching of replies to
+        futures (the subscribe family, MONITOR, CLIENT REPLY, RESET, HELLO, QUIT) are refused with ValueError."""
+        if not args:
+            raise ValueError("command() needs at least the command name")
+        _refuse(args)
         return self._cmd(RAW, args)
 
     def _cmd(self, conv, args, into=None, extra_ms=0):
@@ -145,23 +150,40 @@ class CoreClient:
             check(a)
         f = self._begin(conv, into, extra_ms)
         e = self._e
-        e.begin(len(args))
-        for a in args:
-            e.arg(a)
+        mark = e.n
+        fl = e.flushes
+        try:
+            e.begin(len(args))
+            for a in args:
+                e.arg(a)
+        except Exception as err:
+            self._unclaim(f, mark, fl, err)
+            raise
         return self._end(f)
+
+    def _unclaim(self, f, mark, flushes, err):
+        # Encoding failed after the slot was claimed. If nothing of the command left the send buffer, forget it and
+        # the connection stays usable; otherwise the server holds half a command, so the connection is dropped.
+        e = self._e
+        if e.flushes != flushes:
+            self._broken(ProtocolError("a command failed half-sent: %r" % err), None)
+            return
+        e.n = mark
+        i = self._head + self._n - 1
+        if i >= self._cap:
+            i -= self._cap
+        self._fut[i] = None
+        self._into[i] = None
+        self._n -= 1
+        self._unsent -= 1
+        f._st = _FREE
+        self._recycle(f)
 
     # hot-path commands: constant prefixes, no argument tuples, nothing allocated once warm
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
             pxat=None):
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
-            check(key)
-            check(value)
-            f = self._begin(OK, None)
-            e = self._e
-            e.raw(_SET3)
-            e.arg(key)
-            e.arg(value)
-            return self._end(f)
+            return self._key2(_SET3, key, value, OK)
         args = [b"SET", key, value]
         for name, v in ((b"EX", ex), (b"PX", px), (b"EXAT", exat), (b"PXAT", pxat)):
             if v is not None:
@@ -180,8 +202,32 @@ class CoreClient:
         # a one-key command with a constant prefix (GET, INCR)
         check(key)
         f = self._begin(RAW, into)
-        self._e.raw(prefix)
-        self._e.arg(key)
+        e = self._e
+        mark = e.n
+        fl = e.flushes
+        try:
+            e.raw(prefix)
+            e.arg(key)
+        except Exception as err:
+            self._unclaim(f, mark, fl, err)
+            raise
+        return self._end(f)
+
+    def _key2(self, prefix, a, b, conv):
+        # a two-argument command with a constant prefix (SET, PUBLISH)
+        check(a)
+        check(b)
+        f = self._begin(conv, None)
+        e = self._e
+        mark = e.n
+        fl = e.flushes
+        try:
+            e.raw(prefix)
+            e.arg(a)
+            e.arg(b)
+        except Exception as err:
+            self._unclaim(f, mark, fl, err)
+            raise
         return self._end(f)
 
     def get(self, key):
@@ -192,20 +238,17 @@ class CoreClient:
         t = type(buffer)
         if t is not bytearray and t is not memoryview:  # isinstance(x, (a, b)) would build a tuple
             raise TypeError("buffer must be a bytearray or memoryview")
+        try:
+            buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
+        except TypeError:
+            raise TypeError("buffer must be writable")
         return self._key1(_GET2, key, buffer)
 
     def incr(self, key):
         return self._key1(_INCR2, key, None)
 
     def publish(self, channel, message):
-        check(channel)
-        check(message)
-        f = self._begin(RAW, None)
-        e = self._e
-        e.raw(_PUBLISH3)
-        e.arg(channel)
-        e.arg(message)
-        return self._end(f)
+        return self._key2(_PUBLISH3, channel, message, RAW)
 
     # ---- pub/sub and the low-level stream (pubsub.py) -----------------------------------------------------------
     def subscribe(self, *channels):
@@ -235,10 +278,14 @@ class CoreClient:
 
     # ---- receiving ------------------------------------------------------------------------------------------
     def _poll(self):
-        # ready(): take whatever has arrived, never block
+        # ready(): take whatever has arrived, never block; a passed deadline fails the futures (so a ready() loop
+        # ends) just as wait() would
         self.flush()
         while self._n:
             if not self._read_one(0):
+                h = self._head
+                if self._remaining(h) == 0:
+                    self._broken(TimeoutError("no reply within %d ms" % self._tmo), self._fut[h])
                 return
 
     def _read_for(self, f):
@@ -294,11 +341,24 @@ class CoreClient:
             if v is NEED_DATA and self._recv(ms):
                 v = r.gets() if dest is None else r.gets_into(dest)
         except MemoryFull as e:
-            return e  # the reader skipped the reply and is still in sync
+            # the reader discarded a frame over memory_limit and is still in sync
+            if r.skipped_type == 62 or (self._r2sub and r.skipped_type == 42):
+                self._push_dropped()  # a push (RESP2 subscribed mode: any array) was never a command's reply
+                return NEED_DATA
+            return e
         except ProtocolError as e:
             self._broken(e, None)
             raise
+        except Exception as e:
+            # e.g. a get_into() buffer that cannot be written: the reader is mid-reply, so the stream is lost
+            self._broken(ProtocolError("reply could not be read: %r" % e), None)
+            raise
         return v
+
+    def _push_dropped(self):
+        s = self._sub
+        if s is not None:
+            s.dropped += 1
 
     def _next_msg(self, ms, dest, chan):
         # receive_into(): like _next(), but a pub/sub message is copied into dest/chan (its length returned)
@@ -383,9 +443,10 @@ class CoreClient:
 
     def _recycle(self, f):
         n = self._npool
-        if n < self._cap:
+        p = len(self._pool)
+        if n < p:
             k = self._ph + n
-            self._pool[k - self._cap if k >= self._cap else k] = f
+            self._pool[k - p if k >= p else k] = f
             self._npool = n + 1
 
     def _seen_error(self, v):
@@ -446,3 +507,32 @@ class CoreClient:
     def __exit__(self, a, b, c):
         self.close()
         return False
+
+
+_REFUSED = {
+    b"SUBSCRIBE": "use client.subscribe()", b"PSUBSCRIBE": "use client.psubscribe()",
+    b"SSUBSCRIBE": "use client.ssubscribe()", b"UNSUBSCRIBE": "use the Subscription",
+    b"PUNSUBSCRIBE": "use the Subscription", b"SUNSUBSCRIBE": "use the Subscription",
+    b"MONITOR": "use client.send_raw() and read_raw()", b"RESET": "use handler.disconnect()",
+    b"HELLO": "use ConnectionHandler.resp2() or resp3()", b"QUIT": "use client.close() and handler.disconnect()",
+}
+
+
+def _upper(a):
+    t = type(a)
+    if t is str:
+        return a.upper().encode()
+    if t is bytes or t is bytearray or t is memoryview:
+        return bytes(a).upper()
+    return b""  # not a name: check() rejects it
+
+
+def _refuse(args):
+    # generic command() only: the catalogue and the subscription send these the right way
+    name = _upper(args[0])
+    why = _REFUSED.get(name)
+    if why is None and name == b"CLIENT" and len(args) > 1 and _upper(args[1]) == b"REPLY":
+        name = b"CLIENT REPLY"
+        why = "every command must get its reply"
+    if why is not None:
+        raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))

@@ -144,8 +144,8 @@ class ConnectionHandler:
         if conn is not None and conn.client is not None:
             try:
                 conn.client.close()  # drains its replies so the socket is clean
-            except RedisError:
-                pass  # draining failed: the connection is marked broken and is dialed again below
+            except Exception:
+                conn.ok = False  # draining failed: whatever state the socket is in, it is dialed again below
             conn = self._conn
         if conn is not None and (not conn.ok or (self._ping and not self._alive(conn, clock))):
             self.disconnect()
@@ -201,7 +201,7 @@ class ConnectionHandler:
             if cr is not None:
                 fa = c.command(b"AUTH", cr.password) if cr.username is None else \
                     c.command(b"AUTH", cr.username, cr.password)
-            fh = c.command(b"HELLO", b"3") if self.protocol == 3 else None
+            fh = c._cmd(0, (b"HELLO", b"3")) if self.protocol == 3 else None  # command() refuses HELLO
             fs = c.command(b"SELECT", self._db) if self._db else None
             fn = c.command(b"CLIENT", b"SETNAME", self._name) if self._name is not None else None
         if fa is not None:
@@ -233,7 +233,8 @@ class ConnectionHandler:
 
 
 def from_url(url):
-    """A handler from redis://[[user]:password@]host[:port][/db][?protocol=2|3] (rediss:// for TLS)."""
+    """A handler from redis://[[user]:password@]host[:port][/db][?protocol=2|3] (rediss:// for TLS). No error
+    message quotes the URL, since it may hold a password."""
     if url.startswith("redis://"):
         rest = url[8:]
         tls = False
@@ -242,12 +243,22 @@ def from_url(url):
         tls = True
     else:
         raise ValueError("URL must start with redis:// or rediss://")
+    creds = None
+    at = rest.rfind("@")
+    if at >= 0:
+        # the user info first: a password may hold "/", "?" or ":" that would otherwise be taken for structure
+        userinfo = rest[:at]
+        rest = rest[at + 1:]
+        colon = userinfo.find(":")
+        user = _unquote(userinfo[:colon]) if colon >= 0 else ""
+        pw = _unquote(userinfo[colon + 1:]) if colon >= 0 else _unquote(userinfo)
+        creds = Credentials(user or None, pw)
     proto = 3
     q = rest.find("?")
     if q >= 0:
         for kv in rest[q + 1:].split("&"):
             if kv.startswith("protocol="):
-                proto = int(kv[9:])
+                proto = _num(kv[9:], "protocol")
                 if proto not in (2, 3):
                     raise ValueError("protocol must be 2 or 3")
         rest = rest[:q]
@@ -255,29 +266,22 @@ def from_url(url):
     sl = rest.find("/")
     if sl >= 0:
         if rest[sl + 1:]:
-            db = int(rest[sl + 1:])
+            db = _num(rest[sl + 1:], "database number")
         rest = rest[:sl]
-    creds = None
-    at = rest.rfind("@")
-    if at >= 0:
-        userinfo = rest[:at]
-        rest = rest[at + 1:]
-        colon = userinfo.find(":")
-        user = _unquote(userinfo[:colon]) if colon >= 0 else ""
-        pw = _unquote(userinfo[colon + 1:]) if colon >= 0 else _unquote(userinfo)
-        creds = Credentials(user or None, pw)
     port = 6379
     if rest.startswith("["):  # IPv6 literal
         end = rest.find("]")
+        if end < 0:
+            raise ValueError("URL has an unclosed [IPv6] host")
         host = rest[1:end]
         if rest[end + 1:end + 2] == ":":
-            port = int(rest[end + 2:])
+            port = _num(rest[end + 2:], "port")
     else:
         colon = rest.rfind(":")
         host = rest
         if colon >= 0:
             host = rest[:colon]
-            port = int(rest[colon + 1:])
+            port = _num(rest[colon + 1:], "port")
     if not host:
         raise ValueError("URL has no host")
     h = ConnectionHandler((host, port), proto)
@@ -290,19 +294,28 @@ def from_url(url):
     return h
 
 
+def _num(s, what):
+    try:
+        return int(s)
+    except ValueError:
+        raise ValueError("invalid %s in URL" % what)
+
+
 def _unquote(s):
-    # %XX escapes in URL userinfo (a password may contain '@' or ':')
+    # %XX escapes in URL user info (a password may contain '@' or ':')
     if "%" not in s:
         return s
     out = bytearray()
     i = 0
     b = s.encode()
     while i < len(b):
-        if b[i] == 37 and i + 2 < len(b):
-            out.append(int(b[i + 1:i + 3], 16))
+        if b[i] == 37:
+            try:
+                out.append(int(b[i + 1:i + 3], 16))
+            except ValueError:
+                raise ValueError("invalid %-escape in the URL's user info")
             i += 3
         else:
             out.append(b[i])
             i += 1
     return out.decode()
-

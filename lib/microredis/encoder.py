@@ -17,7 +17,11 @@ _CRLF = b"\r\n"
 def check(a):
     """TypeError unless `a` is a valid command argument; called for every argument before anything is written."""
     t = type(a)
-    if t is bytes or t is str or t is int or t is bytearray or t is memoryview or t is float:
+    if t is memoryview:
+        if getattr(a, "itemsize", 1) != 1:  # len() would count items, not bytes (MicroPython may not say)
+            raise TypeError("memoryview argument must be of bytes (itemsize 1)")
+        return
+    if t is bytes or t is str or t is int or t is bytearray or t is float:
         return
     if isinstance(a, (bytes, bytearray, memoryview, str, float)) or (isinstance(a, int) and not isinstance(a, bool)):
         return
@@ -30,6 +34,7 @@ class Encoder:
         self.buf = buf
         self.n = 0
         self.sink = sink
+        self.flushes = 0
 
     def flush(self):
         n = self.n
@@ -37,6 +42,7 @@ class Encoder:
             if self.sink is None:
                 raise ValueError("command does not fit the send buffer and there is no sink")
             self.n = 0
+            self.flushes += 1  # lets a caller tell whether part of a command has left the buffer
             self.sink.send(self.buf, n)
 
     def _room(self, k):
@@ -92,13 +98,17 @@ class Encoder:
     def arg(self, a):
         t = type(a)
         if t is int or (t is not bool and isinstance(a, int) and t is not float):
-            # header needs the digit count first; ints are at most ~20 digits, so one room check covers all
-            self._room(2 * _HDR)
+            # header needs the digit count first
             k = 1 if a >= 0 else 2
             v = a if a >= 0 else -a
             while v >= 10:
                 v //= 10
                 k += 1
+            if k > 20:
+                a = str(a).encode()  # a long int: its digits would not fit the room reserved below
+                t = bytes
+        if t is int or (t is not bool and t is not bytes and isinstance(a, int) and t is not float):
+            self._room(2 * _HDR)  # 20 digits at most here
             self.buf[self.n] = 36  # $
             self.n += 1
             self._int(k)
@@ -125,6 +135,7 @@ class Encoder:
             self._int(k)
             self._crlf()
             self.flush()
+            self.flushes += 1
             self.sink.send_obj(a)
             self._room(2)
             self._crlf()

@@ -3,7 +3,7 @@
 # (RESP2), counted here, so they can never be matched to a command's future. RESP3 keeps the connection usable for
 # commands; RESP2 puts it in subscribed mode, where the client refuses other commands before sending them.
 
-from .errors import RedisError, MemoryFull, TimeoutError
+from .errors import ConnectionError, RedisError, MemoryFull, TimeoutError
 from .resp import NEED_DATA
 
 _KINDS = (b"message", b"pmessage", b"smessage")
@@ -81,10 +81,14 @@ class Subscription:
     def _sets(self, i):
         return (self.channels, self.patterns, self.shard_channels)[i]
 
+    def _live(self):
+        # a closed subscription, or one of a closed client, must not read the socket another client now uses
+        if not self.active or self._c._conn is None:
+            raise ConnectionError("subscription is closed")
+
     def _send(self, i, names, sub):
         c = self._c
-        if not self.active:
-            raise RedisError("subscription is closed")
+        self._live()
         if sub and not names:
             raise ValueError("name at least one channel or pattern")
         for n in names:
@@ -196,6 +200,7 @@ class Subscription:
     # ---- receiving ---------------------------------------------------------------------------------------------
     def receive(self, timeout_ms=0):
         """The next Message, or None if none arrives within timeout_ms (0: never blocks)."""
+        self._live()
         c = self._c
         clock = c._clock
         start = clock.ticks_ms()
@@ -216,6 +221,7 @@ class Subscription:
         """Zero-copy receive: the payload of the next message is copied into `buffer` and its length returned
         (None when none arrives in time). self.kind is the message kind and channel_buf[:channel_len] its
         channel. Nothing is allocated for a message read straight off the wire with no command pending."""
+        self._live()
         c = self._c
         clock = c._clock
         start = clock.ticks_ms()
@@ -268,7 +274,10 @@ class Subscription:
 
     def ping(self, message=None):
         """PING through the subscription (allowed in RESP2 subscribed mode); returns the server's answer."""
+        self._live()
         c = self._c
+        if message is not None:
+            c._check(message)  # before anything is written
         f = c._begin(0, None, 0, True)
         c._e.begin(1 if message is None else 2)
         c._e.arg(b"PING")
@@ -320,8 +329,12 @@ def subscribe(client, kind, names):
 
 def send_raw(client, value):
     """Writes a command (list/tuple of arguments) or raw protocol bytes. Only with no future pending."""
+    if client._conn is None:
+        raise ConnectionError("client is closed")
     if client._n:
         raise RedisError("send_raw needs no pending futures (wait them first)")
+    if not value:
+        raise ValueError("send_raw needs a command or protocol bytes")
     client.flush()
     if type(value) is list or type(value) is tuple:
         client._e.command(value)
@@ -332,6 +345,8 @@ def send_raw(client, value):
 
 def read_raw(client, timeout_ms):
     """The next frame (reply or push) as the reader returns it, or None when none arrives within timeout_ms."""
+    if client._conn is None:
+        raise ConnectionError("client is closed")
     if client._n:
         raise RedisError("read_raw needs no pending futures (wait them first)")
     v = client._next(timeout_ms)

@@ -79,6 +79,7 @@ class Reader(Builder):
         self._cnt = [0] * MAX_DEPTH  # elements still expected per level; -1 for streamed aggregates
         self._kind = bytearray(MAX_DEPTH)  # type byte per level
         self._skip = False  # discarding a reply larger than memory_limit
+        self.skipped_type = 0  # type byte of the last reply discarded that way (62 ">" for a push)
         self._drop = 0  # skip mode: payload bytes (with CRLF) still to discard
         self._lskip = False  # skip mode: inside an over-long simple line, discarding up to its CRLF
         self._into = None  # gets_into: destination of a bulk string being copied as it arrives
@@ -280,6 +281,7 @@ class Reader(Builder):
                     return True
                 if not self._skip and (e == -2 or w - self._r >= self._limit):
                     self._skip = True
+                    self.skipped_type = buf[self._r]  # tells a discarded push from a discarded reply
                     continue
                 return False
             if e == 0:
