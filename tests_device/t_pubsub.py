@@ -215,11 +215,11 @@ def test_receive_timing():
     sub = c.subscribe(P + b"quiet")
     t0 = _ms()
     eq(sub.receive(0), None)
-    ok(_ms() - t0 < 50)
+    ok(_ms() - t0 < 150)
     t0 = _ms()
     eq(sub.receive(150), None)
     dt = _ms() - t0
-    ok(140 <= dt < 400, "receive(150) took %d ms" % dt)
+    ok(140 <= dt < 700, "receive(150) took %d ms" % dt)
     sub.close()
 
 
