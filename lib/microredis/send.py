@@ -22,6 +22,7 @@ _SET3 = b"*3\r\n$3\r\nSET\r\n"
 _GET2 = b"*2\r\n$3\r\nGET\r\n"
 _INCR2 = b"*2\r\n$4\r\nINCR\r\n"
 _PUBLISH3 = b"*3\r\n$7\r\nPUBLISH\r\n"
+_NO = object()  # "no second argument" for _pre()
 
 
 class Sender:
@@ -136,7 +137,7 @@ class Sender:
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
             pxat=None):
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
-            return self._key2(_SET3, key, value, OK)
+            return self._pre(_SET3, key, value, OK, None)
         args = [b"SET", key, value]
         for name, v in ((b"EX", ex), (b"PX", px), (b"EXAT", exat), (b"PXAT", pxat)):
             if v is not None:
@@ -151,40 +152,27 @@ class Sender:
                 args.append(name)
         return self._cmd(RAW if get else OK, args)
 
-    def _key1(self, prefix, key, into):
-        # a one-key command with a constant prefix (GET, INCR)
-        check(key)
-        f = self._begin(RAW, into)
-        e = self._e
-        mark = e.n
-        fl = e.flushes
-        try:
-            e.raw(prefix)
-            e.arg(key)
-        except Exception as err:
-            self._unclaim(f, mark, fl, err)
-            raise
-        return self._end(f)
-
-    def _key2(self, prefix, a, b, conv):
-        # a two-argument command with a constant prefix (SET, PUBLISH)
+    def _pre(self, prefix, a, b, conv, into):
+        # a command with a constant prefix and one argument (b is _NO: GET, INCR) or two (SET, PUBLISH)
         check(a)
-        check(b)
-        f = self._begin(conv, None)
+        if b is not _NO:
+            check(b)
+        f = self._begin(conv, into)
         e = self._e
         mark = e.n
         fl = e.flushes
         try:
             e.raw(prefix)
             e.arg(a)
-            e.arg(b)
+            if b is not _NO:
+                e.arg(b)
         except Exception as err:
             self._unclaim(f, mark, fl, err)
             raise
         return self._end(f)
 
     def get(self, key):
-        return self._key1(_GET2, key, None)
+        return self._pre(_GET2, key, _NO, RAW, None)
 
     def get_into(self, key, buffer):
         """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
@@ -195,13 +183,13 @@ class Sender:
             buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
         except TypeError:
             raise TypeError("buffer must be writable")
-        return self._key1(_GET2, key, buffer)
+        return self._pre(_GET2, key, _NO, RAW, buffer)
 
     def incr(self, key):
-        return self._key1(_INCR2, key, None)
+        return self._pre(_INCR2, key, _NO, RAW, None)
 
     def publish(self, channel, message):
-        return self._key2(_PUBLISH3, channel, message, RAW)
+        return self._pre(_PUBLISH3, channel, message, RAW, None)
 
 
 _REFUSED = {
