@@ -236,8 +236,8 @@ class Client(Commands2):
         # The server blocks up to `timeout` s (0: forever), so this reply's deadline is the client timeout plus
         # the server timeout, or none at all for 0. Replies queued behind it inherit that allowance (client.py).
         _num(timeout, "timeout")
-        if timeout < 0:
-            raise ValueError("timeout must be >= 0")
+        if not (timeout >= 0) or timeout - timeout != 0:  # negative, nan (compares false) or inf (inf - inf is nan)
+            raise ValueError("timeout must be a finite number of seconds >= 0 (0: block forever)")
         ms = int(timeout * 1000)
         return self._cmd(_pair, [cmd] + _many(keys, "keys") + [timeout], None,
                          -1 if ms == 0 or ms > _DAY_MS else ms)

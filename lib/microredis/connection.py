@@ -7,14 +7,34 @@ from .errors import AuthenticationError, ConnectionError, RedisError, ReplyError
 from .resp import Reader, MemoryParameters
 from .encoder import Encoder, check
 
+# Longest timeout(): a deadline is kept as ticks_diff(now, sent) against timeout + a blocking command's allowance
+# (at most a day, commands.py), and ticks_diff is only right below half the tick period: 2**28 ms on CircuitPython
+# (ticks wrap at 2**29), 2**29 on MicroPython boards. 2**27 ms (about 37 hours) plus a day stays below both.
+MAX_TIMEOUT_MS = 1 << 27
+_HANDSHAKE_MEMORY = 4096  # the HELLO reply is about 100-200 bytes; a tiny memory_limit must not refuse it
+
+
+def _secret(s, what):
+    # A str secret must encode as UTF-8 now: encoding it later, in the encoder, would raise UnicodeEncodeError
+    # with the whole string in its args (and in the traceback).
+    if type(s) is str or isinstance(s, str):
+        bad = False
+        try:
+            s.encode()
+        except UnicodeError:
+            bad = True
+        if bad:  # raised outside the except block, so nothing chains the original error (and its text) to it
+            raise ValueError("%s is not valid Unicode text (a lone surrogate?): pass bytes" % what)
 
 class Credentials:
     """Password-only (`AUTH pw`) or ACL (`AUTH user pw`) credentials. The password never appears in a repr."""
 
     def __init__(self, username, password):
         check(password)
+        _secret(password, "password")
         if username is not None:
             check(username)
+            _secret(username, "username")
         self.username = username
         self.password = password
 
@@ -54,6 +74,15 @@ class ConnectionHandler:
     def __init__(self, address, protocol=3):
         if type(address) is not tuple or len(address) != 2:
             raise TypeError("address must be a (host, port) tuple")
+        host, port = address
+        if type(host) is not str or not host:
+            raise TypeError("host must be a non-empty str")
+        if type(port) is not int:
+            raise TypeError("port must be an int")
+        if port < 1 or port > 65535:
+            raise ValueError("port must be 1..65535")
+        if protocol != 2 and protocol != 3:
+            raise ValueError("protocol must be 2 or 3")
         self.address = address
         self.protocol = protocol
         self._creds = None
@@ -89,9 +118,12 @@ class ConnectionHandler:
         return self
 
     def timeout(self, ms):
-        """Deadline in ms for each reply, counted from when its command is sent (also bounds dialing); 0: none."""
-        if type(ms) is not int or ms < 0:
-            raise ValueError("timeout must be an int >= 0 (ms)")
+        """Deadline in ms for each reply, counted from when its command is sent (also bounds dialing); 0: none.
+        At most MAX_TIMEOUT_MS (2**27 ms, about 37 hours), so tick arithmetic stays exact where ticks wrap."""
+        if type(ms) is not int:
+            raise TypeError("timeout must be an int (ms)")
+        if ms < 0 or ms > MAX_TIMEOUT_MS:
+            raise ValueError("timeout must be 0..%d ms (0: none)" % MAX_TIMEOUT_MS)
         self._tmo = ms
         return self
 
@@ -133,6 +165,11 @@ class ConnectionHandler:
     # ---- connecting ------------------------------------------------------------------------------------------
     def connect(self, stack=None, clock=None, client=None):
         """A Client on the cached socket, dialing (with the handshake) when there is none or it broke."""
+        if clock is not None and not (hasattr(clock, "ticks_ms") and hasattr(clock, "ticks_diff")):
+            raise TypeError("clock must have ticks_ms() and ticks_diff(new, old) (e.g. the time module, "
+                            "microredis.clock.PeriodicTicks)")
+        if stack is not None and not hasattr(stack, "socket"):
+            raise TypeError("stack must be a socket module or a SocketPool")
         if clock is None:
             clock = self._clock
             if clock is None:
@@ -185,11 +222,19 @@ class ConnectionHandler:
         host, port = self.address
         t = open_transport(stack, host, port, self._tmo, tls=self._tls, server_hostname=self._sni)
         conn = _Conn(t, self._params, self._decode)
+        r = conn.reader
+        lim = r._limit
+        if lim < _HANDSHAKE_MEMORY:
+            # Exempt the handshake from a small memory_limit (the HELLO reply would never fit); the buffer grown for
+            # it is given back by Reader.space() once the reply is consumed.
+            r._limit = _HANDSHAKE_MEMORY
         try:
             self._handshake(CoreClient(conn, self._tmo, clock), conn)
         except BaseException:
             t.close()
             raise
+        finally:
+            r._limit = lim
         self._conn = conn
         return conn
 
@@ -233,8 +278,14 @@ class ConnectionHandler:
 
 
 def from_url(url):
-    """A handler from redis://[[user]:password@]host[:port][/db][?protocol=2|3] (rediss:// for TLS). No error
-    message quotes the URL, since it may hold a password."""
+    """A handler from redis://[[user]:password@]host[:port][/db][?param=value&...] (rediss:// for TLS).
+
+    Query parameters (like redis-py): protocol=2|3, db=N (takes precedence over /db), timeout=S or
+    socket_timeout=S (seconds, a float: the handler's timeout() in ms), client_name=NAME. Any other parameter is
+    refused with ValueError naming it. %XX escapes are decoded in the user info and in parameter values (write "@"
+    as %40 there). No error message quotes the URL or a password."""
+    if type(url) is not str:
+        raise TypeError("URL must be a str")
     if url.startswith("redis://"):
         rest = url[8:]
         tls = False
@@ -250,22 +301,38 @@ def from_url(url):
         userinfo = rest[:at]
         rest = rest[at + 1:]
         colon = userinfo.find(":")
-        user = _unquote(userinfo[:colon]) if colon >= 0 else ""
-        pw = _unquote(userinfo[colon + 1:]) if colon >= 0 else _unquote(userinfo)
+        user = _unquote(userinfo[:colon], "user name") if colon >= 0 else ""
+        pw = _unquote(userinfo[colon + 1:] if colon >= 0 else userinfo, "password")
         creds = Credentials(user or None, pw)
     proto = 3
+    db = None
+    tmo = None
+    name = None
     q = rest.find("?")
     if q >= 0:
         for kv in rest[q + 1:].split("&"):
-            if kv.startswith("protocol="):
-                proto = _num(kv[9:], "protocol")
-                if proto not in (2, 3):
+            if not kv:
+                continue
+            eqs = kv.find("=")
+            key = kv[:eqs] if eqs >= 0 else kv
+            v = _unquote(kv[eqs + 1:], "URL parameter") if eqs >= 0 else ""
+            if key == "protocol":
+                proto = _num(v, "protocol")
+                if proto != 2 and proto != 3:
                     raise ValueError("protocol must be 2 or 3")
+            elif key == "db":
+                db = _num(v, "db")
+            elif key == "timeout" or key == "socket_timeout":
+                tmo = _seconds(v, key)
+            elif key == "client_name":
+                name = v
+            else:
+                raise ValueError("unsupported URL parameter %r: use protocol, db, timeout, socket_timeout or "
+                                 "client_name" % key[:32])
         rest = rest[:q]
-    db = 0
     sl = rest.find("/")
     if sl >= 0:
-        if rest[sl + 1:]:
+        if rest[sl + 1:] and db is None:
             db = _num(rest[sl + 1:], "database number")
         rest = rest[:sl]
     port = 6379
@@ -284,38 +351,97 @@ def from_url(url):
             port = _num(rest[colon + 1:], "port")
     if not host:
         raise ValueError("URL has no host")
+    if port < 1 or port > 65535:
+        raise ValueError("port in URL must be 1..65535")
     h = ConnectionHandler((host, port), proto)
     if creds is not None:
         h.auth(creds)
     if db:
         h.select(db)
+    if tmo is not None:
+        h.timeout(tmo)
+    if name:
+        h.client_name(name)
     if tls:
         h.tls(True, host)
     return h
 
 
 def _num(s, what):
-    try:
-        return int(s)
-    except ValueError:
+    # Decimal digits only: int() would also take "+5", " 5", "5_0" or "-1". The text is never quoted.
+    if not s or len(s) > 9:
         raise ValueError("invalid %s in URL" % what)
+    for c in s:
+        if c < "0" or c > "9":
+            raise ValueError("invalid %s in URL" % what)
+    return int(s)
 
 
-def _unquote(s):
-    # %XX escapes in URL user info (a password may contain '@' or ':')
+def _seconds(s, what):
+    # redis-py's socket_timeout: seconds as a float -> ms for timeout(); 0 means no timeout
+    bad = False
+    try:
+        v = float(s)
+    except ValueError:
+        bad = True
+    if bad or not (v >= 0 and v * 1000 <= MAX_TIMEOUT_MS):  # also refuses nan and inf
+        raise ValueError("URL parameter %s must be seconds from 0 to %d" % (what, MAX_TIMEOUT_MS // 1000))
+    ms = int(v * 1000)
+    if ms == 0 and v > 0:
+        ms = 1  # a sub-millisecond timeout is not "no timeout"
+    return ms
+
+
+def _unquote(s, what):
+    # %XX escapes in URL user info and parameter values (a password may contain '@' or ':'). Errors name `what`
+    # but never quote the text, and are raised outside any except block so no exception chains to one that does.
     if "%" not in s:
-        return s
+        return s  # a lone surrogate in a password is caught by Credentials
+    bad = False
+    try:
+        b = s.encode()
+    except UnicodeError:
+        bad = True
+    if bad:
+        raise ValueError("the URL's %s is not valid Unicode text" % what)
     out = bytearray()
     i = 0
-    b = s.encode()
-    while i < len(b):
-        if b[i] == 37:
-            try:
-                out.append(int(b[i + 1:i + 3], 16))
-            except ValueError:
-                raise ValueError("invalid %-escape in the URL's user info")
+    n = len(b)
+    while i < n:
+        c = b[i]
+        if c == 37:
+            v = _hex2(b, i + 1, n)
+            if v < 0:
+                raise ValueError("invalid %%-escape in the URL's %s" % what)
+            out.append(v)
             i += 3
         else:
-            out.append(b[i])
+            out.append(c)
             i += 1
-    return out.decode()
+    bad = False
+    try:
+        r = out.decode()
+    except UnicodeError:
+        bad = True
+    if bad:
+        raise ValueError("the URL's %s is not UTF-8 after %%-decoding" % what)
+    return r
+
+
+def _hex2(b, i, n):
+    # value of the two hex digits at b[i:i+2], or -1
+    if i + 2 > n:
+        return -1
+    v = 0
+    for k in range(i, i + 2):
+        c = b[k]
+        if 48 <= c <= 57:
+            d = c - 48
+        elif 65 <= c <= 70:
+            d = c - 55
+        elif 97 <= c <= 102:
+            d = c - 87
+        else:
+            return -1
+        v = v * 16 + d
+    return v

@@ -15,18 +15,42 @@ _CRLF = b"\r\n"
 
 
 def check(a):
-    """TypeError unless `a` is a valid command argument; called for every argument before anything is written."""
+    """TypeError unless `a` is a valid command argument; called for every argument before anything is written.
+
+    Buffers must be bytes, bytearray (or subclasses) or a 1-D, contiguous memoryview of byte-sized items: the
+    encoder sizes a value with len(), which counts items (or rows), not bytes, for any other buffer, and a wrong
+    length header would let the value's surplus bytes reach the server as commands. array.array is refused
+    (wrap a byte array in memoryview())."""
     t = type(a)
     if t is memoryview:
-        if getattr(a, "itemsize", 1) != 1:  # len() would count items, not bytes (MicroPython may not say)
-            raise TypeError("memoryview argument must be of bytes (itemsize 1)")
+        if getattr(a, "itemsize", 0) == 1 and getattr(a, "ndim", 1) == 1 and getattr(a, "c_contiguous", True):
+            return  # CPython (and builds with itemsize): a byte view, so len() is its size in bytes
+        _view(a)
         return
     if t is bytes or t is str or t is int or t is bytearray or t is float:
         return
-    if isinstance(a, (bytes, bytearray, memoryview, str, float)) or (isinstance(a, int) and not isinstance(a, bool)):
+    if isinstance(a, (bytes, bytearray, str, float)) or (isinstance(a, int) and not isinstance(a, bool)):
         return
-    raise TypeError("invalid argument type %s: use bytes, bytearray, memoryview, str, int or float"
+    raise TypeError("invalid argument type %s: use bytes, bytearray, memoryview (of bytes), str, int or float"
                     % type(a).__name__)
+
+
+def _view(a):
+    # A memoryview that did not pass as a byte view above.
+    if hasattr(a, "itemsize"):
+        raise TypeError("memoryview argument must be 1-D, contiguous and of byte-sized items (got itemsize %d,"
+                        " ndim %d); use memoryview(x).cast('B') on a contiguous buffer" %
+                        (a.itemsize, getattr(a, "ndim", 1)))
+    # MicroPython without memoryview.itemsize: its views are always 1-D and contiguous, but may have wide items.
+    # An empty slice store checks the item size first (ValueError "lhs and rhs should be compatible" when the
+    # items are wider than a byte) and then writability (TypeError for a read-only view); a writable byte view
+    # stores nothing and allocates nothing.
+    try:
+        a[0:0] = b""
+    except ValueError:
+        raise TypeError("memoryview argument must be of byte-sized items: use a memoryview of a bytearray or bytes")
+    except TypeError:
+        pass  # read-only, items one byte wide
 
 
 class Encoder:
@@ -126,6 +150,8 @@ class Encoder:
                 a = a.encode()
             elif isinstance(a, float):
                 a = repr(a).encode()
+            else:
+                a = memoryview(a)  # a bytes/bytearray subclass may redefine len(): size what its buffer holds
         k = len(a)
         cap = len(self.buf)
         if k > cap // _BIG and self.sink is not None:

@@ -5,6 +5,20 @@ from .errors import ConnectionError, TimeoutError
 from .net import _TIMEDOUT, _errno, _desc, _where, _nodelay, _Base
 
 
+_HINT = " (is the server's port TLS? rediss:// needs one)"
+
+
+def _connected(s):
+    # True when the socket has a peer (the TCP connect succeeded); False where unknown (no getpeername).
+    if not hasattr(s, "getpeername"):
+        return False
+    try:
+        s.getpeername()
+        return True
+    except Exception:
+        return False
+
+
 class SockTransport(_Base):
     """CircuitPython socketpool and CPython: settimeout + recv_into/send.
 
@@ -47,6 +61,9 @@ class SockTransport(_Base):
             # no other way that every port supports.
             s.connect((host, port))
         except Exception as e:
+            # With TLS, connect() is the TCP connect and the handshake in one call; a peer address means TCP got
+            # through, so the handshake is what failed (e.g. rediss:// to a plain-TCP port, which never answers).
+            what = "TLS handshake with" if ctx is not None and _connected(s) else "connect to"
             try:
                 s.close()
             except Exception:
@@ -57,8 +74,9 @@ class SockTransport(_Base):
                 raise ConnectionError("cannot resolve %s: %s" % (host, _desc(e)))
             n = _errno(e)
             if n in _TIMEDOUT or isinstance(e, self._nodata):
-                raise ConnectionError("connect to %s timed out" % _where(host, port))
-            raise ConnectionError("connect to %s failed: %s" % (_where(host, port), _desc(e)))
+                hint = _HINT if ctx is not None and what[0] == "T" else ""
+                raise ConnectionError("%s %s timed out%s" % (what, _where(host, port), hint))
+            raise ConnectionError("%s %s failed: %s" % (what, _where(host, port), _desc(e)))
         self._s = s
 
     def _settimeout(self, s, ms):
