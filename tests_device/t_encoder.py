@@ -78,3 +78,22 @@ def test_raw_prefix():
     e.arg(b"k")
     e.flush()
     eq(s.data(), b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+
+
+def test_only_byte_sized_views_pass_check():
+    # len() of a view counts items: a wide view would go out with a short length header and its surplus bytes
+    # would reach the server as commands. MicroPython has no memoryview.itemsize, so this exercises the fallback.
+    try:
+        import array
+    except ImportError:
+        return
+    s = Sink()
+    for cap in (64, 512):  # copied into the buffer, and sent uncopied
+        e = Encoder(bytearray(cap), s)
+        wide = memoryview(array.array("H", range(100)))
+        raises(TypeError, e.command, [b"SET", b"k", wide])
+        raises(TypeError, e.command, [b"SET", b"k", memoryview(array.array("i", [1]))])
+        raises(TypeError, e.command, [b"SET", b"k", array.array("B", [1])])
+        eq((e.n, s.out), (0, []))
+    eq(encode(memoryview(b"ro"), memoryview(array.array("b", [104, 105])), memoryview(bytearray(b"xyz"))[1:]),
+       b"*3\r\n$2\r\nro\r\n$2\r\nhi\r\n$2\r\nyz\r\n")
