@@ -265,3 +265,20 @@ def test_tiny_memory_limit_still_connects_with_resp3_and_then_applies():
     eq(c._r._limit, 64)
     eq(len(c._r.buf), 64)  # the buffer grown for HELLO was given back
     eq(c.command(b"DEL", k).wait(), 1)
+
+
+def test_tiny_memory_limit_handshake_with_select_and_client_name():
+    for proto in (3, 2):
+        h = handler(proto).memory(mr.MemoryParameters(64, 1, 64)).select(2).client_name("t_validate_tiny")
+        c = h.connect()
+        eq(c.command(b"CLIENT", b"GETNAME").wait(), b"t_validate_tiny")
+        eq(c._r._limit, 64)
+        c.close()
+
+
+def test_tls_configuration_is_checked_by_the_config_call():
+    h = handler()
+    for bad in (1, "yes", object()):
+        raises(TypeError, h.tls, bad)
+    raises(TypeError, h.tls, True, 5)
+    eq(h.tls(False)._tls, False)
