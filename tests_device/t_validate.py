@@ -282,3 +282,36 @@ def test_tls_configuration_is_checked_by_the_config_call():
         raises(TypeError, h.tls, bad)
     raises(TypeError, h.tls, True, 5)
     eq(h.tls(False)._tls, False)
+
+
+class _A:
+    pass
+
+
+_AS = _A()
+
+
+def _set_views():
+    c = _AS.c
+    _AS.r0 = c.set(_AS.key, _AS.small).wait()  # copied into the send buffer
+    _AS.r1 = c.set(_AS.key, _AS.big).wait()  # above a quarter of the send buffer: sent uncopied
+
+
+def test_set_with_byte_memoryviews_allocates_nothing():
+    # The item-size check of a bytearray-backed view must stay free on MicroPython (no itemsize attribute there).
+    if not IS_MICROPYTHON:
+        skip("allocation is measured on MicroPython")
+    h = handler().memory(mr.MemoryParameters(buffer_size=256, frame_capacity=4, memory_limit=1024))
+    _AS.c = h.connect()
+    _AS.key = P + b"mvalloc"
+    raw = bytearray(b"v" * 200)
+    _AS.small = memoryview(raw)[0:10]
+    _AS.big = memoryview(raw)
+    _AS.r0 = _AS.r1 = None
+    for _ in range(3):
+        _set_views()
+    n = allocs(_set_views)
+    eq(n, 0, "set(memoryview) allocated %r bytes" % n)
+    eq((_AS.r0, _AS.r1), (True, True))
+    eq(_AS.c.get(_AS.key).wait(), b"v" * 200)
+    _AS.c.command(b"DEL", _AS.key).wait()

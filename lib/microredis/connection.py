@@ -17,7 +17,7 @@ _HANDSHAKE_MEMORY = 4096  # the HELLO reply is about 100-200 bytes; a tiny memor
 def _secret(s, what):
     # A str secret must encode as UTF-8 now: encoding it later, in the encoder, would raise UnicodeEncodeError
     # with the whole string in its args (and in the traceback).
-    if type(s) is str or isinstance(s, str):
+    if isinstance(s, str):
         bad = False
         try:
             s.encode()
