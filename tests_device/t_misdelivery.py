@@ -83,6 +83,7 @@ class Wrap:
     def __init__(self, t):
         self.t = t
         self.send_fail = None
+        self.recv_fail = None
         self.recv_ms = -1
 
     def send(self, buf, n):
@@ -97,6 +98,10 @@ class Wrap:
         self.t.send_obj(o)
 
     def recv_into(self, buf, start, ms):
+        e = self.recv_fail
+        if e is not None:
+            self.recv_fail = None
+            raise e
         if ms < 0 and self.recv_ms > 0:
             k = self.t.recv_into(buf, start, self.recv_ms)
             if k == 0:
@@ -252,6 +257,25 @@ def test_interrupted_send_drops_the_connection():
     except KeyboardInterrupt:
         pass
     raises(mr.RedisError, f.wait)
+    eq(h.connect().echo(b"mine").wait(), b"mine")
+
+
+def test_interrupted_read_drops_the_connection():
+    # ^C may land anywhere in a read (mid-reply in the parser): the replies can no longer be trusted
+    h = handler()
+    c = h.connect()
+    w = wrap(c)
+    f = c.echo(b"a")
+    g = c.echo(b"b")
+    w.recv_fail = KeyboardInterrupt()
+    try:
+        f.wait()
+        ok(False, "the read was not interrupted")
+    except KeyboardInterrupt:
+        pass
+    ok(c._conn is None, "the connection stayed in use")
+    raises(mr.RedisError, f.wait)
+    raises(mr.InvalidFuture, g.wait)
     eq(h.connect().echo(b"mine").wait(), b"mine")
 
 

@@ -76,6 +76,12 @@ def _about(nm, key):
 
 
 class CoreClient(Sender):
+    """push_handler: called with each RESP3 push frame no subscription takes (e.g. CLIENT TRACKING invalidations),
+    from whichever wait(), ready() or close() reads it. It may issue and wait commands of this client (re-read an
+    invalidated key): the outer wait() still returns its own future's reply. An exception it raises comes out of
+    that wait()/ready() after the push was consumed, so every future stays matched; raised during close(), the
+    socket is dropped instead of being reused."""
+
     def __init__(self, conn, timeout_ms, clock):
         self._conn = conn  # the handler's live connection: transport, reader, encoder
         self._t = conn.transport
@@ -264,13 +270,28 @@ class CoreClient(Sender):
     def _next_msg(self, ms, dest, chan):
         # receive_into(): like _next(), but a pub/sub message is copied into dest/chan (its length returned)
         r = self._r
+        v = self._get_msg(dest, chan)
+        if v is NEED_DATA and self._recv(ms):
+            v = self._get_msg(dest, chan)
+        return v
+
+    def _get_msg(self, dest, chan):
+        r = self._r
+        p = r._r
         try:
             v = r.gets_msg_into(dest, chan)
-            if v is NEED_DATA and self._recv(ms):
-                v = r.gets_msg_into(dest, chan)
+        except MemoryFull:
+            raise  # a message that does not fit: discarded, the reader is in step
         except ProtocolError as e:
+            if r._r != p and _in_step(e):
+                return self._unbuilt(e, p)
             self._broken(e, None)
             raise
+        except BaseException as e:
+            self._lost(e)  # ^C half-way through a message leaves the stream mid-frame
+            raise
+        if type(v) is ProtocolError:
+            return self._unbuilt(v, p)
         return v
 
     def _recv(self, ms):
