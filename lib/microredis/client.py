@@ -9,7 +9,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError
+from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
 from .encoder import check
 from .resp import NEED_DATA, Push
 from .future import Future, Batch
@@ -34,7 +34,54 @@ _PUBSUB2S = ("message", "pmessage", "smessage", "subscribe", "psubscribe", "ssub
 
 
 
+_CUT = ProtocolError("the conversion of this reply was interrupted")
+
+
+def _pubsub():
+    try:
+        from . import pubsub
+    except ImportError as e:
+        if "pubsub" not in str(e):
+            raise
+        raise ImportError("microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py")
+    return pubsub
+
+
+def _in_step(e):
+    # a ProtocolError raised by a reader that had consumed the frame (older readers raise on text that is not
+    # UTF-8; newer ones return the error)
+    return "UTF-8" in str(e)
+
+
+def _short(v):
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _about(nm, key):
+    # "GET b'key'" for error messages (rare path); never the argument of AUTH
+    try:
+        if type(nm) is not str:
+            nm = bytes(nm)
+            if nm[:1] == b"*":  # a hot command's constant prefix: *2 $3 GET
+                nm = nm.split(b"\r\n")[2]
+            nm = nm.decode()
+        if key is None or nm.upper() in ("AUTH", "HELLO"):
+            return nm
+        if type(key) is not str and type(key) is not int and type(key) is not float:
+            key = bytes(key[:40])
+        return "%s %s" % (nm, _short(key))
+    except Exception:
+        return "a command"
+
+
 class CoreClient(Sender):
+    """push_handler: called with each RESP3 push frame no subscription takes (e.g. CLIENT TRACKING invalidations),
+    from whichever wait(), ready() or close() reads it. It may issue and wait commands of this client (re-read an
+    invalidated key): the outer wait() still returns its own future's reply. An exception it raises comes out of
+    that wait()/ready() after the push was consumed, so every future stays matched; raised during close(), the
+    socket is dropped instead of being reused."""
+
     def __init__(self, conn, timeout_ms, clock):
         self._conn = conn  # the handler's live connection: transport, reader, encoder
         self._t = conn.transport
@@ -66,34 +113,38 @@ class CoreClient(Sender):
         self._sub = None  # the Subscription sharing this connection, if any
         self._waiting = None  # the future a wait() is reading for (told apart on a timeout)
         self._r2sub = False  # RESP2 subscribed mode: only the subscribe family and PING may be sent
+        self._gen = 0  # counts resolved slots (mod 2**14), so a read notices what a push_handler resolved
+        self._hx = False  # the exception being raised is the push_handler's own
+        # per slot, for error messages only (references, nothing allocated): command name (or a hot command's
+        # prefix) and first argument
+        self._nm = [None] * cap
+        self._key = [None] * cap
 
     # ---- pub/sub and the low-level stream (pubsub.py) -----------------------------------------------------------
     def subscribe(self, *channels):
-        from .pubsub import subscribe
-        return subscribe(self, 0, channels)
+        return _pubsub().subscribe(self, 0, channels)
 
     def psubscribe(self, *patterns):
-        from .pubsub import subscribe
-        return subscribe(self, 1, patterns)
+        return _pubsub().subscribe(self, 1, patterns)
 
     def ssubscribe(self, *channels):
-        from .pubsub import subscribe
-        return subscribe(self, 2, channels)
+        return _pubsub().subscribe(self, 2, channels)
 
     def send_raw(self, value):
         """Write a command (a list of arguments) or raw protocol bytes; only when no future is pending."""
-        from .pubsub import send_raw
-        send_raw(self, value)
+        _pubsub().send_raw(self, value)
 
     def read_raw(self, timeout_ms=0):
         """The next frame (reply or push) or None after timeout_ms; only when no future is pending."""
-        from .pubsub import read_raw
-        return read_raw(self, timeout_ms)
+        return _pubsub().read_raw(self, timeout_ms)
 
     def _check(self, a):
         check(a)
 
     # ---- receiving ------------------------------------------------------------------------------------------
+    # Every read path leaves the connection in step or drops it: an exception that escapes a read (a ^C in the
+    # middle of parsing, a reply that cannot be copied) breaks the connection, except the push_handler's own
+    # exceptions, which are raised after their push frame has been consumed (nothing is out of step then).
     def _poll(self):
         # ready(): take whatever has arrived, never block; a passed deadline fails the futures (so a ready() loop
         # ends) just as wait() would
@@ -101,7 +152,7 @@ class CoreClient(Sender):
         while self._n:
             if not self._read_one(0):
                 h = self._head
-                if self._remaining(h) == 0:
+                if self._n and self._remaining(h) == 0:
                     self._broken(TimeoutError("no reply within %d ms" % self._tmo), self._fut[h])
                 return
 
@@ -109,16 +160,28 @@ class CoreClient(Sender):
         self.flush()
         if self._n == 0:
             raise InvalidFuture("future does not belong to a pending command of this client")
+        prev = self._waiting  # a push_handler may wait a command while an outer wait() reads
         self._waiting = f
         try:
             self._read_one(None)
         finally:
-            self._waiting = None
+            self._waiting = prev
 
     def _read_one(self, limit):
-        # Reads until the oldest slot is resolved. limit None: wait up to the deadline of the future being waited
-        # (else the oldest one's); 0: only what has arrived. Returns True if a slot was resolved. Push frames met
-        # on the way go to the subscription.
+        # Reads until the oldest slot is resolved (or, when a push_handler waited commands, until any slot was).
+        # limit None: wait up to the deadline of the future being waited (else the oldest one's); 0: only what has
+        # arrived. Returns True if a slot was resolved. Push frames met on the way go to the subscription.
+        self._hx = False
+        try:
+            return self._read1(limit)
+        except BaseException as e:
+            if self._hx:
+                self._hx = False  # the push_handler's own exception: its frame was consumed, all is in step
+            elif self._conn is not None:
+                self._lost(e)
+            raise
+
+    def _read1(self, limit):
         if self._unsent:
             self.flush()
         while True:
@@ -132,8 +195,9 @@ class CoreClient(Sender):
                     self._broken(err, self._fut[d])
                     raise err
                 continue
-            if self._dispatch(v):
-                return True
+            g = self._gen
+            if self._dispatch(v) or g != self._gen:
+                return True  # (a push_handler that waited a command resolved slots: the caller re-checks)
 
     def _deadline_slot(self):
         w = self._waiting
@@ -151,26 +215,52 @@ class CoreClient(Sender):
     def _next(self, ms):
         # One frame, or NEED_DATA when it has not arrived after one receive of up to ms (0: no waiting; <0: no
         # limit). The oldest slot's get_into() reply is copied straight into its buffer.
+        v = self._get()
+        if v is NEED_DATA and self._recv(ms):
+            v = self._get()
+        return v
+
+    def _get(self):
         r = self._r
-        dest = self._into[self._head] if self._n else None
+        dest = None
+        if self._n:
+            dest = self._into[self._head]
+            if dest is not None and not getattr(r, "_skip", True):
+                # A get_into() value that does not fit is discarded with MemoryFull; older readers leave
+                # skipped_type as it was (62 after a dropped push), so clear it: only a skip that begins now sets it
+                r.skipped_type = 0
+        p = r._r  # where the frame starts: its type byte tells a push from a reply if it cannot be built
         try:
             v = r.gets() if dest is None else r.gets_into(dest)
-            if v is NEED_DATA and self._recv(ms):
-                v = r.gets() if dest is None else r.gets_into(dest)
         except MemoryFull as e:
-            # the reader discarded a frame over memory_limit and is still in sync
-            if r.skipped_type == 62 or (self._r2sub and r.skipped_type == 42):
+            # the reader discarded a frame and is still in sync
+            t = r.skipped_type
+            if t == 62 or (self._r2sub and t == 42):
                 self._push_dropped()  # a push (RESP2 subscribed mode: any array) was never a command's reply
                 return NEED_DATA
             return e
         except ProtocolError as e:
+            if r._r != p and _in_step(e):
+                return self._unbuilt(e, p)  # older readers raise this after consuming the frame
             self._broken(e, None)
             raise
-        except Exception as e:
-            # e.g. a get_into() buffer that cannot be written: the reader is mid-reply, so the stream is lost
-            self._broken(ProtocolError("reply could not be read: %r" % e), None)
+        except BaseException as e:
+            # e.g. a get_into() buffer that cannot be written, or ^C: the reader may be mid-reply, so the stream is
+            # lost
+            self._broken(e if isinstance(e, RedisError) else ProtocolError("reply could not be read: %r" % e), None)
             raise
+        if type(v) is ProtocolError:
+            return self._unbuilt(v, p)
         return v
+
+    def _unbuilt(self, e, p):
+        # A frame was consumed but could not be built (e.g. not UTF-8 with decode_responses): the error is the
+        # reply of the oldest slot, unless the frame was a push, which is dropped like an oversized one
+        t = self._r.buf[p]
+        if t == 62 or (self._r2sub and t == 42):
+            self._push_dropped()
+            return NEED_DATA
+        return e
 
     def _push_dropped(self):
         s = self._sub
@@ -180,13 +270,28 @@ class CoreClient(Sender):
     def _next_msg(self, ms, dest, chan):
         # receive_into(): like _next(), but a pub/sub message is copied into dest/chan (its length returned)
         r = self._r
+        v = self._get_msg(dest, chan)
+        if v is NEED_DATA and self._recv(ms):
+            v = self._get_msg(dest, chan)
+        return v
+
+    def _get_msg(self, dest, chan):
+        r = self._r
+        p = r._r
         try:
             v = r.gets_msg_into(dest, chan)
-            if v is NEED_DATA and self._recv(ms):
-                v = r.gets_msg_into(dest, chan)
+        except MemoryFull:
+            raise  # a message that does not fit: discarded, the reader is in step
         except ProtocolError as e:
+            if r._r != p and _in_step(e):
+                return self._unbuilt(e, p)
             self._broken(e, None)
             raise
+        except BaseException as e:
+            self._lost(e)  # ^C half-way through a message leaves the stream mid-frame
+            raise
+        if type(v) is ProtocolError:
+            return self._unbuilt(v, p)
         return v
 
     def _recv(self, ms):
@@ -194,8 +299,8 @@ class CoreClient(Sender):
         try:
             r.space()
             k = self._t.recv_into(r.buf, r.wpos, ms)
-        except RedisError as e:
-            self._broken(e, None)
+        except BaseException as e:
+            self._lost(e)
             raise
         if k:
             r.wrote(k)
@@ -231,19 +336,37 @@ class CoreClient(Sender):
         if s is not None and s._take_push(v):
             return True
         if self.push_handler is not None:
-            self.push_handler(v)
+            try:
+                self.push_handler(v)
+            except BaseException:
+                self._hx = True  # (see _read_one)
+                raise
         return True
 
     def _resolve(self, h, v):
+        # The slot is released before the reply is converted, so a conversion that fails (a reply of an
+        # unexpected shape) fails only this future and every later reply still goes to its own future.
         f = self._fut[h]
         c = self._conv[h]
-        if c and not isinstance(v, Exception):
-            v = self._convert(c, v)
+        nm = self._nm[h]
+        key = self._key[h]
         self._fut[h] = None
         self._into[h] = None
-        h += 1
-        self._head = 0 if h == self._cap else h
+        self._nm[h] = None
+        self._key[h] = None
+        self._head = 0 if h + 1 == self._cap else h + 1
         self._n -= 1
+        self._gen = (self._gen + 1) & 0x3FFF
+        if isinstance(v, Exception):
+            if type(v) is ProtocolError and nm is not None:
+                v = ProtocolError("%s (reply to %s)" % (v, _about(nm, key)))
+        elif c:
+            f._v = _CUT
+            f._st = _DONE  # until the conversion returns: ^C in it must not leave a future with no slot pending
+            try:
+                v = self._convert(c, v)
+            except Exception as e:
+                v = ProtocolError("unexpected reply to %s: %s (%s)" % (_about(nm, key), _short(v), e))
         f._v = v
         f._st = _DONE
         if isinstance(v, Exception):
@@ -293,6 +416,8 @@ class CoreClient(Sender):
                 late = timeout and before and self._remaining(h) == 0
             self._fut[h] = None
             self._into[h] = None
+            self._nm[h] = None
+            self._key[h] = None
             f._st = _INVALID
             f._v = err if late else InvalidFuture(msg)
             self._head = 0 if h + 1 == self._cap else h + 1
@@ -303,19 +428,30 @@ class CoreClient(Sender):
         if conn is not None:
             conn.fail()
 
+    def _lost(self, e):
+        # an exception escaped a read or a send: the stream may be mid-reply or hold half a command
+        self._broken(e if isinstance(e, RedisError) else ConnectionError("connection dropped: interrupted by %r" % e),
+                     None)
+
     def close(self):
-        """Read the replies of futures never waited, so the cached socket is clean for the next Client."""
+        """Read the replies of futures never waited, so the cached socket is clean for the next Client. If that
+        fails (whatever the exception, a push_handler's or ^C included) the socket is dropped, never reused."""
         if self._conn is None:
             return
+        clean = False
         try:
             if self._sub is not None:
                 self._sub.close()
             self.flush()
             while self._n:
                 self._read_one(None)
+            clean = True
         finally:
             if self._conn is not None:
-                self._conn.release(self)
+                if clean:
+                    self._conn.release(self)
+                else:
+                    self._lost(ConnectionError("close() could not read every pending reply"))
             self._conn = None
 
     def __enter__(self):

@@ -12,22 +12,47 @@ from .commands2 import Commands2, _int, _num, _many, _flat, _need
 _DAY_MS = 86400000  # a blocking timeout longer than this disables the client deadline (ticks_diff range)
 
 
+# Conversions raise on a reply of any other shape; the client turns that into the future's ProtocolError (the
+# reply's slot is already released, so nothing else is affected).
+
 def _true(v):
     # PING / BGSAVE status replies -> True, like redis-py (errors never reach a conversion)
+    if type(v) is not bytes and type(v) is not str:
+        raise TypeError("a status reply was expected")
     return True
+
+
+def _two(v):
+    if type(v) is not list or len(v) != 2:
+        raise TypeError("a 2-element array was expected")
+    return v
 
 
 def _pair(v):
     # BLPOP / BRPOP: [key, value] -> (key, value); nil (timed out) -> None
-    return None if v is None else (v[0], v[1])
+    if v is None:
+        return None
+    _two(v)
+    return (v[0], v[1])
 
 
 def _scan(v):
-    return (int(v[0]), v[1])
+    _two(v)
+    if type(v[1]) is not list:
+        raise TypeError("a list of keys was expected")
+    return (_digits(v[0]), v[1])
 
 
 def _time(v):
-    return (int(v[0]), int(v[1]))
+    _two(v)
+    return (_digits(v[0]), _digits(v[1]))
+
+
+def _digits(x):
+    # int() of bytes/str only: int(3.5) or int(True) would hide a reply of the wrong type
+    if type(x) is not bytes and type(x) is not str:
+        raise TypeError("a number as a string was expected")
+    return int(x)
 
 
 class Client(Commands2):

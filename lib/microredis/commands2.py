@@ -53,12 +53,28 @@ def _flat(args, mapping, name):
 
 def _entries(v):
     # XRANGE: [[id, [f1, v1, ...]], ...] -> [(id, {f1: v1, ...}), ...] like redis-py
-    if type(v) is not list:
-        return v
+    _list(v)
     out = []
     for e in v:
+        if type(e) is not list or len(e) != 2:
+            raise TypeError("stream entries must be [id, fields]")
         out.append((e[0], None if e[1] is None else _convert(PAIRS, e[1])))
     return out
+
+
+def _list(v):
+    if type(v) is not list:
+        raise TypeError("an array was expected")
+    return v
+
+
+def _float(x):
+    t = type(x)
+    if t is float:
+        return x
+    if t is not bytes and t is not str:
+        raise TypeError("a number was expected")
+    return float(x)
 
 
 def _trim(args, maxlen, approximate, minid, limit):
@@ -209,33 +225,38 @@ def _need(items):
 
 
 def _convert(c, v):
-    # applied by Commands2._convert when the reply resolves its future
+    # Applied by Commands2._convert when the reply resolves its future. A reply of another shape raises (the
+    # client makes that the future's ProtocolError): a wrong shape is never passed off as a converted value.
     if type(c) is not int:
         return c(v)
     if c == BOOL:
-        return bool(v) if type(v) is int else v
+        if type(v) is int or type(v) is bool:
+            return bool(v)
+        raise TypeError("an integer was expected")
     if c == PAIRS:
-        if type(v) is list:
-            d = {}
-            for i in range(0, len(v) - 1, 2):
-                d[v[i]] = v[i + 1]
-            return d
-        return v
+        if type(v) is dict:
+            return v
+        if len(_list(v)) % 2:
+            raise ValueError("an even number of elements was expected")
+        d = {}
+        for i in range(0, len(v), 2):
+            d[v[i]] = v[i + 1]
+        return d
     if c == FLOAT:
-        if v is None or type(v) is float:
-            return v
-        return float(v)
+        return None if v is None else _float(v)
     if c == SET:
-        return set(v) if type(v) is list else v
+        return set(_list(v))
     if c == PAIRLIST:
-        if type(v) is not list:
-            return v
         out = []
-        if v and type(v[0]) is list:
+        if _list(v) and type(v[0]) is list:
             for p in v:
-                out.append((p[0], float(p[1])))
+                if type(p) is not list or len(p) != 2:
+                    raise TypeError("[member, score] pairs were expected")
+                out.append((p[0], _float(p[1])))
         else:
-            for i in range(0, len(v) - 1, 2):
-                out.append((v[i], float(v[i + 1])))
+            if len(v) % 2:
+                raise ValueError("an even number of elements was expected")
+            for i in range(0, len(v), 2):
+                out.append((v[i], _float(v[i + 1])))
         return out
     return v

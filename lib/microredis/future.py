@@ -24,8 +24,16 @@ class Future:
         self._v = None
 
     def ready(self):
+        """True once wait() will not block: the reply has arrived or the future has failed (its deadline passed,
+        the connection broke), and wait() then raises that error. Never blocks and never raises the future's
+        error; only an exception of the client's push_handler comes through."""
         if self._st == _PENDING:
-            self._c._poll()
+            c = self._c
+            try:
+                c._poll()
+            except RedisError:
+                if self._st == _PENDING and c._conn is not None:
+                    raise  # not the connection failing: the push_handler's own error
         return self._st != _PENDING
 
     def wait(self):

@@ -27,7 +27,7 @@ _NO = object()  # "no second argument" for _pre()
 
 class Sender:
     # ---- sending --------------------------------------------------------------------------------------------
-    def _begin(self, conv, into, extra=0, allow=False):
+    def _begin(self, conv, into, extra=0, allow=False, name=None, key=None):
         # Claims a slot for one more reply. Arguments have been checked, so nothing after this can fail half-way
         # except I/O, which breaks the connection anyway.
         if self._conn is None:
@@ -35,7 +35,7 @@ class Sender:
         if self._r2sub and not allow:
             raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
                              "close the subscription first, or use RESP3")
-        if self._n == self._cap:
+        while self._n == self._cap:
             # every slot pending: the oldest reply is read first (never an error for the caller)
             self._read_one(None)
         if self._npool:
@@ -54,6 +54,8 @@ class Sender:
         self._fut[i] = f
         self._conv[i] = conv
         self._into[i] = into
+        self._nm[i] = name
+        self._key[i] = key
         if self._n:  # a reply queued behind a blocking one cannot come sooner: inherit its allowance
             x = self._xtra[i - 1 if i else self._cap - 1]
             if x < 0 or (extra >= 0 and x > extra):
@@ -73,8 +75,8 @@ class Sender:
         if self._unsent:
             try:
                 self._e.flush()
-            except RedisError as e:
-                self._broken(e, None)
+            except BaseException as e:
+                self._lost(e)  # whatever interrupted it, the server may hold half a command
                 raise
             now = self._clock.ticks_ms()
             k = self._n - self._unsent
@@ -102,7 +104,7 @@ class Sender:
     def _cmd(self, conv, args, into=None, extra_ms=0):
         for a in args:
             check(a)
-        f = self._begin(conv, into, extra_ms)
+        f = self._begin(conv, into, extra_ms, False, args[0], args[1] if len(args) > 1 else None)
         e = self._e
         mark = e.n
         fl = e.flushes
@@ -110,7 +112,7 @@ class Sender:
             e.begin(len(args))
             for a in args:
                 e.arg(a)
-        except Exception as err:
+        except BaseException as err:
             self._unclaim(f, mark, fl, err)
             raise
         return self._end(f)
@@ -128,6 +130,8 @@ class Sender:
             i -= self._cap
         self._fut[i] = None
         self._into[i] = None
+        self._nm[i] = None
+        self._key[i] = None
         self._n -= 1
         self._unsent -= 1
         f._st = _FREE
@@ -157,7 +161,7 @@ class Sender:
         check(a)
         if b is not _NO:
             check(b)
-        f = self._begin(conv, into)
+        f = self._begin(conv, into, 0, False, prefix, a)
         e = self._e
         mark = e.n
         fl = e.flushes
@@ -166,7 +170,7 @@ class Sender:
             e.arg(a)
             if b is not _NO:
                 e.arg(b)
-        except Exception as err:
+        except BaseException as err:
             self._unclaim(f, mark, fl, err)
             raise
         return self._end(f)
