@@ -1,0 +1,304 @@
+# Pub/Sub and raw-stream edge cases: leftovers of send_raw(), frames a real server never sends (injected into the
+# reader), oversized messages and long channel names in receive_into(). Plain MicroPython; runs under CPython too.
+import cfg
+from tinytest import eq, ok, raises
+import microredis as mr
+
+P = b"t_pubsub_edges:"
+
+
+def handler(proto=3, tmo=2000, mem=None):
+    h = (mr.ConnectionHandler.resp3 if proto == 3 else mr.ConnectionHandler.resp2)(cfg.server())
+    if mem is not None:
+        h.memory(mem)
+    return h.timeout(tmo)
+
+
+def publisher():
+    return handler(3).connect()
+
+
+def inject(c, data):
+    # bytes a real server never sends, placed ahead of whatever the socket delivers next
+    c._r.feed(data)
+
+
+# ---- 1. send_raw() leftovers never reach the next client --------------------------------------------------------
+def test_unread_raw_reply_does_not_reach_the_next_client():
+    h = handler(3)
+    c = h.connect()
+    c.send_raw([b"ECHO", b"old"])  # its reply is never read
+    c.close()
+    c2 = h.connect()
+    eq(c2.echo(b"mine").wait(), b"mine")
+    eq(c2.echo(b"again").wait(), b"again")
+    h.disconnect()
+
+
+def test_unread_raw_bytes_do_not_reach_the_next_client():
+    h = handler(2)
+    c = h.connect()
+    c.send_raw(b"ECHO old1\r\nECHO old2\r\n")
+    h.connect()  # closes c
+    c3 = h.connect()
+    eq(c3.echo(b"mine").wait(), b"mine")
+    h.disconnect()
+
+
+def test_monitor_lines_do_not_reach_the_next_client():
+    h = handler(3)
+    c = h.connect()
+    c.send_raw([b"MONITOR"])
+    publisher().set(P + b"mon", b"x").wait()  # a MONITOR line for c, never read
+    c.close()
+    c2 = h.connect()
+    eq(c2.echo(b"mine").wait(), b"mine")
+    eq(c2.set(P + b"mon2", b"v").wait(), True)
+    c2.command(b"DEL", P + b"mon", P + b"mon2").wait()
+    h.disconnect()
+
+
+def test_raw_client_keeps_working_until_the_next_connect():
+    h = handler(3)
+    c = h.connect()
+    c.send_raw([b"ECHO", b"one"])
+    eq(c.read_raw(1000), b"one")
+    eq(c.echo(b"two").wait(), b"two")  # the current client is unaffected
+    old = h._conn
+    c.close()
+    c2 = h.connect()
+    ok(h._conn is not old, "a connection that carried raw traffic is dialled again")
+    eq(c2.echo(b"three").wait(), b"three")
+    h.disconnect()
+
+
+def test_subscription_refuses_while_raw_replies_are_unread():
+    c = handler(3).connect()
+    c.send_raw([b"ECHO", b"pending"])
+    raises(mr.RedisError, c.subscribe, P + b"raw")
+    eq(c.read_raw(1000), b"pending")
+    sub = c.subscribe(P + b"raw")
+    eq(sub.channels, {P + b"raw"})
+    sub.close()
+    eq(c.echo(b"ok").wait(), b"ok")
+
+
+def test_send_raw_rejects_non_buffers_before_sending():
+    c = handler(3).connect()
+    raises(TypeError, c.send_raw, 5)
+    raises(TypeError, c.send_raw, [b"ECHO", None])
+    eq(c.echo(b"fine").wait(), b"fine")
+
+
+# ---- 2. malformed push / RESP2 pub/sub frames ------------------------------------------------------------------
+_BIG_COUNT = b">3\r\n$9\r\nsubscribe\r\n:200000000\r\n:2\r\n"
+
+
+def test_confirmation_with_an_integer_channel_allocates_nothing_big():
+    mem = mr.MemoryParameters(buffer_size=256, frame_capacity=4, memory_limit=4096)
+    c = handler(3, mem=mem).connect()
+    sub = c.subscribe(P + b"m1")
+    inject(c, _BIG_COUNT)
+    eq(sub.receive(0), None)
+    eq(sub.malformed, 1)
+    eq(sub.channels, {P + b"m1"})
+    eq(c.echo(b"after").wait(), b"after")
+    sub.close()
+
+
+def test_message_with_wrong_types_is_dropped_and_counted():
+    c = handler(3).connect()
+    pub = publisher()
+    sub = c.subscribe(P + b"m2")
+    f = c.echo(b"pending")
+    inject(c, b">3\r\n$7\r\nmessage\r\n:1\r\n$1\r\nx\r\n")  # integer channel
+    inject(c, b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n_\r\n")  # null payload
+    inject(c, b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n*1\r\n$1\r\nx\r\n")  # array payload
+    inject(c, b">4\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n$1\r\ny\r\n")  # one element too many
+    inject(c, b">3\r\n$8\r\npmessage\r\n$1\r\np\r\n$1\r\nx\r\n")  # pmessage without payload
+    inject(c, b">4\r\n$8\r\npmessage\r\n_\r\n$1\r\nc\r\n$1\r\nx\r\n")  # null pattern
+    eq(f.wait(), b"pending")  # no other future affected
+    eq(sub.malformed, 6)
+    pub.publish(P + b"m2", b"real").wait()
+    m = sub.receive(1000)
+    eq((m.channel, m.payload), (P + b"m2", b"real"))
+    eq(sub.receive(0), None)
+    sub.close()
+
+
+def test_confirmation_with_wrong_types_keeps_the_subscription_consistent():
+    c = handler(3).connect()
+    sub = c.subscribe(P + b"m3")
+    inject(c, b">3\r\n$11\r\nunsubscribe\r\n*0\r\n:0\r\n")  # array channel
+    inject(c, b">3\r\n$9\r\nsubscribe\r\n$1\r\nz\r\n$1\r\n1\r\n")  # count not an int
+    inject(c, b">2\r\n$9\r\nsubscribe\r\n$1\r\nz\r\n")  # too short: not pub/sub, goes to push_handler
+    seen = []
+    c.push_handler = seen.append
+    eq(sub.receive(0), None)
+    eq(sub.malformed, 2)
+    eq(len(seen), 1)
+    eq(sub.channels, {P + b"m3"})
+    sub.close()
+    eq(sub.channels, set())
+    eq(c.echo(b"ok").wait(), b"ok")
+
+
+def test_resp2_malformed_frames_never_resolve_a_future():
+    c = handler(2).connect()
+    pub = publisher()
+    sub = c.subscribe(P + b"r2m")
+    inject(c, b"*3\r\n$7\r\nmessage\r\n:7\r\n$1\r\nx\r\n")
+    inject(c, b"*3\r\n$9\r\nsubscribe\r\n:200000000\r\n:2\r\n")
+    eq(sub.ping(b"hi"), b"hi")
+    eq(sub.malformed, 2)
+    pub.publish(P + b"r2m", b"real").wait()
+    eq(sub.receive(1000).payload, b"real")
+    sub.close()
+    eq(c.set(P + b"r2m", b"v").wait(), True)
+    c.command(b"DEL", P + b"r2m").wait()
+
+
+def test_null_unsubscribe_confirmation_ends_the_wait():
+    # a server with nothing subscribed confirms an UNSUBSCRIBE once, with a null channel: the bookkeeping then
+    # agrees with it instead of waiting for confirmations that never come
+    c = handler(3, tmo=1000).connect()
+    sub = c.subscribe(P + b"n1")
+    sub.unsubscribe(P + b"n1")
+    eq(sub.channels, set())
+    sub.channels.add(P + b"ghost1")  # bookkeeping drifted: it claims two channels, the server has none
+    sub.channels.add(P + b"ghost2")
+    sub.unsubscribe()
+    eq(sub.channels, set())
+    eq(c.echo(b"ok").wait(), b"ok")
+    sub.close()
+
+
+# ---- 3. receive_into() counts an oversized message and keeps going ------------------------------------------------
+def test_receive_into_oversized_is_counted_zero_copy_path():
+    c = handler(3).connect()
+    pub = publisher()
+    sub = c.subscribe(P + b"big")
+    buf = bytearray(8)
+    pub.publish(P + b"big", b"much too long").wait()
+    pub.publish(P + b"big", b"fits").wait()
+    eq(sub.receive_into(buf, 1000), 4)
+    eq(bytes(buf[:4]), b"fits")
+    eq(sub.dropped, 1)
+    pub.publish(P + b"big", b"also too long").wait()
+    eq(sub.receive_into(buf, 200), None)  # nothing else arrives: None on timeout, not MemoryFull
+    eq(sub.dropped, 2)
+    eq(sub.receive_into(buf, 0), None)
+    sub.close()
+
+
+def test_receive_into_oversized_is_counted_queued_path():
+    c = handler(3).connect()
+    pub = publisher()
+    sub = c.subscribe(P + b"bigq")
+    pub.publish(P + b"bigq", b"much too long").wait()
+    pub.publish(P + b"bigq", b"fits").wait()
+    eq(c.echo(b"x").wait(), b"x")  # reads (and queues) both messages
+    eq(sub._qn, 2)
+    buf = bytearray(8)
+    eq(sub.receive_into(buf, 1000), 4)
+    eq(bytes(buf[:4]), b"fits")
+    eq(sub.dropped, 1)
+    pub.publish(P + b"bigq", b"also too long").wait()
+    eq(c.echo(b"y").wait(), b"y")
+    eq(sub.receive_into(buf, 0), None)
+    eq(sub.dropped, 2)
+    sub.close()
+
+
+def test_receive_into_with_decode_responses():
+    c = handler(3).decode_responses().connect()
+    pub = publisher()
+    sub = c.subscribe(P + b"dec")
+    pub.publish(P + b"dec", "caf\u00e9").wait()
+    eq(c.echo(b"x").wait(), "x")  # the message is queued as str
+    buf = bytearray(16)
+    n = sub.receive_into(buf, 1000)
+    eq(bytes(buf[:n]), "caf\u00e9".encode())
+    ok(sub.channel_is(P + b"dec") and sub.channel_is((P + b"dec").decode()))
+    sub.close()
+
+
+# ---- 4. channel names longer than channel_buffer ----------------------------------------------------------------
+def test_long_channel_name_is_never_cut():
+    c = handler(3).connect()
+    pub = publisher()
+    long_ch = P + b"L" * 100
+    sub = c.subscribe(long_ch, P + b"short")
+    buf = bytearray(16)
+    pub.publish(long_ch, b"v1").wait()
+    eq(sub.receive_into(buf, 1000), 2)
+    eq(sub.channel_len, len(long_ch))
+    eq(bytes(sub.channel_buf[:sub.channel_len]), long_ch)
+    ok(sub.channel_is(long_ch))
+    ok(not sub.channel_is(long_ch[:64]))
+    pub.publish(P + b"short", b"v2").wait()
+    eq(sub.receive_into(buf, 1000), 2)
+    ok(sub.channel_is(P + b"short"))
+    eq(len(sub.channel_buf), 64)  # back to the buffer allocated once
+    # queued path too
+    pub.publish(long_ch, b"v3").wait()
+    eq(c.echo(b"x").wait(), b"x")
+    eq(sub.receive_into(buf, 1000), 2)
+    ok(sub.channel_is(long_ch))
+    sub.close()
+
+
+# ---- 5. the rest ---------------------------------------------------------------------------------------------------
+def test_queue_accounts_str_payloads_in_bytes():
+    mem = mr.MemoryParameters(buffer_size=256, frame_capacity=4, memory_limit=1024)
+    c = handler(3, mem=mem).decode_responses().connect()
+    pub = publisher()
+    sub = c.subscribe(P + b"q")
+    with pub.pipeline():
+        for i in range(10):
+            pub.publish(P + b"q", "\u20ac" * 100)  # 100 characters, 300 bytes
+    pub.command(b"PING").wait()
+    eq(c.echo(b"x").wait(), "x")
+    ok(sub._qbytes <= 1024, "%d bytes queued" % sub._qbytes)
+    ok(sub._qn <= 3, "%d queued" % sub._qn)
+    got = 0
+    while sub.receive(0) is not None:
+        got += 1
+    eq(got + sub.dropped, 10)
+    eq(sub._qbytes, 0)
+    sub.close()
+
+
+def test_oversized_queue_entry_does_not_evict_the_queue():
+    c = handler(3).connect()
+    sub = c.subscribe(P + b"ev")
+    sub._qlimit = 100
+    inject(c, b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\na\r\n")
+    inject(c, b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nb\r\n")
+    inject(c, b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$200\r\n" + b"x" * 200 + b"\r\n")
+    eq(c.echo(b"x").wait(), b"x")
+    eq(sub.dropped, 1)
+    eq([m.payload for m in (sub.receive(0), sub.receive(0))], [b"a", b"b"])
+    sub.close()
+
+
+def test_channel_name_too_long_for_memory_limit_is_refused_before_sending():
+    mem = mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=512)
+    c = handler(3, mem=mem).connect()
+    raises(ValueError, c.subscribe, P + b"x" * 600)
+    eq(c._sub, None)
+    sub = c.subscribe(P + b"ok")
+    raises(ValueError, sub.psubscribe, P + b"x" * 600)
+    eq(sub.patterns, set())
+    sub.close()
+    eq(c.echo(b"ok").wait(), b"ok")
+
+
+def test_resp2_ping_reply_of_the_wrong_shape():
+    h = handler(2)
+    c = h.connect()
+    sub = c.subscribe(P + b"pg")
+    # a real server answers PING in subscribed mode with [b"pong", b""]; a shorter array is a protocol error
+    inject(c, b"*1\r\n$4\r\npong\r\n")
+    raises(mr.ProtocolError, sub.ping, b"x")
+    h.disconnect()
