@@ -131,12 +131,12 @@ def test_confirmation_with_wrong_types_keeps_the_subscription_consistent():
     sub = c.subscribe(P + b"m3")
     inject(c, b">3\r\n$11\r\nunsubscribe\r\n*0\r\n:0\r\n")  # array channel
     inject(c, b">3\r\n$9\r\nsubscribe\r\n$1\r\nz\r\n$1\r\n1\r\n")  # count not an int
-    inject(c, b">2\r\n$9\r\nsubscribe\r\n$1\r\nz\r\n")  # too short: not pub/sub, goes to push_handler
+    inject(c, b">2\r\n$9\r\nsubscribe\r\n$1\r\nz\r\n")  # too short
     seen = []
     c.push_handler = seen.append
     eq(sub.receive(0), None)
-    eq(sub.malformed, 2)
-    eq(len(seen), 1)
+    eq(sub.malformed, 3)
+    eq(len(seen), 0)
     eq(sub.channels, {P + b"m3"})
     sub.close()
     eq(sub.channels, set())
@@ -301,4 +301,60 @@ def test_resp2_ping_reply_of_the_wrong_shape():
     # a real server answers PING in subscribed mode with [b"pong", b""]; a shorter array is a protocol error
     inject(c, b"*1\r\n$4\r\npong\r\n")
     raises(mr.ProtocolError, sub.ping, b"x")
+    h.disconnect()
+
+
+def test_resp2_two_element_message_is_not_taken_for_a_pong():
+    h = handler(2)
+    c = h.connect()
+    sub = c.subscribe(P + b"pg2")
+    inject(c, b"*2\r\n$7\r\nmessage\r\n$1\r\nx\r\n")  # reaches the ping's future (client.py routes only len > 2)
+    raises(mr.ProtocolError, sub.ping, b"hi")
+    h.disconnect()
+
+
+def test_resp3_short_pubsub_push_is_malformed():
+    c = handler(3).connect()
+    seen = []
+    c.push_handler = seen.append
+    sub = c.subscribe(P + b"short")
+    inject(c, b">2\r\n$7\r\nmessage\r\n$1\r\nx\r\n")
+    inject(c, b">1\r\n$11\r\nunsubscribe\r\n")
+    inject(c, b">2\r\n$10\r\ninvalidate\r\n_\r\n")  # not pub/sub: the push handler's
+    eq(c.echo(b"x").wait(), b"x")
+    eq(sub.malformed, 2)
+    eq(len(seen), 1)
+    sub.close()
+
+
+def test_unsolicited_oversized_reply_during_subscribe_breaks_the_connection():
+    # a reply over memory_limit with no command pending answers nothing: it is not the subscribe's error (which
+    # would leave the confirmation that follows to be taken as a later command's reply)
+    mem = mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=512)
+    h = handler(2, mem=mem)
+    c = h.connect()
+    inject(c, b"$2000\r\n" + b"x" * 2000 + b"\r\n")
+    raises(mr.ProtocolError, c.subscribe, P + b"u")
+    raises(mr.ConnectionError, c.echo, b"x")
+    eq(h.connect().echo(b"fresh").wait(), b"fresh")
+    h.disconnect()
+
+
+def test_subscribe_on_a_closed_client():
+    c = handler(3).connect()
+    c.close()
+    raises(mr.ConnectionError, c.subscribe, P + b"c")
+    raises(mr.ConnectionError, c.psubscribe, P + b"c*")
+
+
+def test_failed_close_drops_the_connection():
+    # RESP2: a subscription that could not be closed leaves the server in subscribed mode, so its frames could be
+    # taken for replies: the connection is dropped instead
+    h = handler(2)
+    c = h.connect()
+    sub = c.subscribe(P + b"fc")
+    c.send_raw([b"ECHO", b"y"])  # refused in subscribed mode: an error reply nobody has read yet
+    raises(mr.RedisError, sub.close)
+    raises(mr.ConnectionError, c.echo, b"x")
+    eq(h.connect().echo(b"fresh").wait(), b"fresh")
     h.disconnect()

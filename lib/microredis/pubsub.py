@@ -3,7 +3,7 @@
 # (RESP2), counted here, so they can never be matched to a command's future. RESP3 keeps the connection usable for
 # commands; RESP2 puts it in subscribed mode, where the client refuses other commands before sending them.
 
-from .errors import ConnectionError, RedisError, MemoryFull, ProtocolError, TimeoutError
+from .errors import ConnectionError, RedisError, MemoryFull, ProtocolError, ReplyError, TimeoutError
 from .resp import NEED_DATA, Push
 
 _KINDS = (b"message", b"pmessage", b"smessage")
@@ -140,14 +140,14 @@ class Subscription:
             e.flush()
         except RedisError as err:
             c._broken(err, None)
-            raise
+            raise err
         except Exception as err:
             if e.flushes != fl:
                 c._broken(ProtocolError("a command failed half-sent: %r" % err), None)
             else:
                 e.n = mark  # nothing left the buffer: the connection stays usable
                 c._r2sub = was
-            raise
+            raise err
         if names:
             self._want += len(names)
         else:
@@ -171,9 +171,10 @@ class Subscription:
             v = c._next(ms)
             if v is NEED_DATA:
                 continue
-            if not c._n and isinstance(v, Exception):
-                # with no command pending, an error answers the subscribe command itself (e.g. SSUBSCRIBE on
-                # Redis 6, NOPERM): the server confirms nothing more
+            if not c._n and isinstance(v, ReplyError):
+                # with no command pending, an error reply answers the subscribe command itself (e.g. SSUBSCRIBE on
+                # Redis 6, NOPERM): the server confirms nothing more. Anything else (a reply over memory_limit)
+                # answers nothing: _dispatch() takes it as the protocol error it is
                 self._want = 0
                 if self._r2 and not (self.channels or self.patterns or self.shard_channels):
                     c._r2sub = False  # RESP2: the server never entered subscribed mode
@@ -184,12 +185,17 @@ class Subscription:
     def _take_push(self, v):
         # True if v was a pub/sub frame (message or confirmation), used or dropped as malformed
         n = len(v)
-        if n < 3:
+        if n == 0:
             return False
         k = v[0]
         if type(k) is str:
             k = k.encode()
         elif type(k) is not bytes:
+            return False
+        if n < 3:
+            if k in _KINDS or k in _CONFIRM:
+                self.malformed += 1
+                return True
             return False
         if k in _KINDS:
             if n != (4 if k == b"pmessage" else 3) or not (_s(v[1]) and _s(v[2]) and _s(v[n - 1])):
@@ -369,7 +375,8 @@ class Subscription:
         c._end(f)
         v = f.wait()
         if type(v) is list:  # RESP2 subscribed mode answers [b"pong", message]
-            if len(v) != 2 or not _s(v[1]):
+            k = v[0] if len(v) == 2 else None
+            if not ((k == b"pong") if type(k) is bytes else (k == "pong")) or not _s(v[1]):
                 raise ProtocolError("PING in subscribed mode answered with %d elements, not [pong, message]" %
                                     len(v))
             return v[1] if message is not None else b"PONG"
@@ -388,6 +395,12 @@ class Subscription:
                     self._send(1, (), False)
                 if self.shard_channels:
                     self._send(2, (), False)
+        except BaseException as err:
+            if c._conn is not None:
+                # still subscribed on the server: its frames could be taken for replies (RESP2) or reach the next
+                # client, so the socket goes
+                c._broken(ConnectionError("subscription could not be closed: %r" % (err,)), None)
+            raise err
         finally:
             self.active = False
             if c._sub is self:
@@ -396,6 +409,8 @@ class Subscription:
 
 
 def subscribe(client, kind, names):
+    if client._conn is None:
+        raise ConnectionError("client is closed")
     s = client._sub
     if s is None:
         s = Subscription(client)
@@ -451,13 +466,13 @@ def send_raw(client, value):
             client._t.send_obj(value.encode() if t is str else value)
     except RedisError as err:
         client._broken(err, None)
-        raise
+        raise err
     except Exception as err:
         if e.flushes != fl:
             client._broken(ProtocolError("a command failed half-sent: %r" % err), None)
         else:
             e.n = mark  # nothing left the buffer
-        raise
+        raise err
 
 
 def read_raw(client, timeout_ms):
