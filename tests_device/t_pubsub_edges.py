@@ -358,3 +358,30 @@ def test_failed_close_drops_the_connection():
     raises(mr.ConnectionError, c.echo, b"x")
     eq(h.connect().echo(b"fresh").wait(), b"fresh")
     h.disconnect()
+
+
+def test_resp2_close_after_a_malformed_confirmation_drops_the_connection():
+    # the malformed frame stood in for the real confirmation, which is still on its way: after close() it would be
+    # taken for a command's reply, so the connection is dropped instead of leaving subscribed mode blind
+    h = handler(2)
+    c = h.connect()
+    inject(c, b"*3\r\n$9\r\nsubscribe\r\n:1\r\n:1\r\n")
+    sub = c.subscribe(P + b"mc")
+    eq(sub.malformed, 1)
+    raises(mr.ConnectionError, sub.close)
+    raises(mr.ConnectionError, c.echo, b"x")
+    eq(h.connect().echo(b"fresh").wait(), b"fresh")
+    h.disconnect()
+
+
+def test_receive_refuses_while_raw_replies_are_unread():
+    c = handler(3).connect()
+    sub = c.subscribe(P + b"rr")
+    c.send_raw([b"ECHO", b"raw"])
+    raises(mr.RedisError, sub.receive, 0)
+    raises(mr.RedisError, sub.receive_into, bytearray(8), 0)
+    raises(mr.RedisError, sub.ping)
+    eq(c.read_raw(1000), b"raw")
+    eq(sub.receive(0), None)
+    sub.close()
+    eq(c.echo(b"ok").wait(), b"ok")

@@ -61,6 +61,11 @@ class Subscription:
         self.patterns = set()
         self.shard_channels = set()
         self._want = 0  # confirmations still expected
+        self._count = 0  # subscriptions the server reported in its last confirmation; -1: unknown (malformed)
+        try:
+            client._rawn  # replies to send_raw() still unread (pubsub.send_raw); -1: unknown
+        except AttributeError:
+            client._rawn = 0
         self._q = [None] * queue
         self._qh = 0
         self._qn = 0
@@ -106,6 +111,11 @@ class Subscription:
         if not self.active or self._c._conn is None:
             raise ConnectionError("subscription is closed")
 
+    def _raw_unread(self):
+        # a reply to send_raw() would be read here as a frame nobody asked for
+        if self._c._rawn > 0:
+            raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
+
     def _send(self, i, names, sub):
         c = self._c
         self._live()
@@ -119,8 +129,7 @@ class Subscription:
                 # its confirmation (and every message) would be over memory_limit, dropped as it arrives, so the
                 # confirmation would be waited for in vain
                 raise ValueError("channel name of %d bytes does not fit memory_limit (raise it)" % _size(n))
-        if getattr(c, "_rawn", 0) > 0:
-            raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
+        self._raw_unread()
         if self._r2 and c._n:
             # RESP2: an array reply could look like a message, so settle every pending reply first
             while c._n:
@@ -213,7 +222,9 @@ class Subscription:
                 self._want -= 1
             if n != 3 or type(v[2]) is not int or not (_s(ch) or (ch is None and i >= 3)):
                 self.malformed += 1
+                self._count = -1
                 return True
+            self._count = v[2]
             s = self._sets(i % 3)
             if ch is None:
                 # "unsubscribed from nothing" comes once and ends that command's confirmations: the server has
@@ -261,6 +272,7 @@ class Subscription:
     def receive(self, timeout_ms=0):
         """The next Message, or None if none arrives within timeout_ms (0: never blocks)."""
         self._live()
+        self._raw_unread()
         c = self._c
         clock = c._clock
         start = clock.ticks_ms()
@@ -283,6 +295,7 @@ class Subscription:
         channel. A message longer than `buffer` is dropped and counted in self.dropped. Nothing is allocated
         for a message read straight off the wire with no command pending and a channel within channel_buffer."""
         self._live()
+        self._raw_unread()
         t = type(buffer)
         if t is not bytearray and t is not memoryview:
             raise TypeError("buffer must be a bytearray or memoryview")
@@ -365,8 +378,7 @@ class Subscription:
         c = self._c
         if message is not None:
             c._check(message)  # before anything is written
-        if getattr(c, "_rawn", 0) > 0:
-            raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
+        self._raw_unread()
         f = c._begin(0, None, 0, True)
         c._e.begin(1 if message is None else 2)
         c._e.arg(b"PING")
@@ -395,6 +407,10 @@ class Subscription:
                     self._send(1, (), False)
                 if self.shard_channels:
                     self._send(2, (), False)
+                if self._r2 and self._count != 0:
+                    # the server did not say it holds nothing any more (a confirmation was malformed, or one is
+                    # still on its way): it may still be in subscribed mode, whose frames would be taken for replies
+                    raise ConnectionError("RESP2 subscribed mode could not be left; the connection is dropped")
         except BaseException as err:
             if c._conn is not None:
                 # still subscribed on the server: its frames could be taken for replies (RESP2) or reach the next
@@ -472,6 +488,7 @@ def send_raw(client, value):
             client._broken(ProtocolError("a command failed half-sent: %r" % err), None)
         else:
             e.n = mark  # nothing left the buffer
+            client._rawn = n
         raise err
 
 
