@@ -385,3 +385,31 @@ def test_receive_refuses_while_raw_replies_are_unread():
     eq(sub.receive(0), None)
     sub.close()
     eq(c.echo(b"ok").wait(), b"ok")
+
+
+def test_unsolicited_subscribe_confirmation_is_not_believed():
+    # the channel sets only ever hold what was asked for: a server cannot grow them frame by frame
+    c = handler(3).connect()
+    sub = c.subscribe(P + b"us")
+    for i in range(5):
+        inject(c, b">3\r\n$9\r\nsubscribe\r\n$6\r\nghost%d\r\n:2\r\n" % i)
+    inject(c, b">3\r\n$11\r\nunsubscribe\r\n$" + b"%d" % len(P + b"us") + b"\r\n" + P + b"us\r\n:0\r\n")
+    eq(sub.receive(0), None)
+    eq(sub.malformed, 5)
+    eq(sub.channels, set())  # an unsolicited unsubscribe is believed
+    sub.close()
+    eq(c.echo(b"ok").wait(), b"ok")
+
+
+def _no_room():
+    raise mr.MemoryFull("no memory to grow the receive buffer")
+
+
+def test_receive_into_when_the_receive_buffer_cannot_grow():
+    # that MemoryFull drops the connection (nothing was discarded in sync): it is raised, not counted as a message
+    c = handler(3).connect()
+    sub = c.subscribe(P + b"ng")
+    c._r.space = _no_room
+    raises(mr.MemoryFull, sub.receive_into, bytearray(8), 100)
+    eq(sub.dropped, 0)
+    raises(mr.ConnectionError, sub.receive_into, bytearray(8), 0)

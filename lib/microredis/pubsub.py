@@ -218,9 +218,12 @@ class Subscription:
         if k in _CONFIRM:
             i = _CONFIRM.index(k)
             ch = v[1]
-            if self._want > 0:
+            asked = self._want > 0
+            if asked:
                 self._want -= 1
-            if n != 3 or type(v[2]) is not int or not (_s(ch) or (ch is None and i >= 3)):
+            # a subscribe confirmation nobody waits for is not believed (the sets stay as large as what was
+            # asked for); an unsolicited unsubscribe is real (Redis 7 sends sunsubscribe when a slot moves)
+            if n != 3 or type(v[2]) is not int or not (_s(ch) or (ch is None and i >= 3)) or (i < 3 and not asked):
                 self.malformed += 1
                 self._count = -1
                 return True
@@ -322,7 +325,9 @@ class Subscription:
             else:
                 try:
                     v = c._next_msg(ms, buffer, self._cbase)
-                except MemoryFull:
+                except MemoryFull as e:
+                    if c._conn is None:
+                        raise e  # the receive buffer could not grow: the connection was dropped
                     # over the buffer (or memory_limit): discarded by the reader, which is still in sync
                     self.dropped += 1
                     continue
