@@ -430,3 +430,27 @@ def test_receive_into_when_the_receive_buffer_cannot_grow():
     raises(mr.MemoryFull, sub.receive_into, bytearray(8), 100)
     eq(sub.dropped, 0)
     raises(mr.ConnectionError, sub.receive_into, bytearray(8), 0)
+
+
+def test_tracking_invalidations_redirected_to_a_subscription():
+    # the one real message whose payload is not a string: a list of keys (None after a flush). Redis sends it to a
+    # RESP2 client subscribed to __redis__:invalidate (a RESP3 one gets `invalidate` pushes instead)
+    c = handler(2).connect()
+    cid = c.command(b"CLIENT", b"ID").wait()
+    sub = c.subscribe(b"__redis__:invalidate")
+    tracker = publisher()
+    tracker.command(b"CLIENT", b"TRACKING", b"on", b"REDIRECT", cid).wait()
+    tracker.set(P + b"inv", b"1").wait()
+    tracker.get(P + b"inv").wait()
+    publisher().set(P + b"inv", b"2").wait()
+    m = sub.receive(1000)
+    ok(m is not None, "no invalidation message")
+    eq((m.kind, m.channel, m.payload), (b"message", b"__redis__:invalidate", [P + b"inv"]))
+    eq(sub.malformed, 0)
+    tracker.get(P + b"inv").wait()
+    publisher().set(P + b"inv", b"3").wait()
+    eq(sub.receive_into(bytearray(64), 1000), None)  # not a byte string: dropped there, and counted
+    eq(sub.dropped, 1)
+    eq(sub.malformed, 0)
+    sub.close()
+    tracker.command(b"DEL", P + b"inv").wait()

@@ -25,13 +25,44 @@ def _s(x):
 
 
 def _size(x):
-    # bytes a queued str or bytes occupies (a str's length counts characters, not bytes)
-    return len(x.encode()) if type(x) is str else len(x)
+    # bytes a queued value occupies (a str's length counts characters, not bytes)
+    t = type(x)
+    if t is str:
+        return len(x.encode())
+    if t is list:
+        n = 0
+        for e in x:
+            n += 16 + _size(e)  # each element also costs its reference and object header
+        return n
+    if x is None:
+        return 0
+    return len(x)
+
+
+_INVALIDATE = b"__redis__:invalidate"
+
+
+def _payload(x, ch):
+    # a message payload is a bulk string, except in client-tracking invalidations redirected to the
+    # __redis__:invalidate channel: a list of keys, or null when the whole database was flushed
+    if _s(x):
+        return True
+    if not ((ch == _INVALIDATE) if type(ch) is bytes else (ch == "__redis__:invalidate")):
+        return False
+    if x is None:
+        return True
+    if type(x) is not list:
+        return False
+    for e in x:
+        if not _s(e):
+            return False
+    return True
 
 
 class Message:
     """A pub/sub message: kind (b"message", b"pmessage" or b"smessage"), channel, pattern (pmessage only), payload.
-    channel, pattern and payload are bytes (str with decode_responses); kind is always bytes."""
+    channel, pattern and payload are bytes (str with decode_responses); kind is always bytes. The one exception:
+    a client-tracking invalidation redirected to __redis__:invalidate has a list of keys as payload, or None."""
 
     def __init__(self, kind, channel, pattern, payload):
         self.kind = kind
@@ -207,7 +238,7 @@ class Subscription:
                 return True
             return False
         if k in _KINDS:
-            if n != (4 if k == b"pmessage" else 3) or not (_s(v[1]) and _s(v[2]) and _s(v[n - 1])):
+            if n != (4 if k == b"pmessage" else 3) or not (_s(v[1]) and _s(v[n - 2]) and _payload(v[n - 1], v[n - 2])):
                 self.malformed += 1
                 return True
             if n == 4:
@@ -295,7 +326,8 @@ class Subscription:
     def receive_into(self, buffer, timeout_ms=0):
         """Zero-copy receive: the payload of the next message is copied into `buffer` and its length returned
         (None when none arrives in time). self.kind is the message kind and channel_buf[:channel_len] its
-        channel. A message longer than `buffer` is dropped and counted in self.dropped. Nothing is allocated
+        channel. A message longer than `buffer` is dropped and counted in self.dropped, as is one whose payload is
+        not a string (a tracking invalidation: use receive() for those). Nothing is allocated
         for a message read straight off the wire with no command pending and a channel within channel_buffer."""
         self._live()
         self._raw_unread()
@@ -346,7 +378,11 @@ class Subscription:
     def _copy_queued(self, buffer):
         # the oldest queued message into buffer: its length, or -1 when it did not fit (dropped and counted)
         m = self._pop()
-        p = _b(m.payload)
+        p = m.payload
+        if not _s(p):
+            self.dropped += 1  # a tracking invalidation's list of keys (or None) is no byte string
+            return -1
+        p = _b(p)
         n = len(p)
         if n > len(buffer):
             self.dropped += 1
