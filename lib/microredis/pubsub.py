@@ -3,25 +3,66 @@
 # (RESP2), counted here, so they can never be matched to a command's future. RESP3 keeps the connection usable for
 # commands; RESP2 puts it in subscribed mode, where the client refuses other commands before sending them.
 
-from .errors import ConnectionError, RedisError, MemoryFull, TimeoutError
-from .resp import NEED_DATA
+from .errors import ConnectionError, RedisError, MemoryFull, ProtocolError, ReplyError, TimeoutError
+from .resp import NEED_DATA, Push
 
 _KINDS = (b"message", b"pmessage", b"smessage")
 _CONFIRM = (b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe", b"punsubscribe", b"sunsubscribe")
 _SUB = (b"SUBSCRIBE", b"PSUBSCRIBE", b"SSUBSCRIBE")
 _UNSUB = (b"UNSUBSCRIBE", b"PUNSUBSCRIBE", b"SUNSUBSCRIBE")
+_FRAME = 64  # bytes a confirmation or message frame adds around its channel name (with room to spare)
 
 
 def _b(x):
-    if type(x) is str:
-        return x.encode()
-    if type(x) is not bytes:
-        return bytes(x)
-    return x
+    # a name that passed the frame checks (bytes or str) as bytes
+    return x.encode() if type(x) is str else x
+
+
+def _s(x):
+    # the server sends channels, patterns and message payloads as bulk strings (str with decode_responses)
+    t = type(x)
+    return t is bytes or t is str
+
+
+def _size(x):
+    # bytes a queued value occupies (a str's length counts characters, not bytes)
+    t = type(x)
+    if t is str:
+        return len(x.encode())
+    if t is list:
+        n = 0
+        for e in x:
+            n += 16 + _size(e)  # each element also costs its reference and object header
+        return n
+    if x is None:
+        return 0
+    return len(x)
+
+
+_INVALIDATE = b"__redis__:invalidate"
+
+
+def _payload(x, ch):
+    # a message payload is a bulk string, except in client-tracking invalidations redirected to the
+    # __redis__:invalidate channel: a list of keys, or null when the whole database was flushed
+    if _s(x):
+        return True
+    if not ((ch == _INVALIDATE) if type(ch) is bytes else (ch == "__redis__:invalidate")):
+        return False
+    if x is None:
+        return True
+    if type(x) is not list:
+        return False
+    for e in x:
+        if not _s(e):
+            return False
+    return True
 
 
 class Message:
-    """A pub/sub message: kind (b"message", b"pmessage" or b"smessage"), channel, pattern (pmessage only), payload."""
+    """A pub/sub message: kind (b"message", b"pmessage" or b"smessage"), channel, pattern (pmessage only), payload.
+    channel, pattern and payload are bytes (str with decode_responses); kind is always bytes. The one exception:
+    a client-tracking invalidation redirected to __redis__:invalidate has a list of keys as payload, or None."""
 
     def __init__(self, kind, channel, pattern, payload):
         self.kind = kind
@@ -35,7 +76,14 @@ class Message:
 
 class Subscription:
     """Created by client.subscribe()/psubscribe()/ssubscribe(). Messages that arrive while commands are waited
-    are queued, at most `queue` messages and memory_limit bytes; past that the oldest is dropped and counted."""
+    are queued, at most `queue` messages and memory_limit bytes; past that the oldest is dropped and counted in
+    `dropped`, as is a message larger than memory_limit or (receive_into) than its buffer.
+    A pub/sub frame of the wrong shape (a channel, pattern or payload that is not a bulk string, a count that is
+    not an integer, a wrong number of elements) is never used: it is dropped and counted in `malformed`. The
+    stream stays in sync and no command's future is affected. A malformed confirmation still counts as the
+    confirmation it claims to be, so a subscribe call does not wait for it.
+    receive_into() copies the message's channel into channel_buf (channel_buffer bytes, allocated once); a longer
+    channel gets a buffer of its own for that message, so read sub.channel_buf after each call, never keep it."""
 
     def __init__(self, client, queue=16, channel_buffer=64):
         self._c = client
@@ -44,14 +92,22 @@ class Subscription:
         self.patterns = set()
         self.shard_channels = set()
         self._want = 0  # confirmations still expected
+        self._count = 0  # subscriptions the server reported in its last confirmation; -1: unknown (malformed)
+        try:
+            client._rawn  # replies to send_raw() still unread (pubsub.send_raw); -1: unknown
+        except AttributeError:
+            client._rawn = 0
         self._q = [None] * queue
         self._qh = 0
         self._qn = 0
         self._qbytes = 0
         self._qlimit = client._r._limit
-        self.dropped = 0  # messages dropped because the queue was full
+        self._qs = [0] * queue  # bytes of each queued message
+        self.dropped = 0  # messages dropped: queue full, larger than memory_limit or than receive_into's buffer
+        self.malformed = 0  # pub/sub frames of the wrong shape, dropped
         self.kind = None  # receive_into(): kind of the last message
-        self.channel_buf = bytearray(channel_buffer)  # receive_into(): its channel, channel_buf[:channel_len]
+        self._cbase = bytearray(channel_buffer)
+        self.channel_buf = self._cbase  # receive_into(): its channel, channel_buf[:channel_len]
         self.channel_len = 0
         self.active = True
 
@@ -86,30 +142,52 @@ class Subscription:
         if not self.active or self._c._conn is None:
             raise ConnectionError("subscription is closed")
 
+    def _raw_unread(self):
+        # a reply to send_raw() would be read here as a frame nobody asked for
+        if self._c._rawn > 0:
+            raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
+
     def _send(self, i, names, sub):
         c = self._c
         self._live()
         if sub and not names:
             raise ValueError("name at least one channel or pattern")
+        lim = c._r._limit - _FRAME
         for n in names:
             c._check(n)
+            if (type(n) is bytes or type(n) is str or type(n) is bytearray or type(n) is memoryview) and \
+                    _size(n) > lim:
+                # its confirmation (and every message) would be over memory_limit, dropped as it arrives, so the
+                # confirmation would be waited for in vain
+                raise ValueError("channel name of %d bytes does not fit memory_limit (raise it)" % _size(n))
+        self._raw_unread()
         if self._r2 and c._n:
             # RESP2: an array reply could look like a message, so settle every pending reply first
             while c._n:
                 c._read_one(None)
         c.flush()
+        was = c._r2sub
         if self._r2:
             c._r2sub = True  # RESP2 answers the subscribe family with pub/sub arrays, not replies
         e = c._e
-        e.begin(1 + len(names))
-        e.arg((_SUB if sub else _UNSUB)[i])
-        for n in names:
-            e.arg(n)
+        mark = e.n
+        fl = e.flushes
         try:
+            e.begin(1 + len(names))
+            e.arg((_SUB if sub else _UNSUB)[i])
+            for n in names:
+                e.arg(n)
             e.flush()
         except RedisError as err:
             c._broken(err, None)
-            raise
+            raise err
+        except Exception as err:
+            if e.flushes != fl:
+                c._broken(ProtocolError("a command failed half-sent: %r" % err), None)
+            else:
+                e.n = mark  # nothing left the buffer: the connection stays usable
+                c._r2sub = was
+            raise err
         if names:
             self._want += len(names)
         else:
@@ -133,58 +211,85 @@ class Subscription:
             v = c._next(ms)
             if v is NEED_DATA:
                 continue
-            if not c._n and isinstance(v, Exception):
-                # with no command pending, an error answers the subscribe command itself (e.g. SSUBSCRIBE on
-                # Redis 6): the server confirms nothing more
+            if not c._n and isinstance(v, ReplyError):
+                # with no command pending, an error reply answers the subscribe command itself (e.g. SSUBSCRIBE on
+                # Redis 6, NOPERM): the server confirms nothing more. Anything else (a reply over memory_limit)
+                # answers nothing: _dispatch() takes it as the protocol error it is
                 self._want = 0
+                if self._r2 and not (self.channels or self.patterns or self.shard_channels):
+                    c._r2sub = False  # RESP2: the server never entered subscribed mode
                 raise v
             c._dispatch(v)
 
     # ---- frames routed here by the client --------------------------------------------------------------------
     def _take_push(self, v):
-        # True if v was a pub/sub frame (message or confirmation)
-        if len(v) < 3:
+        # True if v was a pub/sub frame (message or confirmation), used or dropped as malformed
+        n = len(v)
+        if n == 0:
             return False
         k = v[0]
         if type(k) is str:
             k = k.encode()
+        elif type(k) is not bytes:
+            return False
+        if n < 3:
+            if k in _KINDS or k in _CONFIRM:
+                self.malformed += 1
+                return True
+            return False
         if k in _KINDS:
-            if k == b"pmessage":
-                if len(v) < 4:
-                    return False
-                self._queue(Message(b"pmessage", v[2], v[1], v[3]))
+            if n != (4 if k == b"pmessage" else 3) or not (_s(v[1]) and _s(v[n - 2]) and _payload(v[n - 1], v[n - 2])):
+                self.malformed += 1
+                return True
+            if n == 4:
+                self._queue(Message(_KINDS[1], v[2], v[1], v[3]))
             else:
                 self._queue(Message(_KINDS[0] if k == b"message" else _KINDS[2], v[1], None, v[2]))
             return True
         if k in _CONFIRM:
             i = _CONFIRM.index(k)
-            s = self._sets(i % 3)
-            if v[1] is not None:
-                if i < 3:
-                    s.add(_b(v[1]))
-                else:
-                    s.discard(_b(v[1]))
-            if self._want > 0:
+            ch = v[1]
+            asked = self._want > 0
+            if asked:
                 self._want -= 1
-            if self._r2 and not (self.channels or self.patterns or self.shard_channels) and self._want == 0:
-                self._c._r2sub = False  # RESP2: back to normal mode
+            # a subscribe confirmation nobody waits for is not believed (the sets stay as large as what was
+            # asked for); an unsolicited unsubscribe is real (Redis 7 sends sunsubscribe when a slot moves)
+            if n != 3 or type(v[2]) is not int or not (_s(ch) or (ch is None and i >= 3)) or (i < 3 and not asked):
+                self.malformed += 1
+                self._count = -1
+                return True
+            self._count = v[2]
+            s = self._sets(i % 3)
+            if ch is None:
+                # "unsubscribed from nothing" comes once and ends that command's confirmations: the server has
+                # none of this kind, whatever the bookkeeping says
+                s.clear()
+                self._want = 0
+            elif i < 3:
+                s.add(_b(ch))
+            else:
+                s.discard(_b(ch))
+            if self._r2 and i >= 3 and v[2] == 0 and self._want == 0 and \
+                    not (self.channels or self.patterns or self.shard_channels):
+                self._c._r2sub = False  # RESP2: the server left subscribed mode
             return True
         return False
 
     def _queue(self, m):
         q = self._q
-        size = len(m.payload) + len(m.channel)
+        size = _size(m.payload) + _size(m.channel)
+        if size > self._qlimit:
+            self.dropped += 1  # never queued, and the queue is left as it is
+            return
         while self._qn and (self._qn == len(q) or self._qbytes + size > self._qlimit):
-            old = q[self._qh]
+            self._qbytes -= self._qs[self._qh]
             q[self._qh] = None
-            self._qbytes -= len(old.payload) + len(old.channel)
             self._qh = (self._qh + 1) % len(q)
             self._qn -= 1
             self.dropped += 1
-        if size > self._qlimit:
-            self.dropped += 1
-            return
-        q[(self._qh + self._qn) % len(q)] = m
+        i = (self._qh + self._qn) % len(q)
+        q[i] = m
+        self._qs[i] = size
         self._qn += 1
         self._qbytes += size
 
@@ -192,15 +297,16 @@ class Subscription:
         q = self._q
         m = q[self._qh]
         q[self._qh] = None
+        self._qbytes -= self._qs[self._qh]
         self._qh = (self._qh + 1) % len(q)
         self._qn -= 1
-        self._qbytes -= len(m.payload) + len(m.channel)
         return m
 
     # ---- receiving ---------------------------------------------------------------------------------------------
     def receive(self, timeout_ms=0):
         """The next Message, or None if none arrives within timeout_ms (0: never blocks)."""
         self._live()
+        self._raw_unread()
         c = self._c
         clock = c._clock
         start = clock.ticks_ms()
@@ -220,14 +326,27 @@ class Subscription:
     def receive_into(self, buffer, timeout_ms=0):
         """Zero-copy receive: the payload of the next message is copied into `buffer` and its length returned
         (None when none arrives in time). self.kind is the message kind and channel_buf[:channel_len] its
-        channel. Nothing is allocated for a message read straight off the wire with no command pending."""
+        channel. A message longer than `buffer` is dropped and counted in self.dropped, as is one whose payload is
+        not a string (a tracking invalidation: use receive() for those). Nothing is allocated
+        for a message read straight off the wire with no command pending and a channel within channel_buffer."""
         self._live()
+        self._raw_unread()
+        t = type(buffer)
+        if t is not bytearray and t is not memoryview:
+            raise TypeError("buffer must be a bytearray or memoryview")
+        try:
+            buffer[0:0] = b""  # a read-only memoryview fails here, not after a message was taken off the wire
+        except TypeError:
+            raise TypeError("buffer must be writable")
         c = self._c
         clock = c._clock
         start = clock.ticks_ms()
         while True:
             if self._qn:
-                return self._copy_queued(buffer)
+                n = self._copy_queued(buffer)
+                if n >= 0:
+                    return n
+                continue
             ms = 0
             if timeout_ms > 0:
                 ms = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
@@ -236,10 +355,18 @@ class Subscription:
             if c._n:
                 v = c._next(ms)
             else:
-                v = c._next_msg(ms, buffer, self.channel_buf)
+                try:
+                    v = c._next_msg(ms, buffer, self._cbase)
+                except MemoryFull as e:
+                    if c._conn is None:
+                        raise e  # the receive buffer could not grow: the connection was dropped
+                    # over the buffer (or memory_limit): discarded by the reader, which is still in sync
+                    self.dropped += 1
+                    continue
                 if type(v) is int:
                     r = c._r
                     self.kind = r.msg_kind
+                    self.channel_buf = self._cbase
                     self.channel_len = r.msg_clen
                     return v
             if v is NEED_DATA:
@@ -249,20 +376,34 @@ class Subscription:
             c._dispatch(v)
 
     def _copy_queued(self, buffer):
+        # the oldest queued message into buffer: its length, or -1 when it did not fit (dropped and counted)
         m = self._pop()
-        n = len(m.payload)
+        p = m.payload
+        if not _s(p):
+            self.dropped += 1  # a tracking invalidation's list of keys (or None) is no byte string
+            return -1
+        p = _b(p)
+        n = len(p)
         if n > len(buffer):
-            raise MemoryFull("message of %d bytes does not fit the %d-byte buffer" % (n, len(buffer)))
-        buffer[0:n] = m.payload
-        ch = m.channel
-        k = len(ch) if len(ch) <= len(self.channel_buf) else len(self.channel_buf)
-        self.channel_buf[0:k] = ch[0:k]
+            self.dropped += 1
+            return -1
+        buffer[0:n] = p
+        ch = _b(m.channel)
+        k = len(ch)
+        cb = self._cbase
+        if k > len(cb):
+            cb = bytearray(k)  # rare: a channel longer than channel_buffer is never cut
+        cb[0:k] = ch
+        self.channel_buf = cb
         self.channel_len = k
         self.kind = m.kind
         return n
 
     def channel_is(self, name):
-        """After receive_into(): whether the message's channel is `name` (compared without allocating)."""
+        """After receive_into(): whether the message's channel is `name` (bytes compare without allocating; a
+        str is encoded first)."""
+        if type(name) is str:
+            name = name.encode()
         n = self.channel_len
         if len(name) != n:
             return False
@@ -278,6 +419,7 @@ class Subscription:
         c = self._c
         if message is not None:
             c._check(message)  # before anything is written
+        self._raw_unread()
         f = c._begin(0, None, 0, True)
         c._e.begin(1 if message is None else 2)
         c._e.arg(b"PING")
@@ -286,6 +428,10 @@ class Subscription:
         c._end(f)
         v = f.wait()
         if type(v) is list:  # RESP2 subscribed mode answers [b"pong", message]
+            k = v[0] if len(v) == 2 else None
+            if not ((k == b"pong") if type(k) is bytes else (k == "pong")) or not _s(v[1]):
+                raise ProtocolError("PING in subscribed mode answered with %d elements, not [pong, message]" %
+                                    len(v))
             return v[1] if message is not None else b"PONG"
         return v
 
@@ -302,6 +448,16 @@ class Subscription:
                     self._send(1, (), False)
                 if self.shard_channels:
                     self._send(2, (), False)
+                if self._r2 and self._count != 0:
+                    # the server did not say it holds nothing any more (a confirmation was malformed, or one is
+                    # still on its way): it may still be in subscribed mode, whose frames would be taken for replies
+                    raise ConnectionError("RESP2 subscribed mode could not be left; the connection is dropped")
+        except BaseException as err:
+            if c._conn is not None:
+                # still subscribed on the server: its frames could be taken for replies (RESP2) or reach the next
+                # client, so the socket goes
+                c._broken(ConnectionError("subscription could not be closed: %r" % (err,)), None)
+            raise err
         finally:
             self.active = False
             if c._sub is self:
@@ -310,6 +466,8 @@ class Subscription:
 
 
 def subscribe(client, kind, names):
+    if client._conn is None:
+        raise ConnectionError("client is closed")
     s = client._sub
     if s is None:
         s = Subscription(client)
@@ -328,19 +486,51 @@ def subscribe(client, kind, names):
 
 
 def send_raw(client, value):
-    """Writes a command (list/tuple of arguments) or raw protocol bytes. Only with no future pending."""
+    """Writes a command (list/tuple of arguments) or raw protocol bytes. Only with no future pending.
+    Read its replies with read_raw() before the next command: until the connection is dialled again, nothing
+    can tell them from a later command's reply. So the handler dials again on its next connect() (replies left
+    unread, MONITOR lines or state the command changed never reach the next Client)."""
     if client._conn is None:
         raise ConnectionError("client is closed")
     if client._n:
         raise RedisError("send_raw needs no pending futures (wait them first)")
     if not value:
         raise ValueError("send_raw needs a command or protocol bytes")
-    client.flush()
-    if type(value) is list or type(value) is tuple:
-        client._e.command(value)
-        client._e.flush()
+    t = type(value)
+    if t is list or t is tuple:
+        for a in value:
+            client._check(a)  # TypeError before anything is written
+        from .send import _REFUSED, _upper
+        name = _upper(value[0])
+        known = name not in _REFUSED and name != b"CLIENT"  # exactly one reply, and no change of protocol state
+    elif t is bytes or t is bytearray or t is memoryview or t is str:
+        known = False  # any number of commands
     else:
-        client._t.send_obj(_b(value))
+        raise TypeError("send_raw takes a list of arguments or protocol bytes (bytes, bytearray, memoryview, str)")
+    client.flush()
+    # the cached socket carries replies no future accounts for: the next connect() dials again
+    client._conn.ok = False
+    n = getattr(client, "_rawn", 0)
+    client._rawn = n + 1 if known and n >= 0 else -1  # replies still to read; -1: unknown
+    e = client._e
+    mark = e.n
+    fl = e.flushes
+    try:
+        if t is list or t is tuple:
+            e.command(value)
+            e.flush()
+        else:
+            client._t.send_obj(value.encode() if t is str else value)
+    except RedisError as err:
+        client._broken(err, None)
+        raise err
+    except Exception as err:
+        if e.flushes != fl:
+            client._broken(ProtocolError("a command failed half-sent: %r" % err), None)
+        else:
+            e.n = mark  # nothing left the buffer
+            client._rawn = n
+        raise err
 
 
 def read_raw(client, timeout_ms):
@@ -350,4 +540,9 @@ def read_raw(client, timeout_ms):
     if client._n:
         raise RedisError("read_raw needs no pending futures (wait them first)")
     v = client._next(timeout_ms)
-    return None if v is NEED_DATA else v
+    if v is NEED_DATA:
+        return None
+    n = getattr(client, "_rawn", 0)
+    if n > 0 and type(v) is not Push:
+        client._rawn = n - 1
+    return v
