@@ -99,6 +99,22 @@ def test_subscription_refuses_while_raw_replies_are_unread():
     eq(c.echo(b"ok").wait(), b"ok")
 
 
+def test_same_client_refuses_commands_while_raw_replies_are_unread():
+    # the unread raw reply would otherwise be taken for the next command's
+    h = handler(3)
+    c = h.connect()
+    c.send_raw([b"ECHO", b"raw1"])
+    raises(mr.RedisError, c.echo, b"mine")
+    eq(c.read_raw(1000), b"raw1")
+    eq(c.echo(b"mine").wait(), b"mine")
+    c.send_raw(b"ECHO raw2\r\n")  # protocol bytes: how many replies is unknown
+    e = raises(mr.RedisError, c.get, P + b"x")
+    ok("connect()" in str(e), str(e))
+    c2 = h.connect()
+    eq(c2.echo(b"fresh").wait(), b"fresh")
+    h.disconnect()
+
+
 def test_send_raw_rejects_non_buffers_before_sending():
     c = handler(3).connect()
     raises(TypeError, c.send_raw, 5)
@@ -166,8 +182,9 @@ def test_resp2_malformed_frames_never_resolve_a_future():
     sub = c.subscribe(P + b"r2m")
     inject(c, b"*3\r\n$7\r\nmessage\r\n:7\r\n$1\r\nx\r\n")
     inject(c, b"*3\r\n$9\r\nsubscribe\r\n:200000000\r\n:2\r\n")
+    inject(c, b"*2\r\n$7\r\nmessage\r\n$1\r\nx\r\n")  # too short: still a pub/sub frame, never a reply
     eq(sub.ping(b"hi"), b"hi")
-    eq(sub.malformed, 2)
+    eq(sub.malformed, 3)
     pub.publish(P + b"r2m", b"real").wait()
     eq(sub.receive(1000).payload, b"real")
     sub.close()
@@ -325,8 +342,9 @@ def test_resp2_two_element_message_is_not_taken_for_a_pong():
     h = handler(2)
     c = h.connect()
     sub = c.subscribe(P + b"pg2")
-    inject(c, b"*2\r\n$7\r\nmessage\r\n$1\r\nx\r\n")  # reaches the ping's future (client.py routes only len > 2)
-    raises(mr.ProtocolError, sub.ping, b"hi")
+    inject(c, b"*2\r\n$7\r\nmessage\r\n$1\r\nx\r\n")  # a short pub/sub frame: counted, never the ping's reply
+    eq(sub.ping(b"hi"), b"hi")
+    eq(sub.malformed, 1)
     h.disconnect()
 
 

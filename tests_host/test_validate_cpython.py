@@ -113,6 +113,20 @@ def test_strided_view_sends_nothing_and_the_connection_stays_usable(redis_server
     assert c.get(b"t_validate_cpy:s").wait() == b"ok"
 
 
+def test_get_into_refuses_odd_views_before_sending(redis_server):
+    c = _client(redis_server)
+    assert c.set(b"t_validate_cpy:gi", b"abcdefgh").wait() is True
+    sent = _counting(c)
+    base = bytearray(16)
+    for v in (memoryview(base)[::2], memoryview(base).cast("B", (4, 4)), memoryview(base).cast("H"),
+              memoryview(bytes(16))):
+        with pytest.raises(TypeError):
+            c.get_into(b"t_validate_cpy:gi", v)
+    assert sent == []
+    assert c.get_into(b"t_validate_cpy:gi", memoryview(base)[2:12]).wait() == 8
+    assert bytes(base[2:10]) == b"abcdefgh"
+
+
 def _chain(e):
     out = []
     while e is not None and len(out) < 10:

@@ -89,6 +89,7 @@ class CoreClient(Sender):
         self._e = conn.encoder
         self._clock = clock
         self._tmo = timeout_ms
+        self._rawn = 0  # replies to send_raw() still unread (pubsub.py); -1: unknown, so only a re-dial cleans up
         cap = conn.reader.params.frame_capacity
         self._cap = cap
         self._fut = [None] * cap
@@ -310,7 +311,7 @@ class CoreClient(Sender):
     def _dispatch(self, v):
         # True if v resolved the oldest slot; False if it was an out-of-band frame
         t = type(v)
-        if t is Push or (self._r2sub and t is list and len(v) > 2 and
+        if t is Push or (self._r2sub and t is list and v and
                          (v[0] in _PUBSUB2 if type(v[0]) is bytes else v[0] in _PUBSUB2S)):
             self._push(v)
             return False

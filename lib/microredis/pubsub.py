@@ -93,10 +93,6 @@ class Subscription:
         self.shard_channels = set()
         self._want = 0  # confirmations still expected
         self._count = 0  # subscriptions the server reported in its last confirmation; -1: unknown (malformed)
-        try:
-            client._rawn  # replies to send_raw() still unread (pubsub.send_raw); -1: unknown
-        except AttributeError:
-            client._rawn = 0
         self._q = [None] * queue
         self._qh = 0
         self._qn = 0
@@ -510,7 +506,7 @@ def send_raw(client, value):
     client.flush()
     # the cached socket carries replies no future accounts for: the next connect() dials again
     client._conn.ok = False
-    n = getattr(client, "_rawn", 0)
+    n = client._rawn
     client._rawn = n + 1 if known and n >= 0 else -1  # replies still to read; -1: unknown
     e = client._e
     mark = e.n
@@ -542,7 +538,7 @@ def read_raw(client, timeout_ms):
     v = client._next(timeout_ms)
     if v is NEED_DATA:
         return None
-    n = getattr(client, "_rawn", 0)
+    n = client._rawn
     if n > 0 and type(v) is not Push:
         client._rawn = n - 1
     return v

@@ -35,6 +35,8 @@ class Sender:
         if self._r2sub and not allow:
             raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
                              "close the subscription first, or use RESP3")
+        if self._rawn:
+            _raw_unread(self._rawn)
         while self._n == self._cap:
             # every slot pending: the oldest reply is read first (never an error for the caller)
             self._read_one(None)
@@ -183,9 +185,11 @@ class Sender:
         t = type(buffer)
         if t is not bytearray and t is not memoryview:  # isinstance(x, (a, b)) would build a tuple
             raise TypeError("buffer must be a bytearray or memoryview")
+        if t is memoryview:
+            check(buffer)  # 1-D, contiguous, byte-sized: the reader copies bytes, not items or rows
         try:
             buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
-        except TypeError:
+        except (TypeError, ValueError):
             raise TypeError("buffer must be writable")
         return self._pre(_GET2, key, _NO, RAW, buffer)
 
@@ -194,6 +198,13 @@ class Sender:
 
     def publish(self, channel, message):
         return self._pre(_PUBLISH3, channel, message, RAW, None)
+
+
+def _raw_unread(n):
+    # a reply to send_raw() would be taken for this command's
+    if n > 0:
+        raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
+    raise RedisError("this connection carried raw traffic of unknown length: connect() again (it re-dials)")
 
 
 _REFUSED = {
