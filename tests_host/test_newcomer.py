@@ -312,6 +312,32 @@ def test_make_board_then_the_readme_commands(tmp_path):
     assert not os.path.exists(folder), "the board's temporary folder was left behind"
 
 
+@pytest.mark.skipif(socat_executable() is None, reason="socat is not installed (apt-get install socat)")
+def test_make_board_options_dir_heapsize_env(tmp_path):
+    # the README's `tools/unixboard.py --dir DIR`, `--heapsize 64k` and `--env REDIS_PORT=6379`
+    assert "`.venv/bin/python tools/unixboard.py --dir DIR`" in README
+    assert "`--heapsize 64k`" in README and "`--env REDIS_PORT=6379`" in README
+    folder = tmp_path / "board"
+    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "python"), "tools/unixboard.py", "--dir", str(folder),
+                             "--heapsize", "64k", "--env", "REDIS_PORT=6379"], cwd=str(REPO),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.match(r"^unix board up: PORT=(\S+)$", line.strip())
+        assert m, line + proc.stdout.read() if proc.poll() is not None else line
+        cp = subprocess.run([MPREMOTE, "connect", m.group(1), "resume", "exec",
+                             "import os, gc; gc.collect(); print(os.getenv('REDIS_PORT'), gc.mem_free() < 65536, "
+                             "os.getcwd())"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert cp.stdout.split() == ["6379", "True", str(folder)], cp.stdout + cp.stderr
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0 and "unixboard: stopped" in rest, rest
+    assert folder.is_dir(), "a --dir folder is the user's: kept"
+
+
 # ---- the demo's output ---------------------------------------------------------------------------------------------
 
 def test_make_demo_prints_whole_lines_and_counts_in_english():
