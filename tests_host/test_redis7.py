@@ -21,8 +21,9 @@ def _major(exe):
         return 0
 
 
-pytestmark = pytest.mark.skipif(not EXE or _major(EXE) < 7, reason="Debian's redis-server 7 is not installed "
-                                "(apt-get install redis-server)")
+HOW = "as root: apt-get install redis-server openssl (README, Quick start)"
+pytestmark = pytest.mark.skipif(not EXE or _major(EXE) < 7, reason="Debian's redis-server 7 is not installed, so "
+                                "the Redis 7 and TLS tests skip; to run them, " + HOW)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_client_suites_on_redis7(redis7, micropython, interp, module):
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
     if not shutil.which("openssl"):
-        pytest.skip("no openssl to make test certificates")
+        pytest.skip("no openssl to make test certificates, so the TLS tests skip; to run them, " + HOW)
     d = tmp_path_factory.mktemp("tls")
 
     def ossl(*args):

@@ -28,8 +28,19 @@ from localredis import Resp, RespError, Server, tool  # noqa: E402
 DEADLINE_S = 25  # the whole demo
 
 
+# The board's output (a reader thread) and the demo's own lines share stdout: each line is written whole, under
+# this lock, or one line can end up in the middle of another ("mem_free 1954688demo: subscriber got ...").
+_OUT = threading.Lock()
+
+
+def out(line):
+    with _OUT:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def say(*a):
-    print("demo:", *a, flush=True)
+    out(" ".join(["demo:"] + [str(x) for x in a]))
 
 
 def subscriber(r, channels, out):
@@ -53,7 +64,7 @@ def pump(proc, lines):
     for raw in proc.stdout:
         line = raw.decode(errors="replace").rstrip("\n")
         lines.append(line)
-        print("  board | " + line, flush=True)
+        out("  board | " + line)
 
 
 def main(argv=None):

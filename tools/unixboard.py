@@ -1,5 +1,14 @@
 """The MicroPython unix port driven like a board: `micropython -i` behind a pty made by socat, reached with mpremote.
 
+From the command line (`make board`): start one and print the port to use, until Ctrl-C:
+
+    .venv/bin/python tools/unixboard.py [--dir DIR] [--heapsize 64k] [--env REDIS_PORT=6379 ...]
+    # -> PORT=/tmp/microredis-tty-xxxx/tty; then, in another terminal:
+    .venv/bin/mpremote connect /tmp/microredis-tty-xxxx/tty resume exec "import sys; print(sys.platform)"
+    make deploy PORT=/tmp/microredis-tty-xxxx/tty BOARD=unix
+
+From Python:
+
     with UnixBoard(cwd=tmpdir, heapsize="64k") as b:      # starts socat + micropython -i
         b.mpremote("exec", "print(1)")                    # mpremote connect <pty> resume exec "print(1)"
         print(b.tty)                                      # for `make deploy PORT=...`
@@ -9,6 +18,7 @@ The board's filesystem is the host's; its current directory is `cwd` (like a boa
 (Ctrl-D) ends the unix process. A suite that calls sys.exit() ends it too: use one UnixBoard per suite.
 """
 
+import argparse
 import os
 import shutil
 import signal
@@ -113,3 +123,54 @@ class UnixBoard:
 
     def __exit__(self, *a):
         self.stop()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="Start the MicroPython unix port behind a pty (socat), like a board on a serial port, and print "
+                    "the port to give mpremote and `make deploy`. Runs until Ctrl-C.")
+    ap.add_argument("--dir", help="the board's filesystem, its / (default: a new temporary folder, removed at exit)")
+    ap.add_argument("--heapsize", help="MicroPython heap, e.g. 64k to model a small board (default: the port's)")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="environment of the board, e.g. REDIS_PORT=6379 for boards/unix/main.py (repeatable)")
+    args = ap.parse_args(argv)
+    env = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            ap.error("--env takes NAME=VALUE, got %r" % item)
+        env[name] = value
+    if args.dir:
+        os.makedirs(args.dir, exist_ok=True)
+    try:
+        board = UnixBoard(cwd=args.dir, heapsize=args.heapsize, env=env)
+    except Unavailable as e:
+        print("unixboard: cannot start: %s" % e, file=sys.stderr)
+        return 2
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    board.start()
+    try:
+        mpremote = os.path.relpath(board.mpremote_exe) if board.mpremote_exe.startswith(os.getcwd()) \
+            else board.mpremote_exe
+        print("unix board up: PORT=%s" % board.tty)
+        print("  its filesystem (/) is %s%s" % (board.cwd, " (removed at exit)" if board._own_cwd else ""))
+        print("  always pass `resume`: a soft reset (mpremote's default) ends the unix process")
+        print("  try:  %s connect %s resume exec \"import sys; print(sys.platform)\"" % (mpremote, board.tty))
+        print("        make deploy PORT=%s BOARD=unix" % board.tty)
+        print("  Ctrl-C stops the board", flush=True)
+        while not stop and board.alive():
+            time.sleep(0.2)
+        if not stop:
+            print("unixboard: the board process ended (a soft reset without `resume`, or sys.exit())", flush=True)
+            return 1
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        board.stop()
+        print("unixboard: stopped", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

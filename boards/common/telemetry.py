@@ -388,7 +388,8 @@ class Telemetry:
                 break
             self.idle(wait - clock.ticks_diff(clock.ticks_ms(), start))
         self.close()
-        print("done: %d sent, %d failed, %d commands" % (self.sent, self.failed, self.commands))
+        print("done: %d sent, %d failed, %d command%s" % (self.sent, self.failed, self.commands,
+                                                          "" if self.commands == 1 else "s"))
         return self.sent
 
     def close(self):

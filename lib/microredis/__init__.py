@@ -30,3 +30,10 @@ def __getattr__(name):
         raise AttributeError("module 'microredis' has no attribute %r" % name)
     m = __import__("microredis." + mod, None, None, [name])
     return getattr(m, name)
+
+
+def __dir__():
+    # CPython's dir() and IDE completion see the lazily loaded names too (MicroPython's dir() ignores this)
+    names = list(globals())
+    names.extend(_LAZY)
+    return names
