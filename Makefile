@@ -88,7 +88,7 @@ pytest-all: .venv
 # (tests_host/test_newcomer.py measures that it stays under a minute).
 QUICK_SKIP := --ignore=tests_host/test_firmware.py --ignore=tests_host/test_device_unix.py \
               --ignore=tests_host/test_deploy.py --ignore=tests_host/test_demo.py --ignore=tests_host/test_boards.py \
-              --ignore=tests_host/test_mpy.py \
+              --ignore=tests_host/test_mpy.py --ignore=tests_host/test_chaos.py \
               -k "not unix_board and not make_"
 test-quick: .venv
 	@t0=$$(date +%s); rc=0; $(PY) -m pytest tests_host -q -ra -p no:cacheprovider $(QUICK_SKIP) $(PYTEST_ARGS) \

@@ -218,19 +218,15 @@ def test_make_test_prints_stages_and_total_time():
     assert re.search(r"^tests_host/test_newcomer.py", out, re.M), out  # pytest ran, collecting
 
 
-def test_make_test_quick_stays_under_a_minute():
-    t0 = time.monotonic()
-    cp = make("-s", "test-quick", timeout=600)
-    took = time.monotonic() - t0
+def test_make_test_quick_leaves_out_the_slow_parts():
+    # collect only: running the quick suite inside make test would run most of make test twice
+    cp = make("-s", "test-quick", "PYTEST_ARGS=--collect-only -q", timeout=300)
     out = cp.stdout
     assert cp.returncode == 0, out[-4000:]
-    assert re.search(r"^\d+ passed", out, re.M), out[-4000:]
-    for skipped in ("test_firmware.py", "test_device_unix.py", "test_deploy.py", "test_demo.py"):
+    assert re.search(r"^tests_host/test_shared.py", out, re.M), out[-4000:]
+    for skipped in ("test_firmware.py", "test_device_unix.py", "test_deploy.py", "test_demo.py", "test_chaos.py"):
         assert skipped not in out, out[-4000:]
     assert re.search(r"^\[make test-quick\] total: \d+ s \(rc=0\)", out, re.M), out[-2000:]
-    # Measured 50 s on an idle 2-CPU machine, 83 s while other test suites ran on it. The bound catches a slow test
-    # joining the quick set (exclude it in the Makefile's QUICK_SKIP), not a busy machine.
-    assert took < 120, "make test-quick took %.0f s (meant to stay under a minute)" % took
 
 
 def test_make_test_skip_hint_for_redis7():
