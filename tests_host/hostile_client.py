@@ -148,6 +148,9 @@ CASES = {
     # an undecodable value: a documented error, or the raw bytes; never UnicodeError
     "get_decode_bad": (lambda c: c.get(b"k"), lambda v: v == b"\xff\xfe", "dec"),
     "get_decode_bad_simple": (lambda c: c.get(b"k"), lambda v: v == b"\xff\xfe", "dec"),
+    "get_decode_bad_err": (lambda c: c.get(b"k"), _never, "dec"),
+    "hgetall_decode_bad_key": (lambda c: c.hgetall(b"h"), lambda v: type(v) is dict, "dec"),
+    "get_into_too_long": (_getinto, _never, ""),
     "get_into_aggregate": (_getinto, lambda v: v is None or type(v) is int, ""),
     "get_into_map": (_getinto, lambda v: v is None or type(v) is int, ""),
     "huge_bulk": (lambda c: c.get(b"k"), _never, ""),

@@ -89,6 +89,9 @@ CASES = {
     "set_int": {"on": {b"SET": b":1\r\n"}},
     "get_decode_bad": {"on": {b"GET": b"$2\r\n\xff\xfe\r\n"}},
     "get_decode_bad_simple": {"on": {b"GET": b"+\xff\xfe\r\n"}},
+    "get_decode_bad_err": {"on": {b"GET": b"-ERR \xff\xfe\r\n"}},
+    "hgetall_decode_bad_key": {"on": {b"HGETALL": b"%1\r\n$2\r\n\xff\xfe\r\n$1\r\nv\r\n"}},
+    "get_into_too_long": {"on": {b"GET": bulk(b"z" * 100)}},
     "get_into_aggregate": {"on": {b"GET": b"*1\r\n$1\r\na\r\n"}},
     "get_into_map": {"on": {b"GET": b"%1\r\n$1\r\na\r\n$1\r\nb\r\n"}},
     # protocol-level hostility
