@@ -112,6 +112,7 @@ CASES = {
     "push_before_reply": {"on": {b"GET": b">2\r\n$4\r\ninfo\r\n$1\r\nx\r\n$3\r\nval\r\n"}},
     "oversized_push_get_into": {"on": {b"GET": b">2\r\n$4\r\ninfo\r\n" + bulk(BIG) + b"$5\r\nhello\r\n"}},
     "oversized_push_get": {"on": {b"GET": b">2\r\n$4\r\ninfo\r\n" + bulk(BIG) + b"$5\r\nhello\r\n"}},
+    "push_handler_raises": {"on": {b"GET": b">2\r\n$4\r\ninfo\r\n$1\r\nx\r\n$3\r\nval\r\n"}},
     "push_int_kind": {"on": {b"GET": b">3\r\n:1\r\n:2\r\n:3\r\n$3\r\nval\r\n"}},
     "push_empty": {"on": {b"GET": b">0\r\n$3\r\nval\r\n"}},
     # malformed pub/sub pushes (the client subscribes to b"ch")
@@ -126,6 +127,11 @@ CASES = {
                                                      b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n:200000000\r\n"}},
     "push_pmsg_short": {"on": {b"SUBSCRIBE": b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
                                              b">3\r\n$8\r\npmessage\r\n$1\r\np\r\n$1\r\nx\r\n"}},
+    # RESP2 subscribed mode: the same hostility as plain arrays
+    "r2_sub_bigint": {"on": {b"SUBSCRIBE": b"*3\r\n$9\r\nsubscribe\r\n:200000000\r\n:2\r\n"}},
+    "r2_msg_intpayload": {"on": {b"SUBSCRIBE": b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
+                                               b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n:5\r\n"}},
+    "get_into_huge": {"on": {b"GET": [b"$999999999\r\n", ("repeat", b"q" * 64, 0.02, 4.0), "hang"]}},
     # handshake hostility
     "hello_err": {"hello": b"-ERR unknown command 'HELLO'\r\n"},
     "hello_err_fallback": {"hello": b"-ERR unknown command 'HELLO'\r\n"},

@@ -219,16 +219,20 @@ class Chaos(threading.Thread):
 
 def check(lines, server_addr, prefix):
     """The host-side verdict on a client's report lines; returns a summary dict (raises AssertionError)."""
-    admin = mr.ConnectionHandler.resp3(server_addr).timeout(5000).connect()
+    admin = mr.ConnectionHandler.resp3(server_addr).timeout(5000).memory(
+        mr.MemoryParameters(buffer_size=4096, frame_capacity=64, memory_limit=65536)).connect()
     bad = [ln for ln in lines if ln.startswith("X ") or ln.startswith("SLOW ")]
     assert not bad, "undocumented exceptions, wrong-typed values or overrun deadlines:\n" + "\n".join(bad[:30])
     assert lines and lines[-1].startswith("DONE "), "the client did not finish: %s" % lines[-5:]
     sets = [ln[2:] for ln in lines if ln.startswith("S ")]
     lost = []
-    for k in sets:
-        v = admin.get(k).wait()
-        if v != chaos_client.value_of(k.encode()):
-            lost.append((k, v))
+    for j in range(0, len(sets), 64):
+        with admin.pipeline():
+            futs = [(k, admin.get(k)) for k in sets[j:j + 64]]
+        for k, f in futs:
+            v = f.wait()
+            if v != chaos_client.value_of(k.encode()):
+                lost.append((k, v))
     assert not lost, "acknowledged SETs not on the server: %s" % lost[:10]
     wrong = []
     for ln in lines:
@@ -243,7 +247,8 @@ def check(lines, server_addr, prefix):
     incrs = [int(ln[2:]) for ln in lines if ln.startswith("I ")]
     final = admin.get(prefix + ":ctr").wait()
     final = int(final) if final is not None else 0
-    dup = sorted(set(n for n in incrs if incrs.count(n) > 1))
+    seen = set()
+    dup = sorted(set(n for n in incrs if n in seen or seen.add(n)))
     assert not dup, "INCR values acknowledged twice: %s" % dup[:10]
     over = [n for n in incrs if n > final or n < 1]
     assert not over, "INCR values beyond the final count %d: %s" % (final, over[:10])
