@@ -2,8 +2,9 @@
 
     CHAOS_PORT=<proxy port> CHAOS_SECONDS=20 CHAOS_RUN=<prefix> micropython tests_host/chaos_client.py
 
-It runs pipelined batches of SET key_i value_i / GET key_i / INCR counter / GET key_j (an older key) through the
-fault proxy, and on any documented error drops the client and connect()s again. It prints what each wait() gave, one
+It runs pipelined batches of SET key_i value_i / GET key_i / INCR counter / GET or get_into key_j (an older key)
+through the fault proxy, and on any documented error drops the client and connect()s again (now and then with a
+handler of the other protocol, RESP2 or RESP3). It prints what each wait() gave, one
 line each, for the host to check against the server afterwards:
 
     S <key>               SET key acknowledged (wait() returned True)
@@ -55,10 +56,15 @@ def value_of(key):
     return b"v|" + key
 
 
+def _handler(addr, proto):
+    h = mr.ConnectionHandler(addr, proto).timeout(TIMEOUT_MS)
+    return h.memory(mr.MemoryParameters(buffer_size=256, frame_capacity=4, memory_limit=4096))
+
+
 def run(addr, seconds, prefix, out):
     """out(line) receives the report lines. prefix: bytes, unique per run."""
-    h = mr.ConnectionHandler.resp3(addr).timeout(TIMEOUT_MS)
-    h.memory(mr.MemoryParameters(buffer_size=256, frame_capacity=4, memory_limit=4096))
+    h = _handler(addr, 3)
+    buf = bytearray(64)
     ctr = prefix + b":ctr"
     acked = []  # keys whose SET was acknowledged
     c = None
@@ -68,6 +74,10 @@ def run(addr, seconds, prefix, out):
     start = t_end
     while _since(start) < seconds * 1000:
         if c is None:
+            if _rand(4) == 0:
+                # now and then the next dial speaks the other protocol (a new handler; the old one is dropped)
+                h.disconnect()
+                h = _handler(addr, 5 - h.protocol)
             t0 = _ms()
             try:
                 c = h.connect()
@@ -97,7 +107,9 @@ def run(addr, seconds, prefix, out):
                     futs.append(("G", key, "0", c.get(key)))
                 if n != 2:
                     futs.append(("I", c.incr(ctr)))
-                if n != 3:
+                if n == 0:
+                    futs.append(("J", old, old_acked, c.get_into(old, buf)))
+                elif n != 3:
                     futs.append(("G", old, old_acked, c.get(old)))
         except mr.RedisError as e:
             out("E " + type(e).__name__)
@@ -126,6 +138,14 @@ def run(addr, seconds, prefix, out):
                     acked.append(f[1])
                 else:
                     out("X SET gave %r" % (v,))
+            elif kind == "J":
+                # get_into: the length, the value in buf[:length]
+                if v is None:
+                    out("G %s %s -" % (f[1].decode(), f[2]))
+                elif type(v) is int and 0 <= v <= len(buf):
+                    out("G %s %s %s" % (f[1].decode(), f[2], _hex(buf[:v])))
+                else:
+                    out("X GET_INTO gave %r" % (v,))
             elif kind == "G":
                 if v is None:
                     out("G %s %s -" % (f[1].decode(), f[2]))
