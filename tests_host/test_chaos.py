@@ -159,7 +159,7 @@ class ChaosLink(faultproxy._Link):
 
 
 class ChaosProxy(FaultProxy):
-    MODES = faultproxy.MODES + ("garbage", "split")
+    """FaultProxy whose connections are ChaosLinks: its modes plus "garbage" and "split"."""
 
     def set_mode(self, name, arg=None):
         if name not in ("garbage", "split"):
