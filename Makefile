@@ -22,7 +22,7 @@ MPREMOTE := $(VENV)/bin/mpremote
 comma := ,
 
 .PHONY: help .venv test test-quick test-stages pytest-all board bench mpy firmware test-firmware demo test-device \
-        test-device-unix deploy packages ensure-socat check-optional clean distclean
+        test-device-unix deploy packages ensure-socat check-optional clean distclean soak
 
 help:
 	@echo "make demo              the boards/unix telemetry program on the MicroPython unix port + a local redis-server"
@@ -176,3 +176,8 @@ distclean: clean
 # Benchmarks (never part of `make test`): ratios against micropython-redis and redis-py, measured in one run.
 bench: .venv
 	.venv/bin/python bench/run.py
+
+# Long chaos soak (never part of `make test`, which runs a short one): CHAOS_SECONDS per runtime (CPython, MicroPython).
+CHAOS_SECONDS ?= 300
+soak: .venv
+	CHAOS_SECONDS=$(CHAOS_SECONDS) $(PY) -m pytest tests_host/test_chaos.py -q -ra -s -p no:cacheprovider $(PYTEST_ARGS)
