@@ -116,6 +116,9 @@ clean:
 distclean: clean
 	rm -rf $(VENV)
 
-# Benchmarks (never part of `make test`): ratios against micropython-redis and redis-py, measured in one run.
+# Benchmarks (never part of `make test`): one run, ratios to a raw-socket floor and to picoredis, micropython-redis
+# and redis-py (+ hiredis), fetched into build/bench-deps. Results go to build/bench/results.md unless
+# OUT=bench/results.md (the tracked copy the README quotes). About 2 minutes.
+OUT ?=
 bench: .venv
-	.venv/bin/python bench/run.py
+	$(PY) bench/run.py $(if $(OUT),--out $(OUT)) $(BENCH_ARGS)
