@@ -346,13 +346,22 @@ def ratios(a, b):
 
 
 def spread(xs, fmt="%.3g"):
-    """median (min-max) of per-round values."""
+    """median (p25-p75) of per-round values: the machine may be shared, and the quartiles ignore a round that
+    another process disturbed (min-max would report it)."""
     if not xs:
         return "-"
     m = statistics.median(xs)
-    if len(xs) == 1:
-        return (fmt % m)
-    return ("%s (%s-%s)" % (fmt, fmt, fmt)) % (m, min(xs), max(xs))
+    if len(xs) < 4:
+        return (fmt % m) if len(xs) == 1 else ("%s (%s-%s)" % (fmt, fmt, fmt)) % (m, min(xs), max(xs))
+    q1, _, q3 = statistics.quantiles(xs, n=4)
+    return ("%s (%s-%s)" % (fmt, fmt, fmt)) % (m, q1, q3)
+
+
+def loadavg():
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def kb(n):
@@ -381,7 +390,7 @@ def speed_table(res, title):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=15, help="alternated rounds (median and min-max reported)")
+    ap.add_argument("--rounds", type=int, default=15, help="alternated rounds (median and p25-p75 reported)")
     ap.add_argument("--target-ms", type=int, default=40, help="duration of one timed chunk")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench", "results.md"))
     ap.add_argument("--smoke", action="store_true", help="1 round, few ops, coarse bisection (for the smoke test)")
@@ -393,7 +402,7 @@ def main():
     n_alloc, n_strace, n_get, n_prof = (16, 4, 300, 50) if args.smoke else (256, 200, 20000, 2000)
     command = " ".join([os.path.relpath(sys.executable, ROOT), "bench/run.py"] + sys.argv[1:])
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    notes = []
+    notes = ["load average (1, 5, 15 min) at the start: %s" % loadavg()]
     deps = fetch_all(not args.no_fetch)
     run(["make", "-s", "mpy"])
     plan, why = pin_plan()
@@ -468,6 +477,7 @@ def main():
         "redis-server": server["version"], "cpython": platform.python_version(),
         "redis-py": R["cp"]["redis-py"], "hiredis": R["cp"]["hiredis"],
     }
+    notes.append("load average at the end: %s (other processes share this machine: read the quartiles)" % loadavg())
     md = report(R, args, deps, versions, notes, server, mp.commands, command, date, same_cpu, other_cpu, srv_cpu)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
@@ -494,7 +504,7 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
             L.append(deps[name][1])
     L += ["```", ""]
     L += ["## Speed on MicroPython (unix port, every library from .mpy)", "",
-          "Ratios are ops/s of the library divided by the raw-socket floor's in the same round (median, min-max over "
+          "Ratios are ops/s of the library divided by the raw-socket floor's in the same round (median, p25-p75 over "
           "%d rounds). Raw floor: the pre-encoded command, one `write`, one `readinto` of exactly the reply's length "
           "(TCP_NODELAY set). The peers get `setsockopt(6, 1, 1)` (IPPROTO_TCP, TCP_NODELAY) on their socket after "
           "they connect (`r._sock` for picoredis, `r.connection.socket` for micropython-redis); microredis sets it "
@@ -607,8 +617,11 @@ def profile_md(R):
         L.append("| %s | %d |" % (name, b))
     L.append("| total | %d |" % sum(b for _, b in R["modram"]))
     cp = R["cprof"]
-    L += ["", "**CPython cProfile, %d SETs** (per SET: calls, own time, cumulative time; profiled total %.1f us/SET; "
-          "the top 20 by own time):" % (cp["n"], cp["total_us"]), "",
+    py_calls = sum(r[1] for r in cp["rows"] if not r[0].startswith("builtin:"))
+    all_calls = sum(r[1] for r in cp["rows"])
+    L += ["", "**CPython cProfile, %d SETs** (per SET: %.0f calls of microredis functions, %.0f in all; own time, "
+          "cumulative time; profiled total %.1f us/SET; the top 20 by own time):" % (
+              cp["n"], py_calls, all_calls, cp["total_us"]), "",
           "| function | calls | own us | cum us |", "|---|---:|---:|---:|"]
     for name, calls, tt, ct in cp["rows"][:20]:
         L.append("| `%s` | %.2g | %.2f | %.2f |" % (name.replace("|", "/"), calls, tt, ct))
