@@ -522,8 +522,8 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
         for lib in ("uredis", "picoredis"):
             sh = rt[lib + "_shipped"]["set"]
             L.append("| %s | %.0f | %s | %s |" % (LIB_LABEL[lib + "_shipped"], med(sh),
-                                                  spread(ratios(rt["microredis"]["set"], sh), "%.0f"),
-                                                  spread(ratios(rt[lib]["set"], sh), "%.1f")))
+                                                  spread(ratios(rt["microredis"]["set"], sh)),
+                                                  spread(ratios(rt[lib]["set"], sh))))
             L.append("| %s with NODELAY | %.0f | %s | |" % (LIB_LABEL[lib], med(rt[lib]["set"]),
                                                            spread(ratios(rt["microredis"]["set"], rt[lib]["set"]))))
         L.append("")
