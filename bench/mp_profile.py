@@ -2,7 +2,7 @@
 # profiler, so the SET path is taken apart by hand: each step of one SET (the same calls set().wait() makes, in
 # the same order) is timed and its micropython.mem_total() delta taken, over N commands; then each layer alone
 # (encoder, reader, transport, raw socket); then the RAM each module holds after import.
-# usage: micropython mp_profile.py HOST PORT N MODE      MODE: path | modules
+# usage: micropython mp_profile.py HOST PORT N MODE [ROUNDS]      MODE: path | modules
 # Prints one line: RESULT <json>.
 import sys
 import gc
@@ -15,6 +15,7 @@ HOST = sys.argv[1]
 PORT = int(sys.argv[2])
 N = int(sys.argv[3])
 MODE = sys.argv[4]
+ROUNDS = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 KEY = b"bench:k"
 VAL = b"21.50"
 SET3 = b"*3\r\n$3\r\nSET\r\n"
@@ -40,7 +41,8 @@ def path():
              "_dispatch -> _resolve -> _convert", "wait() on the resolved future (recycle)")
     us = [0] * len(names)
     heap = [0] * len(names)
-    for rnd in range(2):  # the first round warms up (futures, buffers); the second is reported
+    rounds = []
+    for rnd in range(ROUNDS + 1):  # the first round warms up (futures, buffers) and is not reported
         for i in range(len(names)):
             us[i] = heap[i] = 0
         gc.collect()
@@ -95,7 +97,10 @@ def path():
             heap[6] += m7 - m6
             heap[7] += m8 - m7
             heap[8] += m9 - m8
-    steps = [(names[i], us[i] / N, heap[i] / N) for i in range(len(names))]
+        if rnd:
+            rounds.append([(us[i] / N, heap[i] / N) for i in range(len(names))])
+    steps = [(names[i], median([r[i][0] for r in rounds]), median([r[i][1] for r in rounds]))
+             for i in range(len(names))]
 
     def whole():
         c.set(KEY, VAL).wait()
@@ -144,23 +149,36 @@ def path():
         s.write(pre)
         s.readinto(r5)
 
-    layers = []
-    for name, fn in (("set(key, value).wait(), whole", whole), ("encoder alone (SET, null sink)", encoder),
-                     ("reader alone (+OK from its buffer)", reader),
-                     ("transport alone (send + recv_into of SET)", transport),
-                     ("raw socket (write + readinto of SET)", raw)):
+    fns = (("set(key, value).wait(), whole", whole), ("encoder alone (SET, null sink)", encoder),
+           ("reader alone (+OK from its buffer)", reader),
+           ("transport alone (send + recv_into of SET)", transport),
+           ("raw socket (write + readinto of SET)", raw))
+    res = [([], []) for _ in fns]
+    for name, fn in fns:
         for _ in range(20):
             fn()
-        gc.collect()
-        m0 = memt()
-        t0 = ticks()
-        for _ in range(N):
-            fn()
-        t1 = ticks()
-        m1 = memt()
-        layers.append((name, diff(t1, t0) / N, (m1 - m0) / N))
+    for rnd in range(ROUNDS):  # alternated, the first one rotating, so that a disturbed moment hits all alike
+        for j in range(len(fns)):
+            k = (j + rnd) % len(fns)
+            fn = fns[k][1]
+            gc.collect()
+            m0 = memt()
+            t0 = ticks()
+            for _ in range(N):
+                fn()
+            t1 = ticks()
+            m1 = memt()
+            res[k][0].append(diff(t1, t0) / N)
+            res[k][1].append((m1 - m0) / N)
     s.close()
-    return {"steps": steps, "layers": layers}
+    layers = [(fns[k][0], median(res[k][0]), median(res[k][1])) for k in range(len(fns))]
+    return {"steps": steps, "layers": layers, "rounds": ROUNDS}
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
 def modules():

@@ -345,16 +345,20 @@ def ratios(a, b):
     return [x / y for x, y in zip(a, b)]
 
 
-def spread(xs, fmt="%.3g"):
+def num(x):
+    return "%.0f" % x if abs(x) >= 100 else "%.3g" % x
+
+
+def spread(xs):
     """median (p25-p75) of per-round values: the machine may be shared, and the quartiles ignore a round that
     another process disturbed (min-max would report it)."""
     if not xs:
         return "-"
     m = statistics.median(xs)
     if len(xs) < 4:
-        return (fmt % m) if len(xs) == 1 else ("%s (%s-%s)" % (fmt, fmt, fmt)) % (m, min(xs), max(xs))
+        return num(m) if len(xs) == 1 else "%s (%s-%s)" % (num(m), num(min(xs)), num(max(xs)))
     q1, _, q3 = statistics.quantiles(xs, n=4)
-    return ("%s (%s-%s)" % (fmt, fmt, fmt)) % (m, q1, q3)
+    return "%s (%s-%s)" % (num(m), num(q1), num(q3))
 
 
 def loadavg():
@@ -372,7 +376,7 @@ def speed_table(res, title):
     rate = res["rate"]
     libs = [lib for lib in LIBS if lib in rate]
     peers = libs[2:]
-    L = [title, "", "| op | raw socket ops/s | " + " | ".join("%s, x raw" % LIB_LABEL[lib] for lib in libs[1:]) +
+    L = [title, "", "| op | raw socket commands/s | " + " | ".join("%s, x raw" % LIB_LABEL[lib] for lib in libs[1:]) +
          "".join(" | microredis, x %s" % LIB_LABEL[lib] for lib in peers) + " |",
          "|---|---:|" + "---:|" * (len(libs) - 1 + len(peers))]
     for op in OPS:
@@ -456,7 +460,7 @@ def main():
             for h in (("8m", "256k") if rnd % 2 == 0 else ("256k", "8m")):
                 R["getrate"][h].append(float(mp("mp_getrate.py", [n_get], heap=h, cpu=same_cpu, note=rnd == 0)))
         log("profile (MicroPython: steps of one SET, layers; RAM per module)...")
-        R["prof"] = json.loads(mp("mp_profile.py", [n_prof, "path"], cpu=same_cpu))
+        R["prof"] = json.loads(mp("mp_profile.py", [n_prof, "path", max(1, args.rounds // 2)], cpu=same_cpu))
         R["modram"] = json.loads(mp("mp_profile.py", [0, "modules"]))
         log("CPython: microredis vs redis-py, with and without hiredis...")
         env = dict(os.environ)
@@ -603,12 +607,13 @@ def profile_md(R):
     p = R["prof"]
     L = ["## Profile (before)", "",
          "**MicroPython, one SET taken apart** (the calls `set().wait()` makes, in order, each timed with "
-         "`ticks_us` and its `mem_total()` delta taken; per command; timing adds ~1 us per step):", "",
+         "`ticks_us` and its `mem_total()` delta taken; per command, median of %d rounds; timing adds ~1 us per "
+         "step):" % p["rounds"], "",
          "| step | us | heap B |", "|---|---:|---:|"]
     for name, us, heap in p["steps"]:
         L.append("| %s | %.1f | %.0f |" % (name, us, heap))
     L.append("| sum | %.1f | %.0f |" % (sum(s[1] for s in p["steps"]), sum(s[2] for s in p["steps"])))
-    L += ["", "**MicroPython, each layer alone** (per call):", "", "| layer | us | heap B |", "|---|---:|---:|"]
+    L += ["", "**MicroPython, each layer alone** (per call, median of %d alternated rounds):" % p["rounds"], "", "| layer | us | heap B |", "|---|---:|---:|"]
     for name, us, heap in p["layers"]:
         L.append("| %s | %.1f | %.0f |" % (name, us, heap))
     L += ["", "**MicroPython, RAM per module after import from .mpy** (in dependency order, each delta is the "
