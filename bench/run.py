@@ -487,7 +487,9 @@ def main():
     with open(args.out, "w") as f:
         f.write(md)
     print(md)
-    log("\nwrote %s in %.0f s" % (os.path.relpath(os.path.abspath(args.out), ROOT), time.monotonic() - t_start))
+    out = os.path.abspath(args.out)
+    log("wrote %s in %.0f s" % (os.path.relpath(out, ROOT) if out.startswith(ROOT + os.sep) else out,
+                                time.monotonic() - t_start))
 
 
 def report(R, args, deps, versions, notes, server, commands, command, date, same_cpu, other_cpu, srv_cpu):
@@ -562,7 +564,8 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
     # RAM
     L += ["## RAM on MicroPython (x64 unix port)", "",
           "`gc.mem_alloc()` after `gc.collect()`, relative to before the import, one fresh process each. "
-          "import = `import microredis` with `ConnectionHandler` and the client class (`CoreClient` or `Client`) resolved; core = "
+          "import = `import microredis` with `ConnectionHandler` and the client class (`CoreClient` or `Client`) "
+          "resolved; core = "
           "then `connect(client=CoreClient)` + one SET; full = `connect()` (Client) + one SET, then + `subscribe()`; "
           "peers: import, then construct + one SET. heap traffic = `mem_total()` delta of import + connect + SET.", "",
           "| client | format | after import, KB | connected + one SET, KB | + a subscription, KB | "
@@ -613,7 +616,8 @@ def profile_md(R):
     for name, us, heap in p["steps"]:
         L.append("| %s | %.1f | %.0f |" % (name, us, heap))
     L.append("| sum | %.1f | %.0f |" % (sum(s[1] for s in p["steps"]), sum(s[2] for s in p["steps"])))
-    L += ["", "**MicroPython, each layer alone** (per call, median of %d alternated rounds):" % p["rounds"], "", "| layer | us | heap B |", "|---|---:|---:|"]
+    L += ["", "**MicroPython, each layer alone** (per call, median of %d alternated rounds):" % p["rounds"], "",
+          "| layer | us | heap B |", "|---|---:|---:|"]
     for name, us, heap in p["layers"]:
         L.append("| %s | %.1f | %.0f |" % (name, us, heap))
     L += ["", "**MicroPython, RAM per module after import from .mpy** (in dependency order, each delta is the "
