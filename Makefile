@@ -40,7 +40,7 @@ help:
 	@echo "make packages          rewrite package*.json (mip) from tools/mkpackages.py"
 	@echo "make firmware          firmware/build.sh: MicroPython with microredis frozen in (QEMU board, unix port)"
 	@echo "make test-firmware     firmware/test.sh: the smoke test on the QEMU board and the frozen unix port"
-	@echo "make bench             benchmarks against micropython-redis and redis-py (never part of make test)"
+	@echo "make bench [OUT=bench/results.md]  ratios to a raw-socket floor, picoredis, micropython-redis, redis-py (about 2 min; never part of make test)"
 	@echo "make fuzz              fuzz the RESP reader and the encoder"
 	@echo "make soak              long-running resilience run"
 	@echo "make clean | distclean"
@@ -173,9 +173,12 @@ clean:
 distclean: clean
 	rm -rf $(VENV)
 
-# Benchmarks (never part of `make test`): ratios against micropython-redis and redis-py, measured in one run.
+# Benchmarks (never part of `make test`): one run, ratios to a raw-socket floor and to picoredis, micropython-redis
+# and redis-py (+ hiredis), fetched into build/bench-deps. Results go to build/bench/results.md unless
+# OUT=bench/results.md (the tracked copy the README quotes). About 2 minutes.
+OUT ?=
 bench: .venv
-	.venv/bin/python bench/run.py
+	$(PY) bench/run.py $(if $(OUT),--out $(OUT)) $(BENCH_ARGS)
 
 # Long chaos soak (never part of `make test`, which runs a short one): CHAOS_SECONDS per runtime (CPython, MicroPython).
 CHAOS_SECONDS ?= 300

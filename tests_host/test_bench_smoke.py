@@ -1,0 +1,34 @@
+"""The benchmark harness in its smallest mode (1 round, a few ops, no downloads), so that it cannot rot.
+
+The bench itself is never part of `make test`; this only checks that bench/run.py still runs end to end against
+the library as it is and writes every section of its report. Third-party clients are used only if a previous
+`make bench` left them in build/bench-deps (--no-fetch: nothing is downloaded here).
+"""
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_bench_smoke(tmp_path):
+    out = tmp_path / "results.md"
+    tracked = REPO / "bench" / "results.md"
+    before = tracked.read_bytes()
+    p = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--no-fetch", "--out", str(out)],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    md = out.read_text()
+    for section in ("- date: ", "- machine: ", "## Speed on MicroPython", "## Per command on MicroPython",
+                    "## RAM on MicroPython", "`get()` rate", "## CPython", "## Profile (before)", "## Exact commands"):
+        assert section in md, section
+    # the raw floor and microredis always run; every op has a ratio for microredis
+    speed = md.split("**Client and redis-server on the same CPU (headline)**", 1)[1].split("\n\n", 2)[1]
+    rows = [r for r in speed.splitlines() if r.startswith("| ") and not r.startswith("| op ")]
+    assert len(rows) == 7, speed
+    for r in rows:
+        cells = [c.strip() for c in r.strip("|").split("|")]
+        assert float(cells[1]) > 0 and float(cells[2].split()[0]) > 0, r
+    # the report went where it was told, not into the tracked tree
+    assert "wrote " in p.stdout
+    assert tracked.read_bytes() == before
