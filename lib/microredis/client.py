@@ -351,6 +351,9 @@ class CoreClient(Sender):
         c = self._conv[h]
         nm = self._nm[h]
         key = self._key[h]
+        if self._into[h] is not None and v is not None and type(v) is not int and not isinstance(v, Exception):
+            # get_into() gives a length or None; a reply of another shape was not copied anywhere
+            v = ProtocolError("unexpected reply to GET (get_into): %s" % _short(v))
         self._fut[h] = None
         self._into[h] = None
         self._nm[h] = None

@@ -3,7 +3,7 @@
 # connect() hands out a Client on it; a later connect() reuses it unless it broke (timeout, reset, protocol error),
 # in which case it dials again. Nothing is retried behind the caller's back.
 
-from .errors import AuthenticationError, ConnectionError, RedisError, ReplyError
+from .errors import AuthenticationError, ConnectionError, ProtocolError, RedisError, ReplyError
 from .resp import Reader, MemoryParameters
 from .encoder import Encoder, check
 
@@ -256,7 +256,7 @@ class ConnectionHandler:
             fn = c.command(b"CLIENT", b"SETNAME", self._name) if self._name is not None else None
         if fa is not None:
             try:
-                fa.wait()
+                _ok(fa.wait(), "AUTH")
             except ReplyError as e:
                 # the message is the server's (it never contains the password)
                 raise AuthenticationError(e.message if isinstance(e, AuthenticationError) else
@@ -264,6 +264,9 @@ class ConnectionHandler:
         if fh is not None:
             try:
                 conn.server = fh.wait()
+                if type(conn.server) is not dict:
+                    raise ProtocolError("unexpected reply to HELLO 3 (a map was expected): the server is not "
+                                        "speaking Redis's protocol, or its replies are out of step")
                 conn.protocol = 3
             except ReplyError as e:
                 if e.code == "NOAUTH" or e.code == "WRONGPASS":
@@ -274,12 +277,22 @@ class ConnectionHandler:
         for f in (fs, fn):
             if f is not None:
                 try:
-                    f.wait()
+                    _ok(f.wait(), "SELECT" if f is fs else "CLIENT SETNAME")
                 except ReplyError as e:
                     if e.code == "NOAUTH":
                         raise AuthenticationError(e.message)
                     raise
+        if conn.reader.pending():
+            # a reply nobody asked for would be taken for the first command's, and every later reply would be
+            # one off
+            raise ProtocolError("the server sent data after the handshake that no command asked for")
         c._conn = None  # the handshake client is done; its slots are not reused
+
+
+def _ok(v, what):
+    # the handshake's commands answer +OK; anything else means the replies are out of step
+    if not ((v == b"OK") if type(v) is bytes else (v == "OK")):
+        raise ProtocolError("unexpected reply to %s during the handshake (OK was expected)" % what)
 
 
 def from_url(url):
