@@ -49,7 +49,9 @@ def _b(v):
         return v
     if t is str:
         return v.encode()
-    if t is int or t is float:
+    if t is float:
+        return repr(v).encode()  # as the encoder sends it
+    if t is int:
         return str(v).encode()
     return bytes(v)
 
@@ -215,6 +217,11 @@ class Outbox:
         self._cur = None
         if path is not None:
             self._open_files()
+
+    @property
+    def added(self):
+        """Readings added over the outbox's life (with a file: across reboots), dropped ones included."""
+        return self._k + self.pending
 
     # ---- adding ---------------------------------------------------------------------------------------------
     def add(self, fields):
@@ -406,6 +413,9 @@ class Outbox:
         n = min(self.pending, c._cap)
         futs = []
         ks = self._k
+        runs = self._runs
+        while len(runs) > 1 and runs[1][0] <= ks:  # runs of readings done or dropped
+            runs.pop(0)
         try:
             if ks + n > self._ksent and (not self._run_made or self._clock.ticks_diff(
                     self._clock.ticks_ms(), self._run_at) >= self.id_refresh_ms):
