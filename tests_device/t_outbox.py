@@ -398,3 +398,36 @@ def test_file_torn_run_record_is_harmless():
         box.close()
     finally:
         cleanup(p)
+
+
+def test_acl_user_with_only_xadd():
+    key = fresh(b"acl")
+    admin = handler().connect()
+    admin.command(b"ACL", b"SETUSER", b"t_outbox_w", b"reset", b"on", b">pw-w", b"~t_outbox:*", b"+xadd").wait()
+    try:
+        h = mr.ConnectionHandler.resp2(cfg.server()).timeout(2000).auth(mr.Credentials.acl("t_outbox_w", "pw-w"))
+        box = mr.Outbox(h, key)
+        for i in range(3):
+            box.add({b"i": i})
+        eq(box.pump(), 3)  # TIME and XINFO are refused: the IDs go on from the last one
+        eq(values(key), [0, 1, 2])
+        box.add({b"i": 3})
+        h.disconnect()  # a new connection: a new run, above the last ID
+        eq(box.pump(), 1)
+        eq(values(key), [0, 1, 2, 3])
+        # a new outbox (a rebooted board without a file) cannot learn the stream's top: its IDs collide, and it says
+        # so instead of taking the refusal for an acknowledgement
+        box3 = mr.Outbox(h, key)
+        box3.add({b"i": 4})
+        eq(box3.pump(), 0)
+        eq((box3.pending, box3.conflicts), (1, 1))
+        ok("equal or smaller" in box3.last_error.message)
+        eq(values(key), [0, 1, 2, 3])
+        box2 = mr.Outbox(h, b"t_outbox_other")  # outside the user's keys: XADD itself is refused
+        box2.add({b"i": 0})
+        eq(box2.pump(), 0)
+        ok(isinstance(box2.last_error, mr.NoPermissionError), repr(box2.last_error))
+        ok(box2.blocked)
+    finally:
+        admin.command(b"ACL", b"DELUSER", b"t_outbox_w").wait()
+        admin.close()

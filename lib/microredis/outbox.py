@@ -332,21 +332,29 @@ class Outbox:
         return self._c
 
     def _learn_base(self, c):
+        # TIME and XINFO STREAM in one round trip. A user whose ACL allows only XADD still works: the IDs then
+        # continue from the last one handed out (their ms part is not the server's time).
         with c.pipeline():
             ft = c._cmd(0, (b"TIME",))
             fx = c._cmd(0, (b"XINFO", b"STREAM", self.stream))
-        t = ft.wait()
-        ms = int(t[0]) * 1000 + int(t[1]) // 1000
+        ms = 0
+        try:
+            t = ft.wait()
+            ms = int(t[0]) * 1000 + int(t[1]) // 1000
+        except AuthenticationError:
+            raise
+        except ReplyError:
+            pass
         top = (0, 0)
         try:
             info = fx.wait()
             v = _field(info, b"last-generated-id")
             if v is not None:
                 top = _parse_id(v)
-        except (AuthenticationError, NoPermissionError):
+        except AuthenticationError:
             raise
         except ReplyError:
-            pass  # no such key yet (or XINFO refused by ACL: the server's TIME and our own last ID remain)
+            pass  # no such key yet, or XINFO refused by the ACL
         base = (ms, 0)
         if top >= base:
             base = (top[0], top[1] + 1)
@@ -484,6 +492,7 @@ class Outbox:
                         self.conflicts += 1
                         self._ksent = ks + j
                         self._drop_session(c)
+                        self._failed(e, self._clock)
                     elif e.code == "READONLY" or e.code == "MASTERDOWN" or e.code == "LOADING":
                         self._drop_session(c)  # a replica after a failover: dial again (Sentinel finds the master)
                     self._failed(e, self._clock)
