@@ -320,7 +320,8 @@ class Outbox:
         self._fresh_valid = False
         self._base = None
         try:
-            c = self._h.connect()
+            from .client import CoreClient
+            c = self._h.connect(None, None, CoreClient)  # the core is enough: the command catalogue stays unloaded
             self._c = c
             self._cx = c._conn
             self._learn_base(c)

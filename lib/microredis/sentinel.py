@@ -6,6 +6,7 @@
 
 from .errors import ConnectionError, NoPermissionError, RedisError
 from .connection import ConnectionHandler, Credentials
+from .client import CoreClient
 
 
 def _s(v):
@@ -44,7 +45,7 @@ class Sentinel:
             sh = ConnectionHandler.resp2(addr).timeout(self._tmo).auth(self._auth)
             r = None
             try:
-                c = sh.connect(stack, clock)
+                c = sh.connect(stack, clock, CoreClient)
                 r = c.command(b"SENTINEL", b"get-master-addr-by-name", self.service_name).wait()
                 c.close()
                 if r is None:
@@ -79,7 +80,6 @@ class SentinelHandler(ConnectionHandler):
         s.last_error = None
         self.address = s.master_address(self._stack, clock)
         conn = ConnectionHandler._dial(self, clock)
-        from .client import CoreClient
         c = CoreClient(conn, self._tmo, clock)
         try:
             role = c.command(b"ROLE").wait()
