@@ -595,42 +595,46 @@ class Outbox:
         except OSError:
             f = None
         if f is not None:
+            # record by record: the boot never holds more than one record in RAM
             with f:
-                data = f.read()
-            i = 0
-            k = 0
-            while i < len(data):
-                if len(data) - i < _OVER or data[i] != _MAGIC:
-                    torn = True
-                    break
-                n = data[i + 2] | (data[i + 3] << 8)
-                end = i + _OVER + n
-                if end > len(data):
-                    torn = True
-                    break
-                c = _chk(memoryview(data)[i:i + _HDR + n], _HDR + n)
-                if data[end - 2] != c & 0xFF or data[end - 1] != c >> 8:
-                    torn = True
-                    break
-                typ = data[i + 1]
-                p = data[i + _HDR:i + _HDR + n]
-                if typ == 72 and i == 0:  # "H"
-                    kfirst, lm, ls = struct.unpack("<QQQ", p)
-                    k = kfirst
-                    self._last = (lm, ls)
-                elif typ == 73:  # "I"
-                    k0, ms, s0 = struct.unpack("<QQQ", p)
-                    self._runs.append([k0, ms, s0])
-                elif typ == 82:  # "R"
-                    if k >= done:
-                        offs.append(i)
-                        sizes.append(end - i)
-                    k += 1
-                else:
-                    torn = True
-                    break
-                i = end
-                good = end
+                i = 0
+                k = 0
+                while True:
+                    h = f.read(_HDR)
+                    if not h:
+                        break
+                    if len(h) < _HDR or h[0] != _MAGIC:
+                        torn = True
+                        break
+                    n = h[2] | (h[3] << 8)
+                    rest = f.read(n + 2)
+                    if len(rest) < n + 2:
+                        torn = True
+                        break
+                    c = _chk(h + rest, _HDR + n)
+                    if rest[n] != c & 0xFF or rest[n + 1] != c >> 8:
+                        torn = True
+                        break
+                    typ = h[1]
+                    p = rest[:n]
+                    end = i + _OVER + n
+                    if typ == 72 and i == 0:  # "H"
+                        kfirst, lm, ls = struct.unpack("<QQQ", p)
+                        k = kfirst
+                        self._last = (lm, ls)
+                    elif typ == 73:  # "I"
+                        k0, ms, s0 = struct.unpack("<QQQ", p)
+                        self._runs.append([k0, ms, s0])
+                    elif typ == 82:  # "R"
+                        if k >= done:
+                            offs.append(i)
+                            sizes.append(end - i)
+                        k += 1
+                    else:
+                        torn = True
+                        break
+                    i = end
+                    good = end
             kend = k
         else:
             kend = 0
