@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import HOST, RedisServer, free_port, raw_command
+from conftest import HOST, RedisServer, free_port
 
 import microredis as mr
 

@@ -21,7 +21,6 @@ _MAGIC = const(0xA5)
 _HDR = const(4)  # magic, type, length (2 bytes LE)
 _OVER = const(6)  # header + 2-byte checksum
 _NUMBER = const(8)  # what an int or float field counts for against max_bytes
-_ONE_MIN = const(60000)
 
 
 def _nbytes(v):
@@ -214,7 +213,6 @@ class Outbox:
         self._clock = None
         self._fa = None  # file mode: the log, open for appending
         self._logn = 0  # its size
-        self._cur = None
         if path is not None:
             self._open_files()
 
@@ -552,7 +550,6 @@ class Outbox:
         with open(self.path + ".cur", "ab") as f:
             f.write(p + bytes([c & 0xFF, c >> 8]))
             _sync(f)
-        self._cur = self._k
         self.flash_writes += 1
 
     def _reader(self):
@@ -656,7 +653,6 @@ class Outbox:
         if last is not None and last > self._last:
             self._last = last
         self._logn = good
-        self._cur = done
         if f is None or torn or good == 0:
             self._rewrite()
         else:
@@ -732,7 +728,6 @@ class Outbox:
         self._logn = n
         self._fa = open(path, "ab")
         _remove(path + ".cur")  # the log's header now says where the readings start
-        self._cur = k
 
     def close(self):
         """Close the log file (file mode). Pending readings stay in it for the next Outbox on the same path."""

@@ -75,11 +75,13 @@ class SentinelHandler(ConnectionHandler):
         self.sentinel = sentinel
         self.address = None  # the master's, once a dial has found it
 
-    def _dial(self, clock):
+    def _dial(self, *args):
+        # *args: whatever ConnectionHandler._dial takes (the clock first), passed on unchanged (a rare path)
+        clock = args[0] if args else self._clock
         s = self.sentinel
         s.last_error = None
         self.address = s.master_address(self._stack, clock)
-        conn = ConnectionHandler._dial(self, clock)
+        conn = ConnectionHandler._dial(self, *args)
         c = CoreClient(conn, self._tmo, clock)
         try:
             role = c.command(b"ROLE").wait()
