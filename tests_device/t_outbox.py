@@ -436,3 +436,25 @@ def test_acl_user_with_only_xadd():
     finally:
         admin.command(b"ACL", b"DELUSER", b"t_outbox_w").wait()
         admin.close()
+
+
+def test_retry_policy_hook_lets_the_handler_pace_dials():
+    # a handler with a retry policy (h.retry(), another part) fails fast between its attempts itself: the outbox
+    # then asks it on every pump instead of keeping its own backoff for dials
+    h = mr.ConnectionHandler.resp3(("127.0.0.1", 1)).timeout(300)
+    calls = []
+    real = h.connect
+
+    def connect(*a):
+        calls.append(1)
+        return real(*a)
+    h.connect = connect
+    box = mr.Outbox(h, b"t_outbox:hook")
+    box.add({b"i": 1})
+    for _ in range(4):
+        eq(box.pump(), 0)
+    eq(len(calls), 2, "own backoff: an immediate re-dial, then a wait")
+    h.retry_policy = True
+    for _ in range(3):
+        eq(box.pump(), 0)
+    eq(len(calls), 5, "with the hook every pump asks the handler")

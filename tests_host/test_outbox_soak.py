@@ -193,3 +193,38 @@ def test_soak_file_backed_process_killed(durable, micropython, tmp_path):
         print("file soak: %d SIGKILLs, stream length after each %r; %s" % (kills, progress, out.strip()))
     finally:
         proxy.stop()
+
+
+def test_pump_waits_at_most_one_timeout(redis_server):
+    # a stalled server and a black hole: pump(0) gives up after one reply timeout, or one dial + handshake
+    proxy = FaultProxy(redis_server.address).start()
+    key = b"t_outbox_soak:bounded"
+    try:
+        h = mr.ConnectionHandler.resp3(proxy.address).timeout(300)
+        h.connect().command(b"DEL", key).wait()
+        box = mr.Outbox(h, key)
+        box.jitter = False
+        for i in range(3):
+            box.add({b"i": i})
+        assert box.pump() == 3
+        took = []
+        for mode in ("stall", "stall", "blackhole"):
+            proxy.set_mode(mode)
+            box.add({b"i": len(took) + 3})
+            box._fails = 0  # no backoff in the way: measure one attempt
+            t0 = time.monotonic()
+            assert box.pump() == 0
+            took.append(time.monotonic() - t0)
+            assert isinstance(box.last_error, (mr.TimeoutError, mr.ConnectionError)), box.last_error
+        # 1: a reply timeout on the live connection; 2: dial + HELLO timeout; 3: the same behind a black hole
+        assert all(t < 0.3 + 0.4 for t in took), took
+        assert box.pump() == 0  # the first re-dial is immediate (and fails again)
+        t0 = time.monotonic()
+        assert box.pump() == 0  # within the backoff now (backoff_ms): no attempt at all
+        assert time.monotonic() - t0 < 0.05
+        proxy.passthrough()
+        assert box.pump(timeout_ms=5000) == 3
+        assert _values(redis_server.address, key) == [0, 1, 2, 3, 4, 5]
+        print("pump(0) under faults took %s s (timeout 0.3 s)" % ["%.2f" % t for t in took])
+    finally:
+        proxy.stop()

@@ -208,6 +208,8 @@ class Outbox:
         self.id_refresh_ms = 60000 if path is not None else 1000
         self._base = None  # (ms, seq): the lowest ID a new run may start at, learnt at the session's start
         self._fails = 0
+        self._dials = 0  # connect() calls in this pump()
+        self._stopped = False  # the last round ended on an error
         self._fail_at = 0
         self._delay = 0
         self._clock = None
@@ -283,12 +285,17 @@ class Outbox:
                 clock = self._clock = default_clock()
         start = clock.ticks_ms()
         done = 0
+        self._dials = 0
         while self.pending and not self.blocked:
+            if not timeout_ms and self._dials and self._c is None:
+                break  # one dial per pump(0): a main loop waits at most one dial + handshake, then its replies
             c = self._session(clock)
             if c is not None:
+                self._stopped = False
                 n = self._round(c)
-                if n >= 0:
+                if n > 0:
                     done += n
+                if n >= 0 and not self._stopped:
                     self._fails = 0
                     continue
             if not timeout_ms or self.blocked:
@@ -317,6 +324,7 @@ class Outbox:
         self._run_made = False
         self._fresh_valid = False
         self._base = None
+        self._dials += 1
         try:
             from .client import CoreClient
             c = self._h.connect(None, None, CoreClient)  # the core is enough: the command catalogue stays unloaded
@@ -511,6 +519,7 @@ class Outbox:
             self._done_one()
         if last_ok >= 0 and self._fa is not None:
             self._write_cursor()
+        self._stopped = stop is not None
         if stop is not None and acked == 0:
             return -1
         return acked
