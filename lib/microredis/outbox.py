@@ -70,6 +70,8 @@ def _record(typ, payload):
 
 
 def _encode(fields):
+    if len(fields) > 255:
+        raise ValueError("a file-backed reading holds at most 255 fields")
     parts = [bytes([len(fields)])]
     for k in fields:
         for x in (k, fields[k]):
