@@ -19,6 +19,8 @@ _LAZY = {
     "Future": "future",
     "Subscription": "pubsub",
     "Message": "pubsub",
+    "Outbox": "outbox",
+    "Sentinel": "sentinel",
 }
 
 

@@ -1,0 +1,460 @@
+# Outbox (store-and-forward to a stream, exactly once) against a real redis-server. Plain MicroPython; runs under
+# CPython too. File-backed cases write into cfg.get("tmpdir") (else $TMPDIR, else /tmp, else the current folder).
+import os
+import time
+
+import cfg
+from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON
+import microredis as mr
+
+P = b"t_outbox:"
+
+
+def handler(tmo=2000):
+    return mr.ConnectionHandler.resp3(cfg.server()).timeout(tmo)
+
+
+def fresh(name):
+    key = P + name
+    c = handler().connect()
+    c.command(b"DEL", key).wait()
+    c.close()
+    return key
+
+
+def entries(key):
+    c = handler().connect()
+    out = c.command(b"XRANGE", key, b"-", b"+").wait()
+    c.close()
+    return out
+
+
+def values(key, field=b"i"):
+    out = []
+    for e in entries(key):
+        f = e[1]
+        i = 0
+        while i < len(f):
+            if f[i] == field:
+                out.append(int(f[i + 1]))
+            i += 2
+    return out
+
+
+def _ms():
+    if hasattr(time, "ticks_ms"):
+        return time.ticks_ms()
+    return int(time.monotonic() * 1000)
+
+
+def _ticks_diff(a, b):
+    if hasattr(time, "ticks_diff"):
+        return time.ticks_diff(a, b)
+    return a - b
+
+
+def tmpdir():
+    d = cfg.get("tmpdir") or cfg.getenv("TMPDIR") or "/tmp"
+    try:
+        os.stat(d)
+        return d
+    except OSError:
+        return "."
+
+
+def logpath(name):
+    p = tmpdir() + "/mr_outbox_%s_%d" % (name, _ms() % 1000000)
+    for suffix in ("", ".cur", ".tmp"):
+        try:
+            os.remove(p + suffix)
+        except OSError:
+            pass
+    return p
+
+
+def cleanup(p):
+    for suffix in ("", ".cur", ".tmp"):
+        try:
+            os.remove(p + suffix)
+        except OSError:
+            pass
+
+
+def lose_replies(box, key, n_expected):
+    # One pump whose XADDs reach the server but whose replies are lost: the connection breaks before they are read.
+    def collect(c, futs, ks):
+        deadline = _ms()
+        while len(entries(key)) < n_expected and _ticks_diff(_ms(), deadline) < 3000:
+            time.sleep(0.01)
+        c._broken(mr.ConnectionError("reply lost (test)"), None)
+        return -1
+    box._collect = collect
+    try:
+        eq(box.pump(), 0)
+    finally:
+        del box._collect
+    eq(len(entries(key)), n_expected, "the XADDs landed")
+
+
+def test_add_pump_in_order():
+    key = fresh(b"basic")
+    box = mr.Outbox(handler(), key, capacity=16)
+    eq((box.pending, box.dropped, box.last_error), (0, 0, None))
+    eq(box.pump(), 0)  # nothing to do: no dial needed
+    for i in range(10):
+        box.add({b"i": i, b"t": b"21.5", "s": "x"})
+    eq(box.pending, 10)
+    eq(box.pump(), 10)
+    eq((box.pending, box.dropped, box.last_error), (0, 0, None))
+    eq(values(key), list(range(10)))
+    es = entries(key)
+    f = es[0][1]
+    eq(dict((f[i], f[i + 1]) for i in range(0, len(f), 2)), {b"i": b"0", b"t": b"21.5", b"s": b"x"})
+    ids = [e[0] for e in es]
+    for a, b in zip(ids, ids[1:]):
+        am, asq = a.split(b"-")
+        bm, bsq = b.split(b"-")
+        ok((int(am), int(asq)) < (int(bm), int(bsq)), "IDs strictly increase")
+    # more batches than frame_capacity (4 by default) and a second pump on the same connection
+    for i in range(10, 23):
+        box.add({b"i": i})
+    eq(box.pump(), 13)
+    eq(values(key), list(range(23)))
+    eq(box.delivered, 23)
+
+
+def test_capacity_and_bytes_bound_drop_oldest():
+    key = fresh(b"bound")
+    box = mr.Outbox(handler(), key, capacity=5)
+    for i in range(8):
+        box.add({b"i": i})
+    eq((box.pending, box.dropped), (5, 3))
+    eq(box.pump(), 5)
+    eq(values(key), [3, 4, 5, 6, 7])
+    # bytes: each reading counts len(field) + len(value) = 1 + 9
+    box = mr.Outbox(handler(), key, capacity=100, max_bytes=35)
+    for i in range(6):
+        box.add({b"i": ("%09d" % i).encode()})
+    eq((box.pending, box.dropped), (3, 3))
+    ok(box._bytes <= 35)
+    raises(ValueError, box.add, {b"i": b"x" * 40})  # larger than the whole bound: refused, nothing dropped
+    eq((box.pending, box.dropped), (3, 3))
+    eq(box.pump(), 3)
+    eq(values(key), [3, 4, 5, 6, 7] + [3, 4, 5])  # the first box's five, then the second's last three
+
+
+def test_add_rejects_bad_readings_before_queueing():
+    box = mr.Outbox(handler(), fresh(b"bad"))
+    raises(TypeError, box.add, [(b"a", b"b")])
+    raises(ValueError, box.add, {})
+    raises(TypeError, box.add, {b"a": None})
+    raises(TypeError, box.add, {b"a": [1]})
+    eq(box.pending, 0)
+    raises(ValueError, mr.Outbox, handler(), b"k", 0)
+    raises(TypeError, mr.Outbox, handler(), None)
+
+
+def test_add_allocates_nothing_beyond_the_reading():
+    box = mr.Outbox(handler(), fresh(b"alloc"), capacity=4)
+    d = {b"temp": b"21.5", b"seq": 7}
+    box.add(d)  # warm
+    n = allocs(lambda: box.add(d))
+    if IS_MICROPYTHON:
+        eq(n, 0, "add() allocated %r bytes" % n)
+    for _ in range(4):
+        box.add(d)
+    n = allocs(lambda: box.add(d))  # full: the oldest is dropped on the way
+    if IS_MICROPYTHON:
+        eq(n, 0, "add() with a drop allocated %r bytes" % n)
+    ok(box.dropped >= 2)
+
+
+def test_resend_after_lost_reply_is_not_duplicated():
+    key = fresh(b"lost")
+    box = mr.Outbox(handler(), key, capacity=16)
+    box.add({b"i": 0})
+    eq(box.pump(), 1)
+    for i in range(1, 4):
+        box.add({b"i": i})
+    lose_replies(box, key, 4)
+    eq(box.pending, 3)
+    box.add({b"i": 4})  # never sent: gets a new ID above the re-sent ones
+    eq(box.pump(), 4)
+    eq(box.duplicates, 3)
+    eq(values(key), [0, 1, 2, 3, 4])
+    eq(box.pending, 0)
+
+
+def test_unreachable_server_never_raises_and_backs_off():
+    # a port nobody listens on: pump() returns 0 and records the error; between attempts it does not dial
+    h = mr.ConnectionHandler.resp3(("127.0.0.1", 1)).timeout(500)
+    box = mr.Outbox(h, b"t_outbox:none", capacity=4)
+    box.backoff_ms = 400
+    box.jitter = False
+    box.add({b"i": 1})
+    eq(box.pump(), 0)
+    ok(isinstance(box.last_error, mr.ConnectionError), repr(box.last_error))
+    eq(box.pump(), 0)  # the first re-dial is immediate (fails again)
+    eq(box._fails, 2)
+    t0 = _ms()
+    eq(box.pump(), 0)  # within the backoff: no dial at all
+    eq(box._fails, 2)
+    ok(_ticks_diff(_ms(), t0) < 100)
+    eq(box.pending, 1)
+    t0 = _ms()
+    eq(box.pump(timeout_ms=1000), 0)  # keeps retrying for the given time, then returns
+    el = _ticks_diff(_ms(), t0)
+    ok(900 <= el < 2500, "pump(timeout_ms=1000) took %d ms" % el)
+
+
+def test_auth_failure_stops_until_resume():
+    key = fresh(b"auth")
+    h = handler().auth(mr.Credentials.password_only("not-the-password"))
+    box = mr.Outbox(h, key)
+    box.add({b"i": 1})
+    eq(box.pump(), 0)
+    ok(isinstance(box.last_error, mr.AuthenticationError), repr(box.last_error))
+    ok(box.blocked)
+    ok("not-the-password" not in repr(box.last_error))
+    h.auth(None)
+    eq(box.pump(), 0)  # still stopped: the application decides when to try again
+    box.resume()
+    eq(box.pump(), 1)
+    eq(values(key), [1])
+
+
+def test_reply_error_keeps_readings_then_recovers():
+    key = fresh(b"wrongtype")
+    c = handler().connect()
+    c.set(key, b"not a stream").wait()
+    box = mr.Outbox(handler(), key)
+    box.add({b"i": 1})
+    box.add({b"i": 2})
+    eq(box.pump(), 0)
+    eq(box.last_error.code, "WRONGTYPE")
+    eq(box.pending, 2)
+    c.command(b"DEL", key).wait()
+    c.close()
+    eq(box.pump(timeout_ms=3000), 2)
+    eq(values(key), [1, 2])
+
+
+def test_maxlen_is_sent():
+    key = fresh(b"maxlen")
+    box = mr.Outbox(handler(), key, maxlen=1, capacity=300)
+    for i in range(250):
+        box.add({b"i": i})
+    eq(box.pump(), 250)
+    c = handler().connect()
+    n = c.command(b"XLEN", key).wait()
+    c.close()
+    ok(n < 250, "MAXLEN ~ 1 trimmed whole nodes (XLEN %d)" % n)
+    eq(values(key)[-1], 249)
+
+
+def test_file_backing_survives_reboot():
+    key = fresh(b"file")
+    p = logpath("reboot")
+    try:
+        box = mr.Outbox(handler(), key, capacity=8, path=p)
+        for i in range(5):
+            box.add({b"i": i})
+        eq(box.pump(), 5)
+        for i in range(5, 8):
+            box.add({b"i": i})
+        box.close()  # "reboot": nothing kept in RAM
+        box = mr.Outbox(handler(), key, capacity=8, path=p)
+        eq(box.pending, 3)
+        box.add({b"i": 8})
+        eq(box.pump(), 4)
+        eq(box.duplicates, 0)
+        eq(values(key), list(range(9)))
+        box.close()
+        box = mr.Outbox(handler(), key, capacity=8, path=p)
+        eq(box.pending, 0)
+        eq(box.pump(), 0)
+        box.add({b"i": 9})
+        eq(box.pump(), 1)
+        eq(values(key), list(range(10)))
+        box.close()
+    finally:
+        cleanup(p)
+
+
+def test_file_reboot_after_lost_reply_is_not_duplicated():
+    key = fresh(b"filelost")
+    p = logpath("lost")
+    try:
+        box = mr.Outbox(handler(), key, path=p)
+        for i in range(3):
+            box.add({b"i": i})
+        lose_replies(box, key, 3)
+        box.close()  # power cut before any acknowledgement was written
+        box = mr.Outbox(handler(), key, path=p)
+        eq(box.pending, 3)
+        box.add({b"i": 3})
+        eq(box.pump(), 4)
+        eq(box.duplicates, 3)
+        eq(values(key), [0, 1, 2, 3])
+        box.close()
+    finally:
+        cleanup(p)
+
+
+def test_file_compaction_keeps_pending_and_ids():
+    key = fresh(b"compact")
+    p = logpath("compact")
+    try:
+        box = mr.Outbox(handler(), key, capacity=32, path=p)
+        box.compact_at = 200
+        for i in range(20):
+            box.add({b"i": i, b"pad": b"x" * 20})
+        eq(box.pump(), 20)
+        ok(os.stat(p)[6] < 200, "log rewritten when fully acknowledged")
+        for i in range(20, 25):
+            box.add({b"i": i})
+        lose_replies(box, key, 25)
+        box._rewrite()  # a compaction while readings with fixed IDs are pending
+        box.close()
+        box = mr.Outbox(handler(), key, capacity=32, path=p)
+        eq(box.pending, 5)
+        eq(box.pump(), 5)
+        eq(box.duplicates, 5)
+        eq(values(key), list(range(25)))
+        box.close()
+    finally:
+        cleanup(p)
+
+
+def _copy(src, dst, n=-1):
+    # the first n bytes (all when n < 0), in small pieces: a board's heap is small
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        while n:
+            b = f.read(256 if n < 0 else min(n, 256))
+            if not b:
+                break
+            g.write(b)
+            if n > 0:
+                n -= len(b)
+
+
+def test_file_torn_last_record_loses_only_that_reading():
+    key = fresh(b"torn")
+    p = logpath("torn")
+    q = p + "_cut"
+    try:
+        box = mr.Outbox(handler(), key, capacity=8, path=p)
+        for i in range(3):
+            box.add({b"i": i})
+        eq(box.pump(), 3)  # a run and a cursor exist
+        box.add({b"i": 3})
+        box.add({b"i": 4})
+        before = os.stat(p)[6]
+        box.add({b"i": 5, b"t": b"21.5"})
+        after = os.stat(p)[6]
+        box.close()
+        for cut in range(before, after + 1):
+            _copy(p, q, cut)
+            _copy(p + ".cur", q + ".cur")
+            b = mr.Outbox(handler(), key, capacity=8, path=q)
+            eq(b.pending, 3 if cut == after else 2, "cut at %d of %d..%d" % (cut, before, after))
+            b.add({b"i": 6})  # appended after the torn tail was cut away
+            b.close()
+            b = mr.Outbox(handler(), key, capacity=8, path=q)
+            eq(b.pending, 4 if cut == after else 3, "cut at %d, after a later add" % cut)
+            if cut == before + 3 or cut == after:
+                k2 = fresh(("torn%d" % (cut - before)).encode())
+                b.stream = k2
+                eq(b.pump(), 4 if cut == after else 3)
+                eq(values(k2), [3, 4] + ([5] if cut == after else []) + [6], "cut at %d" % cut)
+            b.close()
+            cleanup(q)
+    finally:
+        cleanup(p)
+        cleanup(q)
+
+
+def test_file_torn_run_record_is_harmless():
+    key = fresh(b"tornrun")
+    p = logpath("tornrun")
+    try:
+        box = mr.Outbox(handler(), key, capacity=8, path=p)
+        box.add({b"i": 0})
+        before = os.stat(p)[6]
+        box.close()
+        box = mr.Outbox(handler(), key, capacity=8, path=p)
+        # the run record goes to flash first; cut the log in its middle as if power failed before any XADD left
+        eq(box.pump(), 1)
+        box.close()
+        with open(p, "rb") as f:
+            data = f.read()
+        ok(len(data) > before)
+        fresh(b"tornrun")  # the XADD "never happened"
+        with open(p, "wb") as f:
+            f.write(data[:before + 10])
+        try:
+            os.remove(p + ".cur")
+        except OSError:
+            pass
+        box = mr.Outbox(handler(), key, capacity=8, path=p)
+        eq(box.pending, 1)
+        eq(box.pump(), 1)
+        eq(values(key), [0])
+        box.close()
+    finally:
+        cleanup(p)
+
+
+def test_acl_user_with_only_xadd():
+    key = fresh(b"acl")
+    admin = handler().connect()
+    admin.command(b"ACL", b"SETUSER", b"t_outbox_w", b"reset", b"on", b">pw-w", b"~t_outbox:*", b"+xadd").wait()
+    try:
+        h = mr.ConnectionHandler.resp2(cfg.server()).timeout(2000).auth(mr.Credentials.acl("t_outbox_w", "pw-w"))
+        box = mr.Outbox(h, key)
+        for i in range(3):
+            box.add({b"i": i})
+        eq(box.pump(), 3)  # TIME and XINFO are refused: the IDs go on from the last one
+        eq(values(key), [0, 1, 2])
+        box.add({b"i": 3})
+        h.disconnect()  # a new connection: a new run, above the last ID
+        eq(box.pump(), 1)
+        eq(values(key), [0, 1, 2, 3])
+        # a new outbox (a rebooted board without a file) cannot learn the stream's top: its IDs collide, and it says
+        # so instead of taking the refusal for an acknowledgement
+        box3 = mr.Outbox(h, key)
+        box3.add({b"i": 4})
+        eq(box3.pump(), 0)
+        eq((box3.pending, box3.conflicts), (1, 1))
+        ok("equal or smaller" in box3.last_error.message)
+        eq(values(key), [0, 1, 2, 3])
+        box2 = mr.Outbox(h, b"t_outbox_other")  # outside the user's keys: XADD itself is refused
+        box2.add({b"i": 0})
+        eq(box2.pump(), 0)
+        ok(isinstance(box2.last_error, mr.NoPermissionError), repr(box2.last_error))
+        ok(box2.blocked)
+    finally:
+        admin.command(b"ACL", b"DELUSER", b"t_outbox_w").wait()
+        admin.close()
+
+
+def test_retry_policy_hook_lets_the_handler_pace_dials():
+    # a handler with a retry policy (h.retry(), another part) fails fast between its attempts itself: the outbox
+    # then asks it on every pump instead of keeping its own backoff for dials
+    h = mr.ConnectionHandler.resp3(("127.0.0.1", 1)).timeout(300)
+    calls = []
+    real = h.connect
+
+    def connect(*a):
+        calls.append(1)
+        return real(*a)
+    h.connect = connect
+    box = mr.Outbox(h, b"t_outbox:hook")
+    box.add({b"i": 1})
+    for _ in range(4):
+        eq(box.pump(), 0)
+    eq(len(calls), 2, "own backoff: an immediate re-dial, then a wait")
+    h.retry_policy = True
+    for _ in range(3):
+        eq(box.pump(), 0)
+    eq(len(calls), 5, "with the hook every pump asks the handler")
