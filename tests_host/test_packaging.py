@@ -164,7 +164,8 @@ def test_mip_installs_core_then_pubsub(micropython, redis_server, http_repo, tmp
     out = _check_installed(micropython, redis_server, target)
     assert "PUBSUB ok" in out
     installed = sorted(p.name for p in (target / "microredis").iterdir())
-    assert installed == sorted(p.name for p in LIB.glob("*.py"))
+    both = set(t.split("/")[1] for n in ("package.json", "package-pubsub.json") for t, _ in _load(n)["urls"])
+    assert installed == sorted(both)
     for name in installed:  # byte-identical copies
         assert (target / "microredis" / name).read_bytes() == (LIB / name).read_bytes()
 

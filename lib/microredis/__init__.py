@@ -27,7 +27,8 @@ _LAZY = {
 def __getattr__(name):
     mod = _LAZY.get(name)
     if mod is None:
-        if name in ("resp", "encoder", "client", "connection", "commands", "net", "clock", "pubsub"):
+        if name in ("resp", "encoder", "client", "connection", "commands", "net", "clock", "pubsub", "outbox",
+                    "sentinel"):
             return __import__("microredis." + name, None, None, [name])
         raise AttributeError("module 'microredis' has no attribute %r" % name)
     m = __import__("microredis." + mod, None, None, [name])
