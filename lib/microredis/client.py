@@ -431,6 +431,8 @@ class CoreClient(Sender):
         self._conn = None
         if conn is not None:
             conn.fail()
+            if self._rp is not None:
+                self._rp.h.last_error = err  # h.last_error (retry.py): the error that cost the connection
 
     def _lost(self, e):
         # an exception escaped a read or a send: the stream may be mid-reply or hold half a command

@@ -83,7 +83,15 @@ class Subscription:
     stream stays in sync and no command's future is affected. A malformed confirmation still counts as the
     confirmation it claims to be, so a subscribe call does not wait for it.
     receive_into() copies the message's channel into channel_buf (channel_buffer bytes, allocated once); a longer
-    channel gets a buffer of its own for that message, so read sub.channel_buf after each call, never keep it."""
+    channel gets a buffer of its own for that message, so read sub.channel_buf after each call, never keep it.
+    With the handler's retry policy (h.retry()), a lost connection is re-dialled (on the next command of the client,
+    or inside receive()/receive_into(), which then return None instead of raising while the server is away), and
+    the subscription subscribes again to every channel, pattern and shard channel it had; `gaps` counts these
+    re-subscriptions and `on_gap(sub)` is called after each. Messages published while the connection was down are
+    lost: Pub/Sub keeps nothing for a subscriber that is not connected (use a stream for that)."""
+
+    gaps = 0  # re-subscriptions after a re-dial (each one a window in which messages were lost)
+    on_gap = None  # called with the Subscription after each re-subscription
 
     def __init__(self, client, queue=16, channel_buffer=64):
         self._c = client
@@ -135,6 +143,9 @@ class Subscription:
 
     def _live(self):
         # a closed subscription, or one of a closed client, must not read the socket another client now uses
+        c = self._c
+        if self.active and c._conn is None and c._rp is not None:
+            c._rp.revive(c)  # retry.py: re-dial (paced) and subscribe again, or raise
         if not self.active or self._c._conn is None:
             raise ConnectionError("subscription is closed")
 
@@ -301,6 +312,12 @@ class Subscription:
     # ---- receiving ---------------------------------------------------------------------------------------------
     def receive(self, timeout_ms=0):
         """The next Message, or None if none arrives within timeout_ms (0: never blocks)."""
+        rp = self._c._rp
+        if rp is not None:
+            return rp.receive(self, timeout_ms, None)  # retry.py: re-dials a lost connection within the call
+        return self._receive(timeout_ms)
+
+    def _receive(self, timeout_ms):
         self._live()
         self._raw_unread()
         c = self._c
@@ -325,6 +342,12 @@ class Subscription:
         channel. A message longer than `buffer` is dropped and counted in self.dropped, as is one whose payload is
         not a string (a tracking invalidation: use receive() for those). Nothing is allocated
         for a message read straight off the wire with no command pending and a channel within channel_buffer."""
+        rp = self._c._rp
+        if rp is not None:
+            return rp.receive(self, timeout_ms, buffer)  # retry.py: re-dials a lost connection within the call
+        return self._receive_into(buffer, timeout_ms)
+
+    def _receive_into(self, buffer, timeout_ms):
         self._live()
         self._raw_unread()
         t = type(buffer)

@@ -26,10 +26,14 @@ _NO = object()  # "no second argument" for _pre()
 
 
 class Sender:
+    _rp = None  # retry.Policy of the handler (h.retry()/h.health_check()); set per client only then
+
     # ---- sending --------------------------------------------------------------------------------------------
     def _begin(self, conv, into, extra=0, allow=False, name=None, key=None):
         # Claims a slot for one more reply. Arguments have been checked, so nothing after this can fail half-way
         # except I/O, which breaks the connection anyway.
+        if self._rp is not None:
+            self._rp.before(self)  # retry.py: re-dial a lost connection, PING an idle one
         if self._conn is None:
             raise ConnectionError("client is closed")
         if self._r2sub and not allow:

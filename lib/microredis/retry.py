@@ -1,0 +1,260 @@
+"""Reconnect, resubscribe and health check for a ConnectionHandler (h.retry(), h.health_check(); docs/SURVIVAL.md).
+
+Loaded only when a handler opts in, so a board that does not pays no RAM for it."""
+# One Policy per handler. The handler gives each Client it hands out a reference (client._rp); the client calls
+# before(client) at the start of every command (send.py _begin). That call is the whole steady-state cost: two
+# attribute tests and, with a health check, ticks arithmetic (no allocation). Everything else here is a rare path.
+#
+# A lost connection is never hidden: the futures pending on it fail as before (their replies cannot be matched),
+# and nothing already sent is re-sent. Only the *next* command (or receive()) of the client re-dials, in place: the
+# same Client object is bound to the new connection, keeping its push_handler and its Subscription, which
+# subscribes again to what it had.
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .errors import AuthenticationError, ConnectionError, TimeoutError, RedisError
+
+_MAX_SHIFT = const(16)
+
+
+def _sleep_ms(ms):
+    import time
+    s = getattr(time, "sleep_ms", None)
+    if s is not None:
+        s(ms)
+    else:
+        time.sleep(ms / 1000)
+
+
+class Policy:
+    def __init__(self, handler):
+        self.h = handler
+        self.retry = False  # h.retry() called: lost connections are re-dialled
+        self.backoff_ms = 500
+        self.max_backoff_ms = 30000
+        self.jitter = True
+        self.on_reconnect = None
+        self.hc = 0  # h.health_check(ms): PING before a command on a connection idle longer than this; 0: off
+        self.client = None  # the Client last handed out or revived: the only one allowed to re-dial
+        self.conn = None  # the connection it was given
+        self.fails = 0  # failed dials since the last success
+        self.fail_at = 0  # ticks_ms of the last failed dial
+        self.delay = 0  # ms from then until the next one may start
+        self.stopped = None  # the AuthenticationError that stopped re-dialling
+        self._creds = None  # the credentials that failed: a new h.auth() resumes
+        self._dialed = handler._conn is not None  # reconnects counts the dials after the handler's first
+        self._seed = 0
+
+    # ---- dialing, paced --------------------------------------------------------------------------------------
+    def dial(self, clock):
+        """One dial (with the handshake) if one is due; else ConnectionError at once, saying when the next is."""
+        h = self.h
+        if self.stopped is not None:
+            if h._creds is self._creds:
+                raise AuthenticationError("%s (re-dialling stopped: fix the credentials with h.auth(...) or call "
+                                          "h.retry(...) again)" % self.stopped.message)
+            self.stopped = None  # new credentials: try again
+            self.fails = 0
+        if self.retry and self.fails:
+            wait = self.wait_ms(clock)
+            if wait > 0:
+                raise ConnectionError("not connected (last error: %s); next attempt in %d ms"
+                                      % (h.last_error, wait))
+        old = h._conn
+        if old is not None:
+            h._conn = None
+            old.transport.close()
+        try:
+            conn = h._dial(clock)
+        except AuthenticationError as e:
+            h.last_error = e
+            self.stopped = e
+            self._creds = h._creds
+            raise
+        except (RedisError, OSError) as e:
+            h.last_error = e
+            self.fails += 1
+            d = self.backoff_ms << (self.fails - 1 if self.fails <= _MAX_SHIFT else _MAX_SHIFT)
+            if d > self.max_backoff_ms:
+                d = self.max_backoff_ms
+            if self.jitter and d > 1:
+                d = d // 2 + self._rand(d // 2 + 1, clock)
+            self.fail_at = clock.ticks_ms()
+            self.delay = d
+            if not self.retry:
+                raise
+            raise ConnectionError("%s failed: %s; next attempt in %d ms" %
+                                  ("re-dial" if self._dialed else "dial", e, d))
+        self.fails = 0
+        if self._dialed:
+            h.reconnects += 1
+        self._dialed = True
+        return conn
+
+    def wait_ms(self, clock):
+        """ms until the next dial may start (0: now)."""
+        if not self.fails:
+            return 0
+        w = self.delay - clock.ticks_diff(clock.ticks_ms(), self.fail_at)
+        return w if w > 0 else 0
+
+    def _rand(self, n, clock):
+        # a small LCG seeded from the ticks: jitter needs spread, not quality, and no random module
+        self._seed = (self._seed * 1103515245 + 12345 + clock.ticks_ms()) & 0x3FFFFFFF
+        return (self._seed >> 8) % n
+
+    def attach(self, c, conn, fresh):
+        # connect() handed out c: it may re-dial, and its idle time starts now (a reused connection may have sat
+        # idle for long: the first command proves it)
+        c._rp = self
+        self.client = c
+        self.conn = conn
+        clock = c._clock
+        c._sent[c._cap - 1] = clock.ticks_ms() if fresh or not self.hc else self._long_ago(clock)
+
+    def _long_ago(self, clock):
+        t = clock.ticks_ms()
+        if hasattr(clock, "ticks_add"):
+            return clock.ticks_add(t, -(self.hc + 1))
+        return t - self.hc - 1
+
+    # ---- the per-command hook --------------------------------------------------------------------------------
+    def before(self, c):
+        # send.py _begin, before a reply slot is claimed: nothing of the command is written yet
+        if c._conn is None:
+            self.revive(c)
+            return
+        hc = self.hc
+        if hc and not c._n:
+            i = c._head - 1
+            if i < 0:
+                i = c._cap - 1
+            clock = c._clock
+            if clock.ticks_diff(clock.ticks_ms(), c._sent[i]) > hc:
+                self._check(c)
+
+    def _check(self, c):
+        # idle too long: a PING proves the socket before the command is written (so it is never lost half-sent)
+        c._rp = None  # the PING's own _begin must not check again
+        try:
+            f = c._begin(0, None, 0, True, b"PING", None)
+            e = c._e
+            e.begin(1)
+            e.arg(b"PING")
+            c._end(f)
+            f.wait()
+        except (ConnectionError, TimeoutError, OSError) as err:
+            self.h.last_error = err
+            if c._conn is not None:
+                c._lost(err)
+        except RedisError:
+            pass  # an error reply (NOAUTH after a server restart would have come as a lost connection): alive
+        finally:
+            c._rp = self
+        if c._conn is None:
+            if not self.retry:
+                raise ConnectionError("health check failed (%s): the command was not sent; connect() again"
+                                      % self.h.last_error)
+            self.revive(c)
+
+    # ---- re-dialling a client --------------------------------------------------------------------------------
+    def revive(self, c):
+        """c lost its connection: dial again (paced) and bind c to the new one; its Subscription subscribes again."""
+        if not self._mine(c):
+            raise ConnectionError("client is closed")  # closed by the application, or replaced by connect()
+        h = self.h
+        new = self.dial(c._clock)
+        # the same Client, on the new connection; what the application set on it is kept
+        ph = c.push_handler
+        sub = c._sub
+        batch = c._batch
+        pipe = c._pipe
+        ue = c.unwaited_errors
+        le = c.last_unwaited_error
+        type(c).__init__(c, new, h._tmo, c._clock)
+        c.push_handler = ph
+        c._batch = batch
+        c._pipe = pipe
+        c.unwaited_errors = ue
+        c.last_unwaited_error = le
+        new.client = c
+        self.conn = new
+        c._sent[c._cap - 1] = c._clock.ticks_ms()
+        if sub is not None and sub.active:
+            c._sub = sub
+            try:
+                self._resubscribe(sub)
+            except (ConnectionError, TimeoutError) as e:
+                h.last_error = e
+                raise
+        cb = self.on_reconnect
+        if cb is not None:
+            cb(h)
+
+    def _mine(self, c):
+        # c lost its connection (rather than being closed, or replaced by a later connect()): it may re-dial
+        conn = self.conn
+        return self.retry and self.client is c and conn is not None and conn.client is c
+
+    def _resubscribe(self, sub):
+        # every channel, pattern and shard channel the server had confirmed; the sets are kept as they are until
+        # confirmed again, so a failure here leaves them for the next re-dial
+        c = sub._c
+        sub._r2 = c._conn.protocol == 2
+        sub._want = 0
+        sub._count = 0
+        if sub._r2:
+            c._r2sub = True
+        for i in range(3):
+            s = sub._sets(i)
+            if s:
+                sub._send(i, tuple(s), True)
+        sub.gaps += 1
+        cb = sub.on_gap
+        if cb is not None:
+            cb(sub)
+
+    # ---- Subscription.receive()/receive_into() ---------------------------------------------------------------
+    def receive(self, sub, timeout_ms, buf):
+        # As Subscription.receive: a message, or None after timeout_ms. A lost connection is re-dialled within
+        # the call (paced by the backoff) instead of raising; only an authentication failure, a closed
+        # subscription or a failure that is not the connection's comes out.
+        if not self.retry:
+            return sub._receive(timeout_ms) if buf is None else sub._receive_into(buf, timeout_ms)
+        c = sub._c
+        clock = c._clock
+        start = clock.ticks_ms()
+        left = timeout_ms
+        while True:
+            if c._conn is None and sub.active:
+                try:
+                    self.revive(c)
+                except AuthenticationError:
+                    raise
+                except (ConnectionError, TimeoutError, OSError):
+                    if c._conn is not None or not self._mine(c):
+                        raise  # not a lost connection: closed by the application
+                    if timeout_ms <= 0:
+                        return None
+                    left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
+                    if left <= 0:
+                        return None
+                    w = self.wait_ms(clock)
+                    _sleep_ms(max(1, min(left, w)))
+                    continue
+            if timeout_ms > 0:
+                left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
+                if left <= 0:
+                    return None
+            try:
+                if buf is None:
+                    return sub._receive(left)
+                return sub._receive_into(buf, left)
+            except (ConnectionError, TimeoutError) as e:
+                if c._conn is not None or not sub.active:
+                    raise
+                self.h.last_error = e  # lost while waiting: re-dialled on the next turn (at once the first time)

@@ -1,0 +1,443 @@
+# Reconnect, resubscribe and health check (h.retry(), h.health_check(); retry.py) against a real redis-server.
+# Plain MicroPython; runs under CPython too.
+import time
+
+import cfg
+from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON
+import microredis as mr
+
+P = b"t_retry:"
+DOWN = ("127.0.0.1", 1)  # nothing listens there: a dial is refused at once
+
+
+def now():
+    if hasattr(time, "ticks_ms"):
+        return time.ticks_ms()
+    return int(time.monotonic() * 1000)
+
+
+def since(t):
+    if hasattr(time, "ticks_diff"):
+        return time.ticks_diff(now(), t)
+    return now() - t
+
+
+def sleep_ms(ms):
+    time.sleep(ms / 1000)
+
+
+def handler(proto=3, tmo=2000):
+    return mr.ConnectionHandler(cfg.server(), proto).timeout(tmo)
+
+
+def admin():
+    return handler().connect()
+
+
+def kill(c):
+    # the server drops c's connection (CLIENT KILL from another connection)
+    cid = c.command(b"CLIENT", b"ID").wait()
+    a = admin()
+    eq(a.command(b"CLIENT", b"KILL", b"ID", cid).wait(), 1)
+    a.close()
+
+
+def kill_sub(c, sub):
+    # a subscribed RESP2 connection cannot send CLIENT ID: kill it by its name
+    a = admin()
+    eq(a.command(b"CLIENT", b"KILL", b"USER", b"default", b"SKIPME", b"yes").wait() >= 1, True)
+    a.close()
+
+
+def test_without_retry_a_lost_client_stays_closed():
+    h = handler()
+    c = h.connect()
+    kill(c)
+    raises(mr.ConnectionError, lambda: c.get(P + b"x").wait())
+    e = raises(mr.ConnectionError, c.get, P + b"x")
+    ok("closed" in str(e), str(e))
+    eq(h.reconnects, 0)
+    eq(h.retry_policy, None)
+
+
+def test_client_kill_then_next_command_redials():
+    h = handler().retry(backoff_ms=100)
+    ok(h.retry_policy is not None)
+    c = h.connect()
+    eq(c.set(P + b"k", b"v1").wait(), True)
+    kill(c)
+    # the command in flight when the connection dies fails (its reply cannot come): nothing is re-sent silently
+    raises(mr.ConnectionError, lambda: c.get(P + b"k").wait())
+    eq(h.reconnects, 0)
+    eq(c.get(P + b"k").wait(), b"v1")  # the next command re-dials: the same Client, a new connection
+    eq(h.reconnects, 1)
+    ok(h.last_error is not None)
+    kill(c)
+    raises(mr.ConnectionError, lambda: c.get(P + b"k").wait())
+    eq(c.incr(P + b"n").wait() > 0, True)
+    eq(h.reconnects, 2)
+    c.command(b"DEL", P + b"k", P + b"n").wait()
+    c.close()
+
+
+def test_pending_futures_of_the_lost_connection_fail():
+    h = handler().retry()
+    c = h.connect()
+    kill(c)
+    with c.pipeline():
+        f1 = c.set(P + b"a", b"1")
+        f2 = c.set(P + b"b", b"2")
+    raises(mr.RedisError, f1.wait)
+    raises(mr.RedisError, f2.wait)
+    eq(c.command(b"PING").wait(), b"PONG")
+    eq(h.reconnects, 1)
+    c.close()
+
+
+def test_closed_client_is_not_revived():
+    h = handler().retry()
+    c = h.connect()
+    c.close()
+    e = raises(mr.ConnectionError, c.get, P + b"x")
+    ok("closed" in str(e), str(e))
+    c2 = h.connect()
+    c3 = h.connect()  # closes c2: only the client handed out last may re-dial
+    raises(mr.ConnectionError, c2.get, P + b"x")
+    eq(c3.command(b"PING").wait(), b"PONG")
+    eq(h.reconnects, 0)
+    c3.close()
+
+
+def test_on_reconnect_callback_and_push_handler_kept():
+    seen = []
+    h = handler().retry(on_reconnect=lambda hh: seen.append(hh.reconnects))
+    c = h.connect()
+    ph = lambda v: None  # noqa: E731
+    c.push_handler = ph
+    kill(c)
+    raises(mr.ConnectionError, lambda: c.get(P + b"x").wait())
+    eq(c.command(b"PING").wait(), b"PONG")
+    eq(seen, [1])
+    ok(c.push_handler is ph)
+    c.close()
+
+
+def test_fail_fast_between_attempts_with_the_server_down():
+    h = handler(tmo=300).retry(backoff_ms=400, max_backoff_ms=1000, jitter=False)
+    c = h.connect()
+    h.address = DOWN  # the server "goes away": every dial is refused
+    kill(c)
+    raises(mr.ConnectionError, lambda: c.get(P + b"x").wait())
+    t = now()
+    e = raises(mr.ConnectionError, c.get, P + b"x")  # the re-dial fails
+    ok("next attempt in 400 ms" in str(e), str(e))
+    for _ in range(5):  # between attempts: at once, no dial
+        e = raises(mr.ConnectionError, c.get, P + b"x")
+        ok("next attempt in" in str(e), str(e))
+    ok(since(t) < 300, "fail-fast took %d ms" % since(t))
+    ok(h.last_error is not None)
+    sleep_ms(420)
+    e = raises(mr.ConnectionError, c.get, P + b"x")  # the second re-dial: the backoff doubles
+    ok("next attempt in 800 ms" in str(e), str(e))
+    h.address = cfg.server()  # back
+    e = raises(mr.ConnectionError, c.get, P + b"x")
+    ok("next attempt in" in str(e), str(e))
+    sleep_ms(820)
+    eq(c.command(b"PING").wait(), b"PONG")
+    eq(h.reconnects, 1)
+    eq(h.retry_policy.fails, 0)  # reset by the successful dial
+    c.close()
+
+
+def test_connect_fails_fast_between_attempts():
+    h = mr.ConnectionHandler.resp3(DOWN).timeout(300).retry(backoff_ms=300, jitter=True)
+    raises(mr.ConnectionError, h.connect)
+    t = now()
+    e = raises(mr.ConnectionError, h.connect)
+    ok("next attempt in" in str(e), str(e))
+    ok(since(t) < 200)
+    d = h.retry_policy.delay
+    ok(150 <= d <= 300, "jittered delay %d" % d)
+
+
+def test_backoff_is_capped():
+    h = mr.ConnectionHandler.resp3(DOWN).timeout(300).retry(backoff_ms=10, max_backoff_ms=40, jitter=False)
+    for i in range(6):
+        raises(mr.ConnectionError, h.connect)
+        sleep_ms(h.retry_policy.delay + 5)
+    eq(h.retry_policy.delay, 40)
+
+
+def test_auth_failure_is_not_retried():
+    a = admin()
+    a.command(b"ACL", b"SETUSER", b"t_retry_u", b"reset", b"on", b">pw1", b"~*", b"+@all").wait()
+    try:
+        h = handler().auth(mr.Credentials.acl(b"t_retry_u", b"pw1")).retry(backoff_ms=10)
+        c = h.connect()
+        eq(c.command(b"PING").wait(), b"PONG")
+        a.command(b"ACL", b"SETUSER", b"t_retry_u", b"resetpass", b">pw2").wait()
+        kill(c)
+        raises(mr.ConnectionError, lambda: c.get(P + b"x").wait())
+        dials = []
+        real = h._dial
+
+        def counting(*args):
+            dials.append(1)
+            return real(*args)
+        h._dial = counting
+        e = raises(mr.AuthenticationError, c.get, P + b"x")
+        ok("pw1" not in str(e) and "pw2" not in str(e))
+        eq(len(dials), 1)
+        sleep_ms(50)
+        for _ in range(3):  # stopped: no dial, however long the backoff was
+            e = raises(mr.AuthenticationError, c.get, P + b"x")
+            ok("h.auth" in str(e), str(e))
+        eq(len(dials), 1)
+        ok(isinstance(h.last_error, mr.AuthenticationError))
+        h.auth(mr.Credentials.acl(b"t_retry_u", b"pw2"))  # fixed credentials: the next command re-dials
+        eq(c.command(b"PING").wait(), b"PONG")
+        eq(len(dials), 2)
+        eq(h.reconnects, 1)
+        c.close()
+    finally:
+        a.command(b"ACL", b"DELUSER", b"t_retry_u").wait()
+        a.close()
+
+
+def _resubscribe(proto):
+    h = handler(proto).retry(backoff_ms=50)
+    c = h.connect()
+    gaps = []
+    sub = c.subscribe(P + b"ch1", P + b"ch2")
+    sub.psubscribe(P + b"pat*")
+    sub.on_gap = lambda s: gaps.append(s.gaps)
+    pub = admin()
+    eq(pub.publish(P + b"ch1", b"before").wait(), 1)
+    m = sub.receive(1000)
+    eq(m.payload, b"before")
+    a = admin()
+    ok(a.command(b"CLIENT", b"KILL", b"ID", _sub_id(a, P + b"ch1")).wait() == 1)
+    a.close()
+    eq(sub.receive(200), None)  # lost while waiting: re-dialled and subscribed again inside receive()
+    eq(sub.gaps, 1)
+    eq(gaps, [1])
+    eq(h.reconnects, 1)
+    eq(pub.publish(P + b"ch2", b"after").wait(), 1)
+    eq(pub.publish(P + b"patx", b"by pattern").wait(), 1)
+    m = sub.receive(1000)
+    eq((m.channel, m.payload), (P + b"ch2", b"after"))
+    m = sub.receive(1000)
+    eq((m.kind, m.pattern, m.payload), (b"pmessage", P + b"pat*", b"by pattern"))
+    eq(sorted(sub.channels), [P + b"ch1", P + b"ch2"])
+    eq(sorted(sub.patterns), [P + b"pat*"])
+    # receive_into() too
+    a = admin()
+    a.command(b"CLIENT", b"KILL", b"ID", _sub_id(a, P + b"ch1")).wait()
+    a.close()
+    buf = bytearray(32)
+    eq(sub.receive_into(buf, 200), None)
+    eq(sub.gaps, 2)
+    eq(pub.publish(P + b"ch1", b"into").wait(), 1)
+    n = sub.receive_into(buf, 1000)
+    eq(bytes(buf[:n]), b"into")
+    ok(sub.channel_is(P + b"ch1"))
+    sub.close()
+    if proto == 3:
+        eq(c.command(b"PING").wait(), b"PONG")
+    pub.close()
+    c.close()
+
+
+def _sub_id(a, channel):
+    # the id of the connection subscribed to `channel` (CLIENT LIST: "id=5 ... sub=2 psub=1 ...")
+    for line in a.command(b"CLIENT", b"LIST").wait().split(b"\n"):
+        if b" sub=2 " in line and b" psub=1 " in line:
+            return line.split(b" ")[0][3:]
+    raise AssertionError("no subscribed connection found")
+
+
+def test_subscription_survives_a_redial_resp3():
+    _resubscribe(3)
+
+
+def test_subscription_survives_a_redial_resp2():
+    _resubscribe(2)
+
+
+def test_subscription_resubscribes_on_the_next_command_resp3():
+    h = handler(3).retry()
+    c = h.connect()
+    sub = c.subscribe(P + b"cmd")
+    kill(c)
+    raises(mr.ConnectionError, lambda: c.command(b"PING").wait())
+    eq(c.command(b"PING").wait(), b"PONG")  # re-dialled, and the subscription is back
+    eq(sub.gaps, 1)
+    pub = admin()
+    eq(pub.publish(P + b"cmd", b"x").wait(), 1)
+    eq(sub.receive(1000).payload, b"x")
+    pub.close()
+    c.close()
+
+
+def test_receive_returns_none_while_the_server_is_down():
+    h = handler(3, tmo=300).retry(backoff_ms=100, jitter=False)
+    c = h.connect()
+    sub = c.subscribe(P + b"down")
+    h.address = DOWN
+    kill(c)
+    t = now()
+    eq(sub.receive(0), None)  # never raises for the outage, never blocks with timeout 0
+    eq(sub.receive(250), None)
+    ok(since(t) < 600, "took %d ms" % since(t))
+    ok(h.retry_policy.fails >= 2)
+    h.address = cfg.server()
+    sleep_ms(h.retry_policy.wait_ms(c._clock) + 10)
+    eq(sub.receive(100), None)
+    eq(sub.gaps, 1)
+    pub = admin()
+    eq(pub.publish(P + b"down", b"back").wait(), 1)
+    eq(sub.receive(1000).payload, b"back")
+    pub.close()
+    c.close()
+
+
+class _Spy:
+    # counts the PINGs a transport writes (wraps its send)
+    def __init__(self, t):
+        self.t = t
+        self.real = t.send
+        self.pings = 0
+        t.send = self.send
+
+    def send(self, buf, n):
+        if b"PING" in bytes(buf[:n]):
+            self.pings += 1
+        return self.real(buf, n)
+
+
+def test_health_check_pings_only_after_the_idle_interval():
+    h = handler().health_check(150)
+    eq(h.retry_policy, None)  # a health check alone does not re-dial
+    c = h.connect()
+    spy = _Spy(c._t)
+    for _ in range(5):
+        c.set(P + b"hc", b"1").wait()
+    eq(spy.pings, 0)
+    sleep_ms(200)
+    eq(c.get(P + b"hc").wait(), b"1")
+    eq(spy.pings, 1)
+    eq(c.get(P + b"hc").wait(), b"1")
+    eq(spy.pings, 1)
+    sleep_ms(200)
+    with c.pipeline():
+        f1 = c.get(P + b"hc")
+        f2 = c.get(P + b"hc")
+    eq((f1.wait(), f2.wait()), (b"1", b"1"))
+    eq(spy.pings, 2)  # one PING before the batch, not one per command
+    c.command(b"DEL", P + b"hc").wait()
+    c.close()
+
+
+def test_health_check_fails_the_command_before_it_is_written():
+    h = handler().health_check(100)
+    c = h.connect()
+    kill(c)  # the socket is dead and nobody has noticed yet
+    sleep_ms(150)
+    e = raises(mr.ConnectionError, c.set, P + b"never", b"1")
+    ok("health check" in str(e), str(e))
+    a = admin()
+    eq(a.command(b"EXISTS", P + b"never").wait(), 0)
+    a.close()
+
+
+def test_health_check_with_retry_redials_the_dead_socket():
+    h = handler().retry().health_check(100)
+    c = h.connect()
+    kill(c)
+    sleep_ms(150)
+    eq(c.set(P + b"hr", b"1").wait(), True)  # the PING found it dead, the re-dial sent the command
+    eq(h.reconnects, 1)
+    c.command(b"DEL", P + b"hr").wait()
+    c.close()
+
+
+class _S:
+    pass
+
+
+S = _S()
+
+
+def _rounds():
+    c = S.c
+    for _ in range(50):
+        S.res[0] = c.set(S.key, S.val).wait()
+        S.res[1] = c.get_into(S.key, S.buf).wait()
+        c.incr(S.ctr).wait()
+
+
+def test_retry_and_health_check_allocate_nothing_in_the_steady_state():
+    if not IS_MICROPYTHON:
+        skip("allocation is measured on MicroPython")
+    h = handler().retry().health_check(60000)
+    h.memory(mr.MemoryParameters(buffer_size=256, frame_capacity=16, memory_limit=1024))
+    S.c = c = h.connect()
+    S.key = P + b"alloc"
+    S.ctr = P + b"allocn"
+    S.val = bytearray(b"21.5")
+    S.buf = bytearray(16)
+    S.res = [None, None]
+    ok(c._rp is not None)
+    for _ in range(3):
+        _rounds()
+    eq(allocs(_rounds), 0)
+    eq(S.res, [True, 4])
+    c.command(b"DEL", S.key, S.ctr).wait()
+    c.close()
+
+
+def test_receive_into_with_retry_allocates_nothing():
+    if not IS_MICROPYTHON:
+        skip("allocation is measured on MicroPython")
+    h = handler().retry()
+    c = h.connect()
+    sub = c.subscribe(P + b"za")
+    pub = admin()
+    buf = bytearray(16)
+    out = [0]
+
+    def one():
+        out[0] = sub.receive_into(buf, 1000)
+    for _ in range(3):
+        pub.publish(P + b"za", b"hello").wait()
+        one()
+    pub.publish(P + b"za", b"hello").wait()
+    eq(allocs(one), 0)
+    eq(out[0], 5)
+    pub.close()
+    c.close()
+
+
+def test_outbox_uses_the_handler_policy():
+    h = handler(3, tmo=300).retry(backoff_ms=200, jitter=False)
+    key = P + b"box"
+    a = admin()
+    a.command(b"DEL", key).wait()
+    box = mr.Outbox(h, key)
+    box.add({b"i": 1})
+    eq(box.pump(), 1)
+    h.address = DOWN
+    kill(box._c)
+    box.add({b"i": 2})
+    t = now()
+    for _ in range(4):
+        eq(box.pump(), 0)  # one refused dial, then fail-fast: never waits
+    ok(since(t) < 300)
+    ok(box.last_error is not None)
+    h.address = cfg.server()
+    sleep_ms(220)
+    eq(box.pump(), 1)
+    eq(h.reconnects, 1)
+    eq(a.command(b"XLEN", key).wait(), 2)
+    a.command(b"DEL", key).wait()
+    a.close()
