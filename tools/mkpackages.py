@@ -5,13 +5,14 @@ tests_host/test_packaging.py enforces it):
 
     package.json          the core: everything needed to connect and send commands
     package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use)
-    package-survival.json microredis/outbox.py, sentinel.py: Outbox, Sentinel (mr.Outbox / mr.Sentinel load them)
+    package-survival.json microredis/outbox.py, sentinel.py, retry.py: Outbox, Sentinel (mr.Outbox / mr.Sentinel load
+                          them), h.retry() / h.health_check()
 
 Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
 
     mpremote mip install github:<owner>/<repo>                       # the core
     mpremote mip install github:<owner>/<repo>/package-pubsub.json   # + pub/sub
-    mpremote mip install github:<owner>/<repo>/package-survival.json # + Outbox, Sentinel
+    mpremote mip install github:<owner>/<repo>/package-survival.json # + Outbox, Sentinel, retry
     mpremote mip install /path/to/checkout/package.json              # from a local checkout
     >>> mip.install("github:<owner>/<repo>")                          # on the board, over Wi-Fi
 
@@ -31,7 +32,7 @@ PACKAGES = {
     "package.json": ["__init__", "errors", "resp", "build", "encoder", "clock", "net", "net_mp", "net_sock",
                      "client", "send", "future", "connection", "commands", "commands2"],
     "package-pubsub.json": ["pubsub"],
-    "package-survival.json": ["outbox", "sentinel"],
+    "package-survival.json": ["outbox", "sentinel", "retry"],
 }
 
 
