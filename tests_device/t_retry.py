@@ -338,6 +338,26 @@ def test_health_check_pings_only_after_the_idle_interval():
     c.close()
 
 
+def test_health_check_while_receiving():
+    # a quiet subscription PINGs once per interval while it waits, so a dead socket is found there too
+    for proto in (3, 2):
+        h = handler(proto).health_check(100)
+        c = h.connect()
+        sub = c.subscribe(P + b"quiet")
+        spy = _Spy(c._t)
+        eq(sub.receive(350), None)
+        ok(2 <= spy.pings <= 4, "%d PINGs in 350 ms" % spy.pings)
+        pub = admin()
+        n = spy.pings
+        for _ in range(5):
+            eq(pub.publish(P + b"quiet", b"m").wait(), 1)
+            eq(sub.receive(1000).payload, b"m")
+        eq(spy.pings, n)  # messages arriving: no PING needed
+        pub.close()
+        sub.close()
+        c.close()
+
+
 def test_health_check_fails_the_command_before_it_is_written():
     h = handler().health_check(100)
     c = h.connect()

@@ -58,11 +58,11 @@ def _wait_for(q, want, timeout, seen):
     return False
 
 
-def _publish(address, payload):
+def _publish(address, payload, channel=b"retry:news"):
     h = mr.ConnectionHandler.resp3(address).timeout(1000)
     try:
         c = h.connect()
-        return c.publish(b"retry:news", payload).wait()
+        return c.publish(channel, payload).wait()
     except mr.RedisError:
         return 0
     finally:
@@ -189,4 +189,32 @@ def test_health_check_finds_a_half_open_socket(redis_server, retry):
     finally:
         admin.command(b"DEL", key).wait()
         admin.close()
+        proxy.stop()
+
+
+@pytest.mark.parametrize("proto", [3, 2])
+def test_health_check_finds_a_half_open_subscription(redis_server, proto):
+    proxy = FaultProxy(redis_server.address).start()
+    try:
+        h = mr.ConnectionHandler(proxy.address, proto).timeout(300).health_check(200)
+        h.retry(backoff_ms=100, jitter=False)
+        c = h.connect()
+        sub = c.subscribe(b"retry:hs")
+        proxy.stall()  # a subscriber waits for messages on a socket that will never deliver one
+        t = time.monotonic()
+        assert sub.receive(700) is None  # PING at 200 ms, dead at 500, a re-dial through the stall fails
+        assert time.monotonic() - t < 1.5
+        # (RESP2 dials without a handshake: its dial "succeeds" and the re-subscription times out, paced alike)
+        assert h.last_error is not None and (h.reconnects == 0 or proto == 2)
+        proxy.passthrough()
+        got = None
+        end = time.monotonic() + 5
+        while got is None and time.monotonic() < end:
+            _publish(redis_server.address, b"back", b"retry:hs")
+            got = sub.receive(200)
+        assert got is not None and got.payload == b"back"
+        assert sub.gaps == 1 and (h.reconnects == 1 or proto == 2)
+        sub.close()
+        c.close()
+    finally:
         proxy.stop()

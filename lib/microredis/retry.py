@@ -16,7 +16,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import AuthenticationError, ConnectionError, TimeoutError, RedisError
+from .errors import AuthenticationError, ConnectionError, ProtocolError, TimeoutError, RedisError
 
 _MAX_SHIFT = const(16)
 
@@ -76,15 +76,7 @@ class Policy:
             self._creds = h._creds
             raise
         except (RedisError, OSError) as e:
-            h.last_error = e
-            self.fails += 1
-            d = self.backoff_ms << (self.fails - 1 if self.fails <= _MAX_SHIFT else _MAX_SHIFT)
-            if d > self.max_backoff_ms:
-                d = self.max_backoff_ms
-            if self.jitter and d > 1:
-                d = d // 2 + self._rand(d // 2 + 1, clock)
-            self.fail_at = clock.ticks_ms()
-            self.delay = d
+            d = self._failed(e, clock)
             if not self.retry:
                 raise
             raise ConnectionError("%s failed: %s; next attempt in %d ms" %
@@ -94,6 +86,19 @@ class Policy:
             h.reconnects += 1
         self._dialed = True
         return conn
+
+    def _failed(self, e, clock):
+        # a failed attempt: the next one waits backoff_ms, doubling up to max_backoff_ms, with jitter
+        self.h.last_error = e
+        self.fails += 1
+        d = self.backoff_ms << (self.fails - 1 if self.fails <= _MAX_SHIFT else _MAX_SHIFT)
+        if d > self.max_backoff_ms:
+            d = self.max_backoff_ms
+        if self.jitter and d > 1:
+            d = d // 2 + self._rand(d // 2 + 1, clock)
+        self.fail_at = clock.ticks_ms()
+        self.delay = d
+        return d
 
     def wait_ms(self, clock):
         """ms until the next dial may start (0: now)."""
@@ -127,15 +132,16 @@ class Policy:
         # send.py _begin, before a reply slot is claimed: nothing of the command is written yet
         if c._conn is None:
             self.revive(c)
-            return
-        hc = self.hc
-        if hc and not c._n:
-            i = c._head - 1
-            if i < 0:
-                i = c._cap - 1
-            clock = c._clock
-            if clock.ticks_diff(clock.ticks_ms(), c._sent[i]) > hc:
-                self._check(c)
+        elif self.hc and not c._n and self._idle(c):
+            self._check(c)
+
+    def _idle(self, c):
+        # no command sent for longer than the interval (the last resolved slot holds when the last one went out)
+        i = c._head - 1
+        if i < 0:
+            i = c._cap - 1
+        clock = c._clock
+        return clock.ticks_diff(clock.ticks_ms(), c._sent[i]) > self.hc
 
     def _check(self, c):
         # idle too long: a PING proves the socket before the command is written (so it is never lost half-sent)
@@ -188,8 +194,9 @@ class Policy:
             c._sub = sub
             try:
                 self._resubscribe(sub)
-            except (ConnectionError, TimeoutError) as e:
-                h.last_error = e
+            except (ConnectionError, TimeoutError, ProtocolError) as e:
+                # a dial that proved nothing (RESP2 without a handshake) counts as a failed attempt: paced
+                self._failed(e, c._clock)
                 raise
         cb = self.on_reconnect
         if cb is not None:
@@ -220,17 +227,19 @@ class Policy:
 
     # ---- Subscription.receive()/receive_into() ---------------------------------------------------------------
     def receive(self, sub, timeout_ms, buf):
-        # As Subscription.receive: a message, or None after timeout_ms. A lost connection is re-dialled within
-        # the call (paced by the backoff) instead of raising; only an authentication failure, a closed
-        # subscription or a failure that is not the connection's comes out.
-        if not self.retry:
+        # As Subscription.receive: a message, or None after timeout_ms. With retry(), a lost connection is
+        # re-dialled within the call (paced by the backoff) instead of raising; only an authentication failure, a
+        # closed subscription or a failure that is not the connection's comes out. With health_check(), a
+        # subscription that heard nothing (and sent nothing) for the interval sends a PING, so a half-open socket
+        # is found while waiting too.
+        if not self.retry and not self.hc:
             return sub._receive(timeout_ms) if buf is None else sub._receive_into(buf, timeout_ms)
         c = sub._c
         clock = c._clock
         start = clock.ticks_ms()
-        left = timeout_ms
+        hc = self.hc
         while True:
-            if c._conn is None and sub.active:
+            if c._conn is None and sub.active and self.retry:
                 try:
                     self.revive(c)
                 except AuthenticationError:
@@ -243,18 +252,24 @@ class Policy:
                     left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
                     if left <= 0:
                         return None
-                    w = self.wait_ms(clock)
-                    _sleep_ms(max(1, min(left, w)))
+                    _sleep_ms(max(1, min(left, self.wait_ms(clock))))
                     continue
+            ms = 0
             if timeout_ms > 0:
-                left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
-                if left <= 0:
+                ms = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
+                if ms <= 0:
                     return None
+                if hc and ms > hc:
+                    ms = hc  # wake up to check the socket
             try:
-                if buf is None:
-                    return sub._receive(left)
-                return sub._receive_into(buf, left)
-            except (ConnectionError, TimeoutError) as e:
-                if c._conn is not None or not sub.active:
+                m = sub._receive(ms) if buf is None else sub._receive_into(buf, ms)
+                if m is not None:
+                    return m
+                if hc and c._conn is not None and not c._n and self._idle(c):
+                    self._check(c)
+            except (ConnectionError, TimeoutError):
+                if not self.retry or c._conn is not None or not sub.active:
                     raise
-                self.h.last_error = e  # lost while waiting: re-dialled on the next turn (at once the first time)
+                # lost while waiting (h.last_error says why): re-dialled on the next turn, at once the first time
+            if timeout_ms <= 0 and c._conn is not None:
+                return None
