@@ -461,3 +461,52 @@ def test_outbox_uses_the_handler_policy():
     eq(a.command(b"XLEN", key).wait(), 2)
     a.command(b"DEL", key).wait()
     a.close()
+
+
+def test_disconnect_counts_as_a_loss():
+    h = handler().retry()
+    c = h.connect()
+    h.disconnect()
+    eq(c.command(b"PING").wait(), b"PONG")
+    eq(h.reconnects, 1)
+    c.close()
+
+
+def test_retry_after_connect_takes_the_client_already_handed_out():
+    h = handler()
+    c = h.connect()
+    h.retry()
+    kill(c)
+    raises(mr.ConnectionError, lambda: c.get(P + b"x").wait())
+    eq(c.command(b"PING").wait(), b"PONG")
+    eq(h.reconnects, 1)
+    c.close()
+
+
+def test_outbox_blocked_by_auth_resumes_after_new_credentials():
+    a = admin()
+    a.command(b"ACL", b"SETUSER", b"t_retry_o", b"reset", b"on", b">pw1", b"~*", b"+@all").wait()
+    key = P + b"obox"
+    a.command(b"DEL", key).wait()
+    try:
+        h = handler(3, tmo=500).auth(mr.Credentials.acl(b"t_retry_o", b"pw1")).retry(backoff_ms=10)
+        box = mr.Outbox(h, key)
+        box.add({b"i": 1})
+        eq(box.pump(), 1)
+        a.command(b"ACL", b"SETUSER", b"t_retry_o", b"resetpass", b">pw2").wait()
+        kill(box._c)
+        box.add({b"i": 2})
+        eq(box.pump(), 0)  # finds the connection lost
+        eq(box.pump(), 0)  # the re-dial is refused
+        ok(box.blocked and isinstance(box.last_error, mr.AuthenticationError))
+        box.resume()
+        eq(box.pump(), 0)  # the handler's policy is stopped: no dial with the same credentials
+        ok(box.blocked)
+        h.auth(mr.Credentials.acl(b"t_retry_o", b"pw2"))
+        box.resume()
+        eq(box.pump(), 1)
+        eq(a.command(b"XLEN", key).wait(), 2)
+    finally:
+        a.command(b"ACL", b"DELUSER", b"t_retry_o").wait()
+        a.command(b"DEL", key).wait()
+        a.close()
