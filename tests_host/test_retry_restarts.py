@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, RedisServer
 from faultproxy import FaultProxy
 
 import microredis as mr
@@ -218,3 +218,39 @@ def test_health_check_finds_a_half_open_subscription(redis_server, proto):
         c.close()
     finally:
         proxy.stop()
+
+
+def _redis7():
+    import shutil
+    exe = shutil.which("redis-server", path="/usr/bin:/usr/local/bin")
+    if not exe:
+        return None
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
+    return exe if "v=7" in out or "v=8" in out else None
+
+
+@pytest.mark.parametrize("proto", [3, 2])
+def test_shard_channels_resubscribed(proto):
+    exe = _redis7()
+    if exe is None:
+        pytest.skip("SSUBSCRIBE needs Debian's redis-server 7 (apt-get install redis-server)")
+    srv = RedisServer(executable=exe).start()
+    try:
+        h = mr.ConnectionHandler(srv.address, proto).timeout(1000).retry(backoff_ms=50)
+        c = h.connect()
+        sub = c.ssubscribe(b"retry:shard")
+        sub.subscribe(b"retry:plain")
+        admin = mr.ConnectionHandler.resp3(srv.address).connect()
+        assert admin.command(b"CLIENT", b"KILL", b"SKIPME", b"yes").wait() >= 1
+        assert sub.receive(300) is None  # re-dialled and subscribed again inside receive()
+        assert sub.gaps == 1 and h.reconnects == 1
+        assert admin.command(b"SPUBLISH", b"retry:shard", b"s").wait() == 1
+        assert admin.publish(b"retry:plain", b"p").wait() == 1
+        got = [sub.receive(1000), sub.receive(1000)]
+        assert sorted((m.kind, m.payload) for m in got) == [(b"message", b"p"), (b"smessage", b"s")]
+        assert sub.shard_channels == {b"retry:shard"} and sub.channels == {b"retry:plain"}
+        sub.close()
+        c.close()
+        admin.close()
+    finally:
+        srv.cleanup()

@@ -1,7 +1,8 @@
 """ConnectionHandler: configuration, dialing and handshake, and the cached socket that Clients share."""
 # The handler owns the live connection (transport, reader, encoder and their buffers, allocated once per dial).
 # connect() hands out a Client on it; a later connect() reuses it unless it broke (timeout, reset, protocol error),
-# in which case it dials again. Nothing is retried behind the caller's back.
+# in which case it dials again. Nothing is retried behind the caller's back; with h.retry() (retry.py) a Client that
+# lost its connection re-dials on its next command, paced, but what was pending on the lost connection still fails.
 
 from .errors import AuthenticationError, ConnectionError, ProtocolError, RedisError, ReplyError
 from .resp import Reader, MemoryParameters

@@ -144,7 +144,7 @@ class Subscription:
     def _live(self):
         # a closed subscription, or one of a closed client, must not read the socket another client now uses
         c = self._c
-        if self.active and c._conn is None and c._rp is not None:
+        if self.active and c._conn is None and c._rp is not None and c._rp.retry:
             c._rp.revive(c)  # retry.py: re-dial (paced) and subscribe again, or raise
         if not self.active or self._c._conn is None:
             raise ConnectionError("subscription is closed")
