@@ -42,13 +42,6 @@ def kill(c):
     a.close()
 
 
-def kill_sub(c, sub):
-    # a subscribed RESP2 connection cannot send CLIENT ID: kill it by its name
-    a = admin()
-    eq(a.command(b"CLIENT", b"KILL", b"USER", b"default", b"SKIPME", b"yes").wait() >= 1, True)
-    a.close()
-
-
 def test_without_retry_a_lost_client_stays_closed():
     h = handler()
     c = h.connect()
@@ -205,7 +198,8 @@ def test_auth_failure_is_not_retried():
 
 
 def _resubscribe(proto):
-    h = handler(proto).retry(backoff_ms=50)
+    name = b"t_retry_sub%d" % proto
+    h = handler(proto).retry(backoff_ms=50).client_name(name)
     c = h.connect()
     gaps = []
     sub = c.subscribe(P + b"ch1", P + b"ch2")
@@ -215,9 +209,7 @@ def _resubscribe(proto):
     eq(pub.publish(P + b"ch1", b"before").wait(), 1)
     m = sub.receive(1000)
     eq(m.payload, b"before")
-    a = admin()
-    ok(a.command(b"CLIENT", b"KILL", b"ID", _sub_id(a, P + b"ch1")).wait() == 1)
-    a.close()
+    kill_named(name)
     eq(sub.receive(200), None)  # lost while waiting: re-dialled and subscribed again inside receive()
     eq(sub.gaps, 1)
     eq(gaps, [1])
@@ -231,9 +223,7 @@ def _resubscribe(proto):
     eq(sorted(sub.channels), [P + b"ch1", P + b"ch2"])
     eq(sorted(sub.patterns), [P + b"pat*"])
     # receive_into() too
-    a = admin()
-    a.command(b"CLIENT", b"KILL", b"ID", _sub_id(a, P + b"ch1")).wait()
-    a.close()
+    kill_named(name)
     buf = bytearray(32)
     eq(sub.receive_into(buf, 200), None)
     eq(sub.gaps, 2)
@@ -248,12 +238,16 @@ def _resubscribe(proto):
     c.close()
 
 
-def _sub_id(a, channel):
-    # the id of the connection subscribed to `channel` (CLIENT LIST: "id=5 ... sub=2 psub=1 ...")
-    for line in a.command(b"CLIENT", b"LIST").wait().split(b"\n"):
-        if b" sub=2 " in line and b" psub=1 " in line:
-            return line.split(b" ")[0][3:]
-    raise AssertionError("no subscribed connection found")
+def kill_named(name):
+    # kill the (subscribed) connection named `name`: a RESP2 subscriber cannot ask its own CLIENT ID
+    a = admin()
+    found = 0
+    for line in a.command(b"CLIENT", b"LIST", b"TYPE", b"pubsub").wait().split(b"\n"):
+        if (b" name=" + name + b" ") in line:
+            eq(a.command(b"CLIENT", b"KILL", b"ID", line.split(b" ")[0][3:]).wait(), 1)
+            found += 1
+    a.close()
+    eq(found, 1, "subscribed connection %r" % name)
 
 
 def test_subscription_survives_a_redial_resp3():
@@ -439,7 +433,7 @@ def test_receive_into_with_retry_allocates_nothing():
 
 
 def test_outbox_uses_the_handler_policy():
-    h = handler(3, tmo=300).retry(backoff_ms=200, jitter=False)
+    h = handler(3, tmo=300).retry(backoff_ms=1000, jitter=False)
     key = P + b"box"
     a = admin()
     a.command(b"DEL", key).wait()
@@ -452,10 +446,10 @@ def test_outbox_uses_the_handler_policy():
     t = now()
     for _ in range(4):
         eq(box.pump(), 0)  # one refused dial, then fail-fast: never waits
-    ok(since(t) < 300)
+    ok(since(t) < 800, "4 pumps took %d ms" % since(t))  # (slow imports under mpremote mount: generous)
     ok(box.last_error is not None)
     h.address = cfg.server()
-    sleep_ms(220)
+    sleep_ms(1020)
     eq(box.pump(), 1)
     eq(h.reconnects, 1)
     eq(a.command(b"XLEN", key).wait(), 2)

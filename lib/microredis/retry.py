@@ -214,9 +214,7 @@ class Policy:
         sub._r2 = c._conn.protocol == 2
         sub._want = 0
         sub._count = 0
-        if sub._r2:
-            c._r2sub = True
-        for i in range(3):
+        for i in range(3):  # (_send puts a RESP2 connection in subscribed mode)
             s = sub._sets(i)
             if s:
                 sub._send(i, tuple(s), True)
