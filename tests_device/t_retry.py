@@ -504,3 +504,17 @@ def test_outbox_blocked_by_auth_resumes_after_new_credentials():
         a.command(b"ACL", b"DELUSER", b"t_retry_o").wait()
         a.command(b"DEL", key).wait()
         a.close()
+
+
+def test_tcp_keepalive_is_on_where_the_stack_names_it():
+    c = handler().connect()
+    s = getattr(c._t, "_s", None)
+    if s is None or not hasattr(s, "getsockopt"):
+        c.close()
+        skip("the socket has no getsockopt to read the option back")
+    import socket
+    if not hasattr(socket, "SO_KEEPALIVE"):
+        c.close()
+        skip("the stack does not name SO_KEEPALIVE")
+    ok(s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0)
+    c.close()
