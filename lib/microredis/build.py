@@ -27,6 +27,7 @@ _SEMI = const(59)  # ;
 _DOT = const(46)  # .
 _QMARK = const(63)  # ?
 
+_BIG_CHUNK = const(4000)  # digits per int() call: CPython refuses str->int beyond 4300 digits
 _COPY_LOOP = const(128)  # copies up to this size go byte by byte: slower, but allocate nothing
 
 # Simple strings returned as constants, so the most common replies allocate nothing.
@@ -60,6 +61,64 @@ def copy(dest, di, src, si, k):
 
 
 _MSG = (b"message", b"pmessage", b"smessage")
+_NOT_UTF8 = "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)"
+_SPECIAL_FLOATS = (b"inf", b"-inf", b"nan")
+_FLOAT_CHARS = b"0123456789+-.eE"
+
+
+def _utf8_replace(v):
+    # bytes.decode(errors="replace") for MicroPython, whose decode() ignores errors=: each maximal invalid
+    # subsequence becomes one U+FFFD, as CPython does. Error path only.
+    out = []
+    n = len(v)
+    a = 0
+    i = 0
+    while i < n:
+        c = v[i]
+        if c < 0x80:
+            i += 1
+            continue
+        lo = 0x80
+        hi = 0xBF
+        if 0xC2 <= c <= 0xDF:
+            m = 1
+        elif 0xE0 <= c <= 0xEF:
+            m = 2
+            if c == 0xE0:
+                lo = 0xA0
+            elif c == 0xED:
+                hi = 0x9F
+        elif 0xF0 <= c <= 0xF4:
+            m = 3
+            if c == 0xF0:
+                lo = 0x90
+            elif c == 0xF4:
+                hi = 0x8F
+        else:
+            m = 0
+        j = i + 1
+        k = 0
+        while k < m and j < n and lo <= v[j] <= hi:
+            j += 1
+            k += 1
+            lo = 0x80
+            hi = 0xBF
+        if m and k == m:
+            i = j
+            continue
+        out.append(v[a:i].decode())
+        out.append("\ufffd")
+        i = a = j
+    out.append(v[a:].decode())
+    return "".join(out)
+
+
+def text(v):
+    # UTF-8 text of an error reply: invalid bytes are replaced, so `.code` stays a clean word
+    try:
+        return v.decode()
+    except UnicodeError:
+        return _utf8_replace(v)
 
 
 class Builder:
@@ -75,10 +134,7 @@ class Builder:
             raise self._bad("invalid integer", buf, start, p)
         v = 0
         if eol - p > 18:
-            try:
-                v = int(bytes(buf[p:eol]))
-            except ValueError:
-                raise self._bad("invalid integer", buf, start, p)
+            v = self._bigint(buf, start, p, eol)
         else:
             while p < eol:
                 c = buf[p] - 48
@@ -88,14 +144,60 @@ class Builder:
                 p += 1
         return -v if neg else v
 
+    def _bigint(self, buf, start, p, eol):
+        # digits only (int() would also take "_" and spaces), converted in chunks combined pairwise, so 10**5
+        # digits take milliseconds on CPython despite its 4300-digit limit on int(str)
+        i = p
+        while i < eol:
+            c = buf[i]
+            if c < 48 or c > 57:
+                raise self._bad("invalid integer", buf, start, i)
+            i += 1
+        n = eol - p
+        if n <= _BIG_CHUNK:
+            return int(bytes(buf[p:eol]))
+        j = p + (n % _BIG_CHUNK or _BIG_CHUNK)  # the first chunk is the short one: as if zero-padded
+        parts = [int(bytes(buf[p:j]))]
+        while j < eol:
+            parts.append(int(bytes(buf[j:j + _BIG_CHUNK])))
+            j += _BIG_CHUNK
+        b = 10 ** _BIG_CHUNK
+        while len(parts) > 1:
+            if len(parts) & 1:
+                parts.insert(0, 0)
+            nxt = []
+            i = 0
+            while i < len(parts):
+                nxt.append(parts[i] * b + parts[i + 1])
+                i += 2
+            parts = nxt
+            b = b * b
+        return parts[0]
+
+    def _double(self, buf, start, p, eol):
+        v = bytes(buf[p:eol])
+        if v not in _SPECIAL_FLOATS:
+            for c in v:
+                if c not in _FLOAT_CHARS:  # float() would also take "_", spaces, "infinity"
+                    raise self._bad("invalid double", buf, start, p)
+        try:
+            return float(v)
+        except ValueError:
+            raise self._bad("invalid double", buf, start, p)
+
     def _str(self, buf, a, b):
         v = bytes(buf[a:b])
         if self.decode:
             try:
                 return v.decode()
             except UnicodeError:
-                raise ProtocolError("reply is not valid UTF-8 (use decode=False)")
+                self._u8 = True  # the whole reply becomes a returned ProtocolError once built
         return v
+
+    def _not_utf8(self):
+        self._u8 = False
+        self.attributes = None
+        return ProtocolError(_NOT_UTF8)
 
     def _simple(self, buf, p, eol):
         n = eol - p
@@ -106,26 +208,26 @@ class Builder:
         return self._str(buf, p, eol)
 
     def _error(self, buf, a, b):
-        try:
-            msg = bytes(buf[a:b]).decode()
-        except UnicodeError:
-            msg = repr(bytes(buf[a:b]))
-        return reply_error(msg)
+        return reply_error(text(bytes(buf[a:b])))
 
     def _build(self, p, end):
+        # Returns the reply's value; a ProtocolError instance (returned) if decode=True met a non-UTF-8 value;
+        # _NOKEY if buf[p:end] held only attributes (gets_into builds those before copying the value after them).
         buf = self.buf
         start = p
         bc = self._bc
         bn = self._cnt  # the scan is done with these until this reply is built
         bk = self._kind
         bkey = self._bkey
+        fz = self._bfz
         depth = 0
         while p < end:
             t = buf[p]
             eol = buf.find(b"\r\n", p + 1, end)
             q = eol + 2
+            sk = depth and fz[depth - 1] == 2  # inside a skipped attribute: checked, never built
             if t == _PLUS:
-                v = self._simple(buf, p + 1, eol)
+                v = None if sk else self._simple(buf, p + 1, eol)
             elif t == _COLON or t == _LPAREN:
                 v = self._int(buf, start, p + 1, eol)
             elif t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
@@ -133,9 +235,10 @@ class Builder:
                 if c == _MINUS:
                     v = None
                 elif c == _QMARK:
-                    bc[depth] = bytearray()
+                    bc[depth] = None if sk else bytearray()
                     bn[depth] = -1
                     bk[depth] = _DOLLAR
+                    fz[depth] = 2 if sk else 0
                     depth += 1
                     p = q
                     continue
@@ -144,25 +247,25 @@ class Builder:
                     q = eol + 4 + n
                     if t == _SEMI:
                         if n:
-                            bc[depth - 1].extend(memoryview(buf)[eol + 2:eol + 2 + n])
+                            if not sk:
+                                bc[depth - 1].extend(memoryview(buf)[eol + 2:eol + 2 + n])
                             p = q
                             continue
                         q = eol + 2  # ";0" ends the stream and carries no payload
                         depth -= 1
-                        v = bytes(bc[depth])
-                        bc[depth] = None
-                        if self.decode:
-                            v = self._decode(v)
-                    elif t == _DOLLAR:
-                        v = self._str(buf, eol + 2, eol + 2 + n)
+                        v = self._close(depth)
                     elif t == _EQUAL:
                         if buf[eol + 5] != _COLON:
                             raise self._bad("verbatim string without format", buf, start, eol + 2)
-                        v = self._str(buf, eol + 6, eol + 2 + n)
+                        v = None if sk else self._str(buf, eol + 6, eol + 2 + n)
+                    elif sk:
+                        v = None
+                    elif t == _DOLLAR:
+                        v = self._str(buf, eol + 2, eol + 2 + n)
                     else:
                         v = self._error(buf, eol + 2, eol + 2 + n)
             elif t == _MINUS:
-                v = self._error(buf, p + 1, eol)
+                v = None if sk else self._error(buf, p + 1, eol)
             elif t == _UNDER:
                 if eol != p + 1:
                     raise self._bad("invalid null", buf, start, p)
@@ -173,10 +276,7 @@ class Builder:
                     raise self._bad("invalid boolean", buf, start, p)
                 v = c == 116
             elif t == _COMMA:
-                try:
-                    v = float(bytes(buf[p + 1:eol]))
-                except ValueError:
-                    raise self._bad("invalid double", buf, start, p + 1)
+                v = self._double(buf, start, p + 1, eol)
             elif t == _DOT:
                 depth -= 1
                 if bkey[depth] is not _NOKEY and bk[depth] == _PCT:
@@ -187,24 +287,42 @@ class Builder:
                 if n == -1:
                     v = None
                 else:
-                    if t == _PCT or t == _PIPE:
+                    # m: 2 skipped (an attribute nobody asked for, or inside one), 1 part of a map key (lists become
+                    # tuples so the key is hashable; a map there cannot be), 0 built as usual
+                    if sk:
+                        m = 2
+                    elif t == _PIPE:
+                        m = 0 if self.want_attributes else 2
+                    elif depth and (fz[depth - 1] == 1 or (bkey[depth - 1] is _NOKEY and (
+                            bk[depth - 1] == _PCT or bk[depth - 1] == _PIPE))):
+                        m = 1
+                        if t == _PCT:
+                            raise self._bad("map key is a map", buf, start, p)
+                    else:
+                        m = 0
+                    if m == 2:
+                        c = None
+                    elif t == _PCT or t == _PIPE:
                         c = {}
-                        if n > 0:
-                            n *= 2
+                    elif m == 1:
+                        c = []
                     elif t == _GT:
                         c = Push()
                     else:
                         c = []
+                    if n > 0 and (t == _PCT or t == _PIPE):
+                        n *= 2
                     if n == 0:
                         if t == _PIPE:
                             p = q
                             continue
-                        v = c
+                        v = () if m == 1 else c
                     else:
                         bc[depth] = c
                         bn[depth] = -1 if n == -2 else n
                         bk[depth] = t
                         bkey[depth] = _NOKEY
+                        fz[depth] = m
                         depth += 1
                         p = q
                         continue
@@ -214,22 +332,20 @@ class Builder:
                 if depth == 0:
                     if p < end:
                         raise self._bad("trailing data inside reply", buf, start, p)
+                    if self._u8:
+                        return self._not_utf8()
                     return v
                 d = depth - 1
                 c = bc[d]
                 k = bk[d]
                 if k == _PCT or k == _PIPE:
-                    key = bkey[d]
-                    if key is _NOKEY:
-                        if type(v) is list or type(v) is Push:
-                            v = tuple(v)
-                        elif type(v) is dict:
-                            raise self._bad("map key is a map", buf, start, p)
+                    if bkey[d] is _NOKEY:
                         bkey[d] = v
                     else:
-                        c[key] = v
+                        if c is not None:
+                            c[bkey[d]] = v
                         bkey[d] = _NOKEY
-                else:
+                elif c is not None:
                     c.append(v)
                 n = bn[d]
                 if n < 0:
@@ -242,29 +358,36 @@ class Builder:
                 v = self._close(d)
                 if k == _PIPE:
                     break
+        if depth == 0:
+            return _NOKEY  # attributes only (the value after them is being copied by gets_into)
         raise self._bad("reply ended early", buf, start, p)
 
     def _close(self, d):
         c = self._bc[d]
         self._bc[d] = None
+        m = self._bfz[d]
+        if m == 2:
+            return None
         k = self._kind[d]
         if k == _DOLLAR:
             c = bytes(c)
             return self._decode(c) if self.decode else c
         if k == _PIPE:
-            if self.want_attributes:
-                if self.attributes is None:
-                    self.attributes = c
-                else:
-                    self.attributes.update(c)
+            if self.attributes is None:
+                self.attributes = c
+            else:
+                self.attributes.update(c)
             return None
+        if m == 1:
+            return tuple(c)
         return c
 
     def _decode(self, v):
         try:
             return v.decode()
         except UnicodeError:
-            raise ProtocolError("reply is not valid UTF-8 (use decode=False)")
+            self._u8 = True
+            return v
 
     # ---- pub/sub messages without building objects ----------------------------------------------------------
     def gets_msg_into(self, dest, chan):
@@ -325,9 +448,11 @@ class Builder:
         k = self._ml
         self._r = end
         if k > len(dest):
+            self.skipped_type = t
             raise MemoryFull("message of %d bytes does not fit the %d-byte buffer" % (k, len(dest)))
         copy(chan, 0, buf, c0, cl)
         copy(dest, 0, buf, q, k)
         self.msg_kind = kind
         self.msg_clen = cl
+        self.skipped_type = 0
         return k

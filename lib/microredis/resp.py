@@ -79,13 +79,19 @@ class Reader(Builder):
         self._cnt = [0] * MAX_DEPTH  # elements still expected per level; -1 for streamed aggregates
         self._kind = bytearray(MAX_DEPTH)  # type byte per level
         self._skip = False  # discarding a reply larger than memory_limit
-        self.skipped_type = 0  # type byte of the last reply discarded that way (62 ">" for a push)
+        # Contract with the client: after MemoryFull, skipped_type is the type byte of the frame that was discarded
+        # (62 ">" for a push, 36 "$" for a bulk value that did not fit a gets_into() buffer, the value's type when
+        # attributes came first); 0 once a reply is returned. So a dropped push is never confused with a reply.
+        self.skipped_type = 0
         self._drop = 0  # skip mode: payload bytes (with CRLF) still to discard
         self._lskip = False  # skip mode: inside an over-long simple line, discarding up to its CRLF
         self._into = None  # gets_into: destination of a bulk string being copied as it arrives
         self._ilen = -1  # its declared length; -1 when no copy is in progress
         self._ileft = 0  # bytes still expected, CRLF included
         self._ipos = 0  # bytes copied so far
+        self._istream = False  # the copy is of a streamed string ($?): _ilen grows chunk by chunk
+        self._lo = 0  # an incomplete line was searched this far past its start: the next search resumes there
+        self._u8 = False  # decode=True: the reply being built holds a value that is not UTF-8
         self.msg_kind = None  # gets_msg_into(): kind and channel length of the last message (set here: a new
         self.msg_clen = 0  # attribute created later would allocate)
         self._ml = 0
@@ -96,9 +102,11 @@ class Reader(Builder):
         # scan no longer needs once a reply is complete
         self._bc = [None] * MAX_DEPTH
         self._bkey = [None] * MAX_DEPTH
+        self._bfz = bytearray(MAX_DEPTH)  # per level: 0 built, 1 inside a map key (tuples), 2 skipped attribute
 
     def _bad(self, what, buf, start, p):
         # Error path only: where in the reply the problem is, and the received bytes around it.
+        self._u8 = False
         lo = p - 8 if p - 8 > start else start
         hi = p + 16 if p + 16 < self.wpos else self.wpos
         return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
@@ -146,16 +154,33 @@ class Reader(Builder):
     def wrote(self, n):
         self.wpos += n
 
+    def _room(self):
+        # space() without growing: feed() must not grow the buffer for data that may be many whole replies (the
+        # limit is per reply); gets() grows it through _pull() only for the one reply it is scanning.
+        w = self.wpos
+        r = self._r
+        if r == w:
+            return self.space()
+        free = len(self.buf) - w
+        if free > 0 or r == 0:
+            return free
+        return self.space()  # compacts
+
     def feed(self, data):
-        """Queue received bytes: copied into the receive buffer as far as it has room; the rest waits for gets()."""
-        if self._pend is not None:
-            self._pend = bytes(self._pend[self._pi:]) + bytes(data)
-            self._pi = 0
-            return
+        """Queue received bytes: copied into the receive buffer as far as it has room; the rest waits for gets().
+        Never raises and never drops data: memory_limit applies to each reply as gets() parses it."""
         n = len(data)
         if n == 0:
             return
-        free = self.space()
+        d = self._pend
+        if d is not None:
+            i = self._pi
+            if i > 4096 and i * 2 > len(d):
+                d = self._pend = d[i:]  # forget what _pull() has moved out, so feeding stays linear
+                self._pi = 0
+            d.extend(data)
+            return
+        free = self._room()
         w = self.wpos
         if n <= free:
             self.buf[w:w + n] = data
@@ -163,7 +188,7 @@ class Reader(Builder):
         else:
             self.buf[w:w + free] = data[0:free]
             self.wpos = w + free
-            self._pend = bytes(data[free:])  # a copy: the caller may reuse its buffer
+            self._pend = bytearray(data[free:])  # a copy: the caller may reuse its buffer
             self._pi = 0
 
     def _pull(self):
@@ -225,6 +250,7 @@ class Reader(Builder):
         self._need = 0
         self._r = end  # consumed before building, so a failing build cannot leave the stream half-read
         self.attributes = None
+        self.skipped_type = 0
         return self._build(start, end)
 
     # ---- pass 1: scan --------------------------------------------------------------------------------------
@@ -273,6 +299,8 @@ class Reader(Builder):
                     self._lskip = False
                     e = eol + 2
                 else:
+                    if self._depth == 0 and s < w and buf[s] != _PIPE:
+                        self.skipped_type = buf[s]  # the value after discarded attributes
                     e = self._elem(buf, s, w, dest, cnt, kind, True)
             else:
                 e = self._elem(buf, s, w, dest, cnt, kind, False)
@@ -281,7 +309,8 @@ class Reader(Builder):
                     return True
                 if not self._skip and (e == -2 or w - self._r >= self._limit):
                     self._skip = True
-                    self.skipped_type = buf[self._r]  # tells a discarded push from a discarded reply
+                    # tells a discarded push from a discarded reply; past leading attributes, the value's type
+                    self.skipped_type = kind[0] if self._depth and kind[0] != _PIPE else buf[self._r]
                     continue
                 return False
             if e == 0:
@@ -295,6 +324,7 @@ class Reader(Builder):
                         self._skip = False
                         self._r = e
                         self._need = 0
+                        self._u8 = False
                         raise MemoryFull("reply larger than memory_limit (%d bytes) was discarded" % self._limit)
                     return True
                 d -= 1
@@ -320,12 +350,19 @@ class Reader(Builder):
         d = self._depth
         if d and kind[d - 1] == _DOLLAR and t != _SEMI:
             raise self._bad("streamed string chunk expected", buf, start, s)
-        eol = buf.find(b"\r\n", s + 1, w)
+        lo = self._lo
+        if lo:
+            self._lo = 0
+            eol = buf.find(b"\r\n", s + lo, w)
+        else:
+            eol = buf.find(b"\r\n", s + 1, w)
         if eol < 0:
             if t == _PLUS or t == _MINUS or t == _COMMA or t == _LPAREN or t == _COLON:
                 if skip and w - s > _MAX_HEADER:
                     self._lskip = True
                     return 0
+                if w - s > 2:
+                    self._lo = w - s - 1  # a long line arriving in pieces is searched once, not once per piece
                 return -1
             if w - s > _MAX_HEADER:
                 raise self._bad("line too long or missing CRLF", buf, start, s)
@@ -337,6 +374,17 @@ class Reader(Builder):
             if n == -2:
                 if t != _DOLLAR:
                     raise self._bad("invalid length", buf, start, s + 1)
+                if dest is not None and d == 0 and not skip:
+                    # gets_into of a streamed string: chunks are copied as they arrive, like a $n value
+                    if s != start:
+                        self._attrs_first(start, s)
+                    self._into = dest
+                    self._ilen = 0
+                    self._ileft = 0
+                    self._ipos = 0
+                    self._istream = True
+                    self._r = self._s = eol + 2
+                    return -3
                 self._open(buf, start, s, _DOLLAR, -1)
                 self._s = eol + 2
                 return 0
@@ -356,7 +404,11 @@ class Reader(Builder):
                 self._drop = n + 2
                 self._s = eol + 2
                 return 0
-            if dest is not None and t == _DOLLAR and d == 0 and s == start:
+            if dest is not None and t == _DOLLAR and d == 0:
+                if s != start:
+                    self._attrs_first(start, s)
+                else:
+                    self.attributes = None
                 self._into = dest
                 self._ilen = n
                 self._ileft = n + 2
@@ -405,35 +457,76 @@ class Reader(Builder):
         self._kind[d] = t
         self._depth = d + 1
 
+    def _attrs_first(self, start, s):
+        # gets_into: the attributes before a top-level bulk value are built (or skipped) before it is copied
+        self.attributes = None
+        self._need = 0
+        self._build(start, s)
+
     def _copy_into(self):
         # gets_into: move the bulk string's bytes from the receive buffer to the destination as they arrive.
+        while True:
+            buf = self.buf
+            s = self._r
+            w = self.wpos
+            left = self._ileft
+            n = self._ilen
+            dest = self._into
+            fits = n <= len(dest)
+            k = left - 2
+            if k > w - s:
+                k = w - s
+            if k > 0:
+                if fits:
+                    copy(dest, self._ipos, buf, s, k)
+                    self._ipos += k
+                s += k
+                left -= k
+            while left and s < w:
+                if buf[s] != (_CR if left == 2 else _LF):
+                    raise self._bad("bulk string not followed by CRLF", buf, s, s)
+                s += 1
+                left -= 1
+            self._r = self._s = s
+            self._ileft = left
+            if left:
+                return NEED_DATA
+            if not self._istream or self._chunk() == 0:
+                break
+            if self._ileft == 0:
+                return NEED_DATA  # the next chunk header has not arrived
+        n = self._ilen
+        self._ilen = -1
+        self._into = None
+        self._istream = False
+        if n > len(dest):
+            self.skipped_type = _DOLLAR
+            self._u8 = False
+            raise MemoryFull("value of %d bytes does not fit the %d-byte buffer" % (n, len(dest)))
+        self.skipped_type = 0
+        if self._u8:
+            return self._not_utf8()
+        return n
+
+    def _chunk(self):
+        # gets_into of a streamed string: reads the next ";n" header. 0 after ";0" (the string ended), else 1 (then
+        # _ileft is 0 if the header is still incomplete).
         buf = self.buf
         s = self._r
         w = self.wpos
-        left = self._ileft
-        n = self._ilen
-        dest = self._into
-        fits = n <= len(dest)
-        k = left - 2
-        if k > w - s:
-            k = w - s
-        if k > 0:
-            if fits:
-                copy(dest, self._ipos, buf, s, k)
-                self._ipos += k
-            s += k
-            left -= k
-        while left and s < w:
-            if buf[s] != (_CR if left == 2 else _LF):
-                raise self._bad("bulk string not followed by CRLF", buf, s, s)
-            s += 1
-            left -= 1
-        self._r = self._s = s
-        self._ileft = left
-        if left:
-            return NEED_DATA
-        self._ilen = -1
-        self._into = None
-        if not fits:
-            raise MemoryFull("value of %d bytes does not fit the %d-byte buffer" % (n, len(dest)))
-        return n
+        if s < w and buf[s] != _SEMI:
+            raise self._bad("streamed string chunk expected", buf, s, s)
+        eol = buf.find(b"\r\n", s, w)
+        if eol < 0:
+            if w - s > _MAX_HEADER:
+                raise self._bad("line too long or missing CRLF", buf, s, s)
+            return 1
+        n = self._len(buf, s, s + 1, eol)
+        if n < 0:
+            raise self._bad("invalid length", buf, s, s + 1)
+        self._r = self._s = eol + 2
+        if n == 0:
+            return 0
+        self._ilen += n
+        self._ileft = n + 2
+        return 1
