@@ -22,7 +22,7 @@ MPREMOTE := $(VENV)/bin/mpremote
 comma := ,
 
 .PHONY: help .venv test bench mpy firmware test-firmware demo test-device test-device-unix deploy packages \
-        ensure-socat clean distclean
+        ensure-socat clean distclean fuzz
 
 help:
 	@echo "make demo              the boards/unix telemetry program on the MicroPython unix port + a local redis-server"
@@ -53,6 +53,10 @@ test: .venv ensure-socat
 	@rc=0; $(PY) -m pytest tests_host -q -ra -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: ERROR: pytest collected no tests" >&2; fi; \
 	exit $$rc
+
+# RESP reader oracle fuzz against hiredis: FUZZ_CASES cases (default 1,000,000) on every CPU; FUZZ_SEED picks them
+fuzz: .venv
+	$(PY) tests_host/test_fuzz_oracle.py
 
 # socat gives the unix port a pty so mpremote can drive it like a board. Installed when missing and root;
 # otherwise the board-like tests skip, saying why.

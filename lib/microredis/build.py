@@ -199,13 +199,19 @@ class Builder:
         self.attributes = None
         return ProtocolError(_NOT_UTF8)
 
-    def _simple(self, buf, p, eol):
+    def _simple(self, buf, start, p, eol):
         n = eol - p
         for i in range(len(_INTERNED)):
             c = _INTERNED[i]
             if n == len(c) and buf.startswith(c, p):
                 return _INTERNED_STR[i] if self.decode else c
+        self._line(buf, start, p, eol)
         return self._str(buf, p, eol)
+
+    def _line(self, buf, start, p, eol):
+        # a simple string or error holds no CR or LF: a lone one means the stream is out of step
+        if buf.find(b"\r", p, eol) >= 0 or buf.find(b"\n", p, eol) >= 0:
+            raise self._bad("CR or LF inside a simple string", buf, start, p)
 
     def _error(self, buf, a, b):
         return reply_error(text(bytes(buf[a:b])))
@@ -227,7 +233,7 @@ class Builder:
             q = eol + 2
             sk = depth and fz[depth - 1] == 2  # inside a skipped attribute: checked, never built
             if t == _PLUS:
-                v = None if sk else self._simple(buf, p + 1, eol)
+                v = None if sk else self._simple(buf, start, p + 1, eol)
             elif t == _COLON or t == _LPAREN:
                 v = self._int(buf, start, p + 1, eol)
             elif t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
@@ -265,6 +271,7 @@ class Builder:
                     else:
                         v = self._error(buf, eol + 2, eol + 2 + n)
             elif t == _MINUS:
+                self._line(buf, start, p + 1, eol)
                 v = None if sk else self._error(buf, p + 1, eol)
             elif t == _UNDER:
                 if eol != p + 1:
