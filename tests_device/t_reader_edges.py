@@ -264,15 +264,20 @@ def test_huge_integers_parse_in_linear_time():
 
 
 def test_doubles_are_strict():
-    for body in (b"1_0", b" 1", b"infinity", b"1e", b"", b"nan1"):
+    for body in (b"1_0", b" 1", b"infinity", b"1e", b"", b"nan1", b"0x1p3", b"--1"):
         r = reader()
         r.feed(b"," + body + b"\r\n")
         raises(ProtocolError, r.gets)
     r = reader()
-    r.feed(b",-1.5e3\r\n,+2\r\n,.5\r\n")
+    r.feed(b",-1.5e3\r\n,+2\r\n,.5\r\n,NaN\r\n,-INF\r\n,-nan\r\n")
     eq(r.gets(), -1500.0)
     eq(r.gets(), 2.0)
     eq(r.gets(), 0.5)
+    v = r.gets()
+    ok(v != v)
+    eq(r.gets(), float("-inf"))
+    v = r.gets()
+    ok(v != v)
 
 
 # ---- 7. decode=True: a value that is not UTF-8 is returned as a ProtocolError for that reply -------------------

@@ -142,7 +142,8 @@ STRICTER = (  # (our error, a mark that must be in the data): hiredis reads thes
     ("invalid count", b"-1"),  # hiredis takes %-1, ~-1, >-1 as nil; RESP has only *-1 (and _)
     ("invalid length", b"-1"),  # ... and =-1, !-1 as nil; RESP has only $-1
     ("invalid integer", b"("),  # hiredis takes "(" with no digits (or any text) as a big number
-    ("invalid boolean", b"#"),  # hiredis reads "#" followed by a NUL as false
+    ("invalid boolean", b"#"),
+    ("invalid double", b","),  # hiredis uses strtod: leading spaces, hex floats  # hiredis reads "#" followed by a NUL as false
 )
 
 

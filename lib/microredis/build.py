@@ -62,7 +62,7 @@ def copy(dest, di, src, si, k):
 
 _MSG = (b"message", b"pmessage", b"smessage")
 _NOT_UTF8 = "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)"
-_SPECIAL_FLOATS = (b"inf", b"-inf", b"nan")
+_SPECIAL_FLOATS = (b"inf", b"-inf", b"nan", b"-nan")
 _FLOAT_CHARS = b"0123456789+-.eE"
 
 
@@ -176,7 +176,9 @@ class Builder:
 
     def _double(self, buf, start, p, eol):
         v = bytes(buf[p:eol])
-        if v not in _SPECIAL_FLOATS:
+        if eol - p <= 4 and v.lower() in _SPECIAL_FLOATS:  # any case, as hiredis (strcasecmp)
+            v = v.lower()
+        else:
             for c in v:
                 if c not in _FLOAT_CHARS:  # float() would also take "_", spaces, "infinity"
                     raise self._bad("invalid double", buf, start, p)

@@ -140,6 +140,7 @@ class Reader(Builder):
             size = self._need
         if size > self._limit:
             size = self._limit
+        self.skipped_type = 0  # (if this fails, nothing was discarded)
         if size <= len(buf):
             # Only reachable with a limit below the buffer: the scan switches to skip mode before this.
             raise MemoryFull("receive buffer cannot grow past memory_limit")
@@ -221,14 +222,16 @@ class Reader(Builder):
 
     # ---- public parsing ------------------------------------------------------------------------------------
     def gets(self):
-        """The next reply, or NEED_DATA. Error replies are returned as ReplyError instances. Raises ProtocolError
-        on malformed input (the stream is then unusable) and MemoryFull after discarding a reply larger than
-        memory_limit (the stream is still in sync)."""
+        """The next reply, or NEED_DATA. Error replies are returned as ReplyError instances; with decode=True a
+        reply holding a value that is not UTF-8 is returned as a ProtocolError instance (the reply is consumed, the
+        stream stays in sync). Raises ProtocolError on malformed input (the stream is then unusable) and MemoryFull
+        after discarding a reply larger than memory_limit (the stream is still in sync; see skipped_type)."""
         return self._get(None)
 
     def gets_into(self, dest):
-        """Like gets(), but a bulk-string reply is copied into `dest` as it arrives and its length is returned
-        (None for nil). A value longer than `dest` is discarded and raises MemoryFull."""
+        """Like gets(), but a bulk-string reply ($n, streamed $?, or either after attributes) is copied into `dest`
+        as it arrives, bypassing memory_limit, and its length is returned (None for nil). A value longer than `dest`
+        is discarded and raises MemoryFull with skipped_type 36 ("$"); the stream stays in sync."""
         return self._get(dest)
 
     def _get(self, dest):
