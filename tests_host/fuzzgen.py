@@ -220,7 +220,11 @@ def render(v, oracle=False):
     if t is str:
         return "s" + "".join("%02x" % c for c in v.encode())
     if isinstance(v, ReplyError):
-        return "E" + "".join("%02x" % c for c in v.message.encode())
+        # runs of U+FFFD as one: MicroPython replaces each invalid byte, CPython each maximal invalid sequence
+        m = v.message
+        while "\ufffd\ufffd" in m:
+            m = m.replace("\ufffd\ufffd", "\ufffd")
+        return "E" + "".join("%02x" % c for c in m.encode())
     if t is ProtocolError:
         return "U"  # decode=True: a value that is not UTF-8, returned for its reply
     if t is Push and not oracle:
@@ -238,7 +242,7 @@ def render_gen(v):
     # the text render() gives for the value a generated (unmutated) case must parse to (SPEC "Reply values")
     t = type(v)
     if t is Err:
-        return "E" + "".join("%02x" % c for c in v.text.encode())
+        return render(ReplyError(v.text))
     if t is Big:
         return render(int(v))
     if t is Set:

@@ -62,63 +62,7 @@ def copy(dest, di, src, si, k):
 
 _MSG = (b"message", b"pmessage", b"smessage")
 _NOT_UTF8 = "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)"
-_SPECIAL_FLOATS = (b"inf", b"-inf", b"nan", b"-nan")
-_FLOAT_CHARS = b"0123456789+-.eE"
-
-
-def _utf8_replace(v):
-    # bytes.decode(errors="replace") for MicroPython, whose decode() ignores errors=: each maximal invalid
-    # subsequence becomes one U+FFFD, as CPython does. Error path only.
-    out = []
-    n = len(v)
-    a = 0
-    i = 0
-    while i < n:
-        c = v[i]
-        if c < 0x80:
-            i += 1
-            continue
-        lo = 0x80
-        hi = 0xBF
-        if 0xC2 <= c <= 0xDF:
-            m = 1
-        elif 0xE0 <= c <= 0xEF:
-            m = 2
-            if c == 0xE0:
-                lo = 0xA0
-            elif c == 0xED:
-                hi = 0x9F
-        elif 0xF0 <= c <= 0xF4:
-            m = 3
-            if c == 0xF0:
-                lo = 0x90
-            elif c == 0xF4:
-                hi = 0x8F
-        else:
-            m = 0
-        j = i + 1
-        k = 0
-        while k < m and j < n and lo <= v[j] <= hi:
-            j += 1
-            k += 1
-            lo = 0x80
-            hi = 0xBF
-        if m and k == m:
-            i = j
-            continue
-        out.append(v[a:i].decode())
-        out.append("\ufffd")
-        i = a = j
-    out.append(v[a:].decode())
-    return "".join(out)
-
-
-def text(v):
-    # UTF-8 text of an error reply: invalid bytes are replaced, so `.code` stays a clean word
-    try:
-        return v.decode()
-    except UnicodeError:
-        return _utf8_replace(v)
+_FLOAT_CHARS = b"0123456789+-.eainf"  # of a lowercased double: float() alone would take "_", spaces, "infinity"
 
 
 class Builder:
@@ -133,67 +77,40 @@ class Builder:
         if p >= eol:
             raise self._bad("invalid integer", buf, start, p)
         v = 0
-        if eol - p > 18:
-            v = self._bigint(buf, start, p, eol)
-        else:
-            while p < eol:
-                c = buf[p] - 48
-                if c < 0 or c > 9:
-                    raise self._bad("invalid integer", buf, start, p)
-                v = v * 10 + c
-                p += 1
-        return -v if neg else v
-
-    def _bigint(self, buf, start, p, eol):
-        # digits only (int() would also take "_" and spaces), converted in chunks combined pairwise, so 10**5
-        # digits take milliseconds on CPython despite its 4300-digit limit on int(str)
+        n = eol - p
         i = p
         while i < eol:
-            c = buf[i]
-            if c < 48 or c > 57:
+            c = buf[i] - 48
+            if c < 0 or c > 9:  # digits only: int() would also take "_" and spaces
                 raise self._bad("invalid integer", buf, start, i)
+            if n <= 18:
+                v = v * 10 + c
             i += 1
-        n = eol - p
-        if n <= _BIG_CHUNK:
-            return int(bytes(buf[p:eol]))
-        j = p + (n % _BIG_CHUNK or _BIG_CHUNK)  # the first chunk is the short one: as if zero-padded
-        parts = [int(bytes(buf[p:j]))]
-        while j < eol:
-            parts.append(int(bytes(buf[j:j + _BIG_CHUNK])))
-            j += _BIG_CHUNK
-        b = 10 ** _BIG_CHUNK
-        while len(parts) > 1:
-            if len(parts) & 1:
-                parts.insert(0, 0)
-            nxt = []
-            i = 0
-            while i < len(parts):
-                nxt.append(parts[i] * b + parts[i + 1])
-                i += 2
-            parts = nxt
-            b = b * b
-        return parts[0]
-
-    def _double(self, buf, start, p, eol):
-        v = bytes(buf[p:eol])
-        if eol - p <= 4 and v.lower() in _SPECIAL_FLOATS:  # any case, as hiredis (strcasecmp)
-            v = v.lower()
-        else:
-            for c in v:
-                if c not in _FLOAT_CHARS:  # float() would also take "_", spaces, "infinity"
-                    raise self._bad("invalid double", buf, start, p)
-        try:
-            return float(v)
-        except ValueError:
-            raise self._bad("invalid double", buf, start, p)
+        if n > 18:
+            # chunks combined pairwise: CPython's int() refuses more than 4300 digits, and digit by digit is
+            # quadratic; the first chunk is the short one, as if zero-padded
+            i = _BIG_CHUNK
+            k = p + (n % i or i)
+            v = [int(bytes(buf[p:k]))]
+            while k < eol:
+                v.append(int(bytes(buf[k:k + i])))
+                k += i
+            b = 10 ** i  # i, not the const: mpy-cross would fold 10 ** 4000 into a 4 KB constant
+            while len(v) > 1:
+                if len(v) & 1:
+                    v.insert(0, 0)
+                i = 0
+                while i * 2 < len(v):
+                    v[i] = v[2 * i] * b + v[2 * i + 1]
+                    i += 1
+                v = v[:i]
+                b = b * b
+            v = v[0]
+        return -v if neg else v
 
     def _str(self, buf, a, b):
         v = bytes(buf[a:b])
-        if self.decode:
-            try:
-                return v.decode()
-            except UnicodeError:
-                self._u8 = True  # the whole reply becomes a returned ProtocolError once built
+        return self._decode(v) if self.decode else v
         return v
 
     def _not_utf8(self):
@@ -207,7 +124,24 @@ class Builder:
             c = _INTERNED[i]
             if n == len(c) and buf.startswith(c, p):
                 return _INTERNED_STR[i] if self.decode else c
-        self._line(buf, start, p, eol)
+        return self._str(buf, p, eol)
+
+    def _str(self, buf, a, b):
+        v = bytes(buf[a:b])
+        return self._decode(v) if self.decode else v
+        return v
+
+    def _not_utf8(self):
+        self._u8 = False
+        self.attributes = None
+        return ProtocolError(_NOT_UTF8)
+
+    def _simple(self, buf, start, p, eol):
+        n = eol - p
+        for i in range(len(_INTERNED)):
+            c = _INTERNED[i]
+            if n == len(c) and buf.startswith(c, p):
+                return _INTERNED_STR[i] if self.decode else c
         return self._str(buf, p, eol)
 
     def _line(self, buf, start, p, eol):
@@ -216,7 +150,24 @@ class Builder:
             raise self._bad("CR or LF inside a simple string", buf, start, p)
 
     def _error(self, buf, a, b):
-        return reply_error(text(bytes(buf[a:b])))
+        # invalid UTF-8 bytes become U+FFFD so `.code` stays a clean word (MicroPython's decode() has no
+        # errors="replace")
+        v = bytes(buf[a:b])
+        out = ""
+        i = 0
+        while i < len(v):
+            n = len(v) - i
+            while n:
+                try:
+                    out += v[i:i + n].decode()
+                    break
+                except UnicodeError:
+                    n -= 1 if n < 5 else n - 4  # the whole rest, else the longest valid prefix of at most 4 bytes
+            if n == 0:
+                out += "\ufffd"
+                n = 1
+            i += n
+        return reply_error(out)
 
     def _build(self, p, end):
         # Returns the reply's value; a ProtocolError instance (returned) if decode=True met a non-UTF-8 value;
@@ -227,13 +178,12 @@ class Builder:
         bn = self._cnt  # the scan is done with these until this reply is built
         bk = self._kind
         bkey = self._bkey
-        fz = self._bfz
         depth = 0
         while p < end:
             t = buf[p]
             eol = buf.find(b"\r\n", p + 1, end)
             q = eol + 2
-            sk = depth and fz[depth - 1] == 2  # inside a skipped attribute: checked, never built
+            sk = depth and bc[depth - 1] is None  # inside a skipped attribute: checked, never built
             if t == _PLUS:
                 v = None if sk else self._simple(buf, start, p + 1, eol)
             elif t == _COLON or t == _LPAREN:
@@ -246,7 +196,6 @@ class Builder:
                     bc[depth] = None if sk else bytearray()
                     bn[depth] = -1
                     bk[depth] = _DOLLAR
-                    fz[depth] = 2 if sk else 0
                     depth += 1
                     p = q
                     continue
@@ -273,7 +222,6 @@ class Builder:
                     else:
                         v = self._error(buf, eol + 2, eol + 2 + n)
             elif t == _MINUS:
-                self._line(buf, start, p + 1, eol)
                 v = None if sk else self._error(buf, p + 1, eol)
             elif t == _UNDER:
                 if eol != p + 1:
@@ -285,7 +233,14 @@ class Builder:
                     raise self._bad("invalid boolean", buf, start, p)
                 v = c == 116
             elif t == _COMMA:
-                v = self._double(buf, start, p + 1, eol)
+                v = bytes(buf[p + 1:eol]).lower()  # inf, nan in any case, as hiredis reads them
+                for c in v:
+                    if c not in _FLOAT_CHARS:
+                        v = b"?"  # float() fails below
+                try:
+                    v = float(v)
+                except ValueError:
+                    raise self._bad("invalid double", buf, start, p + 1)
             elif t == _DOT:
                 depth -= 1
                 if bkey[depth] is not _NOKEY and bk[depth] == _PCT:
@@ -296,25 +251,22 @@ class Builder:
                 if n == -1:
                     v = None
                 else:
-                    # m: 2 skipped (an attribute nobody asked for, or inside one), 1 part of a map key (lists become
-                    # tuples so the key is hashable; a map there cannot be), 0 built as usual
-                    if sk:
-                        m = 2
+                    # c None: skipped (an attribute nobody asked for, or inside one). k NEED_DATA: part of a map key
+                    # (a list level's unused key slot marks it; it becomes a tuple so the key is hashable; a map
+                    # there cannot be)
+                    k = _NOKEY
+                    if sk or (t == _PIPE and not self.want_attributes):
+                        c = None
                     elif t == _PIPE:
-                        m = 0 if self.want_attributes else 2
-                    elif depth and (fz[depth - 1] == 1 or (bkey[depth - 1] is _NOKEY and (
+                        c = {}
+                    elif depth and (bkey[depth - 1] is NEED_DATA or (bkey[depth - 1] is _NOKEY and (
                             bk[depth - 1] == _PCT or bk[depth - 1] == _PIPE))):
-                        m = 1
                         if t == _PCT:
                             raise self._bad("map key is a map", buf, start, p)
-                    else:
-                        m = 0
-                    if m == 2:
-                        c = None
-                    elif t == _PCT or t == _PIPE:
-                        c = {}
-                    elif m == 1:
                         c = []
+                        k = NEED_DATA
+                    elif t == _PCT:
+                        c = {}
                     elif t == _GT:
                         c = Push()
                     else:
@@ -325,13 +277,12 @@ class Builder:
                         if t == _PIPE:
                             p = q
                             continue
-                        v = () if m == 1 else c
+                        v = () if k is NEED_DATA else c
                     else:
                         bc[depth] = c
                         bn[depth] = -1 if n == -2 else n
                         bk[depth] = t
-                        bkey[depth] = _NOKEY
-                        fz[depth] = m
+                        bkey[depth] = k
                         depth += 1
                         p = q
                         continue
@@ -373,10 +324,9 @@ class Builder:
 
     def _close(self, d):
         c = self._bc[d]
+        if c is None:
+            return None  # skipped
         self._bc[d] = None
-        m = self._bfz[d]
-        if m == 2:
-            return None
         k = self._kind[d]
         if k == _DOLLAR:
             c = bytes(c)
@@ -387,7 +337,7 @@ class Builder:
             else:
                 self.attributes.update(c)
             return None
-        if m == 1:
+        if self._bkey[d] is NEED_DATA:
             return tuple(c)
         return c
 
@@ -395,7 +345,7 @@ class Builder:
         try:
             return v.decode()
         except UnicodeError:
-            self._u8 = True
+            self._u8 = True  # the whole reply becomes a returned ProtocolError once built
             return v
 
     # ---- pub/sub messages without building objects ----------------------------------------------------------

@@ -60,6 +60,12 @@ class MemoryParameters:
 
 
 class Reader(Builder):
+    # Class defaults, set on the instance only on rare paths: each instance attribute grows the instance dict, and
+    # a 64 KB heap has no room to spare. _istream: the gets_into copy is of a streamed string ($?), so _ilen grows
+    # chunk by chunk. _u8: decode=True met a value that is not UTF-8 in the reply being built.
+    _istream = False
+    _u8 = False
+
     def __init__(self, params=None, decode=False, attributes=False):
         if params is None:
             params = MemoryParameters()
@@ -83,15 +89,14 @@ class Reader(Builder):
         # (62 ">" for a push, 36 "$" for a bulk value that did not fit a gets_into() buffer, the value's type when
         # attributes came first); 0 once a reply is returned. So a dropped push is never confused with a reply.
         self.skipped_type = 0
-        self._drop = 0  # skip mode: payload bytes (with CRLF) still to discard
-        self._lskip = False  # skip mode: inside an over-long simple line, discarding up to its CRLF
+        # skip mode: payload bytes (with CRLF) still to discard; -1 inside an over-long simple line, discarding up to
+        # its CRLF (one attribute for both: each one more grows the instance dict, and 64 KB heaps have no room)
+        self._drop = 0
         self._into = None  # gets_into: destination of a bulk string being copied as it arrives
         self._ilen = -1  # its declared length; -1 when no copy is in progress
         self._ileft = 0  # bytes still expected, CRLF included
         self._ipos = 0  # bytes copied so far
-        self._istream = False  # the copy is of a streamed string ($?): _ilen grows chunk by chunk
         self._lo = 0  # an incomplete line was searched this far past its start: the next search resumes there
-        self._u8 = False  # decode=True: the reply being built holds a value that is not UTF-8
         self.msg_kind = None  # gets_msg_into(): kind and channel length of the last message (set here: a new
         self.msg_clen = 0  # attribute created later would allocate)
         self._ml = 0
@@ -102,7 +107,6 @@ class Reader(Builder):
         # scan no longer needs once a reply is complete
         self._bc = [None] * MAX_DEPTH
         self._bkey = [None] * MAX_DEPTH
-        self._bfz = bytearray(MAX_DEPTH)  # per level: 0 built, 1 inside a map key (tuples), 2 skipped attribute
 
     def _bad(self, what, buf, start, p):
         # Error path only: where in the reply the problem is, and the received bytes around it.
@@ -155,18 +159,6 @@ class Reader(Builder):
     def wrote(self, n):
         self.wpos += n
 
-    def _room(self):
-        # space() without growing: feed() must not grow the buffer for data that may be many whole replies (the
-        # limit is per reply); gets() grows it through _pull() only for the one reply it is scanning.
-        w = self.wpos
-        r = self._r
-        if r == w:
-            return self.space()
-        free = len(self.buf) - w
-        if free > 0 or r == 0:
-            return free
-        return self.space()  # compacts
-
     def feed(self, data):
         """Queue received bytes: copied into the receive buffer as far as it has room; the rest waits for gets().
         Never raises and never drops data: memory_limit applies to each reply as gets() parses it."""
@@ -181,8 +173,13 @@ class Reader(Builder):
                 self._pi = 0
             d.extend(data)
             return
-        free = self._room()
+        # not space(): feed() must not grow the buffer for data that may be many whole replies (the limit is per
+        # reply); gets() grows it through _pull() only for the one reply it is scanning
         w = self.wpos
+        free = len(self.buf) - w
+        if self._r == w or (free == 0 and self._r > 0):
+            free = self.space()  # resets or compacts
+            w = self.wpos
         if n <= free:
             self.buf[w:w + n] = data
             self.wpos = w + n
@@ -286,20 +283,21 @@ class Reader(Builder):
             s = self._s
             if self._skip:
                 self._r = s
-                if self._drop:
-                    if w - s < self._drop:
-                        self._drop -= w - s
+                dr = self._drop
+                if dr > 0:
+                    if w - s < dr:
+                        self._drop = dr - (w - s)
                         self._r = self._s = w
                         return False
-                    e = s + self._drop
+                    e = s + dr
                     self._drop = 0
-                elif self._lskip:
+                elif dr < 0:
                     eol = buf.find(b"\r\n", s, w)
                     if eol < 0:
                         # keep a trailing CR: it may be half of the CRLF
                         self._r = self._s = w - 1 if w > s and buf[w - 1] == _CR else w
                         return False
-                    self._lskip = False
+                    self._drop = 0
                     e = eol + 2
                 else:
                     if self._depth == 0 and s < w and buf[s] != _PIPE:
@@ -327,7 +325,8 @@ class Reader(Builder):
                         self._skip = False
                         self._r = e
                         self._need = 0
-                        self._u8 = False
+                        if self._u8:
+                            self._u8 = False
                         raise MemoryFull("reply larger than memory_limit (%d bytes) was discarded" % self._limit)
                     return True
                 d -= 1
@@ -362,7 +361,7 @@ class Reader(Builder):
         if eol < 0:
             if t == _PLUS or t == _MINUS or t == _COMMA or t == _LPAREN or t == _COLON:
                 if skip and w - s > _MAX_HEADER:
-                    self._lskip = True
+                    self._drop = -1
                     return 0
                 if w - s > 2:
                     self._lo = w - s - 1  # a long line arriving in pieces is searched once, not once per piece
@@ -377,21 +376,12 @@ class Reader(Builder):
             if n == -2:
                 if t != _DOLLAR:
                     raise self._bad("invalid length", buf, start, s + 1)
-                if dest is not None and d == 0 and not skip:
-                    # gets_into of a streamed string: chunks are copied as they arrive, like a $n value
-                    if s != start:
-                        self._attrs_first(start, s)
-                    self._into = dest
-                    self._ilen = 0
-                    self._ileft = 0
-                    self._ipos = 0
-                    self._istream = True
-                    self._r = self._s = eol + 2
-                    return -3
-                self._open(buf, start, s, _DOLLAR, -1)
-                self._s = eol + 2
-                return 0
-            if n == -1:
+                if dest is None or d or skip:
+                    self._open(buf, start, s, _DOLLAR, -1)
+                    self._s = eol + 2
+                    return 0
+                # else gets_into of a streamed string, copied chunk by chunk as it arrives (below)
+            elif n == -1:
                 if t != _DOLLAR:
                     raise self._bad("invalid length", buf, start, s + 1)
                 return eol + 2
@@ -408,13 +398,17 @@ class Reader(Builder):
                 self._s = eol + 2
                 return 0
             if dest is not None and t == _DOLLAR and d == 0:
+                self.attributes = None
                 if s != start:
-                    self._attrs_first(start, s)
-                else:
-                    self.attributes = None
+                    self._need = 0
+                    self._build(start, s)  # attributes before the value: built (or skipped) first
+                k = n + 2
+                if n < 0:
+                    self._istream = True  # an instance attribute only from now on (see the class)
+                    n = k = 0
                 self._into = dest
                 self._ilen = n
-                self._ileft = n + 2
+                self._ileft = k
                 self._ipos = 0
                 self._r = self._s = eol + 2
                 return -3
@@ -460,12 +454,6 @@ class Reader(Builder):
         self._kind[d] = t
         self._depth = d + 1
 
-    def _attrs_first(self, start, s):
-        # gets_into: the attributes before a top-level bulk value are built (or skipped) before it is copied
-        self.attributes = None
-        self._need = 0
-        self._build(start, s)
-
     def _copy_into(self):
         # gets_into: move the bulk string's bytes from the receive buffer to the destination as they arrive.
         while True:
@@ -494,42 +482,35 @@ class Reader(Builder):
             self._ileft = left
             if left:
                 return NEED_DATA
-            if not self._istream or self._chunk() == 0:
+            if not self._istream:
                 break
-            if self._ileft == 0:
-                return NEED_DATA  # the next chunk header has not arrived
+            # a streamed string: the next ";n" chunk header
+            if s < w and buf[s] != _SEMI:
+                raise self._bad("streamed string chunk expected", buf, s, s)
+            e = buf.find(b"\r\n", s, w)
+            if e < 0:
+                if w - s > _MAX_HEADER:
+                    raise self._bad("line too long or missing CRLF", buf, s, s)
+                return NEED_DATA
+            k = self._len(buf, s, s + 1, e)
+            if k < 0:
+                raise self._bad("invalid length", buf, s, s + 1)
+            self._r = self._s = e + 2
+            if k == 0:
+                break
+            self._ilen += k
+            self._ileft = k + 2
         n = self._ilen
         self._ilen = -1
         self._into = None
-        self._istream = False
+        if self._istream:
+            self._istream = False
         if n > len(dest):
             self.skipped_type = _DOLLAR
-            self._u8 = False
+            if self._u8:
+                self._u8 = False
             raise MemoryFull("value of %d bytes does not fit the %d-byte buffer" % (n, len(dest)))
         self.skipped_type = 0
         if self._u8:
             return self._not_utf8()
         return n
-
-    def _chunk(self):
-        # gets_into of a streamed string: reads the next ";n" header. 0 after ";0" (the string ended), else 1 (then
-        # _ileft is 0 if the header is still incomplete).
-        buf = self.buf
-        s = self._r
-        w = self.wpos
-        if s < w and buf[s] != _SEMI:
-            raise self._bad("streamed string chunk expected", buf, s, s)
-        eol = buf.find(b"\r\n", s, w)
-        if eol < 0:
-            if w - s > _MAX_HEADER:
-                raise self._bad("line too long or missing CRLF", buf, s, s)
-            return 1
-        n = self._len(buf, s, s + 1, eol)
-        if n < 0:
-            raise self._bad("invalid length", buf, s, s + 1)
-        self._r = self._s = eol + 2
-        if n == 0:
-            return 0
-        self._ilen += n
-        self._ileft = n + 2
-        return 1
