@@ -111,7 +111,6 @@ class Builder:
     def _str(self, buf, a, b):
         v = bytes(buf[a:b])
         return self._decode(v) if self.decode else v
-        return v
 
     def _not_utf8(self):
         self._u8 = False
@@ -125,29 +124,6 @@ class Builder:
             if n == len(c) and buf.startswith(c, p):
                 return _INTERNED_STR[i] if self.decode else c
         return self._str(buf, p, eol)
-
-    def _str(self, buf, a, b):
-        v = bytes(buf[a:b])
-        return self._decode(v) if self.decode else v
-        return v
-
-    def _not_utf8(self):
-        self._u8 = False
-        self.attributes = None
-        return ProtocolError(_NOT_UTF8)
-
-    def _simple(self, buf, start, p, eol):
-        n = eol - p
-        for i in range(len(_INTERNED)):
-            c = _INTERNED[i]
-            if n == len(c) and buf.startswith(c, p):
-                return _INTERNED_STR[i] if self.decode else c
-        return self._str(buf, p, eol)
-
-    def _line(self, buf, start, p, eol):
-        # a simple string or error holds no CR or LF: a lone one means the stream is out of step
-        if buf.find(b"\r", p, eol) >= 0 or buf.find(b"\n", p, eol) >= 0:
-            raise self._bad("CR or LF inside a simple string", buf, start, p)
 
     def _error(self, buf, a, b):
         # invalid UTF-8 bytes become U+FFFD so `.code` stays a clean word (MicroPython's decode() has no
