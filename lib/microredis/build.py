@@ -66,6 +66,7 @@ _FLOAT_CHARS = b"0123456789+-.eainf"  # of a lowercased double: float() alone wo
 
 
 class Builder:
+    _u8 = False
     # needs from Reader: buf, decode, want_attributes, attributes, _bc/_bkey and _cnt/_kind stacks, _len(), _bad()
     def _int(self, buf, start, p, eol):
         neg = False
@@ -78,15 +79,20 @@ class Builder:
             raise self._bad("invalid integer", buf, start, p)
         v = 0
         n = eol - p
-        i = p
-        while i < eol:
-            c = buf[i] - 48
-            if c < 0 or c > 9:  # digits only: int() would also take "_" and spaces
-                raise self._bad("invalid integer", buf, start, i)
-            if n <= 18:
+        if n <= 18:
+            while p < eol:
+                c = buf[p] - 48
+                if c < 0 or c > 9:
+                    raise self._bad("invalid integer", buf, start, p)
                 v = v * 10 + c
-            i += 1
-        if n > 18:
+                p += 1
+        else:
+            i = p
+            while i < eol:
+                c = buf[i]
+                if c < 48 or c > 57:  # digits only: int() would also take "_" and spaces
+                    raise self._bad("invalid integer", buf, start, i)
+                i += 1
             # chunks combined pairwise: CPython's int() refuses more than 4300 digits, and digit by digit is
             # quadratic; the first chunk is the short one, as if zero-padded
             i = _BIG_CHUNK
@@ -110,16 +116,16 @@ class Builder:
 
     def _str(self, buf, a, b):
         v = bytes(buf[a:b])
-        return self._decode(v) if self.decode else v
+        if self.decode:
+            try:
+                return v.decode()
+            except UnicodeError:
+                self._u8 = True  # the whole reply becomes a returned ProtocolError once built
+        return v
 
-    def _not_utf8(self):
-        self._u8 = False
-        self.attributes = None
-        return ProtocolError(_NOT_UTF8)
-
-    def _simple(self, buf, start, p, eol):
+    def _simple(self, buf, p, eol):
         n = eol - p
-        for i in range(len(_INTERNED)):
+        for i in range(3):  # len(_INTERNED)
             c = _INTERNED[i]
             if n == len(c) and buf.startswith(c, p):
                 return _INTERNED_STR[i] if self.decode else c
@@ -149,19 +155,25 @@ class Builder:
         # Returns the reply's value; a ProtocolError instance (returned) if decode=True met a non-UTF-8 value;
         # _NOKEY if buf[p:end] held only attributes (gets_into builds those before copying the value after them).
         buf = self.buf
+        t = buf[p]
+        # the most common replies, alone at the top: no stacks, no second search for the end of the line
+        if t == _COLON:
+            return self._int(buf, p, p + 1, end - 2)
+        if t == _PLUS and end - p == 5 and buf[p + 1] == 79 and buf[p + 2] == 75:
+            return "OK" if self.decode else b"OK"
         start = p
         bc = self._bc
         bn = self._cnt  # the scan is done with these until this reply is built
         bk = self._kind
         bkey = self._bkey
         depth = 0
+        sk = False  # inside a skipped attribute: checked, never built (updated as levels open and close)
         while p < end:
             t = buf[p]
             eol = buf.find(b"\r\n", p + 1, end)
             q = eol + 2
-            sk = depth and bc[depth - 1] is None  # inside a skipped attribute: checked, never built
             if t == _PLUS:
-                v = None if sk else self._simple(buf, start, p + 1, eol)
+                v = None if sk else self._simple(buf, p + 1, eol)
             elif t == _COLON or t == _LPAREN:
                 v = self._int(buf, start, p + 1, eol)
             elif t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
@@ -178,7 +190,9 @@ class Builder:
                 else:
                     n = self._len(buf, start, p + 1, eol)
                     q = eol + 4 + n
-                    if t == _SEMI:
+                    if t == _DOLLAR:
+                        v = None if sk else self._str(buf, eol + 2, eol + 2 + n)
+                    elif t == _SEMI:
                         if n:
                             if not sk:
                                 bc[depth - 1].extend(memoryview(buf)[eol + 2:eol + 2 + n])
@@ -191,12 +205,8 @@ class Builder:
                         if buf[eol + 5] != _COLON:
                             raise self._bad("verbatim string without format", buf, start, eol + 2)
                         v = None if sk else self._str(buf, eol + 6, eol + 2 + n)
-                    elif sk:
-                        v = None
-                    elif t == _DOLLAR:
-                        v = self._str(buf, eol + 2, eol + 2 + n)
                     else:
-                        v = self._error(buf, eol + 2, eol + 2 + n)
+                        v = None if sk else self._error(buf, eol + 2, eol + 2 + n)
             elif t == _MINUS:
                 v = None if sk else self._error(buf, p + 1, eol)
             elif t == _UNDER:
@@ -222,6 +232,7 @@ class Builder:
                 if bkey[depth] is not _NOKEY and bk[depth] == _PCT:
                     raise self._bad("streamed map ended after a key", buf, start, p)
                 v = self._close(depth)
+                sk = depth and bc[depth - 1] is None
             else:  # aggregate header (validated by the scan)
                 n = self._len(buf, start, p + 1, eol)
                 if n == -1:
@@ -260,6 +271,7 @@ class Builder:
                         bk[depth] = t
                         bkey[depth] = k
                         depth += 1
+                        sk = c is None
                         p = q
                         continue
             p = q
@@ -268,8 +280,10 @@ class Builder:
                 if depth == 0:
                     if p < end:
                         raise self._bad("trailing data inside reply", buf, start, p)
-                    if self._u8:
-                        return self._not_utf8()
+                    if self.decode and self._u8:
+                        self._u8 = False
+                        self.attributes = None
+                        return ProtocolError(_NOT_UTF8)
                     return v
                 d = depth - 1
                 c = bc[d]
@@ -292,6 +306,7 @@ class Builder:
                     break
                 depth = d
                 v = self._close(d)
+                sk = d and bc[d - 1] is None
                 if k == _PIPE:
                     break
         if depth == 0:
@@ -321,7 +336,7 @@ class Builder:
         try:
             return v.decode()
         except UnicodeError:
-            self._u8 = True  # the whole reply becomes a returned ProtocolError once built
+            self._u8 = True
             return v
 
     # ---- pub/sub messages without building objects ----------------------------------------------------------

@@ -11,7 +11,7 @@ except ImportError:  # CPython
         return x
 
 from .errors import MemoryFull, ProtocolError
-from .build import Builder, Push, NEED_DATA, _NOKEY, copy  # noqa: F401 (re-exported)
+from .build import Builder, Push, NEED_DATA, _NOKEY, _NOT_UTF8, copy  # noqa: F401 (re-exported)
 
 MAX_DEPTH = const(32)  # nesting limit of aggregates; deeper input raises ProtocolError
 _MAX_HEADER = const(40)  # a length/count line longer than this is malformed, not "incomplete"
@@ -60,11 +60,9 @@ class MemoryParameters:
 
 
 class Reader(Builder):
-    # Class defaults, set on the instance only on rare paths: each instance attribute grows the instance dict, and
-    # a 64 KB heap has no room to spare. _istream: the gets_into copy is of a streamed string ($?), so _ilen grows
-    # chunk by chunk. _u8: decode=True met a value that is not UTF-8 in the reply being built.
-    _istream = False
-    _u8 = False
+    # A class default, set on the instance only on a rare path (an instance attribute more grows the instance dict,
+    # and a 64 KB heap has no room to spare): decode=True met a value that is not UTF-8 in the reply being built.
+    # Read only when decode is on, so the hot path never looks it up.
 
     def __init__(self, params=None, decode=False, attributes=False):
         if params is None:
@@ -96,7 +94,9 @@ class Reader(Builder):
         self._ilen = -1  # its declared length; -1 when no copy is in progress
         self._ileft = 0  # bytes still expected, CRLF included
         self._ipos = 0  # bytes copied so far
-        self._lo = 0  # an incomplete line was searched this far past its start: the next search resumes there
+        # scan: an incomplete line was searched this far past its start, the next search resumes there; during a
+        # gets_into copy (no scan then): -1 if the value is a streamed string ($?), so _ilen grows chunk by chunk
+        self._lo = 0
         self.msg_kind = None  # gets_msg_into(): kind and channel length of the last message (set here: a new
         self.msg_clen = 0  # attribute created later would allocate)
         self._ml = 0
@@ -110,7 +110,8 @@ class Reader(Builder):
 
     def _bad(self, what, buf, start, p):
         # Error path only: where in the reply the problem is, and the received bytes around it.
-        self._u8 = False
+        if self.decode:
+            self._u8 = False
         lo = p - 8 if p - 8 > start else start
         hi = p + 16 if p + 16 < self.wpos else self.wpos
         return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
@@ -167,19 +168,17 @@ class Reader(Builder):
             return
         d = self._pend
         if d is not None:
-            i = self._pi
-            if i > 4096 and i * 2 > len(d):
-                d = self._pend = d[i:]  # forget what _pull() has moved out, so feeding stays linear
-                self._pi = 0
-            d.extend(data)
+            d.extend(data)  # _pull() drops it once drained
             return
-        # not space(): feed() must not grow the buffer for data that may be many whole replies (the limit is per
-        # reply); gets() grows it through _pull() only for the one reply it is scanning
+        # not space() when the buffer is full: feed() must not grow it for data that may be many whole replies
+        # (the limit is per reply); gets() grows it through _pull() only for the one reply it is scanning
         w = self.wpos
-        free = len(self.buf) - w
-        if self._r == w or (free == 0 and self._r > 0):
+        r = self._r
+        if r == w or (r and w == len(self.buf)):
             free = self.space()  # resets or compacts
             w = self.wpos
+        else:
+            free = len(self.buf) - w
         if n <= free:
             self.buf[w:w + n] = data
             self.wpos = w + n
@@ -325,7 +324,7 @@ class Reader(Builder):
                         self._skip = False
                         self._r = e
                         self._need = 0
-                        if self._u8:
+                        if self.decode:
                             self._u8 = False
                         raise MemoryFull("reply larger than memory_limit (%d bytes) was discarded" % self._limit)
                     return True
@@ -369,7 +368,7 @@ class Reader(Builder):
             if w - s > _MAX_HEADER:
                 raise self._bad("line too long or missing CRLF", buf, start, s)
             return -1
-        if t == _PLUS or t == _MINUS or t == _COLON or t == _COMMA or t == _HASH or t == _LPAREN or t == _UNDER:
+        if t == _PLUS or t == _COLON or t == _MINUS or t == _COMMA or t == _HASH or t == _LPAREN or t == _UNDER:
             return eol + 2
         if t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
             n = self._len(buf, start, s + 1, eol)
@@ -402,15 +401,14 @@ class Reader(Builder):
                 if s != start:
                     self._need = 0
                     self._build(start, s)  # attributes before the value: built (or skipped) first
-                k = n + 2
-                if n < 0:
-                    self._istream = True  # an instance attribute only from now on (see the class)
-                    n = k = 0
                 self._into = dest
                 self._ilen = n
-                self._ileft = k
+                self._ileft = n + 2
                 self._ipos = 0
                 self._r = self._s = eol + 2
+                if n < 0:  # streamed: chunk headers are read as the copy goes
+                    self._lo = -1
+                    self._ilen = self._ileft = 0
                 return -3
             end = eol + 4 + n
             if end > w:
@@ -473,6 +471,11 @@ class Reader(Builder):
                     self._ipos += k
                 s += k
                 left -= k
+            if left == 2 and w - s >= 2:  # the usual case: both bytes are here
+                if buf[s] != _CR or buf[s + 1] != _LF:
+                    raise self._bad("bulk string not followed by CRLF", buf, s, s)
+                s += 2
+                left = 0
             while left and s < w:
                 if buf[s] != (_CR if left == 2 else _LF):
                     raise self._bad("bulk string not followed by CRLF", buf, s, s)
@@ -482,7 +485,7 @@ class Reader(Builder):
             self._ileft = left
             if left:
                 return NEED_DATA
-            if not self._istream:
+            if self._lo == 0:
                 break
             # a streamed string: the next ";n" chunk header
             if s < w and buf[s] != _SEMI:
@@ -497,20 +500,20 @@ class Reader(Builder):
                 raise self._bad("invalid length", buf, s, s + 1)
             self._r = self._s = e + 2
             if k == 0:
+                self._lo = 0
                 break
             self._ilen += k
             self._ileft = k + 2
-        n = self._ilen
         self._ilen = -1
         self._into = None
-        if self._istream:
-            self._istream = False
-        if n > len(dest):
+        if not fits:
             self.skipped_type = _DOLLAR
-            if self._u8:
+            if self.decode:
                 self._u8 = False
             raise MemoryFull("value of %d bytes does not fit the %d-byte buffer" % (n, len(dest)))
         self.skipped_type = 0
-        if self._u8:
-            return self._not_utf8()
+        if self.decode and self._u8:
+            self._u8 = False
+            self.attributes = None
+            return ProtocolError(_NOT_UTF8)
         return n
