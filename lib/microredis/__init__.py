@@ -11,8 +11,8 @@ from .errors import (  # noqa: F401
 
 _LAZY = {
     "ConnectionHandler": "connection",
-    "Credentials": "connection",
-    "from_url": "connection",
+    "Credentials": "credentials",
+    "from_url": "url",
     "MemoryParameters": "resp",
     "Client": "commands",
     "CoreClient": "client",
