@@ -26,7 +26,7 @@ LIB = os.path.join(REPO, "lib", "microredis")
 
 # package file -> modules of lib/microredis/ (without .py), in install order
 PACKAGES = {
-    "package.json": ["__init__", "errors", "resp", "build", "encoder", "encoder_extra", "clock", "ticks", "net", "transport", "net_mp",
+    "package.json": ["__init__", "errors", "resp", "build", "encoder", "clock", "ticks", "net", "transport", "net_mp",
                      "net_sock", "tlsctx", "client", "send", "future", "connection", "credentials", "url", "commands",
                      "commands2"],
     "package-pubsub.json": ["pubsub"],

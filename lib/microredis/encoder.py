@@ -187,9 +187,18 @@ class Encoder:
             self.arg(a)
 
 
-def __getattr__(name):
-    # encode() serves tests and tools, so it loads on first use (encoder_extra.py) instead of with every client
-    if name == "encode":
-        from .encoder_extra import encode
-        return encode
-    raise AttributeError(name)
+def encode(*args):
+    """Convenience for tests and tools: the RESP bytes of one command."""
+    out = []
+
+    class _Sink:
+        def send(self, buf, n):
+            out.append(bytes(buf[:n]))
+
+        def send_obj(self, obj):
+            out.append(bytes(obj))
+
+    e = Encoder(bytearray(64), _Sink())
+    e.command(args)
+    e.flush()
+    return b"".join(out)
