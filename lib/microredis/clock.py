@@ -25,6 +25,6 @@ def default_clock():
 
 
 def __getattr__(name):
-    if name in ("PeriodicTicks", "Ticks29", "MonotonicTicks"):
-        return getattr(__import__("microredis.ticks", None, None, [name]), name)
-    raise AttributeError(name)
+    # PeriodicTicks, Ticks29, MonotonicTicks (any other name fails there with AttributeError)
+    from . import ticks
+    return getattr(ticks, name)
