@@ -14,12 +14,9 @@ def default_stack():
         try:
             import socket
             _stack = socket
-        except ImportError:
-            # CircuitPython has no socket module. One SocketPool per radio is enough (and creating
-            # several wastes their socket tables), so it is cached.
-            import socketpool
-            import wifi
-            _stack = socketpool.SocketPool(wifi.radio)
+        except ImportError:  # CircuitPython: its adapter's module makes the pool
+            from .net_sock import radio_pool
+            _stack = radio_pool()
     return _stack
 
 

@@ -8,6 +8,14 @@ from .transport import _TIMEDOUT, _errno, _desc, _nodelay, _Base
 _HINT = " (is the server's port TLS? rediss:// needs one)"
 
 
+def radio_pool():
+    # CircuitPython has no socket module. One SocketPool per radio is enough (and creating several wastes their
+    # socket tables), so net.default_stack() caches it.
+    import socketpool
+    import wifi
+    return socketpool.SocketPool(wifi.radio)
+
+
 def _connected(s):
     # True when the socket has a peer (the TCP connect succeeded); False where unknown (no getpeername).
     if not hasattr(s, "getpeername"):
