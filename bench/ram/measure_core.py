@@ -13,7 +13,8 @@ checkout's lib/microredis, e.g. one made with `git worktree add /tmp/before <com
   per module    each module imported in dependency order; a module's cost is the heap growth of its import
                 (anything it pulls in that was not loaded yet counts with it; the first includes the package),
                 after padding the qstr pool so that its growth steps are not charged to one module
-Every figure is gc.mem_alloc() after gc.collect(), relative to the same point before the import, so it holds the
+With each of the first three: the smallest `-X heapsize` (1 KiB steps) that runs it, i.e. the peak with transient
+allocations and fragmentation, and the qstr count. Every figure is gc.mem_alloc() after gc.collect(), relative to the same point before the import, so it holds the
 bytecode, qstrs, function/class objects, module dicts and whatever the client keeps (buffers, reply slots).
 Each figure is the median of --rounds processes (they agree to the byte in practice).
 """
@@ -77,14 +78,32 @@ def _build(out, src, lib):
     return mods
 
 
-def _run(path, what, port):
+def _run(path, what, port, heap_kib=None):
     code = PROGRAMS[what] % {"port": port} if what in PROGRAMS else MODS % {"names": tuple(what[5:].split(","))}
     env = dict(os.environ, MICROPYPATH=path)
-    cp = subprocess.run([os.path.join(VENV, "micropython"), "-c", code], env=env, cwd=path,
+    argv = [os.path.join(VENV, "micropython")] + (["-X", "heapsize=%dk" % heap_kib] if heap_kib else [])
+    cp = subprocess.run(argv + ["-c", code], env=env, cwd=path,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    if heap_kib:
+        return cp.returncode == 0 and "RAM " in cp.stdout
     if cp.returncode != 0:
         raise SystemExit("micropython %s failed:\n%s" % (what, cp.stdout))
     return cp.stdout
+
+
+def _smallest_heap(path, what, port):
+    # the smallest -X heapsize (KiB) that runs the program: the peak, transient allocations and fragmentation
+    # included (loading each .mpy, the HELLO reply, the handshake's own client)
+    lo, hi = 8, 512  # fails at lo, runs at hi
+    if not _run(path, what, port, hi):
+        return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _run(path, what, port, mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _median(xs):
@@ -124,7 +143,7 @@ def main(argv):
                 q = [ln for ln in out.splitlines() if ln.startswith("qstr pool:")]
                 if q:
                     qs[what] = dict(kv.split("=") for kv in q[0][11:].replace(",", " ").split())
-            rows.append((what, _median(vals)))
+            rows.append((what, _median(vals), _smallest_heap(tmp, what, port)))
         order = [m for m in ORDER if m in mods]
         per = {}
         for _ in range(rounds):
@@ -139,10 +158,11 @@ def main(argv):
         labels = {"import": "import microredis",
                   "core": "import + connect(client=CoreClient) + one SET",
                   "full": "import + connect() (full Client) + one SET"}
-        for what, v in rows:
+        for what, v, heap in rows:
             q = qs.get(what)
-            extra = "" if not q else "   (of it qstrs: %s names, %s B with the pool)" % (q["n_qstr"], q["n_total_bytes"])
-            print("  %-48s %6d B  %5.1f KB%s" % (labels[what], v, v / 1024, extra))
+            extra = "" if not q else "   qstrs: %s names, %s B with the pool" % (q["n_qstr"], q["n_total_bytes"])
+            print("  %-48s %6d B  %5.1f KB   smallest -X heapsize: %s KiB%s" % (labels[what], v, v / 1024, heap,
+                                                                                   extra))
         print("per module (import order %s; the first includes the package __init__):" % ", ".join(order))
         tot = 0
         for n in order:
