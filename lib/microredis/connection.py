@@ -118,11 +118,8 @@ class ConnectionHandler:
 
     def tls(self, context=True, server_hostname=None):
         """TLS (rediss://): context True for the platform default, or an SSLContext."""
-        if context is not None and context is not True and context is not False and \
-                not hasattr(context, "wrap_socket"):
-            raise TypeError("tls() takes True, False, None or an SSLContext")
-        if server_hostname is not None and type(server_hostname) is not str:
-            raise TypeError("server_hostname must be a str")
+        from .tlsctx import check  # the TLS set-up loads only where TLS is configured
+        check(context, server_hostname)
         self._tls = context
         self._sni = server_hostname
         return self

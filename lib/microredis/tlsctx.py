@@ -1,4 +1,12 @@
-"""TLS set-up for open_transport (loaded only when a connection uses TLS)."""
+"""TLS set-up: ConnectionHandler.tls()'s checks and open_transport's context (loaded only where TLS is used)."""
+
+
+def check(context, server_hostname):
+    # the config call fails, not the first connect()
+    if context is not None and context is not True and context is not False and not hasattr(context, "wrap_socket"):
+        raise TypeError("tls() takes True, False, None or an SSLContext")
+    if server_hostname is not None and type(server_hostname) is not str:
+        raise TypeError("server_hostname must be a str")
 
 
 def context(tls):
