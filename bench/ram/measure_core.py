@@ -18,8 +18,9 @@ the unix port's heap before the measurement starts, so the smallest heapsize is 
                 (anything it pulls in that was not loaded yet counts with it; the first includes the package),
                 after padding the qstr pool so that its growth steps are not charged to one module
 With each of the first three: the smallest `-X heapsize` (1 KiB steps) that runs it, i.e. the peak with transient
-allocations and fragmentation, and the qstr count. Every figure is gc.mem_alloc() after gc.collect(), relative to the same point before the import, so it holds the
-bytecode, qstrs, function/class objects, module dicts and whatever the client keeps (buffers, reply slots).
+allocations and fragmentation, and the qstr count. Every figure is gc.mem_alloc() after gc.collect(), relative to
+the same point before the import, so it holds the bytecode, qstrs, function/class objects, module dicts and
+whatever the client keeps (buffers, reply slots, the HELLO reply).
 Each figure is the median of --rounds processes (they agree to the byte in practice).
 """
 
