@@ -11,8 +11,7 @@ DEFAULTS = {  # from the environment, config.py or settings.toml (load_config); 
     "REDIS_HOST": "127.0.0.1", "REDIS_PORT": 6379, "REDIS_USERNAME": None, "REDIS_PASSWORD": None, "PROTOCOL": 3,
     "INTERVAL_MS": 5000, "READINGS": 0, "TTL_S": 60, "STREAM_MAXLEN": 1000, "OUTBOX_CAPACITY": 64, "OUTBOX_PATH": None,
     "TIMEOUT_MS": 2000, "BACKOFF_MS": 500, "MAX_BACKOFF_MS": 30000, "RESET_AFTER": 0, "MEM_REPORT_EVERY": 10,
-    "LISTENER_PING_EVERY": 10,  # (the config.example.py files say what each one does)
-}
+    "LISTENER_PING_EVERY": 10}  # (the config.example.py files say what each one does)
 
 
 def load_config(module=None, getenv=None):
@@ -60,12 +59,13 @@ class Telemetry:
                              cfg["OUTBOX_PATH"], cfg["STREAM_MAXLEN"])
         self.box.backoff_ms, self.box.max_backoff_ms = cfg["BACKOFF_MS"], cfg["MAX_BACKOFF_MS"]
         self.c = self.sub = self.stack = self.led_on = None
+        self.commands = 0
 
     def client(self):
         # re-dialled by hand until the handler's retry policy lands: h.retry(backoff_ms=500, max_backoff_ms=30000)
         if self.c is None:
-            self.hb.connect(stack=self.stack).close()  # the outbox dials through hb, with this stack
-            self.c = self.h.connect(stack=self.stack)
+            self.hb.connect(self.stack, None, mr.CoreClient).close()  # the outbox dials through hb, with this stack
+            self.c = self.h.connect(self.stack, None, mr.CoreClient)  # the core: the command catalogue stays unloaded
         return self.c
 
     def send(self, seq, t):
@@ -90,7 +90,7 @@ class Telemetry:
                 self.sub.ping()  # a half-open connection (the Wi-Fi came back, the AP rebooted) fails here
             while ms - clock.ticks_diff(clock.ticks_ms(), start) > 0:
                 if self.sub is None:
-                    self.sub = self.hl.connect(stack=self.stack).subscribe("cmd:" + self.id)
+                    self.sub = self.hl.connect(self.stack, None, mr.CoreClient).subscribe("cmd:" + self.id)
                     print("listening for commands on cmd:%s (led on | led off | led toggle | ping)" % self.id)
                 m = self.sub.receive(timeout_ms=max(1, ms - clock.ticks_diff(clock.ticks_ms(), start)))
                 if m is not None:
@@ -101,6 +101,7 @@ class Telemetry:
             time.sleep(max(0, ms - clock.ticks_diff(clock.ticks_ms(), start)) / 1000)
 
     def handle(self, cmd):
+        self.commands += 1
         ack = "pong" if cmd == b"ping" else "error: unknown command %r" % (cmd,)
         if cmd == b"led on" or cmd == b"led off" or cmd == b"led toggle":
             self.led_on = (not self.led_on) if cmd == b"led toggle" else cmd == b"led on"
@@ -131,11 +132,11 @@ class Telemetry:
             gc.collect()
             if report and (n == 1 or n % report == 0):
                 print("mem_free %d" % getattr(gc, "mem_free", lambda: -1)())
-            if not limit or n < limit:
-                self.listen(cfg["INTERVAL_MS"] - clock.ticks_diff(clock.ticks_ms(), start), n)
+            self.listen((cfg["INTERVAL_MS"] if n != limit else 0) - clock.ticks_diff(clock.ticks_ms(), start), n)
         box.pump(cfg["TIMEOUT_MS"])  # what is left, for up to TIMEOUT_MS
         box.close()
-        print("done: %d sent, %d failed (%d dropped)" % (box.delivered, box.pending + box.dropped, box.dropped))
+        k = self.commands  # failed: still pending, or dropped from a full outbox (box.dropped)
+        print("done: %d sent, %d failed, %d command%s" % (box.delivered, box.pending + box.dropped, k, "s"[k == 1:]))
         return box.delivered
 
 
