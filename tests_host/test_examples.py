@@ -1,7 +1,8 @@
 """The examples/ scripts, each run on the MicroPython unix port against a real redis-server (REDIS_HOST/REDIS_PORT
 point them at it): set/get with a pipeline, get_into (0 bytes allocated per read), subscribe-and-ack through a
-killed connection and a server restart, and the outbox keeping readings while the server is down. Plus the line limit
-of issue 10 ("Examples become short"): <= 50 lines per script, every line counted (blank lines and comments too)."""
+killed connection and a server restart, and the outbox keeping readings while the server is down; then each once
+under CPython. Plus the line limit of issue 10 ("Examples become short"): <= 50 lines per script, every line counted
+(blank lines and comments too)."""
 
 import os
 import re
@@ -141,3 +142,31 @@ def test_outbox_example_keeps_readings_while_the_server_is_down(micropython, red
     entries = _call(srv.port, "XRANGE", "example:temps", "-", "+")
     seqs = [int(dict(zip(f[::2], f[1::2]))[b"seq"]) for _, f in entries]
     assert seqs == list(range(1, 15)), (seqs, out)  # every reading, once, in order
+
+
+def test_examples_run_on_cpython_too(redis_server, tmp_path):
+    port = redis_server.port
+    env = dict(os.environ, PYTHONPATH=str(REPO / "lib"), **_env(port, READINGS=3, INTERVAL_MS=10,
+                                                                  DEVICE_ID="ex-cpy"))
+
+    def run(script):
+        return subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=str(tmp_path), env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, timeout=60)
+
+    for script, expect in (("pipeline.py", "greeting: b'hello from a board'"), ("get_into.py", "setpoint: 21.5"),
+                           ("outbox_telemetry.py", "done: 3 delivered, 0 pending, 0 dropped")):
+        cp = run(script)
+        assert cp.returncode == 0 and expect in cp.stdout, (script, cp.stdout)
+    log = tmp_path / "sub.txt"
+    with open(str(log), "w") as f:
+        proc = subprocess.Popen([sys.executable, str(EXAMPLES / "subscribe_ack.py")], cwd=str(tmp_path), env=env,
+                                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+    try:
+        assert _command(port, "ex-cpy", "led on") == "led on"
+        assert _call(port, "PUBLISH", "cmd:ex-cpy", "quit") == 1
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
