@@ -6,7 +6,8 @@
   OUTBOX_PATH it is SIGKILLed while the server is down and restarted: nothing lost, nothing twice; a killed command
   connection is subscribed again;
 - boards/esp32 and boards/rp2_pico_w main.py on the unix port with fake `machine`, `esp32` and `network` modules
-  (tests_host/fakeboard/mp): Wi-Fi that fails, then drops; the sensor value; "led on" drives the LED pin;
+  (tests_host/fakeboard/mp): Wi-Fi that fails (for a whole cycle: its reading waits in the outbox), then drops; the
+  sensor value; "led on" drives the LED pin;
 - boards/circuitpython/main.py under CPython with fake `wifi`, `socketpool` (tests_device/fakepool.py over real
   sockets), `microcontroller`, `board`, `digitalio` (tests_host/fakeboard/cp);
 - every boards/ file compiles with mpy-cross (MicroPython syntax), the config templates name real settings, and the
@@ -270,9 +271,13 @@ def test_esp32_main_with_fake_hardware(micropython, redis_server, tmp_path):
 
 
 def test_rp2_pico_w_main_with_fake_hardware(micropython, redis_server, tmp_path):
+    # no Wi-Fi for the whole first cycle (three failed attempts): its reading waits in the outbox
     out, acks = _run_mp_board(micropython, tmp_path, "rp2_pico_w", redis_server.port, "pico-lab", ["led toggle"],
-                              DEVICE_ID="pico-lab", READINGS=5)
+                              env={"FAKE_WIFI_FAIL_CONNECTS": "3"}, DEVICE_ID="pico-lab", READINGS=5)
     assert acks == ["led on"], out
+    assert re.search(r"^#1 [\d.]+ C: failed \(1 in a row\): OSError: wifi: no connection to 'lab'", out, re.M), out
+    assert "FAKE wifi connect 'lab' #4 ok" in out and "stream: 2 delivered, 0 pending" in out, out
+    assert _seqs(redis_server.port, "pico-lab") == [1, 2, 3, 4, 5]
     assert "FAKE pin 'LED' = 1" in out, out
     assert "FAKE wlan config [('pm', 10555712)]" in out, out  # power saving off
     entries, led = _stream(redis_server.port, "pico-lab")

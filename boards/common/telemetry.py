@@ -62,7 +62,7 @@ class Telemetry:
         self.commands = 0
 
     def client(self):
-        # re-dialled by hand until the handler's retry policy lands: h.retry(backoff_ms=500, max_backoff_ms=30000)
+        # a re-dial by hand until ConnectionHandler.retry() lands; then handler() sets h.retry(backoff_ms=500, ...)
         if self.c is None:
             self.hb.connect(self.stack, None, mr.CoreClient).close()  # the outbox dials through hb, with this stack
             self.c = self.h.connect(self.stack, None, mr.CoreClient)  # the core: the command catalogue stays unloaded
