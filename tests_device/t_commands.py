@@ -221,7 +221,7 @@ def test_blpop_server_timeout_composes_with_client_deadline():
         # the allowance does not leak: an ordinary command still has its 300 ms deadline afterwards
         eq(c.blpop(k, 0.2).wait(), None)
         f = c.echo(b"still fine")
-        eq((c._n, c._xtra[c._head]), (1, 0))
+        eq((c._n, c._allow[c._head]), (1, 0))
         eq(f.wait(), b"still fine")
     _each(run, tmo=300)
 

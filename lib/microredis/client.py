@@ -11,9 +11,9 @@ except ImportError:  # CPython
 
 from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
 from .encoder import check
-from .resp import NEED_DATA, Push
+from .resp import NEED_DATA, Push, copy
 from .future import Future, Batch
-from .send import Sender, RAW, OK  # noqa: F401 (RAW and OK are re-exported for the catalogue)
+from .send import Sender, ok
 
 # Future states (future.py)
 _FREE = const(0)
@@ -21,9 +21,8 @@ _PENDING = const(1)
 _DONE = const(2)
 _INVALID = const(3)
 
-# Reply conversions, applied when a reply resolves its future
-# codes 2 and up, and functions, are the catalogue's (commands2.py), applied by its _convert()
-# a callable conv (commands.py) is applied as conv(reply)
+# Reply conversions: None (the reply as read) or a function applied to the reply when it resolves its future
+# (send.ok, the catalogue's). A conversion that raises makes the future's ProtocolError.
 
 # RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies
 _PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe",
@@ -32,9 +31,28 @@ _PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b
 _PUBSUB2S = ("message", "pmessage", "smessage", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
              "punsubscribe", "sunsubscribe")  # the same with decode_responses
 
-
-
 _CUT = ProtocolError("the conversion of this reply was interrupted")
+
+
+class _Slow:
+    pass
+
+
+_SLOW = _Slow()  # _fast(): the next frame is not a complete simple reply; the reader's scanner takes it
+
+
+def _digits(buf, p, e):
+    # buf[p:e] as a non-negative int of at most 9 digits (a small int on every board); -1 otherwise
+    if e <= p or e - p > 9:
+        return -1
+    v = 0
+    while p < e:
+        c = buf[p] - 48
+        if c < 0 or c > 9:
+            return -1
+        v = v * 10 + c
+        p += 1
+    return v
 
 
 def _pubsub():
@@ -92,34 +110,42 @@ class CoreClient(Sender):
         self._rawn = 0  # replies to send_raw() still unread (pubsub.py); -1: unknown, so only a re-dial cleans up
         cap = conn.reader.params.frame_capacity
         self._cap = cap
+        # the reply slots, a ring: _head is the oldest pending one, _n how many are pending (sent or queued)
         self._fut = [None] * cap
-        self._conv = [0] * cap
+        self._conv = [None] * cap
         self._into = [None] * cap
         self._sent = [0] * cap
-        self._xtra = [0] * cap  # ms added to the deadline of a blocking command (BLPOP); -1: no deadline
+        self._allow = [0] * cap  # ms added to the deadline of a blocking command (BLPOP); -1: no deadline
+        # per slot, for error messages only (references, nothing allocated): command name (or a hot command's
+        # prefix) and first argument
+        self._nm = [None] * cap
+        self._key = [None] * cap
         self._head = 0
-        self._n = 0  # pending (sent or queued) replies
-        self._unsent = 0  # of those, queued in the send buffer and not yet sent
+        self._n = 0
+        self._unsent = 0  # of the pending replies, those whose commands are still in the send buffer
         self._batch = 0
         self._pipe = Batch(self)
         # Waited futures are reissued first-in first-out, so a handle kept after wait() is detected as stale for
         # as long as possible (until frame_capacity more futures have been waited).
         # twice frame_capacity: a pipelined batch may hold more futures than there are slots
         self._pool = [Future(self) for _ in range(cap)] + [None] * cap
-        self._npool = cap
-        self._ph = 0  # oldest free future in the ring
+        self._pool_n = cap
+        self._pool_head = 0  # oldest free future in the ring
+        # the command being encoded (send.py): its future, and the encoder's position to roll back to
+        self._last = None
+        self._mark = 0
+        self._mark_flushes = 0
+        self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (send.py _begin)
+        self._view = None  # memoryview of the reader's buffer, for get() values (see _bytes)
+        self._dropped = None  # the error the futures got when a read broke the connection (future.py)
+        self._lasti = 0
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
         self.last_unwaited_error = None
         self.push_handler = None  # called with each RESP3 push frame that no subscription takes
         self._sub = None  # the Subscription sharing this connection, if any
-        self._waiting = None  # the future a wait() is reading for (told apart on a timeout)
         self._r2sub = False  # RESP2 subscribed mode: only the subscribe family and PING may be sent
         self._gen = 0  # counts resolved slots (mod 2**14), so a read notices what a push_handler resolved
         self._hx = False  # the exception being raised is the push_handler's own
-        # per slot, for error messages only (references, nothing allocated): command name (or a hot command's
-        # prefix) and first argument
-        self._nm = [None] * cap
-        self._key = [None] * cap
 
     # ---- pub/sub and the low-level stream (pubsub.py) -----------------------------------------------------------
     def subscribe(self, *channels):
@@ -157,21 +183,69 @@ class CoreClient(Sender):
                     self._broken(TimeoutError("no reply within %d ms" % self._tmo), self._fut[h])
                 return
 
-    def _read_for(self, f):
-        self.flush()
+    def _read_until(self, f):
+        # wait(): reads frames until f is resolved. Every exception leaves the connection in step or drops it. The
+        # handlers bind no name: `except E as e` makes MicroPython take this frame from the heap on every call.
+        if self._unsent:
+            self.flush()
         if self._n == 0:
             raise InvalidFuture("future does not belong to a pending command of this client")
-        prev = self._waiting  # a push_handler may wait a command while an outer wait() reads
-        self._waiting = f
+        self._hx = False
         try:
-            self._read_one(None)
-        finally:
-            self._waiting = prev
+            while f._st == _PENDING:
+                self._step(f)
+        except TimeoutError:
+            self._read_failed(TimeoutError)
+            raise
+        except RedisError:
+            self._read_failed(ConnectionError)
+            raise
+        except BaseException:
+            self._read_failed(None)
+            raise
+
+    def _read_failed(self, kind):
+        # A push_handler's own exception comes after its frame was consumed, so all is in step. Anything else
+        # (^C mid-frame, a reply that cannot be copied, a lost socket) breaks the connection; the futures then
+        # fail with an error of the same kind, while the wait() that was reading raises the exception itself.
+        if self._hx:
+            self._hx = False
+        elif self._conn is not None:
+            err = (kind or ConnectionError)("connection dropped: a read failed or was interrupted%s" %
+                                            ("" if kind else " (not by the network)"))
+            self._broken(err, None)
+            self._dropped = err
+
+    def _step(self, f):
+        # one frame for wait(f), or one receive: a simple reply straight from the buffer, else the reader's scanner
+        v = self._fast()
+        if v is _SLOW:
+            p = self._r._r
+            v = self._get()
+            if v is NEED_DATA:
+                if self._r._r != p:
+                    return  # a frame was consumed (a dropped push): look at the buffer again before receiving
+                self._check_deadline(f)  # a reply trickling in keeps its deadline
+        if v is NEED_DATA:
+            if not self._fill(self._wait_ms(f)):
+                self._check_deadline(f)
+            return
+        self._dispatch(v)
+
+    def _wait_ms(self, f):
+        return self._remaining(self._slot_of(f))
+
+    def _check_deadline(self, f):
+        d = self._slot_of(f)
+        if self._remaining(d) == 0:
+            err = TimeoutError("no reply within %d ms" % self._tmo)
+            self._broken(err, self._fut[d])
+            raise err
 
     def _read_one(self, limit):
         # Reads until the oldest slot is resolved (or, when a push_handler waited commands, until any slot was).
-        # limit None: wait up to the deadline of the future being waited (else the oldest one's); 0: only what has
-        # arrived. Returns True if a slot was resolved. Push frames met on the way go to the subscription.
+        # limit None: wait up to the oldest one's deadline; 0: only what has arrived. Returns True if a slot was
+        # resolved. Push frames met on the way go to the subscription.
         self._hx = False
         try:
             return self._read1(limit)
@@ -186,7 +260,7 @@ class CoreClient(Sender):
         if self._unsent:
             self.flush()
         while True:
-            d = self._deadline_slot()
+            d = self._head
             v = self._next(self._remaining(d) if limit is None else limit)
             if v is NEED_DATA:
                 if limit is not None:
@@ -200,26 +274,122 @@ class CoreClient(Sender):
             if self._dispatch(v) or g != self._gen:
                 return True  # (a push_handler that waited a command resolved slots: the caller re-checks)
 
-    def _deadline_slot(self):
-        w = self._waiting
+    def _slot_of(self, f):
+        # the slot of pending future f (its deadline is the one a wait() keeps); the oldest if f has none
         i = self._head
-        if w is not None:
-            k = 0
-            while k < self._n:
-                if self._fut[i] is w:
-                    return i
-                i = 0 if i + 1 == self._cap else i + 1
-                k += 1
-            i = self._head
-        return i
+        if self._fut[i] is f:
+            return i
+        k = 1
+        while k < self._n:
+            i = self._tail(k)
+            if self._fut[i] is f:
+                return i
+            k += 1
+        return self._head
 
     def _next(self, ms):
         # One frame, or NEED_DATA when it has not arrived after one receive of up to ms (0: no waiting; <0: no
-        # limit). The oldest slot's get_into() reply is copied straight into its buffer.
-        v = self._get()
-        if v is NEED_DATA and self._recv(ms):
+        # limit); for the readers other than wait() (pubsub.py, ready(), close()), which break the connection on
+        # a failed receive themselves (_recv). The oldest slot's get_into() reply is copied into its buffer.
+        v = self._fast()
+        if v is _SLOW:
             v = self._get()
+        if v is NEED_DATA and self._recv(ms):
+            v = self._fast()
+            if v is _SLOW:
+                v = self._get()
         return v
+
+    # ---- the fast path: +OK, :n, $n and nil replies read in place --------------------------------------------
+    # It reads the reader's documented buffer fields (buf, wpos, _r start of the unread data, _s scan position,
+    # _skip, _ilen, _pend) and only when the reader is between frames; it consumes a frame as the reader would
+    # (_consume). Everything else (errors, aggregates, pushes, frames not yet complete) is left to the scanner.
+    def _fast(self):
+        # a value, NEED_DATA (nothing buffered, the reader is idle) or _SLOW
+        r = self._r
+        p = r._r
+        if r._s != p or r._ilen >= 0 or r._skip or r._pend is not None:
+            return _SLOW
+        if p == r.wpos:
+            return NEED_DATA
+        e = r.buf.find(b"\r\n", p + 1, r.wpos)
+        if e < 0:
+            return _SLOW
+        t = r.buf[p]
+        if t == 36:  # $
+            return self._fast_bulk(p, e)
+        if t == 43:  # +
+            return self._fast_ok(p, e)
+        if t == 58:  # :
+            return self._fast_int(p, e)
+        return _SLOW
+
+    def _fast_ok(self, p, e):
+        buf = self._r.buf
+        if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
+            self._consume(e + 2)
+            return "OK" if self._r.decode else b"OK"
+        return _SLOW
+
+    def _fast_int(self, p, e):
+        buf = self._r.buf
+        neg = buf[p + 1] == 45
+        v = _digits(buf, p + 2 if neg else p + 1, e)
+        if v < 0:
+            return _SLOW  # long, malformed or empty: the scanner decides
+        self._consume(e + 2)
+        return -v if neg else v
+
+    def _fast_bulk(self, p, e):
+        n = _digits(self._r.buf, p + 1, e)
+        if n < 0:
+            return self._fast_nil(p, e)
+        p = e + 4 + n  # where the frame ends
+        if p > self._r.wpos or self._r.buf[p - 2] != 13 or self._r.buf[p - 1] != 10:
+            return _SLOW
+        if self._n and self._into[self._head] is not None:
+            return self._fast_into(e + 2, n, p)
+        if self._r.decode:
+            return _SLOW
+        n = bytes(self._bytes()[e + 2:p - 2])
+        self._consume(p)
+        return n
+
+    def _fast_nil(self, p, e):
+        buf = self._r.buf
+        if e == p + 3 and buf[p + 1] == 45 and buf[p + 2] == 49:
+            self._consume(e + 2)
+            return None
+        return _SLOW
+
+    def _fast_into(self, a, n, end):
+        dest = self._into[self._head]
+        if n > len(dest):
+            return _SLOW  # the scanner discards it and raises MemoryFull
+        copy(dest, 0, self._r.buf, a, n)
+        self._consume(end)
+        return n
+
+    def _bytes(self):
+        # a memoryview of the receive buffer, made once (a slice of it, then bytes(), copies a value with the
+        # fewest allocations); a buffer grown for one large reply is viewed for that reply only
+        r = self._r
+        v = self._view
+        if v is None or len(r.buf) != r.params.buffer_size:
+            v = memoryview(r.buf)
+            if len(r.buf) == r.params.buffer_size:
+                self._view = v
+        return v
+
+    def _consume(self, end):
+        # what the reader does once it has taken a frame; with everything consumed the next receive starts at 0
+        # (no slice, so no allocation), as Reader.space() would arrange
+        r = self._r
+        r._need = 0
+        if end == r.wpos and len(r.buf) == r.params.buffer_size:
+            r._r = r._s = r.wpos = 0
+        else:
+            r._r = r._s = end
 
     def _get(self):
         r = self._r
@@ -296,13 +466,20 @@ class CoreClient(Sender):
         return v
 
     def _recv(self, ms):
-        r = self._r
         try:
-            r.space()
-            k = self._t.recv_into(r.buf, r.wpos, ms)
-        except BaseException as e:
-            self._lost(e)
+            return self._fill(ms)
+        except TimeoutError:
+            self._read_failed(TimeoutError)
             raise
+        except BaseException:
+            self._read_failed(ConnectionError)
+            raise
+
+    def _fill(self, ms):
+        r = self._r
+        if r.wpos or len(r.buf) != r.params.buffer_size:
+            r.space()  # (with nothing buffered in the reader's own buffer there is nothing to compact)
+        k = self._t.recv_into(r.buf, r.wpos, ms)
         if k:
             r.wrote(k)
             return True
@@ -310,11 +487,9 @@ class CoreClient(Sender):
 
     def _dispatch(self, v):
         # True if v resolved the oldest slot; False if it was an out-of-band frame
-        t = type(v)
-        if t is Push or (self._r2sub and t is list and v and
-                         (v[0] in _PUBSUB2 if type(v[0]) is bytes else v[0] in _PUBSUB2S)):
-            self._push(v)
-            return False
+        if type(v) is Push or self._r2sub:
+            if self._oob(v):
+                return False
         if self._n == 0:
             err = ProtocolError("reply received with no command pending")
             self._broken(err, None)
@@ -322,14 +497,20 @@ class CoreClient(Sender):
         self._resolve(self._head, v)
         return True
 
+    def _oob(self, v):
+        if type(v) is Push or (type(v) is list and v and
+                               (v[0] in _PUBSUB2 if type(v[0]) is bytes else v[0] in _PUBSUB2S)):
+            self._push(v)
+            return True
+        return False
+
     def _remaining(self, h):
         # ms left before slot h's deadline (0: passed); -1: no deadline
-        x = self._xtra[h]
+        x = self._allow[h]
         if not self._tmo or x < 0:
             return -1
-        c = self._clock
-        left = self._tmo + x - c.ticks_diff(c.ticks_ms(), self._sent[h])
-        return left if left > 0 else 0
+        x += self._tmo - self._clock.ticks_diff(self._clock.ticks_ms(), self._sent[h])
+        return x if x > 0 else 0
 
     def _push(self, v):
         # RESP3 out-of-band frames never resolve a command's future
@@ -345,12 +526,18 @@ class CoreClient(Sender):
         return True
 
     def _resolve(self, h, v):
-        # The slot is released before the reply is converted, so a conversion that fails (a reply of an
-        # unexpected shape) fails only this future and every later reply still goes to its own future.
-        f = self._fut[h]
         c = self._conv[h]
-        nm = self._nm[h]
-        key = self._key[h]
+        if (c and c is not ok) or isinstance(v, Exception):
+            self._resolve_slow(h, c, v)
+            return
+        if c:
+            v = ok(v)
+        f = self._fut[h]
+        self._release(h)
+        f._v = v
+        f._st = _DONE
+
+    def _release(self, h):
         self._fut[h] = None
         self._into[h] = None
         self._nm[h] = None
@@ -358,14 +545,22 @@ class CoreClient(Sender):
         self._head = 0 if h + 1 == self._cap else h + 1
         self._n -= 1
         self._gen = (self._gen + 1) & 0x3FFF
+
+    def _resolve_slow(self, h, c, v):
+        # The slot is released before the reply is converted, so a conversion that fails (a reply of an
+        # unexpected shape) fails only this future and every later reply still goes to its own future.
+        f = self._fut[h]
+        nm = self._nm[h]
+        key = self._key[h]
+        self._release(h)
         if isinstance(v, Exception):
             if type(v) is ProtocolError and nm is not None:
                 v = ProtocolError("%s (reply to %s)" % (v, _about(nm, key)))
-        elif c:
+        else:
             f._v = _CUT
             f._st = _DONE  # until the conversion returns: ^C in it must not leave a future with no slot pending
             try:
-                v = self._convert(c, v)
+                v = c(v)
             except Exception as e:
                 v = ProtocolError("unexpected reply to %s: %s (%s)" % (_about(nm, key), _short(v), e))
         f._v = v
@@ -374,21 +569,13 @@ class CoreClient(Sender):
             self.unwaited_errors += 1
             self.last_unwaited_error = v
 
-    def _convert(self, c, v):
-        # the core knows RAW and OK; the command catalogue overrides this for its other conversions
-        if c == OK:
-            # compare like with like: MicroPython warns on bytes == str
-            if (v == b"OK") if type(v) is bytes else (v == "OK"):
-                return True
-        return v
-
     def _recycle(self, f):
-        n = self._npool
+        n = self._pool_n
         p = len(self._pool)
         if n < p:
-            k = self._ph + n
+            k = self._pool_head + n
             self._pool[k - p if k >= p else k] = f
-            self._npool = n + 1
+            self._pool_n = n + 1
 
     def _seen_error(self, v):
         # wait() raised this error: it is no longer unseen

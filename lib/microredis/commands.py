@@ -5,8 +5,7 @@
 # Command names are str constants: qstrs cost less RAM than bytes objects once imported (~5 KB over the catalogue).
 # Sets, sorted sets and streams are in commands2.py.
 
-from .client import RAW, OK
-from .commands2 import BOOL, PAIRS, FLOAT
+from .commands2 import RAW, OK, BOOL, PAIRS, FLOAT
 from .commands2 import Commands2, _int, _num, _many, _flat, _need
 
 _DAY_MS = 86400000  # a blocking timeout longer than this disables the client deadline (ticks_diff range)

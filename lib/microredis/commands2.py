@@ -7,14 +7,11 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .client import CoreClient, RAW, OK
+from .client import CoreClient
+from .send import ok
 
-# Reply conversions of the catalogue (the core knows RAW and OK); a function works as a conversion too
-BOOL = const(2)  # integer -> bool
-PAIRS = const(3)  # RESP2 flat list -> dict (RESP3 maps pass through)
-FLOAT = const(4)  # bulk -> float (RESP3 doubles pass through)
-SET = const(5)  # list -> set
-PAIRLIST = const(6)  # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]] -> same
+RAW = None
+OK = ok
 
 
 def _int(v, name):
@@ -58,7 +55,7 @@ def _entries(v):
     for e in v:
         if type(e) is not list or len(e) != 2:
             raise TypeError("stream entries must be [id, fields]")
-        out.append((e[0], None if e[1] is None else _convert(PAIRS, e[1])))
+        out.append((e[0], None if e[1] is None else PAIRS(e[1])))
     return out
 
 
@@ -102,11 +99,6 @@ def _trim(args, maxlen, approximate, minid, limit):
 
 
 class Commands2(CoreClient):
-    def _convert(self, c, v):
-        if c == OK:
-            return CoreClient._convert(self, c, v)
-        return _convert(c, v)
-
     # ---- sets -------------------------------------------------------------------------------------------------
     def sadd(self, key, *values):
         return self._cmd(RAW, ("SADD", key) + _need(values))
@@ -224,39 +216,48 @@ def _need(items):
     return items
 
 
-def _convert(c, v):
-    # Applied by Commands2._convert when the reply resolves its future. A reply of another shape raises (the
-    # client makes that the future's ProtocolError): a wrong shape is never passed off as a converted value.
-    if type(c) is not int:
-        return c(v)
-    if c == BOOL:
-        if type(v) is int or type(v) is bool:
-            return bool(v)
-        raise TypeError("an integer was expected")
-    if c == PAIRS:
-        if type(v) is dict:
-            return v
-        if len(_list(v)) % 2:
+# Reply conversions (applied when the reply resolves its future). A reply of another shape raises (the client makes
+# that the future's ProtocolError): a wrong shape is never passed off as a converted value.
+
+def BOOL(v):
+    # integer -> bool
+    if type(v) is int or type(v) is bool:
+        return bool(v)
+    raise TypeError("an integer was expected")
+
+
+def PAIRS(v):
+    # RESP2 flat list -> dict (RESP3 maps pass through)
+    if type(v) is dict:
+        return v
+    if len(_list(v)) % 2:
+        raise ValueError("an even number of elements was expected")
+    d = {}
+    for i in range(0, len(v), 2):
+        d[v[i]] = v[i + 1]
+    return d
+
+
+def FLOAT(v):
+    # bulk -> float (RESP3 doubles pass through)
+    return None if v is None else _float(v)
+
+
+def SET(v):
+    return set(_list(v))
+
+
+def PAIRLIST(v):
+    # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]] -> same
+    out = []
+    if _list(v) and type(v[0]) is list:
+        for p in v:
+            if type(p) is not list or len(p) != 2:
+                raise TypeError("[member, score] pairs were expected")
+            out.append((p[0], _float(p[1])))
+    else:
+        if len(v) % 2:
             raise ValueError("an even number of elements was expected")
-        d = {}
         for i in range(0, len(v), 2):
-            d[v[i]] = v[i + 1]
-        return d
-    if c == FLOAT:
-        return None if v is None else _float(v)
-    if c == SET:
-        return set(_list(v))
-    if c == PAIRLIST:
-        out = []
-        if _list(v) and type(v[0]) is list:
-            for p in v:
-                if type(p) is not list or len(p) != 2:
-                    raise TypeError("[member, score] pairs were expected")
-                out.append((p[0], _float(p[1])))
-        else:
-            if len(v) % 2:
-                raise ValueError("an even number of elements was expected")
-            for i in range(0, len(v), 2):
-                out.append((v[i], _float(v[i + 1])))
-        return out
-    return v
+            out.append((v[i], _float(v[i + 1])))
+    return out

@@ -18,9 +18,9 @@ class Future:
     """The pending reply of one command. ready() never blocks; wait() blocks until the reply, its deadline or an
     error. wait() hands the value over once: the Future is then recycled for a later command, so do not keep it."""
 
-    def __init__(self, client):
+    def __init__(self, client, state=_FREE):
         self._c = client
-        self._st = _FREE
+        self._st = state
         self._v = None
 
     def ready(self):
@@ -37,28 +37,29 @@ class Future:
         return self._st != _PENDING
 
     def wait(self):
-        st = self._st
-        c = self._c
-        while st == _PENDING:
+        if self._st == _PENDING:
             try:
-                c._read_for(self)
+                self._c._read_until(self)
             except RedisError:
-                if self._st == _PENDING:
+                # Another future's failure broke the connection: this one raises its own error below. When the
+                # read itself failed (the network), its exception says more than the futures' copy.
+                if self._st == _PENDING or self._v is self._c._dropped:
                     raise
-                # another future's failure broke the connection: this one raises its own error below
-            st = self._st
-        if st == _FREE:
-            raise InvalidFuture("this future was already waited (its value was handed over)")
+        if self._st != _DONE:
+            self._odd()
         v = self._v
-        if st == _INVALID:
-            raise v  # kept: every wait() of a broken future raises its error (it is never recycled)
         self._v = None
         self._st = _FREE
-        c._recycle(self)
+        self._c._recycle(self)
         if isinstance(v, Exception):
-            c._seen_error(v)
+            self._c._seen_error(v)
             raise v
         return v
+
+    def _odd(self):
+        if self._st == _FREE:
+            raise InvalidFuture("this future was already waited (its value was handed over)")
+        raise self._v  # _INVALID: every wait() of a broken future raises its error (it is never recycled)
 
     def __repr__(self):
         return "<Future %s>" % ("free", "pending", "done", "invalid")[self._st]

@@ -416,7 +416,7 @@ class Subscription:
         if message is not None:
             c._check(message)  # before anything is written
         self._raw_unread()
-        f = c._begin(0, None, 0, True)
+        f = c._begin(None, None, 0, True)
         c._e.begin(1 if message is None else 2)
         c._e.arg(b"PING")
         if message is not None:

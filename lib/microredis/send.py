@@ -1,5 +1,8 @@
 """The sending half of the core client: claiming reply slots, encoding (with rollback), pipelining, hot commands."""
 # CoreClient (client.py) inherits this; the attributes used here are set up in CoreClient.__init__.
+# MicroPython takes the frame of a function from the heap on every call when its locals + stack exceed 11 words
+# (an exception handler counts 3): the hot commands below are split so that every frame from get()/incr()/
+# publish() to the encoder stays under that, and the try sits in one small function (_emit).
 
 try:
     from micropython import const
@@ -7,32 +10,74 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import ConnectionError, ProtocolError, RedisError
+from .errors import ConnectionError, ProtocolError, RedisError, TimeoutError
 from .encoder import check
 from .future import Future
 
 _FREE = const(0)
 _PENDING = const(1)
 
-# Reply conversions known to the core (the catalogue adds its own, from 2 up)
-RAW = const(0)
-OK = const(1)  # +OK -> True (nil and other values pass through)
+
+def ok(v):
+    """Reply conversion of commands that answer +OK: True (nil and other values pass through)."""
+    # compare like with like: MicroPython warns on bytes == str
+    if (v == b"OK") if type(v) is bytes else (v == "OK"):
+        return True
+    return v
+
 
 _SET3 = b"*3\r\n$3\r\nSET\r\n"
 _GET2 = b"*2\r\n$3\r\nGET\r\n"
 _INCR2 = b"*2\r\n$4\r\nINCR\r\n"
 _PUBLISH3 = b"*3\r\n$7\r\nPUBLISH\r\n"
-_NO = object()  # "no second argument" for _pre()
+_NO = object()  # "no second argument" for _emit()
 
 
 class Sender:
-    # ---- sending --------------------------------------------------------------------------------------------
-    def _begin(self, conv, into, extra=0, allow=False, name=None, key=None):
-        # Claims a slot for one more reply. Arguments have been checked, so nothing after this can fail half-way
-        # except I/O, which breaks the connection anyway.
+    # ---- claiming a reply slot ------------------------------------------------------------------------------
+    def _claim(self, conv, into, name, key):
+        # Claims a slot for one more reply (conv: None or a function applied to the reply; name/key: for error
+        # messages). Arguments have been checked, so nothing after this can fail half-way except I/O, which breaks
+        # the connection anyway. The encoder's position is kept so that a failed encoding can be rolled back.
+        if self._conn is None or self._r2sub or self._rawn or self._n == self._cap:
+            self._claim_slow()
+        i = self._tail(self._n)
+        self._fut[i] = self._future()
+        self._conv[i] = conv
+        self._into[i] = into
+        self._nm[i] = name
+        self._key[i] = key
+        # a reply queued behind a blocking one cannot come sooner: it inherits the allowance (0 for a hot command)
+        self._allow[i] = self._allow[self._tail(self._n - 1)] if self._n else 0
+        self._n += 1
+        self._unsent += 1
+        self._mark = self._e.n
+        self._mark_flushes = self._e.flushes
+        self._last = self._fut[i]
+        self._lasti = i
+
+    def _tail(self, k):
+        # slot index of the k-th pending reply (k = _n: the next free slot)
+        i = self._head + k
+        return i - self._cap if i >= self._cap else i
+
+    def _future(self):
+        n = self._pool_n
+        if n == 0:
+            return Future(self, _PENDING)  # only until every slot has a recycled future, or for futures never waited
+        # a fixed ring, not list.pop(): MicroPython shrinks a list on pop and would re-grow it on append
+        k = self._pool_head
+        f = self._pool[k]
+        self._pool[k] = None
+        self._pool_head = 0 if k + 1 == len(self._pool) else k + 1
+        self._pool_n = n - 1
+        f._st = _PENDING
+        return f
+
+    def _claim_slow(self):
         if self._conn is None:
             raise ConnectionError("client is closed")
-        if self._r2sub and not allow:
+        if self._r2sub and not self._sub_ping:
             raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
                              "close the subscription first, or use RESP3")
         if self._rawn:
@@ -40,56 +85,108 @@ class Sender:
         while self._n == self._cap:
             # every slot pending: the oldest reply is read first (never an error for the caller)
             self._read_one(None)
-        if self._npool:
-            # a fixed ring, not list.pop(): MicroPython shrinks a list on pop and would re-grow it on append
-            k = self._ph
-            f = self._pool[k]
-            self._pool[k] = None
-            self._ph = 0 if k + 1 == len(self._pool) else k + 1
-            self._npool -= 1
-        else:
-            f = Future(self)  # only until every slot has a recycled future, or for futures never waited
-        f._st = _PENDING
-        i = self._head + self._n
-        if i >= self._cap:
-            i -= self._cap
-        self._fut[i] = f
-        self._conv[i] = conv
-        self._into[i] = into
-        self._nm[i] = name
-        self._key[i] = key
-        if self._n:  # a reply queued behind a blocking one cannot come sooner: inherit its allowance
-            x = self._xtra[i - 1 if i else self._cap - 1]
-            if x < 0 or (extra >= 0 and x > extra):
-                extra = x
-        self._xtra[i] = extra
-        self._n += 1
-        self._unsent += 1
-        return f
+
+    def _begin(self, conv, into, extra=0, allow=False, name=None, key=None):
+        # the general form of _claim: a reply deadline allowance (ms added to the timeout of a blocking command;
+        # -1: no deadline) and (allow=True, pubsub.py) a PING in RESP2 subscribed mode
+        self._sub_ping = allow
+        try:
+            self._claim(conv, into, name, key)
+        finally:
+            self._sub_ping = False
+        i = self._tail(self._n - 1)
+        x = self._allow[i]  # inherited from the reply queued before it (0 when none)
+        if not (x < 0 or (extra >= 0 and x > extra)):
+            self._allow[i] = extra
+        return self._last
 
     def _end(self, f):
         if self._batch == 0:
             self.flush()
         return f
 
+    # ---- encoding -------------------------------------------------------------------------------------------
+    def _emit(self, b):
+        # Encodes the hot command just claimed: its prefix and first argument (kept in its slot for error messages)
+        # and b (_NO: none), then sends it unless a pipeline() block is open. A try makes MicroPython take a frame
+        # from the heap unless the function has at most two locals and binds no exception name: hence _put().
+        try:
+            self._put(b)
+        except BaseException:
+            self._unclaim()
+            raise
+        if self._batch == 0:
+            self.flush()
+        return self._last
+
+    def _put(self, b):
+        i = self._lasti
+        self._e.raw(self._nm[i])
+        self._e.arg(self._key[i])
+        if b is not _NO:
+            self._e.arg(b)
+
+    def _cmd(self, conv, args, into=None, extra_ms=0):
+        for a in args:
+            check(a)
+        f = self._begin(conv, into, extra_ms, False, args[0], args[1] if len(args) > 1 else None)
+        e = self._e
+        try:
+            e.begin(len(args))
+            for a in args:
+                e.arg(a)
+        except BaseException:
+            self._unclaim()
+            raise
+        return self._end(f)
+
+    def _unclaim(self):
+        # Encoding failed after the slot was claimed (by _claim, which kept the encoder's position). If nothing of
+        # the command left the send buffer, forget it and the connection stays usable; otherwise the server holds
+        # half a command, so the connection is dropped.
+        e = self._e
+        if e.flushes != self._mark_flushes:
+            self._broken(ProtocolError("a command failed half-sent (the exception raised with it says why)"), None)
+            return
+        e.n = self._mark
+        i = self._tail(self._n - 1)
+        self._fut[i] = None
+        self._into[i] = None
+        self._nm[i] = None
+        self._key[i] = None
+        self._n -= 1
+        self._unsent -= 1
+        f = self._last
+        f._st = _FREE
+        self._recycle(f)
+
+    # ---- sending --------------------------------------------------------------------------------------------
     def flush(self):
         """Send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)."""
         if self._unsent:
             try:
                 self._e.flush()
-            except BaseException as e:
-                self._lost(e)  # whatever interrupted it, the server may hold half a command
+            except TimeoutError:
+                self._send_failed(TimeoutError)
                 raise
-            now = self._clock.ticks_ms()
-            k = self._n - self._unsent
-            i = self._head + k
-            while k < self._n:
-                if i >= self._cap:
-                    i -= self._cap
-                self._sent[i] = now
-                i += 1
-                k += 1
-            self._unsent = 0
+            except BaseException:
+                self._send_failed(ConnectionError)
+                raise
+            self._stamp()
+
+    def _send_failed(self, kind):
+        # whatever interrupted it, the server may hold half a command; the exception itself goes to the caller
+        if self._conn is not None:
+            self._broken(kind("connection dropped: a send failed or was interrupted"), None)
+
+    def _stamp(self):
+        # the deadline of each reply counts from when its command was sent
+        now = self._clock.ticks_ms()
+        k = self._n - self._unsent
+        while k < self._n:
+            self._sent[self._tail(k)] = now
+            k += 1
+        self._unsent = 0
 
     def pipeline(self):
         """`with client.pipeline():` coalesces the commands issued in the block into one send."""
@@ -101,49 +198,19 @@ class Sender:
         if not args:
             raise ValueError("command() needs at least the command name")
         _refuse(args)
-        return self._cmd(RAW, args)
+        return self._cmd(None, args)
 
-    def _cmd(self, conv, args, into=None, extra_ms=0):
-        for a in args:
-            check(a)
-        f = self._begin(conv, into, extra_ms, False, args[0], args[1] if len(args) > 1 else None)
-        e = self._e
-        mark = e.n
-        fl = e.flushes
-        try:
-            e.begin(len(args))
-            for a in args:
-                e.arg(a)
-        except BaseException as err:
-            self._unclaim(f, mark, fl, err)
-            raise
-        return self._end(f)
-
-    def _unclaim(self, f, mark, flushes, err):
-        # Encoding failed after the slot was claimed. If nothing of the command left the send buffer, forget it and
-        # the connection stays usable; otherwise the server holds half a command, so the connection is dropped.
-        e = self._e
-        if e.flushes != flushes:
-            self._broken(ProtocolError("a command failed half-sent: %r" % err), None)
-            return
-        e.n = mark
-        i = self._head + self._n - 1
-        if i >= self._cap:
-            i -= self._cap
-        self._fut[i] = None
-        self._into[i] = None
-        self._nm[i] = None
-        self._key[i] = None
-        self._n -= 1
-        self._unsent -= 1
-        f._st = _FREE
-        self._recycle(f)
-
-    # hot-path commands: constant prefixes, no argument tuples, nothing allocated once warm
+    # ---- hot-path commands: constant prefixes, no argument tuples, nothing allocated once warm ----------------
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
             pxat=None):
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
-            return self._pre(_SET3, key, value, OK, None)
+            check(key)
+            check(value)
+            self._claim(ok, None, _SET3, key)
+            return self._emit(value)
+        return self._set(key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
+
+    def _set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
         args = [b"SET", key, value]
         for name, v in ((b"EX", ex), (b"PX", px), (b"EXAT", exat), (b"PXAT", pxat)):
             if v is not None:
@@ -156,29 +223,12 @@ class Sender:
         for name, v in ((b"NX", nx), (b"XX", xx), (b"KEEPTTL", keepttl), (b"GET", get)):
             if v:
                 args.append(name)
-        return self._cmd(RAW if get else OK, args)
-
-    def _pre(self, prefix, a, b, conv, into):
-        # a command with a constant prefix and one argument (b is _NO: GET, INCR) or two (SET, PUBLISH)
-        check(a)
-        if b is not _NO:
-            check(b)
-        f = self._begin(conv, into, 0, False, prefix, a)
-        e = self._e
-        mark = e.n
-        fl = e.flushes
-        try:
-            e.raw(prefix)
-            e.arg(a)
-            if b is not _NO:
-                e.arg(b)
-        except BaseException as err:
-            self._unclaim(f, mark, fl, err)
-            raise
-        return self._end(f)
+        return self._cmd(None if get else ok, args)
 
     def get(self, key):
-        return self._pre(_GET2, key, _NO, RAW, None)
+        check(key)
+        self._claim(None, None, _GET2, key)
+        return self._emit(_NO)
 
     def get_into(self, key, buffer):
         """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
@@ -187,17 +237,28 @@ class Sender:
             raise TypeError("buffer must be a bytearray or memoryview")
         if t is memoryview:
             check(buffer)  # 1-D, contiguous, byte-sized: the reader copies bytes, not items or rows
-        try:
-            buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
-        except (TypeError, ValueError):
-            raise TypeError("buffer must be writable")
-        return self._pre(_GET2, key, _NO, RAW, buffer)
+        _writable(buffer)
+        check(key)
+        self._claim(None, buffer, _GET2, key)
+        return self._emit(_NO)
 
     def incr(self, key):
-        return self._pre(_INCR2, key, _NO, RAW, None)
+        check(key)
+        self._claim(None, None, _INCR2, key)
+        return self._emit(_NO)
 
     def publish(self, channel, message):
-        return self._pre(_PUBLISH3, channel, message, RAW, None)
+        check(channel)
+        check(message)
+        self._claim(None, None, _PUBLISH3, channel)
+        return self._emit(message)
+
+
+def _writable(buffer):
+    try:
+        buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
+    except (TypeError, ValueError):
+        raise TypeError("buffer must be writable")
 
 
 def _raw_unread(n):
