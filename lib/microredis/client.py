@@ -12,8 +12,8 @@ except ImportError:  # CPython
 from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
 from .encoder import check
 from .resp import NEED_DATA, Push, copy
-from .future import Future, Batch
-from .send import Sender, ok
+from .future import Future, Batch, set_read_until
+from .send import Sender, ok, _tail, _flush
 
 # Future states (future.py)
 _FREE = const(0)
@@ -91,6 +91,236 @@ def _about(nm, key):
         return "%s %s" % (nm, _short(key))
     except Exception:
         return "a command"
+
+
+# ---- the hot read path (plain functions: see send.py) ----------------------------------------------------
+def _read_until(c, f):
+    # wait(): reads frames until f is resolved. Every exception leaves the connection in step or drops it. The
+    # handlers bind no name: `except E as e` makes MicroPython take this frame from the heap on every call.
+    if c._unsent:
+        _flush(c)
+    if c._n == 0:
+        raise InvalidFuture("future does not belong to a pending command of this client")
+    c._hx = False
+    try:
+        while f._st == _PENDING:
+            _step(c, f)
+    except TimeoutError:
+        _read_failed(c, TimeoutError)
+        raise
+    except RedisError:
+        _read_failed(c, ConnectionError)
+        raise
+    except BaseException:
+        _read_failed(c, None)
+        raise
+
+
+def _read_failed(c, kind):
+    # A push_handler's own exception comes after its frame was consumed, so all is in step. Anything else
+    # (^C mid-frame, a reply that cannot be copied, a lost socket) breaks the connection; the futures then
+    # fail with an error of the same kind, while the wait() that was reading raises the exception itself.
+    if c._hx:
+        c._hx = False
+    elif c._conn is not None:
+        err = (kind or ConnectionError)("connection dropped: a read failed or was interrupted%s" %
+                                        ("" if kind else " (not by the network)"))
+        c._broken(err, None)
+        c._dropped = err
+
+
+def _step(c, f):
+    # one frame for wait(f), or one receive: a simple reply straight from the buffer, else the reader's scanner
+    v = _fast(c)
+    if v is _SLOW:
+        p = c._r._r
+        v = c._get()
+        if v is NEED_DATA:
+            if c._r._r != p:
+                return  # a frame was consumed (a dropped push): look at the buffer again before receiving
+            _check_deadline(c, f)  # a reply trickling in keeps its deadline
+    if v is NEED_DATA:
+        if not _fill(c, _wait_ms(c, f)):
+            _check_deadline(c, f)
+        return
+    _dispatch(c, v)
+
+
+def _wait_ms(c, f):
+    return _remaining(c, _slot_of(c, f))
+
+
+def _check_deadline(c, f):
+    d = _slot_of(c, f)
+    if _remaining(c, d) == 0:
+        err = TimeoutError("no reply within %d ms" % c._tmo)
+        c._broken(err, c._fut[d])
+        raise err
+
+
+def _slot_of(c, f):
+    # the slot of pending future f (its deadline is the one a wait() keeps); the oldest if f has none
+    i = c._head
+    if c._fut[i] is f:
+        return i
+    k = 1
+    while k < c._n:
+        i = _tail(c, k)
+        if c._fut[i] is f:
+            return i
+        k += 1
+    return c._head
+
+
+def _fast(c):
+    # a value, NEED_DATA (nothing buffered, the reader is idle) or _SLOW
+    r = c._r
+    p = r._r
+    if r._s != p or r._ilen >= 0 or r._skip or r._pend is not None:
+        return _SLOW
+    if p == r.wpos:
+        return NEED_DATA
+    e = r.buf.find(b"\r\n", p + 1, r.wpos)
+    if e < 0:
+        return _SLOW
+    t = r.buf[p]
+    if t == 36:  # $
+        return _fast_bulk(c, p, e)
+    if t == 43:  # +
+        return _fast_ok(c, p, e)
+    if t == 58:  # :
+        return _fast_int(c, p, e)
+    return _SLOW
+
+
+def _fast_ok(c, p, e):
+    buf = c._r.buf
+    if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
+        _consume(c, e + 2)
+        return "OK" if c._r.decode else b"OK"
+    return _SLOW
+
+
+def _fast_int(c, p, e):
+    buf = c._r.buf
+    neg = buf[p + 1] == 45
+    v = _digits(buf, p + 2 if neg else p + 1, e)
+    if v < 0:
+        return _SLOW  # long, malformed or empty: the scanner decides
+    _consume(c, e + 2)
+    return -v if neg else v
+
+
+def _fast_bulk(c, p, e):
+    n = _digits(c._r.buf, p + 1, e)
+    if n < 0:
+        return _fast_nil(c, p, e)
+    p = e + 4 + n  # where the frame ends
+    if p > c._r.wpos or c._r.buf[p - 2] != 13 or c._r.buf[p - 1] != 10:
+        return _SLOW
+    if c._n and c._into[c._head] is not None:
+        return _fast_into(c, e + 2, n, p)
+    if c._r.decode:
+        return _SLOW
+    n = bytes(_bytes(c)[e + 2:p - 2])
+    _consume(c, p)
+    return n
+
+
+def _fast_nil(c, p, e):
+    buf = c._r.buf
+    if e == p + 3 and buf[p + 1] == 45 and buf[p + 2] == 49:
+        _consume(c, e + 2)
+        return None
+    return _SLOW
+
+
+def _fast_into(c, a, n, end):
+    dest = c._into[c._head]
+    if n > len(dest):
+        return _SLOW  # the scanner discards it and raises MemoryFull
+    copy(dest, 0, c._r.buf, a, n)
+    _consume(c, end)
+    return n
+
+
+def _bytes(c):
+    # a memoryview of the receive buffer, made once (a slice of it, then bytes(), copies a value with the
+    # fewest allocations); a buffer grown for one large reply is viewed for that reply only
+    r = c._r
+    v = c._view
+    if v is None or len(r.buf) != r.params.buffer_size:
+        v = memoryview(r.buf)
+        if len(r.buf) == r.params.buffer_size:
+            c._view = v
+    return v
+
+
+def _consume(c, end):
+    # what the reader does once it has taken a frame; with everything consumed the next receive starts at 0
+    # (no slice, so no allocation), as Reader.space() would arrange
+    r = c._r
+    r._need = 0
+    if end == r.wpos and len(r.buf) == r.params.buffer_size:
+        r._r = r._s = r.wpos = 0
+    else:
+        r._r = r._s = end
+
+
+def _fill(c, ms):
+    r = c._r
+    if r.wpos or len(r.buf) != r.params.buffer_size:
+        r.space()  # (with nothing buffered in the reader's own buffer there is nothing to compact)
+    k = c._t.recv_into(r.buf, r.wpos, ms)
+    if k:
+        r.wrote(k)
+        return True
+    return False
+
+
+def _resolve(c, h, v):
+    conv = c._conv[h]
+    if (conv and conv is not ok) or isinstance(v, Exception):
+        c._resolve_slow(h, conv, v)
+        return
+    if conv:
+        v = ok(v)
+    f = c._fut[h]
+    _release(c, h)
+    f._v = v
+    f._st = _DONE
+
+
+def _release(c, h):
+    c._fut[h] = None
+    c._into[h] = None
+    c._nm[h] = None
+    c._key[h] = None
+    c._head = 0 if h + 1 == c._cap else h + 1
+    c._n -= 1
+    c._gen = (c._gen + 1) & 0x3FFF
+
+
+def _remaining(c, h):
+    # ms left before slot h's deadline (0: passed); -1: no deadline
+    x = c._allow[h]
+    if not c._tmo or x < 0:
+        return -1
+    x += c._tmo - c._clock.ticks_diff(c._clock.ticks_ms(), c._sent[h])
+    return x if x > 0 else 0
+
+
+def _dispatch(c, v):
+    # True if v resolved the oldest slot; False if it was an out-of-band frame
+    if type(v) is Push or c._r2sub:
+        if c._oob(v):
+            return False
+    if c._n == 0:
+        err = ProtocolError("reply received with no command pending")
+        c._broken(err, None)
+        raise err
+    _resolve(c, c._head, v)
+    return True
 
 
 class CoreClient(Sender):
@@ -179,68 +409,15 @@ class CoreClient(Sender):
         while self._n:
             if not self._read_one(0):
                 h = self._head
-                if self._n and self._remaining(h) == 0:
+                if self._n and _remaining(self, h) == 0:
                     self._broken(TimeoutError("no reply within %d ms" % self._tmo), self._fut[h])
                 return
 
-    def _read_until(self, f):
-        # wait(): reads frames until f is resolved. Every exception leaves the connection in step or drops it. The
-        # handlers bind no name: `except E as e` makes MicroPython take this frame from the heap on every call.
-        if self._unsent:
-            self.flush()
-        if self._n == 0:
-            raise InvalidFuture("future does not belong to a pending command of this client")
-        self._hx = False
-        try:
-            while f._st == _PENDING:
-                self._step(f)
-        except TimeoutError:
-            self._read_failed(TimeoutError)
-            raise
-        except RedisError:
-            self._read_failed(ConnectionError)
-            raise
-        except BaseException:
-            self._read_failed(None)
-            raise
+    def _remaining(self, h):
+        return _remaining(self, h)
 
-    def _read_failed(self, kind):
-        # A push_handler's own exception comes after its frame was consumed, so all is in step. Anything else
-        # (^C mid-frame, a reply that cannot be copied, a lost socket) breaks the connection; the futures then
-        # fail with an error of the same kind, while the wait() that was reading raises the exception itself.
-        if self._hx:
-            self._hx = False
-        elif self._conn is not None:
-            err = (kind or ConnectionError)("connection dropped: a read failed or was interrupted%s" %
-                                            ("" if kind else " (not by the network)"))
-            self._broken(err, None)
-            self._dropped = err
-
-    def _step(self, f):
-        # one frame for wait(f), or one receive: a simple reply straight from the buffer, else the reader's scanner
-        v = self._fast()
-        if v is _SLOW:
-            p = self._r._r
-            v = self._get()
-            if v is NEED_DATA:
-                if self._r._r != p:
-                    return  # a frame was consumed (a dropped push): look at the buffer again before receiving
-                self._check_deadline(f)  # a reply trickling in keeps its deadline
-        if v is NEED_DATA:
-            if not self._fill(self._wait_ms(f)):
-                self._check_deadline(f)
-            return
-        self._dispatch(v)
-
-    def _wait_ms(self, f):
-        return self._remaining(self._slot_of(f))
-
-    def _check_deadline(self, f):
-        d = self._slot_of(f)
-        if self._remaining(d) == 0:
-            err = TimeoutError("no reply within %d ms" % self._tmo)
-            self._broken(err, self._fut[d])
-            raise err
+    def _dispatch(self, v):
+        return _dispatch(self, v)
 
     def _read_one(self, limit):
         # Reads until the oldest slot is resolved (or, when a push_handler waited commands, until any slot was).
@@ -261,41 +438,28 @@ class CoreClient(Sender):
             self.flush()
         while True:
             d = self._head
-            v = self._next(self._remaining(d) if limit is None else limit)
+            v = self._next(_remaining(self, d) if limit is None else limit)
             if v is NEED_DATA:
                 if limit is not None:
                     return False
-                if self._remaining(d) == 0:
+                if _remaining(self, d) == 0:
                     err = TimeoutError("no reply within %d ms" % self._tmo)
                     self._broken(err, self._fut[d])
                     raise err
                 continue
             g = self._gen
-            if self._dispatch(v) or g != self._gen:
+            if _dispatch(self, v) or g != self._gen:
                 return True  # (a push_handler that waited a command resolved slots: the caller re-checks)
-
-    def _slot_of(self, f):
-        # the slot of pending future f (its deadline is the one a wait() keeps); the oldest if f has none
-        i = self._head
-        if self._fut[i] is f:
-            return i
-        k = 1
-        while k < self._n:
-            i = self._tail(k)
-            if self._fut[i] is f:
-                return i
-            k += 1
-        return self._head
 
     def _next(self, ms):
         # One frame, or NEED_DATA when it has not arrived after one receive of up to ms (0: no waiting; <0: no
         # limit); for the readers other than wait() (pubsub.py, ready(), close()), which break the connection on
         # a failed receive themselves (_recv). The oldest slot's get_into() reply is copied into its buffer.
-        v = self._fast()
+        v = _fast(self)
         if v is _SLOW:
             v = self._get()
         if v is NEED_DATA and self._recv(ms):
-            v = self._fast()
+            v = _fast(self)
             if v is _SLOW:
                 v = self._get()
         return v
@@ -304,93 +468,6 @@ class CoreClient(Sender):
     # It reads the reader's documented buffer fields (buf, wpos, _r start of the unread data, _s scan position,
     # _skip, _ilen, _pend) and only when the reader is between frames; it consumes a frame as the reader would
     # (_consume). Everything else (errors, aggregates, pushes, frames not yet complete) is left to the scanner.
-    def _fast(self):
-        # a value, NEED_DATA (nothing buffered, the reader is idle) or _SLOW
-        r = self._r
-        p = r._r
-        if r._s != p or r._ilen >= 0 or r._skip or r._pend is not None:
-            return _SLOW
-        if p == r.wpos:
-            return NEED_DATA
-        e = r.buf.find(b"\r\n", p + 1, r.wpos)
-        if e < 0:
-            return _SLOW
-        t = r.buf[p]
-        if t == 36:  # $
-            return self._fast_bulk(p, e)
-        if t == 43:  # +
-            return self._fast_ok(p, e)
-        if t == 58:  # :
-            return self._fast_int(p, e)
-        return _SLOW
-
-    def _fast_ok(self, p, e):
-        buf = self._r.buf
-        if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
-            self._consume(e + 2)
-            return "OK" if self._r.decode else b"OK"
-        return _SLOW
-
-    def _fast_int(self, p, e):
-        buf = self._r.buf
-        neg = buf[p + 1] == 45
-        v = _digits(buf, p + 2 if neg else p + 1, e)
-        if v < 0:
-            return _SLOW  # long, malformed or empty: the scanner decides
-        self._consume(e + 2)
-        return -v if neg else v
-
-    def _fast_bulk(self, p, e):
-        n = _digits(self._r.buf, p + 1, e)
-        if n < 0:
-            return self._fast_nil(p, e)
-        p = e + 4 + n  # where the frame ends
-        if p > self._r.wpos or self._r.buf[p - 2] != 13 or self._r.buf[p - 1] != 10:
-            return _SLOW
-        if self._n and self._into[self._head] is not None:
-            return self._fast_into(e + 2, n, p)
-        if self._r.decode:
-            return _SLOW
-        n = bytes(self._bytes()[e + 2:p - 2])
-        self._consume(p)
-        return n
-
-    def _fast_nil(self, p, e):
-        buf = self._r.buf
-        if e == p + 3 and buf[p + 1] == 45 and buf[p + 2] == 49:
-            self._consume(e + 2)
-            return None
-        return _SLOW
-
-    def _fast_into(self, a, n, end):
-        dest = self._into[self._head]
-        if n > len(dest):
-            return _SLOW  # the scanner discards it and raises MemoryFull
-        copy(dest, 0, self._r.buf, a, n)
-        self._consume(end)
-        return n
-
-    def _bytes(self):
-        # a memoryview of the receive buffer, made once (a slice of it, then bytes(), copies a value with the
-        # fewest allocations); a buffer grown for one large reply is viewed for that reply only
-        r = self._r
-        v = self._view
-        if v is None or len(r.buf) != r.params.buffer_size:
-            v = memoryview(r.buf)
-            if len(r.buf) == r.params.buffer_size:
-                self._view = v
-        return v
-
-    def _consume(self, end):
-        # what the reader does once it has taken a frame; with everything consumed the next receive starts at 0
-        # (no slice, so no allocation), as Reader.space() would arrange
-        r = self._r
-        r._need = 0
-        if end == r.wpos and len(r.buf) == r.params.buffer_size:
-            r._r = r._s = r.wpos = 0
-        else:
-            r._r = r._s = end
-
     def _get(self):
         r = self._r
         dest = None
@@ -467,35 +544,13 @@ class CoreClient(Sender):
 
     def _recv(self, ms):
         try:
-            return self._fill(ms)
+            return _fill(self, ms)
         except TimeoutError:
-            self._read_failed(TimeoutError)
+            _read_failed(self, TimeoutError)
             raise
         except BaseException:
-            self._read_failed(ConnectionError)
+            _read_failed(self, ConnectionError)
             raise
-
-    def _fill(self, ms):
-        r = self._r
-        if r.wpos or len(r.buf) != r.params.buffer_size:
-            r.space()  # (with nothing buffered in the reader's own buffer there is nothing to compact)
-        k = self._t.recv_into(r.buf, r.wpos, ms)
-        if k:
-            r.wrote(k)
-            return True
-        return False
-
-    def _dispatch(self, v):
-        # True if v resolved the oldest slot; False if it was an out-of-band frame
-        if type(v) is Push or self._r2sub:
-            if self._oob(v):
-                return False
-        if self._n == 0:
-            err = ProtocolError("reply received with no command pending")
-            self._broken(err, None)
-            raise err
-        self._resolve(self._head, v)
-        return True
 
     def _oob(self, v):
         if type(v) is Push or (type(v) is list and v and
@@ -503,14 +558,6 @@ class CoreClient(Sender):
             self._push(v)
             return True
         return False
-
-    def _remaining(self, h):
-        # ms left before slot h's deadline (0: passed); -1: no deadline
-        x = self._allow[h]
-        if not self._tmo or x < 0:
-            return -1
-        x += self._tmo - self._clock.ticks_diff(self._clock.ticks_ms(), self._sent[h])
-        return x if x > 0 else 0
 
     def _push(self, v):
         # RESP3 out-of-band frames never resolve a command's future
@@ -525,34 +572,13 @@ class CoreClient(Sender):
                 raise
         return True
 
-    def _resolve(self, h, v):
-        c = self._conv[h]
-        if (c and c is not ok) or isinstance(v, Exception):
-            self._resolve_slow(h, c, v)
-            return
-        if c:
-            v = ok(v)
-        f = self._fut[h]
-        self._release(h)
-        f._v = v
-        f._st = _DONE
-
-    def _release(self, h):
-        self._fut[h] = None
-        self._into[h] = None
-        self._nm[h] = None
-        self._key[h] = None
-        self._head = 0 if h + 1 == self._cap else h + 1
-        self._n -= 1
-        self._gen = (self._gen + 1) & 0x3FFF
-
     def _resolve_slow(self, h, c, v):
         # The slot is released before the reply is converted, so a conversion that fails (a reply of an
         # unexpected shape) fails only this future and every later reply still goes to its own future.
         f = self._fut[h]
         nm = self._nm[h]
         key = self._key[h]
-        self._release(h)
+        _release(self, h)
         if isinstance(v, Exception):
             if type(v) is ProtocolError and nm is not None:
                 v = ProtocolError("%s (reply to %s)" % (v, _about(nm, key)))
@@ -568,14 +594,6 @@ class CoreClient(Sender):
         if isinstance(v, Exception):
             self.unwaited_errors += 1
             self.last_unwaited_error = v
-
-    def _recycle(self, f):
-        n = self._pool_n
-        p = len(self._pool)
-        if n < p:
-            k = self._pool_head + n
-            self._pool[k - p if k >= p else k] = f
-            self._pool_n = n + 1
 
     def _seen_error(self, v):
         # wait() raised this error: it is no longer unseen
@@ -601,7 +619,7 @@ class CoreClient(Sender):
                 late = True
                 before = False
             else:
-                late = timeout and before and self._remaining(h) == 0
+                late = timeout and before and _remaining(self, h) == 0
             self._fut[h] = None
             self._into[h] = None
             self._nm[h] = None
@@ -648,3 +666,6 @@ class CoreClient(Sender):
     def __exit__(self, a, b, c):
         self.close()
         return False
+
+
+set_read_until(_read_until)

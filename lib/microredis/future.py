@@ -14,6 +14,42 @@ _DONE = const(2)
 _INVALID = const(3)
 
 
+# The client's read loop (client.py sets it when it loads): wait() calls it as a plain function, which on MicroPython
+# costs less than a method lookup through the client's classes.
+read_until = None
+
+
+def set_read_until(fn):
+    global read_until
+    read_until = fn
+
+
+def take_future(c):
+    # a recycled future for a new command; a fixed ring, not list.pop(): MicroPython shrinks a list on pop and would
+    # re-grow it on append
+    n = c._pool_n
+    if n == 0:
+        return Future(c, _PENDING)  # only until every slot has a recycled future, or for futures never waited
+    k = c._pool_head
+    f = c._pool[k]
+    c._pool[k] = None
+    c._pool_head = 0 if k + 1 == len(c._pool) else k + 1
+    c._pool_n = n - 1
+    f._st = _PENDING
+    return f
+
+
+def recycle(c, f):
+    # Waited futures are reissued first-in first-out, so a handle kept after wait() is detected as stale for as long
+    # as possible (until frame_capacity more futures have been waited).
+    n = c._pool_n
+    p = len(c._pool)
+    if n < p:
+        k = c._pool_head + n
+        c._pool[k - p if k >= p else k] = f
+        c._pool_n = n + 1
+
+
 class Future:
     """The pending reply of one command. ready() never blocks; wait() blocks until the reply, its deadline or an
     error. wait() hands the value over once: the Future is then recycled for a later command, so do not keep it."""
@@ -39,7 +75,7 @@ class Future:
     def wait(self):
         if self._st == _PENDING:
             try:
-                self._c._read_until(self)
+                read_until(self._c, self)
             except RedisError:
                 # Another future's failure broke the connection: this one raises its own error below. When the
                 # read itself failed (the network), its exception says more than the futures' copy.
@@ -50,7 +86,7 @@ class Future:
         v = self._v
         self._v = None
         self._st = _FREE
-        self._c._recycle(self)
+        recycle(self._c, self)
         if isinstance(v, Exception):
             self._c._seen_error(v)
             raise v

@@ -12,7 +12,7 @@ except ImportError:  # CPython
 
 from .errors import ConnectionError, ProtocolError, RedisError, TimeoutError
 from .encoder import check
-from .future import Future
+from .future import take_future, recycle
 
 _FREE = const(0)
 _PENDING = const(1)
@@ -33,47 +33,170 @@ _PUBLISH3 = b"*3\r\n$7\r\nPUBLISH\r\n"
 _NO = object()  # "no second argument" for _emit()
 
 
+# The hot path is plain functions taking the client: on MicroPython a method call first misses in the instance's
+# attribute table and in every class before the one defining it (Client, CoreClient, ...), and each miss probes a
+# hash table; a module function is one global lookup.
+
+def _claim(c, conv, into, name, key):
+    # Claims a slot for one more reply (conv: None or a function applied to the reply; name/key: for error
+    # messages). Arguments have been checked, so nothing after this can fail half-way except I/O, which breaks the
+    # connection anyway. The encoder's position is kept so that a failed encoding can be rolled back (_unclaim).
+    if c._conn is None or c._r2sub or c._rawn or c._n == c._cap:
+        c._claim_slow()
+    i = _tail(c, c._n)
+    c._fut[i] = take_future(c)
+    c._conv[i] = conv
+    c._into[i] = into
+    c._nm[i] = name
+    c._key[i] = key
+    # a reply queued behind a blocking one cannot come sooner: it inherits the allowance (0 for a hot command)
+    c._allow[i] = c._allow[_tail(c, c._n - 1)] if c._n else 0
+    c._n += 1
+    c._unsent += 1
+    c._mark = c._e.n
+    c._mark_flushes = c._e.flushes
+    c._last = i
+
+
+def _tail(c, k):
+    # slot index of the k-th pending reply (k = _n: the next free slot)
+    i = c._head + k
+    return i - c._cap if i >= c._cap else i
+
+
+def _emit(c, b):
+    # Encodes the hot command just claimed: its prefix and first argument (kept in its slot for error messages)
+    # and b (_NO: none), then sends it unless a pipeline() block is open. A try makes MicroPython take the frame
+    # from the heap unless the function has at most two locals and binds no exception name: hence _put().
+    try:
+        _put(c, b)
+    except BaseException:
+        _unclaim(c)
+        raise
+    if c._batch == 0:
+        _flush(c)
+    return c._fut[c._last]
+
+
+def _put(c, b):
+    i = c._last
+    if _fits(c._e, c._nm[i], c._key[i], b):
+        _put_fast(c._e, c._nm[i], c._key[i], b)
+        return
+    c._e.raw(c._nm[i])
+    c._e.arg(c._key[i])
+    if b is not _NO:
+        c._e.arg(b)
+
+
+# The common case written straight into the encoder's send buffer (e.buf, e.n: docs/DESIGN.md "Encoder"): byte
+# strings that fit the room left, none larger than the encoder sends uncopied (a quarter of the buffer). Anything
+# else (str, int, float, large values, a full buffer) goes through Encoder.raw()/arg(), which flush as needed.
+def _fits(e, p, a, b):
+    q = len(e.buf) >> 2
+    if type(a) is not bytes or len(a) > q:
+        return False
+    if b is _NO:
+        return len(e.buf) - e.n >= len(p) + len(a) + 16
+    if type(b) is not bytes and type(b) is not bytearray or len(b) > q:
+        return False
+    return len(e.buf) - e.n >= len(p) + len(a) + len(b) + 32
+
+
+def _put_fast(e, p, a, b):
+    # nothing is stored in e.n until the command is complete, so an interruption leaves no half command
+    n = e.n + len(p)
+    e.buf[e.n:n] = p
+    n = _bulk(e.buf, n, a)
+    if b is not _NO:
+        n = _bulk(e.buf, n, b)
+    e.n = n
+
+
+def _bulk(buf, n, a):
+    # $<len>\r\n<a>\r\n at buf[n:], returns its end
+    k = len(a)
+    buf[n] = 36  # $
+    n += 1
+    if k >= 10:
+        n = _digits(buf, n, k)
+    else:
+        buf[n] = 48 + k
+        n += 1
+    buf[n] = 13
+    buf[n + 1] = 10
+    n += 2
+    buf[n:n + k] = a
+    n += k
+    buf[n] = 13
+    buf[n + 1] = 10
+    return n + 2
+
+
+def _digits(buf, n, k):
+    # the decimal digits of k >= 10 at buf[n:], returns their end
+    d = 10
+    while d * 10 <= k:
+        d *= 10
+    while d:
+        buf[n] = 48 + k // d % 10
+        n += 1
+        d //= 10
+    return n
+
+
+def _unclaim(c):
+    # Encoding failed after the slot was claimed. If nothing of the command left the send buffer, forget it and the
+    # connection stays usable; otherwise the server holds half a command, so the connection is dropped. (The
+    # exception itself goes on to the caller.)
+    e = c._e
+    if e.flushes != c._mark_flushes:
+        c._broken(ProtocolError("a command failed half-sent (the exception raised with it says why)"), None)
+        return
+    e.n = c._mark
+    i = _tail(c, c._n - 1)
+    f = c._fut[i]
+    c._fut[i] = None
+    c._into[i] = None
+    c._nm[i] = None
+    c._key[i] = None
+    c._n -= 1
+    c._unsent -= 1
+    f._st = _FREE
+    recycle(c, f)
+
+
+def _flush(c):
+    if c._unsent:
+        try:
+            c._e.flush()
+        except TimeoutError:
+            _send_failed(c, TimeoutError)
+            raise
+        except BaseException:
+            _send_failed(c, ConnectionError)
+            raise
+        _stamp(c)
+
+
+def _send_failed(c, kind):
+    # whatever interrupted it, the server may hold half a command
+    if c._conn is not None:
+        c._broken(kind("connection dropped: a send failed or was interrupted"), None)
+
+
+def _stamp(c):
+    # the deadline of each reply counts from when its command was sent
+    now = c._clock.ticks_ms()
+    k = c._n - c._unsent
+    while k < c._n:
+        c._sent[_tail(c, k)] = now
+        k += 1
+    c._unsent = 0
+
+
 class Sender:
     # ---- claiming a reply slot ------------------------------------------------------------------------------
-    def _claim(self, conv, into, name, key):
-        # Claims a slot for one more reply (conv: None or a function applied to the reply; name/key: for error
-        # messages). Arguments have been checked, so nothing after this can fail half-way except I/O, which breaks
-        # the connection anyway. The encoder's position is kept so that a failed encoding can be rolled back.
-        if self._conn is None or self._r2sub or self._rawn or self._n == self._cap:
-            self._claim_slow()
-        i = self._tail(self._n)
-        self._fut[i] = self._future()
-        self._conv[i] = conv
-        self._into[i] = into
-        self._nm[i] = name
-        self._key[i] = key
-        # a reply queued behind a blocking one cannot come sooner: it inherits the allowance (0 for a hot command)
-        self._allow[i] = self._allow[self._tail(self._n - 1)] if self._n else 0
-        self._n += 1
-        self._unsent += 1
-        self._mark = self._e.n
-        self._mark_flushes = self._e.flushes
-        self._last = self._fut[i]
-        self._lasti = i
-
-    def _tail(self, k):
-        # slot index of the k-th pending reply (k = _n: the next free slot)
-        i = self._head + k
-        return i - self._cap if i >= self._cap else i
-
-    def _future(self):
-        n = self._pool_n
-        if n == 0:
-            return Future(self, _PENDING)  # only until every slot has a recycled future, or for futures never waited
-        # a fixed ring, not list.pop(): MicroPython shrinks a list on pop and would re-grow it on append
-        k = self._pool_head
-        f = self._pool[k]
-        self._pool[k] = None
-        self._pool_head = 0 if k + 1 == len(self._pool) else k + 1
-        self._pool_n = n - 1
-        f._st = _PENDING
-        return f
-
     def _claim_slow(self):
         if self._conn is None:
             raise ConnectionError("client is closed")
@@ -91,40 +214,19 @@ class Sender:
         # -1: no deadline) and (allow=True, pubsub.py) a PING in RESP2 subscribed mode
         self._sub_ping = allow
         try:
-            self._claim(conv, into, name, key)
+            _claim(self, conv, into, name, key)
         finally:
             self._sub_ping = False
-        i = self._tail(self._n - 1)
+        i = self._last
         x = self._allow[i]  # inherited from the reply queued before it (0 when none)
         if not (x < 0 or (extra >= 0 and x > extra)):
             self._allow[i] = extra
-        return self._last
+        return self._fut[i]
 
     def _end(self, f):
         if self._batch == 0:
-            self.flush()
+            _flush(self)
         return f
-
-    # ---- encoding -------------------------------------------------------------------------------------------
-    def _emit(self, b):
-        # Encodes the hot command just claimed: its prefix and first argument (kept in its slot for error messages)
-        # and b (_NO: none), then sends it unless a pipeline() block is open. A try makes MicroPython take a frame
-        # from the heap unless the function has at most two locals and binds no exception name: hence _put().
-        try:
-            self._put(b)
-        except BaseException:
-            self._unclaim()
-            raise
-        if self._batch == 0:
-            self.flush()
-        return self._last
-
-    def _put(self, b):
-        i = self._lasti
-        self._e.raw(self._nm[i])
-        self._e.arg(self._key[i])
-        if b is not _NO:
-            self._e.arg(b)
 
     def _cmd(self, conv, args, into=None, extra_ms=0):
         for a in args:
@@ -136,57 +238,14 @@ class Sender:
             for a in args:
                 e.arg(a)
         except BaseException:
-            self._unclaim()
+            _unclaim(self)
             raise
         return self._end(f)
-
-    def _unclaim(self):
-        # Encoding failed after the slot was claimed (by _claim, which kept the encoder's position). If nothing of
-        # the command left the send buffer, forget it and the connection stays usable; otherwise the server holds
-        # half a command, so the connection is dropped.
-        e = self._e
-        if e.flushes != self._mark_flushes:
-            self._broken(ProtocolError("a command failed half-sent (the exception raised with it says why)"), None)
-            return
-        e.n = self._mark
-        i = self._tail(self._n - 1)
-        self._fut[i] = None
-        self._into[i] = None
-        self._nm[i] = None
-        self._key[i] = None
-        self._n -= 1
-        self._unsent -= 1
-        f = self._last
-        f._st = _FREE
-        self._recycle(f)
 
     # ---- sending --------------------------------------------------------------------------------------------
     def flush(self):
         """Send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)."""
-        if self._unsent:
-            try:
-                self._e.flush()
-            except TimeoutError:
-                self._send_failed(TimeoutError)
-                raise
-            except BaseException:
-                self._send_failed(ConnectionError)
-                raise
-            self._stamp()
-
-    def _send_failed(self, kind):
-        # whatever interrupted it, the server may hold half a command; the exception itself goes to the caller
-        if self._conn is not None:
-            self._broken(kind("connection dropped: a send failed or was interrupted"), None)
-
-    def _stamp(self):
-        # the deadline of each reply counts from when its command was sent
-        now = self._clock.ticks_ms()
-        k = self._n - self._unsent
-        while k < self._n:
-            self._sent[self._tail(k)] = now
-            k += 1
-        self._unsent = 0
+        _flush(self)
 
     def pipeline(self):
         """`with client.pipeline():` coalesces the commands issued in the block into one send."""
@@ -206,8 +265,8 @@ class Sender:
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
             check(key)
             check(value)
-            self._claim(ok, None, _SET3, key)
-            return self._emit(value)
+            _claim(self, ok, None, _SET3, key)
+            return _emit(self, value)
         return self._set(key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
 
     def _set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
@@ -227,8 +286,8 @@ class Sender:
 
     def get(self, key):
         check(key)
-        self._claim(None, None, _GET2, key)
-        return self._emit(_NO)
+        _claim(self, None, None, _GET2, key)
+        return _emit(self, _NO)
 
     def get_into(self, key, buffer):
         """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
@@ -239,19 +298,19 @@ class Sender:
             check(buffer)  # 1-D, contiguous, byte-sized: the reader copies bytes, not items or rows
         _writable(buffer)
         check(key)
-        self._claim(None, buffer, _GET2, key)
-        return self._emit(_NO)
+        _claim(self, None, buffer, _GET2, key)
+        return _emit(self, _NO)
 
     def incr(self, key):
         check(key)
-        self._claim(None, None, _INCR2, key)
-        return self._emit(_NO)
+        _claim(self, None, None, _INCR2, key)
+        return _emit(self, _NO)
 
     def publish(self, channel, message):
         check(channel)
         check(message)
-        self._claim(None, None, _PUBLISH3, channel)
-        return self._emit(message)
+        _claim(self, None, None, _PUBLISH3, channel)
+        return _emit(self, message)
 
 
 def _writable(buffer):
