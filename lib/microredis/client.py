@@ -132,6 +132,11 @@ def _read_failed(c, kind):
 def _step(c, f):
     # one frame for wait(f), or one receive: a simple reply straight from the buffer, else the reader's scanner
     v = _fast(c)
+    if v is NEED_DATA:  # nothing buffered: receive, then parse what came
+        if not _fill(c, _wait_ms(c, f)):
+            _check_deadline(c, f)
+            return
+        v = _fast(c)
     if v is _SLOW:
         p = c._r._r
         v = c._get()
@@ -139,10 +144,9 @@ def _step(c, f):
             if c._r._r != p:
                 return  # a frame was consumed (a dropped push): look at the buffer again before receiving
             _check_deadline(c, f)  # a reply trickling in keeps its deadline
-    if v is NEED_DATA:
-        if not _fill(c, _wait_ms(c, f)):
-            _check_deadline(c, f)
-        return
+            if not _fill(c, _wait_ms(c, f)):
+                _check_deadline(c, f)
+            return
     _dispatch(c, v)
 
 
@@ -273,7 +277,7 @@ def _fill(c, ms):
         r.space()  # (with nothing buffered in the reader's own buffer there is nothing to compact)
     k = c._t.recv_into(r.buf, r.wpos, ms)
     if k:
-        r.wrote(k)
+        r.wpos += k  # (what Reader.wrote(k) does, without a method lookup)
         return True
     return False
 
@@ -368,7 +372,6 @@ class CoreClient(Sender):
         self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (send.py _begin)
         self._view = None  # memoryview of the reader's buffer, for get() values (see _bytes)
         self._dropped = None  # the error the futures got when a read broke the connection (future.py)
-        self._lasti = 0
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
         self.last_unwaited_error = None
         self.push_handler = None  # called with each RESP3 push frame that no subscription takes

@@ -43,14 +43,16 @@ def _claim(c, conv, into, name, key):
     # connection anyway. The encoder's position is kept so that a failed encoding can be rolled back (_unclaim).
     if c._conn is None or c._r2sub or c._rawn or c._n == c._cap:
         c._claim_slow()
-    i = _tail(c, c._n)
+    i = c._head + c._n
+    if i >= c._cap:
+        i -= c._cap
     c._fut[i] = take_future(c)
     c._conv[i] = conv
     c._into[i] = into
     c._nm[i] = name
     c._key[i] = key
     # a reply queued behind a blocking one cannot come sooner: it inherits the allowance (0 for a hot command)
-    c._allow[i] = c._allow[_tail(c, c._n - 1)] if c._n else 0
+    c._allow[i] = c._allow[i - 1 if i else c._cap - 1] if c._n else 0
     c._n += 1
     c._unsent += 1
     c._mark = c._e.n
@@ -263,8 +265,10 @@ class Sender:
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
             pxat=None):
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
-            check(key)
-            check(value)
+            if type(key) is not bytes:
+                check(key)
+            if type(value) is not bytes:
+                check(value)
             _claim(self, ok, None, _SET3, key)
             return _emit(self, value)
         return self._set(key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
@@ -285,7 +289,8 @@ class Sender:
         return self._cmd(None if get else ok, args)
 
     def get(self, key):
-        check(key)
+        if type(key) is not bytes:  # (bytes pass check(): a call saved)
+            check(key)
         _claim(self, None, None, _GET2, key)
         return _emit(self, _NO)
 
@@ -302,13 +307,16 @@ class Sender:
         return _emit(self, _NO)
 
     def incr(self, key):
-        check(key)
+        if type(key) is not bytes:
+            check(key)
         _claim(self, None, None, _INCR2, key)
         return _emit(self, _NO)
 
     def publish(self, channel, message):
-        check(channel)
-        check(message)
+        if type(channel) is not bytes:
+            check(channel)
+        if type(message) is not bytes:
+            check(message)
         _claim(self, None, None, _PUBLISH3, channel)
         return _emit(self, message)
 
