@@ -27,7 +27,7 @@ LIB = os.path.join(REPO, "lib", "microredis")
 # package file -> modules of lib/microredis/ (without .py), in install order
 PACKAGES = {
     "package.json": ["__init__", "errors", "resp", "build", "encoder", "clock", "net", "net_mp", "net_sock",
-                     "client", "send", "future", "connection", "commands", "commands2"],
+                     "client", "send", "future", "connection", "commands", "sets_streams"],
     "package-pubsub.json": ["pubsub"],
 }
 
