@@ -58,8 +58,8 @@ class Microredis:
 
     def count(self, tally):
         # transport level (as tests_device/t_client.py's Counting), then the raw socket and poll objects under it
-        t = self.c._t
-        self.c._t = self.c._e.sink = Count(t, tally, "t.")
+        t = self.c._transport
+        self.c._transport = self.c._encoder.sink = Count(t, tally, "t.")
         t._s = Count(t._s, tally, "")
         t._rp = Count(t._rp, tally, "")
         t._wp = Count(t._wp, tally, "")
@@ -68,7 +68,7 @@ class Microredis:
             t._s = t._s.o
             t._rp = t._rp.o
             t._wp = t._wp.o
-            self.c._t = self.c._e.sink = t
+            self.c._transport = self.c._encoder.sink = t
         return undo
 
 

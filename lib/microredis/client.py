@@ -101,7 +101,7 @@ def _read_until(c, f):
         _flush(c)
     if c._n == 0:
         raise InvalidFuture("future does not belong to a pending command of this client")
-    c._hx = False
+    c._handler_raised = False
     try:
         while f._st == _PENDING:
             _step(c, f)
@@ -120,8 +120,8 @@ def _read_failed(c, kind):
     # A push_handler's own exception comes after its frame was consumed, so all is in step. Anything else
     # (^C mid-frame, a reply that cannot be copied, a lost socket) breaks the connection; the futures then
     # fail with an error of the same kind, while the wait() that was reading raises the exception itself.
-    if c._hx:
-        c._hx = False
+    if c._handler_raised:
+        c._handler_raised = False
     elif c._conn is not None:
         err = (kind or ConnectionError)("connection dropped: a read failed or was interrupted%s" %
                                         ("" if kind else " (not by the network)"))
@@ -138,10 +138,10 @@ def _step(c, f):
             return
         v = _fast(c)
     if v is _SLOW:
-        p = c._r._r
+        p = c._reader._r
         v = c._get()
         if v is NEED_DATA:
-            if c._r._r != p:
+            if c._reader._r != p:
                 return  # a frame was consumed (a dropped push): look at the buffer again before receiving
             _check_deadline(c, f)  # a reply trickling in keeps its deadline
             if not _fill(c, _wait_ms(c, f)):
@@ -157,7 +157,7 @@ def _wait_ms(c, f):
 def _check_deadline(c, f):
     d = _slot_of(c, f)
     if _remaining(c, d) == 0:
-        err = TimeoutError("no reply within %d ms" % c._tmo)
+        err = TimeoutError("no reply within %d ms" % c._timeout_ms)
         c._broken(err, c._fut[d])
         raise err
 
@@ -178,7 +178,7 @@ def _slot_of(c, f):
 
 def _fast(c):
     # a value, NEED_DATA (nothing buffered, the reader is idle) or _SLOW
-    r = c._r
+    r = c._reader
     p = r._r
     if r._s != p or r._ilen >= 0 or r._skip or r._pend is not None:
         return _SLOW
@@ -198,15 +198,15 @@ def _fast(c):
 
 
 def _fast_ok(c, p, e):
-    buf = c._r.buf
+    buf = c._reader.buf
     if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
         _consume(c, e + 2)
-        return "OK" if c._r.decode else b"OK"
+        return "OK" if c._reader.decode else b"OK"
     return _SLOW
 
 
 def _fast_int(c, p, e):
-    buf = c._r.buf
+    buf = c._reader.buf
     neg = buf[p + 1] == 45
     v = _digits(buf, p + 2 if neg else p + 1, e)
     if v < 0:
@@ -216,15 +216,15 @@ def _fast_int(c, p, e):
 
 
 def _fast_bulk(c, p, e):
-    n = _digits(c._r.buf, p + 1, e)
+    n = _digits(c._reader.buf, p + 1, e)
     if n < 0:
         return _fast_nil(c, p, e)
     p = e + 4 + n  # where the frame ends
-    if p > c._r.wpos or c._r.buf[p - 2] != 13 or c._r.buf[p - 1] != 10:
+    if p > c._reader.wpos or c._reader.buf[p - 2] != 13 or c._reader.buf[p - 1] != 10:
         return _SLOW
     if c._n and c._into[c._head] is not None:
         return _fast_into(c, e + 2, n, p)
-    if c._r.decode:
+    if c._reader.decode:
         return _SLOW
     n = bytes(_bytes(c)[e + 2:p - 2])
     _consume(c, p)
@@ -232,7 +232,7 @@ def _fast_bulk(c, p, e):
 
 
 def _fast_nil(c, p, e):
-    buf = c._r.buf
+    buf = c._reader.buf
     if e == p + 3 and buf[p + 1] == 45 and buf[p + 2] == 49:
         _consume(c, e + 2)
         return None
@@ -243,7 +243,7 @@ def _fast_into(c, a, n, end):
     dest = c._into[c._head]
     if n > len(dest):
         return _SLOW  # the scanner discards it and raises MemoryFull
-    copy(dest, 0, c._r.buf, a, n)
+    copy(dest, 0, c._reader.buf, a, n)
     _consume(c, end)
     return n
 
@@ -251,7 +251,7 @@ def _fast_into(c, a, n, end):
 def _bytes(c):
     # a memoryview of the receive buffer, made once (a slice of it, then bytes(), copies a value with the
     # fewest allocations); a buffer grown for one large reply is viewed for that reply only
-    r = c._r
+    r = c._reader
     v = c._view
     if v is None or len(r.buf) != r.params.buffer_size:
         v = memoryview(r.buf)
@@ -263,7 +263,7 @@ def _bytes(c):
 def _consume(c, end):
     # what the reader does once it has taken a frame; with everything consumed the next receive starts at 0
     # (no slice, so no allocation), as Reader.space() would arrange
-    r = c._r
+    r = c._reader
     r._need = 0
     if end == r.wpos and len(r.buf) == r.params.buffer_size:
         r._r = r._s = r.wpos = 0
@@ -272,10 +272,10 @@ def _consume(c, end):
 
 
 def _fill(c, ms):
-    r = c._r
+    r = c._reader
     if r.wpos or len(r.buf) != r.params.buffer_size:
         r.space()  # (with nothing buffered in the reader's own buffer there is nothing to compact)
-    k = c._t.recv_into(r.buf, r.wpos, ms)
+    k = c._transport.recv_into(r.buf, r.wpos, ms)
     if k:
         r.wpos += k  # (what Reader.wrote(k) does, without a method lookup)
         return True
@@ -302,21 +302,21 @@ def _release(c, h):
     c._key[h] = None
     c._head = 0 if h + 1 == c._cap else h + 1
     c._n -= 1
-    c._gen = (c._gen + 1) & 0x3FFF
+    c._resolved_count = (c._resolved_count + 1) & 0x3FFF
 
 
 def _remaining(c, h):
     # ms left before slot h's deadline (0: passed); -1: no deadline
     x = c._allow[h]
-    if not c._tmo or x < 0:
+    if not c._timeout_ms or x < 0:
         return -1
-    x += c._tmo - c._clock.ticks_diff(c._clock.ticks_ms(), c._sent[h])
+    x += c._timeout_ms - c._clock.ticks_diff(c._clock.ticks_ms(), c._sent[h])
     return x if x > 0 else 0
 
 
 def _dispatch(c, v):
     # True if v resolved the oldest slot; False if it was an out-of-band frame
-    if type(v) is Push or c._r2sub:
+    if type(v) is Push or c._resp2_subscribed:
         if c._oob(v):
             return False
     if c._n == 0:
@@ -336,12 +336,12 @@ class CoreClient(Sender):
 
     def __init__(self, conn, timeout_ms, clock):
         self._conn = conn  # the handler's live connection: transport, reader, encoder
-        self._t = conn.transport
-        self._r = conn.reader
-        self._e = conn.encoder
+        self._transport = conn.transport
+        self._reader = conn.reader
+        self._encoder = conn.encoder
         self._clock = clock
-        self._tmo = timeout_ms
-        self._rawn = 0  # replies to send_raw() still unread (pubsub.py); -1: unknown, so only a re-dial cleans up
+        self._timeout_ms = timeout_ms
+        self._raw_replies = 0  # replies to send_raw() still unread (pubsub.py); -1: unknown, so only a re-dial cleans up
         cap = conn.reader.params.frame_capacity
         self._cap = cap
         # the reply slots, a ring: _head is the oldest pending one, _n how many are pending (sent or queued)
@@ -376,9 +376,9 @@ class CoreClient(Sender):
         self.last_unwaited_error = None
         self.push_handler = None  # called with each RESP3 push frame that no subscription takes
         self._sub = None  # the Subscription sharing this connection, if any
-        self._r2sub = False  # RESP2 subscribed mode: only the subscribe family and PING may be sent
-        self._gen = 0  # counts resolved slots (mod 2**14), so a read notices what a push_handler resolved
-        self._hx = False  # the exception being raised is the push_handler's own
+        self._resp2_subscribed = False  # RESP2 subscribed mode: only the subscribe family and PING may be sent
+        self._resolved_count = 0  # counts resolved slots (mod 2**14), so a read notices what a push_handler resolved
+        self._handler_raised = False  # the exception being raised is the push_handler's own
 
     # ---- pub/sub and the low-level stream (pubsub.py) -----------------------------------------------------------
     def subscribe(self, *channels):
@@ -413,7 +413,7 @@ class CoreClient(Sender):
             if not self._read_one(0):
                 h = self._head
                 if self._n and _remaining(self, h) == 0:
-                    self._broken(TimeoutError("no reply within %d ms" % self._tmo), self._fut[h])
+                    self._broken(TimeoutError("no reply within %d ms" % self._timeout_ms), self._fut[h])
                 return
 
     def _remaining(self, h):
@@ -426,12 +426,12 @@ class CoreClient(Sender):
         # Reads until the oldest slot is resolved (or, when a push_handler waited commands, until any slot was).
         # limit None: wait up to the oldest one's deadline; 0: only what has arrived. Returns True if a slot was
         # resolved. Push frames met on the way go to the subscription.
-        self._hx = False
+        self._handler_raised = False
         try:
             return self._read1(limit)
         except BaseException as e:
-            if self._hx:
-                self._hx = False  # the push_handler's own exception: its frame was consumed, all is in step
+            if self._handler_raised:
+                self._handler_raised = False  # the push_handler's own exception: its frame was consumed, all is in step
             elif self._conn is not None:
                 self._lost(e)
             raise
@@ -446,12 +446,12 @@ class CoreClient(Sender):
                 if limit is not None:
                     return False
                 if _remaining(self, d) == 0:
-                    err = TimeoutError("no reply within %d ms" % self._tmo)
+                    err = TimeoutError("no reply within %d ms" % self._timeout_ms)
                     self._broken(err, self._fut[d])
                     raise err
                 continue
-            g = self._gen
-            if _dispatch(self, v) or g != self._gen:
+            g = self._resolved_count
+            if _dispatch(self, v) or g != self._resolved_count:
                 return True  # (a push_handler that waited a command resolved slots: the caller re-checks)
 
     def _next(self, ms):
@@ -472,7 +472,7 @@ class CoreClient(Sender):
     # _skip, _ilen, _pend) and only when the reader is between frames; it consumes a frame as the reader would
     # (_consume). Everything else (errors, aggregates, pushes, frames not yet complete) is left to the scanner.
     def _get(self):
-        r = self._r
+        r = self._reader
         dest = None
         if self._n:
             dest = self._into[self._head]
@@ -486,7 +486,7 @@ class CoreClient(Sender):
         except MemoryFull as e:
             # the reader discarded a frame and is still in sync
             t = r.skipped_type
-            if t == 62 or (self._r2sub and t == 42):
+            if t == 62 or (self._resp2_subscribed and t == 42):
                 self._push_dropped()  # a push (RESP2 subscribed mode: any array) was never a command's reply
                 return NEED_DATA
             return e
@@ -507,8 +507,8 @@ class CoreClient(Sender):
     def _unbuilt(self, e, p):
         # A frame was consumed but could not be built (e.g. not UTF-8 with decode_responses): the error is the
         # reply of the oldest slot, unless the frame was a push, which is dropped like an oversized one
-        t = self._r.buf[p]
-        if t == 62 or (self._r2sub and t == 42):
+        t = self._reader.buf[p]
+        if t == 62 or (self._resp2_subscribed and t == 42):
             self._push_dropped()
             return NEED_DATA
         return e
@@ -520,14 +520,14 @@ class CoreClient(Sender):
 
     def _next_msg(self, ms, dest, chan):
         # receive_into(): like _next(), but a pub/sub message is copied into dest/chan (its length returned)
-        r = self._r
+        r = self._reader
         v = self._get_msg(dest, chan)
         if v is NEED_DATA and self._recv(ms):
             v = self._get_msg(dest, chan)
         return v
 
     def _get_msg(self, dest, chan):
-        r = self._r
+        r = self._reader
         p = r._r
         try:
             v = r.gets_msg_into(dest, chan)
@@ -571,7 +571,7 @@ class CoreClient(Sender):
             try:
                 self.push_handler(v)
             except BaseException:
-                self._hx = True  # (see _read_one)
+                self._handler_raised = True  # (see _read_one)
                 raise
         return True
 

@@ -41,7 +41,7 @@ def _claim(c, conv, into, name, key):
     # Claims a slot for one more reply (conv: None or a function applied to the reply; name/key: for error
     # messages). Arguments have been checked, so nothing after this can fail half-way except I/O, which breaks the
     # connection anyway. The encoder's position is kept so that a failed encoding can be rolled back (_unclaim).
-    if c._conn is None or c._r2sub or c._rawn or c._n == c._cap:
+    if c._conn is None or c._resp2_subscribed or c._raw_replies or c._n == c._cap:
         c._claim_slow()
     i = c._head + c._n
     if i >= c._cap:
@@ -55,8 +55,8 @@ def _claim(c, conv, into, name, key):
     c._allow[i] = c._allow[i - 1 if i else c._cap - 1] if c._n else 0
     c._n += 1
     c._unsent += 1
-    c._mark = c._e.n
-    c._mark_flushes = c._e.flushes
+    c._mark = c._encoder.n
+    c._mark_flushes = c._encoder.flushes
     c._last = i
 
 
@@ -82,13 +82,13 @@ def _emit(c, b):
 
 def _put(c, b):
     i = c._last
-    if _fits(c._e, c._nm[i], c._key[i], b):
-        _put_fast(c._e, c._nm[i], c._key[i], b)
+    if _fits(c._encoder, c._nm[i], c._key[i], b):
+        _put_fast(c._encoder, c._nm[i], c._key[i], b)
         return
-    c._e.raw(c._nm[i])
-    c._e.arg(c._key[i])
+    c._encoder.raw(c._nm[i])
+    c._encoder.arg(c._key[i])
     if b is not _NO:
-        c._e.arg(b)
+        c._encoder.arg(b)
 
 
 # The common case written straight into the encoder's send buffer (e.buf, e.n: docs/DESIGN.md "Encoder"): byte
@@ -151,7 +151,7 @@ def _unclaim(c):
     # Encoding failed after the slot was claimed. If nothing of the command left the send buffer, forget it and the
     # connection stays usable; otherwise the server holds half a command, so the connection is dropped. (The
     # exception itself goes on to the caller.)
-    e = c._e
+    e = c._encoder
     if e.flushes != c._mark_flushes:
         c._broken(ProtocolError("a command failed half-sent (the exception raised with it says why)"), None)
         return
@@ -171,7 +171,7 @@ def _unclaim(c):
 def _flush(c):
     if c._unsent:
         try:
-            c._e.flush()
+            c._encoder.flush()
         except TimeoutError:
             _send_failed(c, TimeoutError)
             raise
@@ -202,11 +202,11 @@ class Sender:
     def _claim_slow(self):
         if self._conn is None:
             raise ConnectionError("client is closed")
-        if self._r2sub and not self._sub_ping:
+        if self._resp2_subscribed and not self._sub_ping:
             raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
                              "close the subscription first, or use RESP3")
-        if self._rawn:
-            _raw_unread(self._rawn)
+        if self._raw_replies:
+            _raw_unread(self._raw_replies)
         while self._n == self._cap:
             # every slot pending: the oldest reply is read first (never an error for the caller)
             self._read_one(None)
@@ -234,7 +234,7 @@ class Sender:
         for a in args:
             check(a)
         f = self._begin(conv, into, extra_ms, False, args[0], args[1] if len(args) > 1 else None)
-        e = self._e
+        e = self._encoder
         try:
             e.begin(len(args))
             for a in args:
