@@ -115,7 +115,7 @@ def median(xs):
 
 
 only = None
-if len(sys.argv) > 4:
+if len(sys.argv) > 4 and sys.argv[4]:
     only = sys.argv[4].split(",")
 print("op           ratio   mem_total/op   (median of %d rounds, %d ops each)" % (ROUNDS, N))
 for name, fn in OPS:

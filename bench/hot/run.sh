@@ -14,6 +14,6 @@ PORT=${PORT:-$(( 20000 + $$ % 20000 ))}
 taskset -c 0 $RS --port $PORT --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null &
 RPID=$!
 sleep 0.3
-MICROPYPATH=$OUT taskset -c 0 .venv/bin/micropython ${HEAP:+-X heapsize=$HEAP} bench/hot/measure.py $PORT ${1:-5} ${2:-2000} $3 || true
+MICROPYPATH=$OUT taskset -c 0 .venv/bin/micropython ${HEAP:+-X heapsize=$HEAP} bench/hot/measure.py $PORT ${1:-5} ${2:-2000} "$3" || true
 kill $RPID
 rm -rf $OUT

@@ -34,6 +34,15 @@ _PUBSUB2S = ("message", "pmessage", "smessage", "subscribe", "psubscribe", "ssub
 _CUT = ProtocolError("the conversion of this reply was interrupted")
 
 
+# Builtins used on the hot path, as module globals (see send.py)
+_len = len
+_type = type
+_bytes = bytes
+_memoryview = memoryview
+_isinstance = isinstance
+_Exception = Exception
+
+
 class _Slow:
     pass
 
@@ -226,7 +235,7 @@ def _fast_bulk(c, p, e):
         return _fast_into(c, e + 2, n, p)
     if c._reader.decode:
         return _SLOW
-    n = bytes(_bytes(c)[e + 2:p - 2])
+    n = _bytes(_buffer_view(c)[e + 2:p - 2])
     _consume(c, p)
     return n
 
@@ -241,21 +250,21 @@ def _fast_nil(c, p, e):
 
 def _fast_into(c, a, n, end):
     dest = c._into[c._head]
-    if n > len(dest):
+    if n > _len(dest):
         return _SLOW  # the scanner discards it and raises MemoryFull
     copy(dest, 0, c._reader.buf, a, n)
     _consume(c, end)
     return n
 
 
-def _bytes(c):
+def _buffer_view(c):
     # a memoryview of the receive buffer, made once (a slice of it, then bytes(), copies a value with the
     # fewest allocations); a buffer grown for one large reply is viewed for that reply only
     r = c._reader
     v = c._view
-    if v is None or len(r.buf) != r.params.buffer_size:
-        v = memoryview(r.buf)
-        if len(r.buf) == r.params.buffer_size:
+    if v is None or _len(r.buf) != r.params.buffer_size:
+        v = _memoryview(r.buf)
+        if _len(r.buf) == r.params.buffer_size:
             c._view = v
     return v
 
@@ -265,7 +274,7 @@ def _consume(c, end):
     # (no slice, so no allocation), as Reader.space() would arrange
     r = c._reader
     r._need = 0
-    if end == r.wpos and len(r.buf) == r.params.buffer_size:
+    if end == r.wpos and _len(r.buf) == r.params.buffer_size:
         r._r = r._s = r.wpos = 0
     else:
         r._r = r._s = end
@@ -273,7 +282,7 @@ def _consume(c, end):
 
 def _fill(c, ms):
     r = c._reader
-    if r.wpos or len(r.buf) != r.params.buffer_size:
+    if r.wpos or _len(r.buf) != r.params.buffer_size:
         r.space()  # (with nothing buffered in the reader's own buffer there is nothing to compact)
     k = c._transport.recv_into(r.buf, r.wpos, ms)
     if k:
@@ -284,7 +293,7 @@ def _fill(c, ms):
 
 def _resolve(c, h, v):
     conv = c._conv[h]
-    if (conv and conv is not ok) or isinstance(v, Exception):
+    if (conv and conv is not ok) or _isinstance(v, _Exception):
         c._resolve_slow(h, conv, v)
         return
     if conv:
@@ -316,7 +325,7 @@ def _remaining(c, h):
 
 def _dispatch(c, v):
     # True if v resolved the oldest slot; False if it was an out-of-band frame
-    if type(v) is Push or c._resp2_subscribed:
+    if _type(v) is Push or c._resp2_subscribed:
         if c._oob(v):
             return False
     if c._n == 0:
@@ -370,7 +379,7 @@ class CoreClient(Sender):
         self._mark = 0
         self._mark_flushes = 0
         self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (send.py _begin)
-        self._view = None  # memoryview of the reader's buffer, for get() values (see _bytes)
+        self._view = None  # memoryview of the reader's buffer, for get() values (see _buffer_view)
         self._dropped = None  # the error the futures got when a read broke the connection (future.py)
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
         self.last_unwaited_error = None

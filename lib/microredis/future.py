@@ -14,6 +14,9 @@ _DONE = const(2)
 _INVALID = const(3)
 
 
+_isinstance = isinstance  # (a builtin as a module global: see send.py)
+_Exception = Exception
+
 # The client's read loop (client.py sets it when it loads): wait() calls it as a plain function, which on MicroPython
 # costs less than a method lookup through the client's classes.
 read_until = None
@@ -87,7 +90,7 @@ class Future:
         self._v = None
         self._st = _FREE
         recycle(self._c, self)
-        if isinstance(v, Exception):
+        if _isinstance(v, _Exception):
             self._c._seen_error(v)
             raise v
         return v

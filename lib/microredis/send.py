@@ -21,10 +21,17 @@ _PENDING = const(1)
 def ok(v):
     """Reply conversion of commands that answer +OK: True (nil and other values pass through)."""
     # compare like with like: MicroPython warns on bytes == str
-    if (v == b"OK") if type(v) is bytes else (v == "OK"):
+    if (v == b"OK") if _type(v) is _bytes else (v == "OK"):
         return True
     return v
 
+
+# Builtins used on the hot path, as module globals: MicroPython looks a builtin name up in the module's globals first
+# (a miss, probing a nearly full hash table) and then in the builtins table; a global is one cached hit.
+_len = len
+_type = type
+_bytes = bytes
+_bytearray = bytearray
 
 _SET3 = b"*3\r\n$3\r\nSET\r\n"
 _GET2 = b"*2\r\n$3\r\nGET\r\n"
@@ -95,19 +102,19 @@ def _put(c, b):
 # strings that fit the room left, none larger than the encoder sends uncopied (a quarter of the buffer). Anything
 # else (str, int, float, large values, a full buffer) goes through Encoder.raw()/arg(), which flush as needed.
 def _fits(e, p, a, b):
-    q = len(e.buf) >> 2
-    if type(a) is not bytes or len(a) > q:
+    k = _len(e.buf)
+    if _type(a) is not _bytes or _len(a) > k >> 2:
         return False
     if b is _NO:
-        return len(e.buf) - e.n >= len(p) + len(a) + 16
-    if type(b) is not bytes and type(b) is not bytearray or len(b) > q:
+        return k - e.n >= _len(p) + _len(a) + 16
+    if (_type(b) is not _bytes and _type(b) is not _bytearray) or _len(b) > k >> 2:
         return False
-    return len(e.buf) - e.n >= len(p) + len(a) + len(b) + 32
+    return k - e.n >= _len(p) + _len(a) + _len(b) + 32
 
 
 def _put_fast(e, p, a, b):
     # nothing is stored in e.n until the command is complete, so an interruption leaves no half command
-    n = e.n + len(p)
+    n = e.n + _len(p)
     e.buf[e.n:n] = p
     n = _bulk(e.buf, n, a)
     if b is not _NO:
@@ -117,7 +124,7 @@ def _put_fast(e, p, a, b):
 
 def _bulk(buf, n, a):
     # $<len>\r\n<a>\r\n at buf[n:], returns its end
-    k = len(a)
+    k = _len(a)
     buf[n] = 36  # $
     n += 1
     if k >= 10:
@@ -265,9 +272,9 @@ class Sender:
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
             pxat=None):
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
-            if type(key) is not bytes:
+            if _type(key) is not _bytes:
                 check(key)
-            if type(value) is not bytes:
+            if _type(value) is not _bytes:
                 check(value)
             _claim(self, ok, None, _SET3, key)
             return _emit(self, value)
@@ -289,7 +296,7 @@ class Sender:
         return self._cmd(None if get else ok, args)
 
     def get(self, key):
-        if type(key) is not bytes:  # (bytes pass check(): a call saved)
+        if _type(key) is not _bytes:  # (bytes pass check(): a call saved)
             check(key)
         _claim(self, None, None, _GET2, key)
         return _emit(self, _NO)
@@ -307,15 +314,15 @@ class Sender:
         return _emit(self, _NO)
 
     def incr(self, key):
-        if type(key) is not bytes:
+        if _type(key) is not _bytes:
             check(key)
         _claim(self, None, None, _INCR2, key)
         return _emit(self, _NO)
 
     def publish(self, channel, message):
-        if type(channel) is not bytes:
+        if _type(channel) is not _bytes:
             check(channel)
-        if type(message) is not bytes:
+        if _type(message) is not _bytes:
             check(message)
         _claim(self, None, None, _PUBLISH3, channel)
         return _emit(self, message)
