@@ -146,7 +146,13 @@ def _step(c, f):
             _check_deadline(c, f)
             return
         v = _fast(c)
-    if v is _SLOW:
+    if v is not _SLOW:
+        if v is NEED_DATA:
+            return
+        if c._n:
+            _resolve(c, c._head, v)  # a simple reply is never a push frame
+            return
+    else:
         p = c._reader._r
         v = c._get()
         if v is NEED_DATA:
@@ -299,7 +305,13 @@ def _resolve(c, h, v):
     if conv:
         v = ok(v)
     f = c._fut[h]
-    _release(c, h)
+    c._fut[h] = None  # (what _release() does, inline)
+    c._into[h] = None
+    c._nm[h] = None
+    c._key[h] = None
+    c._head = 0 if h + 1 == c._cap else h + 1
+    c._n -= 1
+    c._resolved_count = (c._resolved_count + 1) & 0x3FFF
     f._v = v
     f._st = _DONE
 
