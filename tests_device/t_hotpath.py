@@ -124,3 +124,65 @@ def test_decode_responses_in_place():
     eq(c.command(b"X").wait(), "OK")
     eq(c.get(b"k").wait(), "abc")
     eq(c.incr(b"k").wait(), 5)
+
+
+class Failing(Echo):
+    def __init__(self):
+        Echo.__init__(self)
+        self.recv_error = None
+        self.send_error = None
+
+    def recv_into(self, buf, start, ms):
+        if self.recv_error is not None:
+            raise self.recv_error
+        return Echo.recv_into(self, buf, start, ms)
+
+    def send(self, buf, n):
+        if self.send_error is not None:
+            raise self.send_error
+        Echo.send(self, buf, n)
+
+
+def failing():
+    t = Failing()
+    conn = _Conn(t, mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=4096), False)
+    conn.protocol = 3
+    c = Client(conn, 500, default_clock())
+    conn.client = c
+    return c, t
+
+
+def test_a_failed_receive_raises_its_own_error_once_and_of_its_kind_after():
+    # the hot read path catches without binding the exception (a bound name puts the frame on the heap): the wait()
+    # that was reading raises the transport's exception itself, the futures keep an error of the same class
+    for err in (mr.ConnectionError("reset by the fake"), mr.TimeoutError("TLS receive timed out (fake)")):
+        c, t = failing()
+        f = c.get(b"a")
+        g = c.get(b"b")
+        t.recv_error = err
+        e = raises(type(err), f.wait)
+        ok(e is err, repr(e))
+        ok(c._conn is None)
+        e = raises(type(err), f.wait)  # later waits: the futures' copy, same class
+        ok(isinstance(e, type(err)))
+        raises(mr.InvalidFuture, g.wait)
+        raises(mr.ConnectionError, c.get, b"c")
+
+
+def test_a_failed_send_raises_its_own_error_and_fails_the_older_futures():
+    c, t = failing()
+    with c.pipeline():
+        f = c.get(b"a")
+    t.inb = b""
+    t.send_error = mr.ConnectionError("broken pipe (fake)")
+    e = raises(mr.ConnectionError, c.get, b"b")
+    ok("fake" in str(e), str(e))
+    ok(c._conn is None)
+    raises(mr.ConnectionError, f.wait)  # the older command may or may not have reached the server
+    raises(mr.ConnectionError, c.get, b"c")
+    # after a command written in place is sent and waited, nothing is claimed and the buffer is empty again
+    c, t = failing()
+    t.inb = b"+OK\r\n"
+    n = c._encoder.n
+    eq(c.set(b"k", b"v").wait(), True)
+    eq((c._n, c._encoder.n), (0, n))
