@@ -48,9 +48,11 @@ def client(buffer_size=128, decode=False):
 def test_commands_written_in_place_are_byte_exact():
     # a 128-byte buffer: values up to 32 bytes go in place, longer ones through the encoder (sent uncopied)
     for n in (0, 1, 9, 10, 11, 31, 32, 33, 99, 100, 101):
-        for value in (b"v" * n, bytearray(b"w" * n), "s" * n, n):
+        for value in (b"v" * n, bytearray(b"w" * n), memoryview(b"m" * n), "s" * n, n):
             c, t = client()
             key = b"k" * (n if n <= 40 else 7)
+            if type(value) is not bytes:
+                key = type(value)(key) if type(value) is not str and type(value) is not int else key
             t.inb = b"+OK\r\n:1\r\n:2\r\n$-1\r\n"
             eq(c.set(key, value).wait(), True)
             eq(c.publish(key, value).wait(), 1)

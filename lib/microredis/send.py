@@ -32,6 +32,7 @@ _len = len
 _type = type
 _bytes = bytes
 _bytearray = bytearray
+_memoryview = memoryview
 
 _SET3 = b"*3\r\n$3\r\nSET\r\n"
 _GET2 = b"*2\r\n$3\r\nGET\r\n"
@@ -103,13 +104,19 @@ def _put(c, b):
 # else (str, int, float, large values, a full buffer) goes through Encoder.raw()/arg(), which flush as needed.
 def _fits(e, p, a, b):
     k = _len(e.buf)
-    if _type(a) is not _bytes or _len(a) > k >> 2:
+    if not _buffer(a) or _len(a) > k >> 2:
         return False
     if b is _NO:
         return k - e.n >= _len(p) + _len(a) + 16
-    if (_type(b) is not _bytes and _type(b) is not _bytearray) or _len(b) > k >> 2:
+    if not _buffer(b) or _len(b) > k >> 2:
         return False
     return k - e.n >= _len(p) + _len(a) + _len(b) + 32
+
+
+def _buffer(x):
+    # bytes, bytearray or a memoryview (of bytes: check() refused the others): its len() is its size in bytes
+    t = _type(x)
+    return t is _bytes or t is _bytearray or t is _memoryview
 
 
 def _put_fast(e, p, a, b):
