@@ -12,7 +12,7 @@ except ImportError:  # CPython
 from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
 from .encoder import check
 from .resp import NEED_DATA, Push, copy
-from .future import Future, Batch, set_read_until
+from .future import Future, set_read_until
 from .send import Sender, ok, _tail, _flush
 
 # Future states (future.py)
@@ -371,26 +371,19 @@ class CoreClient(Sender):
         self._into = [None] * cap
         self._sent = [0] * cap
         self._allow = [0] * cap  # ms added to the deadline of a blocking command (BLPOP); -1: no deadline
-        # per slot, for error messages only (references, nothing allocated): command name (or a hot command's
-        # prefix) and first argument
+        # per slot (references, nothing allocated): command name, or a hot command's constant prefix, and first
+        # argument; the hot path encodes from them (send._put), error messages quote them
         self._nm = [None] * cap
         self._key = [None] * cap
         self._head = 0
         self._n = 0
-        self._unsent = 0  # of the pending replies, those whose commands are still in the send buffer
-        self._batch = 0
-        self._pipe = Batch(self)
         # Waited futures are reissued first-in first-out, so a handle kept after wait() is detected as stale for
         # as long as possible (until frame_capacity more futures have been waited).
         # twice frame_capacity: a pipelined batch may hold more futures than there are slots
         self._pool = [Future(self) for _ in range(cap)] + [None] * cap
         self._pool_n = cap
         self._pool_head = 0  # oldest free future in the ring
-        # the command being encoded (send.py): its future, and the encoder's position to roll back to
-        self._last = None
-        self._mark = 0
-        self._mark_flushes = 0
-        self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (send.py _begin)
+        self._init_send()
         self._view = None  # memoryview of the reader's buffer, for get() values (see _buffer_view)
         self._dropped = None  # the error the futures got when a read broke the connection (future.py)
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)

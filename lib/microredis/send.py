@@ -12,7 +12,7 @@ except ImportError:  # CPython
 
 from .errors import ConnectionError, ProtocolError, RedisError, TimeoutError
 from .encoder import check
-from .future import take_future, recycle
+from .future import Batch, take_future, recycle
 
 _FREE = const(0)
 _PENDING = const(1)
@@ -212,6 +212,17 @@ def _stamp(c):
 
 
 class Sender:
+    # The sending half of CoreClient; the reply slots it claims are CoreClient's.
+    def _init_send(self):
+        self._unsent = 0  # of the pending replies, those whose commands are still in the send buffer
+        self._batch = 0  # open pipeline() blocks
+        self._pipe = Batch(self)
+        # the command being encoded: its slot, and the encoder's position to roll back to
+        self._last = 0
+        self._mark = 0
+        self._mark_flushes = 0
+        self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (_begin)
+
     # ---- claiming a reply slot ------------------------------------------------------------------------------
     def _claim_slow(self):
         if self._conn is None:
