@@ -30,7 +30,7 @@ LIB = os.path.join(REPO, "lib", "microredis")
 PACKAGES = {
     "package.json": ["__init__", "errors", "resp", "build", "encoder", "clock", "ticks", "net", "transport", "net_mp",
                      "net_sock", "tlsctx", "client", "send", "future", "connection", "credentials", "url", "commands",
-                     "commands2"],
+                     "sets_streams"],
     "package-pubsub.json": ["pubsub"],
     "package-survival.json": ["outbox", "sentinel"],
 }

@@ -215,7 +215,7 @@ class ConnectionHandler:
             if cr is not None:
                 fa = c.command(b"AUTH", cr.password) if cr.username is None else \
                     c.command(b"AUTH", cr.username, cr.password)
-            fh = c._cmd(0, (b"HELLO", b"3")) if self.protocol == 3 else None  # command() refuses HELLO
+            fh = c._cmd(None, (b"HELLO", b"3")) if self.protocol == 3 else None  # command() refuses HELLO
             fs = c.command(b"SELECT", self._db) if self._db else None
             fn = c.command(b"CLIENT", b"SETNAME", self._name) if self._name is not None else None
         if fa is not None:
