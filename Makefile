@@ -22,7 +22,7 @@ MPREMOTE := $(VENV)/bin/mpremote
 comma := ,
 
 .PHONY: help .venv test test-quick test-stages pytest-all board bench mpy firmware test-firmware demo test-device \
-        test-device-unix deploy packages ensure-socat check-optional clean distclean soak
+        test-device-unix deploy packages ensure-socat check-optional clean distclean soak fuzz
 
 help:
 	@echo "make demo              the boards/unix telemetry program on the MicroPython unix port + a local redis-server"
@@ -41,7 +41,7 @@ help:
 	@echo "make firmware          firmware/build.sh: MicroPython with microredis frozen in (QEMU board, unix port)"
 	@echo "make test-firmware     firmware/test.sh: the smoke test on the QEMU board and the frozen unix port"
 	@echo "make bench [OUT=bench/results.md]  ratios to a raw-socket floor, picoredis, micropython-redis, redis-py (about 2 min; never part of make test)"
-	@echo "make fuzz              fuzz the RESP reader and the encoder"
+	@echo "make fuzz              the RESP reader against hiredis: 1,000,000 cases (FUZZ_CASES), about 3 min"
 	@echo "make soak              long-running resilience run"
 	@echo "make clean | distclean"
 
@@ -104,6 +104,10 @@ check-optional:
 	  echo "[make test]     to run them: apt-get install redis-server openssl (as root)"; fi
 	@command -v openssl >/dev/null 2>&1 || \
 	  echo "[make test]     no openssl: the TLS tests skip (apt-get install openssl)"
+
+# RESP reader oracle fuzz against hiredis: FUZZ_CASES cases (default 1,000,000) on every CPU; FUZZ_SEED picks them
+fuzz: .venv
+	$(PY) tests_host/test_fuzz_oracle.py
 
 # socat gives the unix port a pty so mpremote can drive it like a board. Installed when missing and root;
 # otherwise the board-like tests skip, saying why.

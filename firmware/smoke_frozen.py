@@ -46,8 +46,8 @@ finally:
 if microredis is not None:
     print("info microredis.__version__:", getattr(microredis, "__version__", "(none)"))
     # every submodule that is frozen must import; a missing one is only reported
-    for sub in ("errors", "resp", "build", "encoder", "clock", "net", "connection", "client", "commands",
-                "pubsub"):
+    for sub in ("errors", "resp", "build", "encoder", "clock", "ticks", "net", "transport", "net_mp", "net_sock",
+                "tlsctx", "connection", "credentials", "url", "client", "commands", "pubsub"):
         full = "microredis." + sub
         try:
             __import__(full)

@@ -56,9 +56,9 @@ class Counting:
 
 
 def counting(c):
-    w = Counting(c._t)
-    c._t = w
-    c._e.sink = w
+    w = Counting(c._transport)
+    c._transport = w
+    c._encoder.sink = w
     return w
 
 
@@ -275,7 +275,7 @@ def test_bad_arguments_raise_before_anything_is_sent():
     raises(ValueError, c.set, P + b"k", b"v", nx=True, xx=True)
     eq(w.sends, 0)
     eq(c._n, 0)
-    eq(c._e.n, 0)
+    eq(c._encoder.n, 0)
     eq(c.set(P + b"k", "caf\u00e9").wait(), True)
     eq(c.get(P + b"k").wait(), "caf\u00e9".encode())
     eq(c.command(b"STRLEN", P + b"k").wait(), 5)
@@ -452,7 +452,7 @@ def test_commands_that_would_break_reply_matching_are_refused():
                  (b"QUIT",), (b"CLIENT", b"REPLY", b"SKIP"), ("client", "reply", "off"), (b"UNSUBSCRIBE",)):
         e = raises(ValueError, c.command, *args)
         ok("command()" in str(e), str(e))
-    eq((w.sends, c._n, c._e.n), (0, 0, 0))
+    eq((w.sends, c._n, c._encoder.n), (0, 0, 0))
     eq(c.command(b"CLIENT", b"ID").wait() > 0, True)  # other CLIENT subcommands pass
 
 
@@ -471,7 +471,7 @@ def test_failed_encoding_leaves_the_connection_usable():
     except ImportError:
         pass
     raises(TypeError, c.get_into, k, memoryview(b"read-only"))
-    eq((c._n, c._e.n), (0, 0))
+    eq((c._n, c._encoder.n), (0, 0))
     eq(c.get(k).wait(), b"-1" + b"0" * 30)
     c.command(b"DEL", k).wait()
 

@@ -114,9 +114,9 @@ class Wrap:
 
 
 def wrap(c):
-    w = Wrap(c._t)
-    c._t = w
-    c._e.sink = w
+    w = Wrap(c._transport)
+    c._transport = w
+    c._encoder.sink = w
     return w
 
 

@@ -197,12 +197,12 @@ def test_subscription_ping_checks_its_argument_first():
 def test_resp2_refuses_other_commands_before_sending():
     c = handler(2).connect()
     sub = c.subscribe(P + b"r2")
-    sent = c._e.n
+    sent = c._encoder.n
     e = raises(mr.RedisError, c.set, P + b"k", b"v")
     ok("subscribe" in str(e) and "RESP3" in str(e))
     raises(mr.RedisError, c.get, P + b"k")
     raises(mr.RedisError, c.command, b"INFO")
-    eq((c._n, c._e.n), (0, sent))
+    eq((c._n, c._encoder.n), (0, sent))
     eq(sub.ping(), b"PONG")
     eq(sub.ping(b"hi"), b"hi")
     sub.close()

@@ -36,7 +36,7 @@ def _heap_growth(fn, arg):
 
 def inject(c, data):
     # bytes a real server never sends, placed ahead of whatever the socket delivers next
-    c._r.feed(data)
+    c._reader.feed(data)
 
 
 # ---- 1. send_raw() leftovers never reach the next client --------------------------------------------------------
@@ -444,7 +444,7 @@ def test_receive_into_when_the_receive_buffer_cannot_grow():
     # that MemoryFull drops the connection (nothing was discarded in sync): it is raised, not counted as a message
     c = handler(3).connect()
     sub = c.subscribe(P + b"ng")
-    c._r.space = _no_room
+    c._reader.space = _no_room
     raises(mr.MemoryFull, sub.receive_into, bytearray(8), 100)
     eq(sub.dropped, 0)
     raises(mr.ConnectionError, sub.receive_into, bytearray(8), 0)

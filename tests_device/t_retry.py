@@ -313,7 +313,7 @@ def test_health_check_pings_only_after_the_idle_interval():
     h = handler().health_check(150)
     eq(h.retry_policy, None)  # a health check alone does not re-dial
     c = h.connect()
-    spy = _Spy(c._t)
+    spy = _Spy(c._transport)
     for _ in range(5):
         c.set(P + b"hc", b"1").wait()
     eq(spy.pings, 0)
@@ -338,7 +338,7 @@ def test_health_check_while_receiving():
         h = handler(proto).health_check(100)
         c = h.connect()
         sub = c.subscribe(P + b"quiet")
-        spy = _Spy(c._t)
+        spy = _Spy(c._transport)
         eq(sub.receive(350), None)
         ok(2 <= spy.pings <= 4, "%d PINGs in 350 ms" % spy.pings)
         pub = admin()
@@ -508,7 +508,7 @@ def test_outbox_blocked_by_auth_resumes_after_new_credentials():
 
 def test_tcp_keepalive_is_on_where_the_stack_names_it():
     c = handler().connect()
-    s = getattr(c._t, "_s", None)
+    s = getattr(c._transport, "_s", None)
     if s is None or not hasattr(s, "getsockopt"):
         c.close()
         skip("the socket has no getsockopt to read the option back")

@@ -37,9 +37,9 @@ class Counting:
 
 
 def counting(c):
-    w = Counting(c._t)
-    c._t = w
-    c._e.sink = w
+    w = Counting(c._transport)
+    c._transport = w
+    c._encoder.sink = w
     return w
 
 
@@ -137,7 +137,7 @@ def test_refused_buffer_sends_nothing_and_the_connection_stays_usable():
     raises(TypeError, c.command, b"SET", k, wide)
     with c.pipeline():
         raises(TypeError, c.set, k, wide)
-    eq((w.sends, c._n, c._e.n), (0, 0, 0))
+    eq((w.sends, c._n, c._encoder.n), (0, 0, 0))
     eq(c.set(k, _LyingBytes(b"v\r\n*1\r\n$4\r\nPING\r\n")).wait(), True)
     eq(c.get(k).wait(), b"v\r\n*1\r\n$4\r\nPING\r\n")
     eq(c.command(b"PING").wait(), b"PONG")
@@ -195,7 +195,7 @@ def test_blocking_pop_timeouts_are_finite_and_not_negative():
             ok("timeout" in str(e), str(e))
     raises(TypeError, c.blpop, P + b"l", "1")
     raises(TypeError, c.blpop, P + b"l", True)
-    eq((w.sends, c._n, c._e.n), (0, 0, 0))
+    eq((w.sends, c._n, c._encoder.n), (0, 0, 0))
     eq(c.blpop(P + b"l", 0.05).wait(), None)
 
 
@@ -262,8 +262,8 @@ def test_tiny_memory_limit_still_connects_with_resp3_and_then_applies():
     k = P + b"mem"
     eq(c.set(k, b"x" * 100).wait(), True)
     raises(mr.MemoryFull, c.get(k).wait)
-    eq(c._r._limit, 64)
-    eq(len(c._r.buf), 64)  # the buffer grown for HELLO was given back
+    eq(c._reader._limit, 64)
+    eq(len(c._reader.buf), 64)  # the buffer grown for HELLO was given back
     eq(c.command(b"DEL", k).wait(), 1)
 
 
@@ -272,7 +272,7 @@ def test_tiny_memory_limit_handshake_with_select_and_client_name():
         h = handler(proto).memory(mr.MemoryParameters(64, 1, 64)).select(2).client_name("t_validate_tiny")
         c = h.connect()
         eq(c.command(b"CLIENT", b"GETNAME").wait(), b"t_validate_tiny")
-        eq(c._r._limit, 64)
+        eq(c._reader._limit, 64)
         c.close()
 
 

@@ -153,6 +153,9 @@ CASES = {
     "get_into_too_long": (_getinto, _never, ""),
     "get_into_aggregate": (_getinto, lambda v: v is None or type(v) is int, ""),
     "get_into_map": (_getinto, lambda v: v is None or type(v) is int, ""),
+    "get_into_int": (_getinto, _never, ""),  # an integer is not a length: nothing was copied
+    "get_into_ok": (_getinto, _never, ""),
+    "get_into_attr_int": (_getinto, _never, ""),
     "huge_bulk": (lambda c: c.get(b"k"), _never, ""),
     "huge_array": (lambda c: c.get(b"k"), _never, ""),
     "huge_array_flood": (lambda c: c.get(b"k"), _never, ""),

@@ -94,6 +94,9 @@ CASES = {
     "get_into_too_long": {"on": {b"GET": bulk(b"z" * 100)}},
     "get_into_aggregate": {"on": {b"GET": b"*1\r\n$1\r\na\r\n"}},
     "get_into_map": {"on": {b"GET": b"%1\r\n$1\r\na\r\n$1\r\nb\r\n"}},
+    "get_into_int": {"on": {b"GET": b":5\r\n"}},
+    "get_into_ok": {"on": {b"GET": b"+OK\r\n"}},
+    "get_into_attr_int": {"on": {b"GET": b"|1\r\n+a\r\n+b\r\n:3\r\n"}},
     # protocol-level hostility
     "huge_bulk": {"on": {b"GET": [b"$999999999\r\n", "hang"]}},
     "huge_array": {"on": {b"GET": [b"*999999999\r\n", "hang"]}},

@@ -99,8 +99,8 @@ class Ctl:
 class RecvCounter:
     # wraps a client's transport to count the receive calls (and bytes) of that client
     def __init__(self, client):
-        self.t = client._t
-        client._t = self
+        self.t = client._transport
+        client._transport = self
         self.calls = 0
         self.bytes = 0
 

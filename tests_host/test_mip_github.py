@@ -79,7 +79,8 @@ def test_mpremote_mip_installs_from_github_urls(monkeypatch, branch):
     for name in ("package.json", "package-pubsub.json"):
         mip._install_package(t, "github:%s/%s/%s" % (OWNER, NAME, name), "unused-index", "lib", branch, False)
     assert asked[0] == RAW % (branch or "HEAD") + "package.json"
-    assert sorted(t.files) == sorted("lib/microredis/" + p.name for p in LIB.glob("*.py"))
+    assert sorted(t.files) == sorted("lib/microredis/" + m for n in ("package.json", "package-pubsub.json")
+                                     for m in _modules(n))
     for path, data in t.files.items():
         assert data == (REPO / path).read_bytes(), path
 

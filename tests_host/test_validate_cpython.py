@@ -49,9 +49,9 @@ def _counting(c):
         def close(self):
             self.t.close()
 
-    w = W(c._t)
-    c._t = w
-    c._e.sink = w
+    w = W(c._transport)
+    c._transport = w
+    c._encoder.sink = w
     return sent
 
 
@@ -95,9 +95,9 @@ def test_2d_view_carrying_a_command_never_executes(redis_server):
             c.set(b"t_validate_cpy:k", view)
         with pytest.raises(TypeError):
             c.command(b"SET", b"t_validate_cpy:k", view)
-        assert sent == [] and (c._n, c._e.n) == (0, 0)
+        assert sent == [] and (c._n, c._encoder.n) == (0, 0)
         assert c.command(b"PING").wait() == b"PONG"
-        assert len(c._e.buf) == 512
+        assert len(c._encoder.buf) == 512
         c.close()
     assert raw_command(redis_server.host, redis_server.port, "EXISTS", key) == b":0\r\n"
 

@@ -6,11 +6,8 @@ Files on the CIRCUITPY drive (`make deploy BOARD=circuitpython CIRCUITPY=/media/
     /telemetry.py            boards/common/telemetry.py (the shared loop)
     /settings.toml           your copy of settings.example.toml (Wi-Fi, Redis address, device id)
     /lib/microredis/*.py     the library as .py: CircuitPython's .mpy format differs from MicroPython's
-
-Sensor: microcontroller.cpu.temperature (degrees Celsius).
 """
 import os
-import time
 
 import microcontroller
 import socketpool
@@ -18,56 +15,34 @@ import wifi
 
 import telemetry
 
-
-def getenv(name):
-    # settings.toml: CIRCUITPY_WIFI_SSID / CIRCUITPY_WIFI_PASSWORD are CircuitPython's own Wi-Fi settings
-    if name == "WIFI_SSID" or name == "WIFI_PASSWORD":
-        return os.getenv("CIRCUITPY_" + name)
-    return os.getenv(name)
+# settings.toml: CIRCUITPY_WIFI_SSID and CIRCUITPY_WIFI_PASSWORD are CircuitPython's own Wi-Fi settings
+cfg = telemetry.load_config(None, lambda n: os.getenv(("CIRCUITPY_" + n) if n in ("WIFI_SSID", "WIFI_PASSWORD") else n))
 
 
-class CircuitPythonBoard(telemetry.Device):
-    name = "cpy"
-
-    def __init__(self, cfg):
-        self.ssid = cfg["WIFI_SSID"]
-        self.password = cfg["WIFI_PASSWORD"]
-        if not self.ssid:
-            raise ValueError("CIRCUITPY_WIFI_SSID is not set (settings.toml)")
-        self.pool = None
+class CircuitPythonBoard:
+    def __init__(self):
+        self.pool = socketpool.SocketPool(wifi.radio)  # one pool for the life of the program
         self.io = None
         try:
             import board
             import digitalio
-
-            pin = getattr(board, cfg["LED_PIN"] or "LED", None)
-            if pin is not None:
-                self.io = digitalio.DigitalInOut(pin)
-                self.io.direction = digitalio.Direction.OUTPUT
+            self.io = digitalio.DigitalInOut(getattr(board, cfg["LED_PIN"] or "LED"))
+            self.io.direction = digitalio.Direction.OUTPUT
         except (ImportError, ValueError, AttributeError) as e:
             print("no LED:", e)
 
-    def _connected(self):
-        c = getattr(wifi.radio, "connected", None)  # CircuitPython 9+
-        return c if c is not None else wifi.radio.ipv4_address is not None
-
     def network(self):
-        if not self._connected():
-            for attempt in (1, 2, 3):  # bounded: then the telemetry loop backs off and calls again
-                print("wifi: connecting to %r (attempt %d/3)" % (self.ssid, attempt))
-                try:
-                    wifi.radio.connect(self.ssid, self.password, timeout=15)
-                except Exception as e:  # ConnectionError ("No network with that ssid"), OSError ...
-                    print("wifi:", e)
-                if self._connected():
-                    print("wifi: connected, address", wifi.radio.ipv4_address)
-                    break
-                time.sleep(1 << (attempt - 1))
-            else:
-                raise OSError("wifi: could not connect to %r" % (self.ssid,))
-        if self.pool is None:
-            self.pool = socketpool.SocketPool(wifi.radio)  # one pool for the life of the program
-        return self.pool  # -> ConnectionHandler.connect(stack=pool)
+        for attempt in (1, 2, 3):  # bounded: the reading waits in the outbox, and the next cycle tries again
+            if wifi.radio.connected:
+                return self.pool  # -> ConnectionHandler.connect(stack=pool)
+            print("wifi: connecting to %r (attempt %d/3)" % (cfg["WIFI_SSID"], attempt))
+            try:
+                wifi.radio.connect(cfg["WIFI_SSID"], cfg["WIFI_PASSWORD"], timeout=cfg["WIFI_TIMEOUT_MS"] / 1000)
+            except Exception as e:  # ConnectionError ("No network with that ssid"), OSError ...
+                print("wifi:", e)
+        if not wifi.radio.connected:
+            raise OSError("wifi: no connection to %r" % cfg["WIFI_SSID"])
+        return self.pool
 
     def temperature(self):
         return microcontroller.cpu.temperature
@@ -82,8 +57,4 @@ class CircuitPythonBoard(telemetry.Device):
         microcontroller.reset()
 
 
-def main():
-    telemetry.start(telemetry.load_config(None, getenv), CircuitPythonBoard, "cpy")
-
-
-main()
+telemetry.start(cfg, CircuitPythonBoard(), "cpy-%02x%02x%02x" % tuple(microcontroller.cpu.uid[-3:]))

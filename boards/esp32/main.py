@@ -4,12 +4,11 @@ Files on the board (`make deploy PORT=/dev/ttyUSB0 BOARD=esp32` puts them there)
     /main.py                 this file
     /telemetry.py|.mpy       boards/common/telemetry.py (the shared loop)
     /config.py               your copy of config.example.py (Wi-Fi, Redis address, device id)
-    /lib/microredis/         the library (.mpy from `make mpy`, or `mpremote mip install ...`)
+    /lib/microredis/         the library (.mpy from `make mpy`, or `mpremote mip install ...`: core + survival)
 
 Sensor: esp32.mcu_temperature() (ESP32-S2, -S3, -C3, -C6: degrees Celsius). The original ESP32 has only
-esp32.raw_temperature() (Fahrenheit, uncalibrated, and missing on some chip revisions) - good enough for a demo.
+esp32.raw_temperature() (Fahrenheit, uncalibrated, missing on some chip revisions): good enough for a demo.
 """
-
 import esp32
 import machine
 
@@ -21,23 +20,18 @@ except ImportError:
     print("config.py is missing: copy config.example.py to config.py, edit it, and copy it to the board")
     raise
 
+cfg = telemetry.load_config(config)
 
-class Esp32(telemetry.Device):
-    name = "esp32"
 
-    def __init__(self, cfg):
-        self.wlan = telemetry.Wlan(cfg["WIFI_SSID"], cfg["WIFI_PASSWORD"], hostname=cfg["DEVICE_ID"],
-                                   timeout_ms=cfg["WIFI_TIMEOUT_MS"])
+class Esp32:
+    def __init__(self):
         pin = cfg["LED_PIN"]
         self.pin = machine.Pin(pin, machine.Pin.OUT) if pin is not None else None
         self.active_low = bool(getattr(config, "LED_ACTIVE_LOW", False))
-        if not (hasattr(esp32, "mcu_temperature") or hasattr(esp32, "raw_temperature")):
-            raise RuntimeError("this firmware has no esp32.mcu_temperature() or esp32.raw_temperature(): "
-                               "change temperature() in main.py to read your sensor")
         self.led(False)
 
     def network(self):
-        return self.wlan.up()  # the socket module is the stack
+        return telemetry.wifi_up(cfg)
 
     def temperature(self):
         if hasattr(esp32, "mcu_temperature"):
@@ -54,8 +48,4 @@ class Esp32(telemetry.Device):
         machine.reset()
 
 
-def main():
-    telemetry.start(telemetry.load_config(config), Esp32, "esp32")
-
-
-main()
+telemetry.start(cfg, Esp32(), "esp32-%02x%02x%02x" % tuple(machine.unique_id()[-3:]))

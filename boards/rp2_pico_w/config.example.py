@@ -14,7 +14,9 @@ DEVICE_ID = None  # None: "picow-" + the last 6 hex digits of machine.unique_id(
 INTERVAL_MS = 5000  # between readings
 TTL_S = 60  # sensors:<id>:temp expires when the board stops reporting
 STREAM_MAXLEN = 1000  # XADD sensors:<id>:stream MAXLEN ~ 1000
-MAX_BACKOFF_MS = 30000  # back-off after failures: 1 s, 2 s, 4 s ... up to this
+OUTBOX_CAPACITY = 64  # readings kept while the server cannot be reached; past it the oldest are dropped (counted)
+OUTBOX_PATH = None  # None: in RAM; a file, e.g. "/outbox.log": kept across reboots (about 2 flash writes a reading)
+MAX_BACKOFF_MS = 30000  # the outbox's re-dials after failures: 0.5 s, 1 s, 2 s ... up to this (with jitter)
 RESET_AFTER = 30  # machine.reset() after this many failed cycles in a row; 0: never
 
 LED_PIN = None  # None: the on-board LED (Pin("LED")); or a GPIO number

@@ -5,12 +5,12 @@ Files on the board (`make deploy PORT=/dev/ttyACM0 BOARD=rp2_pico_w` puts them t
     /main.py                 this file
     /telemetry.py|.mpy       boards/common/telemetry.py (the shared loop)
     /config.py               your copy of config.example.py (Wi-Fi, Redis address, device id)
-    /lib/microredis/         the library (.mpy from `make mpy`, or `mpremote mip install ...`)
+    /lib/microredis/         the library (.mpy from `make mpy`, or `mpremote mip install ...`: core + survival)
 
 Sensor: ADC channel 4 is the chip's temperature sensor: 27 - (V - 0.706) / 0.001721 degrees Celsius.
 """
-
 import machine
+import network
 
 import telemetry
 
@@ -20,27 +20,26 @@ except ImportError:
     print("config.py is missing: copy config.example.py to config.py, edit it, and copy it to the board")
     raise
 
-ADC_VOLTS = 3.3 / 65535
+cfg = telemetry.load_config(config)
 
 
-class PicoW(telemetry.Device):
-    name = "picow"
-
-    def __init__(self, cfg):
-        # power_save 0xA11140 turns the CYW43's power saving off, so commands arrive without delay
-        self.wlan = telemetry.Wlan(cfg["WIFI_SSID"], cfg["WIFI_PASSWORD"], hostname=cfg["DEVICE_ID"],
-                                   timeout_ms=cfg["WIFI_TIMEOUT_MS"],
-                                   power_save=getattr(config, "WIFI_POWER_SAVE", 0xA11140))
+class PicoW:
+    def __init__(self):
+        wlan = network.WLAN(network.STA_IF)
+        wlan.active(True)
+        pm = getattr(config, "WIFI_POWER_SAVE", 0xA11140)  # the CYW43's power saving off: commands arrive at once
+        if pm is not None:
+            wlan.config(pm=pm)
         self.adc = machine.ADC(4)
         pin = cfg["LED_PIN"]
-        self.pin = machine.Pin(pin if pin is not None else "LED", machine.Pin.OUT)  # "LED": the CYW43 GPIO
+        self.pin = machine.Pin(pin if pin is not None else "LED", machine.Pin.OUT)  # "LED": the CYW43's GPIO
         self.led(False)
 
     def network(self):
-        return self.wlan.up()  # the socket module is the stack
+        return telemetry.wifi_up(cfg)
 
     def temperature(self):
-        volts = self.adc.read_u16() * ADC_VOLTS
+        volts = self.adc.read_u16() * 3.3 / 65535
         return 27 - (volts - 0.706) / 0.001721
 
     def led(self, on):
@@ -50,8 +49,4 @@ class PicoW(telemetry.Device):
         machine.reset()
 
 
-def main():
-    telemetry.start(telemetry.load_config(config), PicoW, "picow")
-
-
-main()
+telemetry.start(cfg, PicoW(), "picow-%02x%02x%02x" % tuple(machine.unique_id()[-3:]))

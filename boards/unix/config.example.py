@@ -10,4 +10,6 @@ INTERVAL_MS = 1000
 TTL_S = 60
 STREAM_MAXLEN = 1000
 READINGS = 10  # cycles before the program exits; 0: run forever
-MAX_BACKOFF_MS = 5000
+OUTBOX_CAPACITY = 64  # readings kept while the server cannot be reached; past it the oldest are dropped
+OUTBOX_PATH = None  # None: in RAM; a file path: kept across restarts
+MAX_BACKOFF_MS = 5000  # the outbox's re-dials after failures: 0.5 s, 1 s ... up to this

@@ -4,7 +4,7 @@
 
 Settings come from the environment first, then boards/unix/config.py (copy config.example.py; it is not in git),
 then the defaults in boards/common/telemetry.py. `make demo` drives this program. The exit status is 1 when no
-reading could be sent.
+reading was delivered.
 """
 import math
 import os
@@ -18,33 +18,24 @@ except ImportError:
     config = None
 
 
-class UnixDevice(telemetry.Device):
-    name = "unix"
-
+class UnixDevice:
     def __init__(self):
         self.n = 0
-        self.led_state = False
 
     def network(self):
-        return None  # the host's network is always up; the platform's socket module is the stack
+        return None  # the host's network is always up; the stack is the socket module
 
     def temperature(self):
-        # a slow, deterministic wave around 21.5 C, standing in for a sensor
-        self.n += 1
+        self.n += 1  # a slow, deterministic wave around 21.5 C, standing in for a sensor
         return 21.5 + 1.5 * math.sin(self.n / 3)
 
     def led(self, on):
-        self.led_state = on
         print("LED", "on" if on else "off", "(simulated)")
 
-
-def main():
-    cfg = telemetry.load_config(config, getattr(os, "getenv", None))
-    if not cfg["DEVICE_ID"]:
-        cfg["DEVICE_ID"] = "unix-1"
-    sent = telemetry.run(cfg, UnixDevice())
-    if sent == 0:
-        sys.exit(1)
+    def reset(self):
+        sys.exit(3)
 
 
-main()
+cfg = telemetry.load_config(config, getattr(os, "getenv", None))
+if telemetry.Telemetry(cfg, UnixDevice(), cfg["DEVICE_ID"] or "unix-1").run() == 0:
+    sys.exit(1)

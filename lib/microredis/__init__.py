@@ -11,8 +11,8 @@ from .errors import (  # noqa: F401
 
 _LAZY = {
     "ConnectionHandler": "connection",
-    "Credentials": "connection",
-    "from_url": "connection",
+    "Credentials": "credentials",
+    "from_url": "url",
     "MemoryParameters": "resp",
     "Client": "commands",
     "CoreClient": "client",
@@ -23,12 +23,12 @@ _LAZY = {
     "Sentinel": "sentinel",
 }
 
-
 def __getattr__(name):
     mod = _LAZY.get(name)
     if mod is None:
-        if name in ("resp", "encoder", "client", "connection", "commands", "net", "clock", "pubsub", "outbox",
-                    "sentinel"):
+        # MicroPython's `from microredis import x` asks here before it imports the submodule x
+        if name in ("resp", "encoder", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
+                    "outbox", "sentinel"):
             return __import__("microredis." + name, None, None, [name])
         raise AttributeError("module 'microredis' has no attribute %r" % name)
     m = __import__("microredis." + mod, None, None, [name])

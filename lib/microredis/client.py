@@ -11,9 +11,9 @@ except ImportError:  # CPython
 
 from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
 from .encoder import check
-from .resp import NEED_DATA, Push
-from .future import Future, Batch
-from .send import Sender, RAW, OK  # noqa: F401 (RAW and OK are re-exported for the catalogue)
+from .resp import NEED_DATA, Push, copy
+from .future import Future, set_read_until
+from .send import Sender, ok, _tail, _flush
 
 # Future states (future.py)
 _FREE = const(0)
@@ -21,9 +21,8 @@ _PENDING = const(1)
 _DONE = const(2)
 _INVALID = const(3)
 
-# Reply conversions, applied when a reply resolves its future
-# codes 2 and up, and functions, are the catalogue's (commands2.py), applied by its _convert()
-# a callable conv (commands.py) is applied as conv(reply)
+# Reply conversions: None (the reply as read) or a function applied to the reply when it resolves its future
+# (send.ok, the catalogue's). A conversion that raises makes the future's ProtocolError.
 
 # RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies
 _PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe",
@@ -32,9 +31,37 @@ _PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b
 _PUBSUB2S = ("message", "pmessage", "smessage", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
              "punsubscribe", "sunsubscribe")  # the same with decode_responses
 
-
-
 _CUT = ProtocolError("the conversion of this reply was interrupted")
+
+
+# Builtins used on the hot path, as module globals (see send.py)
+_len = len
+_type = type
+_bytes = bytes
+_memoryview = memoryview
+_isinstance = isinstance
+_Exception = Exception
+
+
+class _Slow:
+    pass
+
+
+_SLOW = _Slow()  # _fast(): the next frame is not a complete simple reply; the reader's scanner takes it
+
+
+def _digits(buf, p, e):
+    # buf[p:e] as a non-negative int of at most 9 digits (a small int on every board); -1 otherwise
+    if e <= p or e - p > 9:
+        return -1
+    v = 0
+    while p < e:
+        c = buf[p] - 48
+        if c < 0 or c > 9:
+            return -1
+        v = v * 10 + c
+        p += 1
+    return v
 
 
 def _pubsub():
@@ -75,6 +102,254 @@ def _about(nm, key):
         return "a command"
 
 
+# ---- the hot read path (plain functions: see send.py) ----------------------------------------------------
+def _read_until(c, f):
+    # wait(): reads frames until f is resolved. Every exception leaves the connection in step or drops it. The
+    # handlers bind no name: `except E as e` makes MicroPython take this frame from the heap on every call.
+    if c._unsent:
+        _flush(c)
+    if c._n == 0:
+        raise InvalidFuture("future does not belong to a pending command of this client")
+    c._handler_raised = False
+    try:
+        while f._st == _PENDING:
+            _step(c, f)
+    except TimeoutError:
+        _read_failed(c, TimeoutError)
+        raise
+    except RedisError:
+        _read_failed(c, ConnectionError)
+        raise
+    except BaseException:
+        _read_failed(c, None)
+        raise
+
+
+def _read_failed(c, kind):
+    # A push_handler's own exception comes after its frame was consumed, so all is in step. Anything else
+    # (^C mid-frame, a reply that cannot be copied, a lost socket) breaks the connection; the futures then
+    # fail with an error of the same kind, while the wait() that was reading raises the exception itself.
+    if c._handler_raised:
+        c._handler_raised = False
+    elif c._conn is not None:
+        err = (kind or ConnectionError)("connection dropped: a read failed or was interrupted%s" %
+                                        ("" if kind else " (not by the network)"))
+        c._broken(err, None)
+        c._dropped = err
+
+
+def _step(c, f):
+    # one frame for wait(f), or one receive: a simple reply straight from the buffer, else the reader's scanner
+    v = _fast(c)
+    if v is NEED_DATA:  # nothing buffered: receive, then parse what came
+        if not _fill(c, _wait_ms(c, f)):
+            _check_deadline(c, f)
+            return
+        v = _fast(c)
+    if v is not _SLOW:
+        if v is NEED_DATA:
+            return
+        if c._n:
+            _resolve(c, c._head, v)  # a simple reply is never a push frame
+            return
+    else:
+        p = c._reader._r
+        v = c._get()
+        if v is NEED_DATA:
+            if c._reader._r != p:
+                return  # a frame was consumed (a dropped push): look at the buffer again before receiving
+            _check_deadline(c, f)  # a reply trickling in keeps its deadline
+            if not _fill(c, _wait_ms(c, f)):
+                _check_deadline(c, f)
+            return
+    _dispatch(c, v)
+
+
+def _wait_ms(c, f):
+    return _remaining(c, _slot_of(c, f))
+
+
+def _check_deadline(c, f):
+    d = _slot_of(c, f)
+    if _remaining(c, d) == 0:
+        err = TimeoutError("no reply within %d ms" % c._timeout_ms)
+        c._broken(err, c._fut[d])
+        raise err
+
+
+def _slot_of(c, f):
+    # the slot of pending future f (its deadline is the one a wait() keeps); the oldest if f has none
+    i = c._head
+    if c._fut[i] is f:
+        return i
+    k = 1
+    while k < c._n:
+        i = _tail(c, k)
+        if c._fut[i] is f:
+            return i
+        k += 1
+    return c._head
+
+
+def _fast(c):
+    # a value, NEED_DATA (nothing buffered, the reader is idle) or _SLOW
+    r = c._reader
+    p = r._r
+    if r._s != p or r._ilen >= 0 or r._skip or r._pend is not None:
+        return _SLOW
+    if p == r.wpos:
+        return NEED_DATA
+    e = r.buf.find(b"\r\n", p + 1, r.wpos)
+    if e < 0:
+        return _SLOW
+    t = r.buf[p]
+    if t == 36:  # $
+        return _fast_bulk(c, p, e)
+    if c._n and c._into[c._head] is not None:
+        return _SLOW  # anything but a string is no answer to get_into(): the slow path says so
+    if t == 43:  # +
+        return _fast_ok(c, p, e)
+    if t == 58:  # :
+        return _fast_int(c, p, e)
+    return _SLOW
+
+
+def _fast_ok(c, p, e):
+    buf = c._reader.buf
+    if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
+        _consume(c, e + 2)
+        return "OK" if c._reader.decode else b"OK"
+    return _SLOW
+
+
+def _fast_int(c, p, e):
+    buf = c._reader.buf
+    neg = buf[p + 1] == 45
+    v = _digits(buf, p + 2 if neg else p + 1, e)
+    if v < 0:
+        return _SLOW  # long, malformed or empty: the scanner decides
+    _consume(c, e + 2)
+    return -v if neg else v
+
+
+def _fast_bulk(c, p, e):
+    n = _digits(c._reader.buf, p + 1, e)
+    if n < 0:
+        return _fast_nil(c, p, e)
+    p = e + 4 + n  # where the frame ends
+    if p > c._reader.wpos or c._reader.buf[p - 2] != 13 or c._reader.buf[p - 1] != 10:
+        return _SLOW
+    if c._n and c._into[c._head] is not None:
+        return _fast_into(c, e + 2, n, p)
+    if c._reader.decode:
+        return _SLOW
+    n = _bytes(_buffer_view(c)[e + 2:p - 2])
+    _consume(c, p)
+    return n
+
+
+def _fast_nil(c, p, e):
+    buf = c._reader.buf
+    if e == p + 3 and buf[p + 1] == 45 and buf[p + 2] == 49:
+        _consume(c, e + 2)
+        return None
+    return _SLOW
+
+
+def _fast_into(c, a, n, end):
+    dest = c._into[c._head]
+    if n > _len(dest):
+        return _SLOW  # the scanner discards it and raises MemoryFull
+    copy(dest, 0, c._reader.buf, a, n)
+    _consume(c, end)
+    return n
+
+
+def _buffer_view(c):
+    # a memoryview of the receive buffer, made once (a slice of it, then bytes(), copies a value with the
+    # fewest allocations); a buffer grown for one large reply is viewed for that reply only
+    r = c._reader
+    v = c._view
+    if v is None or _len(r.buf) != r.params.buffer_size:
+        v = _memoryview(r.buf)
+        if _len(r.buf) == r.params.buffer_size:
+            c._view = v
+    return v
+
+
+def _consume(c, end):
+    # what the reader does once it has taken a frame; with everything consumed the next receive starts at 0
+    # (no slice, so no allocation), as Reader.space() would arrange
+    r = c._reader
+    r._need = 0
+    if end == r.wpos and _len(r.buf) == r.params.buffer_size:
+        r._r = r._s = r.wpos = 0
+    else:
+        r._r = r._s = end
+
+
+def _fill(c, ms):
+    r = c._reader
+    if r.wpos or _len(r.buf) != r.params.buffer_size:
+        r.space()  # (with nothing buffered in the reader's own buffer there is nothing to compact)
+    k = c._transport.recv_into(r.buf, r.wpos, ms)
+    if k:
+        r.wpos += k  # (what Reader.wrote(k) does, without a method lookup)
+        return True
+    return False
+
+
+def _resolve(c, h, v):
+    conv = c._conv[h]
+    if (conv and conv is not ok) or _isinstance(v, _Exception):
+        c._resolve_slow(h, conv, v)
+        return
+    if conv:
+        v = ok(v)
+    f = c._fut[h]
+    c._fut[h] = None  # (what _release() does, inline)
+    c._into[h] = None
+    c._nm[h] = None
+    c._key[h] = None
+    c._head = 0 if h + 1 == c._cap else h + 1
+    c._n -= 1
+    c._resolved_count = (c._resolved_count + 1) & 0x3FFF
+    f._v = v
+    f._st = _DONE
+
+
+def _release(c, h):
+    c._fut[h] = None
+    c._into[h] = None
+    c._nm[h] = None
+    c._key[h] = None
+    c._head = 0 if h + 1 == c._cap else h + 1
+    c._n -= 1
+    c._resolved_count = (c._resolved_count + 1) & 0x3FFF
+
+
+def _remaining(c, h):
+    # ms left before slot h's deadline (0: passed); -1: no deadline
+    x = c._allow[h]
+    if not c._timeout_ms or x < 0:
+        return -1
+    x += c._timeout_ms - c._clock.ticks_diff(c._clock.ticks_ms(), c._sent[h])
+    return x if x > 0 else 0
+
+
+def _dispatch(c, v):
+    # True if v resolved the oldest slot; False if it was an out-of-band frame
+    if _type(v) is Push or c._resp2_subscribed:
+        if c._oob(v):
+            return False
+    if c._n == 0:
+        err = ProtocolError("reply received with no command pending")
+        c._broken(err, None)
+        raise err
+    _resolve(c, c._head, v)
+    return True
+
+
 class CoreClient(Sender):
     """push_handler: called with each RESP3 push frame no subscription takes (e.g. CLIENT TRACKING invalidations),
     from whichever wait(), ready() or close() reads it. It may issue and wait commands of this client (re-read an
@@ -84,42 +359,42 @@ class CoreClient(Sender):
 
     def __init__(self, conn, timeout_ms, clock):
         self._conn = conn  # the handler's live connection: transport, reader, encoder
-        self._t = conn.transport
-        self._r = conn.reader
-        self._e = conn.encoder
+        self._transport = conn.transport
+        self._reader = conn.reader
+        self._encoder = conn.encoder
         self._clock = clock
-        self._tmo = timeout_ms
-        self._rawn = 0  # replies to send_raw() still unread (pubsub.py); -1: unknown, so only a re-dial cleans up
+        self._timeout_ms = timeout_ms
+        self._raw_replies = 0  # replies to send_raw() still unread (pubsub.py); -1: unknown, so only a re-dial cleans up
         cap = conn.reader.params.frame_capacity
         self._cap = cap
+        # the reply slots, a ring: _head is the oldest pending one, _n how many are pending (sent or queued)
         self._fut = [None] * cap
-        self._conv = [0] * cap
+        self._conv = [None] * cap
         self._into = [None] * cap
         self._sent = [0] * cap
-        self._xtra = [0] * cap  # ms added to the deadline of a blocking command (BLPOP); -1: no deadline
+        self._allow = [0] * cap  # ms added to the deadline of a blocking command (BLPOP); -1: no deadline
+        # per slot (references, nothing allocated): command name, or a hot command's constant prefix, and first
+        # argument; the hot path encodes from them (send._put), error messages quote them
+        self._nm = [None] * cap
+        self._key = [None] * cap
         self._head = 0
-        self._n = 0  # pending (sent or queued) replies
-        self._unsent = 0  # of those, queued in the send buffer and not yet sent
-        self._batch = 0
-        self._pipe = Batch(self)
+        self._n = 0
         # Waited futures are reissued first-in first-out, so a handle kept after wait() is detected as stale for
         # as long as possible (until frame_capacity more futures have been waited).
         # twice frame_capacity: a pipelined batch may hold more futures than there are slots
         self._pool = [Future(self) for _ in range(cap)] + [None] * cap
-        self._npool = cap
-        self._ph = 0  # oldest free future in the ring
+        self._pool_n = cap
+        self._pool_head = 0  # oldest free future in the ring
+        self._init_send()
+        self._view = None  # memoryview of the reader's buffer, for get() values (see _buffer_view)
+        self._dropped = None  # the error the futures got when a read broke the connection (future.py)
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
         self.last_unwaited_error = None
         self.push_handler = None  # called with each RESP3 push frame that no subscription takes
         self._sub = None  # the Subscription sharing this connection, if any
-        self._waiting = None  # the future a wait() is reading for (told apart on a timeout)
-        self._r2sub = False  # RESP2 subscribed mode: only the subscribe family and PING may be sent
-        self._gen = 0  # counts resolved slots (mod 2**14), so a read notices what a push_handler resolved
-        self._hx = False  # the exception being raised is the push_handler's own
-        # per slot, for error messages only (references, nothing allocated): command name (or a hot command's
-        # prefix) and first argument
-        self._nm = [None] * cap
-        self._key = [None] * cap
+        self._resp2_subscribed = False  # RESP2 subscribed mode: only the subscribe family and PING may be sent
+        self._resolved_count = 0  # counts resolved slots (mod 2**14), so a read notices what a push_handler resolved
+        self._handler_raised = False  # the exception being raised is the push_handler's own
 
     # ---- pub/sub and the low-level stream (pubsub.py) -----------------------------------------------------------
     def subscribe(self, *channels):
@@ -153,31 +428,26 @@ class CoreClient(Sender):
         while self._n:
             if not self._read_one(0):
                 h = self._head
-                if self._n and self._remaining(h) == 0:
-                    self._broken(TimeoutError("no reply within %d ms" % self._tmo), self._fut[h])
+                if self._n and _remaining(self, h) == 0:
+                    self._broken(TimeoutError("no reply within %d ms" % self._timeout_ms), self._fut[h])
                 return
 
-    def _read_for(self, f):
-        self.flush()
-        if self._n == 0:
-            raise InvalidFuture("future does not belong to a pending command of this client")
-        prev = self._waiting  # a push_handler may wait a command while an outer wait() reads
-        self._waiting = f
-        try:
-            self._read_one(None)
-        finally:
-            self._waiting = prev
+    def _remaining(self, h):
+        return _remaining(self, h)
+
+    def _dispatch(self, v):
+        return _dispatch(self, v)
 
     def _read_one(self, limit):
         # Reads until the oldest slot is resolved (or, when a push_handler waited commands, until any slot was).
-        # limit None: wait up to the deadline of the future being waited (else the oldest one's); 0: only what has
-        # arrived. Returns True if a slot was resolved. Push frames met on the way go to the subscription.
-        self._hx = False
+        # limit None: wait up to the oldest one's deadline; 0: only what has arrived. Returns True if a slot was
+        # resolved. Push frames met on the way go to the subscription.
+        self._handler_raised = False
         try:
             return self._read1(limit)
         except BaseException as e:
-            if self._hx:
-                self._hx = False  # the push_handler's own exception: its frame was consumed, all is in step
+            if self._handler_raised:
+                self._handler_raised = False  # the push_handler's own exception: its frame was consumed, all is in step
             elif self._conn is not None:
                 self._lost(e)
             raise
@@ -186,43 +456,39 @@ class CoreClient(Sender):
         if self._unsent:
             self.flush()
         while True:
-            d = self._deadline_slot()
-            v = self._next(self._remaining(d) if limit is None else limit)
+            d = self._head
+            v = self._next(_remaining(self, d) if limit is None else limit)
             if v is NEED_DATA:
                 if limit is not None:
                     return False
-                if self._remaining(d) == 0:
-                    err = TimeoutError("no reply within %d ms" % self._tmo)
+                if _remaining(self, d) == 0:
+                    err = TimeoutError("no reply within %d ms" % self._timeout_ms)
                     self._broken(err, self._fut[d])
                     raise err
                 continue
-            g = self._gen
-            if self._dispatch(v) or g != self._gen:
+            g = self._resolved_count
+            if _dispatch(self, v) or g != self._resolved_count:
                 return True  # (a push_handler that waited a command resolved slots: the caller re-checks)
-
-    def _deadline_slot(self):
-        w = self._waiting
-        i = self._head
-        if w is not None:
-            k = 0
-            while k < self._n:
-                if self._fut[i] is w:
-                    return i
-                i = 0 if i + 1 == self._cap else i + 1
-                k += 1
-            i = self._head
-        return i
 
     def _next(self, ms):
         # One frame, or NEED_DATA when it has not arrived after one receive of up to ms (0: no waiting; <0: no
-        # limit). The oldest slot's get_into() reply is copied straight into its buffer.
-        v = self._get()
-        if v is NEED_DATA and self._recv(ms):
+        # limit); for the readers other than wait() (pubsub.py, ready(), close()), which break the connection on
+        # a failed receive themselves (_recv). The oldest slot's get_into() reply is copied into its buffer.
+        v = _fast(self)
+        if v is _SLOW:
             v = self._get()
+        if v is NEED_DATA and self._recv(ms):
+            v = _fast(self)
+            if v is _SLOW:
+                v = self._get()
         return v
 
+    # ---- the fast path: +OK, :n, $n and nil replies read in place --------------------------------------------
+    # It reads the reader's documented buffer fields (buf, wpos, _r start of the unread data, _s scan position,
+    # _skip, _ilen, _pend) and only when the reader is between frames; it consumes a frame as the reader would
+    # (_consume). Everything else (errors, aggregates, pushes, frames not yet complete) is left to the scanner.
     def _get(self):
-        r = self._r
+        r = self._reader
         dest = None
         if self._n:
             dest = self._into[self._head]
@@ -230,13 +496,15 @@ class CoreClient(Sender):
                 # A get_into() value that does not fit is discarded with MemoryFull; older readers leave
                 # skipped_type as it was (62 after a dropped push), so clear it: only a skip that begins now sets it
                 r.skipped_type = 0
+            if dest is not None and r._ilen < 0:
+                r._ipos = -1  # a copy that completes sets it to the length: tells a copied value from an integer
         p = r._r  # where the frame starts: its type byte tells a push from a reply if it cannot be built
         try:
             v = r.gets() if dest is None else r.gets_into(dest)
         except MemoryFull as e:
             # the reader discarded a frame and is still in sync
             t = r.skipped_type
-            if t == 62 or (self._r2sub and t == 42):
+            if t == 62 or (self._resp2_subscribed and t == 42):
                 self._push_dropped()  # a push (RESP2 subscribed mode: any array) was never a command's reply
                 return NEED_DATA
             return e
@@ -250,6 +518,10 @@ class CoreClient(Sender):
             # lost
             self._broken(e if isinstance(e, RedisError) else ProtocolError("reply could not be read: %r" % e), None)
             raise
+        if dest is not None and v is not None and v is not NEED_DATA and not isinstance(v, Exception) and \
+                (type(v) is not int or r._ipos != v):
+            # get_into() gives a length (what was copied) or None; any other reply was copied nowhere
+            v = ProtocolError("unexpected reply to GET (get_into): %s, not a string" % _short(v))
         if type(v) is ProtocolError:
             return self._unbuilt(v, p)
         return v
@@ -257,8 +529,8 @@ class CoreClient(Sender):
     def _unbuilt(self, e, p):
         # A frame was consumed but could not be built (e.g. not UTF-8 with decode_responses): the error is the
         # reply of the oldest slot, unless the frame was a push, which is dropped like an oversized one
-        t = self._r.buf[p]
-        if t == 62 or (self._r2sub and t == 42):
+        t = self._reader.buf[p]
+        if t == 62 or (self._resp2_subscribed and t == 42):
             self._push_dropped()
             return NEED_DATA
         return e
@@ -270,14 +542,14 @@ class CoreClient(Sender):
 
     def _next_msg(self, ms, dest, chan):
         # receive_into(): like _next(), but a pub/sub message is copied into dest/chan (its length returned)
-        r = self._r
+        r = self._reader
         v = self._get_msg(dest, chan)
         if v is NEED_DATA and self._recv(ms):
             v = self._get_msg(dest, chan)
         return v
 
     def _get_msg(self, dest, chan):
-        r = self._r
+        r = self._reader
         p = r._r
         try:
             v = r.gets_msg_into(dest, chan)
@@ -296,40 +568,21 @@ class CoreClient(Sender):
         return v
 
     def _recv(self, ms):
-        r = self._r
         try:
-            r.space()
-            k = self._t.recv_into(r.buf, r.wpos, ms)
-        except BaseException as e:
-            self._lost(e)
+            return _fill(self, ms)
+        except TimeoutError:
+            _read_failed(self, TimeoutError)
             raise
-        if k:
-            r.wrote(k)
+        except BaseException:
+            _read_failed(self, ConnectionError)
+            raise
+
+    def _oob(self, v):
+        if type(v) is Push or (type(v) is list and v and
+                               (v[0] in _PUBSUB2 if type(v[0]) is bytes else v[0] in _PUBSUB2S)):
+            self._push(v)
             return True
         return False
-
-    def _dispatch(self, v):
-        # True if v resolved the oldest slot; False if it was an out-of-band frame
-        t = type(v)
-        if t is Push or (self._r2sub and t is list and v and
-                         (v[0] in _PUBSUB2 if type(v[0]) is bytes else v[0] in _PUBSUB2S)):
-            self._push(v)
-            return False
-        if self._n == 0:
-            err = ProtocolError("reply received with no command pending")
-            self._broken(err, None)
-            raise err
-        self._resolve(self._head, v)
-        return True
-
-    def _remaining(self, h):
-        # ms left before slot h's deadline (0: passed); -1: no deadline
-        x = self._xtra[h]
-        if not self._tmo or x < 0:
-            return -1
-        c = self._clock
-        left = self._tmo + x - c.ticks_diff(c.ticks_ms(), self._sent[h])
-        return left if left > 0 else 0
 
     def _push(self, v):
         # RESP3 out-of-band frames never resolve a command's future
@@ -340,35 +593,25 @@ class CoreClient(Sender):
             try:
                 self.push_handler(v)
             except BaseException:
-                self._hx = True  # (see _read_one)
+                self._handler_raised = True  # (see _read_one)
                 raise
         return True
 
-    def _resolve(self, h, v):
+    def _resolve_slow(self, h, c, v):
         # The slot is released before the reply is converted, so a conversion that fails (a reply of an
         # unexpected shape) fails only this future and every later reply still goes to its own future.
         f = self._fut[h]
-        c = self._conv[h]
         nm = self._nm[h]
         key = self._key[h]
-        if self._into[h] is not None and v is not None and type(v) is not int and not isinstance(v, Exception):
-            # get_into() gives a length or None; a reply of another shape was not copied anywhere
-            v = ProtocolError("unexpected reply to GET (get_into): %s" % _short(v))
-        self._fut[h] = None
-        self._into[h] = None
-        self._nm[h] = None
-        self._key[h] = None
-        self._head = 0 if h + 1 == self._cap else h + 1
-        self._n -= 1
-        self._gen = (self._gen + 1) & 0x3FFF
+        _release(self, h)
         if isinstance(v, Exception):
             if type(v) is ProtocolError and nm is not None:
                 v = ProtocolError("%s (reply to %s)" % (v, _about(nm, key)))
-        elif c:
+        else:
             f._v = _CUT
             f._st = _DONE  # until the conversion returns: ^C in it must not leave a future with no slot pending
             try:
-                v = self._convert(c, v)
+                v = c(v)
             except Exception as e:
                 v = ProtocolError("unexpected reply to %s: %s (%s)" % (_about(nm, key), _short(v), e))
         f._v = v
@@ -376,22 +619,6 @@ class CoreClient(Sender):
         if isinstance(v, Exception):
             self.unwaited_errors += 1
             self.last_unwaited_error = v
-
-    def _convert(self, c, v):
-        # the core knows RAW and OK; the command catalogue overrides this for its other conversions
-        if c == OK:
-            # compare like with like: MicroPython warns on bytes == str
-            if (v == b"OK") if type(v) is bytes else (v == "OK"):
-                return True
-        return v
-
-    def _recycle(self, f):
-        n = self._npool
-        p = len(self._pool)
-        if n < p:
-            k = self._ph + n
-            self._pool[k - p if k >= p else k] = f
-            self._npool = n + 1
 
     def _seen_error(self, v):
         # wait() raised this error: it is no longer unseen
@@ -417,7 +644,7 @@ class CoreClient(Sender):
                 late = True
                 before = False
             else:
-                late = timeout and before and self._remaining(h) == 0
+                late = timeout and before and _remaining(self, h) == 0
             self._fut[h] = None
             self._into[h] = None
             self._nm[h] = None
@@ -466,3 +693,6 @@ class CoreClient(Sender):
     def __exit__(self, a, b, c):
         self.close()
         return False
+
+
+set_read_until(_read_until)

@@ -3,11 +3,13 @@
 # returns self._cmd(conv, args) -> Future; _cmd checks the type of every argument before it claims a reply slot.
 # Not a hot path (argument lists and converted replies allocate); set/get/get_into/incr/publish live in the core.
 # Command names are str constants: qstrs cost less RAM than bytes objects once imported (~5 KB over the catalogue).
-# Sets, sorted sets and streams are in commands2.py.
+# Each group of commands is a mixin that needs only self._cmd(conversion, args) -> Future (conversion: None for the
+# reply as read, or a function of the reply); Client puts them on the core client. Sets, sorted sets and streams,
+# and the argument and reply helpers, are in sets_streams.py.
 
-from .client import RAW, OK
-from .commands2 import BOOL, PAIRS, FLOAT
-from .commands2 import Commands2, _int, _num, _many, _flat, _need
+from .client import CoreClient
+from .sets_streams import SetCommands, SortedSetCommands, StreamCommands, ok, to_bool, to_dict, to_float
+from .sets_streams import _int, _num, _many, _flat, _need
 
 _DAY_MS = 86400000  # a blocking timeout longer than this disables the client deadline (ticks_diff range)
 
@@ -55,35 +57,34 @@ def _digits(x):
     return int(x)
 
 
-class Client(Commands2):
-    # ---- strings ----------------------------------------------------------------------------------------------
+class StringCommands:
     def mget(self, keys, *args):
         """MGET: a list of values (None for missing keys); keys is a key or a list of keys."""
-        return self._cmd(RAW, ["MGET"] + _many(keys, "keys") + list(args))
+        return self._cmd(None, ["MGET"] + _many(keys, "keys") + list(args))
 
     def mset(self, mapping):
         """MSET from a dict {key: value} -> True."""
-        return self._cmd(OK, _flat(["MSET"], mapping, "mapping"))
+        return self._cmd(ok, _flat(["MSET"], mapping, "mapping"))
 
     def incrby(self, key, amount=1):
-        return self._cmd(RAW, ("INCRBY", key, _int(amount, "amount")))
+        return self._cmd(None, ("INCRBY", key, _int(amount, "amount")))
 
     def incrbyfloat(self, key, amount=1.0):
-        return self._cmd(FLOAT, ("INCRBYFLOAT", key, _num(amount, "amount")))
+        return self._cmd(to_float, ("INCRBYFLOAT", key, _num(amount, "amount")))
 
     def decr(self, key, amount=1):
-        return self._cmd(RAW, ("DECRBY", key, _int(amount, "amount")))
+        return self._cmd(None, ("DECRBY", key, _int(amount, "amount")))
 
     decrby = decr
 
     def append(self, key, value):
-        return self._cmd(RAW, ("APPEND", key, value))
+        return self._cmd(None, ("APPEND", key, value))
 
     def strlen(self, key):
-        return self._cmd(RAW, ("STRLEN", key))
+        return self._cmd(None, ("STRLEN", key))
 
     def getdel(self, key):
-        return self._cmd(RAW, ("GETDEL", key))
+        return self._cmd(None, ("GETDEL", key))
 
     def getex(self, key, ex=None, px=None, exat=None, pxat=None, persist=False):
         """GETEX: the value, setting (ex/px/exat/pxat) or removing (persist=True) its expiry; at most one option."""
@@ -96,34 +97,35 @@ class Client(Commands2):
             args.append("PERSIST")
         if len(args) > 4:
             raise ValueError("getex takes only one of ex, px, exat, pxat, persist")
-        return self._cmd(RAW, args)
+        return self._cmd(None, args)
 
     def getrange(self, key, start, end):
-        return self._cmd(RAW, ("GETRANGE", key, _int(start, "start"), _int(end, "end")))
+        return self._cmd(None, ("GETRANGE", key, _int(start, "start"), _int(end, "end")))
 
     def setrange(self, key, offset, value):
-        return self._cmd(RAW, ("SETRANGE", key, _int(offset, "offset"), value))
+        return self._cmd(None, ("SETRANGE", key, _int(offset, "offset"), value))
 
     def setex(self, key, time, value):
-        return self._cmd(OK, ("SETEX", key, _int(time, "time"), value))
+        return self._cmd(ok, ("SETEX", key, _int(time, "time"), value))
 
     def psetex(self, key, time_ms, value):
-        return self._cmd(OK, ("PSETEX", key, _int(time_ms, "time_ms"), value))
+        return self._cmd(ok, ("PSETEX", key, _int(time_ms, "time_ms"), value))
 
     def setnx(self, key, value):
-        return self._cmd(BOOL, ("SETNX", key, value))
+        return self._cmd(to_bool, ("SETNX", key, value))
 
-    # ---- keys -------------------------------------------------------------------------------------------------
+
+class KeyCommands:
     def delete(self, *keys):
         """DEL: the number of keys removed."""
-        return self._cmd(RAW, ("DEL",) + _need(keys))
+        return self._cmd(None, ("DEL",) + _need(keys))
 
     def unlink(self, *keys):
-        return self._cmd(RAW, ("UNLINK",) + _need(keys))
+        return self._cmd(None, ("UNLINK",) + _need(keys))
 
     def exists(self, *keys):
         """EXISTS: how many of the keys exist (an int, like redis-py)."""
-        return self._cmd(RAW, ("EXISTS",) + _need(keys))
+        return self._cmd(None, ("EXISTS",) + _need(keys))
 
     def _expire(self, cmd, key, t, nx, xx, gt, lt):
         args = [cmd, key, _int(t, "time")]
@@ -132,7 +134,7 @@ class Client(Commands2):
         for name, v in (("NX", nx), ("XX", xx), ("GT", gt), ("LT", lt)):
             if v:
                 args.append(name)  # flags need Redis 7
-        return self._cmd(BOOL, args)
+        return self._cmd(to_bool, args)
 
     def expire(self, key, time, nx=False, xx=False, gt=False, lt=False):
         """EXPIRE in seconds -> True if the timeout was set."""
@@ -149,20 +151,20 @@ class Client(Commands2):
         return self._expire("PEXPIREAT", key, when, nx, xx, gt, lt)
 
     def ttl(self, key):
-        return self._cmd(RAW, ("TTL", key))
+        return self._cmd(None, ("TTL", key))
 
     def pttl(self, key):
-        return self._cmd(RAW, ("PTTL", key))
+        return self._cmd(None, ("PTTL", key))
 
     def persist(self, key):
-        return self._cmd(BOOL, ("PERSIST", key))
+        return self._cmd(to_bool, ("PERSIST", key))
 
     def type(self, key):
         """TYPE: b"string", b"hash", ... or b"none"."""
-        return self._cmd(RAW, ("TYPE", key))
+        return self._cmd(None, ("TYPE", key))
 
     def rename(self, src, dst):
-        return self._cmd(OK, ("RENAME", src, dst))
+        return self._cmd(ok, ("RENAME", src, dst))
 
     def scan(self, cursor=0, match=None, count=None, _type=None):
         """SCAN -> (next cursor as int, [keys]); the iteration is over when the cursor is 0."""
@@ -186,7 +188,8 @@ class Client(Commands2):
             for k in keys:
                 yield k
 
-    # ---- hashes -----------------------------------------------------------------------------------------------
+
+class HashCommands:
     def hset(self, key, field=None, value=None, mapping=None):
         """HSET field/value and/or a mapping {field: value} -> the number of fields added."""
         args = ["HSET", key]
@@ -197,65 +200,66 @@ class Client(Commands2):
             _flat(args, mapping, "mapping")
         if len(args) == 2:
             raise ValueError("hset needs field and value, or mapping")
-        return self._cmd(RAW, args)
+        return self._cmd(None, args)
 
     def hget(self, key, field):
-        return self._cmd(RAW, ("HGET", key, field))
+        return self._cmd(None, ("HGET", key, field))
 
     def hmget(self, key, fields, *args):
         """HMGET: a list of values (None for missing fields); fields is a field or a list of fields."""
-        return self._cmd(RAW, ["HMGET", key] + _many(fields, "fields") + list(args))
+        return self._cmd(None, ["HMGET", key] + _many(fields, "fields") + list(args))
 
     def hgetall(self, key):
         """HGETALL -> dict (RESP2 and RESP3)."""
-        return self._cmd(PAIRS, ("HGETALL", key))
+        return self._cmd(to_dict, ("HGETALL", key))
 
     def hdel(self, key, *fields):
-        return self._cmd(RAW, ("HDEL", key) + _need(fields))
+        return self._cmd(None, ("HDEL", key) + _need(fields))
 
     def hincrby(self, key, field, amount=1):
-        return self._cmd(RAW, ("HINCRBY", key, field, _int(amount, "amount")))
+        return self._cmd(None, ("HINCRBY", key, field, _int(amount, "amount")))
 
     def hincrbyfloat(self, key, field, amount=1.0):
-        return self._cmd(FLOAT, ("HINCRBYFLOAT", key, field, _num(amount, "amount")))
+        return self._cmd(to_float, ("HINCRBYFLOAT", key, field, _num(amount, "amount")))
 
     def hexists(self, key, field):
-        return self._cmd(BOOL, ("HEXISTS", key, field))
+        return self._cmd(to_bool, ("HEXISTS", key, field))
 
     def hlen(self, key):
-        return self._cmd(RAW, ("HLEN", key))
+        return self._cmd(None, ("HLEN", key))
 
     def hkeys(self, key):
-        return self._cmd(RAW, ("HKEYS", key))
+        return self._cmd(None, ("HKEYS", key))
 
     def hvals(self, key):
-        return self._cmd(RAW, ("HVALS", key))
+        return self._cmd(None, ("HVALS", key))
 
-    # ---- lists ------------------------------------------------------------------------------------------------
+
+class ListCommands:
     def lpush(self, key, *values):
-        return self._cmd(RAW, ("LPUSH", key) + _need(values))
+        return self._cmd(None, ("LPUSH", key) + _need(values))
 
     def rpush(self, key, *values):
-        return self._cmd(RAW, ("RPUSH", key) + _need(values))
+        return self._cmd(None, ("RPUSH", key) + _need(values))
 
     def lpop(self, key, count=None):
         """LPOP: a value (or None); with count, a list (or None)."""
-        return self._cmd(RAW, ("LPOP", key) if count is None else ("LPOP", key, _int(count, "count")))
+        return self._cmd(None, ("LPOP", key) if count is None else ("LPOP", key, _int(count, "count")))
 
     def rpop(self, key, count=None):
-        return self._cmd(RAW, ("RPOP", key) if count is None else ("RPOP", key, _int(count, "count")))
+        return self._cmd(None, ("RPOP", key) if count is None else ("RPOP", key, _int(count, "count")))
 
     def lrange(self, key, start, end):
-        return self._cmd(RAW, ("LRANGE", key, _int(start, "start"), _int(end, "end")))
+        return self._cmd(None, ("LRANGE", key, _int(start, "start"), _int(end, "end")))
 
     def llen(self, key):
-        return self._cmd(RAW, ("LLEN", key))
+        return self._cmd(None, ("LLEN", key))
 
     def ltrim(self, key, start, end):
-        return self._cmd(OK, ("LTRIM", key, _int(start, "start"), _int(end, "end")))
+        return self._cmd(ok, ("LTRIM", key, _int(start, "start"), _int(end, "end")))
 
     def lindex(self, key, index):
-        return self._cmd(RAW, ("LINDEX", key, _int(index, "index")))
+        return self._cmd(None, ("LINDEX", key, _int(index, "index")))
 
     def _bpop(self, cmd, keys, timeout):
         # The server blocks up to `timeout` s (0: forever), so this reply's deadline is the client timeout plus
@@ -274,34 +278,39 @@ class Client(Commands2):
     def brpop(self, keys, timeout=0):
         return self._bpop("BRPOP", keys, timeout)
 
-    # ---- connection / server ----------------------------------------------------------------------------------
+
+class ServerCommands:
     def ping(self):
         """PING -> True."""
         return self._cmd(_true, ("PING",))
 
     def echo(self, value):
-        return self._cmd(RAW, ("ECHO", value))
+        return self._cmd(None, ("ECHO", value))
 
     def select(self, db):
         """SELECT -> True. The handler's cached connection stays on that db for later Clients, but a re-dial goes
         back to the handler's db: handler.select(db) is the persistent way."""
-        return self._cmd(OK, ("SELECT", _int(db, "db")))
+        return self._cmd(ok, ("SELECT", _int(db, "db")))
 
     def time(self):
         """TIME -> (seconds, microseconds) as ints."""
         return self._cmd(_time, ("TIME",))
 
     def dbsize(self):
-        return self._cmd(RAW, ("DBSIZE",))
+        return self._cmd(None, ("DBSIZE",))
 
     def bgsave(self, schedule=True):
         """BGSAVE (SCHEDULE: no error while a rewrite runs) -> True."""
         return self._cmd(_true, ("BGSAVE", "SCHEDULE") if schedule else ("BGSAVE",))
 
     def flushdb(self, asynchronous=False):
-        return self._cmd(OK, ("FLUSHDB", "ASYNC") if asynchronous else ("FLUSHDB",))
+        return self._cmd(ok, ("FLUSHDB", "ASYNC") if asynchronous else ("FLUSHDB",))
 
     def info(self, section=None):
         """INFO -> the raw text (bytes), not parsed (it is large for a board)."""
-        return self._cmd(RAW, ("INFO",) if section is None else ("INFO", section))
+        return self._cmd(None, ("INFO",) if section is None else ("INFO", section))
 
+
+class Client(CoreClient, StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands, SetCommands,
+             SortedSetCommands, StreamCommands):
+    """The core client with the redis-py-named command catalogue."""

@@ -3,6 +3,8 @@
 # connect() hands out a Client on it; a later connect() reuses it unless it broke (timeout, reset, protocol error),
 # in which case it dials again. Nothing is retried behind the caller's back; with h.retry() (retry.py) a Client that
 # lost its connection re-dials on its next command, paced, but what was pending on the lost connection still fails.
+# Credentials (credentials.py) and from_url (url.py) load only where used, so a board pays RAM only for what it
+# configures.
 
 from .errors import AuthenticationError, ConnectionError, ProtocolError, RedisError, ReplyError
 from .resp import Reader, MemoryParameters
@@ -13,42 +15,6 @@ from .encoder import Encoder, check
 # (ticks wrap at 2**29), 2**29 on MicroPython boards. 2**27 ms (about 37 hours) plus a day stays below both.
 MAX_TIMEOUT_MS = 1 << 27
 _HANDSHAKE_MEMORY = 4096  # the HELLO reply is about 100-200 bytes; a tiny memory_limit must not refuse it
-
-
-def _secret(s, what):
-    # A str secret must encode as UTF-8 now: encoding it later, in the encoder, would raise UnicodeEncodeError
-    # with the whole string in its args (and in the traceback).
-    if isinstance(s, str):
-        bad = False
-        try:
-            s.encode()
-        except UnicodeError:
-            bad = True
-        if bad:  # raised outside the except block, so nothing chains the original error (and its text) to it
-            raise ValueError("%s is not valid Unicode text (a lone surrogate?): pass bytes" % what)
-
-class Credentials:
-    """Password-only (`AUTH pw`) or ACL (`AUTH user pw`) credentials. The password never appears in a repr."""
-
-    def __init__(self, username, password):
-        check(password)
-        _secret(password, "password")
-        if username is not None:
-            check(username)
-            _secret(username, "username")
-        self.username = username
-        self.password = password
-
-    @staticmethod
-    def password_only(password):
-        return Credentials(None, password)
-
-    @staticmethod
-    def acl(username, password):
-        return Credentials(username, password)
-
-    def __repr__(self):
-        return "Credentials(username=%r, password=<hidden>)" % (self.username,)
 
 
 class _Conn:
@@ -120,8 +86,10 @@ class ConnectionHandler:
 
     # ---- configuration (each returns the handler, so calls chain) ----------------------------------------
     def auth(self, credentials):
-        if credentials is not None and not isinstance(credentials, Credentials):
-            raise TypeError("auth() takes Credentials.password_only(...) or Credentials.acl(...)")
+        if credentials is not None:
+            from .credentials import Credentials  # loaded only by a board that authenticates
+            if not isinstance(credentials, Credentials):
+                raise TypeError("auth() takes Credentials.password_only(...) or Credentials.acl(...)")
         self._creds = credentials
         return self
 
@@ -159,11 +127,8 @@ class ConnectionHandler:
 
     def tls(self, context=True, server_hostname=None):
         """TLS (rediss://): context True for the platform default, or an SSLContext."""
-        if context is not None and context is not True and context is not False and \
-                not hasattr(context, "wrap_socket"):
-            raise TypeError("tls() takes True, False, None or an SSLContext")
-        if server_hostname is not None and type(server_hostname) is not str:
-            raise TypeError("server_hostname must be a str")
+        from .tlsctx import check  # the TLS set-up loads only where TLS is configured
+        check(context, server_hostname)
         self._tls = context
         self._sni = server_hostname
         return self
@@ -307,7 +272,7 @@ class ConnectionHandler:
             if cr is not None:
                 fa = c.command(b"AUTH", cr.password) if cr.username is None else \
                     c.command(b"AUTH", cr.username, cr.password)
-            fh = c._cmd(0, (b"HELLO", b"3")) if self.protocol == 3 else None  # command() refuses HELLO
+            fh = c._cmd(None, (b"HELLO", b"3")) if self.protocol == 3 else None  # command() refuses HELLO
             fs = c.command(b"SELECT", self._db) if self._db else None
             fn = c.command(b"CLIENT", b"SETNAME", self._name) if self._name is not None else None
         if fa is not None:
@@ -350,172 +315,3 @@ def _ok(v, what):
     if not ((v == b"OK") if type(v) is bytes else (v == "OK")):
         raise ProtocolError("unexpected reply to %s during the handshake (OK was expected)" % what)
 
-
-def from_url(url):
-    """A handler from redis://[[user]:password@]host[:port][/db][?param=value&...] (rediss:// for TLS).
-
-    Query parameters (like redis-py): protocol=2|3, db=N (takes precedence over /db), timeout=S or
-    socket_timeout=S (seconds, a float: the handler's timeout() in ms), client_name=NAME. Any other parameter is
-    refused with ValueError naming it. %XX escapes are decoded in the user info and in parameter values (write "@"
-    as %40 there). No error message quotes the URL or a password."""
-    if type(url) is not str:
-        raise TypeError("URL must be a str")
-    if url.startswith("redis://"):
-        rest = url[8:]
-        tls = False
-    elif url.startswith("rediss://"):
-        rest = url[9:]
-        tls = True
-    else:
-        raise ValueError("URL must start with redis:// or rediss://")
-    creds = None
-    at = rest.rfind("@")
-    if at >= 0:
-        # the user info first: a password may hold "/", "?" or ":" that would otherwise be taken for structure
-        userinfo = rest[:at]
-        rest = rest[at + 1:]
-        colon = userinfo.find(":")
-        user = _unquote(userinfo[:colon], "user name") if colon >= 0 else ""
-        pw = _unquote(userinfo[colon + 1:] if colon >= 0 else userinfo, "password")
-        creds = Credentials(user or None, pw)
-    proto = 3
-    db = None
-    tmo = None
-    name = None
-    q = rest.find("?")
-    if q >= 0:
-        for kv in rest[q + 1:].split("&"):
-            if not kv:
-                continue
-            eqs = kv.find("=")
-            key = kv[:eqs] if eqs >= 0 else kv
-            v = _unquote(kv[eqs + 1:], "URL parameter") if eqs >= 0 else ""
-            if key == "protocol":
-                proto = _num(v, "protocol")
-                if proto != 2 and proto != 3:
-                    raise ValueError("protocol must be 2 or 3")
-            elif key == "db":
-                db = _num(v, "db")
-            elif key == "timeout" or key == "socket_timeout":
-                tmo = _seconds(v, key)
-            elif key == "client_name":
-                name = v
-            else:
-                raise ValueError("unsupported URL parameter %r: use protocol, db, timeout, socket_timeout or "
-                                 "client_name" % key[:32])
-        rest = rest[:q]
-    sl = rest.find("/")
-    if sl >= 0:
-        if rest[sl + 1:] and db is None:
-            db = _num(rest[sl + 1:], "database number")
-        rest = rest[:sl]
-    port = 6379
-    if rest.startswith("["):  # IPv6 literal
-        end = rest.find("]")
-        if end < 0:
-            raise ValueError("URL has an unclosed [IPv6] host")
-        host = rest[1:end]
-        if rest[end + 1:end + 2] == ":":
-            port = _num(rest[end + 2:], "port")
-    else:
-        colon = rest.rfind(":")
-        host = rest
-        if colon >= 0:
-            host = rest[:colon]
-            port = _num(rest[colon + 1:], "port")
-    if not host:
-        raise ValueError("URL has no host")
-    if port < 1 or port > 65535:
-        raise ValueError("port in URL must be 1..65535")
-    h = ConnectionHandler((host, port), proto)
-    if creds is not None:
-        h.auth(creds)
-    if db:
-        h.select(db)
-    if tmo is not None:
-        h.timeout(tmo)
-    if name:
-        h.client_name(name)
-    if tls:
-        h.tls(True, host)
-    return h
-
-
-def _num(s, what):
-    # Decimal digits only: int() would also take "+5", " 5", "5_0" or "-1". The text is never quoted.
-    if not s or len(s) > 9:
-        raise ValueError("invalid %s in URL" % what)
-    for c in s:
-        if c < "0" or c > "9":
-            raise ValueError("invalid %s in URL" % what)
-    return int(s)
-
-
-def _seconds(s, what):
-    # redis-py's socket_timeout: seconds as a float -> ms for timeout(); 0 means no timeout
-    bad = False
-    try:
-        v = float(s)
-    except ValueError:
-        bad = True
-    if bad or not (v >= 0 and v * 1000 <= MAX_TIMEOUT_MS):  # also refuses nan and inf
-        raise ValueError("URL parameter %s must be seconds from 0 to %d" % (what, MAX_TIMEOUT_MS // 1000))
-    ms = int(v * 1000)
-    if ms == 0 and v > 0:
-        ms = 1  # a sub-millisecond timeout is not "no timeout"
-    return ms
-
-
-def _unquote(s, what):
-    # %XX escapes in URL user info and parameter values (a password may contain '@' or ':'). Errors name `what`
-    # but never quote the text, and are raised outside any except block so no exception chains to one that does.
-    if "%" not in s:
-        return s  # a lone surrogate in a password is caught by Credentials
-    bad = False
-    try:
-        b = s.encode()
-    except UnicodeError:
-        bad = True
-    if bad:
-        raise ValueError("the URL's %s is not valid Unicode text" % what)
-    out = bytearray()
-    i = 0
-    n = len(b)
-    while i < n:
-        c = b[i]
-        if c == 37:
-            v = _hex2(b, i + 1, n)
-            if v < 0:
-                raise ValueError("invalid %%-escape in the URL's %s" % what)
-            out.append(v)
-            i += 3
-        else:
-            out.append(c)
-            i += 1
-    bad = False
-    try:
-        r = out.decode()
-    except UnicodeError:
-        bad = True
-    if bad:
-        raise ValueError("the URL's %s is not UTF-8 after %%-decoding" % what)
-    return r
-
-
-def _hex2(b, i, n):
-    # value of the two hex digits at b[i:i+2], or -1
-    if i + 2 > n:
-        return -1
-    v = 0
-    for k in range(i, i + 2):
-        c = b[k]
-        if 48 <= c <= 57:
-            d = c - 48
-        elif 65 <= c <= 70:
-            d = c - 55
-        elif 97 <= c <= 102:
-            d = c - 87
-        else:
-            return -1
-        v = v * 16 + d
-    return v

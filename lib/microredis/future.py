@@ -14,13 +14,52 @@ _DONE = const(2)
 _INVALID = const(3)
 
 
+_isinstance = isinstance  # (a builtin as a module global: see send.py)
+_Exception = Exception
+
+# The client's read loop (client.py sets it when it loads): wait() calls it as a plain function, which on MicroPython
+# costs less than a method lookup through the client's classes.
+read_until = None
+
+
+def set_read_until(fn):
+    global read_until
+    read_until = fn
+
+
+def take_future(c):
+    # a recycled future for a new command; a fixed ring, not list.pop(): MicroPython shrinks a list on pop and would
+    # re-grow it on append
+    n = c._pool_n
+    if n == 0:
+        return Future(c, _PENDING)  # only until every slot has a recycled future, or for futures never waited
+    k = c._pool_head
+    f = c._pool[k]
+    c._pool[k] = None
+    c._pool_head = 0 if k + 1 == len(c._pool) else k + 1
+    c._pool_n = n - 1
+    f._st = _PENDING
+    return f
+
+
+def recycle(c, f):
+    # Waited futures are reissued first-in first-out, so a handle kept after wait() is detected as stale for as long
+    # as possible (until frame_capacity more futures have been waited).
+    n = c._pool_n
+    p = len(c._pool)
+    if n < p:
+        k = c._pool_head + n
+        c._pool[k - p if k >= p else k] = f
+        c._pool_n = n + 1
+
+
 class Future:
     """The pending reply of one command. ready() never blocks; wait() blocks until the reply, its deadline or an
     error. wait() hands the value over once: the Future is then recycled for a later command, so do not keep it."""
 
-    def __init__(self, client):
+    def __init__(self, client, state=_FREE):
         self._c = client
-        self._st = _FREE
+        self._st = state
         self._v = None
 
     def ready(self):
@@ -37,28 +76,29 @@ class Future:
         return self._st != _PENDING
 
     def wait(self):
-        st = self._st
-        c = self._c
-        while st == _PENDING:
+        if self._st == _PENDING:
             try:
-                c._read_for(self)
+                read_until(self._c, self)
             except RedisError:
-                if self._st == _PENDING:
+                # Another future's failure broke the connection: this one raises its own error below. When the
+                # read itself failed (the network), its exception says more than the futures' copy.
+                if self._st == _PENDING or self._v is self._c._dropped:
                     raise
-                # another future's failure broke the connection: this one raises its own error below
-            st = self._st
-        if st == _FREE:
-            raise InvalidFuture("this future was already waited (its value was handed over)")
+        if self._st != _DONE:
+            self._odd()
         v = self._v
-        if st == _INVALID:
-            raise v  # kept: every wait() of a broken future raises its error (it is never recycled)
         self._v = None
         self._st = _FREE
-        c._recycle(self)
-        if isinstance(v, Exception):
-            c._seen_error(v)
+        recycle(self._c, self)
+        if _isinstance(v, _Exception):
+            self._c._seen_error(v)
             raise v
         return v
+
+    def _odd(self):
+        if self._st == _FREE:
+            raise InvalidFuture("this future was already waited (its value was handed over)")
+        raise self._v  # _INVALID: every wait() of a broken future raises its error (it is never recycled)
 
     def __repr__(self):
         return "<Future %s>" % ("free", "pending", "done", "invalid")[self._st]

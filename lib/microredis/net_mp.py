@@ -2,7 +2,10 @@
 
 from .clock import default_clock
 from .errors import ConnectionError, TimeoutError
-from .net import _IN_PROGRESS, _errno, _desc, _where, _nodelay, _Base
+from .transport import _errno, _desc, _nodelay, _Base
+
+# errnos of a non-blocking connect that is under way: 115 EINPROGRESS (Linux, lwIP), 119 (ESP-IDF).
+_IN_PROGRESS = (115, 119, 11)
 
 
 class StreamTransport(_Base):
@@ -42,8 +45,8 @@ class StreamTransport(_Base):
                 pass
             if not isinstance(e, (OSError, ValueError)):
                 raise  # our own ConnectionError from _connect, or a programming error
-            raise ConnectionError("%s to %s failed: %s" % (
-                "TLS handshake" if ctx is not None else "connect", _where(host, port), _desc(e)))
+            raise ConnectionError("%s to %s:%s failed: %s" % (
+                "TLS handshake" if ctx is not None else "connect", host, port, _desc(e)))
         self._s = s
         # Two poll objects, each registered once, so waiting never re-registers or modifies.
         self._rp = select.poll()
@@ -76,14 +79,14 @@ class StreamTransport(_Base):
             s.connect(sockaddr)
         except OSError as e:
             if _errno(e) not in _IN_PROGRESS:
-                raise ConnectionError("connect to %s failed: %s" % (_where(host, port), _desc(e)))
+                raise ConnectionError("connect to %s:%s failed: %s" % (host, port, _desc(e)))
         p = select.poll()
         p.register(s, select.POLLOUT)
         ready = p.poll(self._tmo)
         if not ready:
-            raise ConnectionError("connect to %s timed out" % _where(host, port))
+            raise ConnectionError("connect to %s:%s timed out" % (host, port))
         if ready[0][1] & (select.POLLERR | select.POLLHUP):
-            raise ConnectionError("connect to %s refused" % _where(host, port))
+            raise ConnectionError("connect to %s:%s refused" % (host, port))
 
     def recv_into(self, buf, start, timeout_ms):
         s = self._s

@@ -2,10 +2,18 @@
 
 from .clock import default_clock
 from .errors import ConnectionError, TimeoutError
-from .net import _TIMEDOUT, _errno, _desc, _where, _nodelay, _Base
+from .transport import _TIMEDOUT, _errno, _desc, _nodelay, _Base
 
 
 _HINT = " (is the server's port TLS? rediss:// needs one)"
+
+
+def radio_pool():
+    # CircuitPython has no socket module. One SocketPool per radio is enough (and creating several wastes their
+    # socket tables), so net.default_stack() caches it.
+    import socketpool
+    import wifi
+    return socketpool.SocketPool(wifi.radio)
 
 
 def _connected(s):
@@ -75,8 +83,8 @@ class SockTransport(_Base):
             n = _errno(e)
             if n in _TIMEDOUT or isinstance(e, self._nodata):
                 hint = _HINT if ctx is not None and what[0] == "T" else ""
-                raise ConnectionError("%s %s timed out%s" % (what, _where(host, port), hint))
-            raise ConnectionError("%s %s failed: %s" % (what, _where(host, port), _desc(e)))
+                raise ConnectionError("%s %s:%s timed out%s" % (what, host, port, hint))
+            raise ConnectionError("%s %s:%s failed: %s" % (what, host, port, _desc(e)))
         self._s = s
 
     def _settimeout(self, s, ms):

@@ -105,7 +105,7 @@ class Subscription:
         self._qh = 0
         self._qn = 0
         self._qbytes = 0
-        self._qlimit = client._r._limit
+        self._qlimit = client._reader._limit
         self._qs = [0] * queue  # bytes of each queued message
         self.dropped = 0  # messages dropped: queue full, larger than memory_limit or than receive_into's buffer
         self.malformed = 0  # pub/sub frames of the wrong shape, dropped
@@ -151,7 +151,7 @@ class Subscription:
 
     def _raw_unread(self):
         # a reply to send_raw() would be read here as a frame nobody asked for
-        if self._c._rawn > 0:
+        if self._c._raw_replies > 0:
             raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
 
     def _send(self, i, names, sub):
@@ -159,7 +159,7 @@ class Subscription:
         self._live()
         if sub and not names:
             raise ValueError("name at least one channel or pattern")
-        lim = c._r._limit - _FRAME
+        lim = c._reader._limit - _FRAME
         for n in names:
             c._check(n)
             if (type(n) is bytes or type(n) is str or type(n) is bytearray or type(n) is memoryview) and \
@@ -173,10 +173,10 @@ class Subscription:
             while c._n:
                 c._read_one(None)
         c.flush()
-        was = c._r2sub
+        was = c._resp2_subscribed
         if self._r2:
-            c._r2sub = True  # RESP2 answers the subscribe family with pub/sub arrays, not replies
-        e = c._e
+            c._resp2_subscribed = True  # RESP2 answers the subscribe family with pub/sub arrays, not replies
+        e = c._encoder
         mark = e.n
         fl = e.flushes
         try:
@@ -193,7 +193,7 @@ class Subscription:
                 c._broken(ProtocolError("a command failed half-sent: %r" % err), None)
             else:
                 e.n = mark  # nothing left the buffer: the connection stays usable
-                c._r2sub = was
+                c._resp2_subscribed = was
             raise err
         if names:
             self._want += len(names)
@@ -209,10 +209,10 @@ class Subscription:
         start = clock.ticks_ms()
         while self._want > 0:
             ms = -1
-            if c._tmo:
-                ms = c._tmo - clock.ticks_diff(clock.ticks_ms(), start)
+            if c._timeout_ms:
+                ms = c._timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
                 if ms <= 0:
-                    err = TimeoutError("subscription not confirmed within %d ms" % c._tmo)
+                    err = TimeoutError("subscription not confirmed within %d ms" % c._timeout_ms)
                     c._broken(err, None)
                     raise err
             v = c._next(ms)
@@ -224,7 +224,7 @@ class Subscription:
                 # answers nothing: _dispatch() takes it as the protocol error it is
                 self._want = 0
                 if self._r2 and not (self.channels or self.patterns or self.shard_channels):
-                    c._r2sub = False  # RESP2: the server never entered subscribed mode
+                    c._resp2_subscribed = False  # RESP2: the server never entered subscribed mode
                 raise v
             c._dispatch(v)
 
@@ -278,7 +278,7 @@ class Subscription:
                 s.discard(_b(ch))
             if self._r2 and i >= 3 and v[2] == 0 and self._want == 0 and \
                     not (self.channels or self.patterns or self.shard_channels):
-                self._c._r2sub = False  # RESP2: the server left subscribed mode
+                self._c._resp2_subscribed = False  # RESP2: the server left subscribed mode
             return True
         return False
 
@@ -383,7 +383,7 @@ class Subscription:
                     self.dropped += 1
                     continue
                 if type(v) is int:
-                    r = c._r
+                    r = c._reader
                     self.kind = r.msg_kind
                     self.channel_buf = self._cbase
                     self.channel_len = r.msg_clen
@@ -439,11 +439,11 @@ class Subscription:
         if message is not None:
             c._check(message)  # before anything is written
         self._raw_unread()
-        f = c._begin(0, None, 0, True)
-        c._e.begin(1 if message is None else 2)
-        c._e.arg(b"PING")
+        f = c._begin(None, None, 0, True)
+        c._encoder.begin(1 if message is None else 2)
+        c._encoder.arg(b"PING")
         if message is not None:
-            c._e.arg(message)
+            c._encoder.arg(message)
         c._end(f)
         v = f.wait()
         if type(v) is list:  # RESP2 subscribed mode answers [b"pong", message]
@@ -481,7 +481,7 @@ class Subscription:
             self.active = False
             if c._sub is self:
                 c._sub = None
-                c._r2sub = False
+                c._resp2_subscribed = False
 
 
 def subscribe(client, kind, names):
@@ -492,14 +492,14 @@ def subscribe(client, kind, names):
         s = Subscription(client)
         client._sub = s
         if s._r2:
-            client._r2sub = True
+            client._resp2_subscribed = True
     try:
         s._send(kind, names, True)
     except BaseException:
         if not (s.channels or s.patterns or s.shard_channels) and client._sub is s:
             s.active = False
             client._sub = None
-            client._r2sub = False
+            client._resp2_subscribed = False
         raise
     return s
 
@@ -529,9 +529,9 @@ def send_raw(client, value):
     client.flush()
     # the cached socket carries replies no future accounts for: the next connect() dials again
     client._conn.ok = False
-    n = client._rawn
-    client._rawn = n + 1 if known and n >= 0 else -1  # replies still to read; -1: unknown
-    e = client._e
+    n = client._raw_replies
+    client._raw_replies = n + 1 if known and n >= 0 else -1  # replies still to read; -1: unknown
+    e = client._encoder
     mark = e.n
     fl = e.flushes
     try:
@@ -539,7 +539,7 @@ def send_raw(client, value):
             e.command(value)
             e.flush()
         else:
-            client._t.send_obj(value.encode() if t is str else value)
+            client._transport.send_obj(value.encode() if t is str else value)
     except RedisError as err:
         client._broken(err, None)
         raise err
@@ -548,7 +548,7 @@ def send_raw(client, value):
             client._broken(ProtocolError("a command failed half-sent: %r" % err), None)
         else:
             e.n = mark  # nothing left the buffer
-            client._rawn = n
+            client._raw_replies = n
         raise err
 
 
@@ -561,7 +561,7 @@ def read_raw(client, timeout_ms):
     v = client._next(timeout_ms)
     if v is NEED_DATA:
         return None
-    n = client._rawn
+    n = client._raw_replies
     if n > 0 and type(v) is not Push:
-        client._rawn = n - 1
+        client._raw_replies = n - 1
     return v

@@ -11,7 +11,7 @@ except ImportError:  # CPython
         return x
 
 from .errors import MemoryFull, ProtocolError
-from .build import Builder, Push, NEED_DATA, _NOKEY, copy  # noqa: F401 (re-exported)
+from .build import Builder, Push, NEED_DATA, _NOKEY, _NOT_UTF8, copy  # noqa: F401 (re-exported)
 
 MAX_DEPTH = const(32)  # nesting limit of aggregates; deeper input raises ProtocolError
 _MAX_HEADER = const(40)  # a length/count line longer than this is malformed, not "incomplete"
@@ -60,6 +60,10 @@ class MemoryParameters:
 
 
 class Reader(Builder):
+    # A class default, set on the instance only on a rare path (an instance attribute more grows the instance dict,
+    # and a 64 KB heap has no room to spare): decode=True met a value that is not UTF-8 in the reply being built.
+    # Read only when decode is on, so the hot path never looks it up.
+
     def __init__(self, params=None, decode=False, attributes=False):
         if params is None:
             params = MemoryParameters()
@@ -79,13 +83,20 @@ class Reader(Builder):
         self._cnt = [0] * MAX_DEPTH  # elements still expected per level; -1 for streamed aggregates
         self._kind = bytearray(MAX_DEPTH)  # type byte per level
         self._skip = False  # discarding a reply larger than memory_limit
-        self.skipped_type = 0  # type byte of the last reply discarded that way (62 ">" for a push)
-        self._drop = 0  # skip mode: payload bytes (with CRLF) still to discard
-        self._lskip = False  # skip mode: inside an over-long simple line, discarding up to its CRLF
+        # Contract with the client: after MemoryFull, skipped_type is the type byte of the frame that was discarded
+        # (62 ">" for a push, 36 "$" for a bulk value that did not fit a gets_into() buffer, the value's type when
+        # attributes came first); 0 once a reply is returned. So a dropped push is never confused with a reply.
+        self.skipped_type = 0
+        # skip mode: payload bytes (with CRLF) still to discard; -1 inside an over-long simple line, discarding up to
+        # its CRLF (one attribute for both: each one more grows the instance dict, and 64 KB heaps have no room)
+        self._drop = 0
         self._into = None  # gets_into: destination of a bulk string being copied as it arrives
         self._ilen = -1  # its declared length; -1 when no copy is in progress
         self._ileft = 0  # bytes still expected, CRLF included
         self._ipos = 0  # bytes copied so far
+        # scan: an incomplete line was searched this far past its start, the next search resumes there; during a
+        # gets_into copy (no scan then): -1 if the value is a streamed string ($?), so _ilen grows chunk by chunk
+        self._lo = 0
         self.msg_kind = None  # gets_msg_into(): kind and channel length of the last message (set here: a new
         self.msg_clen = 0  # attribute created later would allocate)
         self._ml = 0
@@ -99,6 +110,8 @@ class Reader(Builder):
 
     def _bad(self, what, buf, start, p):
         # Error path only: where in the reply the problem is, and the received bytes around it.
+        if self.decode:
+            self._u8 = False
         lo = p - 8 if p - 8 > start else start
         hi = p + 16 if p + 16 < self.wpos else self.wpos
         return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
@@ -132,6 +145,7 @@ class Reader(Builder):
             size = self._need
         if size > self._limit:
             size = self._limit
+        self.skipped_type = 0  # (if this fails, nothing was discarded)
         if size <= len(buf):
             # Only reachable with a limit below the buffer: the scan switches to skip mode before this.
             raise MemoryFull("receive buffer cannot grow past memory_limit")
@@ -147,23 +161,31 @@ class Reader(Builder):
         self.wpos += n
 
     def feed(self, data):
-        """Queue received bytes: copied into the receive buffer as far as it has room; the rest waits for gets()."""
-        if self._pend is not None:
-            self._pend = bytes(self._pend[self._pi:]) + bytes(data)
-            self._pi = 0
-            return
+        """Queue received bytes: copied into the receive buffer as far as it has room; the rest waits for gets().
+        Never raises and never drops data: memory_limit applies to each reply as gets() parses it."""
         n = len(data)
         if n == 0:
             return
-        free = self.space()
+        d = self._pend
+        if d is not None:
+            d.extend(data)  # _pull() drops it once drained
+            return
+        # not space() when the buffer is full: feed() must not grow it for data that may be many whole replies
+        # (the limit is per reply); gets() grows it through _pull() only for the one reply it is scanning
         w = self.wpos
+        r = self._r
+        if r == w or (r and w == len(self.buf)):
+            free = self.space()  # resets or compacts
+            w = self.wpos
+        else:
+            free = len(self.buf) - w
         if n <= free:
             self.buf[w:w + n] = data
             self.wpos = w + n
         else:
             self.buf[w:w + free] = data[0:free]
             self.wpos = w + free
-            self._pend = bytes(data[free:])  # a copy: the caller may reuse its buffer
+            self._pend = bytearray(data[free:])  # a copy: the caller may reuse its buffer
             self._pi = 0
 
     def _pull(self):
@@ -196,14 +218,16 @@ class Reader(Builder):
 
     # ---- public parsing ------------------------------------------------------------------------------------
     def gets(self):
-        """The next reply, or NEED_DATA. Error replies are returned as ReplyError instances. Raises ProtocolError
-        on malformed input (the stream is then unusable) and MemoryFull after discarding a reply larger than
-        memory_limit (the stream is still in sync)."""
+        """The next reply, or NEED_DATA. Error replies are returned as ReplyError instances; with decode=True a
+        reply holding a value that is not UTF-8 is returned as a ProtocolError instance (the reply is consumed, the
+        stream stays in sync). Raises ProtocolError on malformed input (the stream is then unusable) and MemoryFull
+        after discarding a reply larger than memory_limit (the stream is still in sync; see skipped_type)."""
         return self._get(None)
 
     def gets_into(self, dest):
-        """Like gets(), but a bulk-string reply is copied into `dest` as it arrives and its length is returned
-        (None for nil). A value longer than `dest` is discarded and raises MemoryFull."""
+        """Like gets(), but a bulk-string reply ($n, streamed $?, or either after attributes) is copied into `dest`
+        as it arrives, bypassing memory_limit, and its length is returned (None for nil). A value longer than `dest`
+        is discarded and raises MemoryFull with skipped_type 36 ("$"); the stream stays in sync."""
         return self._get(dest)
 
     def _get(self, dest):
@@ -225,6 +249,7 @@ class Reader(Builder):
         self._need = 0
         self._r = end  # consumed before building, so a failing build cannot leave the stream half-read
         self.attributes = None
+        self.skipped_type = 0
         return self._build(start, end)
 
     # ---- pass 1: scan --------------------------------------------------------------------------------------
@@ -257,22 +282,25 @@ class Reader(Builder):
             s = self._s
             if self._skip:
                 self._r = s
-                if self._drop:
-                    if w - s < self._drop:
-                        self._drop -= w - s
+                dr = self._drop
+                if dr > 0:
+                    if w - s < dr:
+                        self._drop = dr - (w - s)
                         self._r = self._s = w
                         return False
-                    e = s + self._drop
+                    e = s + dr
                     self._drop = 0
-                elif self._lskip:
+                elif dr < 0:
                     eol = buf.find(b"\r\n", s, w)
                     if eol < 0:
                         # keep a trailing CR: it may be half of the CRLF
                         self._r = self._s = w - 1 if w > s and buf[w - 1] == _CR else w
                         return False
-                    self._lskip = False
+                    self._drop = 0
                     e = eol + 2
                 else:
+                    if self._depth == 0 and s < w and buf[s] != _PIPE:
+                        self.skipped_type = buf[s]  # the value after discarded attributes
                     e = self._elem(buf, s, w, dest, cnt, kind, True)
             else:
                 e = self._elem(buf, s, w, dest, cnt, kind, False)
@@ -281,7 +309,8 @@ class Reader(Builder):
                     return True
                 if not self._skip and (e == -2 or w - self._r >= self._limit):
                     self._skip = True
-                    self.skipped_type = buf[self._r]  # tells a discarded push from a discarded reply
+                    # tells a discarded push from a discarded reply; past leading attributes, the value's type
+                    self.skipped_type = kind[0] if self._depth and kind[0] != _PIPE else buf[self._r]
                     continue
                 return False
             if e == 0:
@@ -295,6 +324,8 @@ class Reader(Builder):
                         self._skip = False
                         self._r = e
                         self._need = 0
+                        if self.decode:
+                            self._u8 = False
                         raise MemoryFull("reply larger than memory_limit (%d bytes) was discarded" % self._limit)
                     return True
                 d -= 1
@@ -320,27 +351,36 @@ class Reader(Builder):
         d = self._depth
         if d and kind[d - 1] == _DOLLAR and t != _SEMI:
             raise self._bad("streamed string chunk expected", buf, start, s)
-        eol = buf.find(b"\r\n", s + 1, w)
+        lo = self._lo
+        if lo:
+            self._lo = 0
+            eol = buf.find(b"\r\n", s + lo, w)
+        else:
+            eol = buf.find(b"\r\n", s + 1, w)
         if eol < 0:
             if t == _PLUS or t == _MINUS or t == _COMMA or t == _LPAREN or t == _COLON:
                 if skip and w - s > _MAX_HEADER:
-                    self._lskip = True
+                    self._drop = -1
                     return 0
+                if w - s > 2:
+                    self._lo = w - s - 1  # a long line arriving in pieces is searched once, not once per piece
                 return -1
             if w - s > _MAX_HEADER:
                 raise self._bad("line too long or missing CRLF", buf, start, s)
             return -1
-        if t == _PLUS or t == _MINUS or t == _COLON or t == _COMMA or t == _HASH or t == _LPAREN or t == _UNDER:
+        if t == _PLUS or t == _COLON or t == _MINUS or t == _COMMA or t == _HASH or t == _LPAREN or t == _UNDER:
             return eol + 2
         if t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
             n = self._len(buf, start, s + 1, eol)
             if n == -2:
                 if t != _DOLLAR:
                     raise self._bad("invalid length", buf, start, s + 1)
-                self._open(buf, start, s, _DOLLAR, -1)
-                self._s = eol + 2
-                return 0
-            if n == -1:
+                if dest is None or d or skip:
+                    self._open(buf, start, s, _DOLLAR, -1)
+                    self._s = eol + 2
+                    return 0
+                # else gets_into of a streamed string, copied chunk by chunk as it arrives (below)
+            elif n == -1:
                 if t != _DOLLAR:
                     raise self._bad("invalid length", buf, start, s + 1)
                 return eol + 2
@@ -356,12 +396,19 @@ class Reader(Builder):
                 self._drop = n + 2
                 self._s = eol + 2
                 return 0
-            if dest is not None and t == _DOLLAR and d == 0 and s == start:
+            if dest is not None and t == _DOLLAR and d == 0:
+                self.attributes = None
+                if s != start:
+                    self._need = 0
+                    self._build(start, s)  # attributes before the value: built (or skipped) first
                 self._into = dest
                 self._ilen = n
                 self._ileft = n + 2
                 self._ipos = 0
                 self._r = self._s = eol + 2
+                if n < 0:  # streamed: chunk headers are read as the copy goes
+                    self._lo = -1
+                    self._ilen = self._ileft = 0
                 return -3
             end = eol + 4 + n
             if end > w:
@@ -407,33 +454,66 @@ class Reader(Builder):
 
     def _copy_into(self):
         # gets_into: move the bulk string's bytes from the receive buffer to the destination as they arrive.
-        buf = self.buf
-        s = self._r
-        w = self.wpos
-        left = self._ileft
-        n = self._ilen
-        dest = self._into
-        fits = n <= len(dest)
-        k = left - 2
-        if k > w - s:
-            k = w - s
-        if k > 0:
-            if fits:
-                copy(dest, self._ipos, buf, s, k)
-                self._ipos += k
-            s += k
-            left -= k
-        while left and s < w:
-            if buf[s] != (_CR if left == 2 else _LF):
-                raise self._bad("bulk string not followed by CRLF", buf, s, s)
-            s += 1
-            left -= 1
-        self._r = self._s = s
-        self._ileft = left
-        if left:
-            return NEED_DATA
+        while True:
+            buf = self.buf
+            s = self._r
+            w = self.wpos
+            left = self._ileft
+            n = self._ilen
+            dest = self._into
+            fits = n <= len(dest)
+            k = left - 2
+            if k > w - s:
+                k = w - s
+            if k > 0:
+                if fits:
+                    copy(dest, self._ipos, buf, s, k)
+                    self._ipos += k
+                s += k
+                left -= k
+            if left == 2 and w - s >= 2:  # the usual case: both bytes are here
+                if buf[s] != _CR or buf[s + 1] != _LF:
+                    raise self._bad("bulk string not followed by CRLF", buf, s, s)
+                s += 2
+                left = 0
+            while left and s < w:
+                if buf[s] != (_CR if left == 2 else _LF):
+                    raise self._bad("bulk string not followed by CRLF", buf, s, s)
+                s += 1
+                left -= 1
+            self._r = self._s = s
+            self._ileft = left
+            if left:
+                return NEED_DATA
+            if self._lo == 0:
+                break
+            # a streamed string: the next ";n" chunk header
+            if s < w and buf[s] != _SEMI:
+                raise self._bad("streamed string chunk expected", buf, s, s)
+            e = buf.find(b"\r\n", s, w)
+            if e < 0:
+                if w - s > _MAX_HEADER:
+                    raise self._bad("line too long or missing CRLF", buf, s, s)
+                return NEED_DATA
+            k = self._len(buf, s, s + 1, e)
+            if k < 0:
+                raise self._bad("invalid length", buf, s, s + 1)
+            self._r = self._s = e + 2
+            if k == 0:
+                self._lo = 0
+                break
+            self._ilen += k
+            self._ileft = k + 2
         self._ilen = -1
         self._into = None
         if not fits:
+            self.skipped_type = _DOLLAR
+            if self.decode:
+                self._u8 = False
             raise MemoryFull("value of %d bytes does not fit the %d-byte buffer" % (n, len(dest)))
+        self.skipped_type = 0
+        if self.decode and self._u8:
+            self._u8 = False
+            self.attributes = None
+            return ProtocolError(_NOT_UTF8)
         return n

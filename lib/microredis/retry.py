@@ -148,7 +148,7 @@ class Policy:
         c._rp = None  # the PING's own _begin must not check again
         try:
             f = c._begin(0, None, 0, True, b"PING", None)
-            e = c._e
+            e = c._encoder
             e.begin(1)
             e.arg(b"PING")
             c._end(f)

@@ -1,5 +1,8 @@
 """The sending half of the core client: claiming reply slots, encoding (with rollback), pipelining, hot commands."""
 # CoreClient (client.py) inherits this; the attributes used here are set up in CoreClient.__init__.
+# MicroPython takes the frame of a function from the heap on every call when its locals + stack exceed 11 words
+# (an exception handler counts 3): the hot commands below are split so that every frame from get()/incr()/
+# publish() to the encoder stays under that, and the try sits in one small function (_emit).
 
 try:
     from micropython import const
@@ -7,93 +10,273 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import ConnectionError, ProtocolError, RedisError
+from .errors import ConnectionError, ProtocolError, RedisError, TimeoutError
 from .encoder import check
-from .future import Future
+from .future import Batch, take_future, recycle
 
 _FREE = const(0)
 _PENDING = const(1)
 
-# Reply conversions known to the core (the catalogue adds its own, from 2 up)
-RAW = const(0)
-OK = const(1)  # +OK -> True (nil and other values pass through)
+
+def ok(v):
+    """Reply conversion of commands that answer +OK: True (nil and other values pass through)."""
+    # compare like with like: MicroPython warns on bytes == str
+    if (v == b"OK") if _type(v) is _bytes else (v == "OK"):
+        return True
+    return v
+
+
+# Builtins used on the hot path, as module globals: MicroPython looks a builtin name up in the module's globals first
+# (a miss, probing a nearly full hash table) and then in the builtins table; a global is one cached hit.
+_len = len
+_type = type
+_bytes = bytes
+_bytearray = bytearray
+_memoryview = memoryview
 
 _SET3 = b"*3\r\n$3\r\nSET\r\n"
 _GET2 = b"*2\r\n$3\r\nGET\r\n"
 _INCR2 = b"*2\r\n$4\r\nINCR\r\n"
 _PUBLISH3 = b"*3\r\n$7\r\nPUBLISH\r\n"
-_NO = object()  # "no second argument" for _pre()
+_NO = object()  # "no second argument" for _emit()
+
+
+# The hot path is plain functions taking the client: on MicroPython a method call first misses in the instance's
+# attribute table and in every class before the one defining it (Client, CoreClient, ...), and each miss probes a
+# hash table; a module function is one global lookup.
+
+def _claim(c, conv, into, name, key):
+    # Claims a slot for one more reply (conv: None or a function applied to the reply; name/key: for error
+    # messages). Arguments have been checked, so nothing after this can fail half-way except I/O, which breaks the
+    # connection anyway. The encoder's position is kept so that a failed encoding can be rolled back (_unclaim).
+    if c._conn is None or c._resp2_subscribed or c._raw_replies or c._n == c._cap or c._rp is not None:
+        c._claim_slow()
+    i = c._head + c._n
+    if i >= c._cap:
+        i -= c._cap
+    c._fut[i] = take_future(c)
+    c._conv[i] = conv
+    c._into[i] = into
+    c._nm[i] = name
+    c._key[i] = key
+    # a reply queued behind a blocking one cannot come sooner: it inherits the allowance (0 for a hot command)
+    c._allow[i] = c._allow[i - 1 if i else c._cap - 1] if c._n else 0
+    c._n += 1
+    c._unsent += 1
+    c._mark = c._encoder.n
+    c._mark_flushes = c._encoder.flushes
+    c._last = i
+
+
+def _tail(c, k):
+    # slot index of the k-th pending reply (k = _n: the next free slot)
+    i = c._head + k
+    return i - c._cap if i >= c._cap else i
+
+
+def _emit(c, b):
+    # Encodes the hot command just claimed: its prefix and first argument (kept in its slot for error messages)
+    # and b (_NO: none), then sends it unless a pipeline() block is open. A try makes MicroPython take the frame
+    # from the heap unless the function has at most two locals and binds no exception name: hence _put().
+    try:
+        _put(c, b)
+    except BaseException:
+        _unclaim(c)
+        raise
+    if c._batch == 0:
+        _flush(c)
+    return c._fut[c._last]
+
+
+def _put(c, b):
+    i = c._last
+    if _fits(c._encoder, c._nm[i], c._key[i], b):
+        _put_fast(c._encoder, c._nm[i], c._key[i], b)
+        return
+    c._encoder.raw(c._nm[i])
+    c._encoder.arg(c._key[i])
+    if b is not _NO:
+        c._encoder.arg(b)
+
+
+# The common case written straight into the encoder's send buffer (e.buf, e.n: docs/DESIGN.md "Encoder"): byte
+# strings that fit the room left, none larger than the encoder sends uncopied (a quarter of the buffer). Anything
+# else (str, int, float, large values, a full buffer) goes through Encoder.raw()/arg(), which flush as needed.
+def _fits(e, p, a, b):
+    k = _len(e.buf)
+    if not _buffer(a) or _len(a) > k >> 2:
+        return False
+    if b is _NO:
+        return k - e.n >= _len(p) + _len(a) + 16
+    if not _buffer(b) or _len(b) > k >> 2:
+        return False
+    return k - e.n >= _len(p) + _len(a) + _len(b) + 32
+
+
+def _buffer(x):
+    # bytes, bytearray or a memoryview (of bytes: check() refused the others): its len() is its size in bytes
+    t = _type(x)
+    return t is _bytes or t is _bytearray or t is _memoryview
+
+
+def _put_fast(e, p, a, b):
+    # nothing is stored in e.n until the command is complete, so an interruption leaves no half command
+    n = e.n + _len(p)
+    e.buf[e.n:n] = p
+    n = _bulk(e.buf, n, a)
+    if b is not _NO:
+        n = _bulk(e.buf, n, b)
+    e.n = n
+
+
+def _bulk(buf, n, a):
+    # $<len>\r\n<a>\r\n at buf[n:], returns its end
+    k = _len(a)
+    buf[n] = 36  # $
+    n += 1
+    if k >= 10:
+        n = _digits(buf, n, k)
+    else:
+        buf[n] = 48 + k
+        n += 1
+    buf[n] = 13
+    buf[n + 1] = 10
+    n += 2
+    buf[n:n + k] = a
+    n += k
+    buf[n] = 13
+    buf[n + 1] = 10
+    return n + 2
+
+
+def _digits(buf, n, k):
+    # the decimal digits of k >= 10 at buf[n:], returns their end
+    d = 10
+    while d * 10 <= k:
+        d *= 10
+    while d:
+        buf[n] = 48 + k // d % 10
+        n += 1
+        d //= 10
+    return n
+
+
+def _unclaim(c):
+    # Encoding failed after the slot was claimed. If nothing of the command left the send buffer, forget it and the
+    # connection stays usable; otherwise the server holds half a command, so the connection is dropped. (The
+    # exception itself goes on to the caller.)
+    e = c._encoder
+    if e.flushes != c._mark_flushes:
+        c._broken(ProtocolError("a command failed half-sent (the exception raised with it says why)"), None)
+        return
+    e.n = c._mark
+    i = _tail(c, c._n - 1)
+    f = c._fut[i]
+    c._fut[i] = None
+    c._into[i] = None
+    c._nm[i] = None
+    c._key[i] = None
+    c._n -= 1
+    c._unsent -= 1
+    f._st = _FREE
+    recycle(c, f)
+
+
+def _flush(c):
+    if c._unsent:
+        try:
+            c._encoder.flush()
+        except TimeoutError:
+            _send_failed(c, TimeoutError)
+            raise
+        except BaseException:
+            _send_failed(c, ConnectionError)
+            raise
+        _stamp(c)
+
+
+def _send_failed(c, kind):
+    # whatever interrupted it, the server may hold half a command
+    if c._conn is not None:
+        c._broken(kind("connection dropped: a send failed or was interrupted"), None)
+
+
+def _stamp(c):
+    # the deadline of each reply counts from when its command was sent
+    now = c._clock.ticks_ms()
+    k = c._n - c._unsent
+    while k < c._n:
+        c._sent[_tail(c, k)] = now
+        k += 1
+    c._unsent = 0
 
 
 class Sender:
     _rp = None  # retry.Policy of the handler (h.retry()/h.health_check()); set per client only then
 
-    # ---- sending --------------------------------------------------------------------------------------------
-    def _begin(self, conv, into, extra=0, allow=False, name=None, key=None):
-        # Claims a slot for one more reply. Arguments have been checked, so nothing after this can fail half-way
-        # except I/O, which breaks the connection anyway.
+    # The sending half of CoreClient; the reply slots it claims are CoreClient's.
+    def _init_send(self):
+        self._unsent = 0  # of the pending replies, those whose commands are still in the send buffer
+        self._batch = 0  # open pipeline() blocks
+        self._pipe = Batch(self)
+        # the command being encoded: its slot, and the encoder's position to roll back to
+        self._last = 0
+        self._mark = 0
+        self._mark_flushes = 0
+        self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (_begin)
+
+    # ---- claiming a reply slot ------------------------------------------------------------------------------
+    def _claim_slow(self):
         if self._rp is not None:
             self._rp.before(self)  # retry.py: re-dial a lost connection, PING an idle one
         if self._conn is None:
             raise ConnectionError("client is closed")
-        if self._r2sub and not allow:
+        if self._resp2_subscribed and not self._sub_ping:
             raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
                              "close the subscription first, or use RESP3")
-        if self._rawn:
-            _raw_unread(self._rawn)
+        if self._raw_replies:
+            _raw_unread(self._raw_replies)
         while self._n == self._cap:
             # every slot pending: the oldest reply is read first (never an error for the caller)
             self._read_one(None)
-        if self._npool:
-            # a fixed ring, not list.pop(): MicroPython shrinks a list on pop and would re-grow it on append
-            k = self._ph
-            f = self._pool[k]
-            self._pool[k] = None
-            self._ph = 0 if k + 1 == len(self._pool) else k + 1
-            self._npool -= 1
-        else:
-            f = Future(self)  # only until every slot has a recycled future, or for futures never waited
-        f._st = _PENDING
-        i = self._head + self._n
-        if i >= self._cap:
-            i -= self._cap
-        self._fut[i] = f
-        self._conv[i] = conv
-        self._into[i] = into
-        self._nm[i] = name
-        self._key[i] = key
-        if self._n:  # a reply queued behind a blocking one cannot come sooner: inherit its allowance
-            x = self._xtra[i - 1 if i else self._cap - 1]
-            if x < 0 or (extra >= 0 and x > extra):
-                extra = x
-        self._xtra[i] = extra
-        self._n += 1
-        self._unsent += 1
-        return f
+
+    def _begin(self, conv, into, extra=0, allow=False, name=None, key=None):
+        # the general form of _claim: a reply deadline allowance (ms added to the timeout of a blocking command;
+        # -1: no deadline) and (allow=True, pubsub.py) a PING in RESP2 subscribed mode
+        self._sub_ping = allow
+        try:
+            _claim(self, conv, into, name, key)
+        finally:
+            self._sub_ping = False
+        i = self._last
+        x = self._allow[i]  # inherited from the reply queued before it (0 when none)
+        if not (x < 0 or (extra >= 0 and x > extra)):
+            self._allow[i] = extra
+        return self._fut[i]
 
     def _end(self, f):
         if self._batch == 0:
-            self.flush()
+            _flush(self)
         return f
 
+    def _cmd(self, conv, args, into=None, extra_ms=0):
+        for a in args:
+            check(a)
+        f = self._begin(conv, into, extra_ms, False, args[0], args[1] if len(args) > 1 else None)
+        e = self._encoder
+        try:
+            e.begin(len(args))
+            for a in args:
+                e.arg(a)
+        except BaseException:
+            _unclaim(self)
+            raise
+        return self._end(f)
+
+    # ---- sending --------------------------------------------------------------------------------------------
     def flush(self):
         """Send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)."""
-        if self._unsent:
-            try:
-                self._e.flush()
-            except BaseException as e:
-                self._lost(e)  # whatever interrupted it, the server may hold half a command
-                raise
-            now = self._clock.ticks_ms()
-            k = self._n - self._unsent
-            i = self._head + k
-            while k < self._n:
-                if i >= self._cap:
-                    i -= self._cap
-                self._sent[i] = now
-                i += 1
-                k += 1
-            self._unsent = 0
+        _flush(self)
 
     def pipeline(self):
         """`with client.pipeline():` coalesces the commands issued in the block into one send."""
@@ -105,49 +288,21 @@ class Sender:
         if not args:
             raise ValueError("command() needs at least the command name")
         _refuse(args)
-        return self._cmd(RAW, args)
+        return self._cmd(None, args)
 
-    def _cmd(self, conv, args, into=None, extra_ms=0):
-        for a in args:
-            check(a)
-        f = self._begin(conv, into, extra_ms, False, args[0], args[1] if len(args) > 1 else None)
-        e = self._e
-        mark = e.n
-        fl = e.flushes
-        try:
-            e.begin(len(args))
-            for a in args:
-                e.arg(a)
-        except BaseException as err:
-            self._unclaim(f, mark, fl, err)
-            raise
-        return self._end(f)
-
-    def _unclaim(self, f, mark, flushes, err):
-        # Encoding failed after the slot was claimed. If nothing of the command left the send buffer, forget it and
-        # the connection stays usable; otherwise the server holds half a command, so the connection is dropped.
-        e = self._e
-        if e.flushes != flushes:
-            self._broken(ProtocolError("a command failed half-sent: %r" % err), None)
-            return
-        e.n = mark
-        i = self._head + self._n - 1
-        if i >= self._cap:
-            i -= self._cap
-        self._fut[i] = None
-        self._into[i] = None
-        self._nm[i] = None
-        self._key[i] = None
-        self._n -= 1
-        self._unsent -= 1
-        f._st = _FREE
-        self._recycle(f)
-
-    # hot-path commands: constant prefixes, no argument tuples, nothing allocated once warm
+    # ---- hot-path commands: constant prefixes, no argument tuples, nothing allocated once warm ----------------
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
             pxat=None):
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
-            return self._pre(_SET3, key, value, OK, None)
+            if _type(key) is not _bytes:
+                check(key)
+            if _type(value) is not _bytes:
+                check(value)
+            _claim(self, ok, None, _SET3, key)
+            return _emit(self, value)
+        return self._set(key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
+
+    def _set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
         args = [b"SET", key, value]
         for name, v in ((b"EX", ex), (b"PX", px), (b"EXAT", exat), (b"PXAT", pxat)):
             if v is not None:
@@ -160,29 +315,13 @@ class Sender:
         for name, v in ((b"NX", nx), (b"XX", xx), (b"KEEPTTL", keepttl), (b"GET", get)):
             if v:
                 args.append(name)
-        return self._cmd(RAW if get else OK, args)
-
-    def _pre(self, prefix, a, b, conv, into):
-        # a command with a constant prefix and one argument (b is _NO: GET, INCR) or two (SET, PUBLISH)
-        check(a)
-        if b is not _NO:
-            check(b)
-        f = self._begin(conv, into, 0, False, prefix, a)
-        e = self._e
-        mark = e.n
-        fl = e.flushes
-        try:
-            e.raw(prefix)
-            e.arg(a)
-            if b is not _NO:
-                e.arg(b)
-        except BaseException as err:
-            self._unclaim(f, mark, fl, err)
-            raise
-        return self._end(f)
+        return self._cmd(None if get else ok, args)
 
     def get(self, key):
-        return self._pre(_GET2, key, _NO, RAW, None)
+        if _type(key) is not _bytes:  # (bytes pass check(): a call saved)
+            check(key)
+        _claim(self, None, None, _GET2, key)
+        return _emit(self, _NO)
 
     def get_into(self, key, buffer):
         """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
@@ -191,17 +330,31 @@ class Sender:
             raise TypeError("buffer must be a bytearray or memoryview")
         if t is memoryview:
             check(buffer)  # 1-D, contiguous, byte-sized: the reader copies bytes, not items or rows
-        try:
-            buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
-        except (TypeError, ValueError):
-            raise TypeError("buffer must be writable")
-        return self._pre(_GET2, key, _NO, RAW, buffer)
+        _writable(buffer)
+        check(key)
+        _claim(self, None, buffer, _GET2, key)
+        return _emit(self, _NO)
 
     def incr(self, key):
-        return self._pre(_INCR2, key, _NO, RAW, None)
+        if _type(key) is not _bytes:
+            check(key)
+        _claim(self, None, None, _INCR2, key)
+        return _emit(self, _NO)
 
     def publish(self, channel, message):
-        return self._pre(_PUBLISH3, channel, message, RAW, None)
+        if _type(channel) is not _bytes:
+            check(channel)
+        if _type(message) is not _bytes:
+            check(message)
+        _claim(self, None, None, _PUBLISH3, channel)
+        return _emit(self, message)
+
+
+def _writable(buffer):
+    try:
+        buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
+    except (TypeError, ValueError):
+        raise TypeError("buffer must be writable")
 
 
 def _raw_unread(n):

@@ -5,7 +5,8 @@
 # connect() after disconnect()) reaches the new master; nothing else in the client knows about Sentinel.
 
 from .errors import ConnectionError, NoPermissionError, RedisError
-from .connection import ConnectionHandler, Credentials
+from .connection import ConnectionHandler
+from .credentials import Credentials
 from .client import CoreClient
 
 

@@ -1,20 +1,8 @@
-"""The command catalogue, part 2: sets, sorted sets and streams (base class of commands.Client)."""
-# Same rules as commands.py: options are validated before anything is sent, argument types by the core's _cmd.
+"""Set, sorted-set and stream commands (mixins of commands.Client); the catalogue's argument and reply helpers."""
+# Same rules as commands.py: options are validated before anything is sent, argument types by the core's _cmd. A
+# mixin needs only self._cmd(conversion, args) -> Future, where conversion is None or a function of the reply.
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
-from .client import CoreClient, RAW, OK
-
-# Reply conversions of the catalogue (the core knows RAW and OK); a function works as a conversion too
-BOOL = const(2)  # integer -> bool
-PAIRS = const(3)  # RESP2 flat list -> dict (RESP3 maps pass through)
-FLOAT = const(4)  # bulk -> float (RESP3 doubles pass through)
-SET = const(5)  # list -> set
-PAIRLIST = const(6)  # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]] -> same
+from .send import ok  # noqa: F401 (re-exported for commands.py)
 
 
 def _int(v, name):
@@ -58,7 +46,7 @@ def _entries(v):
     for e in v:
         if type(e) is not list or len(e) != 2:
             raise TypeError("stream entries must be [id, fields]")
-        out.append((e[0], None if e[1] is None else _convert(PAIRS, e[1])))
+        out.append((e[0], None if e[1] is None else to_dict(e[1])))
     return out
 
 
@@ -101,30 +89,25 @@ def _trim(args, maxlen, approximate, minid, limit):
     return args
 
 
-class Commands2(CoreClient):
-    def _convert(self, c, v):
-        if c == OK:
-            return CoreClient._convert(self, c, v)
-        return _convert(c, v)
-
-    # ---- sets -------------------------------------------------------------------------------------------------
+class SetCommands:
     def sadd(self, key, *values):
-        return self._cmd(RAW, ("SADD", key) + _need(values))
+        return self._cmd(None, ("SADD", key) + _need(values))
 
     def srem(self, key, *values):
-        return self._cmd(RAW, ("SREM", key) + _need(values))
+        return self._cmd(None, ("SREM", key) + _need(values))
 
     def smembers(self, key):
         """SMEMBERS -> a python set."""
-        return self._cmd(SET, ("SMEMBERS", key))
+        return self._cmd(to_set, ("SMEMBERS", key))
 
     def sismember(self, key, value):
-        return self._cmd(BOOL, ("SISMEMBER", key, value))
+        return self._cmd(to_bool, ("SISMEMBER", key, value))
 
     def scard(self, key):
-        return self._cmd(RAW, ("SCARD", key))
+        return self._cmd(None, ("SCARD", key))
 
-    # ---- sorted sets ------------------------------------------------------------------------------------------
+
+class SortedSetCommands:
     def zadd(self, key, mapping, nx=False, xx=False, ch=False, incr=False, gt=False, lt=False):
         """ZADD from {member: score} -> the number added (changed with ch=True); incr=True: the new score (float),
         or None when nx/xx/gt/lt prevented the update."""
@@ -141,7 +124,7 @@ class Commands2(CoreClient):
         _flat(args, mapping, "mapping")
         for i in range(len(args) - len(mapping) * 2, len(args), 2):
             args[i], args[i + 1] = args[i + 1], args[i]  # ZADD wants score member
-        return self._cmd(FLOAT if incr else RAW, args)
+        return self._cmd(to_float if incr else None, args)
 
     def zrange(self, key, start, end, desc=False, withscores=False, byscore=False, bylex=False, offset=None,
                num=None):
@@ -165,23 +148,24 @@ class Commands2(CoreClient):
             if bylex:
                 raise ValueError("withscores does not apply to bylex")
             args.append("WITHSCORES")
-        return self._cmd(PAIRLIST if withscores else RAW, args)
+        return self._cmd(to_pairs if withscores else None, args)
 
     def zrem(self, key, *values):
-        return self._cmd(RAW, ("ZREM", key) + _need(values))
+        return self._cmd(None, ("ZREM", key) + _need(values))
 
     def zscore(self, key, value):
         """ZSCORE -> float, or None."""
-        return self._cmd(FLOAT, ("ZSCORE", key, value))
+        return self._cmd(to_float, ("ZSCORE", key, value))
 
     def zincrby(self, key, amount, value):
         """ZINCRBY -> the new score (float)."""
-        return self._cmd(FLOAT, ("ZINCRBY", key, _num(amount, "amount"), value))
+        return self._cmd(to_float, ("ZINCRBY", key, _num(amount, "amount"), value))
 
     def zcard(self, key):
-        return self._cmd(RAW, ("ZCARD", key))
+        return self._cmd(None, ("ZCARD", key))
 
-    # ---- streams ----------------------------------------------------------------------------------------------
+
+class StreamCommands:
     def xadd(self, key, fields, id="*", maxlen=None, approximate=True, nomkstream=False, minid=None, limit=None):
         """XADD {field: value} -> the entry id (bytes); maxlen/minid trim the stream (~ unless approximate=False).
         With nomkstream=True and no stream: None."""
@@ -190,7 +174,7 @@ class Commands2(CoreClient):
             args.append("NOMKSTREAM")
         _trim(args, maxlen, approximate, minid, limit)
         args.append(id)
-        return self._cmd(RAW, _flat(args, fields, "fields"))
+        return self._cmd(None, _flat(args, fields, "fields"))
 
     def xrange(self, key, min="-", max="+", count=None):
         """XRANGE -> [(id, {field: value}), ...]."""
@@ -208,13 +192,13 @@ class Commands2(CoreClient):
         return self._cmd(_entries, args)
 
     def xlen(self, key):
-        return self._cmd(RAW, ("XLEN", key))
+        return self._cmd(None, ("XLEN", key))
 
     def xtrim(self, key, maxlen=None, approximate=True, minid=None, limit=None):
         """XTRIM by maxlen or minid -> the number of entries removed."""
         if maxlen is None and minid is None:
             raise ValueError("xtrim needs maxlen or minid")
-        return self._cmd(RAW, _trim(["XTRIM", key], maxlen, approximate, minid, limit))
+        return self._cmd(None, _trim(["XTRIM", key], maxlen, approximate, minid, limit))
 
 
 def _need(items):
@@ -224,39 +208,48 @@ def _need(items):
     return items
 
 
-def _convert(c, v):
-    # Applied by Commands2._convert when the reply resolves its future. A reply of another shape raises (the
-    # client makes that the future's ProtocolError): a wrong shape is never passed off as a converted value.
-    if type(c) is not int:
-        return c(v)
-    if c == BOOL:
-        if type(v) is int or type(v) is bool:
-            return bool(v)
-        raise TypeError("an integer was expected")
-    if c == PAIRS:
-        if type(v) is dict:
-            return v
-        if len(_list(v)) % 2:
+# Reply conversions (applied when the reply resolves its future). A reply of another shape raises (the client makes
+# that the future's ProtocolError): a wrong shape is never passed off as a converted value.
+
+def to_bool(v):
+    # integer -> bool
+    if type(v) is int or type(v) is bool:
+        return bool(v)
+    raise TypeError("an integer was expected")
+
+
+def to_dict(v):
+    # RESP2 flat list -> dict (RESP3 maps pass through)
+    if type(v) is dict:
+        return v
+    if len(_list(v)) % 2:
+        raise ValueError("an even number of elements was expected")
+    d = {}
+    for i in range(0, len(v), 2):
+        d[v[i]] = v[i + 1]
+    return d
+
+
+def to_float(v):
+    # bulk -> float (RESP3 doubles pass through)
+    return None if v is None else _float(v)
+
+
+def to_set(v):
+    return set(_list(v))
+
+
+def to_pairs(v):
+    # RESP2 flat list -> [(member, float score)]; RESP3 [[m, s]] -> same
+    out = []
+    if _list(v) and type(v[0]) is list:
+        for p in v:
+            if type(p) is not list or len(p) != 2:
+                raise TypeError("[member, score] pairs were expected")
+            out.append((p[0], _float(p[1])))
+    else:
+        if len(v) % 2:
             raise ValueError("an even number of elements was expected")
-        d = {}
         for i in range(0, len(v), 2):
-            d[v[i]] = v[i + 1]
-        return d
-    if c == FLOAT:
-        return None if v is None else _float(v)
-    if c == SET:
-        return set(_list(v))
-    if c == PAIRLIST:
-        out = []
-        if _list(v) and type(v[0]) is list:
-            for p in v:
-                if type(p) is not list or len(p) != 2:
-                    raise TypeError("[member, score] pairs were expected")
-                out.append((p[0], _float(p[1])))
-        else:
-            if len(v) % 2:
-                raise ValueError("an even number of elements was expected")
-            for i in range(0, len(v), 2):
-                out.append((v[i], _float(v[i + 1])))
-        return out
-    return v
+            out.append((v[i], _float(v[i + 1])))
+    return out

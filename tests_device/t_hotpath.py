@@ -1,0 +1,190 @@
+# The core client's hot path (send.py _put_fast, client.py _fast): commands written straight into the send buffer
+# and simple replies read straight from the receive buffer must give exactly what the general encoder and the
+# reader's scanner give, at every size boundary. In-process fake transport; plain MicroPython, runs under CPython.
+from microredis.clock import default_clock
+
+from tinytest import eq, ok, raises
+import microredis as mr
+from microredis.connection import _Conn
+from microredis.commands import Client
+from microredis.encoder import encode
+
+
+class Echo:
+    # records what is sent; serves scripted replies
+    def __init__(self):
+        self.out = b""
+        self.inb = b""
+
+    def send(self, buf, n):
+        self.out += bytes(buf[0:n])
+
+    def send_obj(self, o):
+        self.out += bytes(o)
+
+    def recv_into(self, buf, start, ms):
+        n = min(len(buf) - start, len(self.inb))
+        if n == 0:
+            if ms < 0:
+                raise AssertionError("the client waits for a reply the script does not have")
+            return 0
+        buf[start:start + n] = self.inb[0:n]
+        self.inb = self.inb[n:]
+        return n
+
+    def close(self):
+        pass
+
+
+def client(buffer_size=128, decode=False):
+    t = Echo()
+    conn = _Conn(t, mr.MemoryParameters(buffer_size=buffer_size, frame_capacity=4, memory_limit=4096), decode)
+    conn.protocol = 3
+    c = Client(conn, 500, default_clock())
+    conn.client = c
+    return c, t
+
+
+def test_commands_written_in_place_are_byte_exact():
+    # a 128-byte buffer: values up to 32 bytes go in place, longer ones through the encoder (sent uncopied)
+    for n in (0, 1, 9, 10, 11, 31, 32, 33, 99, 100, 101):
+        for value in (b"v" * n, bytearray(b"w" * n), memoryview(b"m" * n), "s" * n, n):
+            c, t = client()
+            key = b"k" * (n if n <= 40 else 7)
+            if type(value) is not bytes:
+                key = type(value)(key) if type(value) is not str and type(value) is not int else key
+            t.inb = b"+OK\r\n:1\r\n:2\r\n$-1\r\n"
+            eq(c.set(key, value).wait(), True)
+            eq(c.publish(key, value).wait(), 1)
+            eq(c.incr(key).wait(), 2)
+            eq(c.get(key).wait(), None)
+            want = encode(b"SET", key, value) + encode(b"PUBLISH", key, value) + encode(b"INCR", key) + \
+                encode(b"GET", key)
+            eq(t.out, want, repr((n, type(value))))
+
+
+def test_pipelined_commands_in_place_fill_the_buffer_then_flush():
+    c, t = client()
+    t.inb = b"+OK\r\n" * 12
+    with c.pipeline():
+        fs = [c.set(b"key%d" % i, b"0123456789") for i in range(12)]  # 12 x 37 bytes > 128: flushed on the way
+    for f in fs:
+        eq(f.wait(), True)
+    eq(t.out, b"".join(encode(b"SET", b"key%d" % i, b"0123456789") for i in range(12)))
+
+
+def test_simple_replies_read_in_place_match_the_reader():
+    c, t = client()
+    cases = ((b"+OK\r\n", b"OK"), (b":0\r\n", 0), (b":-7\r\n", -7), (b":123456789\r\n", 123456789),
+             (b":1234567890123\r\n", 1234567890123), (b"$0\r\n\r\n", b""), (b"$-1\r\n", None),
+             (b"$10\r\n0123456789\r\n", b"0123456789"), (b"+PONG\r\n", b"PONG"), (b"-ERR x\r\n", None))
+    for wire, want in cases:
+        t.inb = wire
+        f = c.command(b"X")
+        if wire[0:1] == b"-":
+            e = raises(mr.ReplyError, f.wait)
+            eq(str(e), "ERR x")
+        else:
+            eq(f.wait(), want, repr(wire))
+    # malformed simple replies are the reader's to refuse (the connection is dropped)
+    c, t = client()
+    t.inb = b":12a\r\n"
+    raises(mr.ProtocolError, c.command(b"X").wait)
+    ok(c._conn is None)
+    c, t = client()
+    t.inb = b"$3\r\nabcd\r\n"
+    raises(mr.ProtocolError, c.command(b"X").wait)
+    ok(c._conn is None)
+
+
+def test_replies_split_across_receives_and_together_in_one():
+    c, t = client()
+    t.inb = b"$5\r\nhel"
+    f = c.get(b"k")
+    g = c.incr(b"k")
+    eq(f.ready(), False)
+    t.inb = b"lo\r\n:4"
+    eq(f.wait(), b"hello")
+    t.inb = b"2\r\n+OK\r\n"
+    eq(g.wait(), 42)
+    eq(c.set(b"k", b"v").wait(), True)
+    buf = bytearray(8)
+    t.inb = b"$3\r\nabc\r\n$9\r\n123456789\r\n$2\r\nxy\r\n"
+    f = c.get_into(b"k", buf)
+    g = c.get_into(b"k", buf)
+    h = c.get_into(b"k", bytearray(2))
+    eq(f.wait(), 3)
+    eq(bytes(buf[0:3]), b"abc")
+    raises(mr.MemoryFull, g.wait)  # too long for the buffer: discarded by the reader, the stream stays in step
+    eq(h.wait(), 2)
+    ok(c._conn is not None)
+
+
+def test_decode_responses_in_place():
+    c, t = client(decode=True)
+    t.inb = b"+OK\r\n$3\r\nabc\r\n:5\r\n"
+    eq(c.command(b"X").wait(), "OK")
+    eq(c.get(b"k").wait(), "abc")
+    eq(c.incr(b"k").wait(), 5)
+
+
+class Failing(Echo):
+    def __init__(self):
+        Echo.__init__(self)
+        self.recv_error = None
+        self.send_error = None
+
+    def recv_into(self, buf, start, ms):
+        if self.recv_error is not None:
+            raise self.recv_error
+        return Echo.recv_into(self, buf, start, ms)
+
+    def send(self, buf, n):
+        if self.send_error is not None:
+            raise self.send_error
+        Echo.send(self, buf, n)
+
+
+def failing():
+    t = Failing()
+    conn = _Conn(t, mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=4096), False)
+    conn.protocol = 3
+    c = Client(conn, 500, default_clock())
+    conn.client = c
+    return c, t
+
+
+def test_a_failed_receive_raises_its_own_error_once_and_of_its_kind_after():
+    # the hot read path catches without binding the exception (a bound name puts the frame on the heap): the wait()
+    # that was reading raises the transport's exception itself, the futures keep an error of the same class
+    for err in (mr.ConnectionError("reset by the fake"), mr.TimeoutError("TLS receive timed out (fake)")):
+        c, t = failing()
+        f = c.get(b"a")
+        g = c.get(b"b")
+        t.recv_error = err
+        e = raises(type(err), f.wait)
+        ok(e is err, repr(e))
+        ok(c._conn is None)
+        e = raises(type(err), f.wait)  # later waits: the futures' copy, same class
+        ok(isinstance(e, type(err)))
+        raises(mr.InvalidFuture, g.wait)
+        raises(mr.ConnectionError, c.get, b"c")
+
+
+def test_a_failed_send_raises_its_own_error_and_fails_the_older_futures():
+    c, t = failing()
+    with c.pipeline():
+        f = c.get(b"a")
+    t.inb = b""
+    t.send_error = mr.ConnectionError("broken pipe (fake)")
+    e = raises(mr.ConnectionError, c.get, b"b")
+    ok("fake" in str(e), str(e))
+    ok(c._conn is None)
+    raises(mr.ConnectionError, f.wait)  # the older command may or may not have reached the server
+    raises(mr.ConnectionError, c.get, b"c")
+    # after a command written in place is sent and waited, nothing is claimed and the buffer is empty again
+    c, t = failing()
+    t.inb = b"+OK\r\n"
+    n = c._encoder.n
+    eq(c.set(b"k", b"v").wait(), True)
+    eq((c._n, c._encoder.n), (0, n))

@@ -1,0 +1,172 @@
+"""The examples/ scripts, each run on the MicroPython unix port against a real redis-server (REDIS_HOST/REDIS_PORT
+point them at it): set/get with a pipeline, get_into (0 bytes allocated per read), subscribe-and-ack through a
+killed connection and a server restart, and the outbox keeping readings while the server is down; then each once
+under CPython. Plus the line limit of issue 10 ("Examples become short"): <= 50 lines per script, every line counted
+(blank lines and comments too)."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
+
+from localredis import Resp  # noqa: E402
+
+EXAMPLES = REPO / "examples"
+SCRIPTS = ("pipeline.py", "get_into.py", "subscribe_ack.py", "outbox_telemetry.py")
+
+
+def _env(port, **kw):
+    env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port)}
+    env.update({k: str(v) for k, v in kw.items()})
+    return env
+
+
+def _start(micropython, script, env, log):
+    full = dict(os.environ, MICROPYPATH=micropython.micropypath())
+    full.update(env)
+    f = open(str(log), "w")
+    proc = subprocess.Popen([micropython.executable, str(EXAMPLES / script)], cwd=str(REPO), env=full,
+                            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+    f.close()
+    return proc
+
+
+def _wait_for(log, pattern, proc, count=1, timeout=20):
+    deadline = time.monotonic() + timeout
+    while len(re.findall(pattern, log.read_text(), re.M)) < count:
+        assert time.monotonic() < deadline and proc.poll() is None, "no %r:\n%s" % (pattern, log.read_text())
+        time.sleep(0.02)
+
+
+def _call(port, *args):
+    r = Resp(port)
+    try:
+        return r.call(*args)
+    finally:
+        r.close()
+
+
+def test_examples_are_short():
+    for name in SCRIPTS:
+        assert (EXAMPLES / name).is_file(), name
+    for p in sorted(EXAMPLES.glob("*.py")):
+        with open(str(p)) as f:
+            n = len(f.read().splitlines())
+        assert n <= 50, "%s: %d lines (at most 50)" % (p.name, n)
+
+
+def test_pipeline_example(run_micropython, redis_server):
+    port = redis_server.port
+    _call(port, "SET", "example:boots", "41")
+    cp = run_micropython(str(EXAMPLES / "pipeline.py"), env=_env(port), check=True, timeout=60)
+    out = cp.stdout
+    assert "boots: 42\ngreeting: b'hello from a board'\n" in out, out
+    assert "mget: [b'0', b'1', b'2', b'3', b'4', b'5', b'6', b'7', b'8', b'9']" in out, out
+    assert 0 < _call(port, "TTL", "example:greeting") <= 60
+
+
+def test_get_into_example_allocates_nothing_per_read(run_micropython, redis_server):
+    cp = run_micropython(str(EXAMPLES / "get_into.py"), env=_env(redis_server.port), check=True, timeout=60)
+    out = cp.stdout
+    assert "setpoint: 21.5\n100 reads allocated 0 bytes\n" in out, out
+    assert "too long: value of 40 bytes does not fit the 16-byte buffer" in out, out
+    assert "missing key: None" in out, out
+
+
+def _command(port, device, cmd, timeout=20):
+    """PUBLISH cmd until the script listens (1 receiver), then its acknowledgement."""
+    sub = Resp(port, timeout=timeout)
+    try:
+        sub.send("SUBSCRIBE", "ack:" + device)
+        sub.read()
+        deadline = time.monotonic() + timeout
+        while _call(port, "PUBLISH", "cmd:" + device, cmd) < 1:
+            assert time.monotonic() < deadline, "nobody listens on cmd:" + device
+            time.sleep(0.05)
+        return sub.read()[2].decode()
+    finally:
+        sub.close()
+
+
+def test_subscribe_ack_example_subscribes_again_after_a_kill_and_a_restart(micropython, redis_factory, tmp_path):
+    srv = redis_factory()
+    log = tmp_path / "out.txt"
+    proc = _start(micropython, "subscribe_ack.py", _env(srv.port, DEVICE_ID="ex-sub"), log)
+    try:
+        assert _command(srv.port, "ex-sub", "led on") == "led on"
+        assert _call(srv.port, "CLIENT", "KILL", "TYPE", "pubsub") >= 1  # the script's connection
+        assert _command(srv.port, "ex-sub", "ping") == "pong"
+        srv.stop()
+        time.sleep(0.3)
+        srv.start()  # same port
+        assert _command(srv.port, "ex-sub", "LED OFF") == "led off"
+        assert _command(srv.port, "ex-sub", "dance") == "unknown command"
+        assert _call(srv.port, "PUBLISH", "cmd:ex-sub", "quit") == 1
+        rc = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = log.read_text()
+    assert rc == 0 and "Traceback" not in out, out
+    assert out.count("listening on cmd:ex-sub") == 3, out
+    assert out.count("connection lost") == 2, out
+    assert out.rstrip().endswith("bye"), out
+
+
+def test_outbox_example_keeps_readings_while_the_server_is_down(micropython, redis_factory, tmp_path):
+    srv = redis_factory(appendonly=True)  # the stream survives the restart below
+    srv.stop()  # down from the start
+    log = tmp_path / "out.txt"
+    proc = _start(micropython, "outbox_telemetry.py", _env(srv.port, READINGS=14, INTERVAL_MS=100), log)
+    try:
+        _wait_for(log, r"^#4: 0 delivered, 4 pending \(.*refused", proc)
+        srv.start()
+        _wait_for(log, r"^#\d+: [1-9]\d* delivered", proc)
+        srv.stop()  # a second outage
+        time.sleep(0.3)
+        srv.start()
+        rc = proc.wait(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = log.read_text()
+    assert rc == 0 and "Traceback" not in out, out
+    assert "done: 14 delivered, 0 pending, 0 dropped" in out, out
+    entries = _call(srv.port, "XRANGE", "example:temps", "-", "+")
+    seqs = [int(dict(zip(f[::2], f[1::2]))[b"seq"]) for _, f in entries]
+    assert seqs == list(range(1, 15)), (seqs, out)  # every reading, once, in order
+
+
+def test_examples_run_on_cpython_too(redis_server, tmp_path):
+    port = redis_server.port
+    env = dict(os.environ, PYTHONPATH=str(REPO / "lib"), **_env(port, READINGS=3, INTERVAL_MS=10,
+                                                                  DEVICE_ID="ex-cpy"))
+
+    def run(script):
+        return subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=str(tmp_path), env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, timeout=60)
+
+    for script, expect in (("pipeline.py", "greeting: b'hello from a board'"), ("get_into.py", "setpoint: 21.5"),
+                           ("outbox_telemetry.py", "done: 3 delivered, 0 pending, 0 dropped")):
+        cp = run(script)
+        assert cp.returncode == 0 and expect in cp.stdout, (script, cp.stdout)
+    log = tmp_path / "sub.txt"
+    with open(str(log), "w") as f:
+        proc = subprocess.Popen([sys.executable, str(EXAMPLES / "subscribe_ack.py")], cwd=str(tmp_path), env=env,
+                                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+    try:
+        assert _command(port, "ex-cpy", "led on") == "led on"
+        assert _call(port, "PUBLISH", "cmd:ex-cpy", "quit") == 1
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
