@@ -40,10 +40,7 @@ class _Conn:
 class ConnectionHandler:
     # h.retry() / h.health_check() (retry.py, loaded only then): class attributes until used, so a handler that
     # does not opt in carries nothing
-    _rp = None  # the retry.Policy behind both
-    retry_policy = None  # the Policy once retry() was called (the Outbox's hook: the handler paces re-dials)
-    reconnects = 0  # successful dials after the first
-    last_error = None  # the last connection error seen by the policy
+    # (retry.py sets h.retry_policy, the Outbox's hook, once retry() was called, and h.reconnects, h.last_error)
 
     def __init__(self, address, protocol=3):
         if type(address) is not tuple or len(address) != 2:
@@ -137,50 +134,17 @@ class ConnectionHandler:
         self._decode = on
         return self
 
-    def retry(self, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None):
-        """A Client that lost its connection re-dials on its next command (or Subscription.receive()) instead of
-        staying closed; between attempts (backoff_ms, doubling up to max_backoff_ms, with jitter) it fails fast
-        with ConnectionError. Authentication failures stop it until h.auth() or h.retry() again. See
-        docs/SURVIVAL.md."""
-        for v in (backoff_ms, max_backoff_ms):
-            if type(v) is not int or v < 0:
-                raise ValueError("backoff_ms and max_backoff_ms must be ints >= 0")
-        if on_reconnect is not None and not callable(on_reconnect):
-            raise TypeError("on_reconnect must be callable (it is called with the handler)")
-        p = self._policy()
-        p.retry = True
-        p.backoff_ms = backoff_ms
-        p.max_backoff_ms = max_backoff_ms
-        p.jitter = jitter
-        p.on_reconnect = on_reconnect
-        p.stopped = None
-        p.fails = 0
-        self.retry_policy = p
-        return self
+    def retry(self, *a, **kw):
+        """retry(backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None): a Client that lost its
+        connection re-dials on its next command, failing fast between attempts (docs/SURVIVAL.md; retry.py, in
+        package-survival.json)."""
+        from .retry import setup
+        return setup(self, *a, **kw)
 
     def health_check(self, interval_ms):
-        """Before a command on a connection idle (no command sent) for longer than interval_ms, a PING proves the
-        socket; 0 turns it off. See docs/SURVIVAL.md."""
-        if type(interval_ms) is not int or interval_ms < 0:
-            raise ValueError("health_check interval must be an int >= 0 (ms; 0: off)")
-        self._policy().hc = interval_ms
-        return self
-
-    def _policy(self):
-        p = self._rp
-        if p is None:
-            try:
-                from .retry import Policy
-            except ImportError as e:
-                if "retry" not in str(e):
-                    raise
-                raise ImportError("microredis.retry is not installed: install package-survival.json (mip) or "
-                                  "copy retry.py")
-            p = self._rp = Policy(self)
-            conn = self._conn
-            if conn is not None and conn.client is not None:
-                p.attach(conn.client, conn, True)  # the Client already handed out takes part too
-        return p
+        """PING before a command on a connection idle longer than interval_ms (docs/SURVIVAL.md; retry.py)."""
+        from .retry import health
+        return health(self, interval_ms)
 
     def __repr__(self):
         return "ConnectionHandler(%r, resp%d%s)" % (self.address, self.protocol, ", auth" if self._creds else "")
@@ -210,16 +174,17 @@ class ConnectionHandler:
         if conn is not None and (not conn.ok or (self._ping and not self._alive(conn, clock))):
             self.disconnect()
             conn = None
+        rp = getattr(self, "_rp", None)  # retry.py's Policy, once h.retry()/h.health_check() was called
         fresh = conn is None
         if fresh:
-            conn = self._dial(clock) if self._rp is None else self._rp.dial(clock)
+            conn = self._dial(clock) if rp is None else rp.dial(clock)
         if client is None:
             from .commands import Client
             client = Client
         c = client(conn, self._tmo, clock)
         conn.client = c
-        if self._rp is not None:
-            self._rp.attach(c, conn, fresh)
+        if rp is not None:
+            rp.attach(c, conn, fresh)
         return c
 
     def disconnect(self):

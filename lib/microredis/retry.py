@@ -30,9 +30,64 @@ def _sleep_ms(ms):
         time.sleep(ms / 1000)
 
 
+def _keepalive(h, conn):
+    # TCP keepalive where the stack names the option (its number differs between stacks, so none is guessed). Its
+    # timing is the stack's (hours by default on Linux): the health check is the bound microredis controls.
+    st = h._stack
+    so = getattr(st, "SO_KEEPALIVE", None)
+    s = getattr(conn.transport, "_s", None)
+    if so is not None and s is not None:
+        try:
+            s.setsockopt(st.SOL_SOCKET, so, 1)
+        except Exception:
+            pass  # e.g. a TLS socket without setsockopt
+
+
+def _policy(h):
+    p = getattr(h, "_rp", None)
+    if p is None:
+        p = h._rp = Policy(h)
+        conn = h._conn
+        if conn is not None:
+            _keepalive(h, conn)
+            if conn.client is not None:
+                p.attach(conn.client, conn, True)  # the Client already handed out takes part too
+    return p
+
+
+def setup(h, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None):
+    # h.retry(...)
+    for v in (backoff_ms, max_backoff_ms):
+        if type(v) is not int or v < 0:
+            raise ValueError("backoff_ms and max_backoff_ms must be ints >= 0")
+    if on_reconnect is not None and not callable(on_reconnect):
+        raise TypeError("on_reconnect must be callable (it is called with the handler)")
+    p = _policy(h)
+    p.retry = True
+    p.backoff_ms = backoff_ms
+    p.max_backoff_ms = max_backoff_ms
+    p.jitter = jitter
+    p.on_reconnect = on_reconnect
+    p.stopped = None
+    p.fails = 0
+    h.retry_policy = p
+    return h
+
+
+def health(h, interval_ms):
+    # h.health_check(ms)
+    if type(interval_ms) is not int or interval_ms < 0:
+        raise ValueError("health_check interval must be an int >= 0 (ms; 0: off)")
+    _policy(h).hc = interval_ms
+    return h
+
+
 class Policy:
     def __init__(self, handler):
         self.h = handler
+        handler.retry_policy = None  # self once h.retry() was called (the Outbox's hook: the handler paces dials)
+        handler.reconnects = 0  # successful dials after the handler's first
+        handler.last_error = None  # the last connection error seen
         self.retry = False  # h.retry() called: lost connections are re-dialled
         self.backoff_ms = 500
         self.max_backoff_ms = 30000
@@ -82,6 +137,7 @@ class Policy:
             raise ConnectionError("%s failed: %s; next attempt in %d ms" %
                                   ("re-dial" if self._dialed else "dial", e, d))
         self.fails = 0
+        _keepalive(h, conn)
         if self._dialed:
             h.reconnects += 1
         self._dialed = True
@@ -147,7 +203,7 @@ class Policy:
         # idle too long: a PING proves the socket before the command is written (so it is never lost half-sent)
         c._rp = None  # the PING's own _begin must not check again
         try:
-            f = c._begin(0, None, 0, True, b"PING", None)
+            f = c._begin(None, None, 0, True, b"PING", None)
             e = c._encoder
             e.begin(1)
             e.arg(b"PING")

@@ -41,15 +41,6 @@ def _nodelay(stack, s):
         s.setsockopt(getattr(stack, "IPPROTO_TCP", 6), getattr(stack, "TCP_NODELAY", 1), 1)
     except (OSError, ValueError, TypeError):
         pass  # an option the port does not know is not a reason to fail the connection
-    # TCP keepalive lets the stack notice a dead peer on an idle socket (its timing is the stack's: hours on
-    # Linux by default; h.health_check() is the bound microredis controls). Only where the stack names the
-    # option: its number differs between stacks (lwIP is not BSD), so none is guessed.
-    so = getattr(stack, "SO_KEEPALIVE", None)
-    if so is not None and hasattr(stack, "SOL_SOCKET"):
-        try:
-            s.setsockopt(stack.SOL_SOCKET, so, 1)
-        except (OSError, ValueError, TypeError):
-            pass
 
 
 class _Base:
