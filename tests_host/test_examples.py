@@ -114,9 +114,9 @@ def test_subscribe_ack_example_subscribes_again_after_a_kill_and_a_restart(micro
             proc.wait()
     out = log.read_text()
     assert rc == 0 and "Traceback" not in out, out
-    assert out.count("listening on cmd:ex-sub") == 3, out
-    assert out.count("connection lost") == 2, out
-    assert out.rstrip().endswith("bye"), out
+    # subscribed once by the script; the retry policy re-subscribed after the kill and after the restart
+    assert out.count("listening on cmd:ex-sub") == 1, out
+    assert out.rstrip().endswith("bye (2 outages)"), out
 
 
 def test_outbox_example_keeps_readings_while_the_server_is_down(micropython, redis_factory, tmp_path):

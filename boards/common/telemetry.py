@@ -47,6 +47,9 @@ def handler(cfg, name):
     addr = (cfg["REDIS_HOST"], cfg["REDIS_PORT"])
     h = mr.ConnectionHandler.resp2(addr) if cfg["PROTOCOL"] == 2 else mr.ConnectionHandler.resp3(addr, True)
     h.timeout(cfg["TIMEOUT_MS"]).memory(mr.MemoryParameters(256, 4, 4096)).client_name(name)  # a reply: 4 KB at most
+    h.retry(cfg["BACKOFF_MS"], cfg["MAX_BACKOFF_MS"])  # re-dials (and re-subscribes) on the next command
+    if cfg["LISTENER_PING_EVERY"]:  # a PING proves an idle socket (a half-open one after an AP reboot) first
+        h.health_check(cfg["INTERVAL_MS"] * cfg["LISTENER_PING_EVERY"])
     u, pw = cfg["REDIS_USERNAME"], cfg["REDIS_PASSWORD"]
     return h.auth((mr.Credentials.acl(u, pw) if u else mr.Credentials.password_only(pw)) if pw else None)
 
@@ -62,8 +65,7 @@ class Telemetry:
         self.commands = 0
 
     def client(self):
-        # a re-dial by hand until ConnectionHandler.retry() lands; then handler() sets h.retry(backoff_ms=500, ...)
-        if self.c is None:
+        if self.c is None:  # once: after that the handler's retry policy re-dials this same client
             self.hb.connect(self.stack, None, mr.CoreClient).close()  # the outbox dials through hb, with this stack
             self.c = self.h.connect(self.stack, None, mr.CoreClient)  # the core: the command catalogue stays unloaded
         return self.c
@@ -83,11 +85,9 @@ class Telemetry:
               box.delivered, box.pending, " (%r)" % box.last_error if box.pending else ""))
 
     def listen(self, ms, n):
-        # commands for ms; after an error, subscribed again by hand (until the retry policy resubscribes by itself)
-        clock, start, every = self.clock, self.clock.ticks_ms(), self.cfg["LISTENER_PING_EVERY"]
+        # commands for ms; the subscription re-dials and re-subscribes by itself (the handler's retry policy)
+        clock, start = self.clock, self.clock.ticks_ms()
         try:
-            if self.sub is not None and every and n % every == 0:
-                self.sub.ping()  # a half-open connection (the Wi-Fi came back, the AP rebooted) fails here
             while ms - clock.ticks_diff(clock.ticks_ms(), start) > 0:
                 if self.sub is None:
                     self.sub = self.hl.connect(self.stack, None, mr.CoreClient).subscribe("cmd:" + self.id)
@@ -97,7 +97,8 @@ class Telemetry:
                     self.handle(bytes(m.payload).strip().lower())
         except (mr.RedisError, OSError) as e:
             print("commands: %s: %s" % (type(e).__name__, e))
-            self.sub = self.c = None  # both dialled again
+            if self.sub is not None and not self.sub.active:
+                self.sub = None  # subscribed again next time
             time.sleep(max(0, ms - clock.ticks_diff(clock.ticks_ms(), start)) / 1000)
 
     def handle(self, cmd):
@@ -125,7 +126,6 @@ class Telemetry:
                 fails = 0
             except (mr.RedisError, OSError, MemoryError) as e:
                 fails += 1
-                self.c = None  # dialled again next time
                 print("#%d %s C: failed (%d in a row): %s: %s" % (seq, t, fails, type(e).__name__, e))
                 if reset and fails >= reset:
                     self.dev.reset()
