@@ -109,6 +109,7 @@ def _handler(cl, tmo=1000):
 
 def test_sentinel_finds_master_and_follows_a_failover_during_writes(cluster):
     s, h = _handler(cluster)
+    h.retry(backoff_ms=100, max_backoff_ms=400)  # the policy re-dials: through the sentinels, to the new master
     c = h.connect()
     assert h.address == (HOST, cluster.master.port)
     assert s.sentinels[0] == (HOST, cluster.sport), "the sentinel that answered is asked first next time"
@@ -137,8 +138,6 @@ def test_sentinel_finds_master_and_follows_a_failover_during_writes(cluster):
         if stop.is_set() and t0 is None:
             t0 = time.monotonic()
         try:
-            if c is None:
-                c = h.connect()
             c.incr(key).wait()
             writes["ok"] += 1
             if t0 is not None and h.address == new_master:
@@ -148,22 +147,21 @@ def test_sentinel_finds_master_and_follows_a_failover_during_writes(cluster):
         except mr.RedisError:
             if first_err is None:
                 first_err = time.monotonic()
-            # the old master closes its clients when the sentinel demotes it (or answers READONLY): re-dial, after
-            # a pause like a retry policy's
+            # the old master closes its clients when the sentinel demotes it: the same client re-dials on its next
+            # command (between attempts it fails at once, saying when the next one is)
             writes["err"] += 1
-            h.disconnect()
-            c = None
-            time.sleep(0.1)
+            time.sleep(0.02)
     t.join()
     assert reached is not None, "never reached the new master (%r, %r)" % (writes, s.last_error)
     # The old master takes writes until the sentinel demotes it (its INFO period is 10 s), then drops its clients:
-    # from that first error the client must be on the new master at once (one re-dial; here no backoff)
+    # from that first error the client must be on the new master within the backoff bound (400 ms) and a dial
     print("failover: new master reached %.2f s after SENTINEL FAILOVER, %.2f s after the first failed write; "
           "writes %r" % (reached, after_err, writes))
     assert reached < 16, reached
     assert after_err < 2, after_err
     assert writes["ok"] > 3
     assert c.command(b"ROLE").wait()[0] == b"master"
+    assert h.reconnects >= 1
     assert b"master" in cluster.role(cluster.replica.port)[:20]
     # a new handler asks the sentinels afresh: the new master as well
     _s2, h2 = _handler(cluster)
