@@ -114,3 +114,56 @@ def test_bug_split_ok_then_resp3_null_via_ready():
     ok(not a.ready())  # reads "+OK": the scanner has searched it
     eq(_outcome(a), True)
     eq(_outcome(b), None)
+
+
+# ---- regression guards (pass today) --------------------------------------------------------------------------
+def test_too_small_get_into_then_fast_replies_stay_in_step():
+    c, t = client(protocol=3)
+    small = bytearray(2)
+    big = bytearray(16)
+    f = c.get_into(b"k", small)
+    g = c.set(b"k", b"v")
+    h = c.get_into(b"k", big)
+    i = c.incr(b"n")
+    t.add(b"$5\r\nhel", b"lo\r\n+O", b"K\r\n$3\r\nabc\r\n:7", b"\r\n")
+    eq([_outcome(f), _outcome(g), _outcome(h), _outcome(i)], ["MemoryFull", True, 3, 7])
+    eq(bytes(big[0:3]), b"abc")
+
+
+def test_pushes_and_dropped_pushes_between_fast_replies():
+    c, t = client(protocol=3, limit=128, buffer_size=64)
+    seen = []
+    c.push_handler = seen.append
+    f = c.set(b"k", b"v")
+    g = c.incr(b"n")
+    h = c.get(b"k")
+    big = b">2\r\n$10\r\ninvalidate\r\n$200\r\n" + b"x" * 200 + b"\r\n"
+    small = b">2\r\n$10\r\ninvalidate\r\n$1\r\nk\r\n"
+    t.add(big[0:70], big[70:] + b"+OK\r\n" + small[0:9], small[9:] + b":42\r\n" + big + b"$1\r\nv\r\n")
+    eq([_outcome(f), _outcome(g), _outcome(h)], [True, 42, b"v"])
+    eq(len(seen), 1)
+
+
+def test_fast_reply_straddling_the_buffer_end_after_compaction():
+    # 64-byte buffer: a value fills most of it, so the next reply is split at the buffer's end and compacted
+    c, t = client(protocol=2, buffer_size=64)
+    v = b"y" * 50
+    f = c.get(b"a")
+    g = c.incr(b"n")
+    h = c.get(b"b")
+    t.add(b"$50\r\n" + v + b"\r\n:12345", b"6789\r\n$-1\r\n")
+    eq([_outcome(f), _outcome(g), _outcome(h)], [v, 123456789, None])
+
+
+def test_in_place_encoding_at_the_quarter_buffer_boundary():
+    # 128-byte send buffer: values of 31, 32 (in place) and 33 bytes (through the encoder), str with multibyte
+    # UTF-8 of 32 bytes (str always goes through the encoder), and 20-digit ints
+    for value in (b"a" * 31, b"b" * 32, b"c" * 33, memoryview(b"d" * 32), bytearray(b"e" * 32), "\u00e9" * 16,
+                  10 ** 19, -(10 ** 19), 2 ** 64):
+        c, t = client(protocol=2)
+        with c.pipeline():
+            fs = [c.set(b"k%d" % i, value) for i in range(5)]
+        t.add(b"+OK\r\n" * 5)
+        for f in fs:
+            eq(f.wait(), True)
+        eq(t.out, b"".join(encode(b"SET", b"k%d" % i, value) for i in range(5)), repr(value))
