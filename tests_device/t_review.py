@@ -12,6 +12,13 @@ from microredis.clock import default_clock
 from microredis.encoder import encode
 
 
+def _now():
+    # seconds, with ms resolution on both runtimes
+    if hasattr(time, "ticks_ms"):
+        return time.ticks_ms() / 1000
+    return time.time()
+
+
 def _sleep_ms(ms):
     if hasattr(time, "sleep_ms"):
         time.sleep_ms(ms)
@@ -114,6 +121,57 @@ def test_bug_split_ok_then_resp3_null_via_ready():
     ok(not a.ready())  # reads "+OK": the scanner has searched it
     eq(_outcome(a), True)
     eq(_outcome(b), None)
+
+
+
+# Out-of-band frames never check the deadline: _step() (wait) and CoreClient._read1() (ready, close) check it
+# only when a receive brought nothing. A server (or a busy RESP3 subscription / tracking stream) that keeps
+# sending pushes while the reply does not come keeps wait() past its deadline and makes ready() block.
+class PushStream(Chunks):
+    # a push on every receive for `secs` seconds (a receive that may wait takes 20 ms), then the reply
+    def __init__(self, secs, reply):
+        Chunks.__init__(self)
+        self.until = _now() + secs
+        self.reply = reply
+
+    def recv_into(self, buf, start, ms):
+        if self.reply is None or self.chunks:
+            return Chunks.recv_into(self, buf, start, ms)
+        if _now() < self.until:
+            if ms != 0:
+                _sleep_ms(20)
+            p = b">2\r\n$10\r\ninvalidate\r\n$1\r\nk\r\n"
+        else:
+            p = self.reply
+            self.reply = None
+        buf[start:start + len(p)] = p
+        return len(p)
+
+
+def _push_client(secs):
+    c, t = client(protocol=3, timeout=300)
+    s = PushStream(secs, b":5\r\n")
+    c._transport = s
+    c.push_handler = lambda v: None
+    return c
+
+
+def test_bug_pushes_keep_wait_past_its_deadline():
+    c = _push_client(1.5)
+    t0 = _now()
+    f = c.incr(b"n")
+    got = _outcome(f)
+    took = _now() - t0
+    eq((got, took < 1.0), ("TimeoutError", True), "took %.2f s" % took)
+
+
+def test_bug_ready_blocks_while_pushes_arrive():
+    c = _push_client(1.5)
+    f = c.incr(b"n")
+    t0 = _now()
+    f.ready()
+    took = _now() - t0
+    ok(took < 0.5, "ready() blocked %.2f s (deadline 0.3 s)" % took)
 
 
 # ---- regression guards (pass today) --------------------------------------------------------------------------
