@@ -160,3 +160,63 @@ def test_whole_stream_matches_the_commands(redis_server):
         got = replay([data], ops, protocol, False, 64, [])
         assert got == [True, b"x" * 70, "MemoryFull", ("into", 70, b"x" * 70), 1234567890,
                        b"PONG", None, "ReplyError", None], got
+
+
+# ---- synthetic RESP2/RESP3 replies of every shape (tests_host/fuzzgen.py), whole vs split -----------------
+import random  # noqa: E402
+import fuzzgen  # noqa: E402
+from microredis.resp import Push  # noqa: E402
+
+
+def _synthetic(seed, n):
+    rnd = random.Random(seed)
+    pick = rnd.randrange
+    frames = []
+    replies = 0
+    for _ in range(n):
+        v = fuzzgen.gen_value(pick, False)
+        frames.append(fuzzgen.wire(v, pick, False))
+        if not isinstance(v, Push):
+            replies += 1
+    return b"".join(frames), replies
+
+
+def _run_synthetic(chunks, replies, decode, bs, into, waits):
+    c, t = client(protocol=3, decode=decode, buffer_size=bs, limit=1024, timeout=150)
+    pushes = []
+    c.push_handler = pushes.append
+    t.add(*chunks)
+    fs = []
+    bufs = []
+    for i in range(replies):
+        if into and i % 3 == 0:
+            b = bytearray(into)
+            fs.append(c.get_into(b"k", b))
+            bufs.append(b)
+        else:
+            fs.append(c.command(b"X"))
+            bufs.append(None)
+    res = []
+    for i, f in enumerate(fs):
+        if waits and waits[i % len(waits)]:
+            f.ready()
+        try:
+            v = f.wait()
+            if bufs[i] is not None and v is not None:
+                v = ("into", v, bytes(bufs[i][:v]))
+            v = repr(v)  # nan != nan
+        except mr.RedisError as e:
+            v = type(e).__name__ + (": " + str(e) if type(e).__name__ in ("ReplyError",) else "")
+        res.append(v)
+    return res, len(pushes)
+
+
+@settings(max_examples=4000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2 ** 32), n=st.integers(1, 10), decode=st.booleans(), bs=st.sampled_from([64, 128]),
+       into=st.sampled_from([0, 4, 300]), cuts=st.lists(st.integers(0, 4000), max_size=10),
+       waits=st.lists(st.booleans(), max_size=3))
+def test_bug_synthetic_replies_split_anywhere(seed, n, decode, bs, into, cuts, waits):
+    data, replies = _synthetic(seed, n)
+    whole = _run_synthetic([data], replies, decode, bs, into, waits)
+    pieces = _run_synthetic(split(data, cuts), replies, decode, bs, into, waits)
+    assert pieces == whole, (data, split(data, cuts))
