@@ -174,6 +174,20 @@ def test_bug_ready_blocks_while_pushes_arrive():
     ok(took < 0.5, "ready() blocked %.2f s (deadline 0.3 s)" % took)
 
 
+
+def test_bug_close_waits_past_the_deadline_while_pushes_arrive():
+    # close() drains the pending futures through _read1(None): the same unchecked loop
+    c = _push_client(1.5)
+    c.incr(b"n")
+    t0 = _now()
+    try:
+        c.close()
+    except mr.RedisError:
+        pass
+    took = _now() - t0
+    ok(took < 1.0, "close() took %.2f s (deadline 0.3 s)" % took)
+
+
 # ---- regression guards (pass today) --------------------------------------------------------------------------
 def test_too_small_get_into_then_fast_replies_stay_in_step():
     c, t = client(protocol=3)
