@@ -220,3 +220,59 @@ def test_bug_synthetic_replies_split_anywhere(seed, n, decode, bs, into, cuts, w
     whole = _run_synthetic([data], replies, decode, bs, into, waits)
     pieces = _run_synthetic(split(data, cuts), replies, decode, bs, into, waits)
     assert pieces == whole, (data, split(data, cuts))
+
+
+# ---- pub/sub (RESP2 subscribed mode and RESP3 pushes) with PINGs, whole vs split ---------------------------
+def _bulk(b):
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def _pubsub_stream(protocol, items):
+    head = b">" if protocol == 3 else b"*"
+    out = head + b"3\r\n" + _bulk(b"subscribe") + _bulk(b"ch") + b":1\r\n"
+    for kind, x in items:
+        if kind == "msg":
+            out += head + b"3\r\n" + _bulk(b"message") + _bulk(b"ch") + _bulk(x)
+        elif kind == "pmsg":
+            out += head + b"4\r\n" + _bulk(b"pmessage") + _bulk(b"c*") + _bulk(b"ch") + _bulk(x)
+        else:  # the reply to a PING
+            out += (b"*2\r\n" + _bulk(b"pong") + _bulk(x)) if protocol == 2 else _bulk(x)
+    return out
+
+
+def _run_pubsub(protocol, chunks, items, ops, decode):
+    c, t = client(protocol=protocol, decode=decode, buffer_size=64, limit=256, timeout=150)
+    t.add(*chunks)
+    res = []
+    try:
+        sub = c.subscribe(b"ch")
+        pings = [x for k, x in items if k == "ping"]
+        for op, arg in ops:
+            if op == "ping":
+                if not pings:
+                    continue
+                res.append(("ping", sub.ping(pings.pop(0))))
+            elif op == "recv":
+                m = sub.receive(20)
+                res.append(("recv", None if m is None else (m.kind, m.channel, m.pattern, m.payload)))
+            else:
+                b = bytearray(arg)
+                n = sub.receive_into(b, 20)
+                res.append(("into", n, None if n is None else bytes(b[:n]), sub.kind, sub.dropped))
+    except mr.RedisError as e:
+        res.append(type(e).__name__)
+    return res
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(protocol=st.sampled_from([2, 3]), decode=st.booleans(),
+       items=st.lists(st.tuples(st.sampled_from(["msg", "pmsg", "ping"]),
+                                st.sampled_from([b"", b"x", b"+OK\r\n", b"y" * 40, b"z" * 300])), max_size=8),
+       ops=st.lists(st.tuples(st.sampled_from(["ping", "recv", "into"]), st.sampled_from([0, 3, 64])),
+                    max_size=10),
+       cuts=st.lists(st.integers(0, 1500), max_size=10))
+def test_pubsub_split_anywhere(protocol, decode, items, ops, cuts):
+    data = _pubsub_stream(protocol, items)
+    whole = _run_pubsub(protocol, [data], items, ops, decode)
+    pieces = _run_pubsub(protocol, split(data, cuts), items, ops, decode)
+    assert pieces == whole, (data, split(data, cuts), whole)
