@@ -188,6 +188,57 @@ def test_bug_close_waits_past_the_deadline_while_pushes_arrive():
     ok(took < 1.0, "close() took %.2f s (deadline 0.3 s)" % took)
 
 
+
+# A send that fails inside the encoder (a value over a quarter of the buffer, or a pipeline that fills the buffer)
+# goes through send._unclaim(), which fails every pending future with ProtocolError("a command failed
+# half-sent"), whatever the transport raised; a send that fails in _flush() gives them an error of the
+# transport's kind (ConnectionError/TimeoutError), as t_hotpath promises. Low severity: still a RedisError.
+class FailingSend(Chunks):
+    def __init__(self):
+        Chunks.__init__(self)
+        self.send_error = None
+
+    def send(self, buf, n):
+        if self.send_error is not None:
+            raise self.send_error
+        Chunks.send(self, buf, n)
+
+    def send_obj(self, o):
+        if self.send_error is not None:
+            raise self.send_error
+        Chunks.send_obj(self, o)
+
+
+def _failing_send():
+    t = FailingSend()
+    conn = _Conn(t, mr.MemoryParameters(buffer_size=128, frame_capacity=8, memory_limit=4096), False)
+    conn.protocol = 3
+    c = Client(conn, 300, default_clock())
+    conn.client = c
+    return c, t
+
+
+def test_bug_send_failing_inside_the_encoder_gives_the_futures_a_protocol_error():
+    got = []
+    for err, big in ((mr.ConnectionError("broken pipe (fake)"), True),
+                     (mr.TimeoutError("send stalled (fake)"), False)):
+        c, t = _failing_send()
+        with c.pipeline():
+            f = c.get(b"a")
+        t.send_error = err
+        try:
+            if big:
+                c.set(b"k", b"x" * 100)  # over a quarter of the buffer: header, flush, then the value uncopied
+            else:
+                with c.pipeline():
+                    for i in range(10):
+                        c.set(b"key%d" % i, "\u00e9" * 10)  # str: through the encoder, which flushes when full
+        except mr.RedisError:
+            pass
+        got.append(_outcome(f))
+    eq(got, ["ConnectionError", "TimeoutError"])
+
+
 # ---- regression guards (pass today) --------------------------------------------------------------------------
 def test_too_small_get_into_then_fast_replies_stay_in_step():
     c, t = client(protocol=3)
