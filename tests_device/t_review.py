@@ -239,6 +239,47 @@ def test_bug_send_failing_inside_the_encoder_gives_the_futures_a_protocol_error(
     eq(got, ["ConnectionError", "TimeoutError"])
 
 
+
+# CoreClient._next() (close(), a full ring of slots, ready(), pubsub) receives whenever its first parse gives
+# NEED_DATA, even when that parse consumed a frame it then dropped (a push that is not UTF-8 with
+# decode_responses; a push over memory_limit): a reply already buffered behind it is not looked at, the receive
+# waits out the deadline and the future fails with TimeoutError (the connection is dropped). wait() (_step) gets
+# this right: it looks at the buffer again when _r moved.
+_BIN_PUSH = b">2\r\n$10\r\ninvalidate\r\n$2\r\n\xff\xfe\r\n"
+
+
+def test_bug_close_times_out_on_a_reply_buffered_behind_a_dropped_push():
+    c, t = client(protocol=3, decode=True, timeout=300)
+    f = c.incr(b"a")
+    g = c.incr(b"b")
+    t.add(b":1\r\n" + _BIN_PUSH + b":2\r\n")
+    try:
+        c.close()
+    except mr.RedisError:
+        pass
+    eq([_outcome(f), _outcome(g)], [1, 2])
+
+
+def test_bug_full_ring_times_out_on_a_reply_buffered_behind_a_dropped_push():
+    t = Chunks()
+    conn = _Conn(t, mr.MemoryParameters(buffer_size=128, frame_capacity=1, memory_limit=1024), True)
+    conn.protocol = 3
+    c = Client(conn, 300, default_clock())
+    conn.client = c
+    f = c.incr(b"a")
+    t.add(b":0\r\n" + _BIN_PUSH + b":1\r\n")
+    g = c.incr(b"b")  # ring full: reads f's reply; the push and g's reply stay buffered
+    got = [_outcome(f)]
+    try:
+        h = c.incr(b"c")  # ring full: reads g's reply (behind the push)
+        got.append(_outcome(g))
+        t.add(b":2\r\n")
+        got.append(_outcome(h))
+    except mr.RedisError as e:
+        got.append(type(e).__name__)
+    eq(got, [0, 1, 2])
+
+
 # ---- regression guards (pass today) --------------------------------------------------------------------------
 def test_too_small_get_into_then_fast_replies_stay_in_step():
     c, t = client(protocol=3)
