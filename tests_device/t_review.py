@@ -280,6 +280,25 @@ def test_bug_full_ring_times_out_on_a_reply_buffered_behind_a_dropped_push():
     eq(got, [0, 1, 2])
 
 
+
+# RESP2 subscribed mode: Subscription.ping(message) with a message over memory_limit. Its reply (an array) is
+# discarded as if it were a pub/sub frame (client._get: skipped_type 42 in subscribed mode), so the PING's
+# future waits out its deadline and the connection is dropped. Expected: refused before sending (ValueError, as
+# _send() refuses channel names over memory_limit) or MemoryFull for that PING with the connection kept.
+def test_bug_resp2_subscribed_ping_over_memory_limit_times_out():
+    c, t = client(protocol=2, buffer_size=64, limit=256, timeout=300)
+    t.add(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
+    s = c.subscribe(b"ch")
+    t.add(b"*2\r\n$4\r\npong\r\n$300\r\n" + b"x" * 300 + b"\r\n")
+    try:
+        s.ping(b"x" * 300)
+        got = "no error"
+    except (ValueError, mr.RedisError) as e:
+        got = type(e).__name__
+    ok(got in ("ValueError", "MemoryFull"), got)
+    ok(c._conn is not None, "the connection was dropped")
+
+
 # ---- regression guards (pass today) --------------------------------------------------------------------------
 def test_too_small_get_into_then_fast_replies_stay_in_step():
     c, t = client(protocol=3)
