@@ -449,7 +449,8 @@ def test_commands_that_would_break_reply_matching_are_refused():
     w = counting(c)
     raises(ValueError, c.command)
     for args in ((b"SUBSCRIBE", b"x"), ("psubscribe", "x*"), (b"MONITOR",), (b"reset",), (b"HELLO", b"2"),
-                 (b"QUIT",), (b"CLIENT", b"REPLY", b"SKIP"), ("client", "reply", "off"), (b"UNSUBSCRIBE",)):
+                 (b"QUIT",), (b"CLIENT", b"REPLY", b"SKIP"), ("client", "reply", "off"), (b"UNSUBSCRIBE",),
+                 (b"SYNC",), ("psync", "?", "-1")):
         e = raises(ValueError, c.command, *args)
         ok("command()" in str(e), str(e))
     eq((w.sends, c._n, c._encoder.n), (0, 0, 0))

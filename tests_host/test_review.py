@@ -259,7 +259,7 @@ def _run_pubsub(protocol, chunks, items, ops, decode):
                 b = bytearray(arg)
                 n = sub.receive_into(b, 20)
                 res.append(("into", n, None if n is None else bytes(b[:n]), sub.kind, sub.dropped))
-    except mr.RedisError as e:
+    except (mr.RedisError, ValueError) as e:  # ValueError: a RESP2 ping message over memory_limit, before sending
         res.append(type(e).__name__)
     return res
 

@@ -162,7 +162,17 @@ def _step(c, f):
             if not _fill(c, _wait_ms(c, f)):
                 _check_deadline(c, f)
             return
-    _dispatch(c, v)
+    if not _dispatch(c, v):
+        _after_push(c, f)
+
+
+def _after_push(c, f):
+    # Pushes that keep coming must not stretch a deadline: once nothing else is buffered or waiting in the
+    # socket, a passed deadline fails the wait (checked only if f is still pending: a push_handler may have waited
+    # it)
+    r = c._reader
+    if f._st == _PENDING and r._r == r.wpos and _wait_ms(c, f) == 0:
+        _check_deadline(c, f)
 
 
 def _wait_ms(c, f):
@@ -282,6 +292,7 @@ def _consume(c, end):
     # (no slice, so no allocation), as Reader.space() would arrange
     r = c._reader
     r._need = 0
+    r._lo = 0  # the scanner's search hint belongs to the line just taken
     if end == r.wpos and _len(r.buf) == r.params.buffer_size:
         r._r = r._s = r.wpos = 0
     else:
@@ -469,19 +480,38 @@ class CoreClient(Sender):
             g = self._resolved_count
             if _dispatch(self, v) or g != self._resolved_count:
                 return True  # (a push_handler that waited a command resolved slots: the caller re-checks)
+            r = self._reader
+            if r._r == r.wpos and self._n:
+                # an out-of-band frame and nothing else buffered: pushes that keep coming must not keep ready()
+                # reading, nor stretch the deadline of close() or of a full ring
+                if limit is not None:
+                    return False
+                d = self._head
+                if _remaining(self, d) == 0:
+                    err = TimeoutError("no reply within %d ms" % self._timeout_ms)
+                    self._broken(err, self._fut[d])
+                    raise err
 
     def _next(self, ms):
         # One frame, or NEED_DATA when it has not arrived after one receive of up to ms (0: no waiting; <0: no
         # limit); for the readers other than wait() (pubsub.py, ready(), close()), which break the connection on
         # a failed receive themselves (_recv). The oldest slot's get_into() reply is copied into its buffer.
-        v = _fast(self)
-        if v is _SLOW:
-            v = self._get()
+        v = self._parse()
         if v is NEED_DATA and self._recv(ms):
-            v = _fast(self)
-            if v is _SLOW:
-                v = self._get()
+            v = self._parse()
         return v
+
+    def _parse(self):
+        # A frame from what is buffered, or NEED_DATA. A frame dropped on the way (an oversized or undecodable
+        # push) does not end the look: a reply buffered behind it is taken before anything is received.
+        while True:
+            v = _fast(self)
+            if v is not _SLOW:
+                return v
+            p = self._reader._r
+            v = self._get()
+            if v is not NEED_DATA or self._reader._r == p:
+                return v
 
     # ---- the fast path: +OK, :n, $n and nil replies read in place --------------------------------------------
     # It reads the reader's documented buffer fields (buf, wpos, _r start of the unread data, _s scan position,
@@ -542,11 +572,17 @@ class CoreClient(Sender):
 
     def _next_msg(self, ms, dest, chan):
         # receive_into(): like _next(), but a pub/sub message is copied into dest/chan (its length returned)
-        r = self._reader
-        v = self._get_msg(dest, chan)
+        v = self._parse_msg(dest, chan)
         if v is NEED_DATA and self._recv(ms):
-            v = self._get_msg(dest, chan)
+            v = self._parse_msg(dest, chan)
         return v
+
+    def _parse_msg(self, dest, chan):
+        while True:  # as _parse(): past dropped frames
+            p = self._reader._r
+            v = self._get_msg(dest, chan)
+            if v is not NEED_DATA or self._reader._r == p:
+                return v
 
     def _get_msg(self, dest, chan):
         r = self._reader

@@ -438,6 +438,10 @@ class Subscription:
         c = self._c
         if message is not None:
             c._check(message)  # before anything is written
+            if self._r2 and type(message) is not int and type(message) is not float and \
+                    _size(message) > c._reader._limit - _FRAME:
+                # RESP2 answers with an array, dropped as it arrives like an oversized message: waited in vain
+                raise ValueError("ping message of %d bytes does not fit memory_limit (raise it)" % _size(message))
         self._raw_unread()
         f = c._begin(None, None, 0, True)
         c._encoder.begin(1 if message is None else 2)

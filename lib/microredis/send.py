@@ -80,8 +80,14 @@ def _emit(c, b):
     # from the heap unless the function has at most two locals and binds no exception name: hence _put().
     try:
         _put(c, b)
+    except TimeoutError:  # (clauses, not a bound name: see above) the futures learn what the transport said
+        _unclaim(c, TimeoutError)
+        raise
+    except RedisError:
+        _unclaim(c, ConnectionError)
+        raise
     except BaseException:
-        _unclaim(c)
+        _unclaim(c, ProtocolError)
         raise
     if c._batch == 0:
         _flush(c)
@@ -161,13 +167,15 @@ def _digits(buf, n, k):
     return n
 
 
-def _unclaim(c):
+def _unclaim(c, kind):
     # Encoding failed after the slot was claimed. If nothing of the command left the send buffer, forget it and the
-    # connection stays usable; otherwise the server holds half a command, so the connection is dropped. (The
-    # exception itself goes on to the caller.)
+    # connection stays usable; otherwise the server holds half a command, so the connection is dropped and the
+    # pending futures get an error of `kind` (the transport's, or ProtocolError for anything else). (The exception
+    # itself goes on to the caller.)
     e = c._encoder
     if e.flushes != c._mark_flushes:
-        c._broken(ProtocolError("a command failed half-sent (the exception raised with it says why)"), None)
+        if c._conn is not None:
+            c._broken(kind("a command failed half-sent (the exception raised with it says why)"), None)
         return
     e.n = c._mark
     i = _tail(c, c._n - 1)
@@ -268,8 +276,14 @@ class Sender:
             e.begin(len(args))
             for a in args:
                 e.arg(a)
+        except TimeoutError:
+            _unclaim(self, TimeoutError)
+            raise
+        except RedisError:
+            _unclaim(self, ConnectionError)
+            raise
         except BaseException:
-            _unclaim(self)
+            _unclaim(self, ProtocolError)
             raise
         return self._end(f)
 
@@ -370,6 +384,7 @@ _REFUSED = {
     b"PUNSUBSCRIBE": "use the Subscription", b"SUNSUBSCRIBE": "use the Subscription",
     b"MONITOR": "use client.send_raw() and read_raw()", b"RESET": "use handler.disconnect()",
     b"HELLO": "use ConnectionHandler.resp2() or resp3()", b"QUIT": "use client.close() and handler.disconnect()",
+    b"SYNC": "a replication stream: use send_raw()", b"PSYNC": "a replication stream: use send_raw()",
 }
 
 
