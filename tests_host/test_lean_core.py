@@ -108,8 +108,10 @@ def test_no_import_cycle():
 # imports from the rest (package, errors, encoder, reader, client) is loaded and the qstr pool is padded (so its
 # doubling steps do not land here): 13.0 KB once from_url, Credentials, TLS set-up and the other platforms' clocks
 # and adapter were split off, 18.7 KB before. A budget, not an exact figure: it fails when something heavy is
-# imported eagerly again.
-OWN_CORE_BUDGET = 14 * 1024
+# imported eagerly again. 15 KB since net_mp takes each command's receive and send without a heap frame (about
+# 0.4 KB more code for 448 B less heap per command) and the handshake keeps only proto/version of the HELLO reply
+# (0.2 KB more code, 0.67 KB less kept).
+OWN_CORE_BUDGET = 15 * 1024
 OWN = """
 import gc
 class P:

@@ -22,7 +22,7 @@ class _Conn:
         self.reader = Reader(params, decode=decode)
         self.encoder = Encoder(bytearray(params.buffer_size), transport)
         self.protocol = 2
-        self.server = None  # the HELLO reply (a dict) with resp3
+        self.server = None  # with resp3, the HELLO reply's proto and version (a dict)
         self.ok = True
         self.client = None
 
@@ -156,12 +156,14 @@ class ConnectionHandler:
         if conn is not None and (not conn.ok or (self._ping and not self._alive(conn, clock))):
             self.disconnect()
             conn = None
-        if conn is None:
-            conn = self._dial(clock)
         if client is None:
             from .commands import Client
             client = Client
-        c = client(conn, self._tmo, clock)
+        if conn is None:
+            conn = self._dial(clock, client)
+            c = conn.client  # the client that made the handshake (no second set of reply slots)
+        else:
+            c = client(conn, self._tmo, clock)
         conn.client = c
         return c
 
@@ -182,9 +184,11 @@ class ConnectionHandler:
             return False
         return (ok == b"PONG") if type(ok) is bytes else (ok == "PONG")
 
-    def _dial(self, clock):
+    def _dial(self, clock, client=None):
+        # Dials and handshakes with a `client` (CoreClient by default), which is left in conn.client.
         from .net import open_transport, default_stack
-        from .client import CoreClient
+        if client is None:
+            from .client import CoreClient as client
         stack = self._stack
         if stack is None:
             stack = self._stack = default_stack()
@@ -198,7 +202,9 @@ class ConnectionHandler:
             # it is given back by Reader.space() once the reply is consumed.
             r._limit = _HANDSHAKE_MEMORY
         try:
-            self._handshake(CoreClient(conn, self._tmo, clock), conn)
+            c = client(conn, self._tmo, clock)
+            self._handshake(c, conn)
+            conn.client = c
         except BaseException:
             t.close()
             raise
@@ -227,11 +233,16 @@ class ConnectionHandler:
                                           "authentication failed: " + e.message)
         if fh is not None:
             try:
-                conn.server = fh.wait()
-                if type(conn.server) is not dict:
+                v = fh.wait()
+                if type(v) is not dict:
                     raise ProtocolError("unexpected reply to HELLO 3 (a map was expected): the server is not "
                                         "speaking Redis's protocol, or its replies are out of step")
                 conn.protocol = 3
+                # Only its proto and version are kept: the whole map (id, mode, role, modules...) is about 0.9 KB.
+                conn.server = d = {}
+                for k in ("proto", "version") if self._decode else (b"proto", b"version"):
+                    if k in v:
+                        d[k] = v[k]
             except ReplyError as e:
                 if e.code == "NOAUTH" or e.code == "WRONGPASS":
                     raise AuthenticationError(e.message)
@@ -250,7 +261,6 @@ class ConnectionHandler:
             # a reply nobody asked for would be taken for the first command's, and every later reply would be
             # one off
             raise ProtocolError("the server sent data after the handshake that no command asked for")
-        c._conn = None  # the handshake client is done; its slots are not reused
 
 
 def _ok(v, what):

@@ -23,11 +23,26 @@ class StreamTransport(_Base):
         self._tmo = tmo
         self._tls = ctx is not None
         self._clk = default_clock()
-        addr = self._resolve(stack, host, port)
+        addr = _resolve(stack, host, port)
         raw = stack.socket(addr[0], stack.SOCK_STREAM)
         s = raw
         try:
-            self._connect(select, raw, addr[-1], host, port)
+            # Non-blocking connect + poll gives the same timeout on every port (a blocking connect
+            # ignores settimeout on some lwIP ports) and shows a refusal as POLLERR/POLLHUP, which
+            # matters because MicroPython sockets have no getsockopt(SO_ERROR).
+            raw.setblocking(False)
+            try:
+                raw.connect(addr[-1])
+            except OSError as e:
+                if _errno(e) not in _IN_PROGRESS:
+                    raise ConnectionError("connect to %s:%s failed: %s" % (host, port, _desc(e)))
+            p = select.poll()
+            p.register(raw, select.POLLOUT)
+            p = p.poll(tmo)
+            if not p:
+                raise ConnectionError("connect to %s:%s timed out" % (host, port))
+            if p[0][1] & (select.POLLERR | select.POLLHUP):
+                raise ConnectionError("connect to %s:%s refused" % (host, port))
             _nodelay(stack, raw)
             if ctx is not None:
                 # The handshake runs inside wrap_socket and blocks; the SSLSocket has no
@@ -44,7 +59,7 @@ class StreamTransport(_Base):
             except Exception:
                 pass
             if not isinstance(e, (OSError, ValueError)):
-                raise  # our own ConnectionError from _connect, or a programming error
+                raise  # our own ConnectionError from the connect above, or a programming error
             raise ConnectionError("%s to %s:%s failed: %s" % (
                 "TLS handshake" if ctx is not None else "connect", host, port, _desc(e)))
         self._s = s
@@ -53,40 +68,6 @@ class StreamTransport(_Base):
         self._rp.register(s, select.POLLIN)
         self._wp = select.poll()
         self._wp.register(s, select.POLLOUT)
-
-    @staticmethod
-    def _resolve(stack, host, port):
-        # DNS once per open_transport. Ask for stream sockets where getaddrinfo takes the extra
-        # arguments (on unix it otherwise lists DGRAM and RAW entries too).
-        try:
-            try:
-                ai = stack.getaddrinfo(host, port, 0, stack.SOCK_STREAM)
-            except TypeError:
-                ai = stack.getaddrinfo(host, port)
-        except OSError as e:
-            # On MicroPython the errno of a DNS failure is a string: "[addrinfo error -2]".
-            raise ConnectionError("cannot resolve %s: %s" % (host, _errno(e)))
-        if not ai:
-            raise ConnectionError("cannot resolve %s" % host)
-        return ai[0]
-
-    def _connect(self, select, s, sockaddr, host, port):
-        # Non-blocking connect + poll gives the same timeout on every port (a blocking connect
-        # ignores settimeout on some lwIP ports) and shows a refusal as POLLERR/POLLHUP, which
-        # matters because MicroPython sockets have no getsockopt(SO_ERROR).
-        s.setblocking(False)
-        try:
-            s.connect(sockaddr)
-        except OSError as e:
-            if _errno(e) not in _IN_PROGRESS:
-                raise ConnectionError("connect to %s:%s failed: %s" % (host, port, _desc(e)))
-        p = select.poll()
-        p.register(s, select.POLLOUT)
-        ready = p.poll(self._tmo)
-        if not ready:
-            raise ConnectionError("connect to %s:%s timed out" % (host, port))
-        if ready[0][1] & (select.POLLERR | select.POLLHUP):
-            raise ConnectionError("connect to %s:%s refused" % (host, port))
 
     # The per-command calls, recv_into and send, take the common case (one wait, one read or write) in frames of
     # at most 11 words, which MicroPython keeps on the C stack (a `try` with `except E as e` puts a frame on the
@@ -192,3 +173,19 @@ def _wr(s, b, n):
         return s.write(b, n)
     except:  # noqa: E722
         return -1
+
+
+def _resolve(stack, host, port):
+    # DNS once per open_transport. Ask for stream sockets where getaddrinfo takes the extra
+    # arguments (on unix it otherwise lists DGRAM and RAW entries too).
+    try:
+        try:
+            ai = stack.getaddrinfo(host, port, 0, stack.SOCK_STREAM)
+        except TypeError:
+            ai = stack.getaddrinfo(host, port)
+    except OSError as e:
+        # On MicroPython the errno of a DNS failure is a string: "[addrinfo error -2]".
+        raise ConnectionError("cannot resolve %s: %s" % (host, _errno(e)))
+    if not ai:
+        raise ConnectionError("cannot resolve %s" % host)
+    return ai[0]
