@@ -17,7 +17,7 @@ from conftest import REPO
 LIB = REPO / "lib" / "microredis"
 
 # never loaded by import + connect(client=CoreClient) + SET, on any runtime
-LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub"]
+LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub", "rare"]
 
 SCRIPT = """
 import sys

@@ -5,6 +5,7 @@
 
 from .errors import ConnectionError, RedisError, MemoryFull, ProtocolError, ReplyError, TimeoutError
 from .resp import NEED_DATA, Push
+from .rare import next_msg
 
 _KINDS = (b"message", b"pmessage", b"smessage")
 _CONFIRM = (b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe", b"punsubscribe", b"sunsubscribe")
@@ -352,7 +353,7 @@ class Subscription:
                 v = c._next(ms)
             else:
                 try:
-                    v = c._next_msg(ms, buffer, self._cbase)
+                    v = next_msg(c, ms, buffer, self._cbase)
                 except MemoryFull as e:
                     if c._conn is None:
                         raise e  # the receive buffer could not grow: the connection was dropped
