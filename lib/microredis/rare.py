@@ -1,7 +1,8 @@
-"""The core client's rare paths, loaded on first use (client.py stays small in RAM): error-message text, RESP2
-subscribed-mode frames, frames consumed but not built, pub/sub message reads (receive_into)."""
+"""The core client's rare paths, loaded on first use (client.py and send.py stay small in RAM): error-message
+text, RESP2 subscribed-mode frames, frames consumed but not built, pub/sub message reads (receive_into), set() with
+options, the commands command() refuses."""
 
-from .errors import MemoryFull, ProtocolError
+from .errors import MemoryFull, ProtocolError, RedisError
 from .resp import NEED_DATA, Push
 
 # RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies (str with decode_responses)
@@ -101,3 +102,46 @@ def _get_msg(c, dest, chan):
     if type(v) is ProtocolError:
         return unbuilt(c, v, p)
     return v
+
+
+def set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
+    # the arguments of Sender.set() with options
+    args = [b"SET", key, value]
+    for name, v in ((b"EX", ex), (b"PX", px), (b"EXAT", exat), (b"PXAT", pxat)):
+        if v is not None:
+            if type(v) is not int or v <= 0:
+                raise ValueError("%s must be a positive int" % name.decode())
+            args.append(name)
+            args.append(v)
+    if nx and xx:
+        raise ValueError("nx and xx are mutually exclusive")
+    for name, v in ((b"NX", nx), (b"XX", xx), (b"KEEPTTL", keepttl), (b"GET", get)):
+        if v:
+            args.append(name)
+    return args
+
+
+def raw_unread(n):
+    # a reply to send_raw() would be taken for this command's
+    if n > 0:
+        raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
+    raise RedisError("this connection carried raw traffic of unknown length: connect() again (it re-dials)")
+
+
+_REFUSED = {
+    b"SUBSCRIBE": "use client.subscribe()", b"PSUBSCRIBE": "use client.psubscribe()",
+    b"SSUBSCRIBE": "use client.ssubscribe()", b"UNSUBSCRIBE": "use the Subscription",
+    b"PUNSUBSCRIBE": "use the Subscription", b"SUNSUBSCRIBE": "use the Subscription",
+    b"MONITOR": "use client.send_raw() and read_raw()", b"RESET": "use handler.disconnect()",
+    b"HELLO": "use ConnectionHandler.resp2() or resp3()", b"QUIT": "use client.close() and handler.disconnect()",
+}
+
+
+def refuse(name, sub):
+    # name, sub: command()'s first two arguments in upper case (send._refuse())
+    why = _REFUSED.get(name)
+    if why is None and name == b"CLIENT" and sub == b"REPLY":
+        name = b"CLIENT REPLY"
+        why = "every command must get its reply"
+    if why is not None:
+        raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
