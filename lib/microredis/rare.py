@@ -1,9 +1,9 @@
 """The core client's rare paths, loaded on first use (client.py and send.py stay small in RAM): error-message
 text, RESP2 subscribed-mode frames, frames consumed but not built, pub/sub message reads (receive_into), set() with
-options, the commands command() refuses."""
+options, the commands command() refuses, and the reader's zero-copy pub/sub message read (gets_msg_into)."""
 
 from .errors import MemoryFull, ProtocolError, RedisError
-from .resp import NEED_DATA, Push
+from .build import NEED_DATA, Push, copy
 
 # RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies (str with decode_responses)
 _PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe",
@@ -88,7 +88,7 @@ def _get_msg(c, dest, chan):
     r = c._reader
     p = r._r
     try:
-        v = r.gets_msg_into(dest, chan)
+        v = gets_msg_into(r, dest, chan)
     except MemoryFull:
         raise  # a message that does not fit: discarded, the reader is in step
     except ProtocolError as e:
@@ -145,3 +145,77 @@ def refuse(name, sub):
         why = "every command must get its reply"
     if why is not None:
         raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
+
+
+# ---- pub/sub messages read without building objects (receive_into) ----------------------------------------
+_MSG = (b"message", b"pmessage", b"smessage")
+
+
+def gets_msg_into(r, dest, chan):
+    # Reader r's gets(), except that a complete pub/sub message frame (message, pmessage, smessage) is not built: its
+    # payload is copied into dest, its channel into chan, and the payload length returned (r.msg_kind and r.msg_clen
+    # tell the kind and the channel length). A payload longer than dest is discarded and raises MemoryFull.
+    if r._ilen >= 0:
+        return r._get(None)
+    while not r._scan(None):
+        if not r._pull():
+            return NEED_DATA
+    n = _msg(r, dest, chan)
+    return r._take() if n < 0 else n
+
+
+def _bulk_at(r, buf, p, end):
+    # payload start of the bulk string at p, its length left in r._ml (a tuple return would allocate);
+    # -1 if p is not a plain bulk string
+    if p >= end or buf[p] != 36 or buf[p + 1] == 45 or buf[p + 1] == 63:
+        return -1
+    eol = buf.find(b"\r\n", p + 1, end)
+    r._ml = r._len(buf, p, p + 1, eol)
+    return eol + 2
+
+
+def _msg(r, dest, chan):
+    buf = r.buf
+    p = r._r
+    end = r._s
+    t = buf[p]
+    if t != 62 and t != 42:  # > or *
+        return -1
+    if (buf[p + 1] != 51 and buf[p + 1] != 52) or buf[p + 2] != 13:  # 3 or 4 elements
+        return -1
+    n = buf[p + 1] - 48
+    q = _bulk_at(r, buf, p + 4, end)
+    if q < 0:
+        return -1
+    k = r._ml
+    kind = None
+    for m in _MSG:
+        if k == len(m) and buf.startswith(m, q):
+            kind = m
+    if kind is None or (n == 4) != (kind is _MSG[1]):
+        return -1
+    q += k + 2
+    if n == 4:  # pmessage: skip the pattern
+        q = _bulk_at(r, buf, q, end)
+        if q < 0:
+            return -1
+        q += r._ml + 2
+    q = _bulk_at(r, buf, q, end)
+    if q < 0 or r._ml > len(chan):
+        return -1  # built instead: the subscription then allocates a Message
+    cl = r._ml
+    c0 = q
+    q = _bulk_at(r, buf, q + cl + 2, end)
+    if q < 0:
+        return -1
+    k = r._ml
+    r._r = end
+    if k > len(dest):
+        r.skipped_type = t
+        raise MemoryFull("message of %d bytes does not fit the %d-byte buffer" % (k, len(dest)))
+    copy(chan, 0, buf, c0, cl)
+    copy(dest, 0, buf, q, k)
+    r.msg_kind = kind
+    r.msg_clen = cl
+    r.skipped_type = 0
+    return k
