@@ -1,6 +1,7 @@
 """The core client's rare paths, loaded on first use (client.py and send.py stay small in RAM): error-message
-text, RESP2 subscribed-mode frames, frames consumed but not built, pub/sub message reads (receive_into), set() with
-options, the commands command() refuses, and the reader's zero-copy pub/sub message read (gets_msg_into)."""
+text, RESP2 subscribed-mode frames, frames consumed but not built, pub/sub message reads (receive_into), the
+commands command() refuses, the reader's zero-copy pub/sub message read (gets_msg_into) and its malformed-reply
+text (Reader._bad), MemoryParameters' repr."""
 
 from .errors import MemoryFull, ProtocolError, RedisError
 from .build import NEED_DATA, Push, copy
@@ -104,23 +105,6 @@ def _get_msg(c, dest, chan):
     return v
 
 
-def set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
-    # the arguments of Sender.set() with options
-    args = [b"SET", key, value]
-    for name, v in ((b"EX", ex), (b"PX", px), (b"EXAT", exat), (b"PXAT", pxat)):
-        if v is not None:
-            if type(v) is not int or v <= 0:
-                raise ValueError("%s must be a positive int" % name.decode())
-            args.append(name)
-            args.append(v)
-    if nx and xx:
-        raise ValueError("nx and xx are mutually exclusive")
-    for name, v in ((b"NX", nx), (b"XX", xx), (b"KEEPTTL", keepttl), (b"GET", get)):
-        if v:
-            args.append(name)
-    return args
-
-
 def raw_unread(n):
     # a reply to send_raw() would be taken for this command's
     if n > 0:
@@ -137,14 +121,27 @@ _REFUSED = {
 }
 
 
-def refuse(name, sub):
-    # name, sub: command()'s first two arguments in upper case (send._refuse())
+def refuse(name):
+    # name: command()'s name in upper case, one that send._refuse() screened
     why = _REFUSED.get(name)
-    if why is None and name == b"CLIENT" and sub == b"REPLY":
+    if why is None:
         name = b"CLIENT REPLY"
         why = "every command must get its reply"
-    if why is not None:
-        raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
+    raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
+
+
+def bad(r, what, buf, start, p):
+    # Reader._bad(): where in the reply the problem is, and the received bytes around it
+    if r.decode:
+        r._u8 = False
+    lo = p - 8 if p - 8 > start else start
+    hi = p + 16 if p + 16 < r.wpos else r.wpos
+    return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
+
+
+def params_repr(m):
+    return "MemoryParameters(buffer_size=%d, frame_capacity=%d, memory_limit=%r)" % (
+        m.buffer_size, m.frame_capacity, m.memory_limit)
 
 
 # ---- pub/sub messages read without building objects (receive_into) ----------------------------------------

@@ -297,7 +297,7 @@ class Sender:
                 check(value)
             _claim(self, ok, None, _SET3, key)
             return _emit(self, value)
-        from .rare import set_args
+        from .setopts import set_args  # loaded by the first set() with options: the core stays smaller without
         return self._cmd(None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
 
     def get(self, key):
@@ -350,12 +350,13 @@ def _upper(a):
 
 
 # generic command() only (the catalogue and the subscription send these the right way): the names it refuses end
-# in SUBSCRIBE or are one of these; rare.py says why
-_SCREEN = (b"MONITOR", b"RESET", b"HELLO", b"QUIT", b"CLIENT")
+# in SUBSCRIBE, are one of these or CLIENT REPLY; rare.py says why
+_SCREEN = (b"MONITOR", b"RESET", b"HELLO", b"QUIT")
 
 
 def _refuse(args):
     name = _upper(args[0])
-    if name.endswith(b"SUBSCRIBE") or name in _SCREEN:
+    if name.endswith(b"SUBSCRIBE") or name in _SCREEN or (
+            name == b"CLIENT" and len(args) > 1 and _upper(args[1]) == b"REPLY"):
         from .rare import refuse
-        refuse(name, _upper(args[1]) if len(args) > 1 else b"")
+        refuse(name)
