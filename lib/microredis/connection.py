@@ -4,7 +4,7 @@
 # in which case it dials again. Nothing is retried behind the caller's back. Credentials (credentials.py) and
 # from_url (url.py) load only where used, so a board pays RAM only for what it configures.
 
-from .errors import AuthenticationError, ConnectionError, ProtocolError, RedisError, ReplyError
+from .errors import ConnectionError, RedisError, ReplyError
 from .resp import Reader, MemoryParameters
 from .encoder import Encoder, check
 
@@ -225,46 +225,43 @@ class ConnectionHandler:
             fs = c.command(b"SELECT", self._db) if self._db else None
             fn = c.command(b"CLIENT", b"SETNAME", self._name) if self._name is not None else None
         if fa is not None:
-            try:
-                _ok(fa.wait(), "AUTH")
-            except ReplyError as e:
-                # the message is the server's (it never contains the password)
-                raise AuthenticationError(e.message if isinstance(e, AuthenticationError) else
-                                          "authentication failed: " + e.message)
+            _ok(fa, "AUTH", False)
         if fh is not None:
-            try:
-                v = fh.wait()
+            v = _ok(fh, "HELLO", self._fallback)
+            if not isinstance(v, ReplyError):  # (an error reply here: fallback=True, so RESP2 it is)
                 if type(v) is not dict:
-                    raise ProtocolError("unexpected reply to HELLO 3 (a map was expected): the server is not "
-                                        "speaking Redis's protocol, or its replies are out of step")
+                    _bad("HELLO 3")
                 conn.protocol = 3
                 # Only its proto and version are kept: the whole map (id, mode, role, modules...) is about 0.9 KB.
                 conn.server = d = {}
                 for k in ("proto", "version") if self._decode else (b"proto", b"version"):
                     if k in v:
                         d[k] = v[k]
-            except ReplyError as e:
-                if e.code == "NOAUTH" or e.code == "WRONGPASS":
-                    raise AuthenticationError(e.message)
-                if not self._fallback:
-                    raise ConnectionError("server does not support RESP3 (HELLO 3 failed: %s); use "
-                                          "ConnectionHandler.resp2() or resp3(address, fallback=True)" % e.message)
-        for f in (fs, fn):
-            if f is not None:
-                try:
-                    _ok(f.wait(), "SELECT" if f is fs else "CLIENT SETNAME")
-                except ReplyError as e:
-                    if e.code == "NOAUTH":
-                        raise AuthenticationError(e.message)
-                    raise
+        if fs is not None:
+            _ok(fs, "SELECT", False)
+        if fn is not None:
+            _ok(fn, "CLIENT SETNAME", False)
         if conn.reader.pending():
-            # a reply nobody asked for would be taken for the first command's, and every later reply would be
-            # one off
-            raise ProtocolError("the server sent data after the handshake that no command asked for")
+            _bad(None)
 
 
-def _ok(v, what):
-    # the handshake's commands answer +OK; anything else means the replies are out of step
-    if not ((v == b"OK") if type(v) is bytes else (v == "OK")):
-        raise ProtocolError("unexpected reply to %s during the handshake (OK was expected)" % what)
+def _ok(f, what, fallback):
+    # A handshake command's reply: +OK, but for HELLO, whose reply is returned. An error reply raises what connect()
+    # should (rare.py words it), except a failed HELLO with fallback=True, which is returned.
+    try:
+        v = f.wait()
+    except ReplyError as e:
+        from .rare import handshake_error
+        v = handshake_error(e, what, fallback)
+        if v is e and fallback:
+            return e
+        raise v
+    if what != "HELLO" and not ((v == b"OK") if type(v) is bytes else (v == "OK")):
+        _bad(what)  # the replies are out of step
+    return v
 
+
+def _bad(what):
+    # a handshake reply of the wrong shape, or (None) data after the handshake
+    from .rare import handshake_error
+    raise handshake_error(None, what, False)

@@ -1,9 +1,9 @@
 """The core client's rare paths, loaded on first use (client.py and send.py stay small in RAM): error-message
 text, RESP2 subscribed-mode frames, frames consumed but not built, pub/sub message reads (receive_into), the
 commands command() refuses, the reader's zero-copy pub/sub message read (gets_msg_into) and its malformed-reply
-text (Reader._bad), MemoryParameters' repr."""
+text (Reader._bad), MemoryParameters' repr, the handshake's error texts."""
 
-from .errors import MemoryFull, ProtocolError, RedisError
+from .errors import AuthenticationError, ConnectionError, MemoryFull, ProtocolError, RedisError
 from .build import NEED_DATA, Push, copy
 
 # RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies (str with decode_responses)
@@ -142,6 +142,30 @@ def bad(r, what, buf, start, p):
 def params_repr(m):
     return "MemoryParameters(buffer_size=%d, frame_capacity=%d, memory_limit=%r)" % (
         m.buffer_size, m.frame_capacity, m.memory_limit)
+
+
+def handshake_error(e, what, fallback):
+    # connection.py: the error connect() raises for an error reply e to the handshake command `what` (e itself for
+    # HELLO with fallback=True, so RESP2 is used, and for the server's own error); e None: a reply of the wrong shape
+    # (what None: data after the handshake)
+    if e is None:
+        if what is None:
+            # a reply nobody asked for would be taken for the first command's, and every later one would be one off
+            return ProtocolError("the server sent data after the handshake that no command asked for")
+        if what == "HELLO 3":
+            return ProtocolError("unexpected reply to HELLO 3 (a map was expected): the server is not speaking "
+                                 "Redis's protocol, or its replies are out of step")
+        return ProtocolError("unexpected reply to %s during the handshake (OK was expected)" % what)
+    if what == "AUTH":
+        # the message is the server's (it never contains the password)
+        return AuthenticationError(e.message if isinstance(e, AuthenticationError) else
+                                   "authentication failed: " + e.message)
+    if e.code == "NOAUTH" or (what == "HELLO" and e.code == "WRONGPASS"):
+        return AuthenticationError(e.message)
+    if what != "HELLO" or fallback:
+        return e
+    return ConnectionError("server does not support RESP3 (HELLO 3 failed: %s); use ConnectionHandler.resp2() or "
+                           "resp3(address, fallback=True)" % e.message)
 
 
 # ---- pub/sub messages read without building objects (receive_into) ----------------------------------------
