@@ -471,8 +471,9 @@ class CoreClient(Sender):
             # the reader discarded a frame and is still in sync
             t = r.skipped_type
             if t == 62 or (self._resp2_subscribed and t == 42):
-                from .rare import push_dropped
-                push_dropped(self)  # a push (RESP2 subscribed mode: any array) was never a command's reply
+                s = self._sub  # a push (RESP2 subscribed mode: any array) was never a command's reply
+                if s is not None:
+                    s.dropped += 1
                 return NEED_DATA
             return e
         except ProtocolError as e:
@@ -489,8 +490,8 @@ class CoreClient(Sender):
         if dest is not None and v is not None and v is not NEED_DATA and not isinstance(v, Exception) and \
                 (type(v) is not int or r._ipos != v):
             # get_into() gives a length (what was copied) or None; any other reply was copied nowhere
-            from .rare import not_into
-            v = not_into(v)
+            from .rare import failed
+            v = failed(v, None, None, None)
         if type(v) is ProtocolError:
             from .rare import unbuilt
             return unbuilt(self, v, p)

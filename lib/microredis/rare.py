@@ -40,13 +40,12 @@ def about(nm, key):
         return "a command"
 
 
-def not_into(v):
-    # get_into() gives a length (what was copied) or None; any other reply was copied nowhere
-    return ProtocolError("unexpected reply to GET (get_into): %s, not a string" % short(v))
-
-
 def failed(v, nm, key, e):
-    # the error a future gets: v an error reply of the slot (nm, key), or a reply whose conversion raised e
+    # the error a future gets: v an error reply of the slot (nm, key), or a reply whose conversion raised e, or
+    # (nm and e None) a reply to get_into() that was not a string: get_into() gives a length (what was copied) or
+    # None, any other reply was copied nowhere
+    if nm is None and e is None:
+        return ProtocolError("unexpected reply to GET (get_into): %s, not a string" % short(v))
     if e is None:
         return ProtocolError("%s (reply to %s)" % (v, about(nm, key)))
     return ProtocolError("unexpected reply to %s: %s (%s)" % (about(nm, key), short(v), e))

@@ -297,8 +297,7 @@ class Sender:
                 check(value)
             _claim(self, ok, None, _SET3, key)
             return _emit(self, value)
-        from .setopts import set_args  # loaded by the first set() with options: the core stays smaller without
-        return self._cmd(None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
+        return _set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
 
     def get(self, key):
         if _type(key) is not _bytes:  # (bytes pass check(): a call saved)
@@ -331,6 +330,13 @@ class Sender:
             check(message)
         _claim(self, None, None, _PUBLISH3, channel)
         return _emit(self, message)
+
+
+def _set(c, key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
+    # set() with options; setopts.py loads with the first one (the core stays smaller without). A function of its
+    # own keeps set()'s frame as small as its signature allows (its stack counts toward the 11 words).
+    from .setopts import set_args
+    return c._cmd(None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
 
 
 def _writable(buffer):
