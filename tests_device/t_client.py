@@ -128,6 +128,18 @@ def test_resp3_handshake_reports_server():
     h.connect()
     eq(h._conn.protocol, 3)
     eq(h._conn.server[b"proto"], 3)
+    eq(sorted(h._conn.server), [b"proto", b"version"])  # the rest of the HELLO map is not kept
+
+
+def test_connect_hands_out_the_client_that_made_the_handshake():
+    # no throwaway client (its reply slots and futures) during connect(): the handshake's replies resolved here
+    h = handler()
+    c = h.connect()
+    ok(c._resolved_count > 0)
+    eq(c.command(b"PING").wait(), b"PONG")
+    c2 = h.connect()  # the cached socket: a new client, the first one closed
+    eq(c2._resolved_count, 0)
+    eq(c2.command(b"PING").wait(), b"PONG")
 
 
 def test_select_and_client_name():

@@ -6,6 +6,7 @@ import time
 from tinytest import eq, ok, raises, IS_MICROPYTHON
 from microredis.resp import Reader, MemoryParameters, NEED_DATA, Push
 from microredis.errors import ReplyError, ProtocolError, MemoryFull
+from microredis.rare import gets_msg_into
 
 SMALL_HEAP = False
 
@@ -78,7 +79,7 @@ def test_skipped_type_of_an_oversized_reply_and_of_attributed_values():
 def test_gets_msg_into_too_big_sets_skipped_type():
     r = reader()
     r.feed(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$9\r\n123456789\r\n:1\r\n")
-    raises(MemoryFull, r.gets_msg_into, bytearray(4), bytearray(8))
+    raises(MemoryFull, gets_msg_into, r, bytearray(4), bytearray(8))
     eq(r.skipped_type, ord(">"))
     eq(r.gets(), 1)
     eq(r.skipped_type, 0)

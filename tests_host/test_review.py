@@ -132,7 +132,7 @@ def split(data, cuts):
 
 
 def replay(chunks, ops, protocol, decode, bs, waits):
-    c, t = client(protocol=protocol, decode=decode, buffer_size=bs, limit=1024, timeout=150)
+    c, t = client(protocol=protocol, decode=decode, buffer_size=bs, limit=1024, timeout=600)
     c._cap  # frame_capacity 8: more ops are read as the ring fills
     t.add(*chunks)
     return outcome(c, ops, waits)
@@ -182,7 +182,7 @@ def _synthetic(seed, n):
 
 
 def _run_synthetic(chunks, replies, decode, bs, into, waits):
-    c, t = client(protocol=3, decode=decode, buffer_size=bs, limit=1024, timeout=150)
+    c, t = client(protocol=3, decode=decode, buffer_size=bs, limit=1024, timeout=600)
     pushes = []
     c.push_handler = pushes.append
     t.add(*chunks)

@@ -60,7 +60,6 @@ def copy(dest, di, src, si, k):
         dest[di:di + k] = memoryview(src)[si:si + k]
 
 
-_MSG = (b"message", b"pmessage", b"smessage")
 _NOT_UTF8 = "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)"
 _FLOAT_CHARS = b"0123456789+-.eainf"  # of a lowercased double: float() alone would take "_", spaces, "infinity"
 
@@ -338,71 +337,3 @@ class Builder:
         except UnicodeError:
             self._u8 = True
             return v
-
-    # ---- pub/sub messages without building objects ----------------------------------------------------------
-    def gets_msg_into(self, dest, chan):
-        """Like gets(), but a complete pub/sub message frame (message, pmessage, smessage) is not built: its payload
-        is copied into dest, its channel into chan, and the payload length returned (msg_kind and msg_clen tell
-        the kind and the channel length). A payload longer than dest is discarded and raises MemoryFull."""
-        if self._ilen >= 0:
-            return self._get(None)
-        while not self._scan(None):
-            if not self._pull():
-                return NEED_DATA
-        n = self._msg(dest, chan)
-        return self._take() if n < 0 else n
-
-    def _bulk_at(self, buf, p, end):
-        # payload start of the bulk string at p, its length left in self._ml (a tuple return would allocate);
-        # -1 if p is not a plain bulk string
-        if p >= end or buf[p] != _DOLLAR or buf[p + 1] == _MINUS or buf[p + 1] == _QMARK:
-            return -1
-        eol = buf.find(b"\r\n", p + 1, end)
-        self._ml = self._len(buf, p, p + 1, eol)
-        return eol + 2
-
-    def _msg(self, dest, chan):
-        buf = self.buf
-        p = self._r
-        end = self._s
-        t = buf[p]
-        if t != _GT and t != 42:  # > or *
-            return -1
-        if (buf[p + 1] != 51 and buf[p + 1] != 52) or buf[p + 2] != 13:  # 3 or 4 elements
-            return -1
-        n = buf[p + 1] - 48
-        q = self._bulk_at(buf, p + 4, end)
-        if q < 0:
-            return -1
-        k = self._ml
-        kind = None
-        for m in _MSG:
-            if k == len(m) and buf.startswith(m, q):
-                kind = m
-        if kind is None or (n == 4) != (kind is _MSG[1]):
-            return -1
-        q += k + 2
-        if n == 4:  # pmessage: skip the pattern
-            q = self._bulk_at(buf, q, end)
-            if q < 0:
-                return -1
-            q += self._ml + 2
-        q = self._bulk_at(buf, q, end)
-        if q < 0 or self._ml > len(chan):
-            return -1  # built instead: the subscription then allocates a Message
-        cl = self._ml
-        c0 = q
-        q = self._bulk_at(buf, q + cl + 2, end)
-        if q < 0:
-            return -1
-        k = self._ml
-        self._r = end
-        if k > len(dest):
-            self.skipped_type = t
-            raise MemoryFull("message of %d bytes does not fit the %d-byte buffer" % (k, len(dest)))
-        copy(chan, 0, buf, c0, cl)
-        copy(dest, 0, buf, q, k)
-        self.msg_kind = kind
-        self.msg_clen = cl
-        self.skipped_type = 0
-        return k

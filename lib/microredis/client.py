@@ -24,13 +24,6 @@ _INVALID = const(3)
 # Reply conversions: None (the reply as read) or a function applied to the reply when it resolves its future
 # (send.ok, the catalogue's). A conversion that raises makes the future's ProtocolError.
 
-# RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies
-_PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe",
-            b"punsubscribe", b"sunsubscribe")
-
-_PUBSUB2S = ("message", "pmessage", "smessage", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
-             "punsubscribe", "sunsubscribe")  # the same with decode_responses
-
 _CUT = ProtocolError("the conversion of this reply was interrupted")
 
 
@@ -72,34 +65,6 @@ def _pubsub():
             raise
         raise ImportError("microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py")
     return pubsub
-
-
-def _in_step(e):
-    # a ProtocolError raised by a reader that had consumed the frame (older readers raise on text that is not
-    # UTF-8; newer ones return the error)
-    return "UTF-8" in str(e)
-
-
-def _short(v):
-    s = repr(v)
-    return s if len(s) <= 60 else s[:57] + "..."
-
-
-def _about(nm, key):
-    # "GET b'key'" for error messages (rare path); never the argument of AUTH
-    try:
-        if type(nm) is not str:
-            nm = bytes(nm)
-            if nm[:1] == b"*":  # a hot command's constant prefix: *2 $3 GET
-                nm = nm.split(b"\r\n")[2]
-            nm = nm.decode()
-        if key is None or nm.upper() in ("AUTH", "HELLO"):
-            return nm
-        if type(key) is not str and type(key) is not int and type(key) is not float:
-            key = bytes(key[:40])
-        return "%s %s" % (nm, _short(key))
-    except Exception:
-        return "a command"
 
 
 # ---- the hot read path (plain functions: see send.py) ----------------------------------------------------
@@ -351,7 +316,8 @@ def _remaining(c, h):
 def _dispatch(c, v):
     # True if v resolved the oldest slot; False if it was an out-of-band frame
     if _type(v) is Push or c._resp2_subscribed:
-        if c._oob(v):
+        from .rare import oob
+        if oob(c, v):
             return False
     if c._n == 0:
         err = ProtocolError("reply received with no command pending")
@@ -535,12 +501,15 @@ class CoreClient(Sender):
             # the reader discarded a frame and is still in sync
             t = r.skipped_type
             if t == 62 or (self._resp2_subscribed and t == 42):
-                self._push_dropped()  # a push (RESP2 subscribed mode: any array) was never a command's reply
+                s = self._sub  # a push (RESP2 subscribed mode: any array) was never a command's reply
+                if s is not None:
+                    s.dropped += 1
                 return NEED_DATA
             return e
         except ProtocolError as e:
-            if r._r != p and _in_step(e):
-                return self._unbuilt(e, p)  # older readers raise this after consuming the frame
+            from .rare import in_step, unbuilt
+            if r._r != p and in_step(e):
+                return unbuilt(self, e, p)  # older readers raise this after consuming the frame
             self._broken(e, None)
             raise
         except BaseException as e:
@@ -551,56 +520,11 @@ class CoreClient(Sender):
         if dest is not None and v is not None and v is not NEED_DATA and not isinstance(v, Exception) and \
                 (type(v) is not int or r._ipos != v):
             # get_into() gives a length (what was copied) or None; any other reply was copied nowhere
-            v = ProtocolError("unexpected reply to GET (get_into): %s, not a string" % _short(v))
+            from .rare import failed
+            v = failed(v, None, None, None)
         if type(v) is ProtocolError:
-            return self._unbuilt(v, p)
-        return v
-
-    def _unbuilt(self, e, p):
-        # A frame was consumed but could not be built (e.g. not UTF-8 with decode_responses): the error is the
-        # reply of the oldest slot, unless the frame was a push, which is dropped like an oversized one
-        t = self._reader.buf[p]
-        if t == 62 or (self._resp2_subscribed and t == 42):
-            self._push_dropped()
-            return NEED_DATA
-        return e
-
-    def _push_dropped(self):
-        s = self._sub
-        if s is not None:
-            s.dropped += 1
-
-    def _next_msg(self, ms, dest, chan):
-        # receive_into(): like _next(), but a pub/sub message is copied into dest/chan (its length returned)
-        v = self._parse_msg(dest, chan)
-        if v is NEED_DATA and self._recv(ms):
-            v = self._parse_msg(dest, chan)
-        return v
-
-    def _parse_msg(self, dest, chan):
-        while True:  # as _parse(): past dropped frames
-            p = self._reader._r
-            v = self._get_msg(dest, chan)
-            if v is not NEED_DATA or self._reader._r == p:
-                return v
-
-    def _get_msg(self, dest, chan):
-        r = self._reader
-        p = r._r
-        try:
-            v = r.gets_msg_into(dest, chan)
-        except MemoryFull:
-            raise  # a message that does not fit: discarded, the reader is in step
-        except ProtocolError as e:
-            if r._r != p and _in_step(e):
-                return self._unbuilt(e, p)
-            self._broken(e, None)
-            raise
-        except BaseException as e:
-            self._lost(e)  # ^C half-way through a message leaves the stream mid-frame
-            raise
-        if type(v) is ProtocolError:
-            return self._unbuilt(v, p)
+            from .rare import unbuilt
+            return unbuilt(self, v, p)
         return v
 
     def _recv(self, ms):
@@ -612,13 +536,6 @@ class CoreClient(Sender):
         except BaseException:
             _read_failed(self, ConnectionError)
             raise
-
-    def _oob(self, v):
-        if type(v) is Push or (type(v) is list and v and
-                               (v[0] in _PUBSUB2 if type(v[0]) is bytes else v[0] in _PUBSUB2S)):
-            self._push(v)
-            return True
-        return False
 
     def _push(self, v):
         # RESP3 out-of-band frames never resolve a command's future
@@ -642,14 +559,16 @@ class CoreClient(Sender):
         _release(self, h)
         if isinstance(v, Exception):
             if type(v) is ProtocolError and nm is not None:
-                v = ProtocolError("%s (reply to %s)" % (v, _about(nm, key)))
+                from .rare import failed
+                v = failed(v, nm, key, None)
         else:
             f._v = _CUT
             f._st = _DONE  # until the conversion returns: ^C in it must not leave a future with no slot pending
             try:
                 v = c(v)
             except Exception as e:
-                v = ProtocolError("unexpected reply to %s: %s (%s)" % (_about(nm, key), _short(v), e))
+                from .rare import failed
+                v = failed(v, nm, key, e)
         f._v = v
         f._st = _DONE
         if isinstance(v, Exception):

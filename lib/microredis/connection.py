@@ -6,7 +6,7 @@
 # Credentials (credentials.py) and from_url (url.py) load only where used, so a board pays RAM only for what it
 # configures.
 
-from .errors import AuthenticationError, ConnectionError, ProtocolError, RedisError, ReplyError
+from .errors import ConnectionError, RedisError, ReplyError
 from .resp import Reader, MemoryParameters
 from .encoder import Encoder, check
 
@@ -24,7 +24,7 @@ class _Conn:
         self.reader = Reader(params, decode=decode)
         self.encoder = Encoder(bytearray(params.buffer_size), transport)
         self.protocol = 2
-        self.server = None  # the HELLO reply (a dict) with resp3
+        self.server = None  # with resp3, the HELLO reply's proto and version (a dict)
         self.ok = True
         self.client = None
 
@@ -175,13 +175,15 @@ class ConnectionHandler:
             self.disconnect()
             conn = None
         rp = getattr(self, "_rp", None)  # retry.py's Policy, once h.retry()/h.health_check() was called
-        fresh = conn is None
-        if fresh:
-            conn = self._dial(clock) if rp is None else rp.dial(clock)
         if client is None:
             from .commands import Client
             client = Client
-        c = client(conn, self._tmo, clock)
+        fresh = conn is None
+        if fresh:
+            conn = self._dial(clock, client) if rp is None else rp.dial(clock, client)
+            c = conn.client  # the client that made the handshake (no second set of reply slots)
+        else:
+            c = client(conn, self._tmo, clock)
         conn.client = c
         if rp is not None:
             rp.attach(c, conn, fresh)
@@ -204,9 +206,11 @@ class ConnectionHandler:
             return False
         return (ok == b"PONG") if type(ok) is bytes else (ok == "PONG")
 
-    def _dial(self, clock):
+    def _dial(self, clock, client=None):
+        # Dials and handshakes with a `client` (CoreClient by default), which is left in conn.client.
         from .net import open_transport, default_stack
-        from .client import CoreClient
+        if client is None:
+            from .client import CoreClient as client
         stack = self._stack
         if stack is None:
             stack = self._stack = default_stack()
@@ -220,7 +224,9 @@ class ConnectionHandler:
             # it is given back by Reader.space() once the reply is consumed.
             r._limit = _HANDSHAKE_MEMORY
         try:
-            self._handshake(CoreClient(conn, self._tmo, clock), conn)
+            c = client(conn, self._tmo, clock)
+            self._handshake(c, conn)
+            conn.client = c
         except BaseException:
             t.close()
             raise
@@ -241,42 +247,43 @@ class ConnectionHandler:
             fs = c.command(b"SELECT", self._db) if self._db else None
             fn = c.command(b"CLIENT", b"SETNAME", self._name) if self._name is not None else None
         if fa is not None:
-            try:
-                _ok(fa.wait(), "AUTH")
-            except ReplyError as e:
-                # the message is the server's (it never contains the password)
-                raise AuthenticationError(e.message if isinstance(e, AuthenticationError) else
-                                          "authentication failed: " + e.message)
+            _ok(fa, "AUTH", False)
         if fh is not None:
-            try:
-                conn.server = fh.wait()
-                if type(conn.server) is not dict:
-                    raise ProtocolError("unexpected reply to HELLO 3 (a map was expected): the server is not "
-                                        "speaking Redis's protocol, or its replies are out of step")
+            v = _ok(fh, "HELLO", self._fallback)
+            if not isinstance(v, ReplyError):  # (an error reply here: fallback=True, so RESP2 it is)
+                if type(v) is not dict:
+                    _bad("HELLO 3")
                 conn.protocol = 3
-            except ReplyError as e:
-                if e.code == "NOAUTH" or e.code == "WRONGPASS":
-                    raise AuthenticationError(e.message)
-                if not self._fallback:
-                    raise ConnectionError("server does not support RESP3 (HELLO 3 failed: %s); use "
-                                          "ConnectionHandler.resp2() or resp3(address, fallback=True)" % e.message)
-        for f in (fs, fn):
-            if f is not None:
-                try:
-                    _ok(f.wait(), "SELECT" if f is fs else "CLIENT SETNAME")
-                except ReplyError as e:
-                    if e.code == "NOAUTH":
-                        raise AuthenticationError(e.message)
-                    raise
+                # Only its proto and version are kept: the whole map (id, mode, role, modules...) is about 0.9 KB.
+                conn.server = d = {}
+                for k in ("proto", "version") if self._decode else (b"proto", b"version"):
+                    if k in v:
+                        d[k] = v[k]
+        if fs is not None:
+            _ok(fs, "SELECT", False)
+        if fn is not None:
+            _ok(fn, "CLIENT SETNAME", False)
         if conn.reader.pending():
-            # a reply nobody asked for would be taken for the first command's, and every later reply would be
-            # one off
-            raise ProtocolError("the server sent data after the handshake that no command asked for")
-        c._conn = None  # the handshake client is done; its slots are not reused
+            _bad(None)
 
 
-def _ok(v, what):
-    # the handshake's commands answer +OK; anything else means the replies are out of step
-    if not ((v == b"OK") if type(v) is bytes else (v == "OK")):
-        raise ProtocolError("unexpected reply to %s during the handshake (OK was expected)" % what)
+def _ok(f, what, fallback):
+    # A handshake command's reply: +OK, but for HELLO, whose reply is returned. An error reply raises what connect()
+    # should (rare.py words it), except a failed HELLO with fallback=True, which is returned.
+    try:
+        v = f.wait()
+    except ReplyError as e:
+        from .rare import handshake_error
+        v = handshake_error(e, what, fallback)
+        if v is e and fallback:
+            return e
+        raise v
+    if what != "HELLO" and not ((v == b"OK") if type(v) is bytes else (v == "OK")):
+        _bad(what)  # the replies are out of step
+    return v
 
+
+def _bad(what):
+    # a handshake reply of the wrong shape, or (None) data after the handshake
+    from .rare import handshake_error
+    raise handshake_error(None, what, False)

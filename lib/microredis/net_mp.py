@@ -23,11 +23,26 @@ class StreamTransport(_Base):
         self._tmo = tmo
         self._tls = ctx is not None
         self._clk = default_clock()
-        addr = self._resolve(stack, host, port)
+        addr = _resolve(stack, host, port)
         raw = stack.socket(addr[0], stack.SOCK_STREAM)
         s = raw
         try:
-            self._connect(select, raw, addr[-1], host, port)
+            # Non-blocking connect + poll gives the same timeout on every port (a blocking connect
+            # ignores settimeout on some lwIP ports) and shows a refusal as POLLERR/POLLHUP, which
+            # matters because MicroPython sockets have no getsockopt(SO_ERROR).
+            raw.setblocking(False)
+            try:
+                raw.connect(addr[-1])
+            except OSError as e:
+                if _errno(e) not in _IN_PROGRESS:
+                    raise ConnectionError("connect to %s:%s failed: %s" % (host, port, _desc(e)))
+            p = select.poll()
+            p.register(raw, select.POLLOUT)
+            p = p.poll(tmo)
+            if not p:
+                raise ConnectionError("connect to %s:%s timed out" % (host, port))
+            if p[0][1] & (select.POLLERR | select.POLLHUP):
+                raise ConnectionError("connect to %s:%s refused" % (host, port))
             _nodelay(stack, raw)
             if ctx is not None:
                 # The handshake runs inside wrap_socket and blocks; the SSLSocket has no
@@ -44,7 +59,7 @@ class StreamTransport(_Base):
             except Exception:
                 pass
             if not isinstance(e, (OSError, ValueError)):
-                raise  # our own ConnectionError from _connect, or a programming error
+                raise  # our own ConnectionError from the connect above, or a programming error
             raise ConnectionError("%s to %s:%s failed: %s" % (
                 "TLS handshake" if ctx is not None else "connect", host, port, _desc(e)))
         self._s = s
@@ -54,59 +69,47 @@ class StreamTransport(_Base):
         self._wp = select.poll()
         self._wp.register(s, select.POLLOUT)
 
-    @staticmethod
-    def _resolve(stack, host, port):
-        # DNS once per open_transport. Ask for stream sockets where getaddrinfo takes the extra
-        # arguments (on unix it otherwise lists DGRAM and RAW entries too).
-        try:
-            try:
-                ai = stack.getaddrinfo(host, port, 0, stack.SOCK_STREAM)
-            except TypeError:
-                ai = stack.getaddrinfo(host, port)
-        except OSError as e:
-            # On MicroPython the errno of a DNS failure is a string: "[addrinfo error -2]".
-            raise ConnectionError("cannot resolve %s: %s" % (host, _errno(e)))
-        if not ai:
-            raise ConnectionError("cannot resolve %s" % host)
-        return ai[0]
-
-    def _connect(self, select, s, sockaddr, host, port):
-        # Non-blocking connect + poll gives the same timeout on every port (a blocking connect
-        # ignores settimeout on some lwIP ports) and shows a refusal as POLLERR/POLLHUP, which
-        # matters because MicroPython sockets have no getsockopt(SO_ERROR).
-        s.setblocking(False)
-        try:
-            s.connect(sockaddr)
-        except OSError as e:
-            if _errno(e) not in _IN_PROGRESS:
-                raise ConnectionError("connect to %s:%s failed: %s" % (host, port, _desc(e)))
-        p = select.poll()
-        p.register(s, select.POLLOUT)
-        ready = p.poll(self._tmo)
-        if not ready:
-            raise ConnectionError("connect to %s:%s timed out" % (host, port))
-        if ready[0][1] & (select.POLLERR | select.POLLHUP):
-            raise ConnectionError("connect to %s:%s refused" % (host, port))
-
+    # The per-command calls, recv_into and send, take the common case (one wait, one read or write) in frames of
+    # at most 11 words, which MicroPython keeps on the C stack (a `try` with `except E as e` puts a frame on the
+    # heap on every call: py/objfun.c, VM_MAX_STATE_ON_STACK; bench/hot/frames.py lists them). So the socket call
+    # sits in _rd/_wr, whose `except` names nothing, and anything but the common case goes to _recv/_send, which
+    # read or write again to see the error: a raising call moved no byte, and a broken socket fails again (or
+    # reads EOF).
     def recv_into(self, buf, start, timeout_ms):
         s = self._s
+        if start:
+            if start >= len(buf):
+                raise ValueError("no room in buffer")
+            buf = memoryview(buf)[start:]
         if s is None:
             self._closed()
-        if start and start >= len(buf):
-            raise ValueError("no room in buffer")
+        if timeout_ms:
+            # Wake on data, error or hangup; the read tells them apart. start: 0 unless woken.
+            start = 0
+            for start in self._rp.ipoll(timeout_ms):
+                pass
+        n = _rd(s, buf)
+        if n is not None and n > 0:
+            return n
+        if n is None and (timeout_ms == 0 or start == 0):
+            return 0  # (a read after the wait ran out, as TLS may hold bytes that poll does not see)
+        return self._recv(buf, timeout_ms, n)
+
+    def _recv(self, buf, timeout_ms, n):
+        # n: what recv_into read: None (woken without a byte: wait again, for timeout_ms from now), -1 (the read
+        # raised: read again), 0 (EOF).
+        if n == 0:
+            self._eof()
+        s = self._s
         clk = self._clk
         t0 = clk.ticks_ms() if timeout_ms > 0 else 0
-        wait = timeout_ms
+        wait = 0 if n == -1 else timeout_ms
         while True:
             if wait:
-                # Wake on data, error or hangup; the read below tells them apart.
                 for _ in self._rp.ipoll(wait):
                     pass
             try:
-                if start == 0:
-                    n = s.readinto(buf)
-                else:
-                    n = s.readinto(memoryview(buf)[start:])
+                n = s.readinto(buf)
             except OSError as e:
                 n = self._fail(e, "receiving")
             if n is not None:
@@ -119,6 +122,8 @@ class StreamTransport(_Base):
                 wait = timeout_ms - clk.ticks_diff(clk.ticks_ms(), t0)
                 if wait <= 0:
                     return 0
+            else:
+                wait = timeout_ms
         if n == 0:
             self._eof()
         return n
@@ -127,20 +132,60 @@ class StreamTransport(_Base):
         s = self._s
         if s is None:
             self._closed()
+        w = _wr(s, buf, n)
+        if w != n:
+            self._send(buf, n, w)
+
+    def _send(self, buf, n, w):
+        # w: what send's write returned: None or 0 (no room), -1 (it raised: write again), or a part of n.
+        s = self._s
         off = 0
-        while off < n:
+        while True:
+            if w is None or w == 0:
+                # Send buffer full: wait for room. The bound is per stall, not per call, so a large
+                # value over a slow link is fine as long as it keeps moving.
+                ready = False
+                for _ in self._wp.ipoll(self._tmo):
+                    ready = True
+                if not ready:
+                    self.close()
+                    raise TimeoutError("send stalled for %d ms" % self._tmo)
+            elif w > 0:
+                off += w
+                if off >= n:
+                    return
             try:
                 w = s.write(buf, off, n - off)
             except OSError as e:
                 w = self._fail(e, "sending")
-            if w:
-                off += w
-                continue
-            # Send buffer full: wait for room. The bound is per stall, not per call, so a large
-            # value over a slow link is fine as long as it keeps moving.
-            ready = False
-            for _ in self._wp.ipoll(self._tmo):
-                ready = True
-            if not ready:
-                self.close()
-                raise TimeoutError("send stalled for %d ms" % self._tmo)
+
+
+def _rd(s, b):
+    try:
+        return s.readinto(b)
+    except OSError:
+        return -1
+
+
+def _wr(s, b, n):
+    # A bare except (an OSError one would take 12 words); what it catches, _send sees again.
+    try:
+        return s.write(b, n)
+    except:  # noqa: E722
+        return -1
+
+
+def _resolve(stack, host, port):
+    # DNS once per open_transport. Ask for stream sockets where getaddrinfo takes the extra
+    # arguments (on unix it otherwise lists DGRAM and RAW entries too).
+    try:
+        try:
+            ai = stack.getaddrinfo(host, port, 0, stack.SOCK_STREAM)
+        except TypeError:
+            ai = stack.getaddrinfo(host, port)
+    except OSError as e:
+        # On MicroPython the errno of a DNS failure is a string: "[addrinfo error -2]".
+        raise ConnectionError("cannot resolve %s: %s" % (host, _errno(e)))
+    if not ai:
+        raise ConnectionError("cannot resolve %s" % host)
+    return ai[0]

@@ -5,6 +5,7 @@
 
 from .errors import ConnectionError, RedisError, MemoryFull, ProtocolError, ReplyError, TimeoutError
 from .resp import NEED_DATA, Push
+from .rare import next_msg
 
 _KINDS = (b"message", b"pmessage", b"smessage")
 _CONFIRM = (b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe", b"punsubscribe", b"sunsubscribe")
@@ -375,7 +376,7 @@ class Subscription:
                 v = c._next(ms)
             else:
                 try:
-                    v = c._next_msg(ms, buffer, self._cbase)
+                    v = next_msg(c, ms, buffer, self._cbase)
                 except MemoryFull as e:
                     if c._conn is None:
                         raise e  # the receive buffer could not grow: the connection was dropped
@@ -523,7 +524,8 @@ def send_raw(client, value):
     if t is list or t is tuple:
         for a in value:
             client._check(a)  # TypeError before anything is written
-        from .send import _REFUSED, _upper
+        from .send import _upper
+        from .rare import _REFUSED
         name = _upper(value[0])
         known = name not in _REFUSED and name != b"CLIENT"  # exactly one reply, and no change of protocol state
     elif t is bytes or t is bytearray or t is memoryview or t is str:

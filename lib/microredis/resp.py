@@ -55,8 +55,8 @@ class MemoryParameters:
         self.memory_limit = memory_limit
 
     def __repr__(self):
-        return "MemoryParameters(buffer_size=%d, frame_capacity=%d, memory_limit=%r)" % (
-            self.buffer_size, self.frame_capacity, self.memory_limit)
+        from .rare import params_repr
+        return params_repr(self)
 
 
 class Reader(Builder):
@@ -109,12 +109,9 @@ class Reader(Builder):
         self._bkey = [None] * MAX_DEPTH
 
     def _bad(self, what, buf, start, p):
-        # Error path only: where in the reply the problem is, and the received bytes around it.
-        if self.decode:
-            self._u8 = False
-        lo = p - 8 if p - 8 > start else start
-        hi = p + 16 if p + 16 < self.wpos else self.wpos
-        return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
+        # Error path only (rare.py): where in the reply the problem is, and the received bytes around it.
+        from .rare import bad
+        return bad(self, what, buf, start, p)
 
     # ---- buffer management -------------------------------------------------------------------------------
     def space(self):

@@ -105,7 +105,7 @@ class Policy:
         self._seed = 0
 
     # ---- dialing, paced --------------------------------------------------------------------------------------
-    def dial(self, clock):
+    def dial(self, clock, client=None):
         """One dial (with the handshake) if one is due; else ConnectionError at once, saying when the next is."""
         h = self.h
         if self.stopped is not None:
@@ -124,7 +124,7 @@ class Policy:
             h._conn = None
             old.transport.close()
         try:
-            conn = h._dial(clock)
+            conn = h._dial(clock, client)
         except AuthenticationError as e:
             h.last_error = e
             self.stopped = e

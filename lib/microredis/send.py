@@ -243,7 +243,8 @@ class Sender:
             raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
                              "close the subscription first, or use RESP3")
         if self._raw_replies:
-            _raw_unread(self._raw_replies)
+            from .rare import raw_unread
+            raw_unread(self._raw_replies)
         while self._n == self._cap:
             # every slot pending: the oldest reply is read first (never an error for the caller)
             self._read_one(None)
@@ -314,22 +315,7 @@ class Sender:
                 check(value)
             _claim(self, ok, None, _SET3, key)
             return _emit(self, value)
-        return self._set(key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
-
-    def _set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
-        args = [b"SET", key, value]
-        for name, v in ((b"EX", ex), (b"PX", px), (b"EXAT", exat), (b"PXAT", pxat)):
-            if v is not None:
-                if type(v) is not int or v <= 0:
-                    raise ValueError("%s must be a positive int" % name.decode())
-                args.append(name)
-                args.append(v)
-        if nx and xx:
-            raise ValueError("nx and xx are mutually exclusive")
-        for name, v in ((b"NX", nx), (b"XX", xx), (b"KEEPTTL", keepttl), (b"GET", get)):
-            if v:
-                args.append(name)
-        return self._cmd(None if get else ok, args)
+        return _set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
 
     def get(self, key):
         if _type(key) is not _bytes:  # (bytes pass check(): a call saved)
@@ -364,28 +350,18 @@ class Sender:
         return _emit(self, message)
 
 
+def _set(c, key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
+    # set() with options; setopts.py loads with the first one (the core stays smaller without). A function of its
+    # own keeps set()'s frame as small as its signature allows (its stack counts toward the 11 words).
+    from .setopts import set_args
+    return c._cmd(None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
+
+
 def _writable(buffer):
     try:
         buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
     except (TypeError, ValueError):
         raise TypeError("buffer must be writable")
-
-
-def _raw_unread(n):
-    # a reply to send_raw() would be taken for this command's
-    if n > 0:
-        raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
-    raise RedisError("this connection carried raw traffic of unknown length: connect() again (it re-dials)")
-
-
-_REFUSED = {
-    b"SUBSCRIBE": "use client.subscribe()", b"PSUBSCRIBE": "use client.psubscribe()",
-    b"SSUBSCRIBE": "use client.ssubscribe()", b"UNSUBSCRIBE": "use the Subscription",
-    b"PUNSUBSCRIBE": "use the Subscription", b"SUNSUBSCRIBE": "use the Subscription",
-    b"MONITOR": "use client.send_raw() and read_raw()", b"RESET": "use handler.disconnect()",
-    b"HELLO": "use ConnectionHandler.resp2() or resp3()", b"QUIT": "use client.close() and handler.disconnect()",
-    b"SYNC": "a replication stream: use send_raw()", b"PSYNC": "a replication stream: use send_raw()",
-}
 
 
 def _upper(a):
@@ -397,12 +373,14 @@ def _upper(a):
     return b""  # not a name: check() rejects it
 
 
+# generic command() only (the catalogue and the subscription send these the right way): the names it refuses end
+# in SUBSCRIBE, are one of these or CLIENT REPLY; rare.py says why
+_SCREEN = (b"MONITOR", b"RESET", b"HELLO", b"QUIT", b"SYNC", b"PSYNC")
+
+
 def _refuse(args):
-    # generic command() only: the catalogue and the subscription send these the right way
     name = _upper(args[0])
-    why = _REFUSED.get(name)
-    if why is None and name == b"CLIENT" and len(args) > 1 and _upper(args[1]) == b"REPLY":
-        name = b"CLIENT REPLY"
-        why = "every command must get its reply"
-    if why is not None:
-        raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
+    if name.endswith(b"SUBSCRIBE") or name in _SCREEN or (
+            name == b"CLIENT" and len(args) > 1 and _upper(args[1]) == b"REPLY"):
+        from .rare import refuse
+        refuse(name)

@@ -1,0 +1,250 @@
+"""The core client's rare paths, loaded on first use (client.py and send.py stay small in RAM): error-message
+text, RESP2 subscribed-mode frames, frames consumed but not built, pub/sub message reads (receive_into), the
+commands command() refuses, the reader's zero-copy pub/sub message read (gets_msg_into) and its malformed-reply
+text (Reader._bad), MemoryParameters' repr, the handshake's error texts."""
+
+from .errors import AuthenticationError, ConnectionError, MemoryFull, ProtocolError, RedisError
+from .build import NEED_DATA, Push, copy
+
+# RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies (str with decode_responses)
+_PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe",
+            b"punsubscribe", b"sunsubscribe")
+_PUBSUB2S = tuple(x.decode() for x in _PUBSUB2)
+
+
+def in_step(e):
+    # a ProtocolError raised by a reader that had consumed the frame (older readers raise on text that is not
+    # UTF-8; newer ones return the error)
+    return "UTF-8" in str(e)
+
+
+def short(v):
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def about(nm, key):
+    # "GET b'key'" for error messages; never the argument of AUTH
+    try:
+        if type(nm) is not str:
+            nm = bytes(nm)
+            if nm[:1] == b"*":  # a hot command's constant prefix: *2 $3 GET
+                nm = nm.split(b"\r\n")[2]
+            nm = nm.decode()
+        if key is None or nm.upper() in ("AUTH", "HELLO"):
+            return nm
+        if type(key) is not str and type(key) is not int and type(key) is not float:
+            key = bytes(key[:40])
+        return "%s %s" % (nm, short(key))
+    except Exception:
+        return "a command"
+
+
+def failed(v, nm, key, e):
+    # the error a future gets: v an error reply of the slot (nm, key), or a reply whose conversion raised e, or
+    # (nm and e None) a reply to get_into() that was not a string: get_into() gives a length (what was copied) or
+    # None, any other reply was copied nowhere
+    if nm is None and e is None:
+        return ProtocolError("unexpected reply to GET (get_into): %s, not a string" % short(v))
+    if e is None:
+        return ProtocolError("%s (reply to %s)" % (v, about(nm, key)))
+    return ProtocolError("unexpected reply to %s: %s (%s)" % (about(nm, key), short(v), e))
+
+
+def oob(c, v):
+    # an out-of-band frame (RESP3 push, RESP2 subscribed-mode message or confirmation) goes to c._push
+    if type(v) is Push or (type(v) is list and v and
+                           (v[0] in _PUBSUB2 if type(v[0]) is bytes else v[0] in _PUBSUB2S)):
+        c._push(v)
+        return True
+    return False
+
+
+def unbuilt(c, e, p):
+    # A frame was consumed but could not be built (e.g. not UTF-8 with decode_responses): the error is the
+    # reply of the oldest slot, unless the frame was a push, which is dropped like an oversized one
+    t = c._reader.buf[p]
+    if t == 62 or (c._resp2_subscribed and t == 42):
+        push_dropped(c)
+        return NEED_DATA
+    return e
+
+
+def push_dropped(c):
+    s = c._sub
+    if s is not None:
+        s.dropped += 1
+
+
+def next_msg(c, ms, dest, chan):
+    # receive_into(): like CoreClient._next(), but a pub/sub message is copied into dest/chan (its length returned)
+    v = _parse_msg(c, dest, chan)
+    if v is NEED_DATA and c._recv(ms):
+        v = _parse_msg(c, dest, chan)
+    return v
+
+
+def _parse_msg(c, dest, chan):
+    while True:  # as CoreClient._parse(): a frame dropped on the way does not end the look
+        p = c._reader._r
+        v = _get_msg(c, dest, chan)
+        if v is not NEED_DATA or c._reader._r == p:
+            return v
+
+
+def _get_msg(c, dest, chan):
+    r = c._reader
+    p = r._r
+    try:
+        v = gets_msg_into(r, dest, chan)
+    except MemoryFull:
+        raise  # a message that does not fit: discarded, the reader is in step
+    except ProtocolError as e:
+        if r._r != p and in_step(e):
+            return unbuilt(c, e, p)
+        c._broken(e, None)
+        raise
+    except BaseException as e:
+        c._lost(e)  # ^C half-way through a message leaves the stream mid-frame
+        raise
+    if type(v) is ProtocolError:
+        return unbuilt(c, v, p)
+    return v
+
+
+def raw_unread(n):
+    # a reply to send_raw() would be taken for this command's
+    if n > 0:
+        raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
+    raise RedisError("this connection carried raw traffic of unknown length: connect() again (it re-dials)")
+
+
+_REFUSED = {
+    b"SUBSCRIBE": "use client.subscribe()", b"PSUBSCRIBE": "use client.psubscribe()",
+    b"SSUBSCRIBE": "use client.ssubscribe()", b"UNSUBSCRIBE": "use the Subscription",
+    b"PUNSUBSCRIBE": "use the Subscription", b"SUNSUBSCRIBE": "use the Subscription",
+    b"MONITOR": "use client.send_raw() and read_raw()", b"RESET": "use handler.disconnect()",
+    b"HELLO": "use ConnectionHandler.resp2() or resp3()", b"QUIT": "use client.close() and handler.disconnect()",
+    b"SYNC": "a replication stream: use send_raw()", b"PSYNC": "a replication stream: use send_raw()",
+}
+
+
+def refuse(name):
+    # name: command()'s name in upper case, one that send._refuse() screened
+    why = _REFUSED.get(name)
+    if why is None:
+        name = b"CLIENT REPLY"
+        why = "every command must get its reply"
+    raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
+
+
+def bad(r, what, buf, start, p):
+    # Reader._bad(): where in the reply the problem is, and the received bytes around it
+    if r.decode:
+        r._u8 = False
+    lo = p - 8 if p - 8 > start else start
+    hi = p + 16 if p + 16 < r.wpos else r.wpos
+    return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
+
+
+def params_repr(m):
+    return "MemoryParameters(buffer_size=%d, frame_capacity=%d, memory_limit=%r)" % (
+        m.buffer_size, m.frame_capacity, m.memory_limit)
+
+
+def handshake_error(e, what, fallback):
+    # connection.py: the error connect() raises for an error reply e to the handshake command `what` (e itself for
+    # HELLO with fallback=True, so RESP2 is used, and for the server's own error); e None: a reply of the wrong shape
+    # (what None: data after the handshake)
+    if e is None:
+        if what is None:
+            # a reply nobody asked for would be taken for the first command's, and every later one would be one off
+            return ProtocolError("the server sent data after the handshake that no command asked for")
+        if what == "HELLO 3":
+            return ProtocolError("unexpected reply to HELLO 3 (a map was expected): the server is not speaking "
+                                 "Redis's protocol, or its replies are out of step")
+        return ProtocolError("unexpected reply to %s during the handshake (OK was expected)" % what)
+    if what == "AUTH":
+        # the message is the server's (it never contains the password)
+        return AuthenticationError(e.message if isinstance(e, AuthenticationError) else
+                                   "authentication failed: " + e.message)
+    if e.code == "NOAUTH" or (what == "HELLO" and e.code == "WRONGPASS"):
+        return AuthenticationError(e.message)
+    if what != "HELLO" or fallback:
+        return e
+    return ConnectionError("server does not support RESP3 (HELLO 3 failed: %s); use ConnectionHandler.resp2() or "
+                           "resp3(address, fallback=True)" % e.message)
+
+
+# ---- pub/sub messages read without building objects (receive_into) ----------------------------------------
+_MSG = (b"message", b"pmessage", b"smessage")
+
+
+def gets_msg_into(r, dest, chan):
+    # Reader r's gets(), except that a complete pub/sub message frame (message, pmessage, smessage) is not built: its
+    # payload is copied into dest, its channel into chan, and the payload length returned (r.msg_kind and r.msg_clen
+    # tell the kind and the channel length). A payload longer than dest is discarded and raises MemoryFull.
+    if r._ilen >= 0:
+        return r._get(None)
+    while not r._scan(None):
+        if not r._pull():
+            return NEED_DATA
+    n = _msg(r, dest, chan)
+    return r._take() if n < 0 else n
+
+
+def _bulk_at(r, buf, p, end):
+    # payload start of the bulk string at p, its length left in r._ml (a tuple return would allocate);
+    # -1 if p is not a plain bulk string
+    if p >= end or buf[p] != 36 or buf[p + 1] == 45 or buf[p + 1] == 63:
+        return -1
+    eol = buf.find(b"\r\n", p + 1, end)
+    r._ml = r._len(buf, p, p + 1, eol)
+    return eol + 2
+
+
+def _msg(r, dest, chan):
+    buf = r.buf
+    p = r._r
+    end = r._s
+    t = buf[p]
+    if t != 62 and t != 42:  # > or *
+        return -1
+    if (buf[p + 1] != 51 and buf[p + 1] != 52) or buf[p + 2] != 13:  # 3 or 4 elements
+        return -1
+    n = buf[p + 1] - 48
+    q = _bulk_at(r, buf, p + 4, end)
+    if q < 0:
+        return -1
+    k = r._ml
+    kind = None
+    for m in _MSG:
+        if k == len(m) and buf.startswith(m, q):
+            kind = m
+    if kind is None or (n == 4) != (kind is _MSG[1]):
+        return -1
+    q += k + 2
+    if n == 4:  # pmessage: skip the pattern
+        q = _bulk_at(r, buf, q, end)
+        if q < 0:
+            return -1
+        q += r._ml + 2
+    q = _bulk_at(r, buf, q, end)
+    if q < 0 or r._ml > len(chan):
+        return -1  # built instead: the subscription then allocates a Message
+    cl = r._ml
+    c0 = q
+    q = _bulk_at(r, buf, q + cl + 2, end)
+    if q < 0:
+        return -1
+    k = r._ml
+    r._r = end
+    if k > len(dest):
+        r.skipped_type = t
+        raise MemoryFull("message of %d bytes does not fit the %d-byte buffer" % (k, len(dest)))
+    copy(chan, 0, buf, c0, cl)
+    copy(dest, 0, buf, q, k)
+    r.msg_kind = kind
+    r.msg_clen = cl
+    r.skipped_type = 0
+    return k
