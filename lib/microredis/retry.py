@@ -6,8 +6,8 @@ Loaded only when a handler opts in, so a board that does not pays no RAM for it.
 # attribute tests and, with a health check, ticks arithmetic (no allocation). Everything else here is a rare path.
 #
 # A lost connection is never hidden: the futures pending on it fail as before (their replies cannot be matched),
-# and nothing already sent is re-sent, except the one-key reads the application named in retry_on (park(),
-# called by client._broken): those stay pending and go out once more on the new connection. Only the *next* command (or receive()) of the client re-dials, in place: the
+# and nothing already sent is re-sent, except the one-key reads the application named in retry_on (retryon.py):
+# those stay pending and go out once more on the new connection. Only the *next* command (or receive()) of the client re-dials, in place: the
 # same Client object is bound to the new connection, keeping its push_handler and its Subscription, which
 # subscribes again to what it had.
 
@@ -17,14 +17,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import AuthenticationError, ConnectionError, InvalidFuture, ProtocolError, TimeoutError, RedisError
-from .future import recycle
-from . import future as _future
-from .send import _GET2
-
-_PENDING = const(1)  # Future states (future.py)
-_INVALID = const(3)
-_FREE = const(0)
+from .errors import AuthenticationError, ConnectionError, ProtocolError, TimeoutError, RedisError
 
 _MAX_SHIFT = const(16)
 
@@ -63,39 +56,12 @@ def _policy(h):
     return p
 
 
-# retry_on may name only these: reads of exactly one key, so a reply slot (its name and first argument) holds the
-# whole command and sending it twice changes nothing on the server
-_READS = (b"GET", b"HGETALL", b"TTL", b"PTTL", b"TYPE", b"STRLEN", b"LLEN", b"SCARD", b"SMEMBERS", b"HLEN", b"XLEN",
-          b"ZCARD")
-
-
-def _upper(a):
-    t = type(a)
-    if t is str:
-        return a.upper().encode()
-    if t is bytes or t is bytearray:
-        return bytes(a).upper()
-    return None
-
-
-def _names(retry_on):
-    if retry_on is None:
-        return None
-    if type(retry_on) is str or type(retry_on) is bytes:
-        retry_on = (retry_on,)  # one name, not its letters
-    out = []
-    for a in retry_on:
-        n = _upper(a)
-        if n not in _READS:
-            raise ValueError("retry_on: %r cannot be re-sent (only these read-only one-key commands can: %s)"
-                             % (a, ", ".join(x.decode() for x in _READS)))
-        out.append(n)
-    return tuple(out) or None
-
-
 def setup(h, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None, retry_on=None):
     # h.retry(...)
-    names = _names(retry_on)
+    names = None
+    if retry_on is not None:
+        from .retryon import names
+        names = names(retry_on)
     for v in (backoff_ms, max_backoff_ms):
         if type(v) is not int or v < 0:
             raise ValueError("backoff_ms and max_backoff_ms must be ints >= 0")
@@ -295,7 +261,8 @@ class Policy:
         self.conn = new
         c._sent[c._cap - 1] = c._clock.ticks_ms()
         if self.parked:
-            self._resend(c)  # before the subscription: RESP2 subscribed mode would refuse them
+            from .retryon import resend
+            resend(self, c)  # before the subscription: RESP2 subscribed mode would refuse them
         if sub is not None and sub.active:
             c._sub = sub
             try:
@@ -308,98 +275,25 @@ class Policy:
         if cb is not None:
             cb(h)
 
-    # ---- retry_on: pending reads of a lost connection, re-sent once on the next ------------------------------
+    # ---- retry_on (retryon.py, loaded only when names are given) ----------------------------------------------
     def park(self, c, err):
-        # client._broken: the pending futures that retry_on names are kept pending (returned, so they are not failed)
-        # and re-sent by revive(); every other one fails. A timeout is not a lost connection: nothing is kept.
-        names = self.retry_on
-        if names is None or isinstance(err, TimeoutError) or not self.retry or self.client is not c:
+        # client._broken: the futures kept pending (not failed), or None
+        if self.retry_on is None or self.client is not c or not self.retry:
             return None
-        once = self.once
-        self.once = None
-        keep = []
-        parked = []
-        for k in range(c._n):
-            i = c._head + k
-            if i >= c._cap:
-                i -= c._cap
-            f = c._fut[i]
-            nm = c._nm[i]
-            key = c._key[i]
-            if key is None or (once is not None and f in once):
-                continue
-            if (b"GET" if nm is _GET2 else _upper(nm)) in names:
-                keep.append(f)
-                parked.append((f, c._conv[i], c._into[i], nm, key))
-        if not keep:
-            return None
-        self.parked = parked
-        return keep
+        from .retryon import park
+        return park(self, c, err)
 
     def _unpark(self, err):
-        # the re-dial failed (or cannot happen): the kept futures fail as the others did
-        parked = self.parked
-        self.parked = None
-        if parked:
-            for p in parked:
-                f = p[0]
-                if f._st == _PENDING and f._c._conn is None:
-                    f._st = _INVALID
-                    f._v = InvalidFuture("reply cannot be matched any more, and the read was not re-sent: %s" % err)
-
-    def _resend(self, c):
-        parked = self.parked
-        self.parked = None
-        self.once = []
-        rp = c._rp
-        c._rp = None  # no health-check PING in between: the connection is new
-        try:
-            for p in parked:
-                f = p[0]
-                if f._st != _PENDING or f._c is not c:
-                    continue
-                g = c._begin(p[1], p[2], 0, False, p[3], p[4])
-                g._st = _FREE
-                recycle(c, g)
-                c._fut[c._last] = f  # the caller's future takes the new slot
-                self.once.append(f)
-                e = c._encoder
-                if p[3] is _GET2:
-                    e.raw(_GET2)
-                else:
-                    e.begin(2)
-                    e.arg(p[3])
-                e.arg(p[4])
-                c._end(f)
-        finally:
-            c._rp = rp
-            self.parked = parked  # those left pending on no connection (a send failed half-way) fail
-            self._unpark(ConnectionError("re-sending the reads failed"))
+        if self.parked:
+            from .retryon import unpark
+            unpark(self, err)
 
     def resume(self, f):
-        # Future.wait() of a future kept by park(): re-dial now (paced), which re-sends it, and read its reply.
-        # False: not kept here (wait() raises as before).
-        parked = self.parked
-        if not parked or f._st != _PENDING:
+        # Future.wait() of a pending future whose read failed: False unless park() kept it
+        if not self.parked:
             return False
-        for p in parked:
-            if p[0] is f:
-                break
-        else:
-            return False
-        c = f._c
-        try:
-            if c._conn is None:
-                self.revive(c)
-        except (RedisError, OSError):
-            pass  # revive() failed the kept futures, f too
-        if f._st == _PENDING:
-            try:
-                _future.read_until(c, f)
-            except RedisError:
-                if f._st == _PENDING:
-                    raise
-        return True
+        from .retryon import resume
+        return resume(self, f)
 
     def _mine(self, c):
         # c lost its connection (rather than being closed, or replaced by a later connect()): it may re-dial
