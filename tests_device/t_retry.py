@@ -626,3 +626,43 @@ def test_retry_on_resends_only_once():
     c.command(b"DEL", P + b"r").wait()
     eq(h.reconnects, 2)
     c.close()
+
+
+def test_retry_on_catalogue_reads_keep_their_conversion():
+    h = handler().retry(backoff_ms=100, retry_on=("hgetall", "ttl", b"strlen"))
+    c = h.connect()
+    c.command(b"HSET", P + b"hh", b"f", b"v").wait()
+    eq(c.set(P + b"s", b"abc").wait(), True)
+    b, kill_it = _blocked(c)
+    hg = c.hgetall(P + b"hh")
+    t = c.ttl(P + b"s")
+    sl = c.command("strlen", P + b"s")  # a name in any case, through command()
+    kill_it()
+    raises(mr.RedisError, b.wait)
+    eq(hg.wait(), c.hgetall(P + b"hh").wait())  # the catalogue's conversion is applied to the re-sent reply too
+    eq(t.wait(), -1)
+    eq(sl.wait(), 3)
+    eq(h.reconnects, 1)
+    c.command(b"DEL", P + b"hh", P + b"s").wait()
+    c.close()
+
+
+def test_an_incr_in_flight_is_never_sent_twice():
+    h = handler().retry(backoff_ms=100, retry_on=(b"GET",))
+    c = h.connect()
+    c.command(b"DEL", P + b"cnt2").wait()
+    cid = c.command(b"CLIENT", b"ID").wait()
+    n = c.incr(P + b"cnt2")  # it may reach the server before the kill, or not
+    f = c.get(P + b"cnt2")
+    _kill_id(cid)
+    try:
+        n.wait()
+        v = None  # its reply arrived before the kill
+    except mr.RedisError:
+        v = f.wait()  # the GET, re-sent if it was lost with the INCR
+    got = c.get(P + b"cnt2").wait()
+    ok(got in (None, b"1"), got)  # 0 or 1, never 2
+    if v is not None:
+        eq(v, got)
+    c.command(b"DEL", P + b"cnt2").wait()
+    c.close()
