@@ -7,9 +7,9 @@ Loaded only when a handler opts in, so a board that does not pays no RAM for it.
 #
 # A lost connection is never hidden: the futures pending on it fail as before (their replies cannot be matched),
 # and nothing already sent is re-sent, except the one-key reads the application named in retry_on (retryon.py):
-# those stay pending and go out once more on the new connection. Only the *next* command (or receive()) of the client re-dials, in place: the
-# same Client object is bound to the new connection, keeping its push_handler and its Subscription, which
-# subscribes again to what it had.
+# those stay pending and go out once more on the new connection. Only the *next* command (or receive()) of the
+# client re-dials, in place: the same Client object is bound to the new connection, keeping its push_handler and
+# its Subscription, which subscribes again to what it had.
 
 try:
     from micropython import const
