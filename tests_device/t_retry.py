@@ -518,3 +518,151 @@ def test_tcp_keepalive_is_on_where_the_stack_names_it():
         skip("the stack does not name SO_KEEPALIVE")
     ok(s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0)
     c.close()
+
+
+# ---- retry_on: pending reads of a lost connection re-sent once after the re-dial ------------------------------
+def _blocked(c):
+    # a BLPOP holds the connection, so the commands queued behind it are sent but unanswered when it is killed;
+    # returns its future and a function that kills the connection (by the CLIENT ID asked before)
+    cid = c.command(b"CLIENT", b"ID").wait()
+    return c.command(b"BLPOP", P + b"nolist", b"5"), lambda: _kill_id(cid)
+
+
+def _kill_id(cid):
+    a = admin()
+    eq(a.command(b"CLIENT", b"KILL", b"ID", cid).wait(), 1)
+    a.close()
+
+
+def test_retry_on_resends_a_pending_get_after_the_redial():
+    h = handler().retry(backoff_ms=100, retry_on=(b"GET", "hgetall"))
+    c = h.connect()
+    eq(c.set(P + b"r", b"v1").wait(), True)
+    b, kill_it = _blocked(c)
+    n = c.incr(P + b"cnt")
+    f = c.get(P + b"r")
+    g = c.get_into(P + b"r", bytearray(8))
+    kill_it()
+    eq(f.wait(), b"v1")  # re-dialled inside wait() and read again
+    eq(h.reconnects, 1)
+    eq(g.wait(), 2)
+    raises(mr.RedisError, b.wait)
+    raises(mr.RedisError, n.wait)  # a write is never re-sent
+    eq(c.get(P + b"cnt").wait(), None)  # it never ran (it was queued behind the BLPOP), and it was not sent again
+    c.command(b"DEL", P + b"r").wait()
+    c.close()
+
+
+def test_retry_on_resends_on_the_next_command_too():
+    h = handler().retry(backoff_ms=100, retry_on=b"GET")
+    c = h.connect()
+    eq(c.set(P + b"r", b"v2").wait(), True)
+    b, kill_it = _blocked(c)
+    f = c.get(P + b"r")
+    kill_it()
+    raises(mr.RedisError, b.wait)  # its read finds the connection lost; f is kept
+    eq(c.set(P + b"r", b"v3").wait(), True)  # re-dials, re-sends the GET first
+    eq(f.wait(), b"v2")
+    c.command(b"DEL", P + b"r").wait()
+    c.close()
+
+
+def test_without_retry_on_a_pending_get_fails():
+    h = handler().retry(backoff_ms=100)
+    c = h.connect()
+    b, kill_it = _blocked(c)
+    f = c.get(P + b"r3")
+    kill_it()
+    raises(mr.RedisError, f.wait)
+    raises(mr.RedisError, b.wait)
+    eq(c.get(P + b"r3").wait(), None)
+    c.close()
+
+
+def test_retry_on_with_the_server_down_fails_the_kept_read():
+    h = handler().retry(backoff_ms=100, retry_on=(b"GET",))
+    c = h.connect()
+    b, kill_it = _blocked(c)
+    f = c.get(P + b"r")
+    h.address = DOWN  # the re-dial is refused
+    kill_it()
+    raises(mr.RedisError, b.wait)
+    e = raises(mr.InvalidFuture, f.wait)
+    ok("not re-sent" in str(e), str(e))
+    c.close()
+
+
+def test_retry_on_refuses_writes_and_unknown_names():
+    raises(ValueError, lambda: handler().retry(retry_on=(b"SET",)))
+    raises(ValueError, lambda: handler().retry(retry_on=("incr",)))
+    raises(ValueError, lambda: handler().retry(retry_on=(b"EXISTS",)))  # many keys: its slot does not hold them
+    h = handler().retry(retry_on=("get", b"ttl"))
+    eq(h.retry_policy.retry_on, (b"GET", b"TTL"))
+
+
+def test_retry_on_resends_only_once():
+    name = ("t_retry_once_%d_%d" % (IS_MICROPYTHON, now())).encode()  # CPython and the unix port may run at once
+    h = handler().client_name(name).retry(backoff_ms=100, retry_on=(b"GET",))
+    c = h.connect()
+    b, kill_it = _blocked(c)
+    f = c.get(P + b"r")
+    kill_it()
+    raises(mr.RedisError, b.wait)
+    try:
+        with c.pipeline():
+            c.set(P + b"r", b"x")  # re-dials: the re-sent GET and this SET wait in the send buffer
+            a = admin()
+            found = 0
+            for line in a.command(b"CLIENT", b"LIST", b"TYPE", b"normal").wait().split(b"\n"):
+                if (b" name=" + name + b" ") in line:
+                    eq(a.command(b"CLIENT", b"KILL", b"ID", line.split(b" ")[0][3:]).wait(), 1)
+                    found += 1
+            a.close()
+            eq(found, 1)
+    except mr.RedisError:
+        pass  # the send found the socket closed
+    raises(mr.RedisError, f.wait)  # lost again: not re-sent a second time
+    eq(h.reconnects, 1)
+    c.command(b"DEL", P + b"r").wait()
+    eq(h.reconnects, 2)
+    c.close()
+
+
+def test_retry_on_catalogue_reads_keep_their_conversion():
+    h = handler().retry(backoff_ms=100, retry_on=("hgetall", "ttl", b"strlen"))
+    c = h.connect()
+    c.command(b"HSET", P + b"hh", b"f", b"v").wait()
+    eq(c.set(P + b"s", b"abc").wait(), True)
+    b, kill_it = _blocked(c)
+    hg = c.hgetall(P + b"hh")
+    t = c.ttl(P + b"s")
+    sl = c.command("strlen", P + b"s")  # a name in any case, through command()
+    kill_it()
+    raises(mr.RedisError, b.wait)
+    eq(hg.wait(), c.hgetall(P + b"hh").wait())  # the catalogue's conversion is applied to the re-sent reply too
+    eq(t.wait(), -1)
+    eq(sl.wait(), 3)
+    eq(h.reconnects, 1)
+    c.command(b"DEL", P + b"hh", P + b"s").wait()
+    c.close()
+
+
+def test_an_incr_in_flight_is_never_sent_twice():
+    h = handler().retry(backoff_ms=100, retry_on=(b"GET",))
+    c = h.connect()
+    c.command(b"DEL", P + b"cnt2").wait()
+    cid = c.command(b"CLIENT", b"ID").wait()
+    n = c.incr(P + b"cnt2")  # it may reach the server before the kill, or not
+    f = c.get(P + b"cnt2")
+    _kill_id(cid)
+    try:
+        n.wait()
+        v = None  # its reply arrived before the kill
+    except mr.RedisError:
+        v = f.wait()  # the GET, re-sent if it was lost with the INCR
+    got = c.get(P + b"cnt2").wait()
+    ok(got in (None, b"1"), got)  # 0 or 1, never 2
+    if v is not None:
+        eq(v, got)
+    c.command(b"DEL", P + b"cnt2").wait()
+    c.close()

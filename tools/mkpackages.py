@@ -5,8 +5,8 @@ tests_host/test_packaging.py enforces it):
 
     package.json          the core: everything needed to connect and send commands
     package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use)
-    package-survival.json microredis/outbox.py, sentinel.py, retry.py: Outbox, Sentinel (mr.Outbox / mr.Sentinel load
-                          them), h.retry() / h.health_check()
+    package-survival.json microredis/outbox.py, sentinel.py, retry.py, retryon.py: Outbox, Sentinel (mr.Outbox /
+                          mr.Sentinel load them), h.retry() / h.health_check() (retryon.py: retry_on=...)
 
 Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
 
@@ -33,7 +33,7 @@ PACKAGES = {
                      "net_sock", "tlsctx", "client", "send", "future", "rare", "setopts", "connection", "credentials",
                      "url", "commands", "sets_streams"],
     "package-pubsub.json": ["pubsub"],
-    "package-survival.json": ["outbox", "sentinel", "retry"],
+    "package-survival.json": ["outbox", "sentinel", "retry", "retryon"],
 }
 
 

@@ -591,6 +591,7 @@ class CoreClient(Sender):
         if timed_out is None and self._n:
             timed_out = self._fut[self._head]
         msg = "reply cannot be matched any more: %s" % err
+        keep = self._rp.park(self, err) if self._rp is not None else None  # retry_on (retry.py): kept pending
         before = True
         while self._n:
             h = self._head
@@ -604,8 +605,9 @@ class CoreClient(Sender):
             self._into[h] = None
             self._nm[h] = None
             self._key[h] = None
-            f._st = _INVALID
-            f._v = err if late else InvalidFuture(msg)
+            if keep is None or f not in keep:
+                f._st = _INVALID
+                f._v = err if late else InvalidFuture(msg)
             self._head = 0 if h + 1 == self._cap else h + 1
             self._n -= 1
         self._unsent = 0

@@ -135,9 +135,9 @@ class ConnectionHandler:
         return self
 
     def retry(self, *a, **kw):
-        """retry(backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None): a Client that lost its
-        connection re-dials on its next command, failing fast between attempts (docs/SURVIVAL.md; retry.py, in
-        package-survival.json)."""
+        """retry(backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None, retry_on=None): a Client
+        that lost its connection re-dials on its next command, failing fast between attempts; the pending one-key
+        reads named in retry_on are re-sent once (docs/SURVIVAL.md; retry.py, in package-survival.json)."""
         from .retry import setup
         return setup(self, *a, **kw)
 

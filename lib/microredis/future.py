@@ -82,7 +82,9 @@ class Future:
             except RedisError:
                 # Another future's failure broke the connection: this one raises its own error below. When the
                 # read itself failed (the network), its exception says more than the futures' copy.
-                if self._st == _PENDING or self._v is self._c._dropped:
+                if self._st == _PENDING and self._c._rp is not None and self._c._rp.resume(self):
+                    pass  # kept by retry_on (retry.py): re-sent on a new connection, resolved or failed there
+                elif self._st == _PENDING or self._v is self._c._dropped:
                     raise
         if self._st != _DONE:
             self._odd()

@@ -6,9 +6,10 @@ Loaded only when a handler opts in, so a board that does not pays no RAM for it.
 # attribute tests and, with a health check, ticks arithmetic (no allocation). Everything else here is a rare path.
 #
 # A lost connection is never hidden: the futures pending on it fail as before (their replies cannot be matched),
-# and nothing already sent is re-sent. Only the *next* command (or receive()) of the client re-dials, in place: the
-# same Client object is bound to the new connection, keeping its push_handler and its Subscription, which
-# subscribes again to what it had.
+# and nothing already sent is re-sent, except the one-key reads the application named in retry_on (retryon.py):
+# those stay pending and go out once more on the new connection. Only the *next* command (or receive()) of the
+# client re-dials, in place: the same Client object is bound to the new connection, keeping its push_handler and
+# its Subscription, which subscribes again to what it had.
 
 try:
     from micropython import const
@@ -55,8 +56,12 @@ def _policy(h):
     return p
 
 
-def setup(h, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None):
+def setup(h, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None, retry_on=None):
     # h.retry(...)
+    names = None
+    if retry_on is not None:
+        from .retryon import names
+        names = names(retry_on)
     for v in (backoff_ms, max_backoff_ms):
         if type(v) is not int or v < 0:
             raise ValueError("backoff_ms and max_backoff_ms must be ints >= 0")
@@ -68,6 +73,7 @@ def setup(h, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=Non
     p.max_backoff_ms = max_backoff_ms
     p.jitter = jitter
     p.on_reconnect = on_reconnect
+    p.retry_on = names
     p.stopped = None
     p.fails = 0
     h.retry_policy = p
@@ -93,6 +99,9 @@ class Policy:
         self.max_backoff_ms = 30000
         self.jitter = True
         self.on_reconnect = None
+        self.retry_on = None  # h.retry(retry_on=...): upper-case names of the reads re-sent after a re-dial
+        self.parked = None  # [(future, conv, into, name, key)] pending reads of the lost connection, to re-send
+        self.once = None  # the futures re-sent last time: not re-sent twice
         self.hc = 0  # h.health_check(ms): PING before a command on a connection idle longer than this; 0: off
         self.client = None  # the Client last handed out or revived: the only one allowed to re-dial
         self.conn = None  # the connection it was given
@@ -227,9 +236,14 @@ class Policy:
     def revive(self, c):
         """c lost its connection: dial again (paced) and bind c to the new one; its Subscription subscribes again."""
         if not self._mine(c):
+            self._unpark(ConnectionError("client is closed"))
             raise ConnectionError("client is closed")  # closed by the application, or replaced by connect()
         h = self.h
-        new = self.dial(c._clock)
+        try:
+            new = self.dial(c._clock)
+        except BaseException as e:
+            self._unpark(e)
+            raise
         # the same Client, on the new connection; what the application set on it is kept
         ph = c.push_handler
         sub = c._sub
@@ -246,6 +260,9 @@ class Policy:
         new.client = c
         self.conn = new
         c._sent[c._cap - 1] = c._clock.ticks_ms()
+        if self.parked:
+            from .retryon import resend
+            resend(self, c)  # before the subscription: RESP2 subscribed mode would refuse them
         if sub is not None and sub.active:
             c._sub = sub
             try:
@@ -257,6 +274,26 @@ class Policy:
         cb = self.on_reconnect
         if cb is not None:
             cb(h)
+
+    # ---- retry_on (retryon.py, loaded only when names are given) ----------------------------------------------
+    def park(self, c, err):
+        # client._broken: the futures kept pending (not failed), or None
+        if self.retry_on is None or self.client is not c or not self.retry:
+            return None
+        from .retryon import park
+        return park(self, c, err)
+
+    def _unpark(self, err):
+        if self.parked:
+            from .retryon import unpark
+            unpark(self, err)
+
+    def resume(self, f):
+        # Future.wait() of a pending future whose read failed: False unless park() kept it
+        if not self.parked:
+            return False
+        from .retryon import resume
+        return resume(self, f)
 
     def _mine(self, c):
         # c lost its connection (rather than being closed, or replaced by a later connect()): it may re-dial
