@@ -175,12 +175,14 @@ class ConnectionHandler:
             self.disconnect()
             conn = None
         rp = getattr(self, "_rp", None)  # retry.py's Policy, once h.retry()/h.health_check() was called
-        if client is None:
-            from .commands import Client
-            client = Client
         fresh = conn is None
         if fresh:
-            conn = self._dial(clock, client) if rp is None else rp.dial(clock, client)
+            conn = self._dial(clock, client) if rp is None else rp.dial(clock, client)  # client None: CoreClient
+        if client is None:
+            # the catalogue is imported only after a successful dial: a failed one on a small heap never pays for it
+            from .commands import Client
+            c = Client(conn, self._tmo, clock)
+        elif fresh:
             c = conn.client  # the client that made the handshake (no second set of reply slots)
         else:
             c = client(conn, self._tmo, clock)
