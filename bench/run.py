@@ -608,7 +608,7 @@ def n_of(args):
 
 def profile_md(R):
     p = R["prof"]
-    L = ["## Profile (before)", "",
+    L = ["## Profile", "",
          "**MicroPython, one SET taken apart** (the calls `set().wait()` makes, in order, each timed with "
          "`ticks_us` and its `mem_total()` delta taken; per command, median of %d rounds; timing adds ~1 us per "
          "step):" % p["rounds"], "",
