@@ -6,6 +6,7 @@ from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON
 import microredis as mr
 from microredis.connection import MAX_TIMEOUT_MS
 from microredis.encoder import Encoder, check, encode
+from t_client import counting  # wraps the client's transport to count what is sent
 
 SMALL_HEAP = False  # connection.py and the client do not fit a 64 KB heap next to the tests
 P = b"t_validate:"
@@ -13,34 +14,6 @@ P = b"t_validate:"
 
 def handler(proto=3):
     return (mr.ConnectionHandler.resp3 if proto == 3 else mr.ConnectionHandler.resp2)(cfg.server()).timeout(2000)
-
-
-class Counting:
-    # wraps the client's transport to count what is sent
-    def __init__(self, t):
-        self.t = t
-        self.sends = 0
-
-    def send(self, buf, n):
-        self.sends += 1
-        self.t.send(buf, n)
-
-    def send_obj(self, o):
-        self.sends += 1
-        self.t.send_obj(o)
-
-    def recv_into(self, buf, start, ms):
-        return self.t.recv_into(buf, start, ms)
-
-    def close(self):
-        self.t.close()
-
-
-def counting(c):
-    w = Counting(c._transport)
-    c._transport = w
-    c._encoder.sink = w
-    return w
 
 
 class Sink:
