@@ -6,6 +6,8 @@
 #             <heap traffic (mem_total delta) of import + connect + SET>, each gc.mem_alloc() after gc.collect()
 #             relative to the start
 #   MODE fit: connect, then SET/GET/PUBLISH 20 times each; prints RESULT ok (else a MemoryError traceback)
+#   VARIANT part:MOD[,MOD...] (MODE ram): the full Client connected + one SET, then `import microredis.MOD` for each;
+#             prints RESULT <what those imports added> (an optional part's RAM after import, on top of the client)
 import gc
 import sys
 import micropython
@@ -30,7 +32,19 @@ def used():
 gc.collect()
 base = gc.mem_alloc()
 t0 = micropython.mem_total()
-if VARIANT in ("core", "full"):
+if VARIANT.startswith("part:"):
+    import microredis as m
+
+    c = m.ConnectionHandler.resp3(ADDR).connect()
+    c.set(b"bench:k", b"21.50").wait()
+    a = used()
+    for s in VARIANT[5:].split(","):
+        __import__("microredis." + s)
+    s = None
+    b = used() - a
+    print("RESULT", b)
+    sys.exit(0)
+elif VARIANT in ("core", "full"):
     import microredis as m
 
     h = m.ConnectionHandler.resp3(ADDR)

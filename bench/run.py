@@ -10,6 +10,7 @@ tables and writes them to build/bench/results.md (or --out). See bench/README.md
 """
 import argparse
 import datetime
+import glob
 import hashlib
 import json
 import os
@@ -292,6 +293,20 @@ class MP:
         return lines[-1][7:]
 
 
+def optional_parts():
+    """[(label, [module, ...])]: each optional mip package (package-*.json), then each module of the core package
+    that the core never loads itself (tests_host/test_lean_core.py keeps that list honest)."""
+    parts = []
+    for pkg in sorted(glob.glob(os.path.join(ROOT, "package-*.json"))):
+        with open(pkg) as f:
+            mods = [os.path.basename(u[0])[:-3] for u in json.load(f)["urls"] if u[0].endswith(".py")]
+        parts.append((os.path.basename(pkg), mods))
+    for mod in ("setopts", "url", "credentials", "tlsctx", "ticks", "rare"):
+        if os.path.exists(os.path.join(ROOT, "lib", "microredis", mod + ".py")):
+            parts.append(("package.json, loaded on first use", [mod]))
+    return parts
+
+
 def speed(mp, libs, rounds, target_ms, cpu, mode="rate"):
     return json.loads(mp("mp_bench.py", [mode, rounds, target_ms, ",".join(libs)], cpu=cpu))
 
@@ -446,6 +461,10 @@ def main():
         for fmt in ("py", "mpy"):
             for v in variants:
                 R["ram"][(v, fmt)] = [int(x) for x in mp("mp_ram.py", [v, "ram"], fmt=fmt).split()]
+        log("RAM of the optional parts...")
+        R["parts"] = []
+        for label, mods in optional_parts():
+            R["parts"].append((label, mods, int(mp("mp_ram.py", ["part:" + ",".join(mods), "ram"], fmt="mpy"))))
         log("smallest heap (bisection)...")
         R["heap"] = {}
         step = 16 if args.smoke else 1
@@ -578,6 +597,15 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
         L.append("| %s | .%s | %s | %s | %s | %s | %s |" % (names[v], fmt, kb(a), kb(b), kb(d) if d else "",
                                                             kb(t), "not found" if h is None else h))
     L.append("")
+    if R.get("parts"):
+        L += ["**Optional parts, from .mpy**: what `import microredis.<module>` adds after `connect()` (full "
+              "`Client`) + one SET, `gc.mem_alloc()` after `gc.collect()`, one fresh process each. A mip package "
+              "file installs each part; the lazily loaded modules of the core package load on first use. A part whose "
+              "names make MicroPython's interned-name pool double is charged that step (bench/ram/README.md).", "",
+              "| part | modules | after import, KB |", "|---|---|---:|"]
+        for label, mods, n in R["parts"]:
+            L.append("| %s | %s | %s |" % (label, ", ".join("`%s`" % m for m in mods), kb(n)))
+        L.append("")
     g = R["getrate"]
     L += ["**`get()` rate, 20,000 GETs (core client, .mpy), 8 MiB heap vs 256 KiB heap**" if not args.smoke
           else "**`get()` rate (smoke: few GETs)**", "",
