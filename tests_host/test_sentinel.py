@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import HOST, RedisServer, free_port
+from testkit import encode_command
 
 import microredis as mr
 
@@ -24,13 +25,7 @@ MPW = "m-secret"  # the master's and replica's
 
 def _cmd(port, *args, pw=None, timeout=2.0):
     """One command over a raw socket (AUTH first when pw): the reply of the command, as raw bytes."""
-    out = b""
-    cmds = ([("AUTH", pw)] if pw else []) + [args]
-    for a in cmds:
-        out += b"*%d\r\n" % len(a)
-        for x in a:
-            x = x if isinstance(x, bytes) else str(x).encode()
-            out += b"$%d\r\n%s\r\n" % (len(x), x)
+    out = b"".join(encode_command(*a) for a in ([("AUTH", pw)] if pw else []) + [args])
     with socket.create_connection((HOST, port), timeout=timeout) as s:
         s.sendall(out)
         data = s.recv(65536)

@@ -30,11 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from localredis import tool  # noqa: E402
-
-
-class Unavailable(Exception):
-    """socat or micropython is missing (the caller skips, with this reason)."""
+from testkit import Unavailable, tool  # noqa: E402,F401  (Unavailable: socat or micropython is missing)
 
 
 def socat_executable():
