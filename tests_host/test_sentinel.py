@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import HOST, RedisServer, free_port
-from testkit import encode_command
+from testkit import encode_command, stop_process
 
 import microredis as mr
 
@@ -78,12 +78,7 @@ class Cluster:
         return _cmd(port, "ROLE", pw=MPW)
 
     def close(self):
-        if self.sentinel.poll() is None:
-            self.sentinel.terminate()
-            try:
-                self.sentinel.wait(10)
-            except subprocess.TimeoutExpired:
-                self.sentinel.kill()
+        stop_process(self.sentinel)
         self.master.cleanup()
         self.replica.cleanup()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -74,6 +74,17 @@ def free_port(host=HOST):
         return s.getsockname()[1]
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL if it has not ended within timeout seconds; waits for it either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
 # ---- a raw RESP client, independent of microredis (so it can check what the library sent) ------------------------
 
 
@@ -264,15 +275,8 @@ class RedisServer:
 
     def stop(self):
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        if proc is not None:
+            stop_process(proc)
 
     def restart(self):
         self.stop()
