@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,55 @@ def stop_process(proc, timeout=10):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=timeout)
+
+
+def close_quietly(s):
+    """Close a socket (None: nothing), ignoring errors."""
+    if s is not None:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+def reset(s):
+    """Close so that the peer sees a reset (RST), not an orderly FIN."""
+    if s is None:
+        return
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    close_quietly(s)
+
+
+class Listener:
+    """Base of the test servers (tests_host/faultproxy.py, hostile_server.py): listen() makes a socket listening on
+    self.host:<free port>; .address/.port are self._lsock's; `with` calls the subclass's start() and stop()."""
+
+    _lsock = None
+
+    def listen(self, backlog):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.host, 0))
+        s.listen(backlog)
+        return s
+
+    @property
+    def address(self):
+        return self._lsock.getsockname()[:2]
+
+    @property
+    def port(self):
+        return self.address[1]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
 
 
 # ---- a raw RESP client, independent of microredis (so it can check what the library sent) ------------------------
