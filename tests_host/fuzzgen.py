@@ -4,6 +4,7 @@
 # pick(n) -> 0..n-1 drives every choice (hypothesis randoms, or random.Random in the fast loop).
 from microredis.resp import Reader, MemoryParameters, NEED_DATA, Push
 from microredis.errors import ReplyError, ProtocolError, MemoryFull
+from roundtrip import _n, pieces, streamed  # tests_device/
 
 
 class Err:
@@ -90,10 +91,6 @@ def gen_value(pick, oracle, depth=0):
     return d
 
 
-def _n(x):
-    return str(x).encode()
-
-
 def _float(v):
     if v != v:
         return b"nan"
@@ -126,14 +123,7 @@ def wire(v, pick, oracle):
         if c == 1:
             return pre + b"=" + _n(len(v) + 4) + b"\r\n" + (b"txt:", b"mkd:")[pick(2)] + v + b"\r\n"
         if c == 2 and not oracle:
-            out = [b"$?\r\n"]
-            i = 0
-            while i < len(v):
-                j = i + 1 + pick(len(v) - i)
-                out.append(b";" + _n(j - i) + b"\r\n" + v[i:j] + b"\r\n")
-                i = j
-            out.append(b";0\r\n")
-            return pre + b"".join(out)
+            return pre + streamed(v, pick)
         return pre + b"$" + _n(len(v)) + b"\r\n" + v + b"\r\n"
     if t is Err:
         if not oracle and pick(2):
@@ -159,6 +149,12 @@ _INSERTS = (b"\r", b"\n", b"*3\r\n", b"$?\r\n", b".\r\n", b";0\r\n", b"|1\r\n", 
             b"$-1\r\n", b"~?\r\n", b"(\r\n", b":-\r\n", b",\r\n", b"#\r\n")
 _LENGTHS = (b"-1", b"-2", b"0", b"1", b"99999999999", b"4294967296", b"9223372036854775808", b"?", b"", b"01",
             b"-0", b"18446744073709551617" * 2)
+
+
+def replies(pick, oracle, most=3):
+    """(values, wire): 1 + pick(most) generated reply values and their bytes, each in a random wire form."""
+    vals = [gen_value(pick, oracle) for _ in range(1 + pick(most))]
+    return vals, b"".join(wire(v, pick, oracle) for v in vals)
 
 
 def mutate(w, pick):
@@ -265,12 +261,8 @@ def outcome(data, cuts, limit=1 << 20, into=0, decode=False, oracle=False):
     r = Reader(MemoryParameters(buffer_size=64, frame_capacity=4, memory_limit=limit), decode=decode)
     dest = bytearray(into) if into else None
     out = []
-    last = 0
-    for c in list(cuts) + [len(data)]:
-        if c < last:
-            continue
-        r.feed(data[last:c])
-        last = c
+    for piece in pieces(data, cuts):
+        r.feed(piece)
         for _ in range(len(data) + 4):
             try:
                 v = r.gets() if dest is None else r.gets_into(dest)

@@ -29,11 +29,10 @@ server, shared by its connections.
 
 import select
 import socket
-import struct
 import threading
 import time
 
-HOST = "127.0.0.1"
+from testkit import HOST, Listener, close_quietly, reset as _rst
 
 HELLO3 = (b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n6.2.0\r\n$5\r\nproto\r\n:3\r\n"
           b"$2\r\nid\r\n:1\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
@@ -150,17 +149,6 @@ CASES = {
 }
 
 
-def _rst(s):
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    try:
-        s.close()
-    except OSError:
-        pass
-
-
 class _Closed(Exception):
     pass
 
@@ -192,7 +180,7 @@ def parse_command(buf):
     return args, buf[p:]
 
 
-class HostileServer:
+class HostileServer(Listener):
     def __init__(self, cases=None, host=HOST):
         self.cases = CASES if cases is None else cases
         self.host = host
@@ -205,20 +193,8 @@ class HostileServer:
         self._thread = None
         self._conns = []
 
-    @property
-    def address(self):
-        return self._lsock.getsockname()[:2]
-
-    @property
-    def port(self):
-        return self.address[1]
-
     def start(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((self.host, 0))
-        s.listen(32)
-        self._lsock = s
+        self._lsock = self.listen(32)
         self._thread = threading.Thread(target=self._accept_loop, name="hostile-accept", daemon=True)
         self._thread.start()
         return self
@@ -227,19 +203,9 @@ class HostileServer:
         self._stopping = True
         if self._thread is not None:
             self._thread.join(5)
-        try:
-            self._lsock.close()
-        except OSError:
-            pass
+        close_quietly(self._lsock)
         for t in list(self._conns):
             t.join(5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     def _accept_loop(self):
         while not self._stopping:
@@ -282,10 +248,7 @@ class HostileServer:
         except (_Closed, OSError):
             return
         finally:
-            try:
-                s.close()
-            except OSError:
-                pass
+            close_quietly(s)
 
     def _steps(self, s, st, steps):
         if isinstance(steps, (bytes, str, tuple, float, int)):

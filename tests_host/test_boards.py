@@ -22,12 +22,9 @@ import sys
 import threading
 import time
 
+from conftest import REPO
 
-from conftest import REPO, mpy_cross_executable
-
-sys.path.insert(0, str(REPO / "tools"))
-
-from localredis import Resp  # noqa: E402
+from testkit import Resp, compile_mpy, free_port
 
 BOARDS = REPO / "boards"
 FAKES = REPO / "tests_host" / "fakeboard"
@@ -211,8 +208,6 @@ def test_unix_program_resubscribes_when_its_listener_is_killed(micropython, redi
 
 
 def test_unix_program_exits_1_when_nothing_could_be_sent(micropython):
-    from conftest import free_port
-
     env = {"MICROPYPATH": _mp_path(), "REDIS_HOST": "127.0.0.1", "REDIS_PORT": free_port(), "READINGS": 3,
            "INTERVAL_MS": 10, "BACKOFF_MS": 10, "MAX_BACKOFF_MS": 20}
     cp = micropython.run([str(BOARDS / "unix" / "main.py")], env=env, timeout=60)
@@ -323,14 +318,10 @@ def test_circuitpython_main_with_fake_hardware(redis_server, tmp_path):
 
 
 def test_board_files_compile_for_micropython(tmp_path):
-    exe = mpy_cross_executable()
-    assert exe, "no mpy-cross"
     files = sorted(BOARDS.glob("*/*.py"))
     assert len(files) >= 8
     for f in files:
-        cp = subprocess.run([exe, "-o", str(tmp_path / "x.mpy"), str(f)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, universal_newlines=True)
-        assert cp.returncode == 0, "%s: %s" % (f, cp.stdout)
+        compile_mpy(f, tmp_path / "x.mpy")  # raises with mpy-cross's output
 
 
 def test_every_board_has_main_and_config_template():

@@ -8,7 +8,6 @@ errors was raised. CPython in-process and MicroPython as a subprocess; CHAOS_SEC
 
 import os
 import random
-import select
 import sys
 import threading
 import time
@@ -169,22 +168,8 @@ class ChaosProxy(FaultProxy):
             self._note("mode %s" % name)
         return self
 
-    def _accept_loop(self):
-        while not self._stopping:
-            try:
-                r, _, _ = select.select([self._lsock], [], [], 0.05)
-            except (OSError, ValueError):
-                return
-            if self._lsock in r:
-                try:
-                    s, _ = self._lsock.accept()
-                except OSError:
-                    continue
-                self.accepted += 1
-                ln = ChaosLink(self, s, self.accepted)
-                with self._cv:
-                    self._links.append(ln)
-                ln.start()
+    def _new_link(self, s, n):
+        return ChaosLink(self, s, n)
 
 
 class Chaos(threading.Thread):

@@ -4,16 +4,13 @@ importing the library and the shared telemetry module from .mpy."""
 
 import os
 import subprocess
-import sys
 
 import pytest
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "tools"))
-
-from localredis import Resp  # noqa: E402
-from unixboard import UnixBoard, Unavailable, socat_executable  # noqa: E402
+from testkit import Resp
+from unixboard import UnixBoard, Unavailable, socat_executable
 
 LIB_SOURCES = sorted(p.stem for p in (REPO / "lib" / "microredis").glob("*.py"))
 needs_socat = pytest.mark.skipif(socat_executable() is None, reason="socat is not installed")

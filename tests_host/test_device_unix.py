@@ -6,16 +6,14 @@ Each suite gets a fresh socat + `micropython -i` process. Skipped (with the reas
 
 import os
 import subprocess
-import sys
 
 import pytest
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "tools"))
-
-import device_unix  # noqa: E402
-from unixboard import UnixBoard, Unavailable, socat_executable  # noqa: E402
+import device_unix
+from testkit import device_modules, small_heap
+from unixboard import UnixBoard, Unavailable, socat_executable
 
 pytestmark = pytest.mark.skipif(socat_executable() is None,
                                 reason="socat is not installed (make ensure-socat, as root, installs it)")
@@ -33,7 +31,7 @@ NOT_THROUGH_MPREMOTE = ("t_commands", "t_misdelivery", "t_pubsub_edges", "t_read
 
 
 def test_device_suite_through_mpremote(redis_server):
-    mods = [m for m in device_unix.modules() if m not in NOT_THROUGH_MPREMOTE]
+    mods = [m for m in device_modules() if m not in NOT_THROUGH_MPREMOTE]
     assert len(mods) >= 8, mods
     ok, out, secs = device_unix.run_suite(redis_server.port, mods, timeout=480)
     _check(ok, out, "mpremote mount . run tests_device/run.py (%d modules)" % len(mods))
@@ -41,7 +39,7 @@ def test_device_suite_through_mpremote(redis_server):
         assert ("ok   %s." % m) in out or ("SKIP %s." % m) in out, "%s did not run:\n%s" % (m, out)
 
 
-SMALL = [m for m in device_unix.modules() if device_unix.small_heap(m)]
+SMALL = [m for m in device_modules() if small_heap(m)]
 
 
 @pytest.mark.parametrize("module", SMALL)

@@ -12,9 +12,7 @@ import time
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "tools"))
-
-from localredis import Resp  # noqa: E402
+from testkit import Resp
 
 EXAMPLES = REPO / "examples"
 SCRIPTS = ("pipeline.py", "get_into.py", "subscribe_ack.py", "outbox_telemetry.py")

@@ -17,23 +17,12 @@ import pytest
 
 import microredis as mr
 from faultproxy import FaultProxy
+from mstime import ms as _ms, since as _since
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ---- portable: begin ----------------------------------------------------------------------------------------------
-# Everything down to "portable: end" also runs on MicroPython: no pytest, no f-strings, only mr/socket/time.
-
-
-def _ms():
-    if hasattr(time, "ticks_ms"):
-        return time.ticks_ms()
-    return int(time.monotonic() * 1000)
-
-
-def _since(t0):
-    if hasattr(time, "ticks_diff"):
-        return time.ticks_diff(time.ticks_ms(), t0)
-    return _ms() - t0
+# Everything down to "portable: end" also runs on MicroPython: no pytest, no f-strings, only mr, socket, time, mstime.
 
 
 def expect(cond, what):
@@ -524,7 +513,8 @@ def _portable_source():
         text = f.read()
     start = text.index("# ---- portable: begin")
     end = text.index("# ---- portable: end")
-    return "import socket\nimport time\nimport microredis as mr\n\n" + text[start:end] + MP_MAIN
+    return ("import socket\nimport time\nimport microredis as mr\nfrom mstime import ms as _ms, since as _since\n\n"
+            + text[start:end] + MP_MAIN)
 
 
 @pytest.fixture(scope="module")
@@ -574,7 +564,7 @@ def test_micropython(name, fault_setup, micropython, mp_script):
     proxy, server = fault_setup
     env = {"FAULT_PROXY_PORT": proxy.port, "FAULT_CTL_PORT": proxy.control_port,
            "MICROREDIS_TEST_PORT": server.port, "FAULT_KEY": _key("mp", name)}
-    cp = micropython.run([mp_script, name], env=env, timeout=60)
+    cp = micropython.run([mp_script, name], env=env, timeout=60, path=[HERE])  # HERE: mstime
     out = cp.stdout
     print(out)
     assert cp.returncode == 0 and re.search(r"^DONE %s \d+$" % name, out, re.M), \

@@ -16,6 +16,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests_device"))  # roundtrip, for fuzzgen
 sys.path.insert(0, HERE)
 
 import hiredis  # noqa: E402
@@ -32,12 +33,8 @@ def ours(data, cuts):
     """([values], end) with end "PE", "MF" or "NEED"."""
     r = Reader(MemoryParameters(buffer_size=64, frame_capacity=4, memory_limit=1 << 20))
     vals = []
-    last = 0
-    for c in list(cuts) + [len(data)]:
-        if c < last:
-            continue
-        r.feed(data[last:c])
-        last = c
+    for piece in fuzzgen.pieces(data, cuts):
+        r.feed(piece)
         while True:
             try:
                 v = r.gets()
@@ -54,12 +51,8 @@ def ours(data, cuts):
 def theirs(data, cuts):
     r = hiredis.Reader(notEnoughData=_NED)
     vals = []
-    last = 0
-    for c in list(cuts) + [len(data)]:
-        if c < last:
-            continue
-        r.feed(data[last:c])
-        last = c
+    for piece in fuzzgen.pieces(data, cuts):
+        r.feed(piece)
         while True:
             try:
                 v = r.gets()
@@ -185,8 +178,7 @@ def _record(data, cuts, limit, into, decode):
 @given(data=st.data())
 def test_generated_replies_match_hiredis_and_the_spec(data):
     pick = _pick(data)
-    vals = [fuzzgen.gen_value(pick, True) for _ in range(1 + pick(3))]
-    wire = b"".join(fuzzgen.wire(v, pick, True) for v in vals)
+    vals, wire = fuzzgen.replies(pick, True)
     cuts = fuzzgen.cuts_for(len(wire), pick)
     assert compare(wire, cuts, False) is None
     got = fuzzgen.outcome(wire, cuts)
@@ -199,8 +191,7 @@ def test_generated_replies_match_hiredis_and_the_spec(data):
 def test_every_wire_form_gives_the_spec_value(data):
     # streamed strings/aggregates, attributes, blob errors, big numbers, sets: hiredis cannot judge these
     pick = _pick(data)
-    vals = [fuzzgen.gen_value(pick, False) for _ in range(1 + pick(3))]
-    wire = b"".join(fuzzgen.wire(v, pick, False) for v in vals)
+    vals, wire = fuzzgen.replies(pick, False)
     cuts = fuzzgen.cuts_for(len(wire), pick)
     got = fuzzgen.outcome(wire, cuts)
     assert got == [fuzzgen.render_gen(v) for v in vals], (wire, got)
@@ -211,8 +202,7 @@ def test_every_wire_form_gives_the_spec_value(data):
 @given(data=st.data())
 def test_mutated_replies_agree_with_hiredis(data):
     pick = _pick(data)
-    vals = [fuzzgen.gen_value(pick, True) for _ in range(1 + pick(2))]
-    wire = fuzzgen.mutate(b"".join(fuzzgen.wire(v, pick, True) for v in vals), pick)
+    wire = fuzzgen.mutate(fuzzgen.replies(pick, True, 2)[1], pick)
     cuts = fuzzgen.cuts_for(len(wire), pick)
     compare(wire, cuts)
     fuzzgen.outcome(wire, cuts)
@@ -224,8 +214,7 @@ def test_mutated_replies_only_raise_protocol_error_or_memory_full(data):
     # small memory limits, gets_into() with small buffers, decode=True: outcome() fails on anything else escaping
     # or on a buffer past the limit
     pick = _pick(data)
-    vals = [fuzzgen.gen_value(pick, False) for _ in range(1 + pick(3))]
-    wire = b"".join(fuzzgen.wire(v, pick, False) for v in vals)
+    wire = fuzzgen.replies(pick, False)[1]
     if pick(4):
         wire = fuzzgen.mutate(wire, pick)
     cuts = fuzzgen.cuts_for(len(wire), pick)
@@ -261,8 +250,7 @@ def fuzz_range(args):
         mode = seed % 4
         try:
             oracle = mode < 2
-            vals = [fuzzgen.gen_value(pick, oracle) for _ in range(1 + pick(3))]
-            wire = b"".join(fuzzgen.wire(v, pick, oracle) for v in vals)
+            vals, wire = fuzzgen.replies(pick, oracle)
             if mode == 0 or mode == 3 or pick(2):
                 wire = fuzzgen.mutate(wire, pick)
                 mutated = True

@@ -10,17 +10,10 @@ import pytest
 import fakepool
 from microredis import clock, net
 from microredis.errors import ConnectionError, TimeoutError
+from testkit import encode_command as cmd
 
 PING = b"*1\r\n$4\r\nPING\r\n"
 API = {"connect", "send", "recv_into", "settimeout", "setblocking", "close"}
-
-
-def cmd(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
 
 
 def read_exact(t, n, timeout_ms=5000, step_ms=200):

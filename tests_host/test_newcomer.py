@@ -20,9 +20,7 @@ import pytest
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "tools"))
-
-from unixboard import socat_executable  # noqa: E402
+from unixboard import socat_executable
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 LIB = REPO / "lib" / "microredis"

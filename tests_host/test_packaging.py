@@ -20,9 +20,7 @@ import pytest
 
 from conftest import REPO
 
-sys.path.insert(0, str(REPO / "tools"))
-
-import mkpackages  # noqa: E402
+import mkpackages
 
 LIB = REPO / "lib" / "microredis"
 PACKAGE_FILES = sorted(p.name for p in REPO.glob("package*.json"))

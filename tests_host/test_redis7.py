@@ -8,27 +8,19 @@ import sys
 import pytest
 
 from conftest import RedisServer, free_port
+from testkit import redis7_executable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXE = shutil.which("redis-server", path="/usr/bin:/usr/local/bin")
-
-
-def _major(exe):
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
-    try:
-        return int(out.split("v=")[1].split(".")[0])
-    except (IndexError, ValueError):
-        return 0
-
+EXE = redis7_executable()
 
 HOW = "as root: apt-get install redis-server openssl (README, Quick start)"
-pytestmark = pytest.mark.skipif(not EXE or _major(EXE) < 7, reason="Debian's redis-server 7 is not installed, so "
+pytestmark = pytest.mark.skipif(not EXE, reason="Debian's redis-server 7 is not installed, so "
                                 "the Redis 7 and TLS tests skip; to run them, " + HOW)
 
 
 @pytest.fixture(scope="module")
 def redis7():
-    srv = RedisServer(["--enable-debug-command", "yes"], executable=EXE).start()
+    srv = RedisServer(executable=EXE).start()  # DEBUG: RedisServer turns it on for 7
     yield srv
     srv.cleanup()
 

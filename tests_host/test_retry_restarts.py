@@ -12,6 +12,7 @@ import time
 import pytest
 
 from conftest import REPO, RedisServer
+from testkit import redis7_executable
 from faultproxy import FaultProxy
 
 import microredis as mr
@@ -220,18 +221,9 @@ def test_health_check_finds_a_half_open_subscription(redis_server, proto):
         proxy.stop()
 
 
-def _redis7():
-    import shutil
-    exe = shutil.which("redis-server", path="/usr/bin:/usr/local/bin")
-    if not exe:
-        return None
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
-    return exe if "v=7" in out or "v=8" in out else None
-
-
 @pytest.mark.parametrize("proto", [3, 2])
 def test_shard_channels_resubscribed(proto):
-    exe = _redis7()
+    exe = redis7_executable()
     if exe is None:
         pytest.skip("SSUBSCRIBE needs Debian's redis-server 7 (apt-get install redis-server)")
     srv = RedisServer(executable=exe).start()

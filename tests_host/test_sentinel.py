@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import HOST, RedisServer, free_port
+from testkit import encode_command, stop_process
 
 import microredis as mr
 
@@ -24,13 +25,7 @@ MPW = "m-secret"  # the master's and replica's
 
 def _cmd(port, *args, pw=None, timeout=2.0):
     """One command over a raw socket (AUTH first when pw): the reply of the command, as raw bytes."""
-    out = b""
-    cmds = ([("AUTH", pw)] if pw else []) + [args]
-    for a in cmds:
-        out += b"*%d\r\n" % len(a)
-        for x in a:
-            x = x if isinstance(x, bytes) else str(x).encode()
-            out += b"$%d\r\n%s\r\n" % (len(x), x)
+    out = b"".join(encode_command(*a) for a in ([("AUTH", pw)] if pw else []) + [args])
     with socket.create_connection((HOST, port), timeout=timeout) as s:
         s.sendall(out)
         data = s.recv(65536)
@@ -83,12 +78,7 @@ class Cluster:
         return _cmd(port, "ROLE", pw=MPW)
 
     def close(self):
-        if self.sentinel.poll() is None:
-            self.sentinel.terminate()
-            try:
-                self.sentinel.wait(10)
-            except subprocess.TimeoutExpired:
-                self.sentinel.kill()
+        stop_process(self.sentinel)
         self.master.cleanup()
         self.replica.cleanup()
         shutil.rmtree(self.dir, ignore_errors=True)

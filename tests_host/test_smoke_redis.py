@@ -2,19 +2,11 @@
 
 import socket
 
-from conftest import raw_command
+from testkit import raw_command, raw_reply
 
 
 def _roundtrip(host, port, payload):
-    with socket.create_connection((host, port), timeout=5) as s:
-        s.sendall(payload)
-        data = b""
-        while not data.endswith(b"\r\n"):
-            chunk = s.recv(64)
-            if not chunk:
-                break
-            data += chunk
-    return data
+    return raw_reply(host, port, payload, timeout=5)
 
 
 def test_ping(redis_server):

@@ -9,18 +9,8 @@ import pytest
 import microredis as mr
 from microredis.encoder import Encoder, check
 
-from conftest import raw_command
-
-
-class Sink:
-    def __init__(self):
-        self.n = 0
-
-    def send(self, buf, n):
-        self.n += 1
-
-    def send_obj(self, obj):
-        self.n += 1
+from conftest import free_port, raw_command
+from t_validate import Sink  # counts the encoder's writes (tests_device/)
 
 
 def _client(server, **kw):
@@ -185,10 +175,7 @@ def test_tls_to_a_silent_listener_says_the_handshake_timed_out():
 
 
 def test_tls_refused_is_still_a_connect_failure():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
+    port = free_port()  # nothing listens there
     h = mr.ConnectionHandler.resp3(("127.0.0.1", port)).timeout(500).tls(True)
     with pytest.raises(mr.ConnectionError) as ei:
         h.connect()

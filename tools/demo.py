@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from localredis import Resp, RespError, Server, tool  # noqa: E402
+from testkit import RedisServer, Resp, RespError, tool  # noqa: E402
 
 DEADLINE_S = 25  # the whole demo
 
@@ -84,7 +84,7 @@ def main(argv=None):
     telemetry_ch, ack_ch, cmd_ch = "sensors:" + dev, "ack:" + dev, "cmd:" + dev
     key, stream, led_key = "sensors:%s:temp" % dev, "sensors:%s:stream" % dev, "sensors:%s:led" % dev
 
-    server = Server()
+    server = RedisServer()
     proc = None
     sub_conn = None
     problems = []
@@ -190,7 +190,7 @@ def main(argv=None):
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
-        server.stop()
+        server.cleanup()
 
     took = time.monotonic() - t_start
     if problems:

