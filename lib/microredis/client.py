@@ -12,8 +12,9 @@ except ImportError:  # CPython
 from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
 from .encoder import check
 from .resp import NEED_DATA, Push, copy
-from .future import Future, set_read_until
-from .send import Sender, ok, _tail, _flush
+from .future import Future, Batch, set_read_until
+from . import send
+from .send import ok, _tail, _flush
 
 # Future states (future.py)
 _FREE = const(0)
@@ -327,12 +328,27 @@ def _dispatch(c, v):
     return True
 
 
-class CoreClient(Sender):
+class CoreClient:
     """push_handler: called with each RESP3 push frame no subscription takes (e.g. CLIENT TRACKING invalidations),
     from whichever wait(), ready() or close() reads it. It may issue and wait commands of this client (re-read an
     invalidated key): the outer wait() still returns its own future's reply. An exception it raises comes out of
     that wait()/ready() after the push was consumed, so every future stays matched; raised during close(), the
     socket is dropped instead of being reused."""
+
+    _rp = None  # retry.Policy of the handler (h.retry()/h.health_check()); set per client only then
+
+    # the sending half (send.py): functions of the client bound as its methods
+    _begin = send._begin  # claim a reply slot (pubsub.py, retry.py, retryon.py; the catalogue goes through _cmd)
+    _end = send._end  # after the command is encoded: send it unless a pipeline() block is open
+    _cmd = send._cmd  # the catalogue's one entry: (conv, args, into=None, extra_ms=0) -> Future
+    flush = send.flush
+    pipeline = send.pipeline
+    command = send.command
+    set = send.set
+    get = send.get
+    get_into = send.get_into
+    incr = send.incr
+    publish = send.publish
 
     def __init__(self, conn, timeout_ms, clock):
         self._conn = conn  # the handler's live connection: transport, reader, encoder
@@ -362,7 +378,14 @@ class CoreClient(Sender):
         self._pool = [Future(self) for _ in range(cap)] + [None] * cap
         self._pool_n = cap
         self._pool_head = 0  # oldest free future in the ring
-        self._init_send()
+        self._unsent = 0  # of the pending replies, those whose commands are still in the send buffer
+        self._batch = 0  # open pipeline() blocks
+        self._pipe = Batch(self)
+        # the command being encoded (send.py): its slot, and the encoder's position to roll back to
+        self._last = 0
+        self._mark = 0
+        self._mark_flushes = 0
+        self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (_begin)
         self._view = None  # memoryview of the reader's buffer, for get() values (see _buffer_view)
         self._dropped = None  # the error the futures got when a read broke the connection (future.py)
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)

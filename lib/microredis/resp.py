@@ -11,7 +11,7 @@ except ImportError:  # CPython
         return x
 
 from .errors import MemoryFull, ProtocolError
-from .build import Builder, Push, NEED_DATA, _NOKEY, _NOT_UTF8, copy  # noqa: F401 (re-exported)
+from .build import _build, Push, NEED_DATA, _NOKEY, _NOT_UTF8, copy  # noqa: F401 (re-exported)
 
 MAX_DEPTH = const(32)  # nesting limit of aggregates; deeper input raises ProtocolError
 _MAX_HEADER = const(40)  # a length/count line longer than this is malformed, not "incomplete"
@@ -59,10 +59,11 @@ class MemoryParameters:
         return params_repr(self)
 
 
-class Reader(Builder):
+class Reader:
     # A class default, set on the instance only on a rare path (an instance attribute more grows the instance dict,
     # and a 64 KB heap has no room to spare): decode=True met a value that is not UTF-8 in the reply being built.
     # Read only when decode is on, so the hot path never looks it up.
+    _u8 = False
 
     def __init__(self, params=None, decode=False, attributes=False):
         if params is None:
@@ -247,7 +248,7 @@ class Reader(Builder):
         self._r = end  # consumed before building, so a failing build cannot leave the stream half-read
         self.attributes = None
         self.skipped_type = 0
-        return self._build(start, end)
+        return _build(self, start, end)
 
     # ---- pass 1: scan --------------------------------------------------------------------------------------
     def _len(self, buf, start, p, eol):
@@ -397,7 +398,7 @@ class Reader(Builder):
                 self.attributes = None
                 if s != start:
                     self._need = 0
-                    self._build(start, s)  # attributes before the value: built (or skipped) first
+                    _build(self, start, s)  # attributes before the value: built (or skipped) first
                 self._into = dest
                 self._ilen = n
                 self._ileft = n + 2
