@@ -2,7 +2,7 @@
 
 from .clock import default_clock
 from .errors import ConnectionError, TimeoutError
-from .transport import _errno, _desc, _nodelay, _Base
+from .transport import _errno, _desc, _nodelay, _Base, send_obj
 
 # errnos of a non-blocking connect that is under way: 115 EINPROGRESS (Linux, lwIP), 119 (ESP-IDF).
 _IN_PROGRESS = (115, 119, 11)
@@ -16,7 +16,7 @@ class StreamTransport(_Base):
     empty), and write(buf, off, n) sends a slice without creating a memoryview.
     """
 
-    _nodata = ()
+    send_obj = send_obj
 
     def __init__(self, stack, host, port, tmo, ctx, server_hostname):
         import select

@@ -2,7 +2,7 @@
 
 from .clock import default_clock
 from .errors import ConnectionError, TimeoutError
-from .transport import _TIMEDOUT, _errno, _desc, _nodelay, _Base
+from .transport import _TIMEDOUT, _errno, _desc, _nodelay, _Base, send_obj
 
 
 _HINT = " (is the server's port TLS? rediss:// needs one)"
@@ -35,6 +35,8 @@ class SockTransport(_Base):
     CircuitPython timeouts: OSError(ETIMEDOUT); non-blocking and empty: EAGAIN; non-blocking and
     closed by the peer: ENOTCONN (mapped to ConnectionError like every errno not in _NO_DATA).
     """
+
+    send_obj = send_obj
 
     def __init__(self, stack, host, port, tmo, ctx, server_hostname):
         self._tmo = tmo
