@@ -187,4 +187,4 @@ def test_a_failed_send_raises_its_own_error_and_fails_the_older_futures():
     t.inb = b"+OK\r\n"
     n = c._encoder.n
     eq(c.set(b"k", b"v").wait(), True)
-    eq((c._n, c._encoder.n), (0, n))
+    eq((c._pending, c._encoder.n), (0, n))

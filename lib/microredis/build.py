@@ -1,8 +1,8 @@
 """Second pass of the RESP reader: turns one complete, already scanned reply into Python values."""
-# Kept apart from resp.py only for size: plain functions of the Reader `r` (resp.py), whose state they read
-# (buf, decode, want_attributes, attributes, _u8, the _bc/_bkey and _cnt/_kind stacks, _len(), _bad()). The scan
-# has validated structure and lengths, so this pass walks the reply once, with an explicit stack (no recursion),
-# and checks the contents of each value.
+# Kept apart from resp.py only for size: plain functions of the Reader `r` (resp.py), whose state they read (buf,
+# decode, want_attributes, attributes, _bad_utf8, the _containers/_bkey and _counts/_kind stacks, _len(), _bad()).
+# The scan has validated structure and lengths, so this pass walks the reply once, with an explicit stack (no
+# recursion), and checks the contents of each value.
 
 try:
     from micropython import const
@@ -119,7 +119,7 @@ def _str(r, buf, a, b):
         try:
             return v.decode()
         except UnicodeError:
-            r._u8 = True  # the whole reply becomes a returned ProtocolError once built
+            r._bad_utf8 = True  # the whole reply becomes a returned ProtocolError once built
     return v
 
 
@@ -164,8 +164,8 @@ def _build(r, p, end):
     if t == _PLUS and end - p == 5 and buf[p + 1] == 79 and buf[p + 2] == 75:
         return "OK" if r.decode else b"OK"
     start = p
-    bc = r._bc
-    bn = r._cnt  # the scan is done with these until this reply is built
+    bc = r._containers
+    bn = r._counts  # the scan is done with these until this reply is built
     bk = r._kind
     bkey = r._bkey
     depth = 0
@@ -282,8 +282,8 @@ def _build(r, p, end):
             if depth == 0:
                 if p < end:
                     raise r._bad("trailing data inside reply", buf, start, p)
-                if r.decode and r._u8:
-                    r._u8 = False
+                if r.decode and r._bad_utf8:
+                    r._bad_utf8 = False
                     r.attributes = None
                     return ProtocolError(_NOT_UTF8)
                 return v
@@ -317,10 +317,10 @@ def _build(r, p, end):
 
 
 def _close(r, d):
-    c = r._bc[d]
+    c = r._containers[d]
     if c is None:
         return None  # skipped
-    r._bc[d] = None
+    r._containers[d] = None
     k = r._kind[d]
     if k == _DOLLAR:
         c = bytes(c)
@@ -340,5 +340,5 @@ def _decode(r, v):
     try:
         return v.decode()
     except UnicodeError:
-        r._u8 = True
+        r._bad_utf8 = True
         return v

@@ -50,27 +50,29 @@ def _claim(c, conv, into, name, key):
     # Claims a slot for one more reply (conv: None or a function applied to the reply; name/key: for error
     # messages). Arguments have been checked, so nothing after this can fail half-way except I/O, which breaks the
     # connection anyway. The encoder's position is kept so that a failed encoding can be rolled back (_unclaim).
-    if c._conn is None or c._resp2_subscribed or c._raw_replies or c._n == c._cap or c._rp is not None:
+    if c._conn is None or c._resp2_subscribed or c._raw_replies or c._pending == c._cap or c._retry is not None:
         _claim_slow(c)
-    i = c._head + c._n
-    if i >= c._cap:
-        i -= c._cap
+    i = c._head + c._pending  # (_slot(c, c._pending), inline on the hot path)
+    i = i - c._cap if i >= c._cap else i
     c._fut[i] = take_future(c)
     c._conv[i] = conv
     c._into[i] = into
-    c._nm[i] = name
+    c._name[i] = name
     c._key[i] = key
-    # a reply queued behind a blocking one cannot come sooner: it inherits the allowance (0 for a hot command)
-    c._allow[i] = c._allow[i - 1 if i else c._cap - 1] if c._n else 0
-    c._n += 1
+    # a reply queued behind a blocking one cannot come sooner: it inherits the allowance (0 for a hot command) of
+    # the one claimed before it (_last, while pending)
+    c._allow[i] = c._allow[c._last] if c._pending else 0
+    c._pending += 1
     c._unsent += 1
     c._mark = c._encoder.n
     c._mark_flushes = c._encoder.flushes
     c._last = i
 
 
-def _tail(c, k):
-    # slot index of the k-th pending reply (k = _n: the next free slot)
+# Every ring index (reply slots, the future pool, the subscription's queue) is written one way: start + offset,
+# less the ring's size once if past its end: `i - size if i >= size else i` (offsets never exceed the size).
+def _slot(c, k):
+    # the reply slot k places after the oldest pending one (k = _pending: the next free slot)
     i = c._head + k
     return i - c._cap if i >= c._cap else i
 
@@ -97,10 +99,10 @@ def _emit(c, b):
 
 def _put(c, b):
     i = c._last
-    if _fits(c._encoder, c._nm[i], c._key[i], b):
-        _put_fast(c._encoder, c._nm[i], c._key[i], b)
+    if _fits(c._encoder, c._name[i], c._key[i], b):
+        _put_fast(c._encoder, c._name[i], c._key[i], b)
         return
-    c._encoder.raw(c._nm[i])
+    c._encoder.raw(c._name[i])
     c._encoder.arg(c._key[i])
     if b is not _NO:
         c._encoder.arg(b)
@@ -179,15 +181,16 @@ def _unclaim(c, kind):
             c._broken(kind("a command failed half-sent (the exception raised with it says why)"), None)
         return
     e.n = c._mark
-    i = _tail(c, c._n - 1)
+    i = c._last
     f = c._fut[i]
     c._fut[i] = None
     c._into[i] = None
-    c._nm[i] = None
+    c._name[i] = None
     c._key[i] = None
-    c._n -= 1
+    c._pending -= 1
     c._unsent -= 1
-    f._st = _FREE
+    c._last = _slot(c, c._pending - 1)  # the newest pending slot again (its allowance is inherited next)
+    f._state = _FREE
     recycle(c, f)
 
 
@@ -213,9 +216,9 @@ def _send_failed(c, kind):
 def _stamp(c):
     # the deadline of each reply counts from when its command was sent
     now = c._clock.ticks_ms()
-    k = c._n - c._unsent
-    while k < c._n:
-        c._sent[_tail(c, k)] = now
+    k = c._pending - c._unsent
+    while k < c._pending:
+        c._sent[_slot(c, k)] = now
         k += 1
     c._unsent = 0
 
@@ -224,8 +227,8 @@ def _stamp(c):
 # slots is the one whose methods use them): plain functions here, called directly on the hot path.
 
 def _claim_slow(c):
-    if c._rp is not None:
-        c._rp.before(c)  # retry.py: re-dial a lost connection, PING an idle one
+    if c._retry is not None:
+        c._retry.before(c)  # retry.py: re-dial a lost connection, PING an idle one
     if c._conn is None:
         raise ConnectionError("client is closed")
     if c._resp2_subscribed and not c._sub_ping:
@@ -234,7 +237,7 @@ def _claim_slow(c):
     if c._raw_replies:
         from .rare import raw_unread
         raw_unread(c._raw_replies)
-    while c._n == c._cap:
+    while c._pending == c._cap:
         # every slot pending: the oldest reply is read first (never an error for the caller)
         c._read_one(None)
 

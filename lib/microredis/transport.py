@@ -49,14 +49,14 @@ def send_obj(t, obj):
 
 
 class _Base:
-    _s = None
+    _sock = None
     _tls = False
     _nodata = ()  # exception classes that mean "no data yet" besides the errnos (net_sock.py sets its own)
 
     def close(self):
-        s = self._s
+        s = self._sock
         if s is not None:
-            self._s = None
+            self._sock = None
             try:
                 s.close()
             except Exception:
