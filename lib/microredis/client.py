@@ -41,6 +41,8 @@ class _Slow:
     pass
 
 
+_OK = b"OK"  # +OK as _fast_ok gives it: _resolve knows these two objects
+_OK_STR = "OK"
 _SLOW = _Slow()  # _fast(): the next frame is not a complete simple reply; the reader's scanner takes it
 
 
@@ -117,6 +119,7 @@ def _step(c, f):
             return
         if c._pending:
             _resolve(c, c._head, v)  # a simple reply is never a push frame
+            _drain(c)
             return
     else:
         p = c._reader._start
@@ -130,6 +133,18 @@ def _step(c, f):
             return
     if not _dispatch(c, v):
         _after_push(c, f)
+
+
+def _drain(c):
+    # The simple replies already buffered behind the one just read are resolved now, while the buffer is at hand
+    # (a pipeline's replies arrive together): their wait()s then return at once, without reading. A get_into()
+    # slot stops it: its buffer is written only once a wait() reaches its reply (the same buffer may serve the
+    # next command too).
+    while c._pending and c._into[c._head] is None:
+        v = _fast(c)
+        if v is _SLOW or v is NEED_DATA:
+            return
+        _resolve(c, c._head, v)
 
 
 def _after_push(c, f):
@@ -194,7 +209,7 @@ def _fast_ok(c, p, e):
     buf = c._reader.buf
     if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
         _consume(c, e + 2)
-        return "OK" if c._reader.decode else b"OK"
+        return _OK_STR if c._reader.decode else _OK
     return _SLOW
 
 
@@ -277,12 +292,13 @@ def _fill(c, ms):
 
 
 def _resolve(c, h, v):
+    # slot h (the oldest) takes reply v, which is not an error (_dispatch sends those to _resolve_slow)
     conv = c._conv[h]
-    if (conv and conv is not ok) or _isinstance(v, _Exception):
+    if conv is ok:
+        v = True if v is _OK or v is _OK_STR else ok(v)  # (_fast_ok's +OK is one of these two objects)
+    elif conv:  # (a falsy conversion is none: the outbox passes 0)
         c._resolve_slow(h, conv, v)
         return
-    if conv:
-        v = ok(v)
     f = c._fut[h]
     c._fut[h] = None  # (what _release() does, inline)
     c._into[h] = None
@@ -326,7 +342,10 @@ def _dispatch(c, v):
         err = ProtocolError("reply received with no command pending")
         c._broken(err, None)
         raise err
-    _resolve(c, c._head, v)
+    if _isinstance(v, _Exception):
+        c._resolve_slow(c._head, c._conv[c._head], v)
+    else:
+        _resolve(c, c._head, v)
     return True
 
 

@@ -64,9 +64,10 @@ def _claim(c, conv, into, name, key):
     c._allow[i] = c._allow[c._last] if c._pending else 0
     c._pending += 1
     c._unsent += 1
-    c._mark = c._encoder.n
-    c._mark_flushes = c._encoder.flushes
     c._last = i
+    i = c._encoder  # (a local less: this frame stays off the heap)
+    c._mark = i.n
+    c._mark_flushes = i.flushes
 
 
 # Every ring index (reply slots, the future pool, the subscription's queue) is written one way: start + offset,
@@ -99,27 +100,12 @@ def _emit(c, b):
 
 def _put(c, b):
     i = c._last
-    if _fits(c._encoder, c._name[i], c._key[i], b):
-        _put_fast(c._encoder, c._name[i], c._key[i], b)
+    if _put_fast(c._encoder, c._name[i], c._key[i], b):
         return
     c._encoder.raw(c._name[i])
     c._encoder.arg(c._key[i])
     if b is not _NO:
         c._encoder.arg(b)
-
-
-# The common case written straight into the encoder's send buffer (e.buf, e.n: docs/DESIGN.md "Encoder"): byte
-# strings that fit the room left, none larger than the encoder sends uncopied (a quarter of the buffer). Anything
-# else (str, int, float, large values, a full buffer) goes through Encoder.raw()/arg(), which flush as needed.
-def _fits(e, p, a, b):
-    k = _len(e.buf)
-    if not _buffer(a) or _len(a) > k >> 2:
-        return False
-    if b is _NO:
-        return k - e.n >= _len(p) + _len(a) + 16
-    if not _buffer(b) or _len(b) > k >> 2:
-        return False
-    return k - e.n >= _len(p) + _len(a) + _len(b) + 32
 
 
 def _buffer(x):
@@ -128,7 +114,24 @@ def _buffer(x):
     return t is _bytes or t is _bytearray or t is _memoryview
 
 
+# The common case written straight into the encoder's send buffer (e.buf, e.n: docs/DESIGN.md "Encoder"): byte
+# strings none larger than the encoder sends uncopied (a quarter of the buffer). Anything else (str, int, float,
+# large values) goes through Encoder.raw()/arg(), which flush as needed.
 def _put_fast(e, p, a, b):
+    # False (nothing written) if the command is not for this path
+    k = _len(e.buf) >> 2
+    if (_type(a) is not _bytes and not _buffer(a)) or _len(a) > k:
+        return False
+    if b is _NO:
+        n = _len(p) + _len(a) + 16  # (at most)
+    elif (_type(b) is not _bytes and not _buffer(b)) or _len(b) > k:
+        return False
+    else:
+        n = _len(p) + _len(a) + _len(b) + 32
+    if _len(e.buf) - e.n < n:
+        if n > _len(e.buf):
+            return False
+        e.flush()  # (a pipeline's next command starts the buffer again rather than going the slow way)
     # nothing is stored in e.n until the command is complete, so an interruption leaves no half command
     n = e.n + _len(p)
     e.buf[e.n:n] = p
@@ -136,6 +139,7 @@ def _put_fast(e, p, a, b):
     if b is not _NO:
         n = _bulk(e.buf, n, b)
     e.n = n
+    return True
 
 
 def _bulk(buf, n, a):
@@ -216,11 +220,12 @@ def _send_failed(c, kind):
 def _stamp(c):
     # the deadline of each reply counts from when its command was sent
     now = c._clock.ticks_ms()
-    k = c._pending - c._unsent
-    while k < c._pending:
-        c._sent[_slot(c, k)] = now
-        k += 1
-    c._unsent = 0
+    i = _slot(c, c._pending - c._unsent)
+    while c._unsent:
+        c._sent[i] = now
+        i += 1
+        i = i - c._cap if i >= c._cap else i
+        c._unsent -= 1
 
 
 # The methods of CoreClient that send (client.py binds them in its class body, so the class that creates the reply
