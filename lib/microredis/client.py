@@ -119,7 +119,8 @@ def _step(c, f):
             return
         if c._pending:
             _resolve(c, c._head, v)  # a simple reply is never a push frame
-            _drain(c)
+            if c._pending:
+                _drain(c)
             return
     else:
         p = c._reader._start
