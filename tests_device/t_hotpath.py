@@ -261,3 +261,19 @@ def test_a_get_into_buffer_is_written_only_when_a_wait_reaches_its_reply():
     eq(bytes(buf), b"abc")
     eq(f2.wait(), 3)
     eq(bytes(buf), b"xyz")
+
+
+def test_a_pipeline_longer_than_the_ring_sends_a_ring_at_a_time():
+    # frame_capacity 4, 12 commands: a full ring reads the oldest reply and takes back the slots of every simple
+    # reply buffered behind it, so the commands go out four at a time (before: one send per command once full)
+    t = Sends()
+    conn = _Conn(t, mr.MemoryParameters(buffer_size=512, frame_capacity=4, memory_limit=4096), False)
+    conn.protocol = 3
+    c = Client(conn, 500, default_clock())
+    t.inb = b"+OK\r\n" * 12
+    with c.pipeline():
+        fs = [c.set(b"key%02d" % i, b"v") for i in range(12)]
+    eq(len(t.sends), 3)
+    eq(b"".join(t.sends), b"".join(encode(b"SET", b"key%02d" % i, b"v") for i in range(12)))
+    for f in fs:
+        eq(f.wait(), True)

@@ -490,7 +490,11 @@ class CoreClient:
                 continue
             g = self._resolved_count
             if _dispatch(self, v) or g != self._resolved_count:
-                return True  # (a push_handler that waited a command resolved slots: the caller re-checks)
+                # (a push_handler that waited a command resolved slots: the caller re-checks.) A full ring in a
+                # long pipeline (send._claim_slow) gets every buffered reply's slot back, not one per receive
+                if self._pending:
+                    _drain(self)
+                return True
             r = self._reader
             if r._start == r.wpos and self._pending:
                 # an out-of-band frame and nothing else buffered: pushes that keep coming must not keep ready()
