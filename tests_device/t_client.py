@@ -167,7 +167,7 @@ def test_more_in_flight_than_frame_capacity():
     h = handler().memory(mr.MemoryParameters(buffer_size=128, frame_capacity=2, memory_limit=1024))
     c = h.connect()
     fs = [c.incr(P + b"cap") for _ in range(9)]
-    ok(c._n <= 2)
+    ok(c._pending <= 2)
     got = [f.wait() for f in reversed(fs)]
     eq(got, list(range(9, 0, -1)))
     c.command(b"DEL", P + b"cap").wait()
@@ -287,7 +287,7 @@ def test_bad_arguments_raise_before_anything_is_sent():
     raises(ValueError, c.set, P + b"k", b"v", ex=-1)
     raises(ValueError, c.set, P + b"k", b"v", nx=True, xx=True)
     eq(w.sends, 0)
-    eq(c._n, 0)
+    eq(c._pending, 0)
     eq(c._encoder.n, 0)
     eq(c.set(P + b"k", "caf\u00e9").wait(), True)
     eq(c.get(P + b"k").wait(), "caf\u00e9".encode())
@@ -331,7 +331,7 @@ def test_fire_and_forget_errors_are_counted_and_close_drains():
     f = c.set(P + b"ff9", b"x")
     t = h._conn.transport
     c.close()
-    eq(c._n, 0)
+    eq(c._pending, 0)
     eq(f.wait(), True)  # its reply was read by close() and kept
     c2 = h.connect()
     ok(h._conn.transport is t, "close() left the socket usable, so connect() reuses it")
@@ -466,7 +466,7 @@ def test_commands_that_would_break_reply_matching_are_refused():
                  (b"SYNC",), ("psync", "?", "-1")):
         e = raises(ValueError, c.command, *args)
         ok("command()" in str(e), str(e))
-    eq((w.sends, c._n, c._encoder.n), (0, 0, 0))
+    eq((w.sends, c._pending, c._encoder.n), (0, 0, 0))
     eq(c.command(b"CLIENT", b"ID").wait() > 0, True)  # other CLIENT subcommands pass
 
 
@@ -485,7 +485,7 @@ def test_failed_encoding_leaves_the_connection_usable():
     except ImportError:
         pass
     raises(TypeError, c.get_into, k, memoryview(b"read-only"))
-    eq((c._n, c._encoder.n), (0, 0))
+    eq((c._pending, c._encoder.n), (0, 0))
     eq(c.get(k).wait(), b"-1" + b"0" * 30)
     c.command(b"DEL", k).wait()
 

@@ -31,7 +31,7 @@ def _clean(h, pre):
     keys = list(c.scan_iter(match=pre + b"*", count=100))
     if keys:
         c.delete(*keys).wait()
-    eq(c._n, 0)
+    eq(c._pending, 0)
     c.close()
     h.disconnect()
 
@@ -221,7 +221,7 @@ def test_blpop_server_timeout_composes_with_client_deadline():
         # the allowance does not leak: an ordinary command still has its 300 ms deadline afterwards
         eq(c.blpop(k, 0.2).wait(), None)
         f = c.echo(b"still fine")
-        eq((c._n, c._allow[c._head]), (1, 0))
+        eq((c._pending, c._allow[c._head]), (1, 0))
         eq(f.wait(), b"still fine")
     _each(run, tmo=300)
 
@@ -407,10 +407,10 @@ def test_bad_arguments_send_nothing():
         )
         for t in type_errors:
             raises(TypeError, t[0], *t[1:])
-            eq((c._n, c._encoder.n), (0, 0), repr(t))
+            eq((c._pending, c._encoder.n), (0, 0), repr(t))
         for t in value_errors:
             raises(ValueError, t[0], *t[1:])
-            eq((c._n, c._encoder.n), (0, 0), repr(t))
+            eq((c._pending, c._encoder.n), (0, 0), repr(t))
         raises(ValueError, c.getex, k, ex=1, persist=True)
         raises(ValueError, c.expire, k, 1, nx=True, gt=True)
         raises(ValueError, c.expire, k, 1, gt=True, lt=True)
@@ -418,10 +418,10 @@ def test_bad_arguments_send_nothing():
         raises(ValueError, c.zadd, k, {b"a": 1}, nx=True, lt=True)
         raises(ValueError, c.zadd, k, {b"a": 1, b"b": 2}, incr=True)
         raises(ValueError, c.xadd, k, {b"f": 1}, limit=5, approximate=False, maxlen=3)
-        eq((c._n, c._encoder.n), (0, 0))
+        eq((c._pending, c._encoder.n), (0, 0))
         eq(c.ping().wait(), True)
         eq(c.exists(k).wait(), 0)  # nothing reached the server
-        eq(c._n, 0)
+        eq(c._pending, 0)
     _each(run)
 
 

@@ -187,4 +187,93 @@ def test_a_failed_send_raises_its_own_error_and_fails_the_older_futures():
     t.inb = b"+OK\r\n"
     n = c._encoder.n
     eq(c.set(b"k", b"v").wait(), True)
-    eq((c._n, c._encoder.n), (0, n))
+    eq((c._pending, c._encoder.n), (0, n))
+
+
+# ---- the pipelined path (issue 9: per-command work) ------------------------------------------------------------
+class Sends(Echo):
+    def __init__(self):
+        Echo.__init__(self)
+        self.sends = []
+
+    def send(self, buf, n):
+        Echo.send(self, buf, n)
+        self.sends.append(bytes(buf[0:n]))
+
+
+def test_a_pipeline_that_fills_the_buffer_sends_whole_commands():
+    # a command of byte strings that does not fit the room left starts the buffer again: each send ends at a
+    # command's end (before, the command that overflowed went through the encoder and was split across two sends)
+    t = Sends()
+    conn = _Conn(t, mr.MemoryParameters(buffer_size=128, frame_capacity=12, memory_limit=4096), False)
+    conn.protocol = 3
+    c = Client(conn, 500, default_clock())
+    t.inb = b"+OK\r\n" * 12
+    cmds = [encode(b"SET", b"key%02d" % i, b"0123456789") for i in range(12)]
+    with c.pipeline():
+        fs = [c.set(b"key%02d" % i, b"0123456789") for i in range(12)]
+    for f in fs:
+        eq(f.wait(), True)
+    eq(b"".join(t.sends), b"".join(cmds))
+    ok(len(t.sends) > 1)
+    for s in t.sends:
+        eq(len(s) % len(cmds[0]), 0, repr(s))
+    # a command whose values are small but whose whole does not fit even an empty 64-byte buffer goes the
+    # encoder's way (the buffer never grows)
+    c, t = client(buffer_size=64)
+    t.inb = b"+OK\r\n"
+    eq(c.set(b"k" * 16, b"v" * 16).wait(), True)
+    eq(t.out, encode(b"SET", b"k" * 16, b"v" * 16))
+    eq(len(c._encoder.buf), 64)
+
+
+def test_one_wait_resolves_the_simple_replies_buffered_behind_its_own():
+    # a pipeline's replies arrive together: the first wait() resolves them all, the later ones return at once
+    c, t = client()
+    t.inb = b"+OK\r\n:7\r\n$2\r\nOK\r\n$-1\r\n"
+    with c.pipeline():
+        fs = [c.set(b"a", b"1"), c.incr(b"b"), c.set(b"c", b"2"), c.get(b"d")]
+    eq(fs[0].wait(), True)
+    eq(c._pending, 0)
+    eq([f.wait() for f in fs[1:]], [7, True, None])  # (a bulk "OK" to SET converts as before)
+    # an error reply or an aggregate ends it: those go through the reader, at their own wait()
+    t.inb = b"+OK\r\n-ERR no\r\n+OK\r\n"
+    with c.pipeline():
+        fs = [c.set(b"a", b"1"), c.set(b"b", b"2"), c.set(b"c", b"3")]
+    eq(fs[0].wait(), True)
+    eq(c._pending, 2)
+    raises(mr.ReplyError, fs[1].wait)
+    eq(fs[2].wait(), True)
+
+
+def test_a_get_into_buffer_is_written_only_when_a_wait_reaches_its_reply():
+    # the same buffer may serve two pipelined get_into(): the first value is there until the second is waited
+    c, t = client()
+    buf = bytearray(3)
+    t.inb = b"+OK\r\n$3\r\nabc\r\n$3\r\nxyz\r\n"
+    with c.pipeline():
+        f0 = c.set(b"a", b"1")
+        f1 = c.get_into(b"k1", buf)
+        f2 = c.get_into(b"k2", buf)
+    eq(f0.wait(), True)
+    eq(bytes(buf), b"\0\0\0")
+    eq(f1.wait(), 3)
+    eq(bytes(buf), b"abc")
+    eq(f2.wait(), 3)
+    eq(bytes(buf), b"xyz")
+
+
+def test_a_pipeline_longer_than_the_ring_sends_a_ring_at_a_time():
+    # frame_capacity 4, 12 commands: a full ring reads the oldest reply and takes back the slots of every simple
+    # reply buffered behind it, so the commands go out four at a time (before: one send per command once full)
+    t = Sends()
+    conn = _Conn(t, mr.MemoryParameters(buffer_size=512, frame_capacity=4, memory_limit=4096), False)
+    conn.protocol = 3
+    c = Client(conn, 500, default_clock())
+    t.inb = b"+OK\r\n" * 12
+    with c.pipeline():
+        fs = [c.set(b"key%02d" % i, b"v") for i in range(12)]
+    eq(len(t.sends), 3)
+    eq(b"".join(t.sends), b"".join(encode(b"SET", b"key%02d" % i, b"v") for i in range(12)))
+    for f in fs:
+        eq(f.wait(), True)

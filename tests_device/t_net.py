@@ -305,8 +305,8 @@ def test_socket_calls_per_ping():
         buf = bytearray(16)
         t.send(PING, len(PING))  # warm up: sets the socket timeout once
         eq(t.recv_into(buf, 0, 1000), 7)
-        proxy = _Counting(t._s)
-        t._s = proxy
+        proxy = _Counting(t._sock)
+        t._sock = proxy
         for _ in range(10):
             t.send(PING, len(PING))
             eq(t.recv_into(buf, 0, 1000), 7)  # poll/timeout first, so one read gets it all
@@ -314,7 +314,7 @@ def test_socket_calls_per_ping():
             eq(proxy.calls, {"write": 10, "readinto": 10})
         else:
             eq(proxy.calls, {"send": 10, "recv_into": 10})
-        t._s = proxy._s
+        t._sock = proxy._s
     finally:
         t.close()
 

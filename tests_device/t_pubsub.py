@@ -202,7 +202,7 @@ def test_resp2_refuses_other_commands_before_sending():
     ok("subscribe" in str(e) and "RESP3" in str(e))
     raises(mr.RedisError, c.get, P + b"k")
     raises(mr.RedisError, c.command, b"INFO")
-    eq((c._n, c._encoder.n), (0, sent))
+    eq((c._pending, c._encoder.n), (0, sent))
     eq(sub.ping(), b"PONG")
     eq(sub.ping(b"hi"), b"hi")
     sub.close()

@@ -401,7 +401,7 @@ def test_retry_and_health_check_allocate_nothing_in_the_steady_state():
     S.val = bytearray(b"21.5")
     S.buf = bytearray(16)
     S.res = [None, None]
-    ok(c._rp is not None)
+    ok(c._retry is not None)
     for _ in range(3):
         _rounds()
     eq(allocs(_rounds), 0)
@@ -508,7 +508,7 @@ def test_outbox_blocked_by_auth_resumes_after_new_credentials():
 
 def test_tcp_keepalive_is_on_where_the_stack_names_it():
     c = handler().health_check(60000).connect()  # set by retry.py: a handler that opts in to neither pays nothing
-    s = getattr(c._transport, "_s", None)
+    s = getattr(c._transport, "_sock", None)
     if s is None or not hasattr(s, "getsockopt"):
         c.close()
         skip("the socket has no getsockopt to read the option back")

@@ -79,10 +79,10 @@ def _outcome(f):
 
 
 # ---- confirmed bugs ----------------------------------------------------------------------------------------
-# The scanner remembers how far it searched an incomplete simple line (Reader._lo) so the next search resumes
+# The scanner remembers how far it searched an incomplete simple line (Reader._searched) so the next search resumes
 # there. When the rest of that line arrives and the line is a +OK or a short :n, the fast path (client._fast)
-# consumes it, but _lo stays set, and the scanner's next frame is searched for its CRLF from _lo bytes past its
-# start: a shorter first line is not found (the reply waits for bytes that never come: TimeoutError) or the
+# consumes it, but _searched stays set, and the scanner's next frame is searched for its CRLF from _searched bytes
+# past its start: a shorter first line is not found (the reply waits for bytes that never come: TimeoutError) or the
 # frame is taken to run into the next one (ProtocolError "trailing data": every pending future fails).
 
 def test_bug_split_integer_then_simple_string_breaks_the_stream():

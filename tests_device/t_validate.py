@@ -110,7 +110,7 @@ def test_refused_buffer_sends_nothing_and_the_connection_stays_usable():
     raises(TypeError, c.command, b"SET", k, wide)
     with c.pipeline():
         raises(TypeError, c.set, k, wide)
-    eq((w.sends, c._n, c._encoder.n), (0, 0, 0))
+    eq((w.sends, c._pending, c._encoder.n), (0, 0, 0))
     eq(c.set(k, _LyingBytes(b"v\r\n*1\r\n$4\r\nPING\r\n")).wait(), True)
     eq(c.get(k).wait(), b"v\r\n*1\r\n$4\r\nPING\r\n")
     eq(c.command(b"PING").wait(), b"PONG")
@@ -144,7 +144,7 @@ def test_timeout_has_a_tick_safe_maximum():
         ok("ms" in str(e), str(e))
     raises(TypeError, h.timeout, 1.5)
     raises(TypeError, h.timeout, None)
-    eq(h.timeout(MAX_TIMEOUT_MS)._tmo, MAX_TIMEOUT_MS)
+    eq(h.timeout(MAX_TIMEOUT_MS)._timeout_ms, MAX_TIMEOUT_MS)
     ok(MAX_TIMEOUT_MS + 86400000 < 1 << 28, "a deadline stays below half of CircuitPython's tick period")
 
 
@@ -168,7 +168,7 @@ def test_blocking_pop_timeouts_are_finite_and_not_negative():
             ok("timeout" in str(e), str(e))
     raises(TypeError, c.blpop, P + b"l", "1")
     raises(TypeError, c.blpop, P + b"l", True)
-    eq((w.sends, c._n, c._encoder.n), (0, 0, 0))
+    eq((w.sends, c._pending, c._encoder.n), (0, 0, 0))
     eq(c.blpop(P + b"l", 0.05).wait(), None)
 
 
@@ -203,11 +203,11 @@ def test_bad_escapes_in_a_url_password_never_show_it():
 # ---- from_url query parameters -------------------------------------------------------------------------------------
 def test_from_url_query_parameters():
     h = mr.from_url("redis://h/2?protocol=2&socket_timeout=1.5&client_name=dev%2D1")
-    eq((h.protocol, h._tmo, h._name, h._db), (2, 1500, "dev-1", 2))
+    eq((h.protocol, h._timeout_ms, h._name, h._db), (2, 1500, "dev-1", 2))
     h = mr.from_url("redis://h/2?db=5&timeout=0")
-    eq((h._db, h._tmo), (5, 0))
-    eq(mr.from_url("redis://h?timeout=0.0001")._tmo, 1)
-    eq(mr.from_url("redis://h?")._tmo, 5000)
+    eq((h._db, h._timeout_ms), (5, 0))
+    eq(mr.from_url("redis://h?timeout=0.0001")._timeout_ms, 1)
+    eq(mr.from_url("redis://h?")._timeout_ms, 5000)
     for url, name in (("redis://u:SECRET@h?socket_timeout=5&ssl_cert_reqs=none", "ssl_cert_reqs"),
                       ("redis://h?health_check_interval=3", "health_check_interval"), ("redis://h?x", "'x'")):
         e = raises(ValueError, mr.from_url, url)

@@ -30,7 +30,7 @@ print("LOADED", " ".join(sorted(n[11:] for n in sys.modules if n.startswith("mic
 # the lazy names still work, and load their module on first use
 assert "from_url" in dir(mr) or sys.implementation.name == "micropython"
 h2 = mr.from_url("redis://user:pw@127.0.0.1:%(port)d/1?timeout=2")
-assert isinstance(h2._creds, mr.Credentials) and h2._db == 1 and h2._tmo == 2000
+assert isinstance(h2._creds, mr.Credentials) and h2._db == 1 and h2._timeout_ms == 2000
 from microredis.clock import PeriodicTicks, Ticks29, MonotonicTicks
 assert Ticks29 is PeriodicTicks and PeriodicTicks(lambda: 5, 8).ticks_diff(1, 7) == 2
 import microredis.tlsctx

@@ -85,7 +85,7 @@ def test_2d_view_carrying_a_command_never_executes(redis_server):
             c.set(b"t_validate_cpy:k", view)
         with pytest.raises(TypeError):
             c.command(b"SET", b"t_validate_cpy:k", view)
-        assert sent == [] and (c._n, c._encoder.n) == (0, 0)
+        assert sent == [] and (c._pending, c._encoder.n) == (0, 0)
         assert c.command(b"PING").wait() == b"PONG"
         assert len(c._encoder.buf) == 512
         c.close()

@@ -27,7 +27,7 @@ def __getattr__(name):
     mod = _LAZY.get(name)
     if mod is None:
         # MicroPython's `from microredis import x` asks here before it imports the submodule x
-        if name in ("resp", "encoder", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
+        if name in ("resp", "encoder", "send", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
                     "outbox", "sentinel"):
             return __import__("microredis." + name, None, None, [name])
         raise AttributeError("module 'microredis' has no attribute %r" % name)

@@ -12,8 +12,9 @@ except ImportError:  # CPython
 from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
 from .encoder import check
 from .resp import NEED_DATA, Push, copy
-from .future import Future, set_read_until
-from .send import Sender, ok, _tail, _flush
+from .future import Future, Batch, set_read_until
+from . import send
+from .send import ok, _slot, _flush
 
 # Future states (future.py)
 _FREE = const(0)
@@ -40,6 +41,8 @@ class _Slow:
     pass
 
 
+_OK = b"OK"  # +OK as _fast_ok gives it: _resolve knows these two objects
+_OK_STR = "OK"
 _SLOW = _Slow()  # _fast(): the next frame is not a complete simple reply; the reader's scanner takes it
 
 
@@ -73,11 +76,11 @@ def _read_until(c, f):
     # handlers bind no name: `except E as e` makes MicroPython take this frame from the heap on every call.
     if c._unsent:
         _flush(c)
-    if c._n == 0:
+    if c._pending == 0:
         raise InvalidFuture("future does not belong to a pending command of this client")
     c._handler_raised = False
     try:
-        while f._st == _PENDING:
+        while f._state == _PENDING:
             _step(c, f)
     except TimeoutError:
         _read_failed(c, TimeoutError)
@@ -114,14 +117,16 @@ def _step(c, f):
     if v is not _SLOW:
         if v is NEED_DATA:
             return
-        if c._n:
+        if c._pending:
             _resolve(c, c._head, v)  # a simple reply is never a push frame
+            if c._pending:
+                _drain(c)
             return
     else:
-        p = c._reader._r
+        p = c._reader._start
         v = c._get()
         if v is NEED_DATA:
-            if c._reader._r != p:
+            if c._reader._start != p:
                 return  # a frame was consumed (a dropped push): look at the buffer again before receiving
             _check_deadline(c, f)  # a reply trickling in keeps its deadline
             if not _fill(c, _wait_ms(c, f)):
@@ -131,12 +136,24 @@ def _step(c, f):
         _after_push(c, f)
 
 
+def _drain(c):
+    # The simple replies already buffered behind the one just read are resolved now, while the buffer is at hand
+    # (a pipeline's replies arrive together): their wait()s then return at once, without reading. A get_into()
+    # slot stops it: its buffer is written only once a wait() reaches its reply (the same buffer may serve the
+    # next command too).
+    while c._pending and c._into[c._head] is None:
+        v = _fast(c)
+        if v is _SLOW or v is NEED_DATA:
+            return
+        _resolve(c, c._head, v)
+
+
 def _after_push(c, f):
     # Pushes that keep coming must not stretch a deadline: once nothing else is buffered or waiting in the
     # socket, a passed deadline fails the wait (checked only if f is still pending: a push_handler may have waited
     # it)
     r = c._reader
-    if f._st == _PENDING and r._r == r.wpos and _wait_ms(c, f) == 0:
+    if f._state == _PENDING and r._start == r.wpos and _wait_ms(c, f) == 0:
         _check_deadline(c, f)
 
 
@@ -158,8 +175,8 @@ def _slot_of(c, f):
     if c._fut[i] is f:
         return i
     k = 1
-    while k < c._n:
-        i = _tail(c, k)
+    while k < c._pending:
+        i = _slot(c, k)
         if c._fut[i] is f:
             return i
         k += 1
@@ -169,8 +186,8 @@ def _slot_of(c, f):
 def _fast(c):
     # a value, NEED_DATA (nothing buffered, the reader is idle) or _SLOW
     r = c._reader
-    p = r._r
-    if r._s != p or r._ilen >= 0 or r._skip or r._pend is not None:
+    p = r._start
+    if r._scanned != p or r._ilen >= 0 or r._skip or r._pend is not None:
         return _SLOW
     if p == r.wpos:
         return NEED_DATA
@@ -180,7 +197,7 @@ def _fast(c):
     t = r.buf[p]
     if t == 36:  # $
         return _fast_bulk(c, p, e)
-    if c._n and c._into[c._head] is not None:
+    if c._pending and c._into[c._head] is not None:
         return _SLOW  # anything but a string is no answer to get_into(): the slow path says so
     if t == 43:  # +
         return _fast_ok(c, p, e)
@@ -193,7 +210,7 @@ def _fast_ok(c, p, e):
     buf = c._reader.buf
     if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
         _consume(c, e + 2)
-        return "OK" if c._reader.decode else b"OK"
+        return _OK_STR if c._reader.decode else _OK
     return _SLOW
 
 
@@ -214,7 +231,7 @@ def _fast_bulk(c, p, e):
     p = e + 4 + n  # where the frame ends
     if p > c._reader.wpos or c._reader.buf[p - 2] != 13 or c._reader.buf[p - 1] != 10:
         return _SLOW
-    if c._n and c._into[c._head] is not None:
+    if c._pending and c._into[c._head] is not None:
         return _fast_into(c, e + 2, n, p)
     if c._reader.decode:
         return _SLOW
@@ -257,11 +274,11 @@ def _consume(c, end):
     # (no slice, so no allocation), as Reader.space() would arrange
     r = c._reader
     r._need = 0
-    r._lo = 0  # the scanner's search hint belongs to the line just taken
+    r._searched = 0  # the scanner's search hint belongs to the line just taken
     if end == r.wpos and _len(r.buf) == r.params.buffer_size:
-        r._r = r._s = r.wpos = 0
+        r._start = r._scanned = r.wpos = 0
     else:
-        r._r = r._s = end
+        r._start = r._scanned = end
 
 
 def _fill(c, ms):
@@ -276,31 +293,34 @@ def _fill(c, ms):
 
 
 def _resolve(c, h, v):
+    # slot h (the oldest) takes reply v, which is not an error (_dispatch sends those to _resolve_slow)
     conv = c._conv[h]
-    if (conv and conv is not ok) or _isinstance(v, _Exception):
+    if conv is ok:
+        v = True if v is _OK or v is _OK_STR else ok(v)  # (_fast_ok's +OK is one of these two objects)
+    elif conv:  # (a falsy conversion is none: the outbox passes 0)
         c._resolve_slow(h, conv, v)
         return
-    if conv:
-        v = ok(v)
     f = c._fut[h]
     c._fut[h] = None  # (what _release() does, inline)
     c._into[h] = None
-    c._nm[h] = None
+    c._name[h] = None
     c._key[h] = None
-    c._head = 0 if h + 1 == c._cap else h + 1
-    c._n -= 1
+    h += 1  # (_slot(c, 1), inline on the hot path)
+    c._head = h - c._cap if h >= c._cap else h
+    c._pending -= 1
     c._resolved_count = (c._resolved_count + 1) & 0x3FFF
-    f._v = v
-    f._st = _DONE
+    f._value = v
+    f._state = _DONE
 
 
 def _release(c, h):
     c._fut[h] = None
     c._into[h] = None
-    c._nm[h] = None
+    c._name[h] = None
     c._key[h] = None
-    c._head = 0 if h + 1 == c._cap else h + 1
-    c._n -= 1
+    h += 1  # (_slot(c, 1), inline on the hot path)
+    c._head = h - c._cap if h >= c._cap else h
+    c._pending -= 1
     c._resolved_count = (c._resolved_count + 1) & 0x3FFF
 
 
@@ -319,20 +339,38 @@ def _dispatch(c, v):
         from .rare import oob
         if oob(c, v):
             return False
-    if c._n == 0:
+    if c._pending == 0:
         err = ProtocolError("reply received with no command pending")
         c._broken(err, None)
         raise err
-    _resolve(c, c._head, v)
+    if _isinstance(v, _Exception):
+        c._resolve_slow(c._head, c._conv[c._head], v)
+    else:
+        _resolve(c, c._head, v)
     return True
 
 
-class CoreClient(Sender):
+class CoreClient:
     """push_handler: called with each RESP3 push frame no subscription takes (e.g. CLIENT TRACKING invalidations),
     from whichever wait(), ready() or close() reads it. It may issue and wait commands of this client (re-read an
     invalidated key): the outer wait() still returns its own future's reply. An exception it raises comes out of
     that wait()/ready() after the push was consumed, so every future stays matched; raised during close(), the
     socket is dropped instead of being reused."""
+
+    _retry = None  # retry.Policy of the handler (h.retry()/h.health_check()); set per client only then
+
+    # the sending half (send.py): functions of the client bound as its methods
+    _begin = send._begin  # claim a reply slot (pubsub.py, retry.py, retryon.py; the catalogue goes through _cmd)
+    _end = send._end  # after the command is encoded: send it unless a pipeline() block is open
+    _cmd = send._cmd  # the catalogue's one entry: (conv, args, into=None, extra_ms=0) -> Future
+    flush = send.flush
+    pipeline = send.pipeline
+    command = send.command
+    set = send.set
+    get = send.get
+    get_into = send.get_into
+    incr = send.incr
+    publish = send.publish
 
     def __init__(self, conn, timeout_ms, clock):
         self._conn = conn  # the handler's live connection: transport, reader, encoder
@@ -344,7 +382,7 @@ class CoreClient(Sender):
         self._raw_replies = 0  # replies to send_raw() still unread (pubsub.py); -1: unknown, so only a re-dial cleans up
         cap = conn.reader.params.frame_capacity
         self._cap = cap
-        # the reply slots, a ring: _head is the oldest pending one, _n how many are pending (sent or queued)
+        # the reply slots, a ring: _head is the oldest pending one, _pending how many are pending (sent or queued)
         self._fut = [None] * cap
         self._conv = [None] * cap
         self._into = [None] * cap
@@ -352,17 +390,24 @@ class CoreClient(Sender):
         self._allow = [0] * cap  # ms added to the deadline of a blocking command (BLPOP); -1: no deadline
         # per slot (references, nothing allocated): command name, or a hot command's constant prefix, and first
         # argument; the hot path encodes from them (send._put), error messages quote them
-        self._nm = [None] * cap
+        self._name = [None] * cap
         self._key = [None] * cap
         self._head = 0
-        self._n = 0
+        self._pending = 0
         # Waited futures are reissued first-in first-out, so a handle kept after wait() is detected as stale for
         # as long as possible (until frame_capacity more futures have been waited).
         # twice frame_capacity: a pipelined batch may hold more futures than there are slots
         self._pool = [Future(self) for _ in range(cap)] + [None] * cap
         self._pool_n = cap
         self._pool_head = 0  # oldest free future in the ring
-        self._init_send()
+        self._unsent = 0  # of the pending replies, those whose commands are still in the send buffer
+        self._batch = 0  # open pipeline() blocks
+        self._pipe = Batch(self)
+        # the command being encoded (send.py): its slot, and the encoder's position to roll back to
+        self._last = 0
+        self._mark = 0
+        self._mark_flushes = 0
+        self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (_begin)
         self._view = None  # memoryview of the reader's buffer, for get() values (see _buffer_view)
         self._dropped = None  # the error the futures got when a read broke the connection (future.py)
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
@@ -402,10 +447,10 @@ class CoreClient(Sender):
         # ready(): take whatever has arrived, never block; a passed deadline fails the futures (so a ready() loop
         # ends) just as wait() would
         self.flush()
-        while self._n:
+        while self._pending:
             if not self._read_one(0):
                 h = self._head
-                if self._n and _remaining(self, h) == 0:
+                if self._pending and _remaining(self, h) == 0:
                     self._broken(TimeoutError("no reply within %d ms" % self._timeout_ms), self._fut[h])
                 return
 
@@ -445,9 +490,13 @@ class CoreClient(Sender):
                 continue
             g = self._resolved_count
             if _dispatch(self, v) or g != self._resolved_count:
-                return True  # (a push_handler that waited a command resolved slots: the caller re-checks)
+                # (a push_handler that waited a command resolved slots: the caller re-checks.) A full ring in a
+                # long pipeline (send._claim_slow) gets every buffered reply's slot back, not one per receive
+                if self._pending:
+                    _drain(self)
+                return True
             r = self._reader
-            if r._r == r.wpos and self._n:
+            if r._start == r.wpos and self._pending:
                 # an out-of-band frame and nothing else buffered: pushes that keep coming must not keep ready()
                 # reading, nor stretch the deadline of close() or of a full ring
                 if limit is not None:
@@ -474,19 +523,19 @@ class CoreClient(Sender):
             v = _fast(self)
             if v is not _SLOW:
                 return v
-            p = self._reader._r
+            p = self._reader._start
             v = self._get()
-            if v is not NEED_DATA or self._reader._r == p:
+            if v is not NEED_DATA or self._reader._start == p:
                 return v
 
     # ---- the fast path: +OK, :n, $n and nil replies read in place --------------------------------------------
-    # It reads the reader's documented buffer fields (buf, wpos, _r start of the unread data, _s scan position,
+    # It reads the reader's documented buffer fields (buf, wpos, _start of the unread data, _scanned position,
     # _skip, _ilen, _pend) and only when the reader is between frames; it consumes a frame as the reader would
     # (_consume). Everything else (errors, aggregates, pushes, frames not yet complete) is left to the scanner.
     def _get(self):
         r = self._reader
         dest = None
-        if self._n:
+        if self._pending:
             dest = self._into[self._head]
             if dest is not None and not getattr(r, "_skip", True):
                 # A get_into() value that does not fit is discarded with MemoryFull; older readers leave
@@ -494,7 +543,7 @@ class CoreClient(Sender):
                 r.skipped_type = 0
             if dest is not None and r._ilen < 0:
                 r._ipos = -1  # a copy that completes sets it to the length: tells a copied value from an integer
-        p = r._r  # where the frame starts: its type byte tells a push from a reply if it cannot be built
+        p = r._start  # where the frame starts: its type byte tells a push from a reply if it cannot be built
         try:
             v = r.gets() if dest is None else r.gets_into(dest)
         except MemoryFull as e:
@@ -508,7 +557,7 @@ class CoreClient(Sender):
             return e
         except ProtocolError as e:
             from .rare import in_step, unbuilt
-            if r._r != p and in_step(e):
+            if r._start != p and in_step(e):
                 return unbuilt(self, e, p)  # older readers raise this after consuming the frame
             self._broken(e, None)
             raise
@@ -554,7 +603,7 @@ class CoreClient(Sender):
         # The slot is released before the reply is converted, so a conversion that fails (a reply of an
         # unexpected shape) fails only this future and every later reply still goes to its own future.
         f = self._fut[h]
-        nm = self._nm[h]
+        nm = self._name[h]
         key = self._key[h]
         _release(self, h)
         if isinstance(v, Exception):
@@ -562,15 +611,15 @@ class CoreClient(Sender):
                 from .rare import failed
                 v = failed(v, nm, key, None)
         else:
-            f._v = _CUT
-            f._st = _DONE  # until the conversion returns: ^C in it must not leave a future with no slot pending
+            f._value = _CUT
+            f._state = _DONE  # until the conversion returns: ^C in it must not leave a future with no slot pending
             try:
                 v = c(v)
             except Exception as e:
                 from .rare import failed
                 v = failed(v, nm, key, e)
-        f._v = v
-        f._st = _DONE
+        f._value = v
+        f._state = _DONE
         if isinstance(v, Exception):
             self.unwaited_errors += 1
             self.last_unwaited_error = v
@@ -588,12 +637,12 @@ class CoreClient(Sender):
         # connection the oldest) raises err; on a timeout so do the older futures whose deadlines have passed too.
         # The others raise InvalidFuture.
         timeout = isinstance(err, TimeoutError)
-        if timed_out is None and self._n:
+        if timed_out is None and self._pending:
             timed_out = self._fut[self._head]
         msg = "reply cannot be matched any more: %s" % err
-        keep = self._rp.park(self, err) if self._rp is not None else None  # retry_on (retry.py): kept pending
+        keep = self._retry.park(self, err) if self._retry is not None else None  # retry_on (retry.py): kept pending
         before = True
-        while self._n:
+        while self._pending:
             h = self._head
             f = self._fut[h]
             if f is timed_out:
@@ -603,20 +652,20 @@ class CoreClient(Sender):
                 late = timeout and before and _remaining(self, h) == 0
             self._fut[h] = None
             self._into[h] = None
-            self._nm[h] = None
+            self._name[h] = None
             self._key[h] = None
             if keep is None or f not in keep:
-                f._st = _INVALID
-                f._v = err if late else InvalidFuture(msg)
-            self._head = 0 if h + 1 == self._cap else h + 1
-            self._n -= 1
+                f._state = _INVALID
+                f._value = err if late else InvalidFuture(msg)
+            self._head = _slot(self, 1)
+            self._pending -= 1
         self._unsent = 0
         conn = self._conn
         self._conn = None
         if conn is not None:
             conn.fail()
-            if self._rp is not None:
-                self._rp.h.last_error = err  # h.last_error (retry.py): the error that cost the connection
+            if self._retry is not None:
+                self._retry.h.last_error = err  # h.last_error (retry.py): the error that cost the connection
 
     def _lost(self, e):
         # an exception escaped a read or a send: the stream may be mid-reply or hold half a command
@@ -633,7 +682,7 @@ class CoreClient(Sender):
             if self._sub is not None:
                 self._sub.close()
             self.flush()
-            while self._n:
+            while self._pending:
                 self._read_one(None)
             clean = True
         finally:

@@ -57,7 +57,7 @@ class ConnectionHandler:
         self.address = address
         self.protocol = protocol
         self._creds = None
-        self._tmo = 5000
+        self._timeout_ms = 5000
         self._ping = False
         self._params = MemoryParameters()
         self._db = 0
@@ -97,7 +97,7 @@ class ConnectionHandler:
             raise TypeError("timeout must be an int (ms)")
         if ms < 0 or ms > MAX_TIMEOUT_MS:
             raise ValueError("timeout must be 0..%d ms (0: none)" % MAX_TIMEOUT_MS)
-        self._tmo = ms
+        self._timeout_ms = ms
         return self
 
     def use_ping(self, on=True):
@@ -174,18 +174,18 @@ class ConnectionHandler:
         if conn is not None and (not conn.ok or (self._ping and not self._alive(conn, clock))):
             self.disconnect()
             conn = None
-        rp = getattr(self, "_rp", None)  # retry.py's Policy, once h.retry()/h.health_check() was called
+        rp = getattr(self, "_retry", None)  # retry.py's Policy, once h.retry()/h.health_check() was called
         fresh = conn is None
         if fresh:
             conn = self._dial(clock, client) if rp is None else rp.dial(clock, client)  # client None: CoreClient
         if client is None:
             # the catalogue is imported only after a successful dial: a failed one on a small heap never pays for it
             from .commands import Client
-            c = Client(conn, self._tmo, clock)
+            c = Client(conn, self._timeout_ms, clock)
         elif fresh:
             c = conn.client  # the client that made the handshake (no second set of reply slots)
         else:
-            c = client(conn, self._tmo, clock)
+            c = client(conn, self._timeout_ms, clock)
         conn.client = c
         if rp is not None:
             rp.attach(c, conn, fresh)
@@ -201,7 +201,7 @@ class ConnectionHandler:
 
     def _alive(self, conn, clock):
         from .client import CoreClient
-        c = CoreClient(conn, self._tmo or 1000, clock)
+        c = CoreClient(conn, self._timeout_ms or 1000, clock)
         try:
             ok = c.command(b"PING").wait()
         except RedisError:
@@ -217,7 +217,7 @@ class ConnectionHandler:
         if stack is None:
             stack = self._stack = default_stack()
         host, port = self.address
-        t = open_transport(stack, host, port, self._tmo, tls=self._tls, server_hostname=self._sni)
+        t = open_transport(stack, host, port, self._timeout_ms, tls=self._tls, server_hostname=self._sni)
         conn = _Conn(t, self._params, self._decode)
         r = conn.reader
         lim = r._limit
@@ -226,7 +226,7 @@ class ConnectionHandler:
             # it is given back by Reader.space() once the reply is consumed.
             r._limit = _HANDSHAKE_MEMORY
         try:
-            c = client(conn, self._tmo, clock)
+            c = client(conn, self._timeout_ms, clock)
             self._handshake(c, conn)
             conn.client = c
         except BaseException:

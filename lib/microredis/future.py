@@ -36,9 +36,10 @@ def take_future(c):
     k = c._pool_head
     f = c._pool[k]
     c._pool[k] = None
-    c._pool_head = 0 if k + 1 == len(c._pool) else k + 1
+    k += 1
+    c._pool_head = k - len(c._pool) if k >= len(c._pool) else k
     c._pool_n = n - 1
-    f._st = _PENDING
+    f._state = _PENDING
     return f
 
 
@@ -58,65 +59,65 @@ class Future:
     error. wait() hands the value over once: the Future is then recycled for a later command, so do not keep it."""
 
     def __init__(self, client, state=_FREE):
-        self._c = client
-        self._st = state
-        self._v = None
+        self._client = client
+        self._state = state
+        self._value = None
 
     def ready(self):
         """True once wait() will not block: the reply has arrived or the future has failed (its deadline passed,
         the connection broke), and wait() then raises that error. Never blocks and never raises the future's
         error; only an exception of the client's push_handler comes through."""
-        if self._st == _PENDING:
-            c = self._c
+        if self._state == _PENDING:
+            c = self._client
             try:
                 c._poll()
             except RedisError:
-                if self._st == _PENDING and c._conn is not None:
+                if self._state == _PENDING and c._conn is not None:
                     raise  # not the connection failing: the push_handler's own error
-        return self._st != _PENDING
+        return self._state != _PENDING
 
     def wait(self):
-        if self._st == _PENDING:
+        if self._state == _PENDING:
             try:
-                read_until(self._c, self)
+                read_until(self._client, self)
             except RedisError:
                 # Another future's failure broke the connection: this one raises its own error below. When the
                 # read itself failed (the network), its exception says more than the futures' copy.
-                if self._st == _PENDING and self._c._rp is not None and self._c._rp.resume(self):
+                if self._state == _PENDING and self._client._retry is not None and self._client._retry.resume(self):
                     pass  # kept by retry_on (retry.py): re-sent on a new connection, resolved or failed there
-                elif self._st == _PENDING or self._v is self._c._dropped:
+                elif self._state == _PENDING or self._value is self._client._dropped:
                     raise
-        if self._st != _DONE:
+        if self._state != _DONE:
             self._odd()
-        v = self._v
-        self._v = None
-        self._st = _FREE
-        recycle(self._c, self)
+        v = self._value
+        self._value = None
+        self._state = _FREE
+        recycle(self._client, self)
         if _isinstance(v, _Exception):
-            self._c._seen_error(v)
+            self._client._seen_error(v)
             raise v
         return v
 
     def _odd(self):
-        if self._st == _FREE:
+        if self._state == _FREE:
             raise InvalidFuture("this future was already waited (its value was handed over)")
-        raise self._v  # _INVALID: every wait() of a broken future raises its error (it is never recycled)
+        raise self._value  # _INVALID: every wait() of a broken future raises its error (it is never recycled)
 
     def __repr__(self):
-        return "<Future %s>" % ("free", "pending", "done", "invalid")[self._st]
+        return "<Future %s>" % ("free", "pending", "done", "invalid")[self._state]
 
 
 class Batch:
     # `with client.pipeline():` - allocated once per client; nesting is counted
     def __init__(self, client):
-        self._c = client
+        self._client = client
 
     def __enter__(self):
-        self._c._batch += 1
-        return self._c
+        self._client._batch += 1
+        return self._client
 
     def __exit__(self, a, b, c):
-        cl = self._c
+        cl = self._client
         cl._batch -= 1
         if cl._batch == 0 and cl._conn is not None:
             cl.flush()

@@ -2,7 +2,7 @@
 
 from .clock import default_clock
 from .errors import ConnectionError, TimeoutError
-from .transport import _errno, _desc, _nodelay, _Base
+from .transport import _errno, _desc, _nodelay, _Base, send_obj
 
 # errnos of a non-blocking connect that is under way: 115 EINPROGRESS (Linux, lwIP), 119 (ESP-IDF).
 _IN_PROGRESS = (115, 119, 11)
@@ -16,13 +16,13 @@ class StreamTransport(_Base):
     empty), and write(buf, off, n) sends a slice without creating a memoryview.
     """
 
-    _nodata = ()
+    send_obj = send_obj
 
     def __init__(self, stack, host, port, tmo, ctx, server_hostname):
         import select
-        self._tmo = tmo
+        self._timeout_ms = tmo
         self._tls = ctx is not None
-        self._clk = default_clock()
+        self._clock = default_clock()
         addr = _resolve(stack, host, port)
         raw = stack.socket(addr[0], stack.SOCK_STREAM)
         s = raw
@@ -62,12 +62,12 @@ class StreamTransport(_Base):
                 raise  # our own ConnectionError from the connect above, or a programming error
             raise ConnectionError("%s to %s:%s failed: %s" % (
                 "TLS handshake" if ctx is not None else "connect", host, port, _desc(e)))
-        self._s = s
+        self._sock = s
         # Two poll objects, each registered once, so waiting never re-registers or modifies.
-        self._rp = select.poll()
-        self._rp.register(s, select.POLLIN)
-        self._wp = select.poll()
-        self._wp.register(s, select.POLLOUT)
+        self._poll_in = select.poll()
+        self._poll_in.register(s, select.POLLIN)
+        self._poll_out = select.poll()
+        self._poll_out.register(s, select.POLLOUT)
 
     # The per-command calls, recv_into and send, take the common case (one wait, one read or write) in frames of
     # at most 11 words, which MicroPython keeps on the C stack (a `try` with `except E as e` puts a frame on the
@@ -76,7 +76,7 @@ class StreamTransport(_Base):
     # read or write again to see the error: a raising call moved no byte, and a broken socket fails again (or
     # reads EOF).
     def recv_into(self, buf, start, timeout_ms):
-        s = self._s
+        s = self._sock
         if start:
             if start >= len(buf):
                 raise ValueError("no room in buffer")
@@ -86,7 +86,7 @@ class StreamTransport(_Base):
         if timeout_ms:
             # Wake on data, error or hangup; the read tells them apart. start: 0 unless woken.
             start = 0
-            for start in self._rp.ipoll(timeout_ms):
+            for start in self._poll_in.ipoll(timeout_ms):
                 pass
         n = _rd(s, buf)
         if n is not None and n > 0:
@@ -100,13 +100,13 @@ class StreamTransport(_Base):
         # raised: read again), 0 (EOF).
         if n == 0:
             self._eof()
-        s = self._s
-        clk = self._clk
+        s = self._sock
+        clk = self._clock
         t0 = clk.ticks_ms() if timeout_ms > 0 else 0
         wait = 0 if n == -1 else timeout_ms
         while True:
             if wait:
-                for _ in self._rp.ipoll(wait):
+                for _ in self._poll_in.ipoll(wait):
                     pass
             try:
                 n = s.readinto(buf)
@@ -129,7 +129,7 @@ class StreamTransport(_Base):
         return n
 
     def send(self, buf, n):
-        s = self._s
+        s = self._sock
         if s is None:
             self._closed()
         w = _wr(s, buf, n)
@@ -138,18 +138,18 @@ class StreamTransport(_Base):
 
     def _send(self, buf, n, w):
         # w: what send's write returned: None or 0 (no room), -1 (it raised: write again), or a part of n.
-        s = self._s
+        s = self._sock
         off = 0
         while True:
             if w is None or w == 0:
                 # Send buffer full: wait for room. The bound is per stall, not per call, so a large
                 # value over a slow link is fine as long as it keeps moving.
                 ready = False
-                for _ in self._wp.ipoll(self._tmo):
+                for _ in self._poll_out.ipoll(self._timeout_ms):
                     ready = True
                 if not ready:
                     self.close()
-                    raise TimeoutError("send stalled for %d ms" % self._tmo)
+                    raise TimeoutError("send stalled for %d ms" % self._timeout_ms)
             elif w > 0:
                 off += w
                 if off >= n:

@@ -2,7 +2,7 @@
 
 from .clock import default_clock
 from .errors import ConnectionError, TimeoutError
-from .transport import _TIMEDOUT, _errno, _desc, _nodelay, _Base
+from .transport import _TIMEDOUT, _errno, _desc, _nodelay, _Base, send_obj
 
 
 _HINT = " (is the server's port TLS? rediss:// needs one)"
@@ -36,10 +36,12 @@ class SockTransport(_Base):
     closed by the peer: ENOTCONN (mapped to ConnectionError like every errno not in _NO_DATA).
     """
 
+    send_obj = send_obj
+
     def __init__(self, stack, host, port, tmo, ctx, server_hostname):
-        self._tmo = tmo
-        self._cur = None  # timeout currently set on the socket in ms (-1: blocking); None: unknown
-        self._t0 = None
+        self._timeout_ms = tmo
+        self._sock_ms = None  # timeout currently set on the socket in ms (-1: blocking); None: unknown
+        self._stall_since = None
         nodata = []
         t = getattr(stack, "timeout", None)  # CPython's socket.timeout has errno None
         if t is not None:
@@ -85,19 +87,19 @@ class SockTransport(_Base):
                 hint = _HINT if ctx is not None and what[0] == "T" else ""
                 raise ConnectionError("%s %s:%s timed out%s" % (what, host, port, hint))
             raise ConnectionError("%s %s:%s failed: %s" % (what, host, port, _desc(e)))
-        self._s = s
+        self._sock = s
 
     def _settimeout(self, s, ms):
         # Only touch the socket when the value changes: the client usually waits with the same
         # timeout, so a round trip stays at one send and one recv_into.
         if ms < 0:
             ms = -1
-        if ms != self._cur:
+        if ms != self._sock_ms:
             s.settimeout(None if ms < 0 else ms / 1000)
-            self._cur = ms
+            self._sock_ms = ms
 
     def recv_into(self, buf, start, timeout_ms):
-        s = self._s
+        s = self._sock
         if s is None:
             self._closed()
         self._settimeout(s, timeout_ms)
@@ -118,13 +120,13 @@ class SockTransport(_Base):
         return n
 
     def send(self, buf, n):
-        s = self._s
+        s = self._sock
         if s is None:
             self._closed()
-        if self._cur is not None and self._cur < 0 and self._tmo > 0:
-            self._settimeout(s, self._tmo)  # never let a send block forever when bounded
+        if self._sock_ms is not None and self._sock_ms < 0 and self._timeout_ms > 0:
+            self._settimeout(s, self._timeout_ms)  # never let a send block forever when bounded
         off = 0
-        self._t0 = None
+        self._stall_since = None
         while off < n:
             try:
                 if off == 0 and n == len(buf):
@@ -135,7 +137,7 @@ class SockTransport(_Base):
                 w = self._fail(e, "sending")
             if w:
                 off += w
-                self._t0 = None
+                self._stall_since = None
                 continue
             self._stalled(s)
 
@@ -145,12 +147,12 @@ class SockTransport(_Base):
         # little; CPython's send waits by itself once a timeout is set.
         clk = default_clock()
         now = clk.ticks_ms()
-        if self._t0 is None:
-            self._t0 = now
-        elif self._tmo > 0 and clk.ticks_diff(now, self._t0) >= self._tmo:
+        if self._stall_since is None:
+            self._stall_since = now
+        elif self._timeout_ms > 0 and clk.ticks_diff(now, self._stall_since) >= self._timeout_ms:
             self.close()
-            raise TimeoutError("send stalled for %d ms" % self._tmo)
-        self._settimeout(s, self._tmo)
+            raise TimeoutError("send stalled for %d ms" % self._timeout_ms)
+        self._settimeout(s, self._timeout_ms)
         import time
         if hasattr(time, "sleep_ms"):
             time.sleep_ms(1)

@@ -145,8 +145,8 @@ class Subscription:
     def _live(self):
         # a closed subscription, or one of a closed client, must not read the socket another client now uses
         c = self._c
-        if self.active and c._conn is None and c._rp is not None and c._rp.retry:
-            c._rp.revive(c)  # retry.py: re-dial (paced) and subscribe again, or raise
+        if self.active and c._conn is None and c._retry is not None and c._retry.retry:
+            c._retry.revive(c)  # retry.py: re-dial (paced) and subscribe again, or raise
         if not self.active or self._c._conn is None:
             raise ConnectionError("subscription is closed")
 
@@ -169,9 +169,9 @@ class Subscription:
                 # confirmation would be waited for in vain
                 raise ValueError("channel name of %d bytes does not fit memory_limit (raise it)" % _size(n))
         self._raw_unread()
-        if self._r2 and c._n:
+        if self._r2 and c._pending:
             # RESP2: an array reply could look like a message, so settle every pending reply first
-            while c._n:
+            while c._pending:
                 c._read_one(None)
         c.flush()
         was = c._resp2_subscribed
@@ -219,7 +219,7 @@ class Subscription:
             v = c._next(ms)
             if v is NEED_DATA:
                 continue
-            if not c._n and isinstance(v, ReplyError):
+            if not c._pending and isinstance(v, ReplyError):
                 # with no command pending, an error reply answers the subscribe command itself (e.g. SSUBSCRIBE on
                 # Redis 6, NOPERM): the server confirms nothing more. Anything else (a reply over memory_limit)
                 # answers nothing: _dispatch() takes it as the protocol error it is
@@ -292,10 +292,12 @@ class Subscription:
         while self._qn and (self._qn == len(q) or self._qbytes + size > self._qlimit):
             self._qbytes -= self._qs[self._qh]
             q[self._qh] = None
-            self._qh = (self._qh + 1) % len(q)
+            i = self._qh + 1
+            self._qh = i - len(q) if i >= len(q) else i
             self._qn -= 1
             self.dropped += 1
-        i = (self._qh + self._qn) % len(q)
+        i = self._qh + self._qn
+        i = i - len(q) if i >= len(q) else i
         q[i] = m
         self._qs[i] = size
         self._qn += 1
@@ -306,14 +308,15 @@ class Subscription:
         m = q[self._qh]
         q[self._qh] = None
         self._qbytes -= self._qs[self._qh]
-        self._qh = (self._qh + 1) % len(q)
+        i = self._qh + 1
+        self._qh = i - len(q) if i >= len(q) else i
         self._qn -= 1
         return m
 
     # ---- receiving ---------------------------------------------------------------------------------------------
     def receive(self, timeout_ms=0):
         """The next Message, or None if none arrives within timeout_ms (0: never blocks)."""
-        rp = self._c._rp
+        rp = self._c._retry
         if rp is not None:
             return rp.receive(self, timeout_ms, None)  # retry.py: re-dials a lost connection within the call
         return self._receive(timeout_ms)
@@ -343,7 +346,7 @@ class Subscription:
         channel. A message longer than `buffer` is dropped and counted in self.dropped, as is one whose payload is
         not a string (a tracking invalidation: use receive() for those). Nothing is allocated
         for a message read straight off the wire with no command pending and a channel within channel_buffer."""
-        rp = self._c._rp
+        rp = self._c._retry
         if rp is not None:
             return rp.receive(self, timeout_ms, buffer)  # retry.py: re-dials a lost connection within the call
         return self._receive_into(buffer, timeout_ms)
@@ -372,7 +375,7 @@ class Subscription:
                 ms = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
                 if ms <= 0:
                     return None
-            if c._n:
+            if c._pending:
                 v = c._next(ms)
             else:
                 try:
@@ -516,7 +519,7 @@ def send_raw(client, value):
     unread, MONITOR lines or state the command changed never reach the next Client)."""
     if client._conn is None:
         raise ConnectionError("client is closed")
-    if client._n:
+    if client._pending:
         raise RedisError("send_raw needs no pending futures (wait them first)")
     if not value:
         raise ValueError("send_raw needs a command or protocol bytes")
@@ -562,7 +565,7 @@ def read_raw(client, timeout_ms):
     """The next frame (reply or push) as the reader returns it, or None when none arrives within timeout_ms."""
     if client._conn is None:
         raise ConnectionError("client is closed")
-    if client._n:
+    if client._pending:
         raise RedisError("read_raw needs no pending futures (wait them first)")
     v = client._next(timeout_ms)
     if v is NEED_DATA:

@@ -86,21 +86,21 @@ def next_msg(c, ms, dest, chan):
 
 def _parse_msg(c, dest, chan):
     while True:  # as CoreClient._parse(): a frame dropped on the way does not end the look
-        p = c._reader._r
+        p = c._reader._start
         v = _get_msg(c, dest, chan)
-        if v is not NEED_DATA or c._reader._r == p:
+        if v is not NEED_DATA or c._reader._start == p:
             return v
 
 
 def _get_msg(c, dest, chan):
     r = c._reader
-    p = r._r
+    p = r._start
     try:
         v = gets_msg_into(r, dest, chan)
     except MemoryFull:
         raise  # a message that does not fit: discarded, the reader is in step
     except ProtocolError as e:
-        if r._r != p and in_step(e):
+        if r._start != p and in_step(e):
             return unbuilt(c, e, p)
         c._broken(e, None)
         raise
@@ -141,7 +141,7 @@ def refuse(name):
 def bad(r, what, buf, start, p):
     # Reader._bad(): where in the reply the problem is, and the received bytes around it
     if r.decode:
-        r._u8 = False
+        r._bad_utf8 = False
     lo = p - 8 if p - 8 > start else start
     hi = p + 16 if p + 16 < r.wpos else r.wpos
     return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
@@ -194,19 +194,19 @@ def gets_msg_into(r, dest, chan):
 
 
 def _bulk_at(r, buf, p, end):
-    # payload start of the bulk string at p, its length left in r._ml (a tuple return would allocate);
+    # payload start of the bulk string at p, its length left in r._bulk_len (a tuple return would allocate);
     # -1 if p is not a plain bulk string
     if p >= end or buf[p] != 36 or buf[p + 1] == 45 or buf[p + 1] == 63:
         return -1
     eol = buf.find(b"\r\n", p + 1, end)
-    r._ml = r._len(buf, p, p + 1, eol)
+    r._bulk_len = r._len(buf, p, p + 1, eol)
     return eol + 2
 
 
 def _msg(r, dest, chan):
     buf = r.buf
-    p = r._r
-    end = r._s
+    p = r._start
+    end = r._scanned
     t = buf[p]
     if t != 62 and t != 42:  # > or *
         return -1
@@ -216,7 +216,7 @@ def _msg(r, dest, chan):
     q = _bulk_at(r, buf, p + 4, end)
     if q < 0:
         return -1
-    k = r._ml
+    k = r._bulk_len
     kind = None
     for m in _MSG:
         if k == len(m) and buf.startswith(m, q):
@@ -228,17 +228,17 @@ def _msg(r, dest, chan):
         q = _bulk_at(r, buf, q, end)
         if q < 0:
             return -1
-        q += r._ml + 2
+        q += r._bulk_len + 2
     q = _bulk_at(r, buf, q, end)
-    if q < 0 or r._ml > len(chan):
+    if q < 0 or r._bulk_len > len(chan):
         return -1  # built instead: the subscription then allocates a Message
-    cl = r._ml
+    cl = r._bulk_len
     c0 = q
     q = _bulk_at(r, buf, q + cl + 2, end)
     if q < 0:
         return -1
-    k = r._ml
-    r._r = end
+    k = r._bulk_len
+    r._start = end
     if k > len(dest):
         r.skipped_type = t
         raise MemoryFull("message of %d bytes does not fit the %d-byte buffer" % (k, len(dest)))

@@ -11,7 +11,7 @@ except ImportError:  # CPython
         return x
 
 from .errors import MemoryFull, ProtocolError
-from .build import Builder, Push, NEED_DATA, _NOKEY, _NOT_UTF8, copy  # noqa: F401 (re-exported)
+from .build import _build, Push, NEED_DATA, _NOKEY, _NOT_UTF8, copy  # noqa: F401 (re-exported)
 
 MAX_DEPTH = const(32)  # nesting limit of aggregates; deeper input raises ProtocolError
 _MAX_HEADER = const(40)  # a length/count line longer than this is malformed, not "incomplete"
@@ -59,10 +59,11 @@ class MemoryParameters:
         return params_repr(self)
 
 
-class Reader(Builder):
+class Reader:
     # A class default, set on the instance only on a rare path (an instance attribute more grows the instance dict,
     # and a 64 KB heap has no room to spare): decode=True met a value that is not UTF-8 in the reply being built.
     # Read only when decode is on, so the hot path never looks it up.
+    _bad_utf8 = False
 
     def __init__(self, params=None, decode=False, attributes=False):
         if params is None:
@@ -76,11 +77,11 @@ class Reader(Builder):
         self._base = bytearray(params.buffer_size)
         self.buf = self._base
         self.wpos = 0  # end of received data
-        self._r = 0  # start of the reply being scanned (everything before it is consumed)
-        self._s = 0  # scan position: end of the last complete element of that reply
+        self._start = 0  # start of the reply being scanned (everything before it is consumed)
+        self._scanned = 0  # scan position: end of the last complete element of that reply
         self._need = 0  # bytes the incomplete reply is known to need, so the buffer grows once, not by doubling
         self._depth = 0
-        self._cnt = [0] * MAX_DEPTH  # elements still expected per level; -1 for streamed aggregates
+        self._counts = [0] * MAX_DEPTH  # elements still expected per level; -1 for streamed aggregates
         self._kind = bytearray(MAX_DEPTH)  # type byte per level
         self._skip = False  # discarding a reply larger than memory_limit
         # Contract with the client: after MemoryFull, skipped_type is the type byte of the frame that was discarded
@@ -96,16 +97,16 @@ class Reader(Builder):
         self._ipos = 0  # bytes copied so far
         # scan: an incomplete line was searched this far past its start, the next search resumes there; during a
         # gets_into copy (no scan then): -1 if the value is a streamed string ($?), so _ilen grows chunk by chunk
-        self._lo = 0
+        self._searched = 0
         self.msg_kind = None  # gets_msg_into(): kind and channel length of the last message (set here: a new
         self.msg_clen = 0  # attribute created later would allocate)
-        self._ml = 0
+        self._bulk_len = 0  # gets_msg_into() (rare.py): the length of the bulk string just parsed
         self._pend = None  # fed data that did not fit yet (kept by reference, not copied)
-        self._pi = 0
+        self._pend_pos = 0  # how much of it has been moved into the buffer
         # build-pass stack, allocated once
-        # build pass: containers and pending map keys per level; its counts and kinds reuse _cnt/_kind, which the
+        # build pass: containers and pending map keys per level; its counts and kinds reuse _counts/_kind, which the
         # scan no longer needs once a reply is complete
-        self._bc = [None] * MAX_DEPTH
+        self._containers = [None] * MAX_DEPTH
         self._bkey = [None] * MAX_DEPTH
 
     def _bad(self, what, buf, start, p):
@@ -117,11 +118,11 @@ class Reader(Builder):
     def space(self):
         """Free bytes at buf[wpos:], after compacting or growing; a transport then writes there and calls wrote()."""
         w = self.wpos
-        r = self._r
+        r = self._start
         if r == w:
             # Everything consumed: restart at 0 so a transport can readinto(buf) with no slice (no allocation).
-            self._s = 0
-            self._r = 0
+            self._scanned = 0
+            self._start = 0
             self.wpos = 0
             if self.buf is not self._base and self._ilen < 0:
                 self.buf = self._base  # give back a buffer grown for one large reply
@@ -133,8 +134,8 @@ class Reader(Builder):
         if r > 0:
             n = w - r
             buf[0:n] = buf[r:w]
-            self._s -= r
-            self._r = 0
+            self._scanned -= r
+            self._start = 0
             self.wpos = n
             return len(buf) - n
         size = len(buf) * 2
@@ -170,7 +171,7 @@ class Reader(Builder):
         # not space() when the buffer is full: feed() must not grow it for data that may be many whole replies
         # (the limit is per reply); gets() grows it through _pull() only for the one reply it is scanning
         w = self.wpos
-        r = self._r
+        r = self._start
         if r == w or (r and w == len(self.buf)):
             free = self.space()  # resets or compacts
             w = self.wpos
@@ -183,7 +184,7 @@ class Reader(Builder):
             self.buf[w:w + free] = data[0:free]
             self.wpos = w + free
             self._pend = bytearray(data[free:])  # a copy: the caller may reuse its buffer
-            self._pi = 0
+            self._pend_pos = 0
 
     def _pull(self):
         # Move more queued data into the buffer; False when there is none.
@@ -191,7 +192,7 @@ class Reader(Builder):
         if d is None:
             return False
         free = self.space()
-        i = self._pi
+        i = self._pend_pos
         k = len(d) - i
         if k > free:
             k = free
@@ -201,16 +202,16 @@ class Reader(Builder):
         i += k
         if i >= len(d):
             self._pend = None
-            self._pi = 0
+            self._pend_pos = 0
         else:
-            self._pi = i
+            self._pend_pos = i
         return True
 
     def pending(self):
         """Bytes received but not yet returned as replies."""
-        n = self.wpos - self._r
+        n = self.wpos - self._start
         if self._pend is not None:
-            n += len(self._pend) - self._pi
+            n += len(self._pend) - self._pend_pos
         return n
 
     # ---- public parsing ------------------------------------------------------------------------------------
@@ -241,13 +242,13 @@ class Reader(Builder):
                 return NEED_DATA
 
     def _take(self):
-        start = self._r
-        end = self._s
+        start = self._start
+        end = self._scanned
         self._need = 0
-        self._r = end  # consumed before building, so a failing build cannot leave the stream half-read
+        self._start = end  # consumed before building, so a failing build cannot leave the stream half-read
         self.attributes = None
         self.skipped_type = 0
-        return self._build(start, end)
+        return _build(self, start, end)
 
     # ---- pass 1: scan --------------------------------------------------------------------------------------
     def _len(self, buf, start, p, eol):
@@ -269,21 +270,22 @@ class Reader(Builder):
         return v
 
     def _scan(self, dest):
-        # True when buf[_r:_s] holds a whole reply, or when a gets_into copy has begun. In skip mode (a reply past
-        # memory_limit) scanned bytes are discarded as they go, and MemoryFull is raised once the reply has ended.
+        # True when buf[_start:_scanned] holds a whole reply, or when a gets_into copy has begun. In skip mode (a
+        # reply past memory_limit) scanned bytes are discarded as they go, and MemoryFull is raised once the reply
+        # has ended.
         buf = self.buf
         w = self.wpos
-        cnt = self._cnt
+        cnt = self._counts
         kind = self._kind
         while True:
-            s = self._s
+            s = self._scanned
             if self._skip:
-                self._r = s
+                self._start = s
                 dr = self._drop
                 if dr > 0:
                     if w - s < dr:
                         self._drop = dr - (w - s)
-                        self._r = self._s = w
+                        self._start = self._scanned = w
                         return False
                     e = s + dr
                     self._drop = 0
@@ -291,7 +293,7 @@ class Reader(Builder):
                     eol = buf.find(b"\r\n", s, w)
                     if eol < 0:
                         # keep a trailing CR: it may be half of the CRLF
-                        self._r = self._s = w - 1 if w > s and buf[w - 1] == _CR else w
+                        self._start = self._scanned = w - 1 if w > s and buf[w - 1] == _CR else w
                         return False
                     self._drop = 0
                     e = eol + 2
@@ -304,25 +306,25 @@ class Reader(Builder):
             if e < 0:
                 if e == -3:
                     return True
-                if not self._skip and (e == -2 or w - self._r >= self._limit):
+                if not self._skip and (e == -2 or w - self._start >= self._limit):
                     self._skip = True
                     # tells a discarded push from a discarded reply; past leading attributes, the value's type
-                    self.skipped_type = kind[0] if self._depth and kind[0] != _PIPE else buf[self._r]
+                    self.skipped_type = kind[0] if self._depth and kind[0] != _PIPE else buf[self._start]
                     continue
                 return False
             if e == 0:
-                continue  # an aggregate was opened (or a skip state began); self._s moved past its header
-            self._s = e
+                continue  # an aggregate was opened (or a skip state began); self._scanned moved past its header
+            self._scanned = e
             # an element ended at e: close every aggregate it completes
             while True:
                 d = self._depth
                 if d == 0:
                     if self._skip:
                         self._skip = False
-                        self._r = e
+                        self._start = e
                         self._need = 0
                         if self.decode:
-                            self._u8 = False
+                            self._bad_utf8 = False
                         raise MemoryFull("reply larger than memory_limit (%d bytes) was discarded" % self._limit)
                     return True
                 d -= 1
@@ -339,18 +341,18 @@ class Reader(Builder):
 
     def _elem(self, buf, s, w, dest, cnt, kind, skip):
         # Scans the element at s. Returns where it ends (> 0); 0 when it opened an aggregate or a skip state
-        # (self._s then points past its header); -1: incomplete; -2: larger than memory_limit; -3: a gets_into
+        # (self._scanned then points past its header); -1: incomplete; -2: larger than memory_limit; -3: a gets_into
         # copy began. In skip mode bulk payloads and long lines are counted, not buffered.
         if s >= w:
             return -1
-        start = self._r
+        start = self._start
         t = buf[s]
         d = self._depth
         if d and kind[d - 1] == _DOLLAR and t != _SEMI:
             raise self._bad("streamed string chunk expected", buf, start, s)
-        lo = self._lo
+        lo = self._searched
         if lo:
-            self._lo = 0
+            self._searched = 0
             eol = buf.find(b"\r\n", s + lo, w)
         else:
             eol = buf.find(b"\r\n", s + 1, w)
@@ -360,7 +362,7 @@ class Reader(Builder):
                     self._drop = -1
                     return 0
                 if w - s > 2:
-                    self._lo = w - s - 1  # a long line arriving in pieces is searched once, not once per piece
+                    self._searched = w - s - 1  # a long line arriving in pieces is searched once, not once per piece
                 return -1
             if w - s > _MAX_HEADER:
                 raise self._bad("line too long or missing CRLF", buf, start, s)
@@ -374,7 +376,7 @@ class Reader(Builder):
                     raise self._bad("invalid length", buf, start, s + 1)
                 if dest is None or d or skip:
                     self._open(buf, start, s, _DOLLAR, -1)
-                    self._s = eol + 2
+                    self._scanned = eol + 2
                     return 0
                 # else gets_into of a streamed string, copied chunk by chunk as it arrives (below)
             elif n == -1:
@@ -391,20 +393,20 @@ class Reader(Builder):
                 raise self._bad("verbatim string shorter than its format", buf, start, s)
             if skip:
                 self._drop = n + 2
-                self._s = eol + 2
+                self._scanned = eol + 2
                 return 0
             if dest is not None and t == _DOLLAR and d == 0:
                 self.attributes = None
                 if s != start:
                     self._need = 0
-                    self._build(start, s)  # attributes before the value: built (or skipped) first
+                    _build(self, start, s)  # attributes before the value: built (or skipped) first
                 self._into = dest
                 self._ilen = n
                 self._ileft = n + 2
                 self._ipos = 0
-                self._r = self._s = eol + 2
+                self._start = self._scanned = eol + 2
                 if n < 0:  # streamed: chunk headers are read as the copy goes
-                    self._lo = -1
+                    self._searched = -1
                     self._ilen = self._ileft = 0
                 return -3
             end = eol + 4 + n
@@ -426,13 +428,13 @@ class Reader(Builder):
                 n = -1
             elif n == 0:
                 if t == _PIPE:
-                    self._s = eol + 2  # an empty attribute describes nothing
+                    self._scanned = eol + 2  # an empty attribute describes nothing
                     return 0
                 return eol + 2
             elif t == _PCT or t == _PIPE:
                 n *= 2
             self._open(buf, start, s, t, n)
-            self._s = eol + 2
+            self._scanned = eol + 2
             return 0
         if t == _DOT:
             if eol != s + 1 or not d or cnt[d - 1] >= 0:
@@ -445,7 +447,7 @@ class Reader(Builder):
         d = self._depth
         if d >= MAX_DEPTH:
             raise self._bad("nesting deeper than %d" % MAX_DEPTH, buf, start, s)
-        self._cnt[d] = n
+        self._counts[d] = n
         self._kind[d] = t
         self._depth = d + 1
 
@@ -453,7 +455,7 @@ class Reader(Builder):
         # gets_into: move the bulk string's bytes from the receive buffer to the destination as they arrive.
         while True:
             buf = self.buf
-            s = self._r
+            s = self._start
             w = self.wpos
             left = self._ileft
             n = self._ilen
@@ -478,11 +480,11 @@ class Reader(Builder):
                     raise self._bad("bulk string not followed by CRLF", buf, s, s)
                 s += 1
                 left -= 1
-            self._r = self._s = s
+            self._start = self._scanned = s
             self._ileft = left
             if left:
                 return NEED_DATA
-            if self._lo == 0:
+            if self._searched == 0:
                 break
             # a streamed string: the next ";n" chunk header
             if s < w and buf[s] != _SEMI:
@@ -495,9 +497,9 @@ class Reader(Builder):
             k = self._len(buf, s, s + 1, e)
             if k < 0:
                 raise self._bad("invalid length", buf, s, s + 1)
-            self._r = self._s = e + 2
+            self._start = self._scanned = e + 2
             if k == 0:
-                self._lo = 0
+                self._searched = 0
                 break
             self._ilen += k
             self._ileft = k + 2
@@ -506,11 +508,11 @@ class Reader(Builder):
         if not fits:
             self.skipped_type = _DOLLAR
             if self.decode:
-                self._u8 = False
+                self._bad_utf8 = False
             raise MemoryFull("value of %d bytes does not fit the %d-byte buffer" % (n, len(dest)))
         self.skipped_type = 0
-        if self.decode and self._u8:
-            self._u8 = False
+        if self.decode and self._bad_utf8:
+            self._bad_utf8 = False
             self.attributes = None
             return ProtocolError(_NOT_UTF8)
         return n

@@ -1,7 +1,7 @@
 """Reconnect, resubscribe and health check for a ConnectionHandler (h.retry(), h.health_check(); docs/SURVIVAL.md).
 
 Loaded only when a handler opts in, so a board that does not pays no RAM for it."""
-# One Policy per handler. The handler gives each Client it hands out a reference (client._rp); the client calls
+# One Policy per handler. The handler gives each Client it hands out a reference (client._retry); the client calls
 # before(client) at the start of every command (send.py _begin). That call is the whole steady-state cost: two
 # attribute tests and, with a health check, ticks arithmetic (no allocation). Everything else here is a rare path.
 #
@@ -36,7 +36,7 @@ def _keepalive(h, conn):
     # timing is the stack's (hours by default on Linux): the health check is the bound microredis controls.
     st = h._stack
     so = getattr(st, "SO_KEEPALIVE", None)
-    s = getattr(conn.transport, "_s", None)
+    s = getattr(conn.transport, "_sock", None)
     if so is not None and s is not None:
         try:
             s.setsockopt(st.SOL_SOCKET, so, 1)
@@ -45,9 +45,9 @@ def _keepalive(h, conn):
 
 
 def _policy(h):
-    p = getattr(h, "_rp", None)
+    p = getattr(h, "_retry", None)
     if p is None:
-        p = h._rp = Policy(h)
+        p = h._retry = Policy(h)
         conn = h._conn
         if conn is not None:
             _keepalive(h, conn)
@@ -180,7 +180,7 @@ class Policy:
     def attach(self, c, conn, fresh):
         # connect() handed out c: it may re-dial, and its idle time starts now (a reused connection may have sat
         # idle for long: the first command proves it)
-        c._rp = self
+        c._retry = self
         self.client = c
         self.conn = conn
         clock = c._clock
@@ -197,7 +197,7 @@ class Policy:
         # send.py _begin, before a reply slot is claimed: nothing of the command is written yet
         if c._conn is None:
             self.revive(c)
-        elif self.hc and not c._n and self._idle(c):
+        elif self.hc and not c._pending and self._idle(c):
             self._check(c)
 
     def _idle(self, c):
@@ -210,7 +210,7 @@ class Policy:
 
     def _check(self, c):
         # idle too long: a PING proves the socket before the command is written (so it is never lost half-sent)
-        c._rp = None  # the PING's own _begin must not check again
+        c._retry = None  # the PING's own _begin must not check again
         try:
             f = c._begin(None, None, 0, True, b"PING", None)
             e = c._encoder
@@ -225,7 +225,7 @@ class Policy:
         except RedisError:
             pass  # an error reply (NOAUTH after a server restart would have come as a lost connection): alive
         finally:
-            c._rp = self
+            c._retry = self
         if c._conn is None:
             if not self.retry:
                 raise ConnectionError("health check failed (%s): the command was not sent; connect() again"
@@ -251,7 +251,7 @@ class Policy:
         pipe = c._pipe
         ue = c.unwaited_errors
         le = c.last_unwaited_error
-        type(c).__init__(c, new, h._tmo, c._clock)
+        type(c).__init__(c, new, h._timeout_ms, c._clock)
         c.push_handler = ph
         c._batch = batch
         c._pipe = pipe
@@ -356,7 +356,7 @@ class Policy:
                 m = sub._receive(ms) if buf is None else sub._receive_into(buf, ms)
                 if m is not None:
                     return m
-                if hc and c._conn is not None and not c._n and self._idle(c):
+                if hc and c._conn is not None and not c._pending and self._idle(c):
                     self._check(c)
             except (ConnectionError, TimeoutError):
                 if not self.retry or c._conn is not None or not sub.active:

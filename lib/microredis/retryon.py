@@ -11,7 +11,7 @@ except ImportError:  # CPython
 from .errors import ConnectionError, InvalidFuture, RedisError, TimeoutError
 from .future import recycle
 from . import future as _future
-from .send import _GET2
+from .send import _GET2, _slot
 
 _FREE = const(0)  # Future states (future.py)
 _PENDING = const(1)
@@ -56,12 +56,10 @@ def park(p, c, err):
     p.once = None
     keep = []
     parked = []
-    for k in range(c._n):
-        i = c._head + k
-        if i >= c._cap:
-            i -= c._cap
+    for k in range(c._pending):
+        i = _slot(c, k)
         f = c._fut[i]
-        nm = c._nm[i]
+        nm = c._name[i]
         key = c._key[i]
         if key is None or (once is not None and f in once):
             continue
@@ -81,24 +79,24 @@ def unpark(p, err):
     if parked:
         for q in parked:
             f = q[0]
-            if f._st == _PENDING and f._c._conn is None:
-                f._st = _INVALID
-                f._v = InvalidFuture("reply cannot be matched any more, and the read was not re-sent: %s" % err)
+            if f._state == _PENDING and f._client._conn is None:
+                f._state = _INVALID
+                f._value = InvalidFuture("reply cannot be matched any more, and the read was not re-sent: %s" % err)
 
 
 def resend(p, c):
     parked = p.parked
     p.parked = None
     p.once = []
-    rp = c._rp
-    c._rp = None  # no health-check PING in between: the connection is new
+    rp = c._retry
+    c._retry = None  # no health-check PING in between: the connection is new
     try:
         for q in parked:
             f = q[0]
-            if f._st != _PENDING or f._c is not c:
+            if f._state != _PENDING or f._client is not c:
                 continue
             g = c._begin(q[1], q[2], 0, False, q[3], q[4])
-            g._st = _FREE
+            g._state = _FREE
             recycle(c, g)
             c._fut[c._last] = f  # the caller's future takes the new slot
             p.once.append(f)
@@ -111,7 +109,7 @@ def resend(p, c):
             e.arg(q[4])
             c._end(f)
     finally:
-        c._rp = rp
+        c._retry = rp
         p.parked = parked  # those left pending on no connection (a send failed half-way) fail
         unpark(p, ConnectionError("re-sending the reads failed"))
 
@@ -120,24 +118,24 @@ def resume(p, f):
     # Future.wait() of a future kept by park(): re-dial now (paced), which re-sends it, and read its reply.
     # False: not kept here (wait() raises as before).
     parked = p.parked
-    if not parked or f._st != _PENDING:
+    if not parked or f._state != _PENDING:
         return False
     for q in parked:
         if q[0] is f:
             break
     else:
         return False
-    c = f._c
+    c = f._client
     try:
         if c._conn is None:
             p.revive(c)
     except (RedisError, OSError):
         pass  # revive() failed the kept futures, f too
-    if f._st == _PENDING:
+    if f._state == _PENDING:
         try:
             _future.read_until(c, f)
         except RedisError:
-            if f._st == _PENDING:
+            if f._state == _PENDING:
                 raise
     return True
 

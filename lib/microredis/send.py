@@ -1,5 +1,6 @@
 """The sending half of the core client: claiming reply slots, encoding (with rollback), pipelining, hot commands."""
-# CoreClient (client.py) inherits this; the attributes used here are set up in CoreClient.__init__.
+# Plain functions taking the client: CoreClient (client.py), which creates the state they use, binds the public ones
+# as its methods.
 # MicroPython takes the frame of a function from the heap on every call when its locals + stack exceed 11 words
 # (an exception handler counts 3): the hot commands below are split so that every frame from get()/incr()/
 # publish() to the encoder stays under that, and the try sits in one small function (_emit).
@@ -12,7 +13,7 @@ except ImportError:  # CPython
 
 from .errors import ConnectionError, ProtocolError, RedisError, TimeoutError
 from .encoder import check
-from .future import Batch, take_future, recycle
+from .future import take_future, recycle
 
 _FREE = const(0)
 _PENDING = const(1)
@@ -49,27 +50,30 @@ def _claim(c, conv, into, name, key):
     # Claims a slot for one more reply (conv: None or a function applied to the reply; name/key: for error
     # messages). Arguments have been checked, so nothing after this can fail half-way except I/O, which breaks the
     # connection anyway. The encoder's position is kept so that a failed encoding can be rolled back (_unclaim).
-    if c._conn is None or c._resp2_subscribed or c._raw_replies or c._n == c._cap or c._rp is not None:
-        c._claim_slow()
-    i = c._head + c._n
-    if i >= c._cap:
-        i -= c._cap
+    if c._conn is None or c._resp2_subscribed or c._raw_replies or c._pending == c._cap or c._retry is not None:
+        _claim_slow(c)
+    i = c._head + c._pending  # (_slot(c, c._pending), inline on the hot path)
+    i = i - c._cap if i >= c._cap else i
     c._fut[i] = take_future(c)
     c._conv[i] = conv
     c._into[i] = into
-    c._nm[i] = name
+    c._name[i] = name
     c._key[i] = key
-    # a reply queued behind a blocking one cannot come sooner: it inherits the allowance (0 for a hot command)
-    c._allow[i] = c._allow[i - 1 if i else c._cap - 1] if c._n else 0
-    c._n += 1
+    # a reply queued behind a blocking one cannot come sooner: it inherits the allowance (0 for a hot command) of
+    # the one claimed before it (_last, while pending)
+    c._allow[i] = c._allow[c._last] if c._pending else 0
+    c._pending += 1
     c._unsent += 1
-    c._mark = c._encoder.n
-    c._mark_flushes = c._encoder.flushes
     c._last = i
+    i = c._encoder  # (a local less: this frame stays off the heap)
+    c._mark = i.n
+    c._mark_flushes = i.flushes
 
 
-def _tail(c, k):
-    # slot index of the k-th pending reply (k = _n: the next free slot)
+# Every ring index (reply slots, the future pool, the subscription's queue) is written one way: start + offset,
+# less the ring's size once if past its end: `i - size if i >= size else i` (offsets never exceed the size).
+def _slot(c, k):
+    # the reply slot k places after the oldest pending one (k = _pending: the next free slot)
     i = c._head + k
     return i - c._cap if i >= c._cap else i
 
@@ -96,27 +100,12 @@ def _emit(c, b):
 
 def _put(c, b):
     i = c._last
-    if _fits(c._encoder, c._nm[i], c._key[i], b):
-        _put_fast(c._encoder, c._nm[i], c._key[i], b)
+    if _put_fast(c._encoder, c._name[i], c._key[i], b):
         return
-    c._encoder.raw(c._nm[i])
+    c._encoder.raw(c._name[i])
     c._encoder.arg(c._key[i])
     if b is not _NO:
         c._encoder.arg(b)
-
-
-# The common case written straight into the encoder's send buffer (e.buf, e.n: docs/DESIGN.md "Encoder"): byte
-# strings that fit the room left, none larger than the encoder sends uncopied (a quarter of the buffer). Anything
-# else (str, int, float, large values, a full buffer) goes through Encoder.raw()/arg(), which flush as needed.
-def _fits(e, p, a, b):
-    k = _len(e.buf)
-    if not _buffer(a) or _len(a) > k >> 2:
-        return False
-    if b is _NO:
-        return k - e.n >= _len(p) + _len(a) + 16
-    if not _buffer(b) or _len(b) > k >> 2:
-        return False
-    return k - e.n >= _len(p) + _len(a) + _len(b) + 32
 
 
 def _buffer(x):
@@ -125,7 +114,24 @@ def _buffer(x):
     return t is _bytes or t is _bytearray or t is _memoryview
 
 
+# The common case written straight into the encoder's send buffer (e.buf, e.n: docs/DESIGN.md "Encoder"): byte
+# strings none larger than the encoder sends uncopied (a quarter of the buffer). Anything else (str, int, float,
+# large values) goes through Encoder.raw()/arg(), which flush as needed.
 def _put_fast(e, p, a, b):
+    # False (nothing written) if the command is not for this path
+    k = _len(e.buf) >> 2
+    if (_type(a) is not _bytes and not _buffer(a)) or _len(a) > k:
+        return False
+    if b is _NO:
+        n = _len(p) + _len(a) + 16  # (at most)
+    elif (_type(b) is not _bytes and not _buffer(b)) or _len(b) > k:
+        return False
+    else:
+        n = _len(p) + _len(a) + _len(b) + 32
+    if _len(e.buf) - e.n < n:
+        if n > _len(e.buf):
+            return False
+        e.flush()  # (a pipeline's next command starts the buffer again rather than going the slow way)
     # nothing is stored in e.n until the command is complete, so an interruption leaves no half command
     n = e.n + _len(p)
     e.buf[e.n:n] = p
@@ -133,6 +139,7 @@ def _put_fast(e, p, a, b):
     if b is not _NO:
         n = _bulk(e.buf, n, b)
     e.n = n
+    return True
 
 
 def _bulk(buf, n, a):
@@ -178,15 +185,16 @@ def _unclaim(c, kind):
             c._broken(kind("a command failed half-sent (the exception raised with it says why)"), None)
         return
     e.n = c._mark
-    i = _tail(c, c._n - 1)
+    i = c._last
     f = c._fut[i]
     c._fut[i] = None
     c._into[i] = None
-    c._nm[i] = None
+    c._name[i] = None
     c._key[i] = None
-    c._n -= 1
+    c._pending -= 1
     c._unsent -= 1
-    f._st = _FREE
+    c._last = _slot(c, c._pending - 1)  # the newest pending slot again (its allowance is inherited next)
+    f._state = _FREE
     recycle(c, f)
 
 
@@ -212,149 +220,149 @@ def _send_failed(c, kind):
 def _stamp(c):
     # the deadline of each reply counts from when its command was sent
     now = c._clock.ticks_ms()
-    k = c._n - c._unsent
-    while k < c._n:
-        c._sent[_tail(c, k)] = now
-        k += 1
-    c._unsent = 0
+    i = _slot(c, c._pending - c._unsent)
+    while c._unsent:
+        c._sent[i] = now
+        i += 1
+        i = i - c._cap if i >= c._cap else i
+        c._unsent -= 1
 
 
-class Sender:
-    _rp = None  # retry.Policy of the handler (h.retry()/h.health_check()); set per client only then
+# The methods of CoreClient that send (client.py binds them in its class body, so the class that creates the reply
+# slots is the one whose methods use them): plain functions here, called directly on the hot path.
 
-    # The sending half of CoreClient; the reply slots it claims are CoreClient's.
-    def _init_send(self):
-        self._unsent = 0  # of the pending replies, those whose commands are still in the send buffer
-        self._batch = 0  # open pipeline() blocks
-        self._pipe = Batch(self)
-        # the command being encoded: its slot, and the encoder's position to roll back to
-        self._last = 0
-        self._mark = 0
-        self._mark_flushes = 0
-        self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (_begin)
+def _claim_slow(c):
+    if c._retry is not None:
+        c._retry.before(c)  # retry.py: re-dial a lost connection, PING an idle one
+    if c._conn is None:
+        raise ConnectionError("client is closed")
+    if c._resp2_subscribed and not c._sub_ping:
+        raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
+                         "close the subscription first, or use RESP3")
+    if c._raw_replies:
+        from .rare import raw_unread
+        raw_unread(c._raw_replies)
+    while c._pending == c._cap:
+        # every slot pending: the oldest reply is read first (never an error for the caller)
+        c._read_one(None)
 
-    # ---- claiming a reply slot ------------------------------------------------------------------------------
-    def _claim_slow(self):
-        if self._rp is not None:
-            self._rp.before(self)  # retry.py: re-dial a lost connection, PING an idle one
-        if self._conn is None:
-            raise ConnectionError("client is closed")
-        if self._resp2_subscribed and not self._sub_ping:
-            raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
-                             "close the subscription first, or use RESP3")
-        if self._raw_replies:
-            from .rare import raw_unread
-            raw_unread(self._raw_replies)
-        while self._n == self._cap:
-            # every slot pending: the oldest reply is read first (never an error for the caller)
-            self._read_one(None)
 
-    def _begin(self, conv, into, extra=0, allow=False, name=None, key=None):
-        # the general form of _claim: a reply deadline allowance (ms added to the timeout of a blocking command;
-        # -1: no deadline) and (allow=True, pubsub.py) a PING in RESP2 subscribed mode
-        self._sub_ping = allow
-        try:
-            _claim(self, conv, into, name, key)
-        finally:
-            self._sub_ping = False
-        i = self._last
-        x = self._allow[i]  # inherited from the reply queued before it (0 when none)
-        if not (x < 0 or (extra >= 0 and x > extra)):
-            self._allow[i] = extra
-        return self._fut[i]
+def _begin(c, conv, into, extra=0, allow=False, name=None, key=None):
+    # the general form of _claim: a reply deadline allowance (ms added to the timeout of a blocking command;
+    # -1: no deadline) and (allow=True, pubsub.py) a PING in RESP2 subscribed mode
+    c._sub_ping = allow
+    try:
+        _claim(c, conv, into, name, key)
+    finally:
+        c._sub_ping = False
+    i = c._last
+    x = c._allow[i]  # inherited from the reply queued before it (0 when none)
+    if not (x < 0 or (extra >= 0 and x > extra)):
+        c._allow[i] = extra
+    return c._fut[i]
 
-    def _end(self, f):
-        if self._batch == 0:
-            _flush(self)
-        return f
 
-    def _cmd(self, conv, args, into=None, extra_ms=0):
+def _end(c, f):
+    if c._batch == 0:
+        _flush(c)
+    return f
+
+
+def _cmd(c, conv, args, into=None, extra_ms=0):
+    for a in args:
+        check(a)
+    f = _begin(c, conv, into, extra_ms, False, args[0], args[1] if len(args) > 1 else None)
+    e = c._encoder
+    try:
+        e.begin(len(args))
         for a in args:
-            check(a)
-        f = self._begin(conv, into, extra_ms, False, args[0], args[1] if len(args) > 1 else None)
-        e = self._encoder
-        try:
-            e.begin(len(args))
-            for a in args:
-                e.arg(a)
-        except TimeoutError:
-            _unclaim(self, TimeoutError)
-            raise
-        except RedisError:
-            _unclaim(self, ConnectionError)
-            raise
-        except BaseException:
-            _unclaim(self, ProtocolError)
-            raise
-        return self._end(f)
+            e.arg(a)
+    except TimeoutError:
+        _unclaim(c, TimeoutError)
+        raise
+    except RedisError:
+        _unclaim(c, ConnectionError)
+        raise
+    except BaseException:
+        _unclaim(c, ProtocolError)
+        raise
+    return _end(c, f)
 
-    # ---- sending --------------------------------------------------------------------------------------------
-    def flush(self):
-        """Send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)."""
-        _flush(self)
 
-    def pipeline(self):
-        """`with client.pipeline():` coalesces the commands issued in the block into one send."""
-        return self._pipe
+# ---- sending --------------------------------------------------------------------------------------------------
+def flush(c):
+    """Send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)."""
+    _flush(c)
 
-    def command(self, *args):
-        """Any command; returns a Future of the raw reply. Commands that would break the matching of replies to
-        futures (the subscribe family, MONITOR, CLIENT REPLY, RESET, HELLO, QUIT) are refused with ValueError."""
-        if not args:
-            raise ValueError("command() needs at least the command name")
-        _refuse(args)
-        return self._cmd(None, args)
 
-    # ---- hot-path commands: constant prefixes, no argument tuples, nothing allocated once warm ----------------
-    def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
-            pxat=None):
-        if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
-            if _type(key) is not _bytes:
-                check(key)
-            if _type(value) is not _bytes:
-                check(value)
-            _claim(self, ok, None, _SET3, key)
-            return _emit(self, value)
-        return _set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
+def pipeline(c):
+    """`with client.pipeline():` coalesces the commands issued in the block into one send."""
+    return c._pipe
 
-    def get(self, key):
-        if _type(key) is not _bytes:  # (bytes pass check(): a call saved)
-            check(key)
-        _claim(self, None, None, _GET2, key)
-        return _emit(self, _NO)
 
-    def get_into(self, key, buffer):
-        """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
-        t = type(buffer)
-        if t is not bytearray and t is not memoryview:  # isinstance(x, (a, b)) would build a tuple
-            raise TypeError("buffer must be a bytearray or memoryview")
-        if t is memoryview:
-            check(buffer)  # 1-D, contiguous, byte-sized: the reader copies bytes, not items or rows
-        _writable(buffer)
-        check(key)
-        _claim(self, None, buffer, _GET2, key)
-        return _emit(self, _NO)
+def command(c, *args):
+    """Any command; returns a Future of the raw reply. Commands that would break the matching of replies to
+    futures (the subscribe family, MONITOR, CLIENT REPLY, RESET, HELLO, QUIT) are refused with ValueError."""
+    if not args:
+        raise ValueError("command() needs at least the command name")
+    _refuse(args)
+    return _cmd(c, None, args)
 
-    def incr(self, key):
+
+# ---- hot-path commands: constant prefixes, no argument tuples, nothing allocated once warm --------------------
+# (named as the methods they become: `set`/`get` shadow nothing this module uses)
+def set(c, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None, pxat=None):
+    if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
         if _type(key) is not _bytes:
             check(key)
-        _claim(self, None, None, _INCR2, key)
-        return _emit(self, _NO)
+        if _type(value) is not _bytes:
+            check(value)
+        _claim(c, ok, None, _SET3, key)
+        return _emit(c, value)
+    return _set(c, key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
 
-    def publish(self, channel, message):
-        if _type(channel) is not _bytes:
-            check(channel)
-        if _type(message) is not _bytes:
-            check(message)
-        _claim(self, None, None, _PUBLISH3, channel)
-        return _emit(self, message)
+
+def get(c, key):
+    if _type(key) is not _bytes:  # (bytes pass check(): a call saved)
+        check(key)
+    _claim(c, None, None, _GET2, key)
+    return _emit(c, _NO)
+
+
+def get_into(c, key, buffer):
+    """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
+    t = type(buffer)
+    if t is not bytearray and t is not memoryview:  # isinstance(x, (a, b)) would build a tuple
+        raise TypeError("buffer must be a bytearray or memoryview")
+    if t is memoryview:
+        check(buffer)  # 1-D, contiguous, byte-sized: the reader copies bytes, not items or rows
+    _writable(buffer)
+    check(key)
+    _claim(c, None, buffer, _GET2, key)
+    return _emit(c, _NO)
+
+
+def incr(c, key):
+    if _type(key) is not _bytes:
+        check(key)
+    _claim(c, None, None, _INCR2, key)
+    return _emit(c, _NO)
+
+
+def publish(c, channel, message):
+    if _type(channel) is not _bytes:
+        check(channel)
+    if _type(message) is not _bytes:
+        check(message)
+    _claim(c, None, None, _PUBLISH3, channel)
+    return _emit(c, message)
 
 
 def _set(c, key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
     # set() with options; setopts.py loads with the first one (the core stays smaller without). A function of its
     # own keeps set()'s frame as small as its signature allows (its stack counts toward the 11 words).
     from .setopts import set_args
-    return c._cmd(None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
+    return _cmd(c, None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
 
 
 def _writable(buffer):

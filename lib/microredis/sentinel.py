@@ -29,7 +29,7 @@ class Sentinel:
         self.sentinels = sentinels
         self.service_name = service_name
         self._auth = sentinel_auth
-        self._tmo = timeout_ms
+        self._timeout_ms = timeout_ms
         self.last_error = None  # why the last sentinel that failed did (a ConnectionError, a ReplyError, ...)
 
     def handler(self, protocol=3, fallback=False):
@@ -43,7 +43,7 @@ class Sentinel:
         n = len(self.sentinels)
         for i in range(n):
             addr = self.sentinels[i]
-            sh = ConnectionHandler.resp2(addr).timeout(self._tmo).auth(self._auth)
+            sh = ConnectionHandler.resp2(addr).timeout(self._timeout_ms).auth(self._auth)
             r = None
             try:
                 c = sh.connect(stack, clock, CoreClient)
@@ -83,7 +83,7 @@ class SentinelHandler(ConnectionHandler):
         s.last_error = None
         self.address = s.master_address(self._stack, clock)
         conn = ConnectionHandler._dial(self, *args)
-        c = CoreClient(conn, self._tmo, clock)
+        c = CoreClient(conn, self._timeout_ms, clock)
         try:
             role = c.command(b"ROLE").wait()
         except NoPermissionError:

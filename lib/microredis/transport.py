@@ -43,17 +43,20 @@ def _nodelay(stack, s):
         pass  # an option the port does not know is not a reason to fail the connection
 
 
-class _Base:
-    _s = None
-    _tls = False
+def send_obj(t, obj):
+    # each adapter binds this as its method: it sends through the adapter's own send()
+    t.send(obj, len(obj))
 
-    def send_obj(self, obj):
-        self.send(obj, len(obj))
+
+class _Base:
+    _sock = None
+    _tls = False
+    _nodata = ()  # exception classes that mean "no data yet" besides the errnos (net_sock.py sets its own)
 
     def close(self):
-        s = self._s
+        s = self._sock
         if s is not None:
-            self._s = None
+            self._sock = None
             try:
                 s.close()
             except Exception:

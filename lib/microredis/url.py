@@ -44,11 +44,11 @@ def from_url(url):
             key = kv[:eqs] if eqs >= 0 else kv
             v = _unquote(kv[eqs + 1:], "URL parameter") if eqs >= 0 else ""
             if key == "protocol":
-                proto = _num(v, "protocol")
+                proto = _digits(v, "protocol")
                 if proto != 2 and proto != 3:
                     raise ValueError("protocol must be 2 or 3")
             elif key == "db":
-                db = _num(v, "db")
+                db = _digits(v, "db")
             elif key == "timeout" or key == "socket_timeout":
                 tmo = _seconds(v, key)
             elif key == "client_name":
@@ -60,7 +60,7 @@ def from_url(url):
     sl = rest.find("/")
     if sl >= 0:
         if rest[sl + 1:] and db is None:
-            db = _num(rest[sl + 1:], "database number")
+            db = _digits(rest[sl + 1:], "database number")
         rest = rest[:sl]
     port = 6379
     if rest.startswith("["):  # IPv6 literal
@@ -69,13 +69,13 @@ def from_url(url):
             raise ValueError("URL has an unclosed [IPv6] host")
         host = rest[1:end]
         if rest[end + 1:end + 2] == ":":
-            port = _num(rest[end + 2:], "port")
+            port = _digits(rest[end + 2:], "port")
     else:
         colon = rest.rfind(":")
         host = rest
         if colon >= 0:
             host = rest[:colon]
-            port = _num(rest[colon + 1:], "port")
+            port = _digits(rest[colon + 1:], "port")
     if not host:
         raise ValueError("URL has no host")
     if port < 1 or port > 65535:
@@ -94,7 +94,7 @@ def from_url(url):
     return h
 
 
-def _num(s, what):
+def _digits(s, what):
     # Decimal digits only: int() would also take "+5", " 5", "5_0" or "-1". The text is never quoted.
     if not s or len(s) > 9:
         raise ValueError("invalid %s in URL" % what)
