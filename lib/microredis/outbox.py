@@ -297,10 +297,8 @@ class Outbox:
             if left <= 0:
                 break
             wait = self._delay - clock.ticks_diff(clock.ticks_ms(), self._fail_at)
-            # retry.py is loaded already where h.retry() is on (boards/common/telemetry.py); else this first backoff
-            # wait loads it (about 6 KB from .mpy), a rare path, rather than a second copy of the sleep living here
-            from .retry import _sleep_ms
-            _sleep_ms(max(1, min(left, wait, 1000)))
+            from .ticks import sleep_ms  # ticks.py, 1.8 KB from .mpy, loaded by the first backoff wait
+            sleep_ms(max(1, min(left, wait, 1000)))
         if self._fa is not None:
             self._maybe_compact()
         return done

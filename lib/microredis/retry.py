@@ -22,15 +22,6 @@ from .errors import AuthenticationError, ConnectionError, ProtocolError, Timeout
 _MAX_SHIFT = const(16)
 
 
-def _sleep_ms(ms):
-    import time
-    s = getattr(time, "sleep_ms", None)
-    if s is not None:
-        s(ms)
-    else:
-        time.sleep(ms / 1000)
-
-
 def _keepalive(h, conn):
     # TCP keepalive where the stack names the option (its number differs between stacks, so none is guessed). Its
     # timing is the stack's (hours by default on Linux): the health check is the bound microredis controls.
@@ -343,7 +334,8 @@ class Policy:
                     left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
                     if left <= 0:
                         return None
-                    _sleep_ms(max(1, min(left, self.wait_ms(clock))))
+                    from .ticks import sleep_ms
+                    sleep_ms(max(1, min(left, self.wait_ms(clock))))
                     continue
             ms = 0
             if timeout_ms > 0:
