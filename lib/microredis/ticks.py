@@ -1,4 +1,4 @@
-"""Tick clocks for platforms whose time module has no ticks_diff (CircuitPython, CPython), see clock.py; the backoff sleep."""
+"""Tick clocks where time has no ticks_diff (CircuitPython, CPython; see clock.py), and the backoff sleep."""
 
 # A clock is any object with ticks_ms() and ticks_diff(new, old). Deadlines are
 # always computed with ticks_diff, never by comparing raw ticks, so a counter that
