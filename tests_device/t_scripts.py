@@ -139,7 +139,7 @@ def test_fcall_on_redis7():
     try:
         if _major(c) < 7:
             skip("FCALL needs Redis 7 (tests_host/test_redis7.py runs this module against one)")
-        eq(c.function_load(LIB, replace=True).wait(), b"t_scripts")
+        eq(c.command(b"FUNCTION", b"LOAD", b"REPLACE", LIB).wait(), b"t_scripts")
         c.delete(P + b"f").wait()
         eq(c.fcall("t_add", 1, P + b"f", 5).wait(), 5)
         eq(c.fcall_ro("t_get", 1, P + b"f").wait(), b"5")

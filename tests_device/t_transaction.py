@@ -5,7 +5,7 @@ import gc
 
 import cfg
 import microredis as mr
-from tinytest import IS_MICROPYTHON, eq, ok, raises
+from tinytest import IS_MICROPYTHON, eq, ok, raises, skip
 from t_client import counting
 
 P = b"t_tx:"
@@ -271,3 +271,90 @@ def test_scan_iter_cannot_wait_inside_the_block():
         with c.transaction() as t:
             raises(mr.RedisError, lambda: list(t.scan_iter(match=P + b"*")))
     _each(run)
+
+
+def test_decode_responses():
+    h = _handler(3).decode_responses()
+    c = h.connect()
+    try:
+        c.hset(P + b"h", mapping={b"a": b"1"}).wait()
+        with c.transaction() as t:
+            a = t.set(P + b"s", "é")
+            b = t.get(P + b"s")
+            d = t.hgetall(P + b"h")
+        eq((a.wait(), b.wait(), d.wait()), (True, "é", {"a": "1"}))
+        c.delete(P + b"s", P + b"h").wait()
+    finally:
+        c.close()
+        h.disconnect()
+
+
+def test_exec_past_its_deadline_fails_every_result_and_the_next_connect_redials():
+    h = _handler(3).timeout(300)
+    c = h.connect()
+    try:
+        try:
+            c.command(b"DEBUG", b"SLEEP", b"0").wait()
+        except mr.ReplyError:
+            skip("this server refuses DEBUG (redis-server --enable-debug-command yes)")
+        with c.transaction() as t:
+            a = t.set(P + b"s", b"1")
+            b = t.command(b"DEBUG", b"SLEEP", b"0.6")  # runs at EXEC: its reply comes after the deadline
+        raises(mr.TimeoutError, a.wait)
+        raises(mr.TimeoutError, b.wait)
+        ok(c._conn is None)
+        c = h.connect()
+        eq(c.get(P + b"s").wait(), b"1")  # the transaction ran, only its reply came late
+        c.delete(P + b"s").wait()
+    finally:
+        c.close()
+        h.disconnect()
+
+
+class _Interrupting:
+    # a transport whose send raises KeyboardInterrupt once armed (^C in the middle of a transaction's write)
+    def __init__(self, t):
+        self.t = t
+        self.armed = False
+
+    def send(self, buf, n):
+        if self.armed:
+            raise KeyboardInterrupt
+        self.t.send(buf, n)
+
+    def send_obj(self, o):
+        self.send(o, len(o))
+
+    def recv_into(self, buf, start, ms):
+        return self.t.recv_into(buf, start, ms)
+
+    def close(self):
+        self.t.close()
+
+
+def test_interrupted_while_sent_drops_the_connection_never_leaves_a_multi_open():
+    h = _handler(3)
+    c = h.connect()
+    try:
+        w = _Interrupting(c._transport)
+        c._transport = w
+        c._encoder.sink = w
+        big = b"x" * 300  # over a quarter of the send buffer: written uncopied, mid-transaction
+        w.armed = True
+        try:
+            with c.transaction() as t:
+                a = t.set(P + b"s", b"1")
+                b = t.set(P + b"l", big)
+            raise AssertionError("not interrupted")
+        except KeyboardInterrupt:
+            pass
+        ok(c._conn is None)  # dropped: a MULTI without EXEC would queue the next client's commands
+        raises(mr.RedisError, a.wait)
+        raises(mr.RedisError, b.wait)
+        c = h.connect()
+        eq(c.set(P + b"s", b"2").wait(), True)  # not QUEUED: no transaction was left open
+        eq(c.get(P + b"s").wait(), b"2")
+        c.delete(P + b"s").wait()
+    finally:
+        c.close()
+        h.disconnect()

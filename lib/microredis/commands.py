@@ -317,10 +317,6 @@ class ServerCommands:
     def fcall_ro(self, function, numkeys, *keys_and_args):
         return self._cmd(None, ("FCALL_RO", function, _int(numkeys, "numkeys")) + keys_and_args)
 
-    def function_load(self, code, replace=False):
-        """FUNCTION LOAD (Redis 7) -> the library's name."""
-        return self._cmd(None, ("FUNCTION", "LOAD", "REPLACE", code) if replace else ("FUNCTION", "LOAD", code))
-
 
 # What a transaction (transaction.py) can queue: every mixin of the catalogue. It is passed to transaction.py, which
 # cannot import this module (that would be an import cycle: this one loads it).

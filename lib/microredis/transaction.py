@@ -4,7 +4,7 @@ commands and EXEC go out in one write, and each queued command's result resolves
 # imports it. A transaction is a catalogue user: the command mixins need only self._cmd(conv, args), which here
 # records the command instead of sending it. Not a hot path: each transaction allocates (README "Transactions").
 
-from .errors import ConnectionError, InvalidFuture, ProtocolError, RedisError
+from .errors import ConnectionError, InvalidFuture, ProtocolError, RedisError, ReplyError
 from .encoder import check
 from .send import ok, _refuse, _upper
 
@@ -169,14 +169,19 @@ class _Tx:
         self._fs = ()
         if len(fs) != len(q) + 2:
             return  # resolved already (or failed while sent)
-        _take(fs[0])  # MULTI's +OK (an error here: the commands' replies below say what happened)
+        for i in range(len(fs)):
+            fs[i] = _take(fs[i])  # (in place: the futures are recycled once waited)
+        for v in fs:
+            if isinstance(v, Exception) and not isinstance(v, ReplyError):
+                self._fail(v)  # the connection failed (a deadline, a lost socket): its error, for every command
+                return
         for i in range(len(q)):
-            v = _take(fs[i + 1])
+            v = fs[i + 1]
             if isinstance(v, Exception):
                 _set(q[i], v)  # refused while queued (arity, unknown command...): its own error; EXEC aborts
             elif not ((v == b"QUEUED") if type(v) is bytes else (v == "QUEUED")):
                 _set(q[i], ProtocolError("unexpected reply to a queued %s: %r" % (_name(q[i]), v)))
-        r = _take(fs[-1])
+        r = fs[-1]  # MULTI's +OK is fs[0] (an error there: the replies above say what happened)
         if isinstance(r, Exception):
             self._fail(r)  # EXECABORT (a command was refused while queued), or the connection's error
         elif r is None:
@@ -187,7 +192,6 @@ class _Tx:
             for i in range(len(q)):
                 if q[i]._st == _PEND:
                     _convert(q[i], r[i])
-        self._fail(ProtocolError("no reply for this command in the transaction"))  # (none is left pending)
 
 
 def _take(f):
