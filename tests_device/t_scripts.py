@@ -2,6 +2,8 @@
 # SHA-1 computed on the board (and from the server, SCRIPT LOAD, where hashlib has no sha1), a script's error as a
 # ReplyError, scripts inside a transaction, FCALL/FCALL_RO (Redis 7; skipped on older servers). Plain MicroPython;
 # runs under CPython too.
+import hashlib as _REAL_HASHLIB
+
 import cfg
 import microredis as mr
 import microredis.scripts as scripts  # (MicroPython: `from microredis import scripts` asks the package first)
@@ -153,3 +155,57 @@ def test_fcall_on_redis7():
         c.delete(P + b"f").wait()
     finally:
         c.close()
+
+
+class _NewOnly:
+    # CircuitPython's hashlib: new(name, data) and no sha1 attribute
+    @staticmethod
+    def new(name, data=b""):
+        h = _REAL_HASHLIB
+        return h.new(name, data) if hasattr(h, "new") else h.sha1(data)
+
+
+def test_circuitpython_hashlib_with_only_new():
+    import sys
+    keep_h = sys.modules.get("hashlib")  # (None on MicroPython: built-in modules are not in sys.modules)
+    keep_s = sys.modules["microredis.scripts"]
+    sys.modules["hashlib"] = _NewOnly()
+    del sys.modules["microredis.scripts"]
+    try:
+        s2 = __import__("microredis.scripts", None, None, ["scripts"])  # imported again, under that hashlib
+        ok(s2 is not keep_s)
+        c = _client()
+        try:
+            w = counting(c)
+            s = c.register_script("return 1")
+            ok(isinstance(s, s2.Script))
+            eq((s.sha, w.sends), (b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db", 0))  # computed here, nothing sent
+            eq(s.run().wait(), 1)
+        finally:
+            c.close()
+    finally:
+        if keep_h is None:
+            del sys.modules["hashlib"]
+        else:
+            sys.modules["hashlib"] = keep_h
+        sys.modules["microredis.scripts"] = keep_s
+        setattr(mr, "scripts", keep_s)
+
+
+def test_a_hashlib_that_refuses_sha1_falls_back_to_script_load():
+    def refuse(data):
+        raise ValueError("unsupported hash type")  # hashlib.new("sha1") where it is not built in, FIPS CPython
+    keep = scripts.sha1
+    scripts.sha1 = refuse
+    try:
+        c = _client()
+        try:
+            w = counting(c)
+            s = c.register_script("return 1")
+            eq((s.sha, w.sends), (None, 1))  # SCRIPT LOAD went out instead
+            eq(s.run().wait(), 1)
+            eq(s.sha, b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
+        finally:
+            c.close()
+    finally:
+        scripts.sha1 = keep

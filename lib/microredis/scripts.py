@@ -5,10 +5,18 @@ answers NOSCRIPT (it restarted, SCRIPT FLUSH, a failover), so a script is sent w
 
 from .errors import InvalidFuture, ProtocolError, RedisError, ReplyError
 
+# MicroPython has hashlib.sha1 where the port is built with TLS (MICROPY_PY_HASHLIB_SHA1 defaults to MICROPY_PY_SSL);
+# CircuitPython has only hashlib.new("sha1"). Without either, the server computes the SHA-1 (SCRIPT LOAD).
 try:
     from hashlib import sha1
-except ImportError:  # a port built without SHA-1 (MICROPY_PY_HASHLIB_SHA1 off): the server computes it, SCRIPT LOAD
-    sha1 = None
+except ImportError:
+    try:
+        from hashlib import new as _new
+    except ImportError:
+        sha1 = None
+    else:
+        def sha1(data):
+            return _new("sha1", data)
 
 _HEX = b"0123456789abcdef"
 
@@ -47,8 +55,11 @@ class Script:
         self.sha = None
         self._load = None  # without hashlib.sha1: the future of SCRIPT LOAD
         if sha1 is not None:
-            self.sha = _hex(sha1(script).digest())
-        else:
+            try:
+                self.sha = _hex(sha1(script).digest())
+            except ValueError:  # hashlib.new() without sha1 (or a FIPS-mode CPython)
+                pass
+        if self.sha is None:
             self._load = client._cmd(None, ("SCRIPT", "LOAD", script))
 
     def run(self, keys=(), args=(), client=None):
