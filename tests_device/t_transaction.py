@@ -109,7 +109,8 @@ def test_execabort_fails_every_command_and_nothing_runs():
 
 def test_watch_conflict_from_a_second_connection():
     def run(c, proto):
-        other = _handler(proto).connect()  # a handler of its own: its own socket
+        oh = _handler(proto)  # a handler of its own: its own socket
+        other = oh.connect()
         try:
             c.set(P + b"w", b"10").wait()
             eq(c.watch(P + b"w").wait(), True)
@@ -132,12 +133,14 @@ def test_watch_conflict_from_a_second_connection():
             eq(c.get(P + b"w").wait(), b"98")
         finally:
             other.close()
+            oh.disconnect()
     _each(run)
 
 
 def test_unwatch_forgets_the_watch():
     def run(c, proto):
-        other = _handler(proto).connect()
+        oh = _handler(proto)
+        other = oh.connect()
         try:
             eq(c.watch(P + b"w", P + b"s").wait(), True)
             other.set(P + b"w", b"1").wait()
@@ -147,6 +150,7 @@ def test_unwatch_forgets_the_watch():
             eq(a.wait(), True)
         finally:
             other.close()
+            oh.disconnect()
     _each(run)
 
 
