@@ -362,3 +362,41 @@ def test_interrupted_while_sent_drops_the_connection_never_leaves_a_multi_open()
     finally:
         c.close()
         h.disconnect()
+
+
+def _version(c):
+    v = c.info("server").wait().split(b"redis_version:")[1].split(b"\r")[0].split(b".")
+    return (int(v[0]), int(v[1]))
+
+
+def test_resp3_transaction_that_publishes_to_its_own_subscription():
+    # Redis < 7.2 puts the push made by PUBLISH inside the EXEC array (redis/redis#12326): the array ends early, so
+    # its last replies would be taken for the replies of the commands sent after it. The connection is dropped
+    # instead, and the next connect() re-dials; Redis >= 7.2 sends the push after the EXEC reply.
+    h = _handler(3)
+    c = h.connect()
+    try:
+        fixed = _version(c) >= (7, 2)
+        sub = c.subscribe(P + b"ch")
+        with c.transaction() as t:
+            a = t.publish(P + b"ch", b"m1")
+            b = t.incr(P + b"n")
+            d = t.publish(P + b"ch", b"m2")
+        after = c.get(P + b"n")  # sent behind the transaction: must never get one of its replies
+        if fixed:
+            eq((a.wait(), b.wait(), d.wait(), after.wait()), (1, 1, 1, b"1"))
+            eq([sub.receive(1000).payload for _ in range(2)], [b"m1", b"m2"])
+            sub.close()
+        else:
+            e = raises(mr.ProtocolError, a.wait)
+            ok("redis#12326" in str(e), str(e))
+            raises(mr.ProtocolError, b.wait)
+            raises(mr.RedisError, after.wait)  # its error, never a reply of the transaction
+            ok(c._conn is None)
+            c = h.connect()
+        eq(c.get(P + b"n").wait(), b"1")  # the transaction ran
+        eq(c.ping().wait(), True)
+        c.delete(P + b"n").wait()
+    finally:
+        c.close()
+        h.disconnect()

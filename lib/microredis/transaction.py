@@ -6,6 +6,7 @@ commands and EXEC go out in one write, and each queued command's result resolves
 
 from .errors import ConnectionError, InvalidFuture, ProtocolError, RedisError, ReplyError
 from .encoder import check
+from .build import Push
 from .send import ok, _refuse, _upper
 
 
@@ -135,7 +136,7 @@ class _Tx:
                 started = True
                 for x in q:
                     fs.append(c._cmd(None, x._args))
-                fs.append(c._cmd(None, _EXEC))
+                fs.append(c._cmd(self._exec_reply, _EXEC))
             except BaseException as e:
                 # A MULTI without its EXEC would queue every later command of the connection: drop it (the server
                 # discards the transaction with the connection). Before MULTI nothing was written.
@@ -144,6 +145,22 @@ class _Tx:
                               None)
                 self._fail(e if isinstance(e, RedisError) else ConnectionError("transaction not sent: %r" % e))
                 raise
+
+    def _exec_reply(self, v):
+        # The EXEC slot's conversion: it runs as soon as the reply is read, before the next frame. Redis before 7.2
+        # (redis/redis#12326) puts a RESP3 push made during EXEC (a PUBLISH to a channel this connection subscribes
+        # to, a client-tracking invalidation) inside the EXEC array, where it counts as an element: the array ends
+        # early and its last replies would be taken for the next commands' replies. Drop the connection instead.
+        if type(v) is list:
+            for x in v:
+                if type(x) is Push:
+                    err = ProtocolError("the server put a push message inside the EXEC reply (Redis < 7.2, "
+                                        "redis/redis#12326): connection dropped, the transaction ran; keep "
+                                        "subscriptions and client tracking off the connection of transactions")
+                    if self._c._conn is not None:
+                        self._c._broken(err, None)
+                    return err
+        return v
 
     def _fail(self, err):
         for x in self._q:
