@@ -400,3 +400,26 @@ def test_resp3_transaction_that_publishes_to_its_own_subscription():
     finally:
         c.close()
         h.disconnect()
+
+
+def test_resp3_client_tracking_invalidation_comes_after_the_exec_reply():
+    h = _handler(3)
+    c = h.connect()
+    try:
+        seen = []
+        c.push_handler = seen.append
+        eq(c.command(b"CLIENT", b"TRACKING", b"ON").wait(), b"OK")
+        c.set(P + b"s", b"1").wait()
+        eq(c.get(P + b"s").wait(), b"1")  # now tracked by this connection
+        with c.transaction() as t:
+            a = t.set(P + b"s", b"2")  # invalidates this connection's own tracked key
+            b = t.incr(P + b"n")
+        eq((a.wait(), b.wait()), (True, 1))
+        eq(c.ping().wait(), True)
+        ok(any(p[0] == b"invalidate" for p in seen), repr(seen))
+        ok(c._conn is not None)
+        c.command(b"CLIENT", b"TRACKING", b"OFF").wait()
+        c.delete(P + b"s", P + b"n").wait()
+    finally:
+        c.close()
+        h.disconnect()

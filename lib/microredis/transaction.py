@@ -148,15 +148,15 @@ class _Tx:
 
     def _exec_reply(self, v):
         # The EXEC slot's conversion: it runs as soon as the reply is read, before the next frame. Redis before 7.2
-        # (redis/redis#12326) puts a RESP3 push made during EXEC (a PUBLISH to a channel this connection subscribes
-        # to, a client-tracking invalidation) inside the EXEC array, where it counts as an element: the array ends
-        # early and its last replies would be taken for the next commands' replies. Drop the connection instead.
+        # (redis/redis#12326) puts the RESP3 push of a message EXEC publishes to a channel this connection
+        # subscribes to inside the EXEC array, where it counts as an element: the array ends early and its last
+        # replies would be taken for the next commands' replies. Drop the connection instead.
         if type(v) is list:
             for x in v:
                 if type(x) is Push:
                     err = ProtocolError("the server put a push message inside the EXEC reply (Redis < 7.2, "
-                                        "redis/redis#12326): connection dropped, the transaction ran; keep "
-                                        "subscriptions and client tracking off the connection of transactions")
+                                        "redis/redis#12326): connection dropped, the transaction ran; do not "
+                                        "publish to this connection's own channels in a transaction")
                     if self._c._conn is not None:
                         self._c._broken(err, None)
                     return err
