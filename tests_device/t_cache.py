@@ -349,6 +349,12 @@ def _hits():
         S.res[1] = c.get_into(S.key, S.buf).wait()
 
 
+def _into():
+    c = S.c
+    for _ in range(20):
+        S.res[1] = c.get_into(S.key, S.buf).wait()
+
+
 def test_a_hit_allocates_nothing():
     if not IS_MICROPYTHON:
         skip("allocation is measured on MicroPython")
@@ -363,5 +369,16 @@ def test_a_hit_allocates_nothing():
     eq(allocs(_hits), 0)
     eq(S.res, [b"21.5", 4])
     eq(cache.misses, misses)
+    # not even transient heap traffic (bytecode frames taken from the heap and freed): micropython.mem_total()
+    import micropython
+    m = micropython.mem_total()
+    _hits()
+    eq(micropython.mem_total() - m, 0)
+    # a key the cache does not track costs what it costs without a cache: nothing for get_into()
+    S.key = b"t_cache_other"
+    a.set(S.key, b"x").wait()
+    _into()
+    eq(allocs(_into), 0)
+    eq(S.res[1], 1)
     cache.close()
     c.close()

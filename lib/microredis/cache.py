@@ -59,6 +59,26 @@ def _names(xs, what):
     return out
 
 
+def _buffer(b):
+    t = _type(b)
+    if t is _bytearray:
+        return True
+    if t is _memoryview:
+        check(b)  # 1-D, contiguous, byte-sized: what the core's get_into() accepts
+        return True
+    return False
+
+
+def _arrived(c):
+    # True if bytes are buffered or arrive now (one non-blocking receive; a lost connection raises)
+    if c._conn is None or c._unsent:
+        return False
+    r = c._reader
+    if r._r != r.wpos:
+        return True
+    return c._recv(0)
+
+
 class Cache:
     """Cache(client, slots=8, size=64, prefixes=None, keys=None, noloop=False).
 
@@ -133,71 +153,67 @@ class Cache:
             self._n, self._size, self.hits, self.misses, self.invalidations)
 
     # ---- reads -------------------------------------------------------------------------------------------------
+    # Split into small methods: on MicroPython a frame with more than about 11 words of locals and stack, or a
+    # try with a bound exception, is taken from the heap on every call (freed again, but heap traffic).
     def get(self, key):
-        c = self._c
-        if c._conn is not self._conn:
+        if self._c._conn is not self._conn:
             self._track(False)
         if _type(key) is str:
             key = key.encode()  # (allocates: bytes keys make allocation-free hits)
         if _type(key) is not _bytes or not self._wants(key):
-            return self._cget(c, key)
-        self._poll(c)
+            return self._cget(self._c, key)
+        self._poll()
         i = self._find(key, None)
         if i >= 0:
             self.hits += 1
             return self._hit(self._v[i])
         self.misses += 1
-        f = self._cget(c, key)
-        self._expect(key, None, None)
-        return f
+        return self._expect(self._cget(self._c, key), key, None, None)
 
     def get_into(self, key, buffer):
-        c = self._c
-        if c._conn is not self._conn:
+        if self._c._conn is not self._conn:
             self._track(False)
-        t = _type(buffer)
-        if _type(key) is not _bytes or self._dec or (t is not _bytearray and t is not _memoryview) or \
-                not self._wants(key):
-            return self._cget_into(c, key, buffer)  # (it raises for a bad buffer)
-        if t is _memoryview:
-            check(buffer)
-        self._poll(c)
+        if _type(key) is not _bytes or self._dec or not self._wants(key) or not _buffer(buffer):
+            return self._cget_into(self._c, key, buffer)  # (it raises for a bad buffer)
+        self._poll()
         i = self._find(key, None)
         if i >= 0:
-            v = self._v[i]
-            if v is None:
-                self.hits += 1
-                return self._hit(None)
-            n = _len(v)
-            if n <= _len(buffer):
-                buffer[0:n] = v
-                self.hits += 1
-                return self._hit(n)
-            # too long for this buffer: the server's reply raises MemoryFull, as without a cache
+            i = self._copy(self._v[i], buffer)
+            if i is not None:
+                return i
+        return self._miss_into(key, buffer)
+
+    def _miss_into(self, key, buffer):
         self.misses += 1
-        f = self._cget_into(c, key, buffer)
-        self._expect(key, None, buffer)
-        return f
+        return self._expect(self._cget_into(self._c, key, buffer), key, None, buffer)
+
+    def _copy(self, v, buffer):
+        # a get_into() hit; None when the value is too long for buffer (the server's reply then raises MemoryFull,
+        # as without a cache)
+        if v is not None:
+            if _len(v) > _len(buffer):
+                return None
+            buffer[0:_len(v)] = v
+            v = _len(v)
+        self.hits += 1
+        return self._hit(v)
 
     def hget(self, key, field):
-        c = self._c
-        if c._conn is not self._conn:
+        if self._c._conn is not self._conn:
             self._track(False)
         if _type(key) is str:
             key = key.encode()
         if _type(field) is str:
             field = field.encode()
         if _type(key) is not _bytes or _type(field) is not _bytes or not self._wants(key):
-            return self._chget(c, key, field)
-        self._poll(c)
+            return self._chget(self._c, key, field)
+        self._poll()
         i = self._find(key, field)
         if i >= 0:
             self.hits += 1
             return self._hit(self._v[i])
         self.misses += 1
-        f = self._chget(c, key, field)
-        self._expect(key, field, None)
-        return f
+        return self._expect(self._chget(self._c, key, field), key, field, None)
 
     def _wants(self, key):
         if self._keys is not None and key in self._keys:
@@ -222,13 +238,14 @@ class Cache:
         f._st = _DONE
         return f
 
-    def _poll(self, c):
+    def _poll(self):
         # what has arrived (pushes: invalidations) is read before a value is served; never blocks (and never
-        # sends: inside a pipeline() block the batch stays queued)
-        if c._conn is None or c._unsent:
-            return
+        # sends: inside a pipeline() block the batch stays queued). Two locals and no bound exception name: the
+        # frame stays off the heap.
+        c = self._c
         try:
-            c._read_one(0)
+            if _arrived(c):
+                c._read_one(0)
         except RedisError:
             if c._conn is not None:
                 raise  # a push_handler's own error (after its frame was consumed)
@@ -236,11 +253,11 @@ class Cache:
             self.flush()  # the read found the connection lost
 
     # ---- fills -------------------------------------------------------------------------------------------------
-    def _expect(self, key, field, into):
-        # the command just sent (slot c._last) fills a slot when its reply is read
+    def _expect(self, f, key, field, into):
+        # the command just sent (slot c._last, future f) fills a slot when its reply is read; returns f
         c = self._c
         if c._conn is not self._conn or self._conn is None:
-            return  # sent on a connection without tracking (a re-dial inside the send): not cached
+            return f  # sent on a connection without tracking (a re-dial inside the send): not cached
         c._conv[c._last] = self._cb
         cap = self._pcap
         if self._pn == cap:  # only stale records can fill the ring (at most cap replies are pending)
@@ -253,6 +270,7 @@ class Cache:
         self._pf[i] = field
         self._pinto[i] = into
         self._pn += 1
+        return f
 
     def _pop(self):
         h = self._ph
