@@ -335,6 +335,46 @@ def test_decode_responses_caches_str():
     c.close()
 
 
+def test_a_push_handler_set_later_stays_behind_the_cache():
+    a, c, cache = _setup({b"a": b"1"})
+    eq(c.get(P + b"a").wait(), b"1")
+    seen = []
+    c.push_handler = seen.append  # replaces the cache's handler: invalidations would reach only this one
+    a.set(P + b"a", b"2").wait()
+    _settle()
+    c.command(b"PING").wait()  # the invalidation is read now, by the application's handler
+    eq(len(seen), 1)
+    eq(c.get(P + b"a").wait(), b"2")  # the cache noticed, took its place back and flushed
+    ok(c.push_handler is not seen.append)
+    cache._push(Push([b"other"]))
+    eq(seen[-1], [b"other"])
+    a.set(P + b"a", b"3").wait()
+    _settle()
+    eq(c.get(P + b"a").wait(), b"3")
+    eq(len(seen), 2)
+    cache.close()
+    ok(c.push_handler == seen.append)
+    c.close()
+
+
+def test_a_hit_inside_a_pipeline_leaves_the_batch_queued():
+    a, c, cache = _setup({b"a": b"1"})
+    eq(c.get(P + b"a").wait(), b"1")
+    w = counting(c)
+    with c.pipeline():
+        f1 = c.set(b"t_cache_other", b"x")
+        f2 = c.get(P + b"a")
+        ok(f2.ready())
+        f3 = c.incr(b"t_cache_n")
+        eq(w.sends, 0)
+    eq(w.sends, 1)
+    eq((f1.wait(), f2.wait(), f3.wait() > 0), (True, b"1", True))
+    eq(cache.hits, 1)
+    c.command(b"DEL", b"t_cache_n").wait()
+    cache.close()
+    c.close()
+
+
 class _S:
     pass
 

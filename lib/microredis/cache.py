@@ -156,8 +156,8 @@ class Cache:
     # Split into small methods: on MicroPython a frame with more than about 11 words of locals and stack, or a
     # try with a bound exception, is taken from the heap on every call (freed again, but heap traffic).
     def get(self, key):
-        if self._c._conn is not self._conn:
-            self._track(False)
+        if self._c._conn is not self._conn or self._c.push_handler is not self._hd:
+            self._renew()
         if _type(key) is str:
             key = key.encode()  # (allocates: bytes keys make allocation-free hits)
         if _type(key) is not _bytes or not self._wants(key):
@@ -171,8 +171,8 @@ class Cache:
         return self._expect(self._cget(self._c, key), key, None, None)
 
     def get_into(self, key, buffer):
-        if self._c._conn is not self._conn:
-            self._track(False)
+        if self._c._conn is not self._conn or self._c.push_handler is not self._hd:
+            self._renew()
         if _type(key) is not _bytes or self._dec or not self._wants(key) or not _buffer(buffer):
             return self._cget_into(self._c, key, buffer)  # (it raises for a bad buffer)
         self._poll()
@@ -199,8 +199,8 @@ class Cache:
         return self._hit(v)
 
     def hget(self, key, field):
-        if self._c._conn is not self._conn:
-            self._track(False)
+        if self._c._conn is not self._conn or self._c.push_handler is not self._hd:
+            self._renew()
         if _type(key) is str:
             key = key.encode()
         if _type(field) is str:
@@ -374,6 +374,17 @@ class Cache:
             self._v[i] = None
         for i in range(self._pcap):
             self._pk[i] = None
+
+    def _renew(self):
+        # The client changed under the cache: a push_handler set after the cache was made (it is kept, behind the
+        # cache, and the cache is flushed: invalidations may have gone to it), or a new connection.
+        c = self._c
+        if c.push_handler is not self._hd:
+            self._prev = c.push_handler
+            c.push_handler = self._hd
+            self.flush()
+        if c._conn is not self._conn:
+            self._track(False)
 
     # ---- tracking ----------------------------------------------------------------------------------------------
     def _track(self, first):
