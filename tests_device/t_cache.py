@@ -315,6 +315,36 @@ def test_redial_flushes_and_tracks_again():
     c.close()
 
 
+def test_a_get_resent_by_retry_on_is_not_cached_from_the_old_tracking():
+    a = admin()
+    a.command(b"DEL", P + b"l").wait()
+    a.set(P + b"a", b"1").wait()
+    h = handler().retry(backoff_ms=50, retry_on=(b"GET",))
+    c = h.connect()
+    if not hasattr(c, "blpop"):
+        skip("needs the command catalogue")
+    cache = Cache(c, prefixes=(P,))
+    cid = c.command(b"CLIENT", b"ID").wait()
+    with c.pipeline():
+        fb = c.blpop([P + b"l"], timeout=5)  # keeps the GET behind it unanswered
+        f = c.get(P + b"a")
+    _sleep_ms(20)
+    eq(a.command(b"CLIENT", b"KILL", b"ID", cid).wait(), 1)
+    a.set(P + b"a", b"2").wait()
+    raises(mr.ConnectionError, fb.wait)
+    eq(f.wait(), b"2")  # re-sent once on the new connection (retry_on), which has no tracking yet
+    eq(h.reconnects, 1)
+    ok(P + b"a" not in cache._k)
+    eq(c.get(P + b"a").wait(), b"2")  # tracks again, then caches
+    eq(c.get(P + b"a").wait(), b"2")
+    eq(cache.hits, 1)
+    a.set(P + b"a", b"3").wait()
+    _settle()
+    eq(c.get(P + b"a").wait(), b"3")
+    cache.close()
+    c.close()
+
+
 def test_decode_responses_caches_str():
     a = admin()
     a.set(P + b"a", "é").wait()

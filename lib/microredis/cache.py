@@ -426,6 +426,9 @@ class Cache:
         if c.push_handler is self._hd:
             c.push_handler = self._prev
         c._cache = None
+        for i in range(c._cap):  # fills in flight are dropped, and the client keeps no reference to the cache
+            if c._conv[i] is self._cb:
+                c._conv[i] = None
         conn = self._conn
         self._conn = None
         self.flush()
