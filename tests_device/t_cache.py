@@ -345,6 +345,27 @@ def test_a_get_resent_by_retry_on_is_not_cached_from_the_old_tracking():
     c.close()
 
 
+def test_a_new_client_from_connect_takes_the_cache_with_bind():
+    a, c, cache = _setup({b"a": b"1"})
+    c.close()
+    h = handler()
+    c = h.connect()
+    cache.bind(c)
+    eq(c.get(P + b"a").wait(), b"1")
+    c2 = h.connect()  # the same socket, a new Client: the old one is closed
+    raises(mr.ConnectionError, c.get, P + b"a")  # (no cache for a closed client: it says so)
+    cache.bind(c2)
+    misses = cache.misses
+    eq(c2.get(P + b"a").wait(), b"1")  # emptied by bind()
+    eq(c2.get(P + b"a").wait(), b"1")
+    eq(cache.misses, misses + 1)
+    a.set(P + b"a", b"2").wait()
+    _settle()
+    eq(c2.get(P + b"a").wait(), b"2")
+    cache.close()
+    c2.close()
+
+
 def test_decode_responses_caches_str():
     a = admin()
     a.set(P + b"a", "é").wait()

@@ -96,23 +96,13 @@ class Cache:
         ks = _names(keys, "keys")
         if not pre and not ks:
             raise ValueError("name what to cache: prefixes=(b'cfg:dev1:',) and/or keys=(b'k1', ...)")
-        conn = client._conn
-        if conn is None:
-            raise RedisError("client is closed: Cache() needs a connected client")
-        if conn.protocol != 3:
-            raise ValueError("the client-side cache needs RESP3 (invalidations are push frames): use "
-                             "ConnectionHandler.resp3(address), without fallback to RESP2")
-        if getattr(client, "_cache", None) is not None:
-            raise ValueError("this client already has a Cache: close() it first")
-        self._c = client
         self._pre = tuple(pre) if pre else ()
         self._keys = set(ks) if ks else None
         self._bcast = not ks
         self._noloop = bool(noloop)
-        self._dec = conn.reader.decode
         self._n = slots
         self._size = size
-        self.hits = 0
+        self.hits = 0  # (wraps at 2**30, so that counting never allocates a long int)
         self.misses = 0
         self.invalidations = 0
         self.flushes = 0
@@ -123,23 +113,39 @@ class Cache:
         self._f = [None] * slots
         self._v = [None] * slots
         self._rr = 0  # the next slot to evict when all are taken (round robin)
-        # fills in flight, a ring as long as the client's reply slots (no more replies can be pending)
+        self._pcap = 0
+        self._cb = self._reply  # bound once: a miss points its reply slot's conversion at it
+        self._hd = self._push  # (a bound method made once: close() recognises it)
+        self._c = None
+        self._conn = None  # the connection CLIENT TRACKING was sent on
+        self._attach(client)
+
+    def _attach(self, client):
+        conn = client._conn
+        if conn is None:
+            raise RedisError("client is closed: the cache needs a connected client")
+        if conn.protocol != 3:
+            raise ValueError("the client-side cache needs RESP3 (invalidations are push frames): use "
+                             "ConnectionHandler.resp3(address), without fallback to RESP2")
+        if getattr(client, "_cache", None) is not None:
+            raise ValueError("this client already has a Cache: close() it first")
+        self._c = client
+        self._dec = conn.reader.decode
         cap = client._cap
-        self._pcap = cap
-        self._pseq = [0] * cap
-        self._pk = [None] * cap  # None: the fill was killed by an invalidation
-        self._pf = [None] * cap
-        self._pinto = [None] * cap
+        if cap != self._pcap:
+            # fills in flight, a ring as long as the client's reply slots (no more replies can be pending)
+            self._pcap = cap
+            self._pseq = [0] * cap
+            self._pk = [None] * cap  # None: the fill was killed by an invalidation
+            self._pf = [None] * cap
+            self._pinto = [None] * cap
         self._ph = 0
         self._pn = 0
         cls = _type(client)
         self._cget = cls.get
         self._cget_into = cls.get_into
         self._chget = getattr(cls, "hget", None)  # the core client has no hget()
-        self._cb = self._reply  # bound once: a miss points its reply slot's conversion at it
-        self._conn = None  # the connection CLIENT TRACKING was sent on
         self._prev = client.push_handler
-        self._hd = self._push  # (a bound method made once: close() recognises it)
         self._track(True)
         client._cache = self
         client.push_handler = self._hd
@@ -147,6 +153,12 @@ class Cache:
         client.get_into = self.get_into
         if self._chget is not None:
             client.hget = self.hget
+
+    def bind(self, client):
+        """Move the cache to another Client of a RESP3 handler (e.g. the one a later h.connect() handed out):
+        it is emptied and tracking starts on that client's connection; the slots are reused."""
+        self.close()
+        self._attach(client)
 
     def __repr__(self):
         return "<Cache %d slots of %d bytes: %d hits, %d misses, %d invalidations>" % (
@@ -165,7 +177,7 @@ class Cache:
         self._poll()
         i = self._find(key, None)
         if i >= 0:
-            self.hits += 1
+            self.hits = (self.hits + 1) & 0x3FFFFFFF
             return self._hit(self._v[i])
         self.misses += 1
         return self._expect(self._cget(self._c, key), key, None, None)
@@ -195,7 +207,7 @@ class Cache:
                 return None
             buffer[0:_len(v)] = v
             v = _len(v)
-        self.hits += 1
+        self.hits = (self.hits + 1) & 0x3FFFFFFF
         return self._hit(v)
 
     def hget(self, key, field):
@@ -210,7 +222,7 @@ class Cache:
         self._poll()
         i = self._find(key, field)
         if i >= 0:
-            self.hits += 1
+            self.hits = (self.hits + 1) & 0x3FFFFFFF
             return self._hit(self._v[i])
         self.misses += 1
         return self._expect(self._chget(self._c, key, field), key, field, None)
