@@ -30,7 +30,7 @@ def _sleep_ms(ms):
 
 def _settle():
     # an invalidation push is written to the cached connection after the writer's reply: give it time to land
-    _sleep_ms(30)
+    _sleep_ms(50)
 
 
 def _setup(data=None, **kw):
@@ -143,6 +143,8 @@ def test_value_larger_than_size_is_not_cached():
     # get_into: the fill copies the value from the caller's buffer; a hit copies into a buffer that fits, and one
     # that is too short gets the server's answer (MemoryFull, as without a cache)
     buf = bytearray(16)
+    eq(c.get_into(P + b"big", buf).wait(), 9)
+    eq(cache.too_large, 3)
     eq(c.get_into(P + b"a", buf).wait(), 8)
     raises(mr.MemoryFull, c.get_into(P + b"a", bytearray(4)).wait)
     eq(c.get(P + b"a").wait(), b"12345678")

@@ -317,6 +317,9 @@ class Cache:
         if into is not None and v is not None:
             if _type(v) is not int:
                 return
+            if v > self._size:
+                self.too_large += 1
+                return
             try:
                 v = _bytes(into[:v])  # get_into(): the value is in the caller's buffer
             except MemoryError:
