@@ -440,6 +440,7 @@ def _hits():
     for _ in range(20):
         S.res[0] = c.get(S.key).wait()
         S.res[1] = c.get_into(S.key, S.buf).wait()
+        S.res[2] = c.hget(S.hkey, S.field).wait()
 
 
 def _into():
@@ -452,15 +453,21 @@ def test_a_hit_allocates_nothing():
     if not IS_MICROPYTHON:
         skip("allocation is measured on MicroPython")
     a, c, cache = _setup({b"a": b"21.5"})
+    if not hasattr(c, "hset"):
+        skip("needs the command catalogue")
+    a.hset(P + b"h", b"f", b"on").wait()
     S.c = c
     S.key = P + b"a"
+    S.hkey = P + b"h"
+    S.field = b"f"
     S.buf = bytearray(16)
-    S.res = [None, None]
+    S.res = [None, None, None]
+    _settle()
     _hits()
     _hits()
     misses = cache.misses
     eq(allocs(_hits), 0)
-    eq(S.res, [b"21.5", 4])
+    eq(S.res, [b"21.5", 4, b"on"])
     eq(cache.misses, misses)
     # not even transient heap traffic (bytecode frames taken from the heap and freed): micropython.mem_total()
     import micropython
