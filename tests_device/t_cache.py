@@ -116,6 +116,26 @@ def test_second_connection_write_is_seen_by_the_next_get():
     c.close()
 
 
+def test_own_write_not_waited_then_get_sees_it():
+    # the reply of a SET nobody waited and its invalidation arrive together: the hit reads both before it answers
+    a, c, cache = _setup({b"a": b"1"})
+    eq(c.get(P + b"a").wait(), b"1")
+    eq(c.get(P + b"a").wait(), b"1")
+    f = c.set(P + b"a", b"2")
+    _settle()
+    eq(c.get(P + b"a").wait(), b"2")
+    eq(f.wait(), True)
+    f = c.incr(b"t_cache_n")  # a reply, then one more left buffered behind it, then the push
+    g = c.set(P + b"a", b"3")
+    _settle()
+    eq(c.get(P + b"a").wait(), b"3")
+    ok(f.wait() > 0)
+    eq(g.wait(), True)
+    c.command(b"DEL", b"t_cache_n").wait()
+    cache.close()
+    c.close()
+
+
 def test_flushall_flushes_the_whole_cache():
     a, c, cache = _setup({b"a": b"1", b"b": b"2"})
     c.get(P + b"a").wait()

@@ -256,8 +256,8 @@ class Cache:
         # frame stays off the heap.
         c = self._c
         try:
-            if _arrived(c):
-                c._read_one(0)
+            while _arrived(c) and c._read_one(0):
+                pass  # a reply was read (it ends _read_one): pushes may be buffered behind it
         except RedisError:
             if c._conn is not None:
                 raise  # a push_handler's own error (after its frame was consumed)
