@@ -160,10 +160,6 @@ class Cache:
         self.close()
         self._attach(client)
 
-    def __repr__(self):
-        return "<Cache %d slots of %d bytes: %d hits, %d misses, %d invalidations>" % (
-            self._n, self._size, self.hits, self.misses, self.invalidations)
-
     # ---- reads -------------------------------------------------------------------------------------------------
     # Split into small methods: on MicroPython a frame with more than about 11 words of locals and stack, or a
     # try with a bound exception, is taken from the heap on every call (freed again, but heap traffic).
