@@ -136,6 +136,21 @@ def test_own_write_not_waited_then_get_sees_it():
     c.close()
 
 
+def test_noloop_own_writes_do_not_invalidate():
+    a, c, cache = _setup({b"a": b"1"}, noloop=True)
+    eq(c.get(P + b"a").wait(), b"1")
+    c.set(P + b"a", b"2").wait()
+    _settle()
+    eq(c.get(P + b"a").wait(), b"1")  # as documented: NOLOOP, so this connection's writes are not reported
+    cache.invalidate(P + b"a")
+    eq(c.get(P + b"a").wait(), b"2")
+    a.set(P + b"a", b"3").wait()  # other connections' writes still are
+    _settle()
+    eq(c.get(P + b"a").wait(), b"3")
+    cache.close()
+    c.close()
+
+
 def test_flushall_flushes_the_whole_cache():
     a, c, cache = _setup({b"a": b"1", b"b": b"2"})
     c.get(P + b"a").wait()
