@@ -62,6 +62,7 @@ def test_resp2_and_bad_arguments_are_refused():
     raises(ValueError, Cache, c, prefixes=(P,))  # one cache per client
     cache.close()
     c.close()
+    raises(mr.ConnectionError, Cache, c, prefixes=(P,))
 
 
 def test_hits_skip_the_round_trip():

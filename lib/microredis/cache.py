@@ -26,7 +26,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import RedisError
+from .errors import ConnectionError, RedisError
 from .encoder import check
 from .future import take_future
 
@@ -123,7 +123,7 @@ class Cache:
     def _attach(self, client):
         conn = client._conn
         if conn is None:
-            raise RedisError("client is closed: the cache needs a connected client")
+            raise ConnectionError("client is closed: the cache needs a connected client")
         if conn.protocol != 3:
             raise ValueError("the client-side cache needs RESP3 (invalidations are push frames): use "
                              "ConnectionHandler.resp3(address), without fallback to RESP2")
