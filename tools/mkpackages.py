@@ -9,6 +9,7 @@ tests_host/test_packaging.py enforces it):
                           mr.Sentinel load them), h.retry() / h.health_check() (retryon.py: retry_on=...)
     package-tx.json       microredis/transaction.py, scripts.py: client.transaction(), mr.WatchError,
                           client.register_script() (loaded on first use)
+    package-cache.json    microredis/cache.py: the client-side cache (microredis.cache.Cache)
 
 Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
 
@@ -16,6 +17,7 @@ Install (mip reads "urls"; a relative URL is resolved against the folder of the 
     mpremote mip install github:<owner>/<repo>/package-pubsub.json   # + pub/sub
     mpremote mip install github:<owner>/<repo>/package-survival.json # + Outbox, Sentinel, retry
     mpremote mip install github:<owner>/<repo>/package-tx.json       # + transactions, Lua scripts
+    mpremote mip install github:<owner>/<repo>/package-cache.json    # + client-side cache
     mpremote mip install /path/to/checkout/package.json              # from a local checkout
     >>> mip.install("github:<owner>/<repo>")                          # on the board, over Wi-Fi
 
@@ -38,6 +40,7 @@ PACKAGES = {
     "package-pubsub.json": ["pubsub"],
     "package-survival.json": ["outbox", "sentinel", "retry", "retryon"],
     "package-tx.json": ["transaction", "scripts"],
+    "package-cache.json": ["cache"],
 }
 
 
