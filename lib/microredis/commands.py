@@ -342,12 +342,17 @@ class MultiCommands:
         "Transactions")."""
         return _optional("transaction").begin(self, _CATALOGUE)
 
+    _watching = None  # the connection the last watch() went to (a transaction on another one is a WatchError)
+
     def watch(self, *keys):
         """WATCH -> True. It applies to the connection: the next EXEC on it (the next transaction) aborts with
         WatchError if a key changed; EXEC and unwatch() end it."""
-        return self._cmd(ok, ("WATCH",) + _need(keys))
+        f = self._cmd(ok, ("WATCH",) + _need(keys))
+        self._watching = self._conn
+        return f
 
     def unwatch(self):
+        self._watching = None
         return self._cmd(ok, ("UNWATCH",))
 
     def register_script(self, script):
