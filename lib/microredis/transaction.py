@@ -18,6 +18,7 @@ class WatchError(RedisError):
 _PEND = 0
 _DONE = 1
 _TAKEN = 2
+_BUSY = ("busy",)  # _Tx._fs while _finish() reads the replies (a push_handler may wait a result meanwhile)
 
 _MULTI = ("MULTI",)
 _EXEC = ("EXEC",)
@@ -124,17 +125,60 @@ class _Tx:
         if self._fs is not None:
             return
         c = self._c
-        q = self._q
         fs = []
         self._fs = fs
-        if not q:
+        if not self._q:
             return  # an empty transaction sends nothing
+        w = getattr(c, "_watching", None)
+        if w is not None:
+            c._watching = None  # EXEC ends the watch (and so does a lost connection)
+            if c._conn is w and c._rp is not None:
+                try:
+                    c._rp.before(c)  # retry.py: a health check's PING (or re-dial) now, not after MULTI is queued
+                except BaseException as e:
+                    self._fail(e if isinstance(e, RedisError) else ConnectionError("transaction not sent: %r" % e))
+                    raise
+            if c._conn is not w:
+                # redis-py does the same: a WATCH lost with its connection cannot protect this transaction
+                self._fail(WatchError("the connection was lost after watch(), so the watch with it: nothing was "
+                                      "sent; watch() and read again"))
+                return
+        # A push_handler called while the transaction is written (a full ring of replies is read first) could send
+        # commands between MULTI and EXEC, where they would be queued (its wait() would give b"QUEUED") and the EXEC
+        # array would no longer match: pushes are held until EXEC is written, then handed over in order.
+        ph = c.push_handler
+        held = None
+        if ph is not None:
+            held = []
+            c.push_handler = held.append
+        try:
+            self._write(c, fs)
+        except BaseException:
+            self._unhold(c, ph, held, False)
+            raise
+        self._unhold(c, ph, held, True)
+
+    def _unhold(self, c, ph, held, sent):
+        if held is None:
+            return
+        c.push_handler = ph
+        err = None
+        for v in held:
+            try:
+                ph(v)
+            except Exception as e:
+                if err is None:
+                    err = e
+        if err is not None and sent:
+            raise err  # as from a wait(): the push was consumed; the transaction was written
+
+    def _write(self, c, fs):
         started = False
         with c.pipeline():  # one write (unless more than frame_capacity replies or the send buffer's size)
             try:
                 fs.append(c._cmd(None, _MULTI))
                 started = True
-                for x in q:
+                for x in self._q:
                     fs.append(c._cmd(None, x._args))
                 fs.append(c._cmd(self._exec_reply, _EXEC))
             except BaseException as e:
@@ -172,6 +216,8 @@ class _Tx:
     def _ready(self):
         if self._fs is None:
             return True  # inside the with block: wait() raises at once, saying why
+        if self._fs is _BUSY:
+            return False  # its reply is being read (by a wait() that called the push_handler that asks)
         for f in self._fs:
             if not f.ready():
                 return False
@@ -182,12 +228,27 @@ class _Tx:
         fs = self._fs
         if fs is None:
             raise RedisError("a transaction is sent when its with block ends: wait() its results after the block")
+        if fs is _BUSY:
+            raise RedisError("the transaction's reply is being read (this wait() came from a push_handler called "
+                             "by that read): wait its results after it")
         q = self._q
-        self._fs = ()
         if len(fs) != len(q) + 2:
-            return  # resolved already (or failed while sent)
-        for i in range(len(fs)):
-            fs[i] = _take(fs[i])  # (in place: the futures are recycled once waited)
+            self._fail(RedisError("the transaction was not sent"))  # (every result was failed already: a guard)
+            return
+        self._fs = _BUSY
+        try:
+            for i in range(len(fs)):
+                fs[i] = _take(fs[i])  # (in place: the futures are recycled once waited)
+        except BaseException as e:
+            # interrupted while reading (^C, MemoryError): the core dropped the connection, so no reply will come
+            self._fs = ()
+            self._fail(ConnectionError("the transaction's reply was not read: %r interrupted it" % e))
+            raise
+        self._fs = ()
+        self._resolve(fs)
+
+    def _resolve(self, fs):
+        q = self._q
         for v in fs:
             if isinstance(v, Exception) and not isinstance(v, ReplyError):
                 self._fail(v)  # the connection failed (a deadline, a lost socket): its error, for every command

@@ -1,0 +1,181 @@
+# Adversarial review of transaction.py, scripts.py and cache.py (session 3): each test failed before its fix. Against
+# a real redis-server; plain MicroPython, runs under CPython too.
+import time
+
+import cfg
+import microredis as mr
+from tinytest import eq, ok, raises, skip
+
+P = b"t_rv2:"
+
+
+def _sleep_ms(ms):
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)
+
+
+def _h(cap=8, proto=3):
+    h = mr.ConnectionHandler(cfg.server(), proto).timeout(2000)
+    if cap != 8:
+        h.memory(mr.MemoryParameters(buffer_size=256, frame_capacity=cap, memory_limit=4096))
+    return h
+
+
+def _admin():
+    a = _h().connect()
+    a.command(b"DEL", P + b"k", P + b"n", P + b"s", P + b"w").wait()
+    return a
+
+
+class _Interrupt:
+    # a transport whose next receive raises KeyboardInterrupt once armed (^C while a reply is read)
+    def __init__(self, t):
+        self.t = t
+        self.armed = False
+
+    def send(self, buf, n):
+        self.t.send(buf, n)
+
+    def send_obj(self, o):
+        self.t.send_obj(o)
+
+    def recv_into(self, buf, start, ms):
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        return self.t.recv_into(buf, start, ms)
+
+    def close(self):
+        self.t.close()
+
+
+# ---- transactions ------------------------------------------------------------------------------------------------
+
+def test_tx_push_handler_commands_never_land_inside_multi():
+    # frame_capacity 2: writing MULTI + 3 commands + EXEC reads replies on the way, and an invalidation push read
+    # then called a push_handler whose GET went out between MULTI and EXEC: it was queued (its wait() gave
+    # b"QUEUED") and the EXEC array no longer matched (every result a ProtocolError, though the commands ran)
+    a = _admin()
+    a.set(P + b"k", b"1").wait()
+    h = _h(cap=2)
+    c = h.connect()
+    try:
+        seen = []
+
+        def ph(p):
+            seen.append(c.get(P + b"k").wait())
+        c.push_handler = ph
+        eq(c.command(b"CLIENT", b"TRACKING", b"ON").wait(), b"OK")
+        eq(c.get(P + b"k").wait(), b"1")  # tracked
+        a.set(P + b"k", b"2").wait()  # its invalidation is now on its way to c
+        _sleep_ms(50)
+        with c.transaction() as t:
+            x = t.incr(P + b"n")
+            y = t.incr(P + b"n")
+            z = t.get(P + b"k")
+        eq(seen, [b"2"])  # the handler ran after EXEC was written, and its GET got the value
+        eq((x.wait(), y.wait(), z.wait()), (1, 2, b"2"))
+        ok(c.push_handler is ph)
+        eq(c.ping().wait(), True)
+        c.push_handler = None
+        c.command(b"CLIENT", b"TRACKING", b"OFF").wait()
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_tx_interrupted_exec_read_fails_every_result_never_none():
+    # ^C while the EXEC reply was read: the connection is dropped, and the other results returned None
+    a = _admin()
+    h = _h()
+    c = h.connect()
+    try:
+        w = _Interrupt(c._transport)
+        c._transport = w
+        c._encoder.sink = w
+        with c.transaction() as t:
+            x = t.set(P + b"s", b"v")
+            y = t.get(P + b"s")
+        w.armed = True
+        raises(KeyboardInterrupt, x.wait)
+        ok(c._conn is None)
+        raises(mr.ConnectionError, y.wait)
+        raises(mr.ConnectionError, x.wait)  # its own second wait: the error again, not a value
+        c = h.connect()
+        eq(c.ping().wait(), True)
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_tx_push_handler_waiting_a_result_while_exec_is_read():
+    # a push read by the transaction's own wait(), whose push_handler waits another result of that transaction: it
+    # got None, and every later wait() of the transaction's results None too
+    a = _admin()
+    a.set(P + b"k", b"1").wait()
+    h = _h()
+    c = h.connect()
+    try:
+        got = []
+        res = []
+
+        def ph(p):
+            try:
+                got.append(res[1].wait())
+            except mr.RedisError as e:
+                got.append(e)
+        c.push_handler = ph
+        c.command(b"CLIENT", b"TRACKING", b"ON").wait()
+        c.get(P + b"k").wait()
+        a.set(P + b"k", b"2").wait()  # its push waits in c's socket, read first by the transaction's wait()
+        _sleep_ms(50)
+        with c.transaction() as t:
+            res.append(t.set(P + b"s", b"v"))
+            res.append(t.get(P + b"s"))
+        eq(res[0].wait(), True)
+        eq(len(got), 1)
+        ok(isinstance(got[0], mr.RedisError) and "push_handler" in str(got[0]), repr(got))
+        eq(res[1].wait(), b"v")  # waited after the read: its value
+        c.push_handler = None
+        c.command(b"CLIENT", b"TRACKING", b"OFF").wait()
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_tx_watch_lost_with_its_connection_is_a_watch_error():
+    # h.retry() re-dials in place: the transaction went out on the new connection, which had no WATCH, and ran
+    # although the watched key had changed
+    a = _admin()
+    a.set(P + b"w", b"10").wait()
+    h = _h().retry(backoff_ms=0)
+    c = h.connect()
+    try:
+        eq(c.watch(P + b"w").wait(), True)
+        v = int(c.get(P + b"w").wait())
+        eq(a.command(b"CLIENT", b"KILL", b"ID", c.command(b"CLIENT", b"ID").wait()).wait(), 1)
+        raises(mr.ConnectionError, c.command(b"PING").wait)  # the loss is noticed by some other command
+        a.set(P + b"w", b"99").wait()  # the conflict the watch was for
+        with c.transaction() as t:
+            x = t.set(P + b"w", v - 1)
+        e = raises(mr.WatchError, x.wait)
+        ok("watch" in str(e), str(e))
+        eq(a.get(P + b"w").wait(), b"99")  # nothing ran
+        eq(c.watch(P + b"w").wait(), True)  # the retry, on the new connection, works
+        v = int(c.get(P + b"w").wait())
+        with c.transaction() as t:
+            x = t.set(P + b"w", v - 1)
+        eq(x.wait(), True)
+        eq(a.get(P + b"w").wait(), b"98")
+        with c.transaction() as t:  # EXEC ended the watch: no WatchError however the connection goes
+            x = t.incr(P + b"n")
+        eq(x.wait(), 1)
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()
