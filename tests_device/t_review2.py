@@ -179,3 +179,77 @@ def test_tx_watch_lost_with_its_connection_is_a_watch_error():
         c.close()
         h.disconnect()
         a.close()
+
+
+# ---- the client-side cache ---------------------------------------------------------------------------------------
+
+def _cache(a, **kw):
+    from microredis.cache import Cache
+    c = _h().connect()
+    if "prefixes" not in kw and "keys" not in kw:
+        kw["prefixes"] = (P,)
+    return c, Cache(c, **kw)
+
+
+def test_cache_hit_never_overtakes_this_clients_own_pending_write():
+    # c.set(k, v) then c.get(k) without waiting the SET (implicit pipelining): the hit answered at once with the
+    # old value while the SET's reply and invalidation were still on their way (stale most of the time on loopback)
+    a = _admin()
+    a.set(P + b"k", b"0").wait()
+    c, cache = _cache(a)
+    try:
+        for i in range(1, 30):
+            eq(c.get(P + b"k").wait(), str(i - 1).encode())
+            eq(c.get(P + b"k").wait(), str(i - 1).encode())  # cached
+            f = c.set(P + b"k", str(i).encode())
+            eq(c.get(P + b"k").wait(), str(i).encode())
+            eq(f.wait(), True)
+        ok(cache.hits > 0)
+        if hasattr(c, "hset"):
+            c.hset(P + b"n", b"f", b"0").wait()
+            for i in range(1, 10):
+                eq(c.hget(P + b"n", b"f").wait(), str(i - 1).encode())
+                eq(c.hget(P + b"n", b"f").wait(), str(i - 1).encode())
+                f = c.hset(P + b"n", b"f", str(i).encode())
+                eq(c.hget(P + b"n", b"f").wait(), str(i).encode())
+                f.wait()
+            c.get(P + b"k").wait()
+            f = c.delete(P + b"k")  # any command the cache does not know may write: the hit waits behind it
+            eq(c.get(P + b"k").wait(), None)
+            f.wait()
+        c.set(P + b"s", b"1").wait()
+        eq(c.get(P + b"k").wait(), None)
+        eq(c.get(P + b"k").wait(), None)
+        hits = cache.hits
+        f = c.set(P + b"s", b"2")  # a write of another key does not stop hits
+        eq(c.get(P + b"k").wait(), None)
+        eq(cache.hits, hits + 1)
+        f.wait()
+    finally:
+        cache.close()
+        c.close()
+        a.close()
+
+
+def test_cache_hit_inside_a_pipeline_applies_an_invalidation_already_arrived():
+    # inside pipeline() the hit skipped its non-blocking read (the batch was unsent), so an invalidation already
+    # in the socket was not applied and the old value was served
+    a = _admin()
+    a.set(P + b"k", b"old").wait()
+    c, cache = _cache(a)
+    try:
+        eq(c.get(P + b"k").wait(), b"old")
+        eq(c.get(P + b"k").wait(), b"old")
+        a.set(P + b"k", b"new").wait()
+        _sleep_ms(50)  # the invalidation has reached c's socket
+        with c.pipeline():
+            f1 = c.set(P + b"s", b"x")
+            f2 = c.get(P + b"k")
+            f3 = c.get(P + b"k")
+        eq((f1.wait(), f2.wait(), f3.wait()), (True, b"new", b"new"))
+        ok(cache.invalidations >= 1)
+        eq(c.get(P + b"k").wait(), b"new")
+    finally:
+        cache.close()
+        c.close()
+        a.close()

@@ -26,9 +26,11 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import ConnectionError, RedisError
+from .errors import ConnectionError, ProtocolError, RedisError
 from .encoder import check
 from .future import take_future
+from .resp import NEED_DATA, Push
+from .send import _GET2, _INCR2, _PUBLISH3, _SET3
 
 _DONE = const(2)  # future.py
 _SEQ = const(0x3FFF)  # client._resolved_count wraps at 2**14
@@ -71,12 +73,34 @@ def _buffer(b):
 
 def _arrived(c):
     # True if bytes are buffered or arrive now (one non-blocking receive; a lost connection raises)
-    if c._conn is None or c._unsent:
+    if c._conn is None:
         return False
     r = c._reader
     if r._r != r.wpos:
         return True
     return c._recv(0)
+
+
+def _drain(c):
+    # Inside a pipeline() block (commands queued, unsent): what has arrived is read without sending the batch, which
+    # client._read_one() would do. An invalidation already in the socket is applied before a hit is served there too.
+    c._handler_raised = False
+    try:
+        while c._conn is not None:
+            v = c._next(0)
+            if v is NEED_DATA:
+                return
+            if c._n == c._unsent and _type(v) is not Push:
+                err = ProtocolError("reply received with no command sent")
+                c._broken(err, None)
+                raise err
+            c._dispatch(v)
+    except BaseException as e:
+        if c._handler_raised:
+            c._handler_raised = False  # the push_handler's own exception: its frame was consumed
+        elif c._conn is not None:
+            c._lost(e)
+        raise
 
 
 class Cache:
@@ -172,7 +196,7 @@ class Cache:
             return self._cget(self._c, key)
         self._poll()
         i = self._find(key, None)
-        if i >= 0:
+        if i >= 0 and self._quiet(key):
             self.hits = (self.hits + 1) & 0x3FFFFFFF
             return self._hit(self._v[i])
         self.misses += 1
@@ -185,7 +209,7 @@ class Cache:
             return self._cget_into(self._c, key, buffer)  # (it raises for a bad buffer)
         self._poll()
         i = self._find(key, None)
-        if i >= 0:
+        if i >= 0 and self._quiet(key):
             i = self._copy(self._v[i], buffer)
             if i is not None:
                 return i
@@ -217,7 +241,7 @@ class Cache:
             return self._chget(self._c, key, field)
         self._poll()
         i = self._find(key, field)
-        if i >= 0:
+        if i >= 0 and self._quiet(key):
             self.hits = (self.hits + 1) & 0x3FFFFFFF
             return self._hit(self._v[i])
         self.misses += 1
@@ -239,6 +263,29 @@ class Cache:
                 return i
         return -1
 
+    def _quiet(self, key):
+        # True when no command still pending may change key. A hit must not overtake this client's own write: a SET
+        # sent before it, whose reply (and invalidation) has not arrived yet, would otherwise be answered with the
+        # old value. GET, HGET, PUBLISH and the hot SET/INCR of another bytes key are safe; behind anything else
+        # the hit is a miss, pipelined behind the write, so the server answers in order.
+        c = self._c
+        n = c._n
+        i = c._head
+        while n:
+            nm = c._nm[i]
+            if nm is not _GET2 and nm is not _PUBLISH3:
+                if nm is _SET3 or nm is _INCR2:
+                    nm = c._key[i]
+                    if _type(nm) is not _bytes or nm == key:
+                        return False
+                elif _type(nm) is not str or nm != "HGET":
+                    return False
+            n -= 1
+            i += 1
+            if i == c._cap:
+                i = 0
+        return True
+
     def _hit(self, v):
         # a future of the client's pool, resolved already: wait() hands v over and recycles it, as for a reply
         f = take_future(self._c)
@@ -252,8 +299,11 @@ class Cache:
         # frame stays off the heap.
         c = self._c
         try:
-            while _arrived(c) and c._read_one(0):
-                pass  # a reply was read (it ends _read_one): pushes may be buffered behind it
+            if c._unsent:
+                _drain(c)
+            else:
+                while _arrived(c) and c._read_one(0):
+                    pass  # a reply was read (it ends _read_one): pushes may be buffered behind it
         except RedisError:
             if c._conn is not None:
                 raise  # a push_handler's own error (after its frame was consumed)
