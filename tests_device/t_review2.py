@@ -253,3 +253,42 @@ def test_cache_hit_inside_a_pipeline_applies_an_invalidation_already_arrived():
         cache.close()
         c.close()
         a.close()
+
+
+# ---- scripts -----------------------------------------------------------------------------------------------------
+
+def test_script_error_that_looks_like_noscript_does_not_run_it_twice():
+    # a script's own error_reply("NOSCRIPT ...") was taken for the server's NOSCRIPT: EVAL ran the script again
+    a = _admin()
+    c = _h().connect()
+    try:
+        s = c.register_script("redis.call('INCR', KEYS[1]); return redis.error_reply('NOSCRIPT of my own')")
+        c.command(b"SCRIPT", b"LOAD", s.script).wait()
+        e = raises(mr.ReplyError, s.run([P + b"n"]).wait)
+        eq(e.message, "NOSCRIPT of my own")
+        eq(c.get(P + b"n").wait(), b"1")  # ran once
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        raises(mr.ReplyError, s.run([P + b"n"]).wait)  # the server's NOSCRIPT still falls back to EVAL
+        eq(c.get(P + b"n").wait(), b"2")
+    finally:
+        c.close()
+        a.close()
+
+
+def test_script_noscript_fallback_sends_the_arguments_run_was_given():
+    # a bytearray argument reused by the caller after run() (a board's buffer): the EVAL sent after NOSCRIPT
+    # carried its new content
+    a = _admin()
+    c = _h().connect()
+    try:
+        s = c.register_script("return {KEYS[1], ARGV[1]}")
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        key = bytearray(P + b"k")
+        buf = bytearray(b"1")
+        r = s.run([memoryview(key)], [buf])
+        buf[0] = 50
+        key[0] = 88
+        eq(r.wait(), [P + b"k", b"1"])
+    finally:
+        c.close()
+        a.close()

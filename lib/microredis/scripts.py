@@ -40,6 +40,12 @@ def _seq(x, name):
     return x
 
 
+def _noscript(m):
+    # The server's own NOSCRIPT, not a script's error_reply("NOSCRIPT ..."): that script ran, and EVAL would run it
+    # a second time
+    return type(m) is str and m.startswith("NOSCRIPT ") and "No matching script" in m
+
+
 class Script:
     """A registered Lua script. `sha` is its SHA-1 (40 hex digits, bytes), computed on the board with
     hashlib.sha1; on a port without it, register_script() sends SCRIPT LOAD and the first run() waits for the
@@ -75,6 +81,9 @@ class Script:
             a[1] = self.script
             return c._cmd(None, a)
         a[1] = self._hash(c)
+        for i in range(3, len(a)):
+            if type(a[i]) is bytearray or type(a[i]) is memoryview:
+                a[i] = bytes(a[i])  # the EVAL sent after NOSCRIPT carries what run() was given, not what is there now
         return Run(self, c, a)
 
     def _hash(self, c):
@@ -115,7 +124,7 @@ class Run:
         except RedisError as e:
             v = e
             a = self._args
-            if isinstance(e, ReplyError) and e.code == "NOSCRIPT" and a[0] == "EVALSHA":
+            if isinstance(e, ReplyError) and _noscript(e.message) and a[0] == "EVALSHA":
                 a[0] = "EVAL"
                 a[1] = self._s.script
                 try:
