@@ -292,3 +292,65 @@ def test_script_noscript_fallback_sends_the_arguments_run_was_given():
     finally:
         c.close()
         a.close()
+
+
+class _SendInterrupt(_Interrupt):
+    def recv_into(self, buf, start, ms):
+        return self.t.recv_into(buf, start, ms)
+
+    def send(self, buf, n):
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        self.t.send(buf, n)
+
+    def send_obj(self, o):
+        self.send(o, len(o))
+
+
+def test_script_interrupted_eval_after_noscript_fails_the_result_clearly():
+    # ^C while the EVAL after NOSCRIPT was written: the next wait() raised AttributeError ('NoneType' ... 'wait')
+    a = _admin()
+    h = _h()
+    c = h.connect()
+    try:
+        s = c.register_script("return 7")
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        w = _SendInterrupt(c._transport)
+        c._transport = w
+        c._encoder.sink = w
+        r = s.run()
+        w.armed = True
+        raises(KeyboardInterrupt, r.wait)
+        raises(mr.ConnectionError, r.wait)
+        c = h.connect()
+        # the same, ^C while the NOSCRIPT reply itself is read
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        w = _Interrupt(c._transport)
+        c._transport = w
+        c._encoder.sink = w
+        r = s.run(client=c)
+        w.armed = True
+        raises(KeyboardInterrupt, r.wait)
+        raises(mr.ConnectionError, r.wait)
+        c = h.connect()
+        eq(s.run(client=c).wait(), 7)
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_cache_get_into_a_read_only_memoryview_is_refused_like_the_core():
+    # a cached missing key (None) answered a read-only memoryview without the TypeError the core raises
+    a = _admin()
+    c, cache = _cache(a)
+    try:
+        eq(c.get(P + b"k").wait(), None)
+        eq(c.get(P + b"k").wait(), None)  # cached
+        raises(TypeError, c.get_into, P + b"k", memoryview(b"zz"))
+        eq(c.get_into(P + b"k", memoryview(bytearray(2))).wait(), None)
+    finally:
+        cache.close()
+        c.close()
+        a.close()

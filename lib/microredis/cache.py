@@ -67,8 +67,18 @@ def _buffer(b):
         return True
     if t is _memoryview:
         check(b)  # 1-D, contiguous, byte-sized: what the core's get_into() accepts
-        return True
+        return _writable(b)
     return False
+
+
+def _writable(b):
+    # as the core's get_into() requires (a cached None wrote nothing, so a read-only view passed); a function of its
+    # own: a try makes MicroPython take the frame from the heap, and bytearray hits must not pay for that
+    try:
+        b[0:0] = b""
+    except (TypeError, ValueError):
+        return False  # the core's get_into() says why
+    return True
 
 
 def _arrived(c):

@@ -3,7 +3,7 @@ answers NOSCRIPT (it restarted, SCRIPT FLUSH, a failover), so a script is sent w
 # Loaded by the first client.register_script() (commands.py); the core never imports it. Not a hot path: a run
 # allocates its argument list and the object it returns (README "Scripts").
 
-from .errors import InvalidFuture, ProtocolError, RedisError, ReplyError
+from .errors import ConnectionError, InvalidFuture, ProtocolError, RedisError, ReplyError
 
 # MicroPython has hashlib.sha1 where the port is built with TLS (MICROPY_PY_HASHLIB_SHA1 defaults to MICROPY_PY_SSL);
 # CircuitPython has only hashlib.new("sha1"). Without either, the server computes the SHA-1 (SCRIPT LOAD).
@@ -118,7 +118,6 @@ class Run:
 
     def _take(self):
         f = self._f
-        self._f = None
         try:
             v = f.wait()
         except RedisError as e:
@@ -127,12 +126,27 @@ class Run:
             if isinstance(e, ReplyError) and _noscript(e.message) and a[0] == "EVALSHA":
                 a[0] = "EVAL"
                 a[1] = self._s.script
+                self._f = None
                 try:
                     self._f = self._c._cmd(None, a)
                     return
                 except RedisError as e2:
                     v = e2
+                except BaseException as e3:
+                    self._cut(e3)  # (^C while the EVAL was written)
+                    raise
+        except BaseException as e:
+            self._cut(e)  # (^C while the reply was read: the core dropped the connection)
+            raise
+        self._f = None
         self._v = v
+        self._st = _DONE
+        self._args = None
+
+    def _cut(self, e):
+        # interrupted: this result fails; it is never left without a future to wait
+        self._f = None
+        self._v = ConnectionError("the script's run was interrupted by %r" % e)
         self._st = _DONE
         self._args = None
 
