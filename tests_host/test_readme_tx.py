@@ -14,7 +14,7 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def _example(port):
-    sec = README[README.index("### Transactions (opt-in"):README.index("### The sans-IO reader")]
+    sec = README[README.index("### Transactions (opt-in"):README.index("### Client-side cache")]
     blocks = re.findall(r"```python\n(.*?)```", sec, re.S)
     assert len(blocks) == 2, "README: one example in Transactions, one in Scripts"
     code = "\n".join(blocks)
