@@ -354,3 +354,32 @@ def test_cache_get_into_a_read_only_memoryview_is_refused_like_the_core():
         cache.close()
         c.close()
         a.close()
+
+
+def test_script_run_never_waited_still_runs_after_noscript():
+    # fire and forget: after NOSCRIPT the EVAL went out only from wait()/ready(), so a run nobody waited never ran,
+    # and the script was never loaded again: every later unwaited run failed the same way (after a server restart,
+    # a board's counter script silently stopped counting)
+    a = _admin()
+    c = _h().connect()
+    try:
+        s = c.register_script("return redis.call('INCR', KEYS[1])")
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        s.run([P + b"n"])  # never waited
+        eq(c.ping().wait(), True)  # its NOSCRIPT is read here
+        s.run([P + b"n"])  # sends the first run's EVAL, then its own EVALSHA
+        eq(c.ping().wait(), True)
+        eq(c.get(P + b"n").wait(), b"2")
+        eq(c.unwaited_errors, 0)  # the NOSCRIPT was handled, not an error left for the application
+        r = s.run([P + b"n"])
+        eq(r.wait(), 3)
+        for _ in range(20):  # many runs in flight, none waited: the list of runs to look at stays short
+            s.run([P + b"n"])
+        ok(len(s._runs) <= 9, len(s._runs))
+        eq(c.ping().wait(), True)
+        s.run([P + b"n"])
+        eq(c.ping().wait(), True)
+        eq(c.get(P + b"n").wait(), b"24")
+    finally:
+        c.close()
+        a.close()

@@ -23,6 +23,7 @@ _HEX = b"0123456789abcdef"
 _PEND = 0
 _DONE = 1
 _TAKEN = 2
+_FPENDING = 1  # future.py: a Future whose reply has not been read
 
 
 def _hex(d):
@@ -60,6 +61,7 @@ class Script:
         self.script = script
         self.sha = None
         self._load = None  # without hashlib.sha1: the future of SCRIPT LOAD
+        self._runs = None  # Runs whose EVALSHA reply had not been read at the last run() (see _sweep)
         if sha1 is not None:
             try:
                 self.sha = _hex(sha1(script).digest())
@@ -84,7 +86,30 @@ class Script:
         for i in range(3, len(a)):
             if type(a[i]) is bytearray or type(a[i]) is memoryview:
                 a[i] = bytes(a[i])  # the EVAL sent after NOSCRIPT carries what run() was given, not what is there now
-        return Run(self, c, a)
+        if self._runs:
+            self._sweep()
+        r = Run(self, c, a)
+        if self._runs is None:
+            self._runs = []
+        self._runs.append(r)
+        return r
+
+    def _sweep(self):
+        # A run nobody waits must still run: the EVAL after its NOSCRIPT goes out at the next run() of this script
+        # (before that run's EVALSHA) once the NOSCRIPT has been read, waited or not. Never blocks: only replies
+        # already read are looked at; runs whose reply is still to come are kept for the next run().
+        keep = []
+        for r in self._runs:
+            f = r._f
+            if r._st != _PEND or f is None or r._args is None or r._args[0] != "EVALSHA":
+                continue
+            if f._st == _FPENDING:
+                keep.append(r)
+                continue
+            v = f._v
+            if isinstance(v, ReplyError) and _noscript(v.message):
+                r._take()  # sends its EVAL now
+        self._runs = keep
 
     def _hash(self, c):
         if self.sha is None:
