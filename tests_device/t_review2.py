@@ -383,3 +383,31 @@ def test_script_run_never_waited_still_runs_after_noscript():
     finally:
         c.close()
         a.close()
+
+
+def test_cache_hit_reads_every_invalidation_that_has_arrived():
+    # 17 invalidation pushes of 64 bytes wait in the socket, the last one for the cached key; a GET of another key
+    # is pending. The hit's read stopped when its first receive (512 bytes: exactly 8 pushes) was used up, since a
+    # reply was pending, and served the old value although its invalidation had arrived.
+    a = _admin()
+    key = (P + b"k" * 32)[:32]  # a push of 64 bytes
+    a.set(key, b"old").wait()
+    c, cache = _cache(a)
+    try:
+        eq(c.get(key).wait(), b"old")
+        eq(c.get(key).wait(), b"old")
+        for i in range(16):
+            a.set((P + b"pad%02d" % i + b"-" * 32)[:32], b"x").wait()  # one push each (one per event loop turn)
+        a.set(key, b"new").wait()
+        _sleep_ms(100)
+        f = c.get(b"t_rv2_other")
+        eq(c.get(key).wait(), b"new")
+        eq(f.wait(), None)
+        eq(cache.invalidations, 17)
+        for i in range(16):
+            a.delete((P + b"pad%02d" % i + b"-" * 32)[:32]).wait()
+        a.delete(key).wait()
+    finally:
+        cache.close()
+        c.close()
+        a.close()

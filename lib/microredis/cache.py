@@ -92,14 +92,20 @@ def _arrived(c):
 
 
 def _drain(c):
-    # Inside a pipeline() block (commands queued, unsent): what has arrived is read without sending the batch, which
-    # client._read_one() would do. An invalidation already in the socket is applied before a hit is served there too.
+    # Reads every frame that has arrived, until the socket has nothing more (client._read_one(0) stops once a
+    # reply resolves, or once the buffer is empty at a frame boundary while a reply is pending, which left pushes
+    # behind in the socket when a receive ended exactly between two of them). Never sends: inside a pipeline()
+    # block the batch stays queued (_read_one would flush it).
     c._handler_raised = False
+    n = 64  # receives at most (a flood of pushes must not hold a hit forever)
     try:
         while c._conn is not None:
-            v = c._next(0)
+            v = c._parse()
             if v is NEED_DATA:
-                return
+                n -= 1
+                if not n or not c._recv(0):
+                    return
+                continue
             if c._n == c._unsent and _type(v) is not Push:
                 err = ProtocolError("reply received with no command sent")
                 c._broken(err, None)
@@ -309,11 +315,8 @@ class Cache:
         # frame stays off the heap.
         c = self._c
         try:
-            if c._unsent:
+            if _arrived(c):
                 _drain(c)
-            else:
-                while _arrived(c) and c._read_one(0):
-                    pass  # a reply was read (it ends _read_one): pushes may be buffered behind it
         except RedisError:
             if c._conn is not None:
                 raise  # a push_handler's own error (after its frame was consumed)
