@@ -411,3 +411,33 @@ def test_cache_hit_reads_every_invalidation_that_has_arrived():
         cache.close()
         c.close()
         a.close()
+
+
+def test_cache_and_a_transaction_on_a_small_ring_never_serve_a_stale_value():
+    # the transaction holds pushes while it writes MULTI..EXEC (reading replies on the way with frame_capacity 2):
+    # the invalidations it held reach the cache before any later hit, and a hit never overtakes the transaction
+    from microredis.cache import Cache
+    a = _admin()
+    a.set(P + b"k", b"0").wait()
+    h = _h(cap=2)
+    c = h.connect()
+    cache = Cache(c, prefixes=(P,))
+    try:
+        for i in range(1, 6):
+            eq(c.get(P + b"k").wait(), str(i - 1).encode())
+            eq(c.get(P + b"k").wait(), str(i - 1).encode())
+            a.set(P + b"s", str(i).encode()).wait()  # an invalidation on its way while the transaction is written
+            with c.transaction() as t:
+                x = t.incr(P + b"n")
+                t.set(P + b"k", str(i).encode())
+                y = t.get(P + b"s")
+            eq(c.get(P + b"k").wait(), str(i).encode())  # the transaction is pending: a miss behind it
+            eq((x.wait(), y.wait()), (i, str(i).encode()))
+            eq(c.get(P + b"s").wait(), str(i).encode())
+            eq(c.get(P + b"k").wait(), str(i).encode())
+        ok(c.push_handler is cache._hd)
+    finally:
+        cache.close()
+        c.close()
+        h.disconnect()
+        a.close()
