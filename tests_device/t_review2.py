@@ -441,3 +441,31 @@ def test_cache_and_a_transaction_on_a_small_ring_never_serve_a_stale_value():
         c.close()
         h.disconnect()
         a.close()
+
+
+def test_cache_hit_inside_a_pipeline_whose_batch_was_partly_sent():
+    # a pipeline() batch larger than the send buffer goes out in pieces: replies arrive while every pending command
+    # still counts as unsent, and a hit's read must take them as replies (an intermediate fix of this review took
+    # them for replies to nothing and dropped the connection)
+    a = _admin()
+    a.set(P + b"k", b"v").wait()
+    from microredis.cache import Cache
+    h = mr.ConnectionHandler(cfg.server(), 3).timeout(2000).memory(
+        mr.MemoryParameters(buffer_size=64, frame_capacity=16, memory_limit=4096))
+    c = h.connect()
+    cache = Cache(c, prefixes=(P,))
+    try:
+        eq(c.get(P + b"k").wait(), b"v")
+        with c.pipeline():
+            fs = [c.set(P + b"s", b"x" * 12) for _ in range(10)]  # more than the 64-byte send buffer holds
+            _sleep_ms(50)  # their replies arrive
+            g = c.get(P + b"k")  # a hit, after reading them
+        eq(g.wait(), b"v")
+        eq([f.wait() for f in fs], [True] * 10)
+        ok(c._conn is not None)
+        eq(c.ping().wait(), True)
+    finally:
+        cache.close()
+        c.close()
+        h.disconnect()
+        a.close()

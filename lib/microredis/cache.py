@@ -26,10 +26,10 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import ConnectionError, ProtocolError, RedisError
+from .errors import ConnectionError, RedisError
 from .encoder import check
 from .future import take_future
-from .resp import NEED_DATA, Push
+from .resp import NEED_DATA
 from .send import _GET2, _INCR2, _PUBLISH3, _SET3
 
 _DONE = const(2)  # future.py
@@ -106,11 +106,7 @@ def _drain(c):
                 if not n or not c._recv(0):
                     return
                 continue
-            if c._n == c._unsent and _type(v) is not Push:
-                err = ProtocolError("reply received with no command sent")
-                c._broken(err, None)
-                raise err
-            c._dispatch(v)
+            c._dispatch(v)  # (inside pipeline() a full send buffer may have sent part of the batch already)
     except BaseException as e:
         if c._handler_raised:
             c._handler_raised = False  # the push_handler's own exception: its frame was consumed
