@@ -190,3 +190,36 @@ def test_mkpackages_check_passes():
     cp = subprocess.run([sys.executable, str(REPO / "tools" / "mkpackages.py"), "--check"],
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
     assert cp.returncode == 0, cp.stdout
+
+
+TX_CHECK = """
+import microredis as mr
+h = mr.ConnectionHandler.resp3(('127.0.0.1', %(port)d)).timeout(2000)
+c = h.connect()
+try:
+    c.transaction()
+except ImportError as e:
+    print('TX missing:', e)
+else:
+    with c.transaction() as t:
+        f = t.incr(b'mip:tx')
+    assert f.wait() >= 1
+    assert c.register_script('return 7').run().wait() == 7
+    assert issubclass(mr.WatchError, mr.RedisError)
+    print('TX ok')
+c.close()
+"""
+
+
+def test_mip_installs_package_tx(micropython, redis_server, http_repo, tmp_path):
+    # without package-tx.json, transaction() names the file to install; with it, transactions and scripts work
+    target = tmp_path / "lib"
+    _mip(micropython, http_repo + "/package.json", target)
+    run = ["-c", TX_CHECK % {"port": redis_server.port}]
+    cp = micropython.run(run, env={"MICROPYPATH": "%s:.frozen" % target}, timeout=60)
+    assert cp.returncode == 0 and "TX missing" in cp.stdout and "package-tx.json" in cp.stdout, cp.stdout + cp.stderr
+    _mip(micropython, http_repo + "/package-tx.json", target)
+    assert sorted(p.name for p in (target / "microredis").iterdir() if p.name in ("transaction.py", "scripts.py")) \
+        == ["scripts.py", "transaction.py"]
+    cp = micropython.run(run, env={"MICROPYPATH": "%s:.frozen" % target}, timeout=60)
+    assert cp.returncode == 0 and "TX ok" in cp.stdout, cp.stdout + cp.stderr

@@ -52,6 +52,14 @@ def test_client_suites_on_redis7(redis7, micropython, interp, module):
     assert "SKIP t_commands.test_expire_flags" not in out, out
 
 
+@pytest.mark.parametrize("module", ["t_transaction", "t_scripts"])
+@pytest.mark.parametrize("interp", ["cpython", "micropython"])
+def test_transactions_scripts_and_fcall_on_redis7(redis7, micropython, interp, module):
+    env = {"MICROREDIS_TEST_HOST": redis7.host, "MICROREDIS_TEST_PORT": str(redis7.port)}
+    out = _run_shared(module, env, micropython if interp == "micropython" else None)
+    assert " 0 failed" in out and "SKIP" not in out, out  # FCALL/FCALL_RO ran
+
+
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
     if not shutil.which("openssl"):

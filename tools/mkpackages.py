@@ -7,12 +7,17 @@ tests_host/test_packaging.py enforces it):
     package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use)
     package-survival.json microredis/outbox.py, sentinel.py, retry.py, retryon.py: Outbox, Sentinel (mr.Outbox /
                           mr.Sentinel load them), h.retry() / h.health_check() (retryon.py: retry_on=...)
+    package-tx.json       microredis/transaction.py, scripts.py: client.transaction(), mr.WatchError,
+                          client.register_script() (loaded on first use)
+    package-cache.json    microredis/cache.py: the client-side cache (microredis.cache.Cache)
 
 Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
 
     mpremote mip install github:<owner>/<repo>                       # the core
     mpremote mip install github:<owner>/<repo>/package-pubsub.json   # + pub/sub
     mpremote mip install github:<owner>/<repo>/package-survival.json # + Outbox, Sentinel, retry
+    mpremote mip install github:<owner>/<repo>/package-tx.json       # + transactions, Lua scripts
+    mpremote mip install github:<owner>/<repo>/package-cache.json    # + client-side cache
     mpremote mip install /path/to/checkout/package.json              # from a local checkout
     >>> mip.install("github:<owner>/<repo>")                          # on the board, over Wi-Fi
 
@@ -34,6 +39,8 @@ PACKAGES = {
                      "url", "commands", "sets_streams"],
     "package-pubsub.json": ["pubsub"],
     "package-survival.json": ["outbox", "sentinel", "retry", "retryon"],
+    "package-tx.json": ["transaction", "scripts"],
+    "package-cache.json": ["cache"],
 }
 
 

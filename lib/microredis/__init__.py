@@ -21,6 +21,7 @@ _LAZY = {
     "Message": "pubsub",
     "Outbox": "outbox",
     "Sentinel": "sentinel",
+    "WatchError": "transaction",
 }
 
 def __getattr__(name):

@@ -310,7 +310,56 @@ class ServerCommands:
         """INFO -> the raw text (bytes), not parsed (it is large for a board)."""
         return self._cmd(None, ("INFO",) if section is None else ("INFO", section))
 
+    def fcall(self, function, numkeys, *keys_and_args):
+        """FCALL (Redis 7 functions): the function's reply; numkeys of keys_and_args are keys, like redis-py."""
+        return self._cmd(None, ("FCALL", function, _int(numkeys, "numkeys")) + keys_and_args)
+
+    def fcall_ro(self, function, numkeys, *keys_and_args):
+        return self._cmd(None, ("FCALL_RO", function, _int(numkeys, "numkeys")) + keys_and_args)
+
+
+# What a transaction (transaction.py) can queue: every mixin of the catalogue. It is passed to transaction.py, which
+# cannot import this module (that would be an import cycle: this one loads it).
+_CATALOGUE = (StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands, SetCommands, SortedSetCommands,
+              StreamCommands)
+
+
+def _optional(name):
+    # transaction.py and scripts.py come in package-tx.json: without it, say what to install
+    try:
+        return __import__("microredis." + name, None, None, [name])
+    except ImportError as e:
+        if name not in str(e):
+            raise
+        raise ImportError("microredis.%s is not installed: install package-tx.json (mip) or copy %s.py" % (name, name))
+
+
+class MultiCommands:
+    # transactions and scripts; their code loads with the first use (transaction.py, scripts.py)
+    def transaction(self):
+        """`with client.transaction() as t:` t.set(...), t.hgetall(...) ... queue commands and return results with
+        ready()/wait(); MULTI, the commands and EXEC go out in one write when the block ends (README
+        "Transactions")."""
+        return _optional("transaction").begin(self, _CATALOGUE)
+
+    _watching = None  # the connection the last watch() went to (a transaction on another one is a WatchError)
+
+    def watch(self, *keys):
+        """WATCH -> True. It applies to the connection: the next EXEC on it (the next transaction) aborts with
+        WatchError if a key changed; EXEC and unwatch() end it."""
+        f = self._cmd(ok, ("WATCH",) + _need(keys))
+        self._watching = self._conn
+        return f
+
+    def unwatch(self):
+        self._watching = None
+        return self._cmd(ok, ("UNWATCH",))
+
+    def register_script(self, script):
+        """A Script (scripts.py): script.run(keys, args) sends EVALSHA, and EVAL when the server lacks it."""
+        return _optional("scripts").Script(self, script)
+
 
 class Client(CoreClient, StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands, SetCommands,
-             SortedSetCommands, StreamCommands):
+             SortedSetCommands, StreamCommands, MultiCommands):
     """The core client with the redis-py-named command catalogue."""
