@@ -37,7 +37,7 @@ def _each(fn):
             c.delete(P + b"n", P + b"l").wait()
             fn(c)
             eq(c.ping().wait(), True)  # usable after whatever fn did
-            eq(c._n, 0)
+            eq(c._pending, 0)
         finally:
             _close(c)
 

@@ -25,7 +25,7 @@ def _each(fn):
             c.delete(P + b"s", P + b"h", P + b"n", P + b"l", P + b"w").wait()
             fn(c, proto)
             eq(c.ping().wait(), True)  # the connection is usable after whatever fn did
-            eq(c._n, 0)
+            eq(c._pending, 0)
         finally:
             c.close()
             h.disconnect()

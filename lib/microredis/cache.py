@@ -86,7 +86,7 @@ def _arrived(c):
     if c._conn is None:
         return False
     r = c._reader
-    if r._r != r.wpos:
+    if r._start != r.wpos:
         return True
     return c._recv(0)
 
@@ -281,10 +281,10 @@ class Cache:
         # old value. GET, HGET, PUBLISH and the hot SET/INCR of another bytes key are safe; behind anything else
         # the hit is a miss, pipelined behind the write, so the server answers in order.
         c = self._c
-        n = c._n
+        n = c._pending
         i = c._head
         while n:
-            nm = c._nm[i]
+            nm = c._name[i]
             if nm is not _GET2 and nm is not _PUBLISH3:
                 if nm is _SET3 or nm is _INCR2:
                     nm = c._key[i]
@@ -301,8 +301,8 @@ class Cache:
     def _hit(self, v):
         # a future of the client's pool, resolved already: wait() hands v over and recycles it, as for a reply
         f = take_future(self._c)
-        f._v = v
-        f._st = _DONE
+        f._value = v
+        f._state = _DONE
         return f
 
     def _poll(self):
@@ -332,7 +332,7 @@ class Cache:
         i = self._ph + self._pn
         if i >= cap:
             i -= cap
-        self._pseq[i] = (c._resolved_count + c._n) & _SEQ
+        self._pseq[i] = (c._resolved_count + c._pending) & _SEQ
         self._pk[i] = key
         self._pf[i] = field
         self._pinto[i] = into

@@ -544,6 +544,8 @@ class CoreClient:
             if dest is not None and r._ilen < 0:
                 r._ipos = -1  # a copy that completes sets it to the length: tells a copied value from an integer
         p = r._start  # where the frame starts: its type byte tells a push from a reply if it cannot be built
+        if dest is not None and p < r.wpos and r.buf[p] == 62:
+            dest = None  # a push ahead of a get_into() reply is built whole for push_handler, not copied or dropped
         try:
             v = r.gets() if dest is None else r.gets_into(dest)
         except MemoryFull as e:

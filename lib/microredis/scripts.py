@@ -103,10 +103,10 @@ class Script:
             f = r._f
             if r._st != _PEND or f is None or r._args is None or r._args[0] != "EVALSHA":
                 continue
-            if f._st == _FPENDING:
+            if f._state == _FPENDING:
                 keep.append(r)
                 continue
-            v = f._v
+            v = f._value
             if isinstance(v, ReplyError) and _noscript(v.message):
                 r._take()  # sends its EVAL now
         self._runs = keep

@@ -132,9 +132,9 @@ class _Tx:
         w = getattr(c, "_watching", None)
         if w is not None:
             c._watching = None  # EXEC ends the watch (and so does a lost connection)
-            if c._conn is w and c._rp is not None:
+            if c._conn is w and c._retry is not None:
                 try:
-                    c._rp.before(c)  # retry.py: a health check's PING (or re-dial) now, not after MULTI is queued
+                    c._retry.before(c)  # retry.py: a health check's PING (or re-dial) now, not after MULTI is queued
                 except BaseException as e:
                     self._fail(e if isinstance(e, RedisError) else ConnectionError("transaction not sent: %r" % e))
                     raise
