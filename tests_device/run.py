@@ -38,14 +38,6 @@ def _join(a, b):
     return a + b if a.endswith("/") else a + "/" + b
 
 
-def _ticks():
-    import time
-
-    if hasattr(time, "ticks_ms"):
-        return time.ticks_ms, time.ticks_diff
-    return (lambda: int(time.monotonic() * 1000)), (lambda a, b: a - b)
-
-
 def _print_exc(e):
     if hasattr(sys, "print_exception"):
         sys.print_exception(e)
@@ -123,7 +115,6 @@ def run(targets=None, cfg=None, file_hint=None):
 
     if not targets:
         targets = cfg.get("modules") or _module_names(d)
-    ticks_ms, ticks_diff = _ticks()
     passed = failed = skipped = 0
     for target in targets:
         modname, only = _split(target)
@@ -139,7 +130,7 @@ def run(targets=None, cfg=None, file_hint=None):
             if only and name != only:
                 continue
             full = modname + "." + name
-            t0 = ticks_ms()
+            t0 = tinytest.now_ms()
             try:
                 fn()
             except tinytest.SkipTest as e:
@@ -151,7 +142,7 @@ def run(targets=None, cfg=None, file_hint=None):
                 _print_exc(e)
             else:
                 passed += 1
-                print("ok   %s (%d ms)" % (full, ticks_diff(ticks_ms(), t0)))
+                print("ok   %s (%d ms)" % (full, tinytest.since(t0)))
             if gc:
                 gc.collect()
         # free the module: boards have little RAM

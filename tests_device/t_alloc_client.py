@@ -1,7 +1,7 @@
 # Zero-allocation proof for the client steady state (MicroPython only), against a real redis-server:
 # set().wait(), get_into().wait(), incr().wait(), publish().wait() and a pipelined batch of 16 SETs.
-import cfg
 from tinytest import eq, ok, skip, allocs, IS_MICROPYTHON
+from devkit import handler
 import microredis as mr
 
 SMALL_HEAP = False  # the full client does not fit a 64k x64 heap from .mpy (freeze it)
@@ -17,8 +17,7 @@ S = _S()
 def _setup():
     if not IS_MICROPYTHON:
         skip("allocation is measured on MicroPython")
-    h = mr.ConnectionHandler.resp3(cfg.server()).timeout(2000)
-    h.memory(mr.MemoryParameters(buffer_size=256, frame_capacity=16, memory_limit=1024))
+    h = handler(3, 2000, mr.MemoryParameters(buffer_size=256, frame_capacity=16, memory_limit=1024))
     S.h = h
     S.c = h.connect()
     S.key = b"t_alloc:temp"
@@ -104,7 +103,7 @@ def test_pipelined_batch_of_16_sets_allocates_nothing():
 def test_batch_of_16_at_default_frame_capacity_allocates_nothing():
     # 16 futures held at once with only 8 reply slots: the pool keeps twice frame_capacity recycled futures
     _setup()
-    h = mr.ConnectionHandler.resp3(cfg.server()).timeout(2000)
+    h = handler()
     S.c = h.connect()
     eq(S.c._cap, 8)
     _check(_batch, "16 pipelined SETs at frame_capacity 8")

@@ -1,65 +1,12 @@
 # ConnectionHandler / Client / Future against a real redis-server: auth, handshake, deadlines, slots, fire and
 # forget, memory limit, dead sockets. Plain MicroPython; runs under CPython too.
-import time
-
 import cfg
-from tinytest import eq, ok, raises, skip
+from tinytest import eq, ok, raises, skip, now_ms, since, sleep_ms
+from devkit import handler, admin, counting
 import microredis as mr
 from microredis.clock import PeriodicTicks
 
 P = b"t_client:"
-
-
-def handler(proto=3, **kw):
-    h = (mr.ConnectionHandler.resp3 if proto == 3 else mr.ConnectionHandler.resp2)(cfg.server())
-    return h.timeout(kw.get("timeout", 2000))
-
-
-def admin():
-    return handler().connect()
-
-
-def _ms():
-    if hasattr(time, "ticks_ms"):
-        return time.ticks_ms()
-    return int(time.monotonic() * 1000)
-
-
-def _sleep_ms(ms):
-    if hasattr(time, "sleep_ms"):
-        time.sleep_ms(ms)
-    else:
-        time.sleep(ms / 1000)
-
-
-class Counting:
-    # wraps a transport to count socket calls
-    def __init__(self, t):
-        self.t = t
-        self.sends = 0
-        self.recvs = 0
-
-    def send(self, buf, n):
-        self.sends += 1
-        self.t.send(buf, n)
-
-    def send_obj(self, o):
-        self.sends += 1
-        self.t.send_obj(o)
-
-    def recv_into(self, buf, start, ms):
-        self.recvs += 1
-        return self.t.recv_into(buf, start, ms)
-
-    def close(self):
-        self.t.close()
-
-
-def counting(c):
-    w = Counting(c._transport)
-    c._transport = w
-    c._encoder.sink = w
-    return w
 
 
 def test_password_only_auth_and_wrong_password():
@@ -193,18 +140,18 @@ def test_pipeline_is_one_send_and_round_trip_is_one_send_one_recv():
 
 
 def test_timeout_invalidates_others_and_next_connect_redials():
-    h = handler(timeout=200)
+    h = handler(tmo=200)
     c = h.connect()
-    t0 = _ms()
+    t0 = now_ms()
     f = c.command(b"DEBUG", b"SLEEP", b"1.0")
     g = c.command(b"PING")
     e = raises(mr.TimeoutError, f.wait)
-    dt = _ms() - t0
+    dt = since(t0)
     ok(150 <= dt < 900, "timed out after %d ms" % dt)  # well before the server woke up
     ok("200" in str(e))
     raises(mr.InvalidFuture, g.wait)
     raises(mr.ConnectionError, c.get, P + b"x")
-    _sleep_ms(1000)
+    sleep_ms(1000)
     c2 = h.connect()
     eq(c2.command(b"PING").wait(), b"PONG")
 
@@ -212,40 +159,40 @@ def test_timeout_invalidates_others_and_next_connect_redials():
 def test_timeout_while_waiting_a_newer_future():
     # the waited future raises TimeoutError when its own deadline has passed too, as does the oldest (the one
     # detected); a future sent later, whose deadline has not passed, raises InvalidFuture
-    h = handler(timeout=250)
+    h = handler(tmo=250)
     c = h.connect()
     f = c.command(b"DEBUG", b"SLEEP", b"0.6")
     g = c.command(b"PING")
-    _sleep_ms(120)
+    sleep_ms(120)
     late = c.command(b"PING")
     raises(mr.TimeoutError, g.wait)
     raises(mr.TimeoutError, f.wait)
     raises(mr.InvalidFuture, late.wait)
-    _sleep_ms(500)
+    sleep_ms(500)
     eq(h.connect().command(b"PING").wait(), b"PONG")
 
 
 def test_deadline_survives_a_wrapping_clock():
     # a 29-bit tick counter (CircuitPython's) that wraps 100 ms into the wait
     period = 1 << 29
-    base = _ms()
+    base = now_ms()
 
     def ticks():
-        return (period - 100 + _ms() - base) % period
+        return (period - 100 + since(base)) % period
 
     clock = PeriodicTicks(ticks, period)
-    h = handler(timeout=300)
+    h = handler(tmo=300)
     c = h.connect(clock=clock)
-    t0 = _ms()
+    t0 = now_ms()
     raises(mr.TimeoutError, c.command(b"DEBUG", b"SLEEP", b"1.0").wait)
-    dt = _ms() - t0
+    dt = since(t0)
     ok(250 <= dt < 900, "deadline took %d ms across the wrap" % dt)
-    _sleep_ms(900)
+    sleep_ms(900)
     eq(h.connect(clock=clock).command(b"PING").wait(), b"PONG")
 
 
 def test_no_timeout_means_wait():
-    c = handler(timeout=0).connect()
+    c = handler(tmo=0).connect()
     eq(c.command(b"DEBUG", b"SLEEP", b"0.3").wait(), b"OK")
 
 
@@ -364,23 +311,23 @@ def test_stale_future_is_detected():
         raises(mr.InvalidFuture, f.wait)
     c.command(b"DEL", P + b"stale").wait()
     # a future of a connection that broke raises InvalidFuture, not a later reply
-    c2 = handler(timeout=150).connect()
+    c2 = handler(tmo=150).connect()
     a = c2.command(b"DEBUG", b"SLEEP", b"0.3")
     b = c2.command(b"PING")
     raises(mr.TimeoutError, a.wait)
     raises(mr.InvalidFuture, b.wait)
     raises(mr.InvalidFuture, b.wait)
-    _sleep_ms(300)
+    sleep_ms(300)
 
 
 def test_ready_never_blocks():
     c = handler().connect()
     f = c.command(b"DEBUG", b"SLEEP", b"0.2")
-    t0 = _ms()
+    t0 = now_ms()
     eq(f.ready(), False)
-    ok(_ms() - t0 < 250)
+    ok(since(t0) < 250)
     while not f.ready():
-        _sleep_ms(10)
+        sleep_ms(10)
     eq(f.wait(), b"OK")
 
 
@@ -400,7 +347,7 @@ def test_client_kill_then_use_ping_redials():
     c = h.connect()
     cid = c.command(b"CLIENT", b"ID").wait()
     eq(admin().command(b"CLIENT", b"KILL", b"ID", cid).wait(), 1)
-    _sleep_ms(50)
+    sleep_ms(50)
     c = h.connect()
     cid2 = c.command(b"CLIENT", b"ID").wait()
     ok(cid2 != cid)
@@ -409,24 +356,24 @@ def test_client_kill_then_use_ping_redials():
     c = h.connect()
     cid = c.command(b"CLIENT", b"ID").wait()
     admin().command(b"CLIENT", b"KILL", b"ID", cid).wait()
-    _sleep_ms(50)
+    sleep_ms(50)
     c = h.connect()
     raises(mr.ConnectionError, c.command(b"PING").wait)
     eq(h.connect().command(b"PING").wait(), b"PONG")
 
 
 def test_connect_redials_when_draining_the_previous_client_fails():
-    h = handler(timeout=200)
+    h = handler(tmo=200)
     c = h.connect()
     c.command(b"DEBUG", b"SLEEP", b"0.5")  # never waited: connect() must drain it, and times out doing so
-    _sleep_ms(10)
+    sleep_ms(10)
     c2 = None
-    t0 = _ms()
+    t0 = now_ms()
     while c2 is None:
         try:
             c2 = h.connect()
         except mr.TimeoutError:
-            ok(_ms() - t0 < 2000)  # the re-dial's handshake may also meet the sleeping server
+            ok(since(t0) < 2000)  # the re-dial's handshake may also meet the sleeping server
     eq(c2.command(b"PING").wait(), b"PONG")
 
 
@@ -491,15 +438,15 @@ def test_failed_encoding_leaves_the_connection_usable():
 
 
 def test_ready_loop_ends_at_the_deadline():
-    h = handler(timeout=150)
+    h = handler(tmo=150)
     c = h.connect()
     f = c.command(b"DEBUG", b"SLEEP", b"0.4")
-    t0 = _ms()
+    t0 = now_ms()
     while not f.ready():
-        ok(_ms() - t0 < 1000, "ready() never saw the deadline")
-        _sleep_ms(10)
+        ok(since(t0) < 1000, "ready() never saw the deadline")
+        sleep_ms(10)
     raises(mr.TimeoutError, f.wait)
-    _sleep_ms(400)
+    sleep_ms(400)
     eq(h.connect().command(b"PING").wait(), b"PONG")
 
 

@@ -1,29 +1,11 @@
 # The command catalogue (commands.py, sets_streams.py) against a real redis-server, under RESP3 and RESP2: redis-py
 # shapes and typed replies, options and argument types refused before anything is sent, blocking pops composed with
 # the client deadline, stream trimming. Plain MicroPython; runs under CPython too.
-import time
-
-import cfg
-import microredis
 from microredis import ReplyError
-from tinytest import eq, ok, raises, skip
-
-try:
-    from time import ticks_ms, ticks_diff
-except ImportError:  # CPython
-    def ticks_ms():
-        return int(time.monotonic() * 1000)
-
-    def ticks_diff(a, b):
-        return a - b
+from tinytest import eq, ok, raises, skip, now_ms, since, sleep_ms
+from devkit import handler
 
 PRE = b"t_commands:"
-
-
-def _handler(proto, tmo=2000):
-    addr = cfg.server()
-    h = microredis.ConnectionHandler.resp3(addr) if proto == 3 else microredis.ConnectionHandler.resp2(addr)
-    return h.timeout(tmo)
 
 
 def _clean(h, pre):
@@ -39,7 +21,7 @@ def _clean(h, pre):
 def _each(fn, tmo=2000):
     # fn(client, key prefix, protocol) once per protocol, on a fresh connection; keys cleaned up after
     for proto in (3, 2):
-        h = _handler(proto, tmo)
+        h = handler(proto, tmo)
         c = h.connect()
         pre = PRE + (b"3:" if proto == 3 else b"2:")
         try:
@@ -211,11 +193,11 @@ def test_blpop_server_timeout_composes_with_client_deadline():
     # a command pipelined behind the BLPOP inherits the allowance.
     def run(c, p, proto):
         k = p + b"never"
-        t0 = ticks_ms()
+        t0 = now_ms()
         f = c.blpop(k, 1)
         f2 = c.ping()
         eq(f.wait(), None)
-        dt = ticks_diff(ticks_ms(), t0)
+        dt = since(t0)
         ok(900 <= dt < 2500, dt)
         eq(f2.wait(), True)
         # the allowance does not leak: an ordinary command still has its 300 ms deadline afterwards
@@ -229,7 +211,7 @@ def test_blpop_server_timeout_composes_with_client_deadline():
 def test_blpop_value_pushed_by_second_connection():
     def run(c, p, proto):
         k = p + b"q"
-        other = _handler(proto).connect()
+        other = handler(proto).connect()
         f = c.blpop(k, 0)  # 0: block forever, no client deadline for this reply
         eq(c._remaining(c._head), -1)
         eq(other.rpush(k, b"v1").wait(), 1)
@@ -244,23 +226,23 @@ def test_blpop_value_pushed_by_second_connection():
 
         def pusher():
             try:
-                time.sleep(0.6)  # twice the client deadline
-                o = _handler(proto).connect()
+                sleep_ms(600)  # twice the client deadline
+                o = handler(proto).connect()
                 o.rpush(k, b"late").wait()
                 o.close()
                 done.append(True)
             except Exception as e:  # noqa
                 done.append(e)
 
-        t0 = ticks_ms()
+        t0 = now_ms()
         f = c.blpop(k, 0)
         _thread.start_new_thread(pusher, ())
         eq(f.wait(), (k, b"late"))
-        ok(ticks_diff(ticks_ms(), t0) >= 500)
+        ok(since(t0) >= 500)
         for _ in range(100):
             if done:
                 break
-            time.sleep(0.01)
+            sleep_ms(10)
         eq(done, [True])
         eq(c.ping().wait(), True)
     _each(run, tmo=300)
@@ -365,7 +347,7 @@ def test_server():
         for _ in range(200):  # BGSAVE while one runs is an error even with SCHEDULE
             if b"rdb_bgsave_in_progress:0" in c.info("persistence").wait():
                 break
-            time.sleep(0.01)
+            sleep_ms(10)
         eq(c.bgsave().wait(), True)
         # select() switches the shared connection; handler.select(db) is the persistent way
         k = p + b"db15"
@@ -427,7 +409,7 @@ def test_bad_arguments_send_nothing():
 
 def test_pipelined_catalogue_and_decode_responses():
     for proto in (3, 2):
-        h = _handler(proto).decode_responses()
+        h = handler(proto).decode_responses()
         c = h.connect()
         p = PRE + b"d:"
         with c.pipeline():

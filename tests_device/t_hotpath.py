@@ -1,47 +1,17 @@
 # The core client's hot path (send.py _put_fast, client.py _fast): commands written straight into the send buffer
 # and simple replies read straight from the receive buffer must give exactly what the general encoder and the
 # reader's scanner give, at every size boundary. In-process fake transport; plain MicroPython, runs under CPython.
-from microredis.clock import default_clock
-
 from tinytest import eq, ok, raises
+from devkit import Script, fake_client
 import microredis as mr
-from microredis.connection import _Conn
-from microredis.commands import Client
 from microredis.encoder import encode
 
 
-class Echo:
-    # records what is sent; serves scripted replies
-    def __init__(self):
-        self.out = b""
-        self.inb = b""
-
-    def send(self, buf, n):
-        self.out += bytes(buf[0:n])
-
-    def send_obj(self, o):
-        self.out += bytes(o)
-
-    def recv_into(self, buf, start, ms):
-        n = min(len(buf) - start, len(self.inb))
-        if n == 0:
-            if ms < 0:
-                raise AssertionError("the client waits for a reply the script does not have")
-            return 0
-        buf[start:start + n] = self.inb[0:n]
-        self.inb = self.inb[n:]
-        return n
-
-    def close(self):
-        pass
-
-
-def client(buffer_size=128, decode=False):
-    t = Echo()
-    conn = _Conn(t, mr.MemoryParameters(buffer_size=buffer_size, frame_capacity=4, memory_limit=4096), decode)
-    conn.protocol = 3
-    c = Client(conn, 500, default_clock())
-    conn.client = c
+def client(buffer_size=128, decode=False, t=None, cap=4):
+    # t: a Script (records what is sent; serves scripted replies from t.inb)
+    if t is None:
+        t = Script()
+    c = fake_client(t, mr.MemoryParameters(buffer_size=buffer_size, frame_capacity=cap, memory_limit=4096), 500, decode)
     return c, t
 
 
@@ -128,30 +98,25 @@ def test_decode_responses_in_place():
     eq(c.incr(b"k").wait(), 5)
 
 
-class Failing(Echo):
+class Failing(Script):
     def __init__(self):
-        Echo.__init__(self)
+        Script.__init__(self)
         self.recv_error = None
         self.send_error = None
 
     def recv_into(self, buf, start, ms):
         if self.recv_error is not None:
             raise self.recv_error
-        return Echo.recv_into(self, buf, start, ms)
+        return Script.recv_into(self, buf, start, ms)
 
     def send(self, buf, n):
         if self.send_error is not None:
             raise self.send_error
-        Echo.send(self, buf, n)
+        Script.send(self, buf, n)
 
 
 def failing():
-    t = Failing()
-    conn = _Conn(t, mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=4096), False)
-    conn.protocol = 3
-    c = Client(conn, 500, default_clock())
-    conn.client = c
-    return c, t
+    return client(t=Failing())
 
 
 def test_a_failed_receive_raises_its_own_error_once_and_of_its_kind_after():
@@ -191,23 +156,20 @@ def test_a_failed_send_raises_its_own_error_and_fails_the_older_futures():
 
 
 # ---- the pipelined path (issue 9: per-command work) ------------------------------------------------------------
-class Sends(Echo):
+class Sends(Script):
     def __init__(self):
-        Echo.__init__(self)
+        Script.__init__(self)
         self.sends = []
 
     def send(self, buf, n):
-        Echo.send(self, buf, n)
+        Script.send(self, buf, n)
         self.sends.append(bytes(buf[0:n]))
 
 
 def test_a_pipeline_that_fills_the_buffer_sends_whole_commands():
     # a command of byte strings that does not fit the room left starts the buffer again: each send ends at a
     # command's end (before, the command that overflowed went through the encoder and was split across two sends)
-    t = Sends()
-    conn = _Conn(t, mr.MemoryParameters(buffer_size=128, frame_capacity=12, memory_limit=4096), False)
-    conn.protocol = 3
-    c = Client(conn, 500, default_clock())
+    c, t = client(buffer_size=128, t=Sends(), cap=12)
     t.inb = b"+OK\r\n" * 12
     cmds = [encode(b"SET", b"key%02d" % i, b"0123456789") for i in range(12)]
     with c.pipeline():
@@ -266,10 +228,7 @@ def test_a_get_into_buffer_is_written_only_when_a_wait_reaches_its_reply():
 def test_a_pipeline_longer_than_the_ring_sends_a_ring_at_a_time():
     # frame_capacity 4, 12 commands: a full ring reads the oldest reply and takes back the slots of every simple
     # reply buffered behind it, so the commands go out four at a time (before: one send per command once full)
-    t = Sends()
-    conn = _Conn(t, mr.MemoryParameters(buffer_size=512, frame_capacity=4, memory_limit=4096), False)
-    conn.protocol = 3
-    c = Client(conn, 500, default_clock())
+    c, t = client(buffer_size=512, t=Sends(), cap=4)
     t.inb = b"+OK\r\n" * 12
     with c.pipeline():
         fs = [c.set(b"key%02d" % i, b"v") for i in range(12)]

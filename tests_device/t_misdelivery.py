@@ -3,79 +3,22 @@
 # Real redis-server where it can produce the case; an in-process fake transport for shapes a server never sends.
 # Plain MicroPython; runs under CPython too.
 import sys
-import time
 
-import cfg
-from tinytest import eq, ok, raises, skip, IS_MICROPYTHON
+from tinytest import eq, ok, raises, skip, sleep_ms, IS_MICROPYTHON
+from devkit import handler, admin as other, Script, fake_client, interpose, bulk
 import microredis as mr
-from microredis.connection import _Conn
-from microredis.commands import Client
-from microredis.clock import default_clock
 
 P = b"t_misdelivery:"
-
-
-def handler(timeout=2000, params=None):
-    h = mr.ConnectionHandler.resp3(cfg.server()).timeout(timeout)
-    if params is not None:
-        h.memory(params)
-    return h
-
-
-def other():
-    return handler().connect()
-
-
-def _sleep_ms(ms):
-    if hasattr(time, "sleep_ms"):
-        time.sleep_ms(ms)
-    else:
-        time.sleep(ms / 1000)
 
 
 class Boom(Exception):
     pass
 
 
-class Fake:
-    # a transport serving scripted bytes (all of them queued up front: replies follow the commands anyway)
-    def __init__(self):
-        self.inb = b""
-        self.out = b""
-        self.closed = False
-
-    def add(self, data):
-        self.inb += data
-
-    def send(self, buf, n):
-        self.out += bytes(buf[0:n])
-
-    def send_obj(self, o):
-        self.out += bytes(o)
-
-    def recv_into(self, buf, start, ms):
-        n = len(buf) - start
-        if n > len(self.inb):
-            n = len(self.inb)
-        if n == 0:
-            if ms < 0:
-                raise AssertionError("the client waits for a reply the script does not have")
-            return 0
-        buf[start:start + n] = self.inb[0:n]
-        self.inb = self.inb[n:]
-        return n
-
-    def close(self):
-        self.closed = True
-
-
 def fake(decode=False, params=None, timeout=300):
-    t = Fake()
-    conn = _Conn(t, params or mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=1024), decode)
-    conn.protocol = 3
-    c = Client(conn, timeout, default_clock())
-    conn.client = c
-    return c, t
+    t = Script()
+    params = params or mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=1024)
+    return fake_client(t, params, timeout, decode), t
 
 
 class Wrap:
@@ -114,23 +57,16 @@ class Wrap:
 
 
 def wrap(c):
-    w = Wrap(c._transport)
-    c._transport = w
-    c._encoder.sink = w
-    return w
-
-
-def _bulk(b):
-    return b"$" + str(len(b)).encode() + b"\r\n" + b + b"\r\n"
+    return interpose(c, Wrap(c._transport))
 
 
 def _push(kind, chan, payload):
-    return b">3\r\n" + _bulk(kind) + _bulk(chan) + _bulk(payload)
+    return b">3\r\n" + bulk(kind) + bulk(chan) + bulk(payload)
 
 
 # ---- 1. a dropped push must not poison get_into ------------------------------------------------------------
 def test_dropped_push_then_get_into_too_small_is_its_own_error():
-    h = handler(timeout=1000, params=mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=1024))
+    h = handler(tmo=1000, mem=mr.MemoryParameters(buffer_size=128, frame_capacity=4, memory_limit=1024))
     c = h.connect()
     sub = c.subscribe(P + b"big")
     o = other()
@@ -365,7 +301,7 @@ def test_expected_reply_shapes_still_convert():
 def test_push_handler_waits_a_command():
     for tmo in (2000, 0):
         for cap in (8, 2):
-            h = handler(timeout=tmo, params=mr.MemoryParameters(buffer_size=256, frame_capacity=cap,
+            h = handler(tmo=tmo, mem=mr.MemoryParameters(buffer_size=256, frame_capacity=cap,
                                                                 memory_limit=4096))
             c = h.connect()
             w = wrap(c)
@@ -394,7 +330,7 @@ def test_push_handler_waits_a_command():
             o.set(P + b"tracked", b"3").wait()
             f = c.echo(b"polled")
             while not f.ready():
-                _sleep_ms(5)
+                sleep_ms(5)
             eq(f.wait(), b"polled")
             eq(got, [b"s1", b"s1"])
             eq(c.get(P + b"tracked").wait(), b"3")
@@ -491,7 +427,7 @@ def test_ready_never_raises_the_futures_error():
     c, t = fake(timeout=50)
     f = c.command(b"PING")
     g = c.command(b"PING")
-    _sleep_ms(80)
+    sleep_ms(80)
     ok(g.ready())
     ok(f.ready())
     raises(mr.TimeoutError, f.wait)

@@ -2,6 +2,7 @@
 
 import cfg
 from tinytest import IS_MICROPYTHON, allocs, eq, ok, raises, skip
+from devkit import command
 
 from microredis import net
 from microredis.clock import PeriodicTicks, Ticks29, default_clock
@@ -26,15 +27,6 @@ def _read_exact(t, buf, n, timeout_ms=2000):
         if CLK.ticks_diff(CLK.ticks_ms(), t0) > timeout_ms:
             raise AssertionError("reply incomplete: %d of %d bytes" % (got, n))
     return got
-
-
-def _cmd(*args):
-    out = b"*%d\r\n" % len(args) if not IS_MICROPYTHON else ("*%d\r\n" % len(args)).encode()
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        out += ("$%d\r\n" % len(a)).encode() + a + b"\r\n"
-    return out
 
 
 def test_ping_round_trip():
@@ -82,7 +74,7 @@ def test_recv_timeout_50ms():
 def test_peer_close_is_connection_error():
     t = _open()
     buf = bytearray(16)
-    q = _cmd("QUIT")
+    q = command("QUIT")
     t.send(q, len(q))
     eq(_read_exact(t, buf, 5), 5)
     eq(bytes(buf[:5]), b"+OK\r\n")
@@ -96,7 +88,7 @@ def test_peer_close_is_connection_error():
 
 def test_send_to_closed_peer_is_connection_error():
     t = _open()
-    k = _cmd("CLIENT", "KILL", "SKIPME", "no")  # kills this very connection
+    k = command("CLIENT", "KILL", "SKIPME", "no")  # kills this very connection
     buf = bytearray(16)
     t.send(k, len(k))
     # the server may or may not reply before it closes; then writes start failing
@@ -160,7 +152,7 @@ def test_partial_reads_small_buffer():
     t = _open()
     try:
         val = b"0123456789abcdefghij" * 5  # 100 bytes
-        c = _cmd("ECHO", val)
+        c = command("ECHO", val)
         t.send(c, len(c))
         want = b"$100\r\n" + val + b"\r\n"
         # a 4-byte buffer: many reads at start 0
@@ -202,12 +194,12 @@ def test_big_send_1mb():
         buf = bytearray(32)
         eq(_read_exact(t, buf, 5, 10000), 5)
         eq(bytes(buf[:5]), b"+OK\r\n")
-        c = _cmd("STRLEN", key)
+        c = command("STRLEN", key)
         t.send(c, len(c))
         want = (":%d\r\n" % size).encode()
         eq(_read_exact(t, buf, len(want)), len(want))
         eq(bytes(buf[: len(want)]), want)
-        c = _cmd("DEL", key)
+        c = command("DEL", key)
         t.send(c, len(c))
         eq(_read_exact(t, buf, 4), 4)
     finally:

@@ -1,17 +1,13 @@
 # Outbox (store-and-forward to a stream, exactly once) against a real redis-server. Plain MicroPython; runs under
 # CPython too. File-backed cases write into cfg.get("tmpdir") (else $TMPDIR, else /tmp, else the current folder).
 import os
-import time
 
 import cfg
-from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON
+from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON, now_ms, since, sleep_ms
+from devkit import handler, count_calls
 import microredis as mr
 
 P = b"t_outbox:"
-
-
-def handler(tmo=2000):
-    return mr.ConnectionHandler.resp3(cfg.server()).timeout(tmo)
 
 
 def fresh(name):
@@ -41,18 +37,6 @@ def values(key, field=b"i"):
     return out
 
 
-def _ms():
-    if hasattr(time, "ticks_ms"):
-        return time.ticks_ms()
-    return int(time.monotonic() * 1000)
-
-
-def _ticks_diff(a, b):
-    if hasattr(time, "ticks_diff"):
-        return time.ticks_diff(a, b)
-    return a - b
-
-
 def tmpdir():
     d = cfg.get("tmpdir") or cfg.getenv("TMPDIR") or "/tmp"
     try:
@@ -63,12 +47,8 @@ def tmpdir():
 
 
 def logpath(name):
-    p = tmpdir() + "/mr_outbox_%s_%d" % (name, _ms() % 1000000)
-    for suffix in ("", ".cur", ".tmp"):
-        try:
-            os.remove(p + suffix)
-        except OSError:
-            pass
+    p = tmpdir() + "/mr_outbox_%s_%d" % (name, now_ms() % 1000000)
+    cleanup(p)
     return p
 
 
@@ -83,9 +63,9 @@ def cleanup(p):
 def lose_replies(box, key, n_expected):
     # One pump whose XADDs reach the server but whose replies are lost: the connection breaks before they are read.
     def collect(c, futs, ks):
-        deadline = _ms()
-        while len(entries(key)) < n_expected and _ticks_diff(_ms(), deadline) < 3000:
-            time.sleep(0.01)
+        deadline = now_ms()
+        while len(entries(key)) < n_expected and since(deadline) < 3000:
+            sleep_ms(10)
         c._broken(mr.ConnectionError("reply lost (test)"), None)
         return -1
     box._collect = collect
@@ -196,14 +176,14 @@ def test_unreachable_server_never_raises_and_backs_off():
     ok(isinstance(box.last_error, mr.ConnectionError), repr(box.last_error))
     eq(box.pump(), 0)  # the first re-dial is immediate (fails again)
     eq(box._fails, 2)
-    t0 = _ms()
+    t0 = now_ms()
     eq(box.pump(), 0)  # within the backoff: no dial at all
     eq(box._fails, 2)
-    ok(_ticks_diff(_ms(), t0) < 100)
+    ok(since(t0) < 100)
     eq(box.pending, 1)
-    t0 = _ms()
+    t0 = now_ms()
     eq(box.pump(timeout_ms=1000), 0)  # keeps retrying for the given time, then returns
-    el = _ticks_diff(_ms(), t0)
+    el = since(t0)
     ok(900 <= el < 2500, "pump(timeout_ms=1000) took %d ms" % el)
 
 
@@ -410,7 +390,7 @@ def test_acl_user_with_only_xadd():
     admin = handler().connect()
     admin.command(b"ACL", b"SETUSER", b"t_outbox_w", b"reset", b"on", b">pw-w", b"~t_outbox:*", b"+xadd").wait()
     try:
-        h = mr.ConnectionHandler.resp2(cfg.server()).timeout(2000).auth(mr.Credentials.acl("t_outbox_w", "pw-w"))
+        h = handler(2).auth(mr.Credentials.acl("t_outbox_w", "pw-w"))
         box = mr.Outbox(h, key)
         for i in range(3):
             box.add({b"i": i})
@@ -442,13 +422,7 @@ def test_retry_policy_hook_lets_the_handler_pace_dials():
     # a handler with a retry policy (h.retry(), another part) fails fast between its attempts itself: the outbox
     # then asks it on every pump instead of keeping its own backoff for dials
     h = mr.ConnectionHandler.resp3(("127.0.0.1", 1)).timeout(300)
-    calls = []
-    real = h.connect
-
-    def connect(*a):
-        calls.append(1)
-        return real(*a)
-    h.connect = connect
+    calls = count_calls(h, "connect")
     box = mr.Outbox(h, b"t_outbox:hook")
     box.add({b"i": 1})
     for _ in range(4):

@@ -1,27 +1,10 @@
 # Pub/Sub on RESP2 and RESP3 and the low-level frame stream, against a real redis-server. Plain MicroPython; runs
 # under CPython too.
-import time
-
-import cfg
-from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON
+from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON, now_ms, since
+from devkit import handler, admin as publisher
 import microredis as mr
 
 P = b"t_pubsub:"
-
-
-def handler(proto, tmo=2000):
-    h = (mr.ConnectionHandler.resp3 if proto == 3 else mr.ConnectionHandler.resp2)(cfg.server())
-    return h.timeout(tmo)
-
-
-def _ms():
-    if hasattr(time, "ticks_ms"):
-        return time.ticks_ms()
-    return int(time.monotonic() * 1000)
-
-
-def publisher():
-    return handler(3).connect()
 
 
 def drain(sub, ms=300):
@@ -213,12 +196,12 @@ def test_resp2_refuses_other_commands_before_sending():
 def test_receive_timing():
     c = handler(3).connect()
     sub = c.subscribe(P + b"quiet")
-    t0 = _ms()
+    t0 = now_ms()
     eq(sub.receive(0), None)
-    ok(_ms() - t0 < 150)
-    t0 = _ms()
+    ok(since(t0) < 150)
+    t0 = now_ms()
     eq(sub.receive(150), None)
-    dt = _ms() - t0
+    dt = since(t0)
     ok(140 <= dt < 700, "receive(150) took %d ms" % dt)
     sub.close()
 

@@ -1,21 +1,10 @@
 # Pub/Sub and raw-stream edge cases: leftovers of send_raw(), frames a real server never sends (injected into the
 # reader), oversized messages and long channel names in receive_into(). Plain MicroPython; runs under CPython too.
-import cfg
 from tinytest import eq, ok, raises, IS_MICROPYTHON
+from devkit import handler, admin as publisher
 import microredis as mr
 
 P = b"t_pubsub_edges:"
-
-
-def handler(proto=3, tmo=2000, mem=None):
-    h = (mr.ConnectionHandler.resp3 if proto == 3 else mr.ConnectionHandler.resp2)(cfg.server())
-    if mem is not None:
-        h.memory(mem)
-    return h.timeout(tmo)
-
-
-def publisher():
-    return handler(3).connect()
 
 
 def _heap_growth(fn, arg):

@@ -1,37 +1,12 @@
 # Reconnect, resubscribe and health check (h.retry(), h.health_check(); retry.py) against a real redis-server.
 # Plain MicroPython; runs under CPython too.
-import time
-
 import cfg
-from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON
+from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON, now_ms, since, sleep_ms
+from devkit import handler, admin, count_calls
 import microredis as mr
 
 P = b"t_retry:"
 DOWN = ("127.0.0.1", 1)  # nothing listens there: a dial is refused at once
-
-
-def now():
-    if hasattr(time, "ticks_ms"):
-        return time.ticks_ms()
-    return int(time.monotonic() * 1000)
-
-
-def since(t):
-    if hasattr(time, "ticks_diff"):
-        return time.ticks_diff(now(), t)
-    return now() - t
-
-
-def sleep_ms(ms):
-    time.sleep(ms / 1000)
-
-
-def handler(proto=3, tmo=2000):
-    return mr.ConnectionHandler(cfg.server(), proto).timeout(tmo)
-
-
-def admin():
-    return handler().connect()
 
 
 def kill(c):
@@ -121,7 +96,7 @@ def test_fail_fast_between_attempts_with_the_server_down():
     h.address = DOWN  # the server "goes away": every dial is refused
     kill(c)
     raises(mr.ConnectionError, lambda: c.get(P + b"x").wait())
-    t = now()
+    t = now_ms()
     e = raises(mr.ConnectionError, c.get, P + b"x")  # the re-dial fails
     ok("next attempt in 400 ms" in str(e), str(e))
     for _ in range(5):  # between attempts: at once, no dial
@@ -145,7 +120,7 @@ def test_fail_fast_between_attempts_with_the_server_down():
 def test_connect_fails_fast_between_attempts():
     h = mr.ConnectionHandler.resp3(DOWN).timeout(300).retry(backoff_ms=300, jitter=True)
     raises(mr.ConnectionError, h.connect)
-    t = now()
+    t = now_ms()
     e = raises(mr.ConnectionError, h.connect)
     ok("next attempt in" in str(e), str(e))
     ok(since(t) < 200)
@@ -171,13 +146,7 @@ def test_auth_failure_is_not_retried():
         a.command(b"ACL", b"SETUSER", b"t_retry_u", b"resetpass", b">pw2").wait()
         kill(c)
         raises(mr.ConnectionError, lambda: c.get(P + b"x").wait())
-        dials = []
-        real = h._dial
-
-        def counting(*args):
-            dials.append(1)
-            return real(*args)
-        h._dial = counting
+        dials = count_calls(h, "_dial")
         e = raises(mr.AuthenticationError, c.get, P + b"x")
         ok("pw1" not in str(e) and "pw2" not in str(e))
         eq(len(dials), 1)
@@ -238,11 +207,11 @@ def _resubscribe(proto):
     c.close()
 
 
-def kill_named(name):
+def kill_named(name, kind=b"pubsub"):
     # kill the (subscribed) connection named `name`: a RESP2 subscriber cannot ask its own CLIENT ID
     a = admin()
     found = 0
-    for line in a.command(b"CLIENT", b"LIST", b"TYPE", b"pubsub").wait().split(b"\n"):
+    for line in a.command(b"CLIENT", b"LIST", b"TYPE", kind).wait().split(b"\n"):
         if (b" name=" + name + b" ") in line:
             eq(a.command(b"CLIENT", b"KILL", b"ID", line.split(b" ")[0][3:]).wait(), 1)
             found += 1
@@ -279,7 +248,7 @@ def test_receive_returns_none_while_the_server_is_down():
     sub = c.subscribe(P + b"down")
     h.address = DOWN
     kill(c)
-    t = now()
+    t = now_ms()
     eq(sub.receive(0), None)  # never raises for the outage, never blocks with timeout 0
     eq(sub.receive(250), None)
     ok(since(t) < 600, "took %d ms" % since(t))
@@ -443,7 +412,7 @@ def test_outbox_uses_the_handler_policy():
     h.address = DOWN
     kill(box._c)
     box.add({b"i": 2})
-    t = now()
+    t = now_ms()
     for _ in range(4):
         eq(box.pump(), 0)  # one refused dial, then fail-fast: never waits
     ok(since(t) < 800, "4 pumps took %d ms" % since(t))  # (slow imports under mpremote mount: generous)
@@ -601,7 +570,7 @@ def test_retry_on_refuses_writes_and_unknown_names():
 
 
 def test_retry_on_resends_only_once():
-    name = ("t_retry_once_%d_%d" % (IS_MICROPYTHON, now())).encode()  # CPython and the unix port may run at once
+    name = ("t_retry_once_%d_%d" % (IS_MICROPYTHON, now_ms())).encode()  # CPython and the unix port may run at once
     h = handler().client_name(name).retry(backoff_ms=100, retry_on=(b"GET",))
     c = h.connect()
     b, kill_it = _blocked(c)
@@ -611,14 +580,7 @@ def test_retry_on_resends_only_once():
     try:
         with c.pipeline():
             c.set(P + b"r", b"x")  # re-dials: the re-sent GET and this SET wait in the send buffer
-            a = admin()
-            found = 0
-            for line in a.command(b"CLIENT", b"LIST", b"TYPE", b"normal").wait().split(b"\n"):
-                if (b" name=" + name + b" ") in line:
-                    eq(a.command(b"CLIENT", b"KILL", b"ID", line.split(b" ")[0][3:]).wait(), 1)
-                    found += 1
-            a.close()
-            eq(found, 1)
+            kill_named(name, b"normal")
     except mr.RedisError:
         pass  # the send found the socket closed
     raises(mr.RedisError, f.wait)  # lost again: not re-sent a second time

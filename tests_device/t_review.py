@@ -2,50 +2,26 @@
 # the in-place encoder (send.py). Scripted in-process transports that deliver the server's bytes in the chunks a
 # TCP stack could produce. test_bug_*: confirmed bugs (they fail until fixed); the other tests are regression
 # guards that pass today. Plain MicroPython; runs under CPython too.
-import time
-
-from tinytest import eq, ok, raises
+from tinytest import eq, ok, raises, now_ms, since, sleep_ms
+from devkit import Script, fake_client
 import microredis as mr
-from microredis.connection import _Conn
-from microredis.commands import Client
-from microredis.clock import default_clock
 from microredis.encoder import encode
 
 
-def _now():
-    # seconds, with ms resolution on both runtimes
-    if hasattr(time, "ticks_ms"):
-        return time.ticks_ms() / 1000
-    return time.time()
-
-
-def _sleep_ms(ms):
-    if hasattr(time, "sleep_ms"):
-        time.sleep_ms(ms)
-    else:
-        time.sleep(ms / 1000)
-
-
-class Chunks:
+class Chunks(Script):
     # delivers each scripted chunk in its own receive (as TCP may split a reply anywhere); with nothing left it
     # waits like a socket that gets no more data
     def __init__(self):
+        Script.__init__(self)
         self.chunks = []
-        self.out = b""
 
     def add(self, *chunks):
         for c in chunks:
             self.chunks.append(c)
 
-    def send(self, buf, n):
-        self.out += bytes(buf[0:n])
-
-    def send_obj(self, o):
-        self.out += bytes(o)
-
     def recv_into(self, buf, start, ms):
         if not self.chunks:
-            _sleep_ms(ms if 0 <= ms < 1000 else 50)
+            sleep_ms(ms if 0 <= ms < 1000 else 50)
             return 0
         c = self.chunks[0]
         n = len(buf) - start
@@ -58,17 +34,12 @@ class Chunks:
             self.chunks.pop(0)
         return n
 
-    def close(self):
-        pass
 
-
-def client(protocol=3, decode=False, buffer_size=128, limit=4096, timeout=300):
-    t = Chunks()
-    conn = _Conn(t, mr.MemoryParameters(buffer_size=buffer_size, frame_capacity=8, memory_limit=limit), decode)
-    conn.protocol = protocol
-    c = Client(conn, timeout, default_clock())
-    conn.client = c
-    return c, t
+def client(protocol=3, decode=False, buffer_size=128, limit=4096, timeout=300, cap=8, t=None):
+    if t is None:
+        t = Chunks()
+    params = mr.MemoryParameters(buffer_size=buffer_size, frame_capacity=cap, memory_limit=limit)
+    return fake_client(t, params, timeout, decode, protocol), t
 
 
 def _outcome(f):
@@ -131,15 +102,16 @@ class PushStream(Chunks):
     # a push on every receive for `secs` seconds (a receive that may wait takes 20 ms), then the reply
     def __init__(self, secs, reply):
         Chunks.__init__(self)
-        self.until = _now() + secs
+        self.t0 = now_ms()
+        self.span = int(secs * 1000)
         self.reply = reply
 
     def recv_into(self, buf, start, ms):
         if self.reply is None or self.chunks:
             return Chunks.recv_into(self, buf, start, ms)
-        if _now() < self.until:
+        if since(self.t0) < self.span:
             if ms != 0:
-                _sleep_ms(20)
+                sleep_ms(20)
             p = b">2\r\n$10\r\ninvalidate\r\n$1\r\nk\r\n"
         else:
             p = self.reply
@@ -158,19 +130,19 @@ def _push_client(secs):
 
 def test_bug_pushes_keep_wait_past_its_deadline():
     c = _push_client(1.5)
-    t0 = _now()
+    t0 = now_ms()
     f = c.incr(b"n")
     got = _outcome(f)
-    took = _now() - t0
+    took = since(t0) / 1000
     eq((got, took < 1.0), ("TimeoutError", True), "took %.2f s" % took)
 
 
 def test_bug_ready_blocks_while_pushes_arrive():
     c = _push_client(1.5)
     f = c.incr(b"n")
-    t0 = _now()
+    t0 = now_ms()
     f.ready()
-    took = _now() - t0
+    took = since(t0) / 1000
     ok(took < 0.5, "ready() blocked %.2f s (deadline 0.3 s)" % took)
 
 
@@ -179,12 +151,12 @@ def test_bug_close_waits_past_the_deadline_while_pushes_arrive():
     # close() drains the pending futures through _read1(None): the same unchecked loop
     c = _push_client(1.5)
     c.incr(b"n")
-    t0 = _now()
+    t0 = now_ms()
     try:
         c.close()
     except mr.RedisError:
         pass
-    took = _now() - t0
+    took = since(t0) / 1000
     ok(took < 1.0, "close() took %.2f s (deadline 0.3 s)" % took)
 
 
@@ -210,12 +182,7 @@ class FailingSend(Chunks):
 
 
 def _failing_send():
-    t = FailingSend()
-    conn = _Conn(t, mr.MemoryParameters(buffer_size=128, frame_capacity=8, memory_limit=4096), False)
-    conn.protocol = 3
-    c = Client(conn, 300, default_clock())
-    conn.client = c
-    return c, t
+    return client(t=FailingSend())
 
 
 def test_bug_send_failing_inside_the_encoder_gives_the_futures_a_protocol_error():
@@ -261,11 +228,7 @@ def test_bug_close_times_out_on_a_reply_buffered_behind_a_dropped_push():
 
 
 def test_bug_full_ring_times_out_on_a_reply_buffered_behind_a_dropped_push():
-    t = Chunks()
-    conn = _Conn(t, mr.MemoryParameters(buffer_size=128, frame_capacity=1, memory_limit=1024), True)
-    conn.protocol = 3
-    c = Client(conn, 300, default_clock())
-    conn.client = c
+    c, t = client(decode=True, limit=1024, cap=1)
     f = c.incr(b"a")
     t.add(b":0\r\n" + _BIN_PUSH + b":1\r\n")
     g = c.incr(b"b")  # ring full: reads f's reply; the push and g's reply stay buffered

@@ -6,14 +6,10 @@ from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON
 import microredis as mr
 from microredis.connection import MAX_TIMEOUT_MS
 from microredis.encoder import Encoder, check, encode
-from t_client import counting  # wraps the client's transport to count what is sent
+from devkit import handler, counting
 
 SMALL_HEAP = False  # connection.py and the client do not fit a 64 KB heap next to the tests
 P = b"t_validate:"
-
-
-def handler(proto=3):
-    return (mr.ConnectionHandler.resp3 if proto == 3 else mr.ConnectionHandler.resp2)(cfg.server()).timeout(2000)
 
 
 class Sink:

@@ -7,6 +7,27 @@ IS_MICROPYTHON = sys.implementation.name == "micropython"
 # Adafruit-Blinka stub), so detect the platform with IS_MICROPYTHON.
 
 
+# One millisecond clock for every test: now_ms(), since(t0) = ms elapsed since t0 = now_ms() (wrap-safe),
+# sleep_ms(n). MicroPython's own functions (nothing to load); CPython and CircuitPython: time.monotonic().
+try:
+    from time import ticks_ms as now_ms, ticks_diff, sleep_ms
+except ImportError:
+    import time as _time
+
+    def now_ms():
+        return int(_time.monotonic() * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
+
+    def sleep_ms(n):
+        _time.sleep(n / 1000)
+
+
+def since(t0):
+    return ticks_diff(now_ms(), t0)
+
+
 class SkipTest(Exception):
     pass
 

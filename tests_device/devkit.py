@@ -1,0 +1,126 @@
+# Helpers the client tests share (tests_device/t_*.py): the test server's handler, an in-process client over a
+# scripted transport, a transport wrapper that counts socket calls, raw RESP. Kept out of tinytest.py, which the
+# 64 KiB-heap modules load: this one is loaded only by modules that drive a client. microredis is imported inside
+# the functions that need it, so importing this module loads nothing more.
+import cfg
+
+
+def handler(proto=3, tmo=2000, mem=None):
+    """A ConnectionHandler for the test server (RESP3 or RESP2), timeout tmo ms, optional MemoryParameters."""
+    from microredis.connection import ConnectionHandler
+
+    h = ConnectionHandler(cfg.server(), proto).timeout(tmo)
+    if mem is not None:
+        h.memory(mem)
+    return h
+
+
+def admin():
+    """Another connection to the test server (RESP3), for what the connection under test cannot do itself."""
+    return handler().connect()
+
+
+class Script:
+    # an in-process transport: records what is sent (out), serves the scripted bytes of inb (add() appends)
+    def __init__(self):
+        self.inb = b""
+        self.out = b""
+        self.closed = False
+
+    def add(self, data):
+        self.inb += data
+
+    def send(self, buf, n):
+        self.out += bytes(buf[0:n])
+
+    def send_obj(self, o):
+        self.out += bytes(o)
+
+    def recv_into(self, buf, start, ms):
+        n = len(buf) - start
+        if n > len(self.inb):
+            n = len(self.inb)
+        if n == 0:
+            if ms < 0:
+                raise AssertionError("the client waits for a reply the script does not have")
+            return 0
+        buf[start:start + n] = self.inb[0:n]
+        self.inb = self.inb[n:]
+        return n
+
+    def close(self):
+        self.closed = True
+
+
+def fake_client(t, params, timeout, decode=False, protocol=3):
+    """A commands.Client on transport t (no socket, no handshake), already speaking `protocol`."""
+    from microredis.connection import _Conn
+    from microredis.commands import Client
+    from microredis.clock import default_clock
+
+    conn = _Conn(t, params, decode)
+    conn.protocol = protocol
+    c = Client(conn, timeout, default_clock())
+    conn.client = c
+    return c
+
+
+def interpose(c, w):
+    """Puts transport wrapper w between client c and its transport (sends and receives); returns w."""
+    c._transport = w
+    c._encoder.sink = w
+    return w
+
+
+class Counting:
+    # wraps a transport to count socket calls
+    def __init__(self, t):
+        self.t = t
+        self.sends = 0
+        self.recvs = 0
+
+    def send(self, buf, n):
+        self.sends += 1
+        self.t.send(buf, n)
+
+    def send_obj(self, o):
+        self.sends += 1
+        self.t.send_obj(o)
+
+    def recv_into(self, buf, start, ms):
+        self.recvs += 1
+        return self.t.recv_into(buf, start, ms)
+
+    def close(self):
+        self.t.close()
+
+
+def counting(c):
+    return interpose(c, Counting(c._transport))
+
+
+def bulk(b):
+    """b as a RESP bulk string."""
+    return b"$" + str(len(b)).encode() + b"\r\n" + b + b"\r\n"
+
+
+def command(*args):
+    """A command (str or bytes arguments) as RESP, written by hand (not by the encoder under test)."""
+    out = ("*%d\r\n" % len(args)).encode()
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        out += bulk(a)
+    return out
+
+
+def count_calls(obj, name):
+    """Replaces obj.<name> with a wrapper that still calls it; returns a list that grows by one item a call."""
+    calls = []
+    real = getattr(obj, name)
+
+    def counted(*args):
+        calls.append(1)
+        return real(*args)
+    setattr(obj, name, counted)
+    return calls
