@@ -1,0 +1,299 @@
+"""asyncio client: the core's reply slots, reader, encoder and catalogue, awaited from tasks.
+
+    c = await aio.connect(handler)      # dials and handshakes like handler.connect() (blocking, once)
+    async with c:
+        await c.set(b"k", b"v")
+        n = await asyncio.gather(*(c.incr(b"n") for _ in range(50)))   # one write, 50 replies
+
+Runs on MicroPython's and CircuitPython's asyncio and on CPython's (docs: README "asyncio").
+"""
+# Nothing here parses or encodes: a command is queued by the core exactly as the sync client queues it (its reply
+# slot claimed in order) and returns a coroutine that waits for that slot's future. One background task per client
+# reads: it parses whatever arrived and resolves slots in order through the core's _dispatch (pushes go to the
+# subscription), so a reply can only reach the future of its own command, whoever awaits or stops awaiting it.
+# A cancelled awaiter leaves its slot pending; its reply is read and kept like that of an unwaited sync future.
+# Commands queued in one turn of the event loop go out in one write (a flush task runs after the ready tasks).
+
+try:
+    import asyncio
+except ImportError:  # older MicroPython firmware
+    import uasyncio as asyncio
+
+from .errors import ConnectionError, RedisError, TimeoutError
+from .resp import NEED_DATA
+from .commands import Client
+from .client import _dispatch, _remaining
+from .future import Future
+
+_PENDING = 1  # future.py's state of a future waiting for its reply
+_core = getattr(asyncio, "core", None)  # MicroPython/CircuitPython asyncio (absent from CPython's)
+_sleep_ms = getattr(asyncio, "sleep_ms", None)  # MicroPython's allocates nothing
+_CancelledError = asyncio.CancelledError
+_Timeout = asyncio.TimeoutError
+
+
+def _sleep(ms):
+    if _sleep_ms is not None:
+        return _sleep_ms(ms)
+    return asyncio.sleep(ms / 1000)
+
+
+def _timed(aw, ms):
+    # aw bounded by ms (< 0: none); raises asyncio.TimeoutError
+    if ms < 0:
+        return aw
+    if _core is not None:
+        return asyncio.wait_for_ms(aw, ms)
+    return asyncio.wait_for(aw, ms / 1000)
+
+
+# ---- waiting until the socket is readable: one way per platform, picked once per client ----------------------
+def _io_mp(s):
+    # MicroPython: park the task in asyncio's poller until s is readable (a generator is a coroutine there; this
+    # is what asyncio.Stream.read does)
+    yield _core._io_queue.queue_read(s)
+
+
+class _Poll:
+    # Any stack: no readiness signal, so look again every poll_ms (CircuitPython's socketpool sockets, fakes)
+    def __init__(self, poll_ms):
+        self.poll_ms = poll_ms
+
+    async def wait(self, ms):
+        await _sleep(self.poll_ms if ms < 0 or ms > self.poll_ms else ms)
+
+
+class _PollMP:
+    # MicroPython asyncio with a pollable socket (it has readinto): woken by the event loop's own poll
+    def __init__(self, s):
+        self.s = s
+
+    async def wait(self, ms):
+        try:
+            await _timed(_io_mp(self.s), ms)
+        except _Timeout:
+            pass
+
+
+class _Reader:
+    # CPython: the loop's add_reader
+    def __init__(self, fd):
+        self.fd = fd
+
+    async def wait(self, ms):
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        loop.add_reader(self.fd, _done, fut)
+        try:
+            await _timed(fut, ms)
+        except _Timeout:
+            pass
+        finally:
+            loop.remove_reader(self.fd)
+
+
+def _done(fut):
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _waiter(transport, poll_ms):
+    s = getattr(transport, "_s", None)
+    if poll_ms is None and s is not None:
+        if _core is not None and hasattr(_core, "_io_queue") and hasattr(s, "readinto"):
+            return _PollMP(s)
+        if _core is None and hasattr(s, "fileno"):
+            try:
+                return _Reader(s.fileno())
+            except Exception:
+                pass
+    return _Poll(poll_ms or 2)
+
+
+class AsyncClient(Client):
+    """The full client for asyncio: every command returns a coroutine; `await` gives its reply. Made by
+    `await aio.connect(handler)`; `async with client:` closes it (`await client.aclose()`)."""
+
+    poll_ms = None  # ms between looks at a socket asyncio cannot wait for (None: 2 ms where it must poll)
+
+    def __init__(self, conn, timeout_ms, clock):
+        Client.__init__(self, conn, timeout_ms, clock)
+        self._ev = None  # asyncio.Event, set (and replaced) whenever slots or the subscription made progress
+        self._task = None  # the reader task; None: not started (the handshake runs synchronously)
+        self._flushing = False  # a flush task is scheduled for this turn
+        self._wait_io = None
+
+    def _start(self):
+        self._wait_io = _waiter(self._transport, self.poll_ms)
+        self._ev = asyncio.Event()
+        self._batch += 1  # every command is queued; the turn's flush task sends them
+        self._task = asyncio.create_task(self._run())
+
+    # ---- sending: queue, and flush once per turn of the event loop -----------------------------------------
+    def _end(self, f):
+        if self._ev is None:
+            return Client._end(self, f)  # the handshake (connection.py) waits its futures synchronously
+        self._kick()
+        return self._wait(f)
+
+    def _kick(self):
+        if not self._flushing and self._unsent:
+            self._flushing = True
+            asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self):
+        self._flushing = False
+        if self._conn is not None and self._unsent:
+            try:
+                self.flush()
+            except Exception:  # noqa: the send broke the connection and failed the futures: their awaiters say why
+                self._wake()
+
+    async def flush_now(self):
+        """Send what is queued now instead of at the end of this turn."""
+        if self._conn is not None:
+            self.flush()
+
+    # the core's hot commands return a Future: give it the same treatment as the catalogue's
+    def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None, pxat=None):
+        f = Client.set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
+        return self._end(f) if type(f) is Future else f  # (with options it went through _cmd and _end already)
+
+    def get(self, key):
+        return self._end(Client.get(self, key))
+
+    def get_into(self, key, buffer):
+        return self._end(Client.get_into(self, key, buffer))
+
+    def incr(self, key):
+        return self._end(Client.incr(self, key))
+
+    def publish(self, channel, message):
+        return self._end(Client.publish(self, channel, message))
+
+    def scan_iter(self, *a, **kw):
+        raise NotImplementedError("scan_iter() waits synchronously: loop over `await client.scan(cursor)` instead")
+
+    def _claim_slow(self):
+        # a full ring (frame_capacity replies pending) is emptied the sync client's way: the oldest reply is read
+        # before this command is queued, which holds the loop for that reply (size frame_capacity to the tasks)
+        Client._claim_slow(self)
+        self._wake()
+
+    # ---- receiving: one reader task per client -------------------------------------------------------------
+    async def _wait(self, f):
+        while f._st == _PENDING:
+            if self._task is None:
+                raise RedisError("this client is not running: make it with `await aio.connect(handler)`")
+            await self._ev.wait()
+        return f.wait()  # resolved: hands over the value (or raises its error) and recycles the future
+
+    def _wake(self):
+        # A fresh Event per wake, and the old one stays set: a waiter that took it before this wake but registers
+        # on it later (wait_for runs the wait in a task of its own) still sees the wake, none is ever lost
+        ev = self._ev
+        if ev is not None:
+            self._ev = asyncio.Event()
+            ev.set()
+
+    async def _run(self):
+        try:
+            while self._conn is not None:
+                if self._step():
+                    continue
+                h = self._head
+                # (commands still in the send buffer have no deadline yet: their clock starts when they leave)
+                ms = _remaining(self, h) if self._n > self._unsent else (self._timeout_ms or -1)
+                if ms == 0:
+                    err = TimeoutError("no reply within %d ms" % self._timeout_ms)
+                    self._broken(err, self._fut[h])
+                    break
+                # Idle, it still wakes every timeout_ms: a command sent meanwhile has a later deadline than that
+                await self._wait_io.wait(ms)
+        except _CancelledError:
+            raise
+        except Exception:  # noqa: the connection is broken (the futures carry the error)
+            if self._conn is not None:
+                self._lost(ConnectionError("the asyncio reader stopped"))
+        finally:
+            self._task = None
+            self._wake()
+
+    def _step(self):
+        # Takes every frame buffered, then one receive that does not wait; True if anything arrived
+        got = False
+        while self._conn is not None:
+            self._handler_raised = False
+            try:
+                v = self._parse()
+                if v is NEED_DATA:
+                    break
+                _dispatch(self, v)
+            except Exception:
+                if not self._handler_raised:
+                    raise  # the read already broke the connection
+                self._handler_raised = False  # a push_handler's own error: its frame was consumed, all is in step
+            got = True
+        if got:
+            self._wake()
+        return self._conn is not None and self._recv(0)
+
+    # ---- closing ---------------------------------------------------------------------------------------------
+    async def aclose(self):
+        """Read the replies still pending (each within its deadline), unsubscribe, stop the reader task and hand
+        the clean socket back to the handler."""
+        if self._conn is not None:
+            s = self._sub
+            if s is not None and s.active:
+                await s.aclose()
+            while self._n and self._conn is not None and self._task is not None:
+                await self._ev.wait()
+        self._stop()
+        Client.close(self)  # nothing left to read: only hands the socket back (or drops a broken one)
+
+    def close(self):
+        # synchronous (the handler's next connect() closes the client it replaces): blocks for pending replies
+        try:
+            Client.close(self)
+        finally:
+            self._stop()
+
+    def _stop(self):
+        t = self._task
+        self._task = None
+        if t is not None:
+            try:
+                t.cancel()
+            except RuntimeError:
+                pass  # (MicroPython: a task cannot cancel itself; it ends on its own once the socket is gone)
+        self._wake()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, a, b, c):
+        await self.aclose()
+        return False
+
+    # ---- pub/sub -----------------------------------------------------------------------------------------------
+    async def subscribe(self, *channels):
+        """`sub = await client.subscribe(b"ch")`: an AsyncSubscription once the server confirmed."""
+        return await _subscribe(self, 0, channels)
+
+    async def psubscribe(self, *patterns):
+        return await _subscribe(self, 1, patterns)
+
+    async def ssubscribe(self, *channels):
+        return await _subscribe(self, 2, channels)
+
+
+async def _subscribe(c, kind, names):
+    from .aio_pubsub import subscribe
+    return await subscribe(c, kind, names)
+
+
+async def connect(handler, stack=None, clock=None):
+    """An AsyncClient on the handler's connection: dials and handshakes (synchronously) when there is none."""
+    c = handler.connect(stack, clock, AsyncClient)
+    c._start()
+    return c
