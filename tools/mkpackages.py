@@ -7,12 +7,15 @@ tests_host/test_packaging.py enforces it):
     package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use)
     package-survival.json microredis/outbox.py, sentinel.py, retry.py, retryon.py: Outbox, Sentinel (mr.Outbox /
                           mr.Sentinel load them), h.retry() / h.health_check() (retryon.py: retry_on=...)
+    package-aio.json      microredis/aio.py, aio_pubsub.py: the asyncio client (`from microredis import aio`);
+                          aio_pubsub.py needs package-pubsub.json too
 
 Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
 
     mpremote mip install github:<owner>/<repo>                       # the core
     mpremote mip install github:<owner>/<repo>/package-pubsub.json   # + pub/sub
     mpremote mip install github:<owner>/<repo>/package-survival.json # + Outbox, Sentinel, retry
+    mpremote mip install github:<owner>/<repo>/package-aio.json      # + the asyncio client
     mpremote mip install /path/to/checkout/package.json              # from a local checkout
     >>> mip.install("github:<owner>/<repo>")                          # on the board, over Wi-Fi
 
@@ -34,6 +37,7 @@ PACKAGES = {
                      "url", "commands", "sets_streams"],
     "package-pubsub.json": ["pubsub"],
     "package-survival.json": ["outbox", "sentinel", "retry", "retryon"],
+    "package-aio.json": ["aio", "aio_pubsub"],
 }
 
 

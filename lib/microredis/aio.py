@@ -114,6 +114,7 @@ class AsyncClient(Client):
     """The full client for asyncio: every command returns a coroutine; `await` gives its reply. Made by
     `await aio.connect(handler)`; `async with client:` closes it (`await client.aclose()`)."""
 
+    _timed = staticmethod(_timed)  # (for aio_pubsub.py, which does not import this module: no import cycle)
     poll_ms = None  # ms between looks at a socket asyncio cannot wait for (None: 2 ms where it must poll)
 
     def __init__(self, conn, timeout_ms, clock):

@@ -3,9 +3,15 @@ reader task; `async for message in sub`, `await sub.receive(timeout_ms)`."""
 # The reader task (aio.py) dispatches every push (RESP3) or subscribed-mode array (RESP2) to Subscription._take_push,
 # which queues messages and counts confirmations; the coroutines here only wait for that to happen.
 
+try:
+    import asyncio
+except ImportError:  # older MicroPython firmware
+    import uasyncio as asyncio
+
 from .errors import ConnectionError, TimeoutError
 from .pubsub import Subscription
-from .aio import _timed, _Timeout
+
+_Timeout = asyncio.TimeoutError
 
 
 class AsyncSubscription(Subscription):
@@ -41,7 +47,7 @@ class AsyncSubscription(Subscription):
                     c._broken(err, None)
                     raise err
             try:
-                await _timed(c._ev.wait(), ms)
+                await c._timed(c._ev.wait(), ms)
             except _Timeout:
                 pass
 
@@ -94,7 +100,7 @@ class AsyncSubscription(Subscription):
                 if ms <= 0:
                     return None
             try:
-                await _timed(c._ev.wait(), ms)
+                await c._timed(c._ev.wait(), ms)
             except _Timeout:
                 pass
 
