@@ -54,13 +54,14 @@ def _io_mp(s):
     yield _core._io_queue.queue_read(s)
 
 
+# wait() returns when the socket may have data; it has no timeout: deadlines are the timer task's (_timer)
 class _Poll:
     # Any stack: no readiness signal, so look again every poll_ms (CircuitPython's socketpool sockets, fakes)
     def __init__(self, poll_ms):
         self.poll_ms = poll_ms
 
-    async def wait(self, ms):
-        await _sleep(self.poll_ms if ms < 0 or ms > self.poll_ms else ms)
+    def wait(self):
+        return _sleep(self.poll_ms)
 
 
 class _PollMP:
@@ -68,11 +69,8 @@ class _PollMP:
     def __init__(self, s):
         self.s = s
 
-    async def wait(self, ms):
-        try:
-            await _timed(_io_mp(self.s), ms)
-        except _Timeout:
-            pass
+    def wait(self):
+        return _io_mp(self.s)
 
 
 class _Reader:
@@ -80,14 +78,12 @@ class _Reader:
     def __init__(self, fd):
         self.fd = fd
 
-    async def wait(self, ms):
+    async def wait(self):
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         loop.add_reader(self.fd, _done, fut)
         try:
-            await _timed(fut, ms)
-        except _Timeout:
-            pass
+            await fut
         finally:
             loop.remove_reader(self.fd)
 
@@ -119,16 +115,22 @@ class AsyncClient(Client):
 
     def __init__(self, conn, timeout_ms, clock):
         Client.__init__(self, conn, timeout_ms, clock)
-        self._ev = None  # asyncio.Event, set (and replaced) whenever slots or the subscription made progress
+        self._ev = None  # asyncio.Event, set whenever slots or the subscription made progress
+        self._timed_waits = 0  # waits on _ev bounded by wait_for (pub/sub), which may register late: see _wake
         self._task = None  # the reader task; None: not started (the handshake runs synchronously)
+        self._timer = None  # the deadline task
+        self._tick = None  # asyncio.Event: wakes the deadline task when a command was sent while it was idle
+        self._idle = False
         self._flushing = False  # a flush task is scheduled for this turn
         self._wait_io = None
 
     def _start(self):
         self._wait_io = _waiter(self._transport, self.poll_ms)
         self._ev = asyncio.Event()
+        self._tick = asyncio.Event()
         self._batch += 1  # every command is queued; the turn's flush task sends them
         self._task = asyncio.create_task(self._run())
+        self._timer = asyncio.create_task(self._deadlines())
 
     # ---- sending: queue, and flush once per turn of the event loop -----------------------------------------
     def _end(self, f):
@@ -149,6 +151,10 @@ class AsyncClient(Client):
                 self.flush()
             except Exception:  # noqa: the send broke the connection and failed the futures: their awaiters say why
                 self._wake()
+            if self._idle:
+                self._idle = False
+                self._tick.set()  # (the timer awaits it directly, so it is registered: set + clear loses nothing)
+                self._tick.clear()
 
     async def flush_now(self):
         """Send what is queued now instead of at the end of this turn."""
@@ -190,35 +196,60 @@ class AsyncClient(Client):
         return f.wait()  # resolved: hands over the value (or raises its error) and recycles the future
 
     def _wake(self):
-        # A fresh Event per wake, and the old one stays set: a waiter that took it before this wake but registers
-        # on it later (wait_for runs the wait in a task of its own) still sees the wake, none is ever lost
         ev = self._ev
-        if ev is not None:
+        if ev is None:
+            return
+        ev.set()
+        if self._timed_waits:
+            # wait_for runs a wait in a task of its own, which may register on the Event after this: it gets a
+            # fresh Event and the old one stays set, so that late waiter still sees this wake
             self._ev = asyncio.Event()
-            ev.set()
+        else:
+            ev.clear()  # every waiter awaits it directly, so it is registered already
 
     async def _run(self):
+        # The reader: frames in order to their slots (or to the subscription), waiting for the socket in between
         try:
             while self._conn is not None:
-                if self._step():
-                    continue
-                h = self._head
-                # (commands still in the send buffer have no deadline yet: their clock starts when they leave)
-                ms = _remaining(self, h) if self._n > self._unsent else (self._timeout_ms or -1)
-                if ms == 0:
-                    err = TimeoutError("no reply within %d ms" % self._timeout_ms)
-                    self._broken(err, self._fut[h])
-                    break
-                # Idle, it still wakes every timeout_ms: a command sent meanwhile has a later deadline than that
-                await self._wait_io.wait(ms)
+                if not self._step():
+                    await self._wait_io.wait()
         except _CancelledError:
-            raise
+            if self._conn is not None:
+                raise  # stopped (aclose, the loop ending); else the timer broke the connection: end quietly
         except Exception:  # noqa: the connection is broken (the futures carry the error)
             if self._conn is not None:
                 self._lost(ConnectionError("the asyncio reader stopped"))
         finally:
             self._task = None
+            if self._conn is None:
+                _cancel(self._timer)  # nothing left to time
             self._wake()
+
+    async def _deadlines(self):
+        # The timer: sleeps until the oldest sent command's deadline (replies come in order, so it is the first to
+        # pass); when it passes, the connection is broken as the sync client breaks it and the reader is stopped.
+        # With nothing sent pending it waits for the next flush. The reader itself never needs a timeout.
+        try:
+            while self._conn is not None and self._task is not None:
+                ms = -1
+                if self._n > self._unsent:  # (commands still in the send buffer have no deadline yet)
+                    ms = _remaining(self, self._head)
+                if ms == 0:
+                    err = TimeoutError("no reply within %d ms" % self._timeout_ms)
+                    self._broken(err, self._fut[self._head])
+                    t = self._task
+                    self._task = None
+                    if t is not None:
+                        t.cancel()
+                    self._wake()
+                    return
+                if ms > 0:
+                    await _sleep(ms)
+                else:
+                    self._idle = True
+                    await self._tick.wait()
+        finally:
+            self._timer = None
 
     def _step(self):
         # Takes every frame buffered, then one receive that does not wait; True if anything arrived
@@ -262,11 +293,8 @@ class AsyncClient(Client):
     def _stop(self):
         t = self._task
         self._task = None
-        if t is not None:
-            try:
-                t.cancel()
-            except RuntimeError:
-                pass  # (MicroPython: a task cannot cancel itself; it ends on its own once the socket is gone)
+        _cancel(t)
+        _cancel(self._timer)
         self._wake()
 
     async def __aenter__(self):
@@ -286,6 +314,14 @@ class AsyncClient(Client):
 
     async def ssubscribe(self, *channels):
         return await _subscribe(self, 2, channels)
+
+
+def _cancel(t):
+    if t is not None:
+        try:
+            t.cancel()
+        except RuntimeError:
+            pass  # (MicroPython: a task cannot cancel itself; it ends by itself once the client is closed)
 
 
 async def _subscribe(c, kind, names):

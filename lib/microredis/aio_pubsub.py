@@ -46,10 +46,7 @@ class AsyncSubscription(Subscription):
                     err = TimeoutError("subscription not confirmed within %d ms" % c._timeout_ms)
                     c._broken(err, None)
                     raise err
-            try:
-                await c._timed(c._ev.wait(), ms)
-            except _Timeout:
-                pass
+            await _wait(c, ms)
 
     async def subscribe(self, *channels):
         self._send(0, channels, True)
@@ -99,10 +96,7 @@ class AsyncSubscription(Subscription):
                 ms = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
                 if ms <= 0:
                     return None
-            try:
-                await c._timed(c._ev.wait(), ms)
-            except _Timeout:
-                pass
+            await _wait(c, ms)
 
     def listen(self, timeout_ms=None):
         """`async for m in sub.listen(1000)`: ends when no message came within 1000 ms (None: never ends)."""
@@ -151,6 +145,17 @@ class AsyncSubscription(Subscription):
             Subscription.close(self)
         finally:
             self._sync = False
+
+
+async def _wait(c, ms):
+    # until the reader task made progress, or ms passed (< 0: no limit)
+    c._timed_waits += 1
+    try:
+        await c._timed(c._ev.wait(), ms)
+    except _Timeout:
+        pass
+    finally:
+        c._timed_waits -= 1
 
 
 async def subscribe(client, kind, names):
