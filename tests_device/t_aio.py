@@ -100,6 +100,48 @@ def test_tasks_pipelined_in_order():
     run(main())
 
 
+def test_more_tasks_than_slots():
+    # frame_capacity 4: a fifth command first reads the oldest reply (the sync client's way); values stay matched
+    async def main():
+        async with await aio.connect(handler(frame_capacity=4)) as c:
+            await c.delete(P + b"small")
+
+            async def task(i):
+                a = await c.incr(P + b"small")
+                b = await c.echo(b"t%d" % i)
+                return (a, b)
+            r = await asyncio.gather(*[task(i) for i in range(20)])
+            eq(sorted(a for a, _ in r), list(range(1, 21)))
+            eq([b for _, b in r], [b"t%d" % i for i in range(20)])
+            eq(await c.delete(P + b"small"), 1)
+    run(main())
+
+
+def test_many_cancellations_never_misdeliver():
+    async def main():
+        async with await aio.connect(handler(frame_capacity=16)) as c:
+            async def task(i):
+                if i % 3 == 0:
+                    await sleep_ms(0)
+                v = await c.echo(b"v%d" % i)
+                eq(v, b"v%d" % i)
+                return v
+            ts = [asyncio.create_task(task(i)) for i in range(30)]
+            await sleep_ms(0)
+            for i in range(0, 30, 4):
+                ts[i].cancel()
+            got = 0
+            for i in range(30):
+                try:
+                    eq(await ts[i], b"v%d" % i)
+                    got += 1
+                except asyncio.CancelledError:
+                    ok(i % 4 == 0, "only the cancelled ones")
+            ok(got >= 22, "%d replies" % got)
+            eq(await c.echo(b"last"), b"last")
+    run(main())
+
+
 def test_error_reply_only_in_its_future():
     async def main():
         async with await aio.connect(handler()) as c:
@@ -212,6 +254,25 @@ def test_pubsub_async_for_with_timeout():
             await sub.aclose()
             ok(not sub.active)
             eq(await c.echo(b"still"), b"still")
+    run(main())
+
+
+def test_resp2_subscription_on_its_own_connection():
+    async def main():
+        async with await aio.connect(handler(proto=2)) as c:
+            sub = await c.psubscribe(P + b"r2.*")
+            raised = False
+            try:
+                await c.echo(b"x")
+            except mr.RedisError:
+                raised = True
+            ok(raised, "RESP2 subscribed mode refuses commands")
+            async with await aio.connect(handler(proto=2)) as pub:
+                eq(await pub.publish(P + b"r2.a", b"one"), 1)
+            m = await sub.receive(1000)
+            eq((m.kind, m.channel, m.pattern, m.payload), (b"pmessage", P + b"r2.a", P + b"r2.*", b"one"))
+            await sub.aclose()
+            eq(await c.echo(b"back"), b"back")
     run(main())
 
 

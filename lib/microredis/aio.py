@@ -221,8 +221,6 @@ class AsyncClient(Client):
                 self._lost(ConnectionError("the asyncio reader stopped"))
         finally:
             self._task = None
-            if self._conn is None:
-                _cancel(self._timer)  # nothing left to time
             self._wake()
 
     async def _deadlines(self):
@@ -235,13 +233,7 @@ class AsyncClient(Client):
                 if self._n > self._unsent:  # (commands still in the send buffer have no deadline yet)
                     ms = _remaining(self, self._head)
                 if ms == 0:
-                    err = TimeoutError("no reply within %d ms" % self._timeout_ms)
-                    self._broken(err, self._fut[self._head])
-                    t = self._task
-                    self._task = None
-                    if t is not None:
-                        t.cancel()
-                    self._wake()
+                    self._broken(TimeoutError("no reply within %d ms" % self._timeout_ms), self._fut[self._head])
                     return
                 if ms > 0:
                     await _sleep(ms)
@@ -270,6 +262,13 @@ class AsyncClient(Client):
             self._wake()
         return self._conn is not None and self._recv(0)
 
+    def _broken(self, err, timed_out):
+        # wherever the connection broke (a read, a send, a deadline, a full ring read synchronously), the tasks
+        # stop and every awaiter wakes to its future's error
+        Client._broken(self, err, timed_out)
+        if self._ev is not None:
+            self._stop()
+
     # ---- closing ---------------------------------------------------------------------------------------------
     async def aclose(self):
         """Read the replies still pending (each within its deadline), unsubscribe, stop the reader task and hand
@@ -294,7 +293,9 @@ class AsyncClient(Client):
         t = self._task
         self._task = None
         _cancel(t)
-        _cancel(self._timer)
+        t = self._timer
+        self._timer = None
+        _cancel(t)
         self._wake()
 
     async def __aenter__(self):
