@@ -60,6 +60,17 @@ def test_values():
     run(main())
 
 
+def test_connect_refuses_a_retry_handler():
+    async def main():
+        e = None
+        try:
+            await aio.connect(handler().retry())
+        except ValueError as x:
+            e = x
+        ok(e is not None and "aio.connect" in str(e), repr(e))
+    run(main())
+
+
 def test_fifty_tasks_one_write_each_its_own_reply():
     async def main():
         c = await aio.connect(handler(buffer_size=2048, frame_capacity=64))

@@ -156,11 +156,6 @@ class AsyncClient(Client):
                 self._tick.set()  # (the timer awaits it directly, so it is registered: set + clear loses nothing)
                 self._tick.clear()
 
-    async def flush_now(self):
-        """Send what is queued now instead of at the end of this turn."""
-        if self._conn is not None:
-            self.flush()
-
     # the core's hot commands return a Future: give it the same treatment as the catalogue's
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None, pxat=None):
         f = Client.set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
@@ -331,7 +326,12 @@ async def _subscribe(c, kind, names):
 
 
 async def connect(handler, stack=None, clock=None):
-    """An AsyncClient on the handler's connection: dials and handshakes (synchronously) when there is none."""
+    """An AsyncClient on the handler's connection: dials and handshakes (synchronously) when there is none, or
+    when the last one broke (a timeout, a lost connection): awaiting connect() again is how an aio client
+    reconnects."""
+    if getattr(handler, "_rp", None) is not None:
+        raise ValueError("h.retry() and h.health_check() drive the synchronous client; an aio client reconnects "
+                         "with `await aio.connect(handler)` (use a handler without them)")
     c = handler.connect(stack, clock, AsyncClient)
     c._start()
     return c
