@@ -268,6 +268,31 @@ def test_pubsub_async_for_with_timeout():
     run(main())
 
 
+def test_push_handler_error_is_kept_and_reading_goes_on():
+    async def main():
+        async with await aio.connect(handler()) as c:
+            seen = []
+
+            def on_push(frame):
+                seen.append(frame)
+                raise ValueError("handler failed")
+            c.push_handler = on_push
+            eq(await c.command(b"CLIENT", b"TRACKING", b"ON"), b"OK")
+            await c.set(P + b"tr", b"1")
+            eq(await c.get(P + b"tr"), b"1")  # tracked now
+            async with await aio.connect(handler()) as other:
+                await other.set(P + b"tr", b"2")  # an invalidation push reaches c
+            for _ in range(100):
+                if seen:
+                    break
+                await sleep_ms(5)
+            ok(seen, "the invalidation arrived")
+            ok(isinstance(c.push_handler_error, ValueError), repr(c.push_handler_error))
+            eq(await c.get(P + b"tr"), b"2")
+            eq(await c.delete(P + b"tr"), 1)
+    run(main())
+
+
 def test_resp2_subscription_on_its_own_connection():
     async def main():
         async with await aio.connect(handler(proto=2)) as c:

@@ -123,6 +123,7 @@ class AsyncClient(Client):
         self._idle = False
         self._flushing = False  # a flush task is scheduled for this turn
         self._wait_io = None
+        self.push_handler_error = None  # the last exception a push_handler raised in the reader task
 
     def _start(self):
         self._wait_io = _waiter(self._transport, self.poll_ms)
@@ -141,8 +142,11 @@ class AsyncClient(Client):
 
     def _kick(self):
         if not self._flushing and self._unsent:
+            try:
+                asyncio.create_task(self._flush_soon())
+            except RuntimeError:
+                return  # (CPython, no running loop) the command stays queued: the next one in a loop sends it
             self._flushing = True
-            asyncio.create_task(self._flush_soon())
 
     async def _flush_soon(self):
         self._flushing = False
@@ -150,11 +154,17 @@ class AsyncClient(Client):
             try:
                 self.flush()
             except Exception:  # noqa: the send broke the connection and failed the futures: their awaiters say why
-                self._wake()
-            if self._idle:
-                self._idle = False
-                self._tick.set()  # (the timer awaits it directly, so it is registered: set + clear loses nothing)
-                self._tick.clear()
+                pass
+
+    def flush(self):
+        """Send what is queued now rather than at the end of this turn of the event loop."""
+        Client.flush(self)
+        if self._idle:
+            # something sent is pending: the timer starts keeping its deadline (it awaits _tick directly, so it is
+            # registered: set + clear loses nothing)
+            self._idle = False
+            self._tick.set()
+            self._tick.clear()
 
     # the core's hot commands return a Future: give it the same treatment as the catalogue's
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None, pxat=None):
@@ -248,10 +258,11 @@ class AsyncClient(Client):
                 if v is NEED_DATA:
                     break
                 _dispatch(self, v)
-            except Exception:
+            except Exception as e:
                 if not self._handler_raised:
                     raise  # the read already broke the connection
                 self._handler_raised = False  # a push_handler's own error: its frame was consumed, all is in step
+                self.push_handler_error = e  # (no caller to raise it to: kept where the user can see it)
             got = True
         if got:
             self._wake()
