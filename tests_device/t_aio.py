@@ -433,4 +433,4 @@ def test_heap_per_awaited_set():
             await c.delete(P + b"m")
     run(main())
     print("aio: heap per awaited SET: %d B requested, %d B left as garbage" % (out["total"], out["alloc"]))
-    ok(out["alloc"] < 2048, "per SET %r" % out)
+    ok(out["alloc"] < 1024, "per SET %r" % out)  # 256 B on x64 when written (the coroutine, a poller entry)

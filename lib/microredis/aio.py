@@ -39,21 +39,85 @@ def _sleep(ms):
 
 
 def _timed(aw, ms):
-    # aw bounded by ms (< 0: none); raises asyncio.TimeoutError
-    if ms < 0:
-        return aw
+    # aw bounded by ms; raises asyncio.TimeoutError
     if _core is not None:
         return asyncio.wait_for_ms(aw, ms)
     return asyncio.wait_for(aw, ms / 1000)
 
 
+async def _evwait(ev):
+    await ev.wait()
+
+
+# ---- MicroPython/CircuitPython: what asyncio.Event.wait() and Stream.read() do, without a generator per wait -------
+# `await x.wait()` returns x itself, an iterator whose first __next__ (in the awaiting task's own step, so no other
+# task sees the flag) parks the task exactly as Event.wait / Stream.read park it, and whose next __next__ (when the
+# task resumes) ends the await. The loop's SingletonGenerator (sleep_ms) works the same way.
+class _Once:
+    def __init__(self):
+        self._arm = False
+        self._stop = StopIteration()
+
+    def wait(self):
+        self._arm = True
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._arm:
+            self._arm = False
+            if self._park():
+                return None
+        self._stop.__traceback__ = None
+        raise self._stop
+
+
+class _Signal(_Once):
+    # asyncio.Event for MicroPython; pulse() wakes the waiters and leaves it clear
+    def __init__(self):
+        _Once.__init__(self)
+        self.q = _core.TaskQueue()
+        self.state = False
+
+    def _park(self):
+        if self.state:
+            return False
+        t = _core.cur_task
+        self.q.push(t)
+        t.data = self.q  # (as Event.wait: Task.cancel() takes the task off this queue)
+        return True
+
+    def pulse(self):
+        q = self.q
+        while q.peek():
+            _core._task_queue.push(q.pop())
+
+    def set(self):
+        self.state = True
+        self.pulse()
+
+
+class _PollMP(_Once):
+    # a pollable MicroPython socket (it has readinto): the task waits in the event loop's own poller
+    def __init__(self, s):
+        _Once.__init__(self)
+        self.s = s
+
+    def _park(self):
+        _core._io_queue.queue_read(self.s)
+        return True
+
+
+if _core is None:
+    class _Signal(asyncio.Event):  # noqa: F811 (CPython)
+        def pulse(self):
+            self.set()
+            self.clear()
+
+
 # ---- waiting until the socket is readable: one way per platform, picked once per client ----------------------
-def _io_mp(s):
-    # MicroPython: park the task in asyncio's poller until s is readable (a generator is a coroutine there; this
-    # is what asyncio.Stream.read does)
-    yield _core._io_queue.queue_read(s)
-
-
 # wait() returns when the socket may have data; it has no timeout: deadlines are the timer task's (_timer)
 class _Poll:
     # Any stack: no readiness signal, so look again every poll_ms (CircuitPython's socketpool sockets, fakes)
@@ -62,15 +126,6 @@ class _Poll:
 
     def wait(self):
         return _sleep(self.poll_ms)
-
-
-class _PollMP:
-    # MicroPython asyncio with a pollable socket (it has readinto): woken by the event loop's own poll
-    def __init__(self, s):
-        self.s = s
-
-    def wait(self):
-        return _io_mp(self.s)
 
 
 class _Reader:
@@ -110,28 +165,31 @@ class AsyncClient(Client):
     """The full client for asyncio: every command returns a coroutine; `await` gives its reply. Made by
     `await aio.connect(handler)`; `async with client:` closes it (`await client.aclose()`)."""
 
-    _timed = staticmethod(_timed)  # (for aio_pubsub.py, which does not import this module: no import cycle)
     poll_ms = None  # ms between looks at a socket asyncio cannot wait for (None: 2 ms where it must poll)
 
     def __init__(self, conn, timeout_ms, clock):
         Client.__init__(self, conn, timeout_ms, clock)
-        self._ev = None  # asyncio.Event, set whenever slots or the subscription made progress
+        self._ev = None  # _Signal pulsed whenever slots or the subscription made progress
         self._timed_waits = 0  # waits on _ev bounded by wait_for (pub/sub), which may register late: see _wake
         self._task = None  # the reader task; None: not started (the handshake runs synchronously)
         self._timer = None  # the deadline task
-        self._tick = None  # asyncio.Event: wakes the deadline task when a command was sent while it was idle
+        self._tick = None  # _Signal: wakes the deadline task when a command was sent while it was idle
         self._idle = False
-        self._flushing = False  # a flush task is scheduled for this turn
+        self._flusher = None  # the task that sends the commands of a turn
+        self._fl = None  # _Signal: wakes it
+        self._flushing = False  # it is woken for this turn
         self._wait_io = None
         self.push_handler_error = None  # the last exception a push_handler raised in the reader task
 
     def _start(self):
         self._wait_io = _waiter(self._transport, self.poll_ms)
-        self._ev = asyncio.Event()
-        self._tick = asyncio.Event()
-        self._batch += 1  # every command is queued; the turn's flush task sends them
+        self._ev = _Signal()
+        self._tick = _Signal()
+        self._fl = _Signal()
+        self._batch += 1  # every command is queued; the flusher sends a turn's commands together
         self._task = asyncio.create_task(self._run())
         self._timer = asyncio.create_task(self._deadlines())
+        self._flusher = asyncio.create_task(self._flushes())
 
     # ---- sending: queue, and flush once per turn of the event loop -----------------------------------------
     def _end(self, f):
@@ -141,20 +199,25 @@ class AsyncClient(Client):
         return self._wait(f)
 
     def _kick(self):
+        # The flusher is queued behind the tasks that are ready now, so whatever they send in this turn of the loop
+        # goes out with this command, in one write
         if not self._flushing and self._unsent:
-            try:
-                asyncio.create_task(self._flush_soon())
-            except RuntimeError:
-                return  # (CPython, no running loop) the command stays queued: the next one in a loop sends it
             self._flushing = True
+            self._fl.pulse()
 
-    async def _flush_soon(self):
-        self._flushing = False
-        if self._conn is not None and self._unsent:
-            try:
-                self.flush()
-            except Exception:  # noqa: the send broke the connection and failed the futures: their awaiters say why
-                pass
+    async def _flushes(self):
+        try:
+            while self._conn is not None:
+                if not self._flushing:  # (a pulse before this task first waited is not lost: the flag tells)
+                    await self._fl.wait()
+                self._flushing = False
+                if self._unsent:
+                    try:
+                        self.flush()
+                    except Exception:  # noqa: the send broke the connection and failed the futures: their awaiters
+                        pass  # say why
+        finally:
+            self._flusher = None
 
     def flush(self):
         """Send what is queued now rather than at the end of this turn of the event loop."""
@@ -163,8 +226,7 @@ class AsyncClient(Client):
             # something sent is pending: the timer starts keeping its deadline (it awaits _tick directly, so it is
             # registered: set + clear loses nothing)
             self._idle = False
-            self._tick.set()
-            self._tick.clear()
+            self._tick.pulse()
 
     # the core's hot commands return a Future: give it the same treatment as the catalogue's
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None, pxat=None):
@@ -204,13 +266,27 @@ class AsyncClient(Client):
         ev = self._ev
         if ev is None:
             return
-        ev.set()
         if self._timed_waits:
-            # wait_for runs a wait in a task of its own, which may register on the Event after this: it gets a
-            # fresh Event and the old one stays set, so that late waiter still sees this wake
-            self._ev = asyncio.Event()
+            # wait_for runs a wait in a task of its own, which may register on the signal after this: it gets a
+            # fresh one and the old one stays set, so that late waiter still sees this wake
+            self._ev = _Signal()
+            ev.set()
         else:
-            ev.clear()  # every waiter awaits it directly, so it is registered already
+            ev.pulse()  # every waiter awaits it directly, so it is registered already
+
+    async def _progress(self, ms):
+        # (aio_pubsub.py) until the reader task made progress, or ms passed (< 0: no limit)
+        ev = self._ev
+        if ms < 0:
+            await ev.wait()
+            return
+        self._timed_waits += 1
+        try:
+            await _timed(_evwait(ev), ms)
+        except _Timeout:
+            pass
+        finally:
+            self._timed_waits -= 1
 
     async def _run(self):
         # The reader: frames in order to their slots (or to the subscription), waiting for the socket in between
@@ -301,6 +377,9 @@ class AsyncClient(Client):
         _cancel(t)
         t = self._timer
         self._timer = None
+        _cancel(t)
+        t = self._flusher
+        self._flusher = None
         _cancel(t)
         self._wake()
 

@@ -3,15 +3,8 @@ reader task; `async for message in sub`, `await sub.receive(timeout_ms)`."""
 # The reader task (aio.py) dispatches every push (RESP3) or subscribed-mode array (RESP2) to Subscription._take_push,
 # which queues messages and counts confirmations; the coroutines here only wait for that to happen.
 
-try:
-    import asyncio
-except ImportError:  # older MicroPython firmware
-    import uasyncio as asyncio
-
 from .errors import ConnectionError, TimeoutError
 from .pubsub import Subscription
-
-_Timeout = asyncio.TimeoutError
 
 
 class AsyncSubscription(Subscription):
@@ -46,7 +39,7 @@ class AsyncSubscription(Subscription):
                     err = TimeoutError("subscription not confirmed within %d ms" % c._timeout_ms)
                     c._broken(err, None)
                     raise err
-            await _wait(c, ms)
+            await c._progress(ms)
 
     async def subscribe(self, *channels):
         self._send(0, channels, True)
@@ -96,7 +89,7 @@ class AsyncSubscription(Subscription):
                 ms = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
                 if ms <= 0:
                     return None
-            await _wait(c, ms)
+            await c._progress(ms)
 
     def listen(self, timeout_ms=None):
         """`async for m in sub.listen(1000)`: ends when no message came within 1000 ms (None: never ends)."""
@@ -145,17 +138,6 @@ class AsyncSubscription(Subscription):
             Subscription.close(self)
         finally:
             self._sync = False
-
-
-async def _wait(c, ms):
-    # until the reader task made progress, or ms passed (< 0: no limit)
-    c._timed_waits += 1
-    try:
-        await c._timed(c._ev.wait(), ms)
-    except _Timeout:
-        pass
-    finally:
-        c._timed_waits -= 1
 
 
 async def subscribe(client, kind, names):
