@@ -343,6 +343,25 @@ def test_commands_interleaved_with_messages():
     run(main())
 
 
+def test_message_flood_leaves_room_for_commands():
+    # the reader yields between receives: a burst of messages neither starves the other tasks nor shifts replies
+    async def main():
+        async with await aio.connect(handler()) as c:
+            sub = await c.subscribe(P + b"flood")
+            async with await aio.connect(handler(buffer_size=4096, frame_capacity=64)) as pub:
+                await asyncio.gather(*[pub.publish(P + b"flood", b"m%d" % i) for i in range(300)])
+            got = 0
+            echoes = []
+            for i in range(10):
+                echoes.append(await c.echo(b"x%d" % i))
+            while await sub.receive(0) is not None:
+                got += 1
+            eq(echoes, [b"x%d" % i for i in range(10)])
+            eq(got + sub.dropped, 300)
+            ok(got <= 16, "the queue keeps at most 16 messages")
+    run(main())
+
+
 def test_killed_connection_fails_futures_and_redials():
     async def main():
         h = handler()

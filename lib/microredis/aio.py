@@ -165,7 +165,9 @@ class AsyncClient(Client):
     """The full client for asyncio: every command returns a coroutine; `await` gives its reply. Made by
     `await aio.connect(handler)`; `async with client:` closes it (`await client.aclose()`)."""
 
-    poll_ms = None  # ms between looks at a socket asyncio cannot wait for (None: 2 ms where it must poll)
+    # ms between looks at a socket asyncio cannot wait for (CircuitPython's): None is 2 ms there, and a number
+    # makes every platform look that way
+    poll_ms = None
 
     def __init__(self, conn, timeout_ms, clock):
         Client.__init__(self, conn, timeout_ms, clock)
@@ -292,7 +294,9 @@ class AsyncClient(Client):
         # The reader: frames in order to their slots (or to the subscription), waiting for the socket in between
         try:
             while self._conn is not None:
-                if not self._step():
+                if self._step():
+                    await _sleep(0)  # data keeps coming: let the tasks it woke run before reading on
+                else:
                     await self._wait_io.wait()
         except _CancelledError:
             if self._conn is not None:
