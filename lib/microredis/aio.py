@@ -329,7 +329,17 @@ class AsyncClient(Client):
             self._timer = None
 
     def _step(self):
-        # Takes every frame buffered, then one receive that does not wait; True if anything arrived
+        # Takes the frames buffered, receives without waiting and takes those, and receives once more: True when
+        # that brought data too (it keeps coming: the caller lets the woken tasks run first), False when the socket
+        # is drained and only asyncio can tell when there is more (a TLS layer may hold bytes the poller cannot see,
+        # so never wait before a receive came back empty)
+        self._drain()
+        if self._conn is None or not self._recv(0):
+            return False
+        self._drain()
+        return self._conn is not None and self._recv(0)
+
+    def _drain(self):
         got = False
         while self._conn is not None:
             self._handler_raised = False
@@ -346,7 +356,6 @@ class AsyncClient(Client):
             got = True
         if got:
             self._wake()
-        return self._conn is not None and self._recv(0)
 
     def _broken(self, err, timed_out):
         # wherever the connection broke (a read, a send, a deadline, a full ring read synchronously), the tasks
