@@ -404,6 +404,33 @@ def test_polling_path_as_on_circuitpython():
     run(main())
 
 
+def test_plain_events_as_with_an_older_asyncio():
+    # CircuitPython's asyncio may lack the loop queues the MicroPython fast path uses: then asyncio.Event does
+    saved = aio._Signal
+    aio._Signal = aio._EventSignal
+    aio.AsyncClient.poll_ms = 1
+
+    async def main():
+        async with await aio.connect(handler(timeout=300)) as c:
+            eq(await asyncio.gather(*[c.echo(b"%d" % i) for i in range(5)]), [b"%d" % i for i in range(5)])
+            sub = await c.subscribe(P + b"ev")
+            eq(await c.publish(P + b"ev", b"hi"), 1)
+            eq((await sub.receive(500)).payload, b"hi")
+            eq(await sub.receive(30), None)
+            e = None
+            try:
+                await c.command(b"DEBUG", b"SLEEP", b"0.5")
+            except mr.TimeoutError as x:
+                e = x
+            ok(e is not None)
+        await sleep_ms(300)
+    try:
+        run(main())
+    finally:
+        aio._Signal = saved
+        aio.AsyncClient.poll_ms = None
+
+
 def test_fake_circuitpython_socketpool():
     if IS_MICROPYTHON:
         skip("the fake SocketPool runs on CPython sockets")

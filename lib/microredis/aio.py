@@ -75,7 +75,7 @@ class _Once:
 
 
 class _Signal(_Once):
-    # asyncio.Event for MicroPython; pulse() wakes the waiters and leaves it clear
+    # asyncio.Event for MicroPython's asyncio; pulse() wakes the waiters and leaves it clear
     def __init__(self):
         _Once.__init__(self)
         self.q = _core.TaskQueue()
@@ -110,11 +110,24 @@ class _PollMP(_Once):
         return True
 
 
-if _core is None:
-    class _Signal(asyncio.Event):  # noqa: F811 (CPython)
-        def pulse(self):
-            self.set()
-            self.clear()
+def _queues():
+    # the loop internals _Signal relies on, as MicroPython 1.2x has them (CircuitPython's asyncio may be older)
+    try:
+        q = _core.TaskQueue()
+        return bool(q.push and q.pop and q.peek and q.remove and _core._task_queue.push and hasattr(_core, "cur_task"))
+    except Exception:
+        return False
+
+
+class _EventSignal(asyncio.Event):
+    # CPython, or an asyncio whose queues differ (CircuitPython's may be older): a generator per wait
+    def pulse(self):
+        self.set()
+        self.clear()
+
+
+if _core is None or not _queues():
+    _Signal = _EventSignal  # noqa: F811
 
 
 # ---- waiting until the socket is readable: one way per platform, picked once per client ----------------------
