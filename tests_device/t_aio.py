@@ -243,6 +243,12 @@ def test_async_with_closes_and_reuses_socket():
         async with await aio.connect(h) as c2:
             ok(c2._transport is t, "the clean socket is reused")
             eq(await c2.exists(P + b"ff"), 0)
+        c3 = await aio.connect(h)
+        c3.echo(b"pending").close()
+        s = h.connect()  # a synchronous client takes over: the aio one is closed (its reply read, tasks stopped)
+        ok(s._transport is t and c3._conn is None and c3._task is None and c3._timer is None)
+        eq(s.echo(b"sync").wait(), b"sync")
+        s.close()
     run(main())
 
 
