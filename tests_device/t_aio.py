@@ -318,6 +318,38 @@ def test_resp2_subscription_on_its_own_connection():
     run(main())
 
 
+def test_refused_subscribe_raises_and_the_connection_stays():
+    # Redis 6 has no SSUBSCRIBE: its error reply answers the subscribe command, not some other command
+    async def main():
+        async with await aio.connect(handler()) as c:
+            f = c.echo(b"before")
+            e = None
+            try:
+                sub = await c.ssubscribe(P + b"shard")
+                await sub.aclose()  # (Redis 7 has it)
+            except mr.ReplyError as x:
+                e = x
+                eq(c._sub, None)
+            eq(await f, b"before")
+            eq(await c.echo(b"after"), b"after")
+            ok(e is None or "unknown command" in str(e).lower(), repr(e))
+            # other tasks' commands sent while the refusal is on its way keep their own replies
+            if e is not None:
+                async def sub():
+                    try:
+                        await c.ssubscribe(P + b"shard")
+                    except mr.ReplyError:
+                        return "refused"
+                    return "accepted"
+
+                async def cmds():
+                    await sleep_ms(0)
+                    return await asyncio.gather(*[c.echo(b"o%d" % i) for i in range(5)])
+                r = await asyncio.gather(c.echo(b"first"), sub(), cmds(), c.echo(b"last"))
+                eq(r, [b"first", "refused", [b"o%d" % i for i in range(5)], b"last"])
+    run(main())
+
+
 def test_commands_interleaved_with_messages():
     async def main():
         async with await aio.connect(handler()) as c:

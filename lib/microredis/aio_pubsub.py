@@ -19,6 +19,18 @@ class AsyncSubscription(Subscription):
     def __init__(self, client):
         Subscription.__init__(self, client)
         self._ms = -1  # async for: how long to wait for a message (-1: for ever)
+        self._err = None  # the server's error reply to a subscribe command (e.g. SSUBSCRIBE before Redis 7, NOPERM)
+        # Replies still due before the answer to the subscribe-family command in flight (one at a time): RESP3
+        # confirms with pushes, but refuses with an error reply in the reply stream, which is told apart from the
+        # replies of other tasks' commands by its place (the reader task counts them down)
+        self._ahead = 0
+
+    def _refused(self, err):
+        # (the reader task) as Subscription._settle: the server confirms nothing more for this command
+        self._want = 0
+        self._err = err
+        if self._r2 and not (self.channels or self.patterns or self.shard_channels):
+            self._c._resp2_subscribed = False  # RESP2: the server never entered subscribed mode
 
     def _settle(self):
         if self._sync:
@@ -40,33 +52,41 @@ class AsyncSubscription(Subscription):
                     c._broken(err, None)
                     raise err
             await c._progress(ms)
+        err = self._err
+        if err is not None:
+            self._err = None
+            raise err
+
+    async def _act(self, i, names, sub):
+        c = self._c
+        while self._want > 0:  # one subscribe-family command in flight at a time (see _ahead)
+            if c._conn is None:
+                raise ConnectionError("connection lost before the server confirmed")
+            await c._progress(-1)  # (that command's own wait has the deadline)
+        self._send(i, names, sub)
+        self._ahead = c._n  # _send sent every queued command first: their replies come before its answer
+        await self._confirmed()
 
     async def subscribe(self, *channels):
-        self._send(0, channels, True)
-        await self._confirmed()
+        await self._act(0, channels, True)
         return self
 
     async def psubscribe(self, *patterns):
-        self._send(1, patterns, True)
-        await self._confirmed()
+        await self._act(1, patterns, True)
         return self
 
     async def ssubscribe(self, *channels):
-        self._send(2, channels, True)
-        await self._confirmed()
+        await self._act(2, channels, True)
         return self
 
     async def unsubscribe(self, *channels):
-        self._send(0, channels, False)
-        await self._confirmed()
+        await self._act(0, channels, False)
 
     async def punsubscribe(self, *patterns):
-        self._send(1, patterns, False)
-        await self._confirmed()
+        await self._act(1, patterns, False)
 
     async def sunsubscribe(self, *channels):
-        self._send(2, channels, False)
-        await self._confirmed()
+        await self._act(2, channels, False)
 
     async def receive(self, timeout_ms=0):
         """The next Message, or None when none arrives within timeout_ms (0: only what is queued; None or < 0:
@@ -116,8 +136,7 @@ class AsyncSubscription(Subscription):
             if c._conn is not None:
                 for i in range(3):
                     if self._sets(i):
-                        self._send(i, (), False)
-                await self._confirmed()
+                        await self._act(i, (), False)
                 if self._r2 and self._count != 0:
                     raise ConnectionError("RESP2 subscribed mode could not be left; the connection is dropped")
         except BaseException as err:
@@ -150,8 +169,7 @@ async def subscribe(client, kind, names):
         if s._r2:
             client._resp2_subscribed = True
     try:
-        s._send(kind, names, True)
-        await s._confirmed()
+        await s._act(kind, names, True)
     except BaseException:
         if not (s.channels or s.patterns or s.shard_channels) and client._sub is s:
             s.active = False
