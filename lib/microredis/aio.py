@@ -266,6 +266,11 @@ class AsyncClient(Client):
     def _claim_slow(self):
         # a full ring (frame_capacity replies pending) is emptied the sync client's way: the oldest reply is read
         # before this command is queued, which holds the loop for that reply (size frame_capacity to the tasks)
+        s = self._sub
+        if self._ev is not None and self._n == self._cap and s is not None and s._want > 0:
+            # that read could not tell a refusal of the subscribe command from a command's reply (aio_pubsub.py)
+            raise RedisError("all %d reply slots are pending while a subscription awaits its confirmation: raise "
+                             "frame_capacity, or await the subscribe call first" % self._cap)
         Client._claim_slow(self)
         self._wake()
 
