@@ -1,7 +1,7 @@
 """Three asyncio tasks, one RESP3 connection: a sensor loop (SET the latest value, PUBLISH it, each reading into an
 mr.Outbox), a command listener (pub/sub, each command acknowledged on ack:<id>) and an outbox flusher (XADD to a
 stream, exactly once, over the outbox's own connection). Needs package-aio, -pubsub and -survival. On a board, join
-Wi-Fi first. REDIS_HOST / REDIS_PORT / READINGS / INTERVAL_MS from the environment, else the defaults below.
+Wi-Fi first. REDIS_HOST / REDIS_PORT / READINGS / INTERVAL_MS / DEVICE_ID from the environment, else the defaults.
 """
 import os
 try:
@@ -14,7 +14,7 @@ from microredis import aio
 env = getattr(os, "getenv", lambda name, default: default)  # a MicroPython board has no environment
 HOST, PORT = env("REDIS_HOST", "127.0.0.1"), int(env("REDIS_PORT", "6379"))  # on a board: your server
 READINGS, INTERVAL_MS = int(env("READINGS", "10")), int(env("INTERVAL_MS", "500"))
-ID = "board-1"
+ID = env("DEVICE_ID", "board-1")
 led = [False]
 
 async def sensor(c, box):
