@@ -3,7 +3,7 @@ reader task; `async for message in sub`, `await sub.receive(timeout_ms)`."""
 # The reader task (aio.py) dispatches every push (RESP3) or subscribed-mode array (RESP2) to Subscription._take_push,
 # which queues messages and counts confirmations; the coroutines here only wait for that to happen.
 
-from .errors import ConnectionError, TimeoutError
+from .errors import ConnectionError, ProtocolError, TimeoutError
 from .pubsub import Subscription
 
 
@@ -110,6 +110,29 @@ class AsyncSubscription(Subscription):
                 if ms <= 0:
                     return None
             await c._progress(ms)
+
+    async def ping(self, message=None):
+        """PING through the subscription (allowed in RESP2 subscribed mode); the server's answer."""
+        self._live()
+        c = self._c
+        if message is not None:
+            c._check(message)  # before anything is written
+        f = c._begin(None, None, 0, True)
+        c._encoder.begin(1 if message is None else 2)
+        c._encoder.arg(b"PING")
+        if message is not None:
+            c._encoder.arg(message)
+        v = await c._end(f)
+        if type(v) is list:  # RESP2 subscribed mode answers [b"pong", message]
+            k = v[0] if len(v) == 2 else None
+            if not ((k == b"pong") if type(k) is bytes else (k == "pong")):
+                raise ProtocolError("PING in subscribed mode answered with %d elements, not [pong, message]" %
+                                    len(v))
+            return v[1] if message is not None else b"PONG"
+        return v
+
+    def receive_into(self, buffer, timeout_ms=0):
+        raise NotImplementedError("the aio client's reader task builds every message: use `await sub.receive()`")
 
     def listen(self, timeout_ms=None):
         """`async for m in sub.listen(1000)`: ends when no message came within 1000 ms (None: never ends)."""
