@@ -149,7 +149,11 @@ class _Reader:
     async def wait(self):
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        loop.add_reader(self.fd, _done, fut)
+        try:
+            loop.add_reader(self.fd, _done, fut)
+        except NotImplementedError:  # (Windows' proactor loop) look again a little later instead
+            await asyncio.sleep(0.002)
+            return
         try:
             await fut
         finally:
