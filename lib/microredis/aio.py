@@ -8,11 +8,12 @@
 Runs on MicroPython's and CircuitPython's asyncio and on CPython's (docs: README "asyncio").
 """
 # Nothing here parses or encodes: a command is queued by the core exactly as the sync client queues it (its reply
-# slot claimed in order) and returns a coroutine that waits for that slot's future. One background task per client
-# reads: it parses whatever arrived and resolves slots in order through the core's _dispatch (pushes go to the
-# subscription), so a reply can only reach the future of its own command, whoever awaits or stops awaiting it.
-# A cancelled awaiter leaves its slot pending; its reply is read and kept like that of an unwaited sync future.
-# Commands queued in one turn of the event loop go out in one write (a flush task runs after the ready tasks).
+# slot claimed in order) and returns a coroutine that waits for that slot's future. Three tasks per client: the
+# reader parses whatever arrived and resolves slots in order through the core's _dispatch (pushes go to the
+# subscription), so a reply can only reach the future of its own command, whoever awaits or stops awaiting it; the
+# timer keeps the deadlines; the flusher, queued behind the tasks that are ready, sends the commands of one turn of
+# the event loop in one write. A cancelled awaiter leaves its slot pending; its reply is read and kept like that
+# of an unwaited sync future.
 
 try:
     import asyncio
