@@ -153,6 +153,50 @@ def test_many_cancellations_never_misdeliver():
     run(main())
 
 
+def test_random_awaits_cancels_and_timeouts_never_misdeliver():
+    # 30 tasks, each a seeded mix of awaited, gathered, abandoned, cancelled and timed-out commands: every reply
+    # that is awaited to the end is its own command's
+    async def main():
+        async with await aio.connect(handler(frame_capacity=16)) as c:
+            checked = [0]
+
+            async def task(seed):
+                x = seed * 7919 + 1
+                for i in range(10):
+                    x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+                    tok = b"t%d.%d" % (seed, i)
+                    k = x % 5
+                    if k == 0:
+                        eq(await c.echo(tok), tok)
+                        checked[0] += 1
+                    elif k == 1:
+                        eq(await asyncio.gather(c.echo(tok + b"a"), c.echo(tok + b"b")), [tok + b"a", tok + b"b"])
+                        checked[0] += 2
+                    elif k == 2:
+                        c.echo(tok).close()  # never awaited
+                    elif k == 3:
+                        t = asyncio.create_task(c.echo(tok))
+                        if x & 8:
+                            await sleep_ms(0)
+                        t.cancel()
+                        try:
+                            eq(await t, tok)  # (it may have finished before the cancel)
+                            checked[0] += 1
+                        except asyncio.CancelledError:
+                            pass
+                    else:
+                        try:
+                            eq(await wait_ms(c.echo(tok), 1 + x % 3), tok)
+                            checked[0] += 1
+                        except asyncio.TimeoutError:
+                            pass
+            await asyncio.gather(*[task(i) for i in range(30)])
+            eq(await c.echo(b"end"), b"end")
+            ok(checked[0] > 50, "%d replies checked" % checked[0])
+            eq(c.unwaited_errors, 0)
+    run(main())
+
+
 def test_error_reply_only_in_its_future():
     async def main():
         async with await aio.connect(handler()) as c:
