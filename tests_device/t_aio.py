@@ -417,6 +417,25 @@ def test_full_ring_while_a_subscription_is_confirmed():
     run(main())
 
 
+def test_async_for_ends_when_the_subscription_is_closed():
+    async def main():
+        async with await aio.connect(handler()) as c:
+            sub = await c.subscribe(P + b"end")
+
+            async def listener():
+                got = []
+                async for m in sub:
+                    got.append(m.payload)
+                return got
+            t = asyncio.create_task(listener())
+            await c.publish(P + b"end", b"one")
+            await sleep_ms(20)
+            await sub.aclose()
+            eq(await t, [b"one"])
+            eq(await c.echo(b"after"), b"after")
+    run(main())
+
+
 def test_commands_interleaved_with_messages():
     async def main():
         async with await aio.connect(handler()) as c:

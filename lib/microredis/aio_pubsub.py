@@ -143,9 +143,12 @@ class AsyncSubscription(Subscription):
         return self
 
     async def __anext__(self):
-        if not self.active and not self._qn:
-            raise StopAsyncIteration
-        m = await self.receive(self._ms)
+        try:
+            m = await self.receive(self._ms)
+        except ConnectionError:
+            if self.active:
+                raise  # the connection was lost
+            m = None  # closed (aclose): the loop ends
         if m is None:
             raise StopAsyncIteration
         return m
