@@ -63,6 +63,7 @@ class AsyncSubscription(Subscription):
             if c._conn is None:
                 raise ConnectionError("connection lost before the server confirmed")
             await c._progress(-1)  # (that command's own wait has the deadline)
+        self._err = None  # (a refusal whose waiter was cancelled is not this command's)
         self._send(i, names, sub)
         self._ahead = c._n  # _send sent every queued command first: their replies come before its answer
         await self._confirmed()
