@@ -10,6 +10,8 @@ tests_host/test_packaging.py enforces it):
     package-tx.json       microredis/transaction.py, scripts.py: client.transaction(), mr.WatchError,
                           client.register_script() (loaded on first use)
     package-cache.json    microredis/cache.py: the client-side cache (microredis.cache.Cache)
+    package-aio.json      microredis/aio.py, aio_pubsub.py: the asyncio client (`from microredis import aio`);
+                          aio_pubsub.py needs package-pubsub.json too
 
 Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
 
@@ -18,6 +20,7 @@ Install (mip reads "urls"; a relative URL is resolved against the folder of the 
     mpremote mip install github:<owner>/<repo>/package-survival.json # + Outbox, Sentinel, retry
     mpremote mip install github:<owner>/<repo>/package-tx.json       # + transactions, Lua scripts
     mpremote mip install github:<owner>/<repo>/package-cache.json    # + client-side cache
+    mpremote mip install github:<owner>/<repo>/package-aio.json      # + the asyncio client
     mpremote mip install /path/to/checkout/package.json              # from a local checkout
     >>> mip.install("github:<owner>/<repo>")                          # on the board, over Wi-Fi
 
@@ -41,6 +44,7 @@ PACKAGES = {
     "package-survival.json": ["outbox", "sentinel", "retry", "retryon"],
     "package-tx.json": ["transaction", "scripts"],
     "package-cache.json": ["cache"],
+    "package-aio.json": ["aio", "aio_pubsub"],
 }
 
 

@@ -29,7 +29,7 @@ def __getattr__(name):
     if mod is None:
         # MicroPython's `from microredis import x` asks here before it imports the submodule x
         if name in ("resp", "encoder", "send", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
-                    "outbox", "sentinel"):
+                    "outbox", "sentinel", "aio", "cache"):
             return __import__("microredis." + name, None, None, [name])
         raise AttributeError("module 'microredis' has no attribute %r" % name)
     m = __import__("microredis." + mod, None, None, [name])

@@ -1,0 +1,606 @@
+# The asyncio client (microredis.aio) against a real redis-server, on MicroPython's asyncio and CPython's: values,
+# one write per turn, replies to their own tasks, errors, cancellation, deadlines, pub/sub, a killed connection,
+# the polling path that CircuitPython uses (and the fake CircuitPython socket pool under CPython), heap per SET.
+try:
+    import asyncio
+except ImportError:
+    import uasyncio as asyncio
+
+import cfg
+from tinytest import eq, ok, raises, skip, IS_MICROPYTHON
+import microredis as mr
+import microredis.aio as aio
+from t_client import counting
+
+P = b"t_aio:"
+
+
+def handler(timeout=2000, proto=3, **kw):
+    h = (mr.ConnectionHandler.resp3 if proto == 3 else mr.ConnectionHandler.resp2)(cfg.server()).timeout(timeout)
+    if kw:
+        h.memory(mr.MemoryParameters(**kw))
+    return h
+
+
+def run(coro):
+    if hasattr(asyncio, "new_event_loop") and IS_MICROPYTHON:
+        asyncio.new_event_loop()  # no task of an earlier test is left in the queues
+    return asyncio.run(coro)
+
+
+def wait_ms(coro, ms):
+    # asyncio.wait_for in milliseconds on both runtimes
+    if hasattr(asyncio, "wait_for_ms"):
+        return asyncio.wait_for_ms(coro, ms)
+    return asyncio.wait_for(coro, ms / 1000)
+
+
+def sleep_ms(ms):
+    if hasattr(asyncio, "sleep_ms"):
+        return asyncio.sleep_ms(ms)
+    return asyncio.sleep(ms / 1000)
+
+
+def test_values():
+    async def main():
+        async with await aio.connect(handler()) as c:
+            eq(await c.set(P + b"k", b"v1"), True)
+            eq(await c.get(P + b"k"), b"v1")
+            eq(await c.delete(P + b"n"), 0)
+            eq(await c.incr(P + b"n"), 1)
+            eq(await c.set(P + b"k", b"v2", get=True), b"v1")
+            eq(await c.hset(P + b"h", mapping={b"a": b"1"}), 1)
+            eq(await c.hgetall(P + b"h"), {b"a": b"1"})
+            eq(await c.command(b"PING"), b"PONG")
+            buf = bytearray(8)
+            eq(await c.get_into(P + b"k", buf), 2)
+            eq(bytes(buf[:2]), b"v2")
+            eq(await c.publish(P + b"nobody", b"x"), 0)
+            eq(await c.delete(P + b"k", P + b"h", P + b"n"), 3)
+    run(main())
+
+
+def test_connect_refuses_a_retry_handler():
+    async def main():
+        e = None
+        try:
+            await aio.connect(handler().retry())
+        except ValueError as x:
+            e = x
+        ok(e is not None and "aio.connect" in str(e), repr(e))
+    run(main())
+
+
+def test_fifty_tasks_one_write_each_its_own_reply():
+    async def main():
+        c = await aio.connect(handler(buffer_size=2048, frame_capacity=64))
+        async with c:
+            await c.delete(P + b"g")
+            w = counting(c)
+
+            async def task(i):
+                n = await c.incr(P + b"g")
+                return (i, n)
+
+            got = await asyncio.gather(*[task(i) for i in range(50)])
+            eq(w.sends, 1, "50 tasks, one turn: one write")
+            eq(sorted(n for _, n in got), list(range(1, 51)))
+            eq([i for i, _ in got], list(range(50)))
+            # gather over the commands themselves: queued before gather runs, sent together
+            w.sends = 0
+            got = await asyncio.gather(*[c.incr(P + b"g") for _ in range(50)])
+            eq(got, list(range(51, 101)))
+            eq(w.sends, 1)
+            await c.delete(P + b"g")
+    run(main())
+
+
+def test_tasks_pipelined_in_order():
+    async def main():
+        async with await aio.connect(handler(frame_capacity=32)) as c:
+            async def task(i):
+                k = P + b"o%d" % i
+                f1 = c.set(k, b"%d" % i)
+                f2 = c.append(k, b"-x")
+                f3 = c.get(k)
+                eq(await f3, b"%d-x" % i)  # awaited out of order: each still gets its own reply
+                eq(await f1, True)
+                eq(await f2, len(b"%d-x" % i))
+                return await c.delete(k)
+            eq(await asyncio.gather(*[task(i) for i in range(10)]), [1] * 10)
+    run(main())
+
+
+def test_more_tasks_than_slots():
+    # frame_capacity 4: a fifth command first reads the oldest reply (the sync client's way); values stay matched
+    async def main():
+        async with await aio.connect(handler(frame_capacity=4)) as c:
+            await c.delete(P + b"small")
+
+            async def task(i):
+                a = await c.incr(P + b"small")
+                b = await c.echo(b"t%d" % i)
+                return (a, b)
+            r = await asyncio.gather(*[task(i) for i in range(20)])
+            eq(sorted(a for a, _ in r), list(range(1, 21)))
+            eq([b for _, b in r], [b"t%d" % i for i in range(20)])
+            eq(await c.delete(P + b"small"), 1)
+    run(main())
+
+
+def test_many_cancellations_never_misdeliver():
+    async def main():
+        async with await aio.connect(handler(frame_capacity=16)) as c:
+            async def task(i):
+                if i % 3 == 0:
+                    await sleep_ms(0)
+                v = await c.echo(b"v%d" % i)
+                eq(v, b"v%d" % i)
+                return v
+            ts = [asyncio.create_task(task(i)) for i in range(30)]
+            await sleep_ms(0)
+            for i in range(0, 30, 4):
+                ts[i].cancel()
+            got = 0
+            for i in range(30):
+                try:
+                    eq(await ts[i], b"v%d" % i)
+                    got += 1
+                except asyncio.CancelledError:
+                    ok(i % 4 == 0, "only the cancelled ones")
+            ok(got >= 22, "%d replies" % got)
+            eq(await c.echo(b"last"), b"last")
+    run(main())
+
+
+def test_random_awaits_cancels_and_timeouts_never_misdeliver():
+    # 30 tasks, each a seeded mix of awaited, gathered, abandoned, cancelled and timed-out commands: every reply
+    # that is awaited to the end is its own command's
+    async def main():
+        async with await aio.connect(handler(frame_capacity=16)) as c:
+            checked = [0]
+
+            async def task(seed):
+                x = seed * 7919 + 1
+                for i in range(10):
+                    x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+                    tok = b"t%d.%d" % (seed, i)
+                    k = x % 5
+                    if k == 0:
+                        eq(await c.echo(tok), tok)
+                        checked[0] += 1
+                    elif k == 1:
+                        eq(await asyncio.gather(c.echo(tok + b"a"), c.echo(tok + b"b")), [tok + b"a", tok + b"b"])
+                        checked[0] += 2
+                    elif k == 2:
+                        c.echo(tok).close()  # never awaited
+                    elif k == 3:
+                        t = asyncio.create_task(c.echo(tok))
+                        if x & 8:
+                            await sleep_ms(0)
+                        t.cancel()
+                        try:
+                            eq(await t, tok)  # (it may have finished before the cancel)
+                            checked[0] += 1
+                        except asyncio.CancelledError:
+                            pass
+                    else:
+                        try:
+                            eq(await wait_ms(c.echo(tok), 1 + x % 3), tok)
+                            checked[0] += 1
+                        except asyncio.TimeoutError:
+                            pass
+            await asyncio.gather(*[task(i) for i in range(30)])
+            eq(await c.echo(b"end"), b"end")
+            ok(checked[0] > 50, "%d replies checked" % checked[0])
+            eq(c.unwaited_errors, 0)
+    run(main())
+
+
+def test_error_reply_only_in_its_future():
+    async def main():
+        async with await aio.connect(handler()) as c:
+            await c.set(P + b"s", b"str")
+            r = await asyncio.gather(c.get(P + b"s"), c.lpush(P + b"s", b"x"), c.incr(P + b"s"), c.get(P + b"s"),
+                                     return_exceptions=True)
+            eq(r[0], b"str")
+            ok(isinstance(r[1], mr.ReplyError) and r[1].code == "WRONGTYPE", repr(r[1]))
+            ok(isinstance(r[2], mr.ReplyError), repr(r[2]))
+            eq(r[3], b"str")
+            e = None
+            try:
+                await c.lpush(P + b"s", b"y")
+            except mr.ReplyError as x:
+                e = x
+            ok(e is not None and e.code == "WRONGTYPE")
+            eq(await c.delete(P + b"s"), 1)
+    run(main())
+
+
+def test_cancelled_task_never_shifts_replies():
+    async def main():
+        async with await aio.connect(handler(timeout=2000)) as c:
+            await c.delete(P + b"q")
+            t = asyncio.create_task(c.blpop([P + b"q"], timeout=1))
+            await sleep_ms(50)
+            t.cancel()
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+            # the BLPOP is still pending on the server: later commands queue behind it and get their own replies
+            async def task(i):
+                return await c.echo(b"e%d" % i)
+            r = await asyncio.gather(*[task(i) for i in range(8)])
+            eq(r, [b"e%d" % i for i in range(8)])
+            # wait_for: the timed-out await is cancelled the same way
+            raised = False
+            try:
+                await wait_ms(c.blpop([P + b"q"], timeout=1), 50)
+            except asyncio.TimeoutError:
+                raised = True
+            ok(raised)
+            async with await aio.connect(handler()) as other:
+                eq(await other.rpush(P + b"q", b"item"), 1)  # the pending BLPOP takes it, its reply is dropped
+                await sleep_ms(20)
+                eq(await other.llen(P + b"q"), 0)
+            eq(await c.echo(b"after"), b"after")
+            eq(c.unwaited_errors, 0)
+    run(main())
+
+
+def test_deadline_then_reconnect():
+    async def main():
+        h = handler(timeout=200)
+        c = await aio.connect(h)
+        slow = c.command(b"DEBUG", b"SLEEP", b"0.5")
+        other = c.echo(b"behind")
+        e = None
+        try:
+            await slow
+        except mr.TimeoutError as x:
+            e = x
+        ok(e is not None, "the late reply times out")
+        raises_async = None
+        try:
+            await other
+        except mr.InvalidFuture as x:
+            raises_async = x
+        ok(raises_async is not None, "a reply behind it cannot be matched any more")
+        await sleep_ms(400)  # the server finishes sleeping
+        c = await aio.connect(h)  # re-dials
+        eq(await c.echo(b"again"), b"again")
+        await c.aclose()
+    run(main())
+
+
+def test_async_with_closes_and_reuses_socket():
+    async def main():
+        h = handler()
+        async with await aio.connect(h) as c:
+            t = c._transport
+            c.set(P + b"ff", b"1").close()  # never awaited (close(): no warning on CPython): aclose() reads
+            c.delete(P + b"ff").close()  # its reply
+        eq(c._conn, None)
+        ok(h._conn is not None and h._conn.ok)
+        eq(c._task, None)
+        async with await aio.connect(h) as c2:
+            ok(c2._transport is t, "the clean socket is reused")
+            eq(await c2.exists(P + b"ff"), 0)
+        c3 = await aio.connect(h)
+        c3.echo(b"pending").close()
+        s = h.connect()  # a synchronous client takes over: the aio one is closed (its reply read, tasks stopped)
+        ok(s._transport is t and c3._conn is None and c3._task is None and c3._timer is None)
+        eq(s.echo(b"sync").wait(), b"sync")
+        s.close()
+    run(main())
+
+
+def test_pubsub_async_for_with_timeout():
+    async def main():
+        h = handler()
+        async with await aio.connect(h) as c:
+            sub = await c.subscribe(P + b"ch")
+            ok(P + b"ch" in sub.channels)
+            pub = await aio.connect(handler())
+            for i in range(3):
+                await pub.publish(P + b"ch", b"m%d" % i)
+            got = []
+            async for m in sub.listen(150):  # ends after 150 ms without a message
+                got.append(m.payload)
+            eq(got, [b"m0", b"m1", b"m2"])
+            eq(await sub.receive(0), None)
+            eq(await sub.receive(50), None)
+            eq(await sub.ping(b"hi"), b"hi")
+            await pub.aclose()
+            await sub.aclose()
+            ok(not sub.active)
+            eq(await c.echo(b"still"), b"still")
+    run(main())
+
+
+def test_push_handler_error_is_kept_and_reading_goes_on():
+    async def main():
+        async with await aio.connect(handler()) as c:
+            seen = []
+
+            def on_push(frame):
+                seen.append(frame)
+                raise ValueError("handler failed")
+            c.push_handler = on_push
+            eq(await c.command(b"CLIENT", b"TRACKING", b"ON"), b"OK")
+            await c.set(P + b"tr", b"1")
+            eq(await c.get(P + b"tr"), b"1")  # tracked now
+            async with await aio.connect(handler()) as other:
+                await other.set(P + b"tr", b"2")  # an invalidation push reaches c
+            for _ in range(100):
+                if seen:
+                    break
+                await sleep_ms(5)
+            ok(seen, "the invalidation arrived")
+            ok(isinstance(c.push_handler_error, ValueError), repr(c.push_handler_error))
+            eq(await c.get(P + b"tr"), b"2")
+            eq(await c.delete(P + b"tr"), 1)
+    run(main())
+
+
+def test_resp2_subscription_on_its_own_connection():
+    async def main():
+        async with await aio.connect(handler(proto=2)) as c:
+            sub = await c.psubscribe(P + b"r2.*")
+            raised = False
+            try:
+                await c.echo(b"x")
+            except mr.RedisError:
+                raised = True
+            ok(raised, "RESP2 subscribed mode refuses commands")
+            async with await aio.connect(handler(proto=2)) as pub:
+                eq(await pub.publish(P + b"r2.a", b"one"), 1)
+            m = await sub.receive(1000)
+            eq((m.kind, m.channel, m.pattern, m.payload), (b"pmessage", P + b"r2.a", P + b"r2.*", b"one"))
+            eq(await sub.ping(), b"PONG")
+            eq(await sub.ping(b"hi"), b"hi")
+            await sub.aclose()
+            eq(await c.echo(b"back"), b"back")
+    run(main())
+
+
+def test_refused_subscribe_raises_and_the_connection_stays():
+    # Redis 6 has no SSUBSCRIBE: its error reply answers the subscribe command, not some other command
+    async def main():
+        async with await aio.connect(handler()) as c:
+            f = c.echo(b"before")
+            e = None
+            try:
+                sub = await c.ssubscribe(P + b"shard")
+                await sub.aclose()  # (Redis 7 has it)
+            except mr.ReplyError as x:
+                e = x
+                eq(c._sub, None)
+            eq(await f, b"before")
+            eq(await c.echo(b"after"), b"after")
+            ok(e is None or "unknown command" in str(e).lower(), repr(e))
+            # other tasks' commands sent while the refusal is on its way keep their own replies
+            if e is not None:
+                async def sub():
+                    try:
+                        await c.ssubscribe(P + b"shard")
+                    except mr.ReplyError:
+                        return "refused"
+                    return "accepted"
+
+                async def cmds():
+                    await sleep_ms(0)
+                    return await asyncio.gather(*[c.echo(b"o%d" % i) for i in range(5)])
+                r = await asyncio.gather(c.echo(b"first"), sub(), cmds(), c.echo(b"last"))
+                eq(r, [b"first", "refused", [b"o%d" % i for i in range(5)], b"last"])
+    run(main())
+
+
+def test_full_ring_while_a_subscription_is_confirmed():
+    async def main():
+        async with await aio.connect(handler(frame_capacity=2)) as c:
+            a = c.command(b"DEBUG", b"SLEEP", b"0.1")  # the server answers nothing for 100 ms
+            t = asyncio.create_task(c.subscribe(P + b"ring"))
+            await sleep_ms(0)  # its SUBSCRIBE is on the wire, its confirmation not read yet
+            b = c.echo(b"b")
+            e = None
+            try:
+                c.echo(b"c")
+            except mr.RedisError as x:
+                e = x
+            ok(e is not None and "frame_capacity" in str(e), repr(e))
+            sub = await t
+            eq([await a, await b], [b"OK", b"b"])
+            eq(await c.echo(b"d"), b"d")
+            await sub.aclose()
+    run(main())
+
+
+def test_async_for_ends_when_the_subscription_is_closed():
+    async def main():
+        async with await aio.connect(handler()) as c:
+            sub = await c.subscribe(P + b"end")
+
+            async def listener():
+                got = []
+                async for m in sub:
+                    got.append(m.payload)
+                return got
+            t = asyncio.create_task(listener())
+            await c.publish(P + b"end", b"one")
+            await sleep_ms(20)
+            await sub.aclose()
+            eq(await t, [b"one"])
+            eq(await c.echo(b"after"), b"after")
+    run(main())
+
+
+def test_commands_interleaved_with_messages():
+    async def main():
+        async with await aio.connect(handler()) as c:
+            sub = await c.subscribe(P + b"mix")
+            async with await aio.connect(handler()) as pub:
+                async def publisher():
+                    for i in range(12):
+                        await pub.publish(P + b"mix", b"p%d" % i)
+                        await sleep_ms(1)
+
+                async def commands():
+                    out = []
+                    for i in range(12):
+                        out.append(await c.echo(b"c%d" % i))
+                    return out
+
+                async def listener():
+                    got = []
+                    while len(got) < 12:
+                        m = await sub.receive(1000)
+                        ok(m is not None, "message %d arrived" % len(got))
+                        got.append(m.payload)
+                    return got
+
+                r = await asyncio.gather(publisher(), commands(), listener())
+            eq(r[1], [b"c%d" % i for i in range(12)])
+            eq(r[2], [b"p%d" % i for i in range(12)])
+            eq(sub.dropped, 0)
+    run(main())
+
+
+def test_message_flood_leaves_room_for_commands():
+    # the reader yields between receives: a burst of messages neither starves the other tasks nor shifts replies
+    async def main():
+        async with await aio.connect(handler()) as c:
+            sub = await c.subscribe(P + b"flood")
+            async with await aio.connect(handler(buffer_size=4096, frame_capacity=64)) as pub:
+                await asyncio.gather(*[pub.publish(P + b"flood", b"m%d" % i) for i in range(300)])
+            got = 0
+            echoes = []
+            for i in range(10):
+                echoes.append(await c.echo(b"x%d" % i))
+            while await sub.receive(0) is not None:
+                got += 1
+            eq(echoes, [b"x%d" % i for i in range(10)])
+            eq(got + sub.dropped, 300)
+            ok(got <= 16, "the queue keeps at most 16 messages")
+    run(main())
+
+
+def test_killed_connection_fails_futures_and_redials():
+    async def main():
+        h = handler()
+        c = await aio.connect(h)
+        cid = await c.command(b"CLIENT", b"ID")
+        f = c.blpop([P + b"never"], timeout=2)
+        async with await aio.connect(handler()) as admin:
+            eq(await admin.command(b"CLIENT", b"KILL", b"ID", cid), 1)
+        e = None
+        try:
+            await f
+        except mr.ConnectionError as x:
+            e = x
+        ok(e is not None, "the pending command fails with ConnectionError")
+        ok(not h._conn.ok)
+        c = await aio.connect(h)
+        eq(await c.echo(b"redialled"), b"redialled")
+        await c.aclose()
+    run(main())
+
+
+def test_polling_path_as_on_circuitpython():
+    # CircuitPython's sockets give asyncio no readiness: the client looks every poll_ms (same asyncio core)
+    async def main():
+        aio.AsyncClient.poll_ms = 1
+        try:
+            c = await aio.connect(handler(timeout=300))
+        finally:
+            aio.AsyncClient.poll_ms = None
+        ok(type(c._wait_io) is aio._Poll)
+        async with c:
+            eq(await asyncio.gather(*[c.echo(b"%d" % i) for i in range(5)]), [b"%d" % i for i in range(5)])
+            e = None
+            try:
+                await c.command(b"DEBUG", b"SLEEP", b"0.5")
+            except mr.TimeoutError as x:
+                e = x
+            ok(e is not None)
+        await sleep_ms(300)
+    run(main())
+
+
+def test_plain_events_as_with_an_older_asyncio():
+    # CircuitPython's asyncio may lack the loop queues the MicroPython fast path uses: then asyncio.Event does
+    saved = aio._Signal
+    aio._Signal = aio._EventSignal
+    aio.AsyncClient.poll_ms = 1
+
+    async def main():
+        async with await aio.connect(handler(timeout=300)) as c:
+            eq(await asyncio.gather(*[c.echo(b"%d" % i) for i in range(5)]), [b"%d" % i for i in range(5)])
+            sub = await c.subscribe(P + b"ev")
+            eq(await c.publish(P + b"ev", b"hi"), 1)
+            eq((await sub.receive(500)).payload, b"hi")
+            eq(await sub.receive(30), None)
+            e = None
+            try:
+                await c.command(b"DEBUG", b"SLEEP", b"0.5")
+            except mr.TimeoutError as x:
+                e = x
+            ok(e is not None)
+        await sleep_ms(300)
+    try:
+        run(main())
+    finally:
+        aio._Signal = saved
+        aio.AsyncClient.poll_ms = None
+
+
+def test_fake_circuitpython_socketpool():
+    if IS_MICROPYTHON:
+        skip("the fake SocketPool runs on CPython sockets")
+    import fakepool
+    from microredis.clock import PeriodicTicks
+    pool = fakepool.SocketPool(partial=True, chunk=5)
+    clk = PeriodicTicks(fakepool.FakeSupervisor(before_wrap=30).ticks_ms, 1 << 29)
+
+    async def main():
+        async with await aio.connect(handler(), stack=pool, clock=clk) as c:
+            ok(type(c._wait_io) is aio._Poll, "no fileno on a SocketPool socket: polled")
+            await c.delete(P + b"cp")
+            eq(await asyncio.gather(*[c.incr(P + b"cp") for _ in range(10)]), list(range(1, 11)))
+            sub = await c.subscribe(P + b"cpch")
+            eq(await c.publish(P + b"cpch", b"hi"), 1)
+            m = await sub.receive(500)
+            eq(m.payload, b"hi")
+            await sub.aclose()
+            eq(await c.delete(P + b"cp"), 1)
+    run(main())
+    ok(pool.calls.get("recv_into", 0) > 0)
+    for name in ("recv", "readinto", "sendall", "fileno"):
+        eq(pool.calls.get(name, 0), 0)
+
+
+def test_heap_per_awaited_set():
+    if not IS_MICROPYTHON:
+        skip("MicroPython heap")
+    import gc
+    import micropython
+    out = {}
+
+    async def main():
+        async with await aio.connect(handler()) as c:
+            for _ in range(20):
+                await c.set(P + b"m", b"v")
+            gc.collect()
+            t0 = micropython.mem_total() if hasattr(micropython, "mem_total") else 0
+            a0 = gc.mem_alloc()
+            gc.disable()
+            for _ in range(100):
+                await c.set(P + b"m", b"v")
+            out["total"] = ((micropython.mem_total() if hasattr(micropython, "mem_total") else 0) - t0) // 100
+            out["alloc"] = (gc.mem_alloc() - a0) // 100
+            gc.enable()
+            await c.delete(P + b"m")
+    run(main())
+    print("aio: heap per awaited SET: %d B requested, %d B left as garbage" % (out["total"], out["alloc"]))
+    ok(out["alloc"] < 1024, "per SET %r" % out)  # 256 B on x64 when written (the coroutine, a poller entry)
