@@ -44,6 +44,8 @@ def sleep_ms(ms):
 def test_values():
     async def main():
         async with await aio.connect(handler()) as c:
+            # a real socket is waited for by asyncio itself (MicroPython's poller, CPython's add_reader), not polled
+            ok(type(c._wait_io) is not aio._Poll, repr(c._wait_io))
             eq(await c.set(P + b"k", b"v1"), True)
             eq(await c.get(P + b"k"), b"v1")
             eq(await c.delete(P + b"n"), 0)

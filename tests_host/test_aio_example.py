@@ -9,10 +9,7 @@ import sys
 import time
 
 from conftest import REPO
-
-sys.path.insert(0, str(REPO / "tools"))
-
-from localredis import Resp  # noqa: E402
+from testkit import Resp
 
 SCRIPT = REPO / "examples" / "asyncio_tasks.py"
 README = (REPO / "README.md").read_text(encoding="utf-8")

@@ -167,7 +167,7 @@ def _done(fut):
 
 
 def _waiter(transport, poll_ms):
-    s = getattr(transport, "_s", None)
+    s = getattr(transport, "_sock", None)
     if poll_ms is None and s is not None:
         if _core is not None and hasattr(_core, "_io_queue") and hasattr(s, "readinto"):
             return _PollMP(s)
@@ -272,7 +272,7 @@ class AsyncClient(Client):
         # a full ring (frame_capacity replies pending) is emptied the sync client's way: the oldest reply is read
         # before this command is queued, which holds the loop for that reply (size frame_capacity to the tasks)
         s = self._sub
-        if self._ev is not None and self._n == self._cap and s is not None and s._want > 0:
+        if self._ev is not None and self._pending == self._cap and s is not None and s._want > 0:
             # that read could not tell a refusal of the subscribe command from a command's reply (aio_pubsub.py)
             raise RedisError("all %d reply slots are pending while a subscription awaits its confirmation: raise "
                              "frame_capacity, or await the subscribe call first" % self._cap)
@@ -281,7 +281,7 @@ class AsyncClient(Client):
 
     # ---- receiving: one reader task per client -------------------------------------------------------------
     async def _wait(self, f):
-        while f._st == _PENDING:
+        while f._state == _PENDING:
             if self._task is None:
                 raise RedisError("this client is not running: make it with `await aio.connect(handler)`")
             await self._ev.wait()
@@ -338,7 +338,7 @@ class AsyncClient(Client):
         try:
             while self._conn is not None and self._task is not None:
                 ms = -1
-                if self._n > self._unsent:  # (commands still in the send buffer have no deadline yet)
+                if self._pending > self._unsent:  # (commands still in the send buffer have no deadline yet)
                     ms = _remaining(self, self._head)
                 if ms == 0:
                     self._broken(TimeoutError("no reply within %d ms" % self._timeout_ms), self._fut[self._head])
@@ -401,7 +401,7 @@ class AsyncClient(Client):
             s = self._sub
             if s is not None and s.active:
                 await s.aclose()
-            while self._n and self._conn is not None and self._task is not None:
+            while self._pending and self._conn is not None and self._task is not None:
                 await self._ev.wait()
         self._stop()
         Client.close(self)  # nothing left to read: only hands the socket back (or drops a broken one)
@@ -461,7 +461,7 @@ async def connect(handler, stack=None, clock=None):
     """An AsyncClient on the handler's connection: dials and handshakes (synchronously) when there is none, or
     when the last one broke (a timeout, a lost connection): awaiting connect() again is how an aio client
     reconnects."""
-    if getattr(handler, "_rp", None) is not None:
+    if getattr(handler, "_retry", None) is not None:
         raise ValueError("h.retry() and h.health_check() drive the synchronous client; an aio client reconnects "
                          "with `await aio.connect(handler)` (use a handler without them)")
     c = handler.connect(stack, clock, AsyncClient)

@@ -65,7 +65,7 @@ class AsyncSubscription(Subscription):
             await c._progress(-1)  # (that command's own wait has the deadline)
         self._err = None  # (a refusal whose waiter was cancelled is not this command's)
         self._send(i, names, sub)
-        self._ahead = c._n  # _send sent every queued command first: their replies come before its answer
+        self._ahead = c._pending  # _send sent every queued command first: their replies come before its answer
         await self._confirmed()
 
     async def subscribe(self, *channels):

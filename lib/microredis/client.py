@@ -362,6 +362,7 @@ class CoreClient:
     # the sending half (send.py): functions of the client bound as its methods
     _begin = send._begin  # claim a reply slot (pubsub.py, retry.py, retryon.py; the catalogue goes through _cmd)
     _end = send._end  # after the command is encoded: send it unless a pipeline() block is open
+    _claim_slow = send._claim_slow  # a full ring, a lost or closed connection, retry(): before a slot is claimed
     _cmd = send._cmd  # the catalogue's one entry: (conv, args, into=None, extra_ms=0) -> Future
     flush = send.flush
     pipeline = send.pipeline

@@ -51,7 +51,7 @@ def _claim(c, conv, into, name, key):
     # messages). Arguments have been checked, so nothing after this can fail half-way except I/O, which breaks the
     # connection anyway. The encoder's position is kept so that a failed encoding can be rolled back (_unclaim).
     if c._conn is None or c._resp2_subscribed or c._raw_replies or c._pending == c._cap or c._retry is not None:
-        _claim_slow(c)
+        c._claim_slow()  # a method: the asyncio client (aio.py) adds its own check
     i = c._head + c._pending  # (_slot(c, c._pending), inline on the hot path)
     i = i - c._cap if i >= c._cap else i
     c._fut[i] = take_future(c)
@@ -286,7 +286,7 @@ def _cmd(c, conv, args, into=None, extra_ms=0):
     except BaseException:
         _unclaim(c, ProtocolError)
         raise
-    return _end(c, f)
+    return c._end(f)  # a method: the asyncio client (aio.py) returns an awaitable instead
 
 
 # ---- sending --------------------------------------------------------------------------------------------------
