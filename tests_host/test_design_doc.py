@@ -37,10 +37,12 @@ def stale_names(text, by_module):
     text = text.split("\n## Tests", 1)[0]  # that section is about the test harness (fixtures, runner, env)
     out = []
     for span in re.findall(r"`([^`\n]+)`", text):
-        if "/" in span or "*" in span:
-            continue  # paths and globs
+        if "/" in span or "*" in span or span.endswith(".json"):
+            continue  # paths, globs, package files
         for m in re.finditer(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", span):
             parts = m.group(0).split(".")
+            if parts[0] in ("mr", "microredis") and len(parts) > 1:
+                parts = parts[1:]  # the package (README's `import microredis as mr`): its names are the modules'
             head = parts[0]
             if parts[-1] in ("py", "md", "json", "mpy") or head in _STDLIB or keyword.iskeyword(head) or \
                     hasattr(builtins, head) or (head.isupper() and "_" not in head and len(parts) == 1):
