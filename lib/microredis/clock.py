@@ -24,6 +24,17 @@ def default_clock():
     return _default
 
 
+def sleep_ms(ms):
+    # the backoff waits of outbox.py and retry.py (here, not in ticks.py: a board must not load a module during an
+    # outage); time.sleep_ms where the port has it, else time.sleep
+    import time
+    s = getattr(time, "sleep_ms", None)
+    if s is not None:
+        s(ms)
+    else:
+        time.sleep(ms / 1000)
+
+
 def __getattr__(name):
     # PeriodicTicks, Ticks29, MonotonicTicks (any other name fails there with AttributeError)
     from . import ticks

@@ -16,6 +16,7 @@ import struct
 
 from .errors import RedisError, ReplyError, AuthenticationError, NoPermissionError
 from .encoder import check
+from .clock import sleep_ms
 
 _MAGIC = const(0xA5)
 _HDR = const(4)  # magic, type, length (2 bytes LE)
@@ -297,7 +298,6 @@ class Outbox:
             if left <= 0:
                 break
             wait = self._delay - clock.ticks_diff(clock.ticks_ms(), self._fail_at)
-            from .ticks import sleep_ms  # ticks.py, 1.8 KB from .mpy, loaded by the first backoff wait
             sleep_ms(max(1, min(left, wait, 1000)))
         if self._fa is not None:
             self._maybe_compact()

@@ -18,6 +18,7 @@ except ImportError:  # CPython
         return x
 
 from .errors import AuthenticationError, ConnectionError, ProtocolError, TimeoutError, RedisError
+from .clock import sleep_ms
 
 _MAX_SHIFT = const(16)
 
@@ -334,8 +335,7 @@ class Policy:
                     left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
                     if left <= 0:
                         return None
-                    from .ticks import sleep_ms
-                    sleep_ms(max(1, min(left, self.wait_ms(clock))))
+                            sleep_ms(max(1, min(left, self.wait_ms(clock))))
                     continue
             ms = 0
             if timeout_ms > 0:

@@ -1,19 +1,9 @@
-"""Tick clocks where time has no ticks_diff (CircuitPython, CPython; see clock.py), and the backoff sleep."""
+"""Tick clocks for platforms whose time module has no ticks_diff (CircuitPython, CPython); see clock.py."""
 
 # A clock is any object with ticks_ms() and ticks_diff(new, old). Deadlines are
 # always computed with ticks_diff, never by comparing raw ticks, so a counter that
 # wraps (2**30 on MicroPython boards, 2**29 on CircuitPython) is harmless as long as
 # no single wait is longer than half the period.
-
-
-def sleep_ms(ms):
-    # the backoff waits of outbox.py and retry.py: time.sleep_ms where the port has it, else time.sleep
-    import time
-    s = getattr(time, "sleep_ms", None)
-    if s is not None:
-        s(ms)
-    else:
-        time.sleep(ms / 1000)
 
 
 class PeriodicTicks:
