@@ -335,7 +335,7 @@ class Policy:
                     left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
                     if left <= 0:
                         return None
-                            sleep_ms(max(1, min(left, self.wait_ms(clock))))
+                    sleep_ms(max(1, min(left, self.wait_ms(clock))))
                     continue
             ms = 0
             if timeout_ms > 0:
