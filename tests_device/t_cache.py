@@ -156,7 +156,7 @@ def test_flushall_flushes_the_whole_cache():
     a, c, cache = _setup({b"a": b"1", b"b": b"2"})
     c.get(P + b"a").wait()
     c.get(P + b"b").wait()
-    eq(sum(1 for k in cache._k if k is not None), 2)
+    eq(sum(1 for k in cache._key if k is not None), 2)
     f0 = cache.flushes
     a.command(b"FLUSHALL").wait()
     _settle()
@@ -271,7 +271,7 @@ def test_invalidation_during_the_fetch_drops_the_fill():
     f = c.get(P + b"b")
     cache._push(Push([b"invalidate", [P + b"b"]]))
     eq(f.wait(), b"w1")
-    ok(P + b"b" not in cache._k)
+    ok(P + b"b" not in cache._key)
     cache.close()
     c.close()
 
@@ -287,7 +287,7 @@ def test_unwaited_miss_fills_and_error_replies_do_not_shift_fills():
     eq(cache.hits, 1)
     raises(mr.ReplyError, f1.wait)
     eq(f2.wait(), b"1")
-    ok(P + b"h" not in cache._k)
+    ok(P + b"h" not in cache._key)
     cache.close()
     c.close()
 
@@ -372,7 +372,7 @@ def test_a_get_resent_by_retry_on_is_not_cached_from_the_old_tracking():
     raises(mr.ConnectionError, fb.wait)
     eq(f.wait(), b"2")  # re-sent once on the new connection (retry_on), which has no tracking yet
     eq(h.reconnects, 1)
-    ok(P + b"a" not in cache._k)
+    ok(P + b"a" not in cache._key)
     eq(c.get(P + b"a").wait(), b"2")  # tracks again, then caches
     eq(c.get(P + b"a").wait(), b"2")
     eq(cache.hits, 1)

@@ -435,7 +435,7 @@ def test_cache_and_a_transaction_on_a_small_ring_never_serve_a_stale_value():
             eq((x.wait(), y.wait()), (i, str(i).encode()))
             eq(c.get(P + b"s").wait(), str(i).encode())
             eq(c.get(P + b"k").wait(), str(i).encode())
-        ok(c.push_handler is cache._hd)
+        ok(c.push_handler is cache._push)
     finally:
         cache.close()
         c.close()

@@ -132,11 +132,10 @@ class Cache:
         ks = _names(keys, "keys")
         if not pre and not ks:
             raise ValueError("name what to cache: prefixes=(b'cfg:dev1:',) and/or keys=(b'k1', ...)")
-        self._pre = tuple(pre) if pre else ()
+        self._prefixes = tuple(pre) if pre else ()
         self._keys = set(ks) if ks else None
         self._bcast = not ks
         self._noloop = bool(noloop)
-        self._n = slots
         self._size = size
         self.hits = 0  # (wraps at 2**30, so that counting never allocates a long int)
         self.misses = 0
@@ -145,14 +144,17 @@ class Cache:
         self.evictions = 0
         self.too_large = 0
         # the slots: key (bytes), field (bytes for hget, None for get), value (bytes/str/None); key None: free
-        self._k = [None] * slots
-        self._f = [None] * slots
-        self._v = [None] * slots
-        self._rr = 0  # the next slot to evict when all are taken (round robin)
-        self._pcap = 0
-        self._cb = self._reply  # bound once: a miss points its reply slot's conversion at it
-        self._hd = self._push  # (a bound method made once: close() recognises it)
-        self._c = None
+        self._key = [None] * slots
+        self._field = [None] * slots
+        self._value = [None] * slots
+        self._victim = 0  # the next slot to evict when all are taken (round robin)
+        self._cap = 0  # of the ring of fills in flight (_attach)
+        # Each bound once and kept as an instance attribute (it shadows the method): a miss's reply slot gets this
+        # very object as its conversion, and the client's push_handler is this very object, so close() and get()
+        # recognise them with `is` and nothing is allocated per call.
+        self._reply = self._reply
+        self._push = self._push
+        self._client = None
         self._conn = None  # the connection CLIENT TRACKING was sent on
         self._attach(client)
 
@@ -165,29 +167,31 @@ class Cache:
                              "ConnectionHandler.resp3(address), without fallback to RESP2")
         if getattr(client, "_cache", None) is not None:
             raise ValueError("this client already has a Cache: close() it first")
-        self._c = client
-        self._dec = conn.reader.decode
+        self._client = client
+        self._decode = conn.reader.decode
         cap = client._cap
-        if cap != self._pcap:
-            # fills in flight, a ring as long as the client's reply slots (no more replies can be pending)
-            self._pcap = cap
-            self._pseq = [0] * cap
-            self._pk = [None] * cap  # None: the fill was killed by an invalidation
-            self._pf = [None] * cap
-            self._pinto = [None] * cap
-        self._ph = 0
-        self._pn = 0
-        cls = _type(client)
-        self._cget = cls.get
-        self._cget_into = cls.get_into
-        self._chget = getattr(cls, "hget", None)  # the core client has no hget()
-        self._prev = client.push_handler
+        if cap != self._cap:
+            # Fills in flight: a ring as long as the client's ring of reply slots (no more replies can be pending),
+            # kept as the client keeps its own (_head, _pending, _cap, _into). _due: the value the client's
+            # _resolved_count will have when the fill's reply resolves.
+            self._cap = cap
+            self._due = [0] * cap
+            self._fill_key = [None] * cap  # None: the fill was killed by an invalidation
+            self._fill_field = [None] * cap
+            self._into = [None] * cap  # get_into()'s buffer, where the value will be
+        self._head = 0
+        self._pending = 0
+        cls = _type(client)  # a miss goes to the client class's own methods
+        self._own_get = cls.get
+        self._own_get_into = cls.get_into
+        self._own_hget = getattr(cls, "hget", None)  # the core client has no hget()
+        self._prev = client.push_handler  # the handler installed before the cache: every other push goes to it
         self._track(True)
         client._cache = self
-        client.push_handler = self._hd
+        client.push_handler = self._push
         client.get = self.get
         client.get_into = self.get_into
-        if self._chget is not None:
+        if self._own_hget is not None:
             client.hget = self.hget
 
     def bind(self, client):
@@ -200,36 +204,36 @@ class Cache:
     # Split into small methods: on MicroPython a frame with more than about 11 words of locals and stack, or a
     # try with a bound exception, is taken from the heap on every call (freed again, but heap traffic).
     def get(self, key):
-        if self._c._conn is not self._conn or self._c.push_handler is not self._hd:
+        if self._client._conn is not self._conn or self._client.push_handler is not self._push:
             self._renew()
         if _type(key) is str:
             key = key.encode()  # (allocates: bytes keys make allocation-free hits)
         if _type(key) is not _bytes or not self._wants(key):
-            return self._cget(self._c, key)
+            return self._own_get(self._client, key)
         self._poll()
         i = self._find(key, None)
         if i >= 0 and self._quiet(key):
             self.hits = (self.hits + 1) & 0x3FFFFFFF
-            return self._hit(self._v[i])
+            return self._hit(self._value[i])
         self.misses += 1
-        return self._expect(self._cget(self._c, key), key, None, None)
+        return self._expect(self._own_get(self._client, key), key, None, None)
 
     def get_into(self, key, buffer):
-        if self._c._conn is not self._conn or self._c.push_handler is not self._hd:
+        if self._client._conn is not self._conn or self._client.push_handler is not self._push:
             self._renew()
-        if _type(key) is not _bytes or self._dec or not self._wants(key) or not _buffer(buffer):
-            return self._cget_into(self._c, key, buffer)  # (it raises for a bad buffer)
+        if _type(key) is not _bytes or self._decode or not self._wants(key) or not _buffer(buffer):
+            return self._own_get_into(self._client, key, buffer)  # (it raises for a bad buffer)
         self._poll()
         i = self._find(key, None)
         if i >= 0 and self._quiet(key):
-            i = self._copy(self._v[i], buffer)
+            i = self._copy(self._value[i], buffer)
             if i is not None:
                 return i
         return self._miss_into(key, buffer)
 
     def _miss_into(self, key, buffer):
         self.misses += 1
-        return self._expect(self._cget_into(self._c, key, buffer), key, None, buffer)
+        return self._expect(self._own_get_into(self._client, key, buffer), key, None, buffer)
 
     def _copy(self, v, buffer):
         # a get_into() hit; None when the value is too long for buffer (the server's reply then raises MemoryFull,
@@ -243,34 +247,34 @@ class Cache:
         return self._hit(v)
 
     def hget(self, key, field):
-        if self._c._conn is not self._conn or self._c.push_handler is not self._hd:
+        if self._client._conn is not self._conn or self._client.push_handler is not self._push:
             self._renew()
         if _type(key) is str:
             key = key.encode()
         if _type(field) is str:
             field = field.encode()
         if _type(key) is not _bytes or _type(field) is not _bytes or not self._wants(key):
-            return self._chget(self._c, key, field)
+            return self._own_hget(self._client, key, field)
         self._poll()
         i = self._find(key, field)
         if i >= 0 and self._quiet(key):
             self.hits = (self.hits + 1) & 0x3FFFFFFF
-            return self._hit(self._v[i])
+            return self._hit(self._value[i])
         self.misses += 1
-        return self._expect(self._chget(self._c, key, field), key, field, None)
+        return self._expect(self._own_hget(self._client, key, field), key, field, None)
 
     def _wants(self, key):
         if self._keys is not None and key in self._keys:
             return True
-        for p in self._pre:
+        for p in self._prefixes:
             if key.startswith(p):
                 return True
         return False
 
     def _find(self, key, field):
-        kk = self._k
-        ff = self._f
-        for i in range(self._n):
+        kk = self._key
+        ff = self._field
+        for i in range(_len(kk)):
             if kk[i] == key and ff[i] == field:
                 return i
         return -1
@@ -280,7 +284,7 @@ class Cache:
         # sent before it, whose reply (and invalidation) has not arrived yet, would otherwise be answered with the
         # old value. GET, HGET, PUBLISH and the hot SET/INCR of another bytes key are safe; behind anything else
         # the hit is a miss, pipelined behind the write, so the server answers in order.
-        c = self._c
+        c = self._client
         n = c._pending
         i = c._head
         while n:
@@ -300,7 +304,7 @@ class Cache:
 
     def _hit(self, v):
         # a future of the client's pool, resolved already: wait() hands v over and recycles it, as for a reply
-        f = take_future(self._c)
+        f = take_future(self._client)
         f._value = v
         f._state = _DONE
         return f
@@ -309,7 +313,7 @@ class Cache:
         # what has arrived (pushes: invalidations) is read before a value is served; never blocks (and never
         # sends: inside a pipeline() block the batch stays queued). Two locals and no bound exception name: the
         # frame stays off the heap.
-        c = self._c
+        c = self._client
         try:
             if _arrived(c):
                 _drain(c)
@@ -322,47 +326,47 @@ class Cache:
     # ---- fills -------------------------------------------------------------------------------------------------
     def _expect(self, f, key, field, into):
         # the command just sent (slot c._last, future f) fills a slot when its reply is read; returns f
-        c = self._c
+        c = self._client
         if c._conn is not self._conn or self._conn is None:
             return f  # sent on a connection without tracking (a re-dial inside the send): not cached
-        c._conv[c._last] = self._cb
-        cap = self._pcap
-        if self._pn == cap:  # only stale records can fill the ring (at most cap replies are pending)
+        c._conv[c._last] = self._reply
+        cap = self._cap
+        if self._pending == cap:  # only stale records can fill the ring (at most cap replies are pending)
             self._pop()
-        i = self._ph + self._pn
+        i = self._head + self._pending
         if i >= cap:
             i -= cap
-        self._pseq[i] = (c._resolved_count + c._pending) & _SEQ
-        self._pk[i] = key
-        self._pf[i] = field
-        self._pinto[i] = into
-        self._pn += 1
+        self._due[i] = (c._resolved_count + c._pending) & _SEQ
+        self._fill_key[i] = key
+        self._fill_field[i] = field
+        self._into[i] = into
+        self._pending += 1
         return f
 
     def _pop(self):
-        h = self._ph
-        self._pk[h] = None
-        self._pf[h] = None
-        self._pinto[h] = None
-        self._ph = 0 if h + 1 == self._pcap else h + 1
-        self._pn -= 1
+        h = self._head
+        self._fill_key[h] = None
+        self._fill_field[h] = None
+        self._into[h] = None
+        self._head = 0 if h + 1 == self._cap else h + 1
+        self._pending -= 1
 
     def _reply(self, v):
         # the conversion of a miss's reply (client._resolve_slow, after the slot was released): fill, return v
-        c = self._c
+        c = self._client
         if c._conn is not self._conn:
             return v
         rc = c._resolved_count
-        while self._pn:
-            h = self._ph
-            d = (rc - self._pseq[h]) & _SEQ
-            if d >= _HALF:
+        while self._pending:
+            h = self._head
+            late = (rc - self._due[h]) & _SEQ  # > 0: an older record, its reply never converted (an error reply)
+            if late >= _HALF:
                 return v  # a later command's: this reply has no record (sent before a flush)
-            key = self._pk[h]
-            field = self._pf[h]
-            into = self._pinto[h]
+            key = self._fill_key[h]
+            field = self._fill_field[h]
+            into = self._into[h]
             self._pop()
-            if d == 0:
+            if late == 0:
                 if key is not None:
                     self._fill(key, field, into, v)
                 return v
@@ -388,12 +392,12 @@ class Cache:
         if i < 0:
             i = self._find(None, None)
             if i < 0:
-                i = self._rr
-                self._rr = 0 if i + 1 == self._n else i + 1
+                i = self._victim
+                self._victim = 0 if i + 1 == _len(self._key) else i + 1
                 self.evictions += 1
-        self._k[i] = key
-        self._f[i] = field
-        self._v[i] = v
+        self._key[i] = key
+        self._field[i] = field
+        self._value[i] = v
 
     # ---- invalidation ------------------------------------------------------------------------------------------
     def _push(self, v):
@@ -424,34 +428,34 @@ class Cache:
         """Drop key (its get() value and every hget() field of it) from the cache, and any fill of it in flight."""
         if _type(key) is str:
             key = key.encode()
-        kk = self._k
-        for i in range(self._n):
+        kk = self._key
+        for i in range(_len(kk)):
             if kk[i] == key:
                 kk[i] = None
-                self._f[i] = None
-                self._v[i] = None
-        pk = self._pk
-        for i in range(self._pcap):
-            if pk[i] == key:
-                pk[i] = None  # in flight: its reply may predate the write, so it is not kept
+                self._field[i] = None
+                self._value[i] = None
+        fk = self._fill_key
+        for i in range(self._cap):
+            if fk[i] == key:
+                fk[i] = None  # in flight: its reply may predate the write, so it is not kept
 
     def flush(self):
         """Empty the cache (every slot, and every fill in flight)."""
         self.flushes += 1
-        for i in range(self._n):
-            self._k[i] = None
-            self._f[i] = None
-            self._v[i] = None
-        for i in range(self._pcap):
-            self._pk[i] = None
+        for i in range(_len(self._key)):
+            self._key[i] = None
+            self._field[i] = None
+            self._value[i] = None
+        for i in range(self._cap):
+            self._fill_key[i] = None
 
     def _renew(self):
         # The client changed under the cache: a push_handler set after the cache was made (it is kept, behind the
         # cache, and the cache is flushed: invalidations may have gone to it), or a new connection.
-        c = self._c
-        if c.push_handler is not self._hd:
+        c = self._client
+        if c.push_handler is not self._push:
             self._prev = c.push_handler
-            c.push_handler = self._hd
+            c.push_handler = self._push
             self.flush()
         if c._conn is not self._conn:
             self._track(False)
@@ -460,19 +464,19 @@ class Cache:
     def _track(self, first):
         # (Re)start tracking on the client's connection, with an empty cache. Called when the connection changed
         # (a re-dial): the new connection has no tracking, and invalidations sent to the old one are lost.
-        c = self._c
+        c = self._client
         if not first:
             self.flush()
         self._conn = None
-        self._ph = 0
-        self._pn = 0
+        self._head = 0
+        self._pending = 0
         conn = c._conn
         if conn is None:
             return  # the miss goes to the class method, which re-dials (h.retry()) or says the client is closed
         args = [b"CLIENT", b"TRACKING", b"ON"]
         if self._bcast:
             args.append(b"BCAST")
-            for p in self._pre:
+            for p in self._prefixes:
                 args.append(b"PREFIX")
                 args.append(p)
         if self._noloop:
@@ -487,17 +491,17 @@ class Cache:
 
     def close(self):
         """Give the client its own get()/get_into()/hget() and push_handler back, and stop tracking."""
-        c = self._c
+        c = self._client
         for name in ("get", "get_into", "hget"):
             try:
                 delattr(c, name)
             except AttributeError:
                 pass
-        if c.push_handler is self._hd:
+        if c.push_handler is self._push:
             c.push_handler = self._prev
         c._cache = None
         for i in range(c._cap):  # fills in flight are dropped, and the client keeps no reference to the cache
-            if c._conv[i] is self._cb:
+            if c._conv[i] is self._reply:
                 c._conv[i] = None
         conn = self._conn
         self._conn = None

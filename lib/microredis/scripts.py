@@ -57,7 +57,7 @@ class Script:
             script = script.encode()
         elif type(script) is not bytes:
             raise TypeError("the script must be str or bytes")
-        self._c = client
+        self._client = client
         self.script = script
         self.sha = None
         self._load = None  # without hashlib.sha1: the future of SCRIPT LOAD
@@ -74,7 +74,7 @@ class Script:
         """EVALSHA (EVAL on NOSCRIPT) -> an object with ready() and wait() like a Future; wait() gives the script's
         reply or raises its error (a ReplyError). client: another Client, or a transaction (the script then goes
         as EVAL, since a NOSCRIPT inside MULTI could not be answered)."""
-        c = self._c if client is None else client
+        c = self._client if client is None else client
         tx = getattr(c, "_tx", False)
         a = ["EVAL" if tx else "EVALSHA", None, len(_seq(keys, "keys"))]
         a.extend(keys)
@@ -100,8 +100,8 @@ class Script:
         # already read are looked at; runs whose reply is still to come are kept for the next run().
         keep = []
         for r in self._runs:
-            f = r._f
-            if r._st != _PEND or f is None or r._args is None or r._args[0] != "EVALSHA":
+            f = r._future
+            if r._state != _PEND or f is None or r._args is None or r._args[0] != "EVALSHA":
                 continue
             if f._state == _FPENDING:
                 keep.append(r)
@@ -134,15 +134,15 @@ class Run:
     After NOSCRIPT the EVAL goes out when this result is waited (or found ready), so after commands sent since."""
 
     def __init__(self, script, c, args):
-        self._s = script
-        self._c = c
+        self._script = script
+        self._client = c
         self._args = args
-        self._st = _PEND
-        self._v = None
-        self._f = c._cmd(None, args)
+        self._state = _PEND
+        self._value = None
+        self._future = c._cmd(None, args)
 
     def _take(self):
-        f = self._f
+        f = self._future
         try:
             v = f.wait()
         except RedisError as e:
@@ -150,10 +150,10 @@ class Run:
             a = self._args
             if isinstance(e, ReplyError) and _noscript(e.message) and a[0] == "EVALSHA":
                 a[0] = "EVAL"
-                a[1] = self._s.script
-                self._f = None
+                a[1] = self._script.script
+                self._future = None
                 try:
-                    self._f = self._c._cmd(None, a)
+                    self._future = self._client._cmd(None, a)
                     return
                 except RedisError as e2:
                     v = e2
@@ -163,34 +163,34 @@ class Run:
         except BaseException as e:
             self._cut(e)  # (^C while the reply was read: the core dropped the connection)
             raise
-        self._f = None
-        self._v = v
-        self._st = _DONE
+        self._future = None
+        self._value = v
+        self._state = _DONE
         self._args = None
 
     def _cut(self, e):
         # interrupted: this result fails; it is never left without a future to wait
-        self._f = None
-        self._v = ConnectionError("the script's run was interrupted by %r" % e)
-        self._st = _DONE
+        self._future = None
+        self._value = ConnectionError("the script's run was interrupted by %r" % e)
+        self._state = _DONE
         self._args = None
 
     def ready(self):
         """True once wait() will not block. Never blocks, never raises the script's error."""
-        while self._st == _PEND:
-            if not self._f.ready():
+        while self._state == _PEND:
+            if not self._future.ready():
                 return False
             self._take()
         return True
 
     def wait(self):
-        while self._st == _PEND:
+        while self._state == _PEND:
             self._take()
-        if self._st == _TAKEN:
+        if self._state == _TAKEN:
             raise InvalidFuture("this result was already waited (its value was handed over)")
-        v = self._v
-        self._v = None
-        self._st = _TAKEN
+        v = self._value
+        self._value = None
+        self._state = _TAKEN
         if isinstance(v, Exception):
             raise v
         return v

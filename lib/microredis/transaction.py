@@ -18,7 +18,7 @@ class WatchError(RedisError):
 _PEND = 0
 _DONE = 1
 _TAKEN = 2
-_BUSY = ("busy",)  # _Tx._fs while _finish() reads the replies (a push_handler may wait a result meanwhile)
+_BUSY = ("busy",)  # _Tx._futures while _finish() reads the replies (a push_handler may wait a result meanwhile)
 
 _MULTI = ("MULTI",)
 _EXEC = ("EXEC",)
@@ -32,33 +32,33 @@ class Queued:
     results of the whole transaction at once, when one of them is waited (or found ready)."""
 
     def __init__(self, t, conv, args):
-        self._t = t
+        self._tx = t
         self._conv = conv
         self._args = args  # the command, until the transaction is resolved (error messages name it)
-        self._st = _PEND
-        self._v = None
+        self._state = _PEND
+        self._value = None
 
     def ready(self):
         """True once wait() will not block. Never blocks, never raises the command's error."""
-        if self._st == _PEND:
-            return self._t._ready()
+        if self._state == _PEND:
+            return self._tx._ready()
         return True
 
     def wait(self):
         """The command's converted reply; raises its error (WatchError, ReplyError, ...). Hands the value over once."""
-        if self._st == _PEND:
-            self._t._finish()
-        if self._st == _TAKEN:
+        if self._state == _PEND:
+            self._tx._finish()
+        if self._state == _TAKEN:
             raise InvalidFuture("this result was already waited (its value was handed over)")
-        v = self._v
-        self._v = None
-        self._st = _TAKEN
+        v = self._value
+        self._value = None
+        self._state = _TAKEN
         if isinstance(v, Exception):
             raise v
         return v
 
     def __repr__(self):
-        return "<Queued %s>" % ("pending", "done", "waited")[self._st]
+        return "<Queued %s>" % ("pending", "done", "waited")[self._state]
 
 
 class _Tx:
@@ -66,9 +66,9 @@ class _Tx:
     _tx = True  # scripts.py: a script run inside a transaction is sent as EVAL (NOSCRIPT could not be answered)
 
     def __init__(self, client):
-        self._c = client
-        self._q = []  # Queued, in command order
-        self._fs = None  # once sent: the client's futures of MULTI, each command (QUEUED), EXEC
+        self._client = client
+        self._queued = []  # Queued, in command order
+        self._futures = None  # once sent: the client's futures of MULTI, each command (QUEUED), EXEC
 
     def __enter__(self):
         return self
@@ -76,20 +76,20 @@ class _Tx:
     def __exit__(self, a, b, c):
         if a is None:
             self._send()
-        elif self._fs is None:
+        elif self._futures is None:
             # nothing was sent, so there is nothing to DISCARD
-            self._fs = ()
+            self._futures = ()
             self._fail(RedisError("the transaction was not sent: its with block raised %s" % a.__name__))
         return False
 
     def _cmd(self, conv, args, into=None, extra_ms=0):
         # into: get_into() is not offered here; extra_ms: a blocking command never blocks inside MULTI
-        if self._fs is not None:
+        if self._futures is not None:
             raise RedisError("this transaction was sent already: start another with client.transaction()")
         for a in args:
             check(a)
         x = Queued(self, conv, args)
-        self._q.append(x)
+        self._queued.append(x)
         return x
 
     # the core client's own commands (send.py), with the same argument shapes
@@ -122,23 +122,23 @@ class _Tx:
 
     # ---- sending and resolving ---------------------------------------------------------------------------------
     def _send(self):
-        if self._fs is not None:
+        if self._futures is not None:
             return
-        c = self._c
+        c = self._client
         fs = []
-        self._fs = fs
-        if not self._q:
+        self._futures = fs
+        if not self._queued:
             return  # an empty transaction sends nothing
-        w = getattr(c, "_watching", None)
-        if w is not None:
+        watched = getattr(c, "_watching", None)  # the connection WATCH was sent on
+        if watched is not None:
             c._watching = None  # EXEC ends the watch (and so does a lost connection)
-            if c._conn is w and c._retry is not None:
+            if c._conn is watched and c._retry is not None:
                 try:
                     c._retry.before(c)  # retry.py: a health check's PING (or re-dial) now, not after MULTI is queued
                 except BaseException as e:
                     self._fail(e if isinstance(e, RedisError) else ConnectionError("transaction not sent: %r" % e))
                     raise
-            if c._conn is not w:
+            if c._conn is not watched:
                 # redis-py does the same: a WATCH lost with its connection cannot protect this transaction
                 self._fail(WatchError("the connection was lost after watch(), so the watch with it: nothing was "
                                       "sent; watch() and read again"))
@@ -146,26 +146,26 @@ class _Tx:
         # A push_handler called while the transaction is written (a full ring of replies is read first) could send
         # commands between MULTI and EXEC, where they would be queued (its wait() would give b"QUEUED") and the EXEC
         # array would no longer match: pushes are held until EXEC is written, then handed over in order.
-        ph = c.push_handler
+        handler = c.push_handler
         held = None
-        if ph is not None:
+        if handler is not None:
             held = []
             c.push_handler = held.append
         try:
             self._write(c, fs)
         except BaseException:
-            self._unhold(c, ph, held, False)
+            self._unhold(c, handler, held, False)
             raise
-        self._unhold(c, ph, held, True)
+        self._unhold(c, handler, held, True)
 
-    def _unhold(self, c, ph, held, sent):
+    def _unhold(self, c, push_handler, held, sent):
         if held is None:
             return
-        c.push_handler = ph
+        c.push_handler = push_handler
         err = None
         for v in held:
             try:
-                ph(v)
+                push_handler(v)
             except Exception as e:
                 if err is None:
                     err = e
@@ -178,7 +178,7 @@ class _Tx:
             try:
                 fs.append(c._cmd(None, _MULTI))
                 started = True
-                for x in self._q:
+                for x in self._queued:
                     fs.append(c._cmd(None, x._args))
                 fs.append(c._cmd(self._exec_reply, _EXEC))
             except BaseException as e:
@@ -201,54 +201,54 @@ class _Tx:
                     err = ProtocolError("the server put a push message inside the EXEC reply (Redis < 7.2, "
                                         "redis/redis#12326): connection dropped, the transaction ran; do not "
                                         "publish to this connection's own channels in a transaction")
-                    if self._c._conn is not None:
-                        self._c._broken(err, None)
+                    if self._client._conn is not None:
+                        self._client._broken(err, None)
                     return err
         return v
 
     def _fail(self, err):
-        for x in self._q:
-            if x._st == _PEND:
-                x._v = err
-                x._st = _DONE
+        for x in self._queued:
+            if x._state == _PEND:
+                x._value = err
+                x._state = _DONE
                 x._args = None
 
     def _ready(self):
-        if self._fs is None:
+        if self._futures is None:
             return True  # inside the with block: wait() raises at once, saying why
-        if self._fs is _BUSY:
+        if self._futures is _BUSY:
             return False  # its reply is being read (by a wait() that called the push_handler that asks)
-        for f in self._fs:
+        for f in self._futures:
             if not f.ready():
                 return False
         self._finish()
         return True
 
     def _finish(self):
-        fs = self._fs
+        fs = self._futures
         if fs is None:
             raise RedisError("a transaction is sent when its with block ends: wait() its results after the block")
         if fs is _BUSY:
             raise RedisError("the transaction's reply is being read (this wait() came from a push_handler called "
                              "by that read): wait its results after it")
-        q = self._q
+        q = self._queued
         if len(fs) != len(q) + 2:
             self._fail(RedisError("the transaction was not sent"))  # (every result was failed already: a guard)
             return
-        self._fs = _BUSY
+        self._futures = _BUSY
         try:
             for i in range(len(fs)):
                 fs[i] = _take(fs[i])  # (in place: the futures are recycled once waited)
         except BaseException as e:
             # interrupted while reading (^C, MemoryError): the core dropped the connection, so no reply will come
-            self._fs = ()
+            self._futures = ()
             self._fail(ConnectionError("the transaction's reply was not read: %r interrupted it" % e))
             raise
-        self._fs = ()
+        self._futures = ()
         self._resolve(fs)
 
     def _resolve(self, fs):
-        q = self._q
+        q = self._queued
         for v in fs:
             if isinstance(v, Exception) and not isinstance(v, ReplyError):
                 self._fail(v)  # the connection failed (a deadline, a lost socket): its error, for every command
@@ -268,7 +268,7 @@ class _Tx:
             self._fail(ProtocolError("unexpected reply to EXEC of %d commands: %r" % (len(q), r)))
         else:
             for i in range(len(q)):
-                if q[i]._st == _PEND:
+                if q[i]._state == _PEND:
                     _convert(q[i], r[i])
 
 
@@ -280,8 +280,8 @@ def _take(f):
 
 
 def _set(x, v):
-    x._v = v
-    x._st = _DONE
+    x._value = v
+    x._state = _DONE
     x._args = None
 
 
