@@ -33,6 +33,8 @@ gc.collect()
 base = gc.mem_alloc()
 t0 = micropython.mem_total()
 if VARIANT.startswith("part:"):
+    if ".frozen" not in sys.path:
+        sys.path.append(".frozen")  # asyncio (aio.py) is frozen into the port; MICROPYPATH replaced the default path
     import microredis as m
 
     c = m.ConnectionHandler.resp3(ADDR).connect()

@@ -246,7 +246,8 @@ def optional_parts():
     for pkg in sorted(glob.glob(os.path.join(ROOT, "package-*.json"))):
         with open(pkg) as f:
             mods = [os.path.basename(u[0])[:-3] for u in json.load(f)["urls"] if u[0].endswith(".py")]
-        parts.append((os.path.basename(pkg), mods))
+        for mod in mods:  # one row per module: each with what it imports that is not loaded yet (asyncio, pubsub)
+            parts.append((os.path.basename(pkg), [mod]))
     for mod in ("setopts", "url", "credentials", "tlsctx", "ticks", "rare"):
         if os.path.exists(os.path.join(ROOT, "lib", "microredis", mod + ".py")):
             parts.append(("package.json, loaded on first use", [mod]))
@@ -546,8 +547,9 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
     L.append("")
     if R.get("parts"):
         L += ["**Optional parts, from .mpy**: what `import microredis.<module>` adds after `connect()` (full "
-              "`Client`) + one SET, `gc.mem_alloc()` after `gc.collect()`, one fresh process each. A mip package "
-              "file installs each part; the lazily loaded modules of the core package load on first use. A part whose "
+              "`Client`) + one SET, `gc.mem_alloc()` after `gc.collect()`, one fresh process each, with what the module "
+              "imports that was not loaded yet (`aio` loads asyncio, `aio_pubsub` pubsub). A mip package file installs "
+              "each part; the lazily loaded modules of the core package load on first use. A part whose "
               "names make MicroPython's interned-name pool double is charged that step (bench/ram/README.md).", "",
               "| part | modules | after import, KB |", "|---|---|---:|"]
         for label, mods, n in R["parts"]:
