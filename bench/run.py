@@ -548,8 +548,8 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
     if R.get("parts"):
         L += ["**Optional parts, from .mpy**: what `import microredis.<module>` adds after `connect()` (full "
               "`Client`) + one SET, `gc.mem_alloc()` after `gc.collect()`, one fresh process each, with what the "
-              "module imports that was not loaded yet (`aio` loads asyncio, `aio_pubsub` pubsub). A mip package file installs "
-              "each part; the lazily loaded modules of the core package load on first use. A part whose "
+              "module imports that was not loaded yet (`aio` loads asyncio, `aio_pubsub` pubsub). A mip package file "
+              "installs each part; the lazily loaded modules of the core package load on first use. A part whose "
               "names make MicroPython's interned-name pool double is charged that step (bench/ram/README.md).", "",
               "| part | modules | after import, KB |", "|---|---|---:|"]
         for label, mods, n in R["parts"]:
