@@ -74,14 +74,14 @@ def _int(r, buf, start, p, eol):
     elif p < eol and buf[p] == _PLUS:
         p += 1
     if p >= eol:
-        raise r._bad("invalid integer", buf, start, p)
+        raise r._bad("integer", buf, start, p)
     v = 0
     n = eol - p
     if n <= 18:
         while p < eol:
             c = buf[p] - 48
             if c < 0 or c > 9:
-                raise r._bad("invalid integer", buf, start, p)
+                raise r._bad("integer", buf, start, p)
             v = v * 10 + c
             p += 1
     else:
@@ -89,7 +89,7 @@ def _int(r, buf, start, p, eol):
         while i < eol:
             c = buf[i]
             if c < 48 or c > 57:  # digits only: int() would also take "_" and spaces
-                raise r._bad("invalid integer", buf, start, i)
+                raise r._bad("integer", buf, start, i)
             i += 1
         # chunks combined pairwise: CPython's int() refuses more than 4300 digits, and digit by digit is
         # quadratic; the first chunk is the short one, as if zero-padded
@@ -205,7 +205,7 @@ def _build(r, p, end):
                     v = _close(r, depth)
                 elif t == _EQUAL:
                     if buf[eol + 5] != _COLON:
-                        raise r._bad("verbatim string without format", buf, start, eol + 2)
+                        raise r._bad("verbatim", buf, start, eol + 2)
                     v = None if sk else _str(r, buf, eol + 6, eol + 2 + n)
                 else:
                     v = None if sk else _error(buf, eol + 2, eol + 2 + n)
@@ -213,12 +213,12 @@ def _build(r, p, end):
             v = None if sk else _error(buf, p + 1, eol)
         elif t == _UNDER:
             if eol != p + 1:
-                raise r._bad("invalid null", buf, start, p)
+                raise r._bad("null", buf, start, p)
             v = None
         elif t == _HASH:
             c = buf[p + 1]
             if eol != p + 2 or (c != 116 and c != 102):
-                raise r._bad("invalid boolean", buf, start, p)
+                raise r._bad("boolean", buf, start, p)
             v = c == 116
         elif t == _COMMA:
             v = bytes(buf[p + 1:eol]).lower()  # inf, nan in any case, as hiredis reads them
@@ -228,11 +228,11 @@ def _build(r, p, end):
             try:
                 v = float(v)
             except ValueError:
-                raise r._bad("invalid double", buf, start, p + 1)
+                raise r._bad("double", buf, start, p + 1)
         elif t == _DOT:
             depth -= 1
             if bkey[depth] is not _NOKEY and bk[depth] == _PCT:
-                raise r._bad("streamed map ended after a key", buf, start, p)
+                raise r._bad("map_end", buf, start, p)
             v = _close(r, depth)
             sk = depth and bc[depth - 1] is None
         else:  # aggregate header (validated by the scan)
@@ -251,7 +251,7 @@ def _build(r, p, end):
                 elif depth and (bkey[depth - 1] is NEED_DATA or (bkey[depth - 1] is _NOKEY and (
                         bk[depth - 1] == _PCT or bk[depth - 1] == _PIPE))):
                     if t == _PCT:
-                        raise r._bad("map key is a map", buf, start, p)
+                        raise r._bad("map_key", buf, start, p)
                     c = []
                     k = NEED_DATA
                 elif t == _PCT:
@@ -281,7 +281,7 @@ def _build(r, p, end):
         while True:
             if depth == 0:
                 if p < end:
-                    raise r._bad("trailing data inside reply", buf, start, p)
+                    raise r._bad("trailing", buf, start, p)
                 if r.decode and r._bad_utf8:
                     r._bad_utf8 = False
                     r.attributes = None
@@ -313,7 +313,7 @@ def _build(r, p, end):
                 break
     if depth == 0:
         return _NOKEY  # attributes only (the value after them is being copied by gets_into)
-    raise r._bad("reply ended early", buf, start, p)
+    raise r._bad("early", buf, start, p)
 
 
 def _close(r, d):

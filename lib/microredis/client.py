@@ -9,7 +9,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
+from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError, text
 from .encoder import check
 from .resp import NEED_DATA, Push, copy
 from .future import Future, Batch, set_read_until
@@ -66,7 +66,7 @@ def _pubsub():
     except ImportError as e:
         if "pubsub" not in str(e):
             raise
-        raise ImportError("microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py")
+        raise ImportError(text("pubsub"))
     return pubsub
 
 
@@ -77,7 +77,7 @@ def _read_until(c, f):
     if c._unsent:
         _flush(c)
     if c._pending == 0:
-        raise InvalidFuture("future does not belong to a pending command of this client")
+        raise InvalidFuture(text("not_mine"))
     c._handler_raised = False
     try:
         while f._state == _PENDING:
@@ -340,7 +340,7 @@ def _dispatch(c, v):
         if oob(c, v):
             return False
     if c._pending == 0:
-        err = ProtocolError("reply received with no command pending")
+        err = ProtocolError(text("no_command"))
         c._broken(err, None)
         raise err
     if _isinstance(v, _Exception):

@@ -6,7 +6,7 @@
 # Credentials (credentials.py) and from_url (url.py) load only where used, so a board pays RAM only for what it
 # configures.
 
-from .errors import ConnectionError, RedisError, ReplyError
+from .errors import ConnectionError, RedisError, ReplyError, text
 from .resp import Reader, MemoryParameters
 from .encoder import Encoder, check
 
@@ -44,16 +44,16 @@ class ConnectionHandler:
 
     def __init__(self, address, protocol=3):
         if type(address) is not tuple or len(address) != 2:
-            raise TypeError("address must be a (host, port) tuple")
+            raise TypeError(text("address"))
         host, port = address
         if type(host) is not str or not host:
-            raise TypeError("host must be a non-empty str")
+            raise TypeError(text("host"))
         if type(port) is not int:
-            raise TypeError("port must be an int")
+            raise TypeError(text("port"))
         if port < 1 or port > 65535:
-            raise ValueError("port must be 1..65535")
+            raise ValueError(text("port_range"))
         if protocol != 2 and protocol != 3:
-            raise ValueError("protocol must be 2 or 3")
+            raise ValueError(text("protocol"))
         self.address = address
         self.protocol = protocol
         self._creds = None
@@ -86,7 +86,7 @@ class ConnectionHandler:
         if credentials is not None:
             from .credentials import Credentials  # loaded only by a board that authenticates
             if not isinstance(credentials, Credentials):
-                raise TypeError("auth() takes Credentials.password_only(...) or Credentials.acl(...)")
+                raise TypeError(text("auth"))
         self._creds = credentials
         return self
 
@@ -94,9 +94,9 @@ class ConnectionHandler:
         """Deadline in ms for each reply, counted from when its command is sent (also bounds dialing); 0: none.
         At most MAX_TIMEOUT_MS (2**27 ms, about 37 hours), so tick arithmetic stays exact where ticks wrap."""
         if type(ms) is not int:
-            raise TypeError("timeout must be an int (ms)")
+            raise TypeError(text("timeout"))
         if ms < 0 or ms > MAX_TIMEOUT_MS:
-            raise ValueError("timeout must be 0..%d ms (0: none)" % MAX_TIMEOUT_MS)
+            raise ValueError(text("timeout_ms", MAX_TIMEOUT_MS))
         self._timeout_ms = ms
         return self
 
@@ -106,13 +106,13 @@ class ConnectionHandler:
 
     def memory(self, params):
         if not isinstance(params, MemoryParameters):
-            raise TypeError("memory() takes a MemoryParameters")
+            raise TypeError(text("memory"))
         self._params = params
         return self
 
     def select(self, db):
         if type(db) is not int or db < 0:
-            raise ValueError("db must be an int >= 0")
+            raise ValueError(text("db"))
         self._db = db
         return self
 
@@ -153,10 +153,9 @@ class ConnectionHandler:
     def connect(self, stack=None, clock=None, client=None):
         """A Client on the cached socket, dialing (with the handshake) when there is none or it broke."""
         if clock is not None and not (hasattr(clock, "ticks_ms") and hasattr(clock, "ticks_diff")):
-            raise TypeError("clock must have ticks_ms() and ticks_diff(new, old) (e.g. the time module, "
-                            "microredis.clock.PeriodicTicks)")
+            raise TypeError(text("clock"))
         if stack is not None and not hasattr(stack, "socket"):
-            raise TypeError("stack must be a socket module or a SocketPool")
+            raise TypeError(text("stack"))
         if clock is None:
             clock = self._clock
             if clock is None:

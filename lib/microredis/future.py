@@ -6,7 +6,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import InvalidFuture, RedisError
+from .errors import InvalidFuture, RedisError, text
 
 _FREE = const(0)  # in the pool (or waited: its value was handed over)
 _PENDING = const(1)
@@ -100,7 +100,7 @@ class Future:
 
     def _odd(self):
         if self._state == _FREE:
-            raise InvalidFuture("this future was already waited (its value was handed over)")
+            raise InvalidFuture(text("waited"))
         raise self._value  # _INVALID: every wait() of a broken future raises its error (it is never recycled)
 
     def __repr__(self):

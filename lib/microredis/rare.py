@@ -138,12 +138,31 @@ def refuse(name):
     raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
 
 
+# What Reader._bad(what, ...) reports for each `what` (resp.py and build.py name the problem with a short key: a
+# short string is an interned name in their .mpy, a sentence is a string object on the heap of every board)
+_BAD = {
+    "length": "invalid length", "count": "invalid count", "integer": "invalid integer", "null": "invalid null",
+    "boolean": "invalid boolean", "double": "invalid double", "verbatim": "verbatim string without format",
+    "verbatim4": "verbatim string shorter than its format", "map_end": "streamed map ended after a key",
+    "map_key": "map key is a map", "trailing": "trailing data inside reply", "early": "reply ended early",
+    "chunk": "streamed string chunk expected", "chunk_at": "unexpected streamed string chunk",
+    "line": "line too long or missing CRLF", "crlf": "bulk string not followed by CRLF",
+    "agg_end": "unexpected end of streamed aggregate",
+}
+
+
 def bad(r, what, buf, start, p):
     # Reader._bad(): where in the reply the problem is, and the received bytes around it
     if r.decode:
         r._bad_utf8 = False
     lo = p - 8 if p - 8 > start else start
     hi = p + 16 if p + 16 < r.wpos else r.wpos
+    if what == "type_byte":
+        what = "unknown type byte %r" % chr(buf[p])
+    elif what == "nesting":
+        what = "nesting deeper than %d" % len(r._counts)  # (the reader's stack: MAX_DEPTH levels)
+    else:
+        what = _BAD[what]
     return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
 
 

@@ -1,0 +1,45 @@
+"""The texts of the errors a wrong argument or a misuse raises, loaded only then (errors.text()).
+
+The core names each error with a short key: in its .mpy files a short string is an interned name, while a
+sentence would be a string object on the heap of every board that imports the module."""
+
+TEXTS = {
+    "address": "address must be a (host, port) tuple",
+    "host": "host must be a non-empty str",
+    "port": "port must be an int",
+    "port_range": "port must be 1..65535",
+    "protocol": "protocol must be 2 or 3",
+    "auth": "auth() takes Credentials.password_only(...) or Credentials.acl(...)",
+    "timeout": "timeout must be an int (ms)",
+    "timeout_ms": "timeout must be 0..%d ms (0: none)",
+    "memory": "memory() takes a MemoryParameters",
+    "db": "db must be an int >= 0",
+    "clock": "clock must have ticks_ms() and ticks_diff(new, old) (e.g. the time module, "
+             "microredis.clock.PeriodicTicks)",
+    "stack": "stack must be a socket module or a SocketPool",
+    "buffer_size": "buffer_size must be an int >= 64",
+    "frame_capacity": "frame_capacity must be an int >= 1",
+    "memory_limit": "memory_limit must be None or an int >= buffer_size",
+    "arg_type": "invalid argument type %s: use bytes, bytearray, memoryview (of bytes), str, int or float",
+    "view_shape": "memoryview argument must be 1-D, contiguous and of byte-sized items (got itemsize %d, ndim %d); "
+                  "use memoryview(x).cast('B') on a contiguous buffer",
+    "view_items": "memoryview argument must be of byte-sized items: use a memoryview of a bytearray or bytes",
+    "no_sink": "command does not fit the send buffer and there is no sink",
+    "arg_size": "argument of %d bytes does not fit the %d-byte send buffer",
+    "command": "command() needs at least the command name",
+    "buffer": "buffer must be a bytearray or memoryview",
+    "writable": "buffer must be writable",
+    "subscribed": "RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); close the "
+                  "subscription first, or use RESP3",
+    "waited": "this future was already waited (its value was handed over)",
+    "not_mine": "future does not belong to a pending command of this client",
+    "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
+    "no_command": "reply received with no command pending",
+}
+
+
+def text(what, values):
+    t = TEXTS[what]
+    if what == "view_shape":  # (the view itself: encoder._view's frame stays small enough for the C stack)
+        values = (values[0].itemsize, getattr(values[0], "ndim", 1))
+    return t % values if values else t
