@@ -1,4 +1,4 @@
-"""The texts of the errors a wrong argument or a misuse raises, loaded only then (errors.text()).
+"""The texts of errors on paths a board rarely takes (a wrong argument, a misuse, a failed dial), loaded only then.
 
 The core names each error with a short key: in its .mpy files a short string is an interned name, while a
 sentence would be a string object on the heap of every board that imports the module."""
@@ -35,6 +35,11 @@ TEXTS = {
     "not_mine": "future does not belong to a pending command of this client",
     "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
     "no_command": "reply received with no command pending",
+    # dialing (net_mp.py): connect() fails with these ConnectionErrors
+    "dial": "%s to %s:%s failed: %s",
+    "dial_tmo": "connect to %s:%s timed out",
+    "refused": "connect to %s:%s refused",
+    "resolve": "cannot resolve %s: %s",
 }
 
 
