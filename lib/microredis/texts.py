@@ -32,7 +32,6 @@ TEXTS = {
     "subscribed": "RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); close the "
                   "subscription first, or use RESP3",
     "waited": "this future was already waited (its value was handed over)",
-    "not_mine": "future does not belong to a pending command of this client",
     "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
     "no_command": "reply received with no command pending",
     # dialing (net_mp.py): connect() fails with these ConnectionErrors
