@@ -10,7 +10,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import MemoryFull, ProtocolError, reply_error
+from .errors import MemoryFull, ProtocolError, reply_error, text
 
 _PLUS = const(43)  # +
 _MINUS = const(45)  # -
@@ -62,7 +62,6 @@ def copy(dest, di, src, si, k):
         dest[di:di + k] = memoryview(src)[si:si + k]
 
 
-_NOT_UTF8 = "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)"
 _FLOAT_CHARS = b"0123456789+-.eainf"  # of a lowercased double: float() alone would take "_", spaces, "infinity"
 
 
@@ -285,7 +284,7 @@ def _build(r, p, end):
                 if r.decode and r._bad_utf8:
                     r._bad_utf8 = False
                     r.attributes = None
-                    return ProtocolError(_NOT_UTF8)
+                    return ProtocolError(text("not_utf8"))
                 return v
             d = depth - 1
             c = bc[d]

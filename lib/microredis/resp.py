@@ -11,7 +11,7 @@ except ImportError:  # CPython
         return x
 
 from .errors import MemoryFull, ProtocolError, text
-from .build import _build, Push, NEED_DATA, _NOKEY, _NOT_UTF8, copy  # noqa: F401 (re-exported)
+from .build import _build, Push, NEED_DATA, _NOKEY, copy  # noqa: F401 (re-exported)
 
 MAX_DEPTH = const(32)  # nesting limit of aggregates; deeper input raises ProtocolError
 _MAX_HEADER = const(40)  # a length/count line longer than this is malformed, not "incomplete"
@@ -517,5 +517,5 @@ class Reader:
         if self.decode and self._bad_utf8:
             self._bad_utf8 = False
             self.attributes = None
-            return ProtocolError(_NOT_UTF8)
+            return ProtocolError(text("not_utf8"))
         return n

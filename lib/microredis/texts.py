@@ -34,6 +34,9 @@ TEXTS = {
     "waited": "this future was already waited (its value was handed over)",
     "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
     "no_command": "reply received with no command pending",
+    "no_attr": "module 'microredis' has no attribute %r",
+    # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
+    "not_utf8": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
     # dialing (net_mp.py): connect() fails with these ConnectionErrors
     "dial": "%s to %s:%s failed: %s",
     "dial_tmo": "connect to %s:%s timed out",
