@@ -17,8 +17,8 @@ from conftest import REPO
 LIB = REPO / "lib" / "microredis"
 
 # never loaded by import + connect(client=CoreClient) + SET, on any runtime
-LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub", "rare", "texts", "setopts",
-                   "outbox", "sentinel", "retry", "retryon"]
+LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub", "rare", "texts", "bigint",
+                   "setopts", "outbox", "sentinel", "retry", "retryon"]
 
 SCRIPT = """
 import sys

@@ -29,7 +29,6 @@ _SEMI = const(59)  # ;
 _DOT = const(46)  # .
 _QMARK = const(63)  # ?
 
-_BIG_CHUNK = const(4000)  # digits per int() call: CPython refuses str->int beyond 4300 digits
 _COPY_LOOP = const(128)  # copies up to this size go byte by byte: slower, but allocate nothing
 
 # Simple strings returned as constants, so the most common replies allocate nothing.
@@ -84,31 +83,8 @@ def _int(r, buf, start, p, eol):
             v = v * 10 + c
             p += 1
     else:
-        i = p
-        while i < eol:
-            c = buf[i]
-            if c < 48 or c > 57:  # digits only: int() would also take "_" and spaces
-                raise r._bad("integer", buf, start, i)
-            i += 1
-        # chunks combined pairwise: CPython's int() refuses more than 4300 digits, and digit by digit is
-        # quadratic; the first chunk is the short one, as if zero-padded
-        i = _BIG_CHUNK
-        k = p + (n % i or i)
-        v = [int(bytes(buf[p:k]))]
-        while k < eol:
-            v.append(int(bytes(buf[k:k + i])))
-            k += i
-        b = 10 ** i  # i, not the const: mpy-cross would fold 10 ** 4000 into a 4 KB constant
-        while len(v) > 1:
-            if len(v) & 1:
-                v.insert(0, 0)
-            i = 0
-            while i * 2 < len(v):
-                v[i] = v[2 * i] * b + v[2 * i + 1]
-                i += 1
-            v = v[:i]
-            b = b * b
-        v = v[0]
+        from .bigint import big  # more than 18 digits (RESP3 big numbers): loaded only then
+        v = big(r, buf, start, p, eol)
     return -v if neg else v
 
 
