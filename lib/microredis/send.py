@@ -289,9 +289,8 @@ def _cmd(c, conv, args, into=None, extra_ms=0):
 
 
 # ---- sending --------------------------------------------------------------------------------------------------
-def flush(c):
-    """Send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)."""
-    _flush(c)
+# flush(): send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)
+flush = _flush
 
 
 def pipeline(c):
