@@ -53,7 +53,7 @@ def reply_error(message):
 
 
 def text(what, *values):
-    # The message of a wrong argument, a misuse or a failed dial, named by a short key (texts.py: sentences kept off the heap
+    # The message of a wrong argument or a misuse, named by a short key (texts.py: sentences kept off the heap
     # until one is raised)
     from .texts import text
     return text(what, values)

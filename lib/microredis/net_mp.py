@@ -1,7 +1,7 @@
 """Transport for MicroPython sockets: non-blocking, select.poll, readinto/write; allocation-free when warm."""
 
 from .clock import default_clock
-from .errors import ConnectionError, TimeoutError, text
+from .errors import ConnectionError, TimeoutError
 from .transport import _errno, _desc, _nodelay, _Base, send_obj
 
 # errnos of a non-blocking connect that is under way: 115 EINPROGRESS (Linux, lwIP), 119 (ESP-IDF).
@@ -35,14 +35,14 @@ class StreamTransport(_Base):
                 raw.connect(addr[-1])
             except OSError as e:
                 if _errno(e) not in _IN_PROGRESS:
-                    raise ConnectionError(text("dial", "connect", host, port, _desc(e)))
+                    raise ConnectionError("connect to %s:%s failed: %s" % (host, port, _desc(e)))
             p = select.poll()
             p.register(raw, select.POLLOUT)
             p = p.poll(tmo)
             if not p:
-                raise ConnectionError(text("dial_tmo", host, port))
+                raise ConnectionError("connect to %s:%s timed out" % (host, port))
             if p[0][1] & (select.POLLERR | select.POLLHUP):
-                raise ConnectionError(text("refused", host, port))
+                raise ConnectionError("connect to %s:%s refused" % (host, port))
             _nodelay(stack, raw)
             if ctx is not None:
                 # The handshake runs inside wrap_socket and blocks; the SSLSocket has no
@@ -60,8 +60,8 @@ class StreamTransport(_Base):
                 pass
             if not isinstance(e, (OSError, ValueError)):
                 raise  # our own ConnectionError from the connect above, or a programming error
-            raise ConnectionError(text("dial", "TLS handshake" if ctx is not None else "connect", host, port,
-                                       _desc(e)))
+            raise ConnectionError("%s to %s:%s failed: %s" % (
+                "TLS handshake" if ctx is not None else "connect", host, port, _desc(e)))
         self._sock = s
         # Two poll objects, each registered once, so waiting never re-registers or modifies.
         self._poll_in = select.poll()
@@ -185,7 +185,7 @@ def _resolve(stack, host, port):
             ai = stack.getaddrinfo(host, port)
     except OSError as e:
         # On MicroPython the errno of a DNS failure is a string: "[addrinfo error -2]".
-        raise ConnectionError(text("resolve", host, _errno(e)))
+        raise ConnectionError("cannot resolve %s: %s" % (host, _errno(e)))
     if not ai:
-        raise ConnectionError(text("resolve", host, "no address"))
+        raise ConnectionError("cannot resolve %s" % host)
     return ai[0]

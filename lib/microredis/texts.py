@@ -1,4 +1,4 @@
-"""The texts of errors on paths a board rarely takes (a wrong argument, a misuse, a failed dial), loaded only then.
+"""The texts of the errors a wrong argument or a misuse raises, loaded only then (errors.text()).
 
 The core names each error with a short key: in its .mpy files a short string is an interned name, while a
 sentence would be a string object on the heap of every board that imports the module."""
@@ -37,11 +37,6 @@ TEXTS = {
     "no_attr": "module 'microredis' has no attribute %r",
     # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
     "not_utf8": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
-    # dialing (net_mp.py): connect() fails with these ConnectionErrors
-    "dial": "%s to %s:%s failed: %s",
-    "dial_tmo": "connect to %s:%s timed out",
-    "refused": "connect to %s:%s refused",
-    "resolve": "cannot resolve %s: %s",
 }
 
 
