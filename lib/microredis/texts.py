@@ -1,4 +1,4 @@
-"""The texts of the errors a wrong argument or a misuse raises, loaded only then (errors.text()).
+"""The texts of the errors a wrong argument, a misuse or a reply of an unexpected shape raises, loaded only then.
 
 The core names each error with a short key: in its .mpy files a short string is an interned name, while a
 sentence would be a string object on the heap of every board that imports the module."""
@@ -34,6 +34,38 @@ TEXTS = {
     "waited": "this future was already waited (its value was handed over)",
     "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
     "no_command": "reply received with no command pending",
+    # the catalogue (commands.py, sets_streams.py): wrong arguments, and replies of an unexpected shape (a
+    # conversion's TypeError, which the future's ProtocolError quotes)
+    "status": "a status reply was expected",
+    "two": "a 2-element array was expected",
+    "keys": "a list of keys was expected",
+    "numstr": "a number as a string was expected",
+    "getex": "getex takes only one of ex, px, exat, pxat, persist",
+    "expire_nx": "nx excludes xx/gt/lt, and gt excludes lt",
+    "hset": "hset needs field and value, or mapping",
+    "bpop": "timeout must be a finite number of seconds >= 0 (0: block forever)",
+    "int": "%s must be an int",
+    "num": "%s must be an int or a float",
+    "empty": "%s must not be empty",
+    "dict": "%s must be a dict",
+    "entries": "stream entries must be [id, fields]",
+    "array": "an array was expected",
+    "number": "a number was expected",
+    "minid": "maxlen and minid are mutually exclusive",
+    "maxlen": "maxlen must be >= 0",
+    "limit": "limit needs maxlen or minid",
+    "approximate": "limit needs approximate=True",
+    "nx": "nx and xx are mutually exclusive",
+    "gt": "only one of nx, gt, lt may be set",
+    "incr": "incr takes exactly one member",
+    "bylex": "byscore and bylex are mutually exclusive",
+    "offset": "offset and num go together, with byscore or bylex",
+    "withscores": "withscores does not apply to bylex",
+    "xtrim": "xtrim needs maxlen or minid",
+    "args": "at least one argument is required",
+    "integer": "an integer was expected",
+    "even": "an even number of elements was expected",
+    "pairs": "[member, score] pairs were expected",
     "no_attr": "module 'microredis' has no attribute %r",
     # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
     "not_utf8": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
