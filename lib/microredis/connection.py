@@ -182,7 +182,11 @@ class ConnectionHandler:
         if client is None:
             # the catalogue is imported only after a successful dial: a failed one on a small heap never pays for it
             if fresh:
-                gc.collect()  # (as in _dial) before the largest import of all
+                # A collection before the largest import of all lets it fill the holes that the dial and earlier
+                # imports left (the smallest heap that connects a full Client: 117 -> 103 KiB, bench/ram/README.md).
+                # Not before the dial too: that took the core's to 73 KiB, but 16 pipelined SETs then ran 5% slower
+                # (measured, bench/hot; the connection's objects land elsewhere in the heap).
+                gc.collect()
             from .commands import Client
             c = Client(conn, self._timeout_ms, clock)
         elif fresh:
@@ -213,10 +217,6 @@ class ConnectionHandler:
 
     def _dial(self, clock, client=None):
         # Dials and handshakes with a `client` (CoreClient by default), which is left in conn.client.
-        # A collection first: the modules imported next and the connection's buffers and reply slots then fill the
-        # holes that earlier imports and the application's start-up left, instead of fragmenting what is free
-        # (the smallest heap that connects went from 81 to 73 KiB: bench/ram/README.md).
-        gc.collect()
         from .net import open_transport, default_stack
         if client is None:
             from .client import CoreClient as client
