@@ -31,7 +31,7 @@ def __getattr__(name):
                     "outbox", "sentinel"):
             return __import__("microredis." + name, None, None, [name])
         from .errors import text
-        raise AttributeError(text("no_attr", name))
+        raise AttributeError(text("__getattr__", name))
     m = __import__("microredis." + mod, None, None, [name])
     return getattr(m, name)
 

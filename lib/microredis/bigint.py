@@ -6,6 +6,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+_E_INTEGER = const(11)  # invalid integer (Reader._bad(), as in build.py)
 _BIG_CHUNK = const(4000)  # digits per int() call: CPython refuses str->int beyond 4300 digits
 
 
@@ -15,7 +16,7 @@ def big(r, buf, start, p, eol):
     while i < eol:
         c = buf[i]
         if c < 48 or c > 57:  # digits only: int() would also take "_" and spaces
-            raise r._bad("integer", buf, start, i)
+            raise r._bad(_E_INTEGER, buf, start, i)
         i += 1
     # chunks combined pairwise: CPython's int() refuses more than 4300 digits, and digit by digit is quadratic; the
     # first chunk is the short one, as if zero-padded

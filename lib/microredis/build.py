@@ -29,6 +29,17 @@ _SEMI = const(59)  # ;
 _DOT = const(46)  # .
 _QMARK = const(63)  # ?
 
+# Reader._bad()'s problems found while building (resp.py has 1-10; rare.py words them)
+_E_INTEGER = const(11)  # invalid integer
+_E_VERBATIM = const(12)  # verbatim string without format
+_E_NULL = const(13)  # invalid null
+_E_BOOLEAN = const(14)  # invalid boolean
+_E_DOUBLE = const(15)  # invalid double
+_E_MAP_END = const(16)  # streamed map ended after a key
+_E_MAP_KEY = const(17)  # map key is a map
+_E_TRAILING = const(18)  # trailing data inside reply
+_E_EARLY = const(19)  # reply ended early
+
 _COPY_LOOP = const(128)  # copies up to this size go byte by byte: slower, but allocate nothing
 
 # Simple strings returned as constants, so the most common replies allocate nothing.
@@ -72,14 +83,14 @@ def _int(r, buf, start, p, eol):
     elif p < eol and buf[p] == _PLUS:
         p += 1
     if p >= eol:
-        raise r._bad("integer", buf, start, p)
+        raise r._bad(_E_INTEGER, buf, start, p)
     v = 0
     n = eol - p
     if n <= 18:
         while p < eol:
             c = buf[p] - 48
             if c < 0 or c > 9:
-                raise r._bad("integer", buf, start, p)
+                raise r._bad(_E_INTEGER, buf, start, p)
             v = v * 10 + c
             p += 1
     else:
@@ -180,7 +191,7 @@ def _build(r, p, end):
                     v = _close(r, depth)
                 elif t == _EQUAL:
                     if buf[eol + 5] != _COLON:
-                        raise r._bad("verbatim", buf, start, eol + 2)
+                        raise r._bad(_E_VERBATIM, buf, start, eol + 2)
                     v = None if sk else _str(r, buf, eol + 6, eol + 2 + n)
                 else:
                     v = None if sk else _error(buf, eol + 2, eol + 2 + n)
@@ -188,12 +199,12 @@ def _build(r, p, end):
             v = None if sk else _error(buf, p + 1, eol)
         elif t == _UNDER:
             if eol != p + 1:
-                raise r._bad("null", buf, start, p)
+                raise r._bad(_E_NULL, buf, start, p)
             v = None
         elif t == _HASH:
             c = buf[p + 1]
             if eol != p + 2 or (c != 116 and c != 102):
-                raise r._bad("boolean", buf, start, p)
+                raise r._bad(_E_BOOLEAN, buf, start, p)
             v = c == 116
         elif t == _COMMA:
             v = bytes(buf[p + 1:eol]).lower()  # inf, nan in any case, as hiredis reads them
@@ -203,11 +214,11 @@ def _build(r, p, end):
             try:
                 v = float(v)
             except ValueError:
-                raise r._bad("double", buf, start, p + 1)
+                raise r._bad(_E_DOUBLE, buf, start, p + 1)
         elif t == _DOT:
             depth -= 1
             if bkey[depth] is not _NOKEY and bk[depth] == _PCT:
-                raise r._bad("map_end", buf, start, p)
+                raise r._bad(_E_MAP_END, buf, start, p)
             v = _close(r, depth)
             sk = depth and bc[depth - 1] is None
         else:  # aggregate header (validated by the scan)
@@ -226,7 +237,7 @@ def _build(r, p, end):
                 elif depth and (bkey[depth - 1] is NEED_DATA or (bkey[depth - 1] is _NOKEY and (
                         bk[depth - 1] == _PCT or bk[depth - 1] == _PIPE))):
                     if t == _PCT:
-                        raise r._bad("map_key", buf, start, p)
+                        raise r._bad(_E_MAP_KEY, buf, start, p)
                     c = []
                     k = NEED_DATA
                 elif t == _PCT:
@@ -256,11 +267,11 @@ def _build(r, p, end):
         while True:
             if depth == 0:
                 if p < end:
-                    raise r._bad("trailing", buf, start, p)
+                    raise r._bad(_E_TRAILING, buf, start, p)
                 if r.decode and r._bad_utf8:
                     r._bad_utf8 = False
                     r.attributes = None
-                    return ProtocolError(text("not_utf8"))
+                    return ProtocolError(text("decode"))
                 return v
             d = depth - 1
             c = bc[d]
@@ -288,7 +299,7 @@ def _build(r, p, end):
                 break
     if depth == 0:
         return _NOKEY  # attributes only (the value after them is being copied by gets_into)
-    raise r._bad("early", buf, start, p)
+    raise r._bad(_E_EARLY, buf, start, p)
 
 
 def _close(r, d):

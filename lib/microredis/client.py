@@ -322,7 +322,7 @@ def _dispatch(c, v):
             return False
     if c._pending == 0:
         from .errors import text
-        err = ProtocolError(text("no_command"))
+        err = ProtocolError(text("_dispatch"))
         c._broken(err, None)
         raise err
     if _isinstance(v, _Exception):

@@ -21,13 +21,13 @@ _DAY_MS = 86400000  # a blocking timeout longer than this disables the client de
 def _true(v):
     # PING / BGSAVE status replies -> True, like redis-py (errors never reach a conversion)
     if type(v) is not bytes and type(v) is not str:
-        raise TypeError(text("status"))
+        raise TypeError(text("_true"))
     return True
 
 
 def _two(v):
     if type(v) is not list or len(v) != 2:
-        raise TypeError(text("two"))
+        raise TypeError(text("_two"))
     return v
 
 
@@ -42,7 +42,7 @@ def _pair(v):
 def _scan(v):
     _two(v)
     if type(v[1]) is not list:
-        raise TypeError(text("keys"))
+        raise TypeError(text("_scan"))
     return (_digits(v[0]), v[1])
 
 
@@ -54,7 +54,7 @@ def _time(v):
 def _digits(x):
     # int() of bytes/str only: int(3.5) or int(True) would hide a reply of the wrong type
     if type(x) is not bytes and type(x) is not str:
-        raise TypeError(text("numstr"))
+        raise TypeError(text("_digits"))
     return int(x)
 
 
@@ -131,7 +131,7 @@ class KeyCommands:
     def _expire(self, cmd, key, t, nx, xx, gt, lt):
         args = [cmd, key, _int(t, "time")]
         if (nx and (xx or gt or lt)) or (gt and lt):
-            raise ValueError(text("expire_nx"))
+            raise ValueError(text("_expire"))
         for name, v in (("NX", nx), ("XX", xx), ("GT", gt), ("LT", lt)):
             if v:
                 args.append(name)  # flags need Redis 7
@@ -267,7 +267,7 @@ class ListCommands:
         # the server timeout, or none at all for 0. Replies queued behind it inherit that allowance (client.py).
         _num(timeout, "timeout")
         if not (timeout >= 0) or timeout - timeout != 0:  # negative, nan (compares false) or inf (inf - inf is nan)
-            raise ValueError(text("bpop"))
+            raise ValueError(text("_bpop"))
         ms = int(timeout * 1000)
         return self._cmd(_pair, [cmd] + _many(keys, "keys") + [timeout], None,
                          -1 if ms == 0 or ms > _DAY_MS else ms)

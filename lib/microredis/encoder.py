@@ -33,13 +33,13 @@ def check(a):
         return
     if isinstance(a, (bytes, bytearray, str, float)) or (isinstance(a, int) and not isinstance(a, bool)):
         return
-    raise TypeError(text("arg_type", type(a).__name__))
+    raise TypeError(text("check", type(a).__name__))
 
 
 def _view(a):
     # A memoryview that did not pass as a byte view above.
     if hasattr(a, "itemsize"):
-        raise TypeError(text("view_shape", a))  # (its item size and dimensions go into the text)
+        raise TypeError(text("_view", a))  # (its item size and dimensions go into the text)
     # MicroPython without memoryview.itemsize: its views are always 1-D and contiguous, but may have wide items.
     # An empty slice store checks the item size first (ValueError "lhs and rhs should be compatible" when the
     # items are wider than a byte) and then writability (TypeError for a read-only view); a writable byte view
@@ -47,7 +47,7 @@ def _view(a):
     try:
         a[0:0] = b""
     except ValueError:
-        raise TypeError(text("view_items"))
+        raise TypeError(text("itemsize"))
     except TypeError:
         pass  # read-only, items one byte wide
 
@@ -63,7 +63,7 @@ class Encoder:
         n = self.n
         if n:
             if self.sink is None:
-                raise ValueError(text("no_sink"))
+                raise ValueError(text("sink"))
             self.n = 0
             self.flushes += 1  # lets a caller tell whether part of a command has left the buffer
             self.sink.send(self.buf, n)
@@ -167,7 +167,7 @@ class Encoder:
             return
         self._room(k + _HDR)
         if len(self.buf) - self.n < k + _HDR:
-            raise ValueError(text("arg_size", k, cap))
+            raise ValueError(text("arg", k, cap))
         self.buf[self.n] = 36
         self.n += 1
         self._int(k)

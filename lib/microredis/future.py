@@ -100,7 +100,7 @@ class Future:
 
     def _odd(self):
         if self._state == _FREE:
-            raise InvalidFuture(text("waited"))
+            raise InvalidFuture(text("_odd"))
         raise self._value  # _INVALID: every wait() of a broken future raises its error (it is never recycled)
 
     def __repr__(self):

@@ -138,17 +138,30 @@ def refuse(name):
     raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
 
 
-# What Reader._bad(what, ...) reports for each `what` (resp.py and build.py name the problem with a short key: a
-# short string is an interned name in their .mpy, a sentence is a string object on the heap of every board)
-_BAD = {
-    "length": "invalid length", "count": "invalid count", "integer": "invalid integer", "null": "invalid null",
-    "boolean": "invalid boolean", "double": "invalid double", "verbatim": "verbatim string without format",
-    "verbatim4": "verbatim string shorter than its format", "map_end": "streamed map ended after a key",
-    "map_key": "map key is a map", "trailing": "trailing data inside reply", "early": "reply ended early",
-    "chunk": "streamed string chunk expected", "chunk_at": "unexpected streamed string chunk",
-    "line": "line too long or missing CRLF", "crlf": "bulk string not followed by CRLF",
-    "agg_end": "unexpected end of streamed aggregate",
-}
+# Reader._bad(what, ...)'s texts, by the number resp.py and build.py give (their _E_ constants name them; the
+# nesting and type byte texts are made below)
+_BAD = (
+    None,
+    "invalid length",  # _E_LENGTH
+    "invalid count",  # _E_COUNT
+    "line too long or missing CRLF",  # _E_LINE
+    "bulk string not followed by CRLF",  # _E_CRLF
+    "streamed string chunk expected",  # _E_CHUNK
+    "unexpected streamed string chunk",  # _E_CHUNK_AT
+    "verbatim string shorter than its format",  # _E_VERBATIM4
+    "unexpected end of streamed aggregate",  # _E_AGG_END
+    None,  # _E_TYPE_BYTE
+    None,  # _E_NESTING
+    "invalid integer",  # _E_INTEGER
+    "verbatim string without format",  # _E_VERBATIM
+    "invalid null",  # _E_NULL
+    "invalid boolean",  # _E_BOOLEAN
+    "invalid double",  # _E_DOUBLE
+    "streamed map ended after a key",  # _E_MAP_END
+    "map key is a map",  # _E_MAP_KEY
+    "trailing data inside reply",  # _E_TRAILING
+    "reply ended early",  # _E_EARLY
+)
 
 
 def bad(r, what, buf, start, p):
@@ -157,9 +170,9 @@ def bad(r, what, buf, start, p):
         r._bad_utf8 = False
     lo = p - 8 if p - 8 > start else start
     hi = p + 16 if p + 16 < r.wpos else r.wpos
-    if what == "type_byte":
+    if what == 9:  # _E_TYPE_BYTE
         what = "unknown type byte %r" % chr(buf[p])
-    elif what == "nesting":
+    elif what == 10:  # _E_NESTING
         what = "nesting deeper than %d" % len(r._counts)  # (the reader's stack: MAX_DEPTH levels)
     else:
         what = _BAD[what]

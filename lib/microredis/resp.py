@@ -38,6 +38,19 @@ _SEMI = const(59)  # ;
 _DOT = const(46)  # .
 _QMARK = const(63)  # ?
 
+# What Reader._bad(what, ...) reports, as a number: rare.py words it (a sentence here would be a string object
+# on every board's heap, a key one more interned name); resp.py has 1-10, build.py 11-19.
+_E_LENGTH = const(1)  # invalid length
+_E_COUNT = const(2)  # invalid count
+_E_LINE = const(3)  # line too long or missing CRLF
+_E_CRLF = const(4)  # bulk string not followed by CRLF
+_E_CHUNK = const(5)  # streamed string chunk expected
+_E_CHUNK_AT = const(6)  # unexpected streamed string chunk
+_E_VERBATIM4 = const(7)  # verbatim string shorter than its format
+_E_AGG_END = const(8)  # unexpected end of streamed aggregate
+_E_TYPE_BYTE = const(9)  # unknown type byte
+_E_NESTING = const(10)  # nesting deeper than MAX_DEPTH
+
 
 class MemoryParameters:
     """buffer_size: receive buffer bytes, allocated once; frame_capacity: replies that may be pending at once;
@@ -262,12 +275,12 @@ class Reader:
         if n == 2 and buf[p] == _MINUS and buf[p + 1] == 49:
             return -1
         if n == 0 or n > 18:
-            raise self._bad("length", buf, start, p)
+            raise self._bad(_E_LENGTH, buf, start, p)
         v = 0
         while p < eol:
             c = buf[p] - 48
             if c < 0 or c > 9:
-                raise self._bad("length", buf, start, p)
+                raise self._bad(_E_LENGTH, buf, start, p)
             v = v * 10 + c
             p += 1
         return v
@@ -352,7 +365,7 @@ class Reader:
         t = buf[s]
         d = self._depth
         if d and kind[d - 1] == _DOLLAR and t != _SEMI:
-            raise self._bad("chunk", buf, start, s)
+            raise self._bad(_E_CHUNK, buf, start, s)
         lo = self._searched
         if lo:
             self._searched = 0
@@ -368,7 +381,7 @@ class Reader:
                     self._searched = w - s - 1  # a long line arriving in pieces is searched once, not once per piece
                 return -1
             if w - s > _MAX_HEADER:
-                raise self._bad("line", buf, start, s)
+                raise self._bad(_E_LINE, buf, start, s)
             return -1
         if t == _PLUS or t == _COLON or t == _MINUS or t == _COMMA or t == _HASH or t == _LPAREN or t == _UNDER:
             return eol + 2
@@ -376,7 +389,7 @@ class Reader:
             n = self._len(buf, start, s + 1, eol)
             if n == -2:
                 if t != _DOLLAR:
-                    raise self._bad("length", buf, start, s + 1)
+                    raise self._bad(_E_LENGTH, buf, start, s + 1)
                 if dest is None or d or skip:
                     self._open(buf, start, s, _DOLLAR, -1)
                     self._scanned = eol + 2
@@ -384,16 +397,16 @@ class Reader:
                 # else gets_into of a streamed string, copied chunk by chunk as it arrives (below)
             elif n == -1:
                 if t != _DOLLAR:
-                    raise self._bad("length", buf, start, s + 1)
+                    raise self._bad(_E_LENGTH, buf, start, s + 1)
                 return eol + 2
             if t == _SEMI:
                 if not d or kind[d - 1] != _DOLLAR:
-                    raise self._bad("chunk_at", buf, start, s)
+                    raise self._bad(_E_CHUNK_AT, buf, start, s)
                 if n == 0:
                     self._depth = d - 1  # ";0" ends the streamed string
                     return eol + 2
             if t == _EQUAL and n < 4:
-                raise self._bad("verbatim4", buf, start, s)
+                raise self._bad(_E_VERBATIM4, buf, start, s)
             if skip:
                 self._drop = n + 2
                 self._scanned = eol + 2
@@ -417,17 +430,17 @@ class Reader:
                 self._need = end - start
                 return -2 if end - start > self._limit else -1
             if buf[end - 2] != _CR or buf[end - 1] != _LF:
-                raise self._bad("crlf", buf, start, end - 2)
+                raise self._bad(_E_CRLF, buf, start, end - 2)
             return end
         if t == _STAR or t == _TILDE or t == _PCT or t == _GT or t == _PIPE:
             n = self._len(buf, start, s + 1, eol)
             if n == -1:
                 if t != _STAR:
-                    raise self._bad("count", buf, start, s + 1)
+                    raise self._bad(_E_COUNT, buf, start, s + 1)
                 return eol + 2
             if n == -2:
                 if t == _GT or t == _PIPE:
-                    raise self._bad("count", buf, start, s + 1)
+                    raise self._bad(_E_COUNT, buf, start, s + 1)
                 n = -1
             elif n == 0:
                 if t == _PIPE:
@@ -441,15 +454,15 @@ class Reader:
             return 0
         if t == _DOT:
             if eol != s + 1 or not d or cnt[d - 1] >= 0:
-                raise self._bad("agg_end", buf, start, s)
+                raise self._bad(_E_AGG_END, buf, start, s)
             self._depth = d - 1
             return eol + 2
-        raise self._bad("type_byte", buf, start, s)
+        raise self._bad(_E_TYPE_BYTE, buf, start, s)
 
     def _open(self, buf, start, s, t, n):
         d = self._depth
         if d >= MAX_DEPTH:
-            raise self._bad("nesting", buf, start, s)
+            raise self._bad(_E_NESTING, buf, start, s)
         self._counts[d] = n
         self._kind[d] = t
         self._depth = d + 1
@@ -475,12 +488,12 @@ class Reader:
                 left -= k
             if left == 2 and w - s >= 2:  # the usual case: both bytes are here
                 if buf[s] != _CR or buf[s + 1] != _LF:
-                    raise self._bad("crlf", buf, s, s)
+                    raise self._bad(_E_CRLF, buf, s, s)
                 s += 2
                 left = 0
             while left and s < w:
                 if buf[s] != (_CR if left == 2 else _LF):
-                    raise self._bad("crlf", buf, s, s)
+                    raise self._bad(_E_CRLF, buf, s, s)
                 s += 1
                 left -= 1
             self._start = self._scanned = s
@@ -491,15 +504,15 @@ class Reader:
                 break
             # a streamed string: the next ";n" chunk header
             if s < w and buf[s] != _SEMI:
-                raise self._bad("chunk", buf, s, s)
+                raise self._bad(_E_CHUNK, buf, s, s)
             e = buf.find(b"\r\n", s, w)
             if e < 0:
                 if w - s > _MAX_HEADER:
-                    raise self._bad("line", buf, s, s)
+                    raise self._bad(_E_LINE, buf, s, s)
                 return NEED_DATA
             k = self._len(buf, s, s + 1, e)
             if k < 0:
-                raise self._bad("length", buf, s, s + 1)
+                raise self._bad(_E_LENGTH, buf, s, s + 1)
             self._start = self._scanned = e + 2
             if k == 0:
                 self._searched = 0
@@ -517,5 +530,5 @@ class Reader:
         if self.decode and self._bad_utf8:
             self._bad_utf8 = False
             self.attributes = None
-            return ProtocolError(text("not_utf8"))
+            return ProtocolError(text("decode"))
         return n

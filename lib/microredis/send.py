@@ -237,7 +237,7 @@ def _claim_slow(c):
     if c._conn is None:
         raise ConnectionError("client is closed")
     if c._resp2_subscribed and not c._sub_ping:
-        raise RedisError(text("subscribed"))
+        raise RedisError(text("_resp2_subscribed"))
     if c._raw_replies:
         from .rare import raw_unread
         raw_unread(c._raw_replies)
@@ -367,7 +367,7 @@ def _writable(buffer):
     try:
         buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
     except (TypeError, ValueError):
-        raise TypeError(text("writable"))
+        raise TypeError(text("_writable"))
 
 
 def _upper(a):

@@ -46,14 +46,14 @@ def _entries(v):
     out = []
     for e in v:
         if type(e) is not list or len(e) != 2:
-            raise TypeError(text("entries"))
+            raise TypeError(text("_entries"))
         out.append((e[0], None if e[1] is None else to_dict(e[1])))
     return out
 
 
 def _list(v):
     if type(v) is not list:
-        raise TypeError(text("array"))
+        raise TypeError(text("_list"))
     return v
 
 
@@ -62,7 +62,7 @@ def _float(x):
     if t is float:
         return x
     if t is not bytes and t is not str:
-        raise TypeError(text("number"))
+        raise TypeError(text("_float"))
     return float(x)
 
 
@@ -205,7 +205,7 @@ class StreamCommands:
 def _need(items):
     # variadic arguments (a tuple) that must not be empty
     if not items:
-        raise ValueError(text("args"))
+        raise ValueError(text("_need"))
     return items
 
 
@@ -216,7 +216,7 @@ def to_bool(v):
     # integer -> bool
     if type(v) is int or type(v) is bool:
         return bool(v)
-    raise TypeError(text("integer"))
+    raise TypeError(text("to_bool"))
 
 
 def to_dict(v):
@@ -246,7 +246,7 @@ def to_pairs(v):
     if _list(v) and type(v[0]) is list:
         for p in v:
             if type(p) is not list or len(p) != 2:
-                raise TypeError(text("pairs"))
+                raise TypeError(text("to_pairs"))
             out.append((p[0], _float(p[1])))
     else:
         if len(v) % 2:
