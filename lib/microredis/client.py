@@ -12,7 +12,8 @@ except ImportError:  # CPython
 from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
 from .encoder import check
 from .resp import NEED_DATA, Push, copy
-from .future import Future, Batch, set_read_until
+from .future import Future, Batch
+from . import future
 from . import send
 from .send import ok, _slot, _flush
 
@@ -37,13 +38,9 @@ _isinstance = isinstance
 _Exception = Exception
 
 
-class _Slow:
-    pass
-
-
 _OK = b"OK"  # +OK as _fast_ok gives it: _resolve knows these two objects
 _OK_STR = "OK"
-_SLOW = _Slow()  # _fast(): the next frame is not a complete simple reply; the reader's scanner takes it
+_SLOW = object()  # _fast(): the next frame is not a complete simple reply; the reader's scanner takes it
 
 
 def _digits(buf, p, e):
@@ -675,7 +672,8 @@ class CoreClient:
         finally:
             if self._conn is not None:
                 if clean:
-                    self._conn.release(self)
+                    if self._conn.client is self:  # the socket is free for the handler's next client
+                        self._conn.client = None
                 else:
                     self._lost(ConnectionError("close() could not read every pending reply"))
             self._conn = None
@@ -688,4 +686,4 @@ class CoreClient:
         return False
 
 
-set_read_until(_read_until)
+future.read_until = _read_until

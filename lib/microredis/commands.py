@@ -7,12 +7,18 @@
 # reply as read, or a function of the reply); Client puts them on the core client. Sets, sorted sets and streams,
 # and the argument and reply helpers, are in sets_streams.py.
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 from .client import CoreClient
 from .errors import text
 from .sets_streams import SetCommands, SortedSetCommands, StreamCommands, ok, to_bool, to_dict, to_float
 from .sets_streams import _int, _num, _many, _flat, _need
 
-_DAY_MS = 86400000  # a blocking timeout longer than this disables the client deadline (ticks_diff range)
+_DAY_MS = const(86400000)  # a blocking timeout longer than this disables the client deadline (ticks_diff range)
 
 
 # Conversions raise on a reply of any other shape; the client turns that into the future's ProtocolError (the

@@ -8,6 +8,12 @@
 
 import gc
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 from .errors import ConnectionError, RedisError, ReplyError, text
 from .resp import Reader, MemoryParameters
 from .encoder import Encoder, check
@@ -16,7 +22,7 @@ from .encoder import Encoder, check
 # (at most a day, commands.py), and ticks_diff is only right below half the tick period: 2**28 ms on CircuitPython
 # (ticks wrap at 2**29), 2**29 on MicroPython boards. 2**27 ms (about 37 hours) plus a day stays below both.
 MAX_TIMEOUT_MS = 1 << 27
-_HANDSHAKE_MEMORY = 4096  # the HELLO reply is about 100-200 bytes; a tiny memory_limit must not refuse it
+_HANDSHAKE_MEMORY = const(4096)  # the HELLO reply is about 100-200 bytes; a tiny memory_limit must not refuse it
 
 
 class _Conn:
@@ -34,10 +40,6 @@ class _Conn:
         self.ok = False
         self.transport.close()
 
-    def release(self, client):
-        if self.client is client:
-            self.client = None
-
 
 class ConnectionHandler:
     # h.retry() / h.health_check() (retry.py, loaded only then): class attributes until used, so a handler that
@@ -53,7 +55,7 @@ class ConnectionHandler:
         if type(port) is not int:
             raise TypeError(text("port"))
         if port < 1 or port > 65535:
-            raise ValueError(text("port_range"))
+            raise ValueError(text("port"))
         if protocol != 2 and protocol != 3:
             raise ValueError(text("protocol"))
         self.address = address

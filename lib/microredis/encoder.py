@@ -13,8 +13,6 @@ from .errors import text
 _BIG = const(4)  # a value is sent uncopied when it exceeds 1/_BIG of the send buffer
 _HDR = const(24)  # room for "$<len>\r\n" or "*<n>\r\n"
 
-_CRLF = b"\r\n"
-
 
 def check(a):
     """TypeError unless `a` is a valid command argument; called for every argument before anything is written.

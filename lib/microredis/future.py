@@ -22,11 +22,6 @@ _Exception = Exception
 read_until = None
 
 
-def set_read_until(fn):
-    global read_until
-    read_until = fn
-
-
 def take_future(c):
     # a recycled future for a new command; a fixed ring, not list.pop(): MicroPython shrinks a list on pop and would
     # re-grow it on append

@@ -202,19 +202,15 @@ def _flush(c):
     if c._unsent:
         try:
             c._encoder.flush()
-        except TimeoutError:
-            _send_failed(c, TimeoutError)
+        except TimeoutError:  # whatever interrupted it, the server may hold half a command
+            if c._conn is not None:
+                c._broken(TimeoutError("connection dropped: a send failed or was interrupted"), None)
             raise
         except BaseException:
-            _send_failed(c, ConnectionError)
+            if c._conn is not None:
+                c._broken(ConnectionError("connection dropped: a send failed or was interrupted"), None)
             raise
         _stamp(c)
-
-
-def _send_failed(c, kind):
-    # whatever interrupted it, the server may hold half a command
-    if c._conn is not None:
-        c._broken(kind("connection dropped: a send failed or was interrupted"), None)
 
 
 def _stamp(c):

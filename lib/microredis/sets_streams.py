@@ -23,7 +23,7 @@ def _many(x, name):
     # one item, or a non-empty list/tuple of items -> a new list
     if type(x) is list or type(x) is tuple:
         if not x:
-            raise ValueError(text("empty", name))
+            raise ValueError(text("_many", name))
         return list(x)
     return [x]
 
@@ -36,7 +36,7 @@ def _flat(args, mapping, name):
         args.append(k)
         args.append(v)
     if not mapping:
-        raise ValueError(text("empty", name))
+        raise ValueError(text("_many", name))
     return args
 
 
@@ -224,7 +224,7 @@ def to_dict(v):
     if type(v) is dict:
         return v
     if len(_list(v)) % 2:
-        raise ValueError(text("even"))
+        raise ValueError(text("to_dict"))
     d = {}
     for i in range(0, len(v), 2):
         d[v[i]] = v[i + 1]
@@ -250,7 +250,7 @@ def to_pairs(v):
             out.append((p[0], _float(p[1])))
     else:
         if len(v) % 2:
-            raise ValueError(text("even"))
+            raise ValueError(text("to_dict"))
         for i in range(0, len(v), 2):
             out.append((v[i], _float(v[i + 1])))
     return out

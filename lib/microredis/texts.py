@@ -7,8 +7,7 @@ argument, method or function the error is about, a name the module has anyway, s
 TEXTS = {
     "address": "address must be a (host, port) tuple",
     "host": "host must be a non-empty str",
-    "port": "port must be an int",
-    "port_range": "port must be 1..65535",
+    "port": "port must be an int in 1..65535",
     "protocol": "protocol must be 2 or 3",
     "auth": "auth() takes Credentials.password_only(...) or Credentials.acl(...)",
     "timeout": "timeout must be an int (ms)",
@@ -47,7 +46,7 @@ TEXTS = {
     "_bpop": "timeout must be a finite number of seconds >= 0 (0: block forever)",
     "int": "%s must be an int",
     "num": "%s must be an int or a float",
-    "empty": "%s must not be empty",
+    "_many": "%s must not be empty",
     "dict": "%s must be a dict",
     "_entries": "stream entries must be [id, fields]",
     "_list": "an array was expected",
@@ -65,7 +64,7 @@ TEXTS = {
     "xtrim": "xtrim needs maxlen or minid",
     "_need": "at least one argument is required",
     "to_bool": "an integer was expected",
-    "even": "an even number of elements was expected",
+    "to_dict": "an even number of elements was expected",
     "to_pairs": "[member, score] pairs were expected",
     "__getattr__": "module 'microredis' has no attribute %r",
     # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
