@@ -186,11 +186,16 @@ class Encoder:
 
 def encode(*args):
     """Convenience for tests and tools: the RESP bytes of one command."""
-    n = 64
-    while True:
-        e = Encoder(bytearray(n))  # no sink: the whole command must fit the buffer
-        try:
-            e.command(args)
-            return bytes(e.buf[:e.n])
-        except ValueError:  # it did not (check() raises TypeError): twice the room
-            n *= 2
+    out = []
+
+    class _Sink:
+        def send(self, buf, n):
+            out.append(bytes(buf[:n]))
+
+        def send_obj(self, obj):
+            out.append(bytes(obj))
+
+    e = Encoder(bytearray(64), _Sink())
+    e.command(args)
+    e.flush()
+    return b"".join(out)
