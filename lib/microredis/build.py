@@ -10,7 +10,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import MemoryFull, ProtocolError, reply_error
+from .errors import MemoryFull, ProtocolError, reply_error, text
 
 _PLUS = const(43)  # +
 _MINUS = const(45)  # -
@@ -29,7 +29,17 @@ _SEMI = const(59)  # ;
 _DOT = const(46)  # .
 _QMARK = const(63)  # ?
 
-_BIG_CHUNK = const(4000)  # digits per int() call: CPython refuses str->int beyond 4300 digits
+# Reader._bad()'s problems found while building (resp.py has 1-10; rare.py words them)
+_E_INTEGER = const(11)  # invalid integer
+_E_VERBATIM = const(12)  # verbatim string without format
+_E_NULL = const(13)  # invalid null
+_E_BOOLEAN = const(14)  # invalid boolean
+_E_DOUBLE = const(15)  # invalid double
+_E_MAP_END = const(16)  # streamed map ended after a key
+_E_MAP_KEY = const(17)  # map key is a map
+_E_TRAILING = const(18)  # trailing data inside reply
+_E_EARLY = const(19)  # reply ended early
+
 _COPY_LOOP = const(128)  # copies up to this size go byte by byte: slower, but allocate nothing
 
 # Simple strings returned as constants, so the most common replies allocate nothing.
@@ -62,7 +72,6 @@ def copy(dest, di, src, si, k):
         dest[di:di + k] = memoryview(src)[si:si + k]
 
 
-_NOT_UTF8 = "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)"
 _FLOAT_CHARS = b"0123456789+-.eainf"  # of a lowercased double: float() alone would take "_", spaces, "infinity"
 
 
@@ -74,42 +83,19 @@ def _int(r, buf, start, p, eol):
     elif p < eol and buf[p] == _PLUS:
         p += 1
     if p >= eol:
-        raise r._bad("invalid integer", buf, start, p)
+        raise r._bad(_E_INTEGER, buf, start, p)
     v = 0
     n = eol - p
     if n <= 18:
         while p < eol:
             c = buf[p] - 48
             if c < 0 or c > 9:
-                raise r._bad("invalid integer", buf, start, p)
+                raise r._bad(_E_INTEGER, buf, start, p)
             v = v * 10 + c
             p += 1
     else:
-        i = p
-        while i < eol:
-            c = buf[i]
-            if c < 48 or c > 57:  # digits only: int() would also take "_" and spaces
-                raise r._bad("invalid integer", buf, start, i)
-            i += 1
-        # chunks combined pairwise: CPython's int() refuses more than 4300 digits, and digit by digit is
-        # quadratic; the first chunk is the short one, as if zero-padded
-        i = _BIG_CHUNK
-        k = p + (n % i or i)
-        v = [int(bytes(buf[p:k]))]
-        while k < eol:
-            v.append(int(bytes(buf[k:k + i])))
-            k += i
-        b = 10 ** i  # i, not the const: mpy-cross would fold 10 ** 4000 into a 4 KB constant
-        while len(v) > 1:
-            if len(v) & 1:
-                v.insert(0, 0)
-            i = 0
-            while i * 2 < len(v):
-                v[i] = v[2 * i] * b + v[2 * i + 1]
-                i += 1
-            v = v[:i]
-            b = b * b
-        v = v[0]
+        from .bigint import big  # more than 18 digits (RESP3 big numbers): loaded only then
+        v = big(r, buf, start, p, eol)
     return -v if neg else v
 
 
@@ -205,7 +191,7 @@ def _build(r, p, end):
                     v = _close(r, depth)
                 elif t == _EQUAL:
                     if buf[eol + 5] != _COLON:
-                        raise r._bad("verbatim string without format", buf, start, eol + 2)
+                        raise r._bad(_E_VERBATIM, buf, start, eol + 2)
                     v = None if sk else _str(r, buf, eol + 6, eol + 2 + n)
                 else:
                     v = None if sk else _error(buf, eol + 2, eol + 2 + n)
@@ -213,12 +199,12 @@ def _build(r, p, end):
             v = None if sk else _error(buf, p + 1, eol)
         elif t == _UNDER:
             if eol != p + 1:
-                raise r._bad("invalid null", buf, start, p)
+                raise r._bad(_E_NULL, buf, start, p)
             v = None
         elif t == _HASH:
             c = buf[p + 1]
             if eol != p + 2 or (c != 116 and c != 102):
-                raise r._bad("invalid boolean", buf, start, p)
+                raise r._bad(_E_BOOLEAN, buf, start, p)
             v = c == 116
         elif t == _COMMA:
             v = bytes(buf[p + 1:eol]).lower()  # inf, nan in any case, as hiredis reads them
@@ -228,11 +214,11 @@ def _build(r, p, end):
             try:
                 v = float(v)
             except ValueError:
-                raise r._bad("invalid double", buf, start, p + 1)
+                raise r._bad(_E_DOUBLE, buf, start, p + 1)
         elif t == _DOT:
             depth -= 1
             if bkey[depth] is not _NOKEY and bk[depth] == _PCT:
-                raise r._bad("streamed map ended after a key", buf, start, p)
+                raise r._bad(_E_MAP_END, buf, start, p)
             v = _close(r, depth)
             sk = depth and bc[depth - 1] is None
         else:  # aggregate header (validated by the scan)
@@ -251,7 +237,7 @@ def _build(r, p, end):
                 elif depth and (bkey[depth - 1] is NEED_DATA or (bkey[depth - 1] is _NOKEY and (
                         bk[depth - 1] == _PCT or bk[depth - 1] == _PIPE))):
                     if t == _PCT:
-                        raise r._bad("map key is a map", buf, start, p)
+                        raise r._bad(_E_MAP_KEY, buf, start, p)
                     c = []
                     k = NEED_DATA
                 elif t == _PCT:
@@ -281,11 +267,11 @@ def _build(r, p, end):
         while True:
             if depth == 0:
                 if p < end:
-                    raise r._bad("trailing data inside reply", buf, start, p)
+                    raise r._bad(_E_TRAILING, buf, start, p)
                 if r.decode and r._bad_utf8:
                     r._bad_utf8 = False
                     r.attributes = None
-                    return ProtocolError(_NOT_UTF8)
+                    return ProtocolError(text("decode"))
                 return v
             d = depth - 1
             c = bc[d]
@@ -313,7 +299,7 @@ def _build(r, p, end):
                 break
     if depth == 0:
         return _NOKEY  # attributes only (the value after them is being copied by gets_into)
-    raise r._bad("reply ended early", buf, start, p)
+    raise r._bad(_E_EARLY, buf, start, p)
 
 
 def _close(r, d):

@@ -12,7 +12,8 @@ except ImportError:  # CPython
 from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError
 from .encoder import check
 from .resp import NEED_DATA, Push, copy
-from .future import Future, Batch, set_read_until
+from .future import Future, Batch
+from . import future
 from . import send
 from .send import ok, _slot, _flush
 
@@ -37,13 +38,9 @@ _isinstance = isinstance
 _Exception = Exception
 
 
-class _Slow:
-    pass
-
-
 _OK = b"OK"  # +OK as _fast_ok gives it: _resolve knows these two objects
 _OK_STR = "OK"
-_SLOW = _Slow()  # _fast(): the next frame is not a complete simple reply; the reader's scanner takes it
+_SLOW = object()  # _fast(): the next frame is not a complete simple reply; the reader's scanner takes it
 
 
 def _digits(buf, p, e):
@@ -66,7 +63,8 @@ def _pubsub():
     except ImportError as e:
         if "pubsub" not in str(e):
             raise
-        raise ImportError("microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py")
+        from .errors import text
+        raise ImportError(text("pubsub"))
     return pubsub
 
 
@@ -110,7 +108,7 @@ def _step(c, f):
     # one frame for wait(f), or one receive: a simple reply straight from the buffer, else the reader's scanner
     v = _fast(c)
     if v is NEED_DATA:  # nothing buffered: receive, then parse what came
-        if not _fill(c, _wait_ms(c, f)):
+        if not _fill(c, _remaining(c, _slot_of(c, f))):
             _check_deadline(c, f)
             return
         v = _fast(c)
@@ -129,7 +127,7 @@ def _step(c, f):
             if c._reader._start != p:
                 return  # a frame was consumed (a dropped push): look at the buffer again before receiving
             _check_deadline(c, f)  # a reply trickling in keeps its deadline
-            if not _fill(c, _wait_ms(c, f)):
+            if not _fill(c, _remaining(c, _slot_of(c, f))):
                 _check_deadline(c, f)
             return
     if not _dispatch(c, v):
@@ -153,12 +151,8 @@ def _after_push(c, f):
     # socket, a passed deadline fails the wait (checked only if f is still pending: a push_handler may have waited
     # it)
     r = c._reader
-    if f._state == _PENDING and r._start == r.wpos and _wait_ms(c, f) == 0:
+    if f._state == _PENDING and r._start == r.wpos and _remaining(c, _slot_of(c, f)) == 0:
         _check_deadline(c, f)
-
-
-def _wait_ms(c, f):
-    return _remaining(c, _slot_of(c, f))
 
 
 def _check_deadline(c, f):
@@ -227,7 +221,10 @@ def _fast_int(c, p, e):
 def _fast_bulk(c, p, e):
     n = _digits(c._reader.buf, p + 1, e)
     if n < 0:
-        return _fast_nil(c, p, e)
+        if e == p + 3 and c._reader.buf[p + 1] == 45 and c._reader.buf[p + 2] == 49:  # $-1: nil
+            _consume(c, e + 2)
+            return None
+        return _SLOW
     p = e + 4 + n  # where the frame ends
     if p > c._reader.wpos or c._reader.buf[p - 2] != 13 or c._reader.buf[p - 1] != 10:
         return _SLOW
@@ -238,14 +235,6 @@ def _fast_bulk(c, p, e):
     n = _bytes(_buffer_view(c)[e + 2:p - 2])
     _consume(c, p)
     return n
-
-
-def _fast_nil(c, p, e):
-    buf = c._reader.buf
-    if e == p + 3 and buf[p + 1] == 45 and buf[p + 2] == 49:
-        _consume(c, e + 2)
-        return None
-    return _SLOW
 
 
 def _fast_into(c, a, n, end):
@@ -301,7 +290,7 @@ def _resolve(c, h, v):
         c._resolve_slow(h, conv, v)
         return
     f = c._fut[h]
-    c._fut[h] = None  # (what _release() does, inline)
+    c._fut[h] = None  # (the slot is released, as in _resolve_slow)
     c._into[h] = None
     c._name[h] = None
     c._key[h] = None
@@ -311,17 +300,6 @@ def _resolve(c, h, v):
     c._resolved_count = (c._resolved_count + 1) & 0x3FFF
     f._value = v
     f._state = _DONE
-
-
-def _release(c, h):
-    c._fut[h] = None
-    c._into[h] = None
-    c._name[h] = None
-    c._key[h] = None
-    h += 1  # (_slot(c, 1), inline on the hot path)
-    c._head = h - c._cap if h >= c._cap else h
-    c._pending -= 1
-    c._resolved_count = (c._resolved_count + 1) & 0x3FFF
 
 
 def _remaining(c, h):
@@ -340,7 +318,8 @@ def _dispatch(c, v):
         if oob(c, v):
             return False
     if c._pending == 0:
-        err = ProtocolError("reply received with no command pending")
+        from .errors import text
+        err = ProtocolError(text("_dispatch"))
         c._broken(err, None)
         raise err
     if _isinstance(v, _Exception):
@@ -437,8 +416,7 @@ class CoreClient:
         """The next frame (reply or push) or None after timeout_ms; only when no future is pending."""
         return _pubsub().read_raw(self, timeout_ms)
 
-    def _check(self, a):
-        check(a)
+    _check = staticmethod(check)  # (pubsub.py: an argument check before anything is written)
 
     # ---- receiving ------------------------------------------------------------------------------------------
     # Every read path leaves the connection in step or drops it: an exception that escapes a read (a ^C in the
@@ -608,7 +586,13 @@ class CoreClient:
         f = self._fut[h]
         nm = self._name[h]
         key = self._key[h]
-        _release(self, h)
+        self._fut[h] = None  # (as _resolve releases it)
+        self._into[h] = None
+        self._name[h] = None
+        self._key[h] = None
+        self._head = _slot(self, 1)
+        self._pending -= 1
+        self._resolved_count = (self._resolved_count + 1) & 0x3FFF
         if isinstance(v, Exception):
             if type(v) is ProtocolError and nm is not None:
                 from .rare import failed
@@ -691,7 +675,8 @@ class CoreClient:
         finally:
             if self._conn is not None:
                 if clean:
-                    self._conn.release(self)
+                    if self._conn.client is self:  # the socket is free for the handler's next client
+                        self._conn.client = None
                 else:
                     self._lost(ConnectionError("close() could not read every pending reply"))
             self._conn = None
@@ -704,4 +689,4 @@ class CoreClient:
         return False
 
 
-set_read_until(_read_until)
+future.read_until = _read_until

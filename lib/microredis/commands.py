@@ -7,11 +7,18 @@
 # reply as read, or a function of the reply); Client puts them on the core client. Sets, sorted sets and streams,
 # and the argument and reply helpers, are in sets_streams.py.
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 from .client import CoreClient
+from .errors import text
 from .sets_streams import SetCommands, SortedSetCommands, StreamCommands, ok, to_bool, to_dict, to_float
 from .sets_streams import _int, _num, _many, _flat, _need
 
-_DAY_MS = 86400000  # a blocking timeout longer than this disables the client deadline (ticks_diff range)
+_DAY_MS = const(86400000)  # a blocking timeout longer than this disables the client deadline (ticks_diff range)
 
 
 # Conversions raise on a reply of any other shape; the client turns that into the future's ProtocolError (the
@@ -20,13 +27,13 @@ _DAY_MS = 86400000  # a blocking timeout longer than this disables the client de
 def _true(v):
     # PING / BGSAVE status replies -> True, like redis-py (errors never reach a conversion)
     if type(v) is not bytes and type(v) is not str:
-        raise TypeError("a status reply was expected")
+        raise TypeError(text("_true"))
     return True
 
 
 def _two(v):
     if type(v) is not list or len(v) != 2:
-        raise TypeError("a 2-element array was expected")
+        raise TypeError(text("_two"))
     return v
 
 
@@ -41,7 +48,7 @@ def _pair(v):
 def _scan(v):
     _two(v)
     if type(v[1]) is not list:
-        raise TypeError("a list of keys was expected")
+        raise TypeError(text("_scan"))
     return (_digits(v[0]), v[1])
 
 
@@ -53,7 +60,7 @@ def _time(v):
 def _digits(x):
     # int() of bytes/str only: int(3.5) or int(True) would hide a reply of the wrong type
     if type(x) is not bytes and type(x) is not str:
-        raise TypeError("a number as a string was expected")
+        raise TypeError(text("_digits"))
     return int(x)
 
 
@@ -96,7 +103,7 @@ class StringCommands:
         if persist:
             args.append("PERSIST")
         if len(args) > 4:
-            raise ValueError("getex takes only one of ex, px, exat, pxat, persist")
+            raise ValueError(text("getex"))
         return self._cmd(None, args)
 
     def getrange(self, key, start, end):
@@ -130,7 +137,7 @@ class KeyCommands:
     def _expire(self, cmd, key, t, nx, xx, gt, lt):
         args = [cmd, key, _int(t, "time")]
         if (nx and (xx or gt or lt)) or (gt and lt):
-            raise ValueError("nx excludes xx/gt/lt, and gt excludes lt")
+            raise ValueError(text("_expire"))
         for name, v in (("NX", nx), ("XX", xx), ("GT", gt), ("LT", lt)):
             if v:
                 args.append(name)  # flags need Redis 7
@@ -199,7 +206,7 @@ class HashCommands:
         if mapping is not None:
             _flat(args, mapping, "mapping")
         if len(args) == 2:
-            raise ValueError("hset needs field and value, or mapping")
+            raise ValueError(text("hset"))
         return self._cmd(None, args)
 
     def hget(self, key, field):
@@ -266,7 +273,7 @@ class ListCommands:
         # the server timeout, or none at all for 0. Replies queued behind it inherit that allowance (client.py).
         _num(timeout, "timeout")
         if not (timeout >= 0) or timeout - timeout != 0:  # negative, nan (compares false) or inf (inf - inf is nan)
-            raise ValueError("timeout must be a finite number of seconds >= 0 (0: block forever)")
+            raise ValueError(text("_bpop"))
         ms = int(timeout * 1000)
         return self._cmd(_pair, [cmd] + _many(keys, "keys") + [timeout], None,
                          -1 if ms == 0 or ms > _DAY_MS else ms)

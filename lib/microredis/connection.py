@@ -6,7 +6,15 @@
 # Credentials (credentials.py) and from_url (url.py) load only where used, so a board pays RAM only for what it
 # configures.
 
-from .errors import ConnectionError, RedisError, ReplyError
+import gc
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+from .errors import ConnectionError, RedisError, ReplyError, text
 from .resp import Reader, MemoryParameters
 from .encoder import Encoder, check
 
@@ -14,7 +22,7 @@ from .encoder import Encoder, check
 # (at most a day, commands.py), and ticks_diff is only right below half the tick period: 2**28 ms on CircuitPython
 # (ticks wrap at 2**29), 2**29 on MicroPython boards. 2**27 ms (about 37 hours) plus a day stays below both.
 MAX_TIMEOUT_MS = 1 << 27
-_HANDSHAKE_MEMORY = 4096  # the HELLO reply is about 100-200 bytes; a tiny memory_limit must not refuse it
+_HANDSHAKE_MEMORY = const(4096)  # the HELLO reply is about 100-200 bytes; a tiny memory_limit must not refuse it
 
 
 class _Conn:
@@ -32,10 +40,6 @@ class _Conn:
         self.ok = False
         self.transport.close()
 
-    def release(self, client):
-        if self.client is client:
-            self.client = None
-
 
 class ConnectionHandler:
     # h.retry() / h.health_check() (retry.py, loaded only then): class attributes until used, so a handler that
@@ -44,16 +48,16 @@ class ConnectionHandler:
 
     def __init__(self, address, protocol=3):
         if type(address) is not tuple or len(address) != 2:
-            raise TypeError("address must be a (host, port) tuple")
+            raise TypeError(text("address"))
         host, port = address
         if type(host) is not str or not host:
-            raise TypeError("host must be a non-empty str")
+            raise TypeError(text("host"))
         if type(port) is not int:
-            raise TypeError("port must be an int")
+            raise TypeError(text("port"))
         if port < 1 or port > 65535:
-            raise ValueError("port must be 1..65535")
+            raise ValueError(text("port"))
         if protocol != 2 and protocol != 3:
-            raise ValueError("protocol must be 2 or 3")
+            raise ValueError(text("protocol"))
         self.address = address
         self.protocol = protocol
         self._creds = None
@@ -86,7 +90,7 @@ class ConnectionHandler:
         if credentials is not None:
             from .credentials import Credentials  # loaded only by a board that authenticates
             if not isinstance(credentials, Credentials):
-                raise TypeError("auth() takes Credentials.password_only(...) or Credentials.acl(...)")
+                raise TypeError(text("auth"))
         self._creds = credentials
         return self
 
@@ -94,9 +98,9 @@ class ConnectionHandler:
         """Deadline in ms for each reply, counted from when its command is sent (also bounds dialing); 0: none.
         At most MAX_TIMEOUT_MS (2**27 ms, about 37 hours), so tick arithmetic stays exact where ticks wrap."""
         if type(ms) is not int:
-            raise TypeError("timeout must be an int (ms)")
+            raise TypeError(text("timeout"))
         if ms < 0 or ms > MAX_TIMEOUT_MS:
-            raise ValueError("timeout must be 0..%d ms (0: none)" % MAX_TIMEOUT_MS)
+            raise ValueError(text("timeout_ms", MAX_TIMEOUT_MS))
         self._timeout_ms = ms
         return self
 
@@ -106,13 +110,13 @@ class ConnectionHandler:
 
     def memory(self, params):
         if not isinstance(params, MemoryParameters):
-            raise TypeError("memory() takes a MemoryParameters")
+            raise TypeError(text("memory"))
         self._params = params
         return self
 
     def select(self, db):
         if type(db) is not int or db < 0:
-            raise ValueError("db must be an int >= 0")
+            raise ValueError(text("db"))
         self._db = db
         return self
 
@@ -153,10 +157,9 @@ class ConnectionHandler:
     def connect(self, stack=None, clock=None, client=None):
         """A Client on the cached socket, dialing (with the handshake) when there is none or it broke."""
         if clock is not None and not (hasattr(clock, "ticks_ms") and hasattr(clock, "ticks_diff")):
-            raise TypeError("clock must have ticks_ms() and ticks_diff(new, old) (e.g. the time module, "
-                            "microredis.clock.PeriodicTicks)")
+            raise TypeError(text("clock"))
         if stack is not None and not hasattr(stack, "socket"):
-            raise TypeError("stack must be a socket module or a SocketPool")
+            raise TypeError(text("stack"))
         if clock is None:
             clock = self._clock
             if clock is None:
@@ -180,6 +183,12 @@ class ConnectionHandler:
             conn = self._dial(clock, client) if rp is None else rp.dial(clock, client)  # client None: CoreClient
         if client is None:
             # the catalogue is imported only after a successful dial: a failed one on a small heap never pays for it
+            if fresh:
+                # A collection before the largest import of all lets it fill the holes that the dial and earlier
+                # imports left (the smallest heap that connects a full Client: 117 -> 103 KiB, bench/ram/README.md).
+                # Not before the dial too: that took the core's to 73 KiB, but 16 pipelined SETs then ran 5% slower
+                # (measured, bench/hot; the connection's objects land elsewhere in the heap).
+                gc.collect()
             from .commands import Client
             c = Client(conn, self._timeout_ms, clock)
         elif fresh:

@@ -8,10 +8,10 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+from .errors import text
+
 _BIG = const(4)  # a value is sent uncopied when it exceeds 1/_BIG of the send buffer
 _HDR = const(24)  # room for "$<len>\r\n" or "*<n>\r\n"
-
-_CRLF = b"\r\n"
 
 
 def check(a):
@@ -31,16 +31,13 @@ def check(a):
         return
     if isinstance(a, (bytes, bytearray, str, float)) or (isinstance(a, int) and not isinstance(a, bool)):
         return
-    raise TypeError("invalid argument type %s: use bytes, bytearray, memoryview (of bytes), str, int or float"
-                    % type(a).__name__)
+    raise TypeError(text("check", type(a).__name__))
 
 
 def _view(a):
     # A memoryview that did not pass as a byte view above.
     if hasattr(a, "itemsize"):
-        raise TypeError("memoryview argument must be 1-D, contiguous and of byte-sized items (got itemsize %d,"
-                        " ndim %d); use memoryview(x).cast('B') on a contiguous buffer" %
-                        (a.itemsize, getattr(a, "ndim", 1)))
+        raise TypeError(text("_view", a))  # (its item size and dimensions go into the text)
     # MicroPython without memoryview.itemsize: its views are always 1-D and contiguous, but may have wide items.
     # An empty slice store checks the item size first (ValueError "lhs and rhs should be compatible" when the
     # items are wider than a byte) and then writability (TypeError for a read-only view); a writable byte view
@@ -48,7 +45,7 @@ def _view(a):
     try:
         a[0:0] = b""
     except ValueError:
-        raise TypeError("memoryview argument must be of byte-sized items: use a memoryview of a bytearray or bytes")
+        raise TypeError(text("itemsize"))
     except TypeError:
         pass  # read-only, items one byte wide
 
@@ -64,7 +61,7 @@ class Encoder:
         n = self.n
         if n:
             if self.sink is None:
-                raise ValueError("command does not fit the send buffer and there is no sink")
+                raise ValueError(text("sink"))
             self.n = 0
             self.flushes += 1  # lets a caller tell whether part of a command has left the buffer
             self.sink.send(self.buf, n)
@@ -168,7 +165,7 @@ class Encoder:
             return
         self._room(k + _HDR)
         if len(self.buf) - self.n < k + _HDR:
-            raise ValueError("argument of %d bytes does not fit the %d-byte send buffer" % (k, cap))
+            raise ValueError(text("arg", k, cap))
         self.buf[self.n] = 36
         self.n += 1
         self._int(k)

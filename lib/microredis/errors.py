@@ -50,3 +50,10 @@ def reply_error(message):
     if message.startswith("NOPERM"):
         return NoPermissionError(message)
     return ReplyError(message)
+
+
+def text(what, *values):
+    # The message of a wrong argument or a misuse, named by a short key (texts.py: sentences kept off the heap
+    # until one is raised)
+    from .texts import text
+    return text(what, values)

@@ -6,7 +6,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import InvalidFuture, RedisError
+from .errors import InvalidFuture, RedisError, text
 
 _FREE = const(0)  # in the pool (or waited: its value was handed over)
 _PENDING = const(1)
@@ -20,11 +20,6 @@ _Exception = Exception
 # The client's read loop (client.py sets it when it loads): wait() calls it as a plain function, which on MicroPython
 # costs less than a method lookup through the client's classes.
 read_until = None
-
-
-def set_read_until(fn):
-    global read_until
-    read_until = fn
 
 
 def take_future(c):
@@ -100,7 +95,7 @@ class Future:
 
     def _odd(self):
         if self._state == _FREE:
-            raise InvalidFuture("this future was already waited (its value was handed over)")
+            raise InvalidFuture(text("_odd"))
         raise self._value  # _INVALID: every wait() of a broken future raises its error (it is never recycled)
 
     def __repr__(self):

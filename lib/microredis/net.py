@@ -4,6 +4,8 @@ The adapters live in their own modules and load on demand, so a board pays only 
 (MicroPython sockets), net_sock.py (CircuitPython socketpool, CPython); their shared base is transport.py and the
 TLS set-up tlsctx.py (loaded only for TLS)."""
 
+from .errors import text
+
 _stack = None
 
 
@@ -39,7 +41,7 @@ def open_transport(stack, host, port, timeout_ms, tls=None, server_hostname=None
     tmo = timeout_ms if timeout_ms and timeout_ms > 0 else -1
     factory = getattr(stack, "socket", None)
     if factory is None:
-        raise TypeError("stack must be a socket module or a SocketPool")
+        raise TypeError(text("stack"))
     # MicroPython's socket type has readinto; CPython's socket class and CircuitPython's
     # pool.socket (a bound method) do not.
     if hasattr(factory, "readinto"):

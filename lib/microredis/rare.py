@@ -138,12 +138,44 @@ def refuse(name):
     raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
 
 
+# Reader._bad(what, ...)'s texts, by the number resp.py and build.py give (their _E_ constants name them; the
+# nesting and type byte texts are made below)
+_BAD = (
+    None,
+    "invalid length",  # _E_LENGTH
+    "invalid count",  # _E_COUNT
+    "line too long or missing CRLF",  # _E_LINE
+    "bulk string not followed by CRLF",  # _E_CRLF
+    "streamed string chunk expected",  # _E_CHUNK
+    "unexpected streamed string chunk",  # _E_CHUNK_AT
+    "verbatim string shorter than its format",  # _E_VERBATIM4
+    "unexpected end of streamed aggregate",  # _E_AGG_END
+    None,  # _E_TYPE_BYTE
+    None,  # _E_NESTING
+    "invalid integer",  # _E_INTEGER
+    "verbatim string without format",  # _E_VERBATIM
+    "invalid null",  # _E_NULL
+    "invalid boolean",  # _E_BOOLEAN
+    "invalid double",  # _E_DOUBLE
+    "streamed map ended after a key",  # _E_MAP_END
+    "map key is a map",  # _E_MAP_KEY
+    "trailing data inside reply",  # _E_TRAILING
+    "reply ended early",  # _E_EARLY
+)
+
+
 def bad(r, what, buf, start, p):
     # Reader._bad(): where in the reply the problem is, and the received bytes around it
     if r.decode:
         r._bad_utf8 = False
     lo = p - 8 if p - 8 > start else start
     hi = p + 16 if p + 16 < r.wpos else r.wpos
+    if what == 9:  # _E_TYPE_BYTE
+        what = "unknown type byte %r" % chr(buf[p])
+    elif what == 10:  # _E_NESTING
+        what = "nesting deeper than %d" % len(r._counts)  # (the reader's stack: MAX_DEPTH levels)
+    else:
+        what = _BAD[what]
     return ProtocolError("%s at byte %d of the reply (near %r)" % (what, p - start, bytes(buf[lo:hi])))
 
 

@@ -10,8 +10,8 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import MemoryFull, ProtocolError
-from .build import _build, Push, NEED_DATA, _NOKEY, _NOT_UTF8, copy  # noqa: F401 (re-exported)
+from .errors import MemoryFull, ProtocolError, text
+from .build import _build, Push, NEED_DATA, _NOKEY, copy  # noqa: F401 (re-exported)
 
 MAX_DEPTH = const(32)  # nesting limit of aggregates; deeper input raises ProtocolError
 _MAX_HEADER = const(40)  # a length/count line longer than this is malformed, not "incomplete"
@@ -38,18 +38,34 @@ _SEMI = const(59)  # ;
 _DOT = const(46)  # .
 _QMARK = const(63)  # ?
 
+# What Reader._bad(what, ...) reports, as a number: rare.py words it (a sentence here would be a string object
+# on every board's heap, a key one more interned name); resp.py has 1-10, build.py 11-19.
+_E_LENGTH = const(1)  # invalid length
+_E_COUNT = const(2)  # invalid count
+_E_LINE = const(3)  # line too long or missing CRLF
+_E_CRLF = const(4)  # bulk string not followed by CRLF
+_E_CHUNK = const(5)  # streamed string chunk expected
+_E_CHUNK_AT = const(6)  # unexpected streamed string chunk
+_E_VERBATIM4 = const(7)  # verbatim string shorter than its format
+_E_AGG_END = const(8)  # unexpected end of streamed aggregate
+_E_TYPE_BYTE = const(9)  # unknown type byte
+_E_NESTING = const(10)  # nesting deeper than MAX_DEPTH
+
 
 class MemoryParameters:
     """buffer_size: receive buffer bytes, allocated once; frame_capacity: replies that may be pending at once;
     memory_limit: most bytes one reply may occupy while parsed (None: no cap but the machine's memory)."""
 
     def __init__(self, buffer_size=512, frame_capacity=8, memory_limit=16384):
+        what = None  # the wrong argument
         if type(buffer_size) is not int or buffer_size < 64:
-            raise ValueError("buffer_size must be an int >= 64")
-        if type(frame_capacity) is not int or frame_capacity < 1:
-            raise ValueError("frame_capacity must be an int >= 1")
-        if memory_limit is not None and (type(memory_limit) is not int or memory_limit < buffer_size):
-            raise ValueError("memory_limit must be None or an int >= buffer_size")
+            what = "buffer_size"
+        elif type(frame_capacity) is not int or frame_capacity < 1:
+            what = "frame_capacity"
+        elif memory_limit is not None and (type(memory_limit) is not int or memory_limit < buffer_size):
+            what = "memory_limit"
+        if what is not None:
+            raise ValueError(text(what))
         self.buffer_size = buffer_size
         self.frame_capacity = frame_capacity
         self.memory_limit = memory_limit
@@ -259,12 +275,12 @@ class Reader:
         if n == 2 and buf[p] == _MINUS and buf[p + 1] == 49:
             return -1
         if n == 0 or n > 18:
-            raise self._bad("invalid length", buf, start, p)
+            raise self._bad(_E_LENGTH, buf, start, p)
         v = 0
         while p < eol:
             c = buf[p] - 48
             if c < 0 or c > 9:
-                raise self._bad("invalid length", buf, start, p)
+                raise self._bad(_E_LENGTH, buf, start, p)
             v = v * 10 + c
             p += 1
         return v
@@ -349,7 +365,7 @@ class Reader:
         t = buf[s]
         d = self._depth
         if d and kind[d - 1] == _DOLLAR and t != _SEMI:
-            raise self._bad("streamed string chunk expected", buf, start, s)
+            raise self._bad(_E_CHUNK, buf, start, s)
         lo = self._searched
         if lo:
             self._searched = 0
@@ -365,7 +381,7 @@ class Reader:
                     self._searched = w - s - 1  # a long line arriving in pieces is searched once, not once per piece
                 return -1
             if w - s > _MAX_HEADER:
-                raise self._bad("line too long or missing CRLF", buf, start, s)
+                raise self._bad(_E_LINE, buf, start, s)
             return -1
         if t == _PLUS or t == _COLON or t == _MINUS or t == _COMMA or t == _HASH or t == _LPAREN or t == _UNDER:
             return eol + 2
@@ -373,7 +389,7 @@ class Reader:
             n = self._len(buf, start, s + 1, eol)
             if n == -2:
                 if t != _DOLLAR:
-                    raise self._bad("invalid length", buf, start, s + 1)
+                    raise self._bad(_E_LENGTH, buf, start, s + 1)
                 if dest is None or d or skip:
                     self._open(buf, start, s, _DOLLAR, -1)
                     self._scanned = eol + 2
@@ -381,16 +397,16 @@ class Reader:
                 # else gets_into of a streamed string, copied chunk by chunk as it arrives (below)
             elif n == -1:
                 if t != _DOLLAR:
-                    raise self._bad("invalid length", buf, start, s + 1)
+                    raise self._bad(_E_LENGTH, buf, start, s + 1)
                 return eol + 2
             if t == _SEMI:
                 if not d or kind[d - 1] != _DOLLAR:
-                    raise self._bad("unexpected streamed string chunk", buf, start, s)
+                    raise self._bad(_E_CHUNK_AT, buf, start, s)
                 if n == 0:
                     self._depth = d - 1  # ";0" ends the streamed string
                     return eol + 2
             if t == _EQUAL and n < 4:
-                raise self._bad("verbatim string shorter than its format", buf, start, s)
+                raise self._bad(_E_VERBATIM4, buf, start, s)
             if skip:
                 self._drop = n + 2
                 self._scanned = eol + 2
@@ -414,17 +430,17 @@ class Reader:
                 self._need = end - start
                 return -2 if end - start > self._limit else -1
             if buf[end - 2] != _CR or buf[end - 1] != _LF:
-                raise self._bad("bulk string not followed by CRLF", buf, start, end - 2)
+                raise self._bad(_E_CRLF, buf, start, end - 2)
             return end
         if t == _STAR or t == _TILDE or t == _PCT or t == _GT or t == _PIPE:
             n = self._len(buf, start, s + 1, eol)
             if n == -1:
                 if t != _STAR:
-                    raise self._bad("invalid count", buf, start, s + 1)
+                    raise self._bad(_E_COUNT, buf, start, s + 1)
                 return eol + 2
             if n == -2:
                 if t == _GT or t == _PIPE:
-                    raise self._bad("invalid count", buf, start, s + 1)
+                    raise self._bad(_E_COUNT, buf, start, s + 1)
                 n = -1
             elif n == 0:
                 if t == _PIPE:
@@ -438,15 +454,15 @@ class Reader:
             return 0
         if t == _DOT:
             if eol != s + 1 or not d or cnt[d - 1] >= 0:
-                raise self._bad("unexpected end of streamed aggregate", buf, start, s)
+                raise self._bad(_E_AGG_END, buf, start, s)
             self._depth = d - 1
             return eol + 2
-        raise self._bad("unknown type byte %r" % chr(t), buf, start, s)
+        raise self._bad(_E_TYPE_BYTE, buf, start, s)
 
     def _open(self, buf, start, s, t, n):
         d = self._depth
         if d >= MAX_DEPTH:
-            raise self._bad("nesting deeper than %d" % MAX_DEPTH, buf, start, s)
+            raise self._bad(_E_NESTING, buf, start, s)
         self._counts[d] = n
         self._kind[d] = t
         self._depth = d + 1
@@ -472,12 +488,12 @@ class Reader:
                 left -= k
             if left == 2 and w - s >= 2:  # the usual case: both bytes are here
                 if buf[s] != _CR or buf[s + 1] != _LF:
-                    raise self._bad("bulk string not followed by CRLF", buf, s, s)
+                    raise self._bad(_E_CRLF, buf, s, s)
                 s += 2
                 left = 0
             while left and s < w:
                 if buf[s] != (_CR if left == 2 else _LF):
-                    raise self._bad("bulk string not followed by CRLF", buf, s, s)
+                    raise self._bad(_E_CRLF, buf, s, s)
                 s += 1
                 left -= 1
             self._start = self._scanned = s
@@ -488,15 +504,15 @@ class Reader:
                 break
             # a streamed string: the next ";n" chunk header
             if s < w and buf[s] != _SEMI:
-                raise self._bad("streamed string chunk expected", buf, s, s)
+                raise self._bad(_E_CHUNK, buf, s, s)
             e = buf.find(b"\r\n", s, w)
             if e < 0:
                 if w - s > _MAX_HEADER:
-                    raise self._bad("line too long or missing CRLF", buf, s, s)
+                    raise self._bad(_E_LINE, buf, s, s)
                 return NEED_DATA
             k = self._len(buf, s, s + 1, e)
             if k < 0:
-                raise self._bad("invalid length", buf, s, s + 1)
+                raise self._bad(_E_LENGTH, buf, s, s + 1)
             self._start = self._scanned = e + 2
             if k == 0:
                 self._searched = 0
@@ -514,5 +530,5 @@ class Reader:
         if self.decode and self._bad_utf8:
             self._bad_utf8 = False
             self.attributes = None
-            return ProtocolError(_NOT_UTF8)
+            return ProtocolError(text("decode"))
         return n

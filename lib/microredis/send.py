@@ -11,7 +11,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import ConnectionError, ProtocolError, RedisError, TimeoutError
+from .errors import ConnectionError, ProtocolError, RedisError, TimeoutError, text
 from .encoder import check
 from .future import take_future, recycle
 
@@ -202,19 +202,15 @@ def _flush(c):
     if c._unsent:
         try:
             c._encoder.flush()
-        except TimeoutError:
-            _send_failed(c, TimeoutError)
+        except TimeoutError:  # whatever interrupted it, the server may hold half a command
+            if c._conn is not None:
+                c._broken(TimeoutError("connection dropped: a send failed or was interrupted"), None)
             raise
         except BaseException:
-            _send_failed(c, ConnectionError)
+            if c._conn is not None:
+                c._broken(ConnectionError("connection dropped: a send failed or was interrupted"), None)
             raise
         _stamp(c)
-
-
-def _send_failed(c, kind):
-    # whatever interrupted it, the server may hold half a command
-    if c._conn is not None:
-        c._broken(kind("connection dropped: a send failed or was interrupted"), None)
 
 
 def _stamp(c):
@@ -237,8 +233,7 @@ def _claim_slow(c):
     if c._conn is None:
         raise ConnectionError("client is closed")
     if c._resp2_subscribed and not c._sub_ping:
-        raise RedisError("RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); "
-                         "close the subscription first, or use RESP3")
+        raise RedisError(text("_resp2_subscribed"))
     if c._raw_replies:
         from .rare import raw_unread
         raw_unread(c._raw_replies)
@@ -290,9 +285,8 @@ def _cmd(c, conv, args, into=None, extra_ms=0):
 
 
 # ---- sending --------------------------------------------------------------------------------------------------
-def flush(c):
-    """Send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)."""
-    _flush(c)
+# flush(): send what is queued (inside a pipeline() block, commands wait until its end or a full buffer)
+flush = _flush
 
 
 def pipeline(c):
@@ -304,7 +298,7 @@ def command(c, *args):
     """Any command; returns a Future of the raw reply. Commands that would break the matching of replies to
     futures (the subscribe family, MONITOR, CLIENT REPLY, RESET, HELLO, QUIT) are refused with ValueError."""
     if not args:
-        raise ValueError("command() needs at least the command name")
+        raise ValueError(text("command"))
     _refuse(args)
     return _cmd(c, None, args)
 
@@ -333,7 +327,7 @@ def get_into(c, key, buffer):
     """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
     t = type(buffer)
     if t is not bytearray and t is not memoryview:  # isinstance(x, (a, b)) would build a tuple
-        raise TypeError("buffer must be a bytearray or memoryview")
+        raise TypeError(text("buffer"))
     if t is memoryview:
         check(buffer)  # 1-D, contiguous, byte-sized: the reader copies bytes, not items or rows
     _writable(buffer)
@@ -369,7 +363,7 @@ def _writable(buffer):
     try:
         buffer[0:0] = b""  # a read-only memoryview fails here, not half-way through a reply
     except (TypeError, ValueError):
-        raise TypeError("buffer must be writable")
+        raise TypeError(text("_writable"))
 
 
 def _upper(a):

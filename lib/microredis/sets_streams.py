@@ -2,19 +2,20 @@
 # Same rules as commands.py: options are validated before anything is sent, argument types by the core's _cmd. A
 # mixin needs only self._cmd(conversion, args) -> Future, where conversion is None or a function of the reply.
 
+from .errors import text
 from .send import ok  # noqa: F401 (re-exported for commands.py)
 
 
 def _int(v, name):
     if type(v) is not int:
-        raise TypeError("%s must be an int" % name)
+        raise TypeError(text("int", name))
     return v
 
 
 def _num(v, name):
     t = type(v)
     if t is not int and t is not float:
-        raise TypeError("%s must be an int or a float" % name)
+        raise TypeError(text("num", name))
     return v
 
 
@@ -22,7 +23,7 @@ def _many(x, name):
     # one item, or a non-empty list/tuple of items -> a new list
     if type(x) is list or type(x) is tuple:
         if not x:
-            raise ValueError("%s must not be empty" % name)
+            raise ValueError(text("_many", name))
         return list(x)
     return [x]
 
@@ -30,12 +31,12 @@ def _many(x, name):
 def _flat(args, mapping, name):
     # appends k1, v1, k2, v2... of a non-empty dict to args
     if not hasattr(mapping, "items"):
-        raise TypeError("%s must be a dict" % name)
+        raise TypeError(text("dict", name))
     for k, v in mapping.items():
         args.append(k)
         args.append(v)
     if not mapping:
-        raise ValueError("%s must not be empty" % name)
+        raise ValueError(text("_many", name))
     return args
 
 
@@ -45,14 +46,14 @@ def _entries(v):
     out = []
     for e in v:
         if type(e) is not list or len(e) != 2:
-            raise TypeError("stream entries must be [id, fields]")
+            raise TypeError(text("_entries"))
         out.append((e[0], None if e[1] is None else to_dict(e[1])))
     return out
 
 
 def _list(v):
     if type(v) is not list:
-        raise TypeError("an array was expected")
+        raise TypeError(text("_list"))
     return v
 
 
@@ -61,21 +62,21 @@ def _float(x):
     if t is float:
         return x
     if t is not bytes and t is not str:
-        raise TypeError("a number was expected")
+        raise TypeError(text("_float"))
     return float(x)
 
 
 def _trim(args, maxlen, approximate, minid, limit):
     if maxlen is not None and minid is not None:
-        raise ValueError("maxlen and minid are mutually exclusive")
+        raise ValueError(text("minid"))
     if maxlen is not None:
         if _int(maxlen, "maxlen") < 0:
-            raise ValueError("maxlen must be >= 0")
+            raise ValueError(text("maxlen"))
         args.append("MAXLEN")
     elif minid is not None:
         args.append("MINID")
     elif limit is not None:
-        raise ValueError("limit needs maxlen or minid")
+        raise ValueError(text("limit"))
     else:
         return args
     if approximate:
@@ -83,7 +84,7 @@ def _trim(args, maxlen, approximate, minid, limit):
     args.append(minid if maxlen is None else maxlen)
     if limit is not None:
         if not approximate:
-            raise ValueError("limit needs approximate=True")
+            raise ValueError(text("approximate"))
         args.append("LIMIT")
         args.append(_int(limit, "limit"))
     return args
@@ -112,11 +113,11 @@ class SortedSetCommands:
         """ZADD from {member: score} -> the number added (changed with ch=True); incr=True: the new score (float),
         or None when nx/xx/gt/lt prevented the update."""
         if nx and xx:
-            raise ValueError("nx and xx are mutually exclusive")
+            raise ValueError(text("nx"))
         if (gt and lt) or (nx and (gt or lt)):
-            raise ValueError("only one of nx, gt, lt may be set")
+            raise ValueError(text("gt"))
         if incr and len(mapping) != 1:
-            raise ValueError("incr takes exactly one member")
+            raise ValueError(text("incr"))
         args = ["ZADD", key]
         for name, v in (("NX", nx), ("XX", xx), ("GT", gt), ("LT", lt), ("CH", ch), ("INCR", incr)):
             if v:
@@ -131,7 +132,7 @@ class SortedSetCommands:
         """ZRANGE (Redis 6.2 forms) -> [members], or [(member, float score)] with withscores=True."""
         args = ["ZRANGE", key, start, end]
         if byscore and bylex:
-            raise ValueError("byscore and bylex are mutually exclusive")
+            raise ValueError(text("bylex"))
         if byscore:
             args.append("BYSCORE")
         elif bylex:
@@ -140,13 +141,13 @@ class SortedSetCommands:
             args.append("REV")
         if offset is not None or num is not None:
             if offset is None or num is None or not (byscore or bylex):
-                raise ValueError("offset and num go together, with byscore or bylex")
+                raise ValueError(text("offset"))
             args.append("LIMIT")
             args.append(_int(offset, "offset"))
             args.append(_int(num, "num"))
         if withscores:
             if bylex:
-                raise ValueError("withscores does not apply to bylex")
+                raise ValueError(text("withscores"))
             args.append("WITHSCORES")
         return self._cmd(to_pairs if withscores else None, args)
 
@@ -197,14 +198,14 @@ class StreamCommands:
     def xtrim(self, key, maxlen=None, approximate=True, minid=None, limit=None):
         """XTRIM by maxlen or minid -> the number of entries removed."""
         if maxlen is None and minid is None:
-            raise ValueError("xtrim needs maxlen or minid")
+            raise ValueError(text("xtrim"))
         return self._cmd(None, _trim(["XTRIM", key], maxlen, approximate, minid, limit))
 
 
 def _need(items):
     # variadic arguments (a tuple) that must not be empty
     if not items:
-        raise ValueError("at least one argument is required")
+        raise ValueError(text("_need"))
     return items
 
 
@@ -215,7 +216,7 @@ def to_bool(v):
     # integer -> bool
     if type(v) is int or type(v) is bool:
         return bool(v)
-    raise TypeError("an integer was expected")
+    raise TypeError(text("to_bool"))
 
 
 def to_dict(v):
@@ -223,7 +224,7 @@ def to_dict(v):
     if type(v) is dict:
         return v
     if len(_list(v)) % 2:
-        raise ValueError("an even number of elements was expected")
+        raise ValueError(text("to_dict"))
     d = {}
     for i in range(0, len(v), 2):
         d[v[i]] = v[i + 1]
@@ -245,11 +246,11 @@ def to_pairs(v):
     if _list(v) and type(v[0]) is list:
         for p in v:
             if type(p) is not list or len(p) != 2:
-                raise TypeError("[member, score] pairs were expected")
+                raise TypeError(text("to_pairs"))
             out.append((p[0], _float(p[1])))
     else:
         if len(v) % 2:
-            raise ValueError("an even number of elements was expected")
+            raise ValueError(text("to_dict"))
         for i in range(0, len(v), 2):
             out.append((v[i], _float(v[i + 1])))
     return out

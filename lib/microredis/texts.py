@@ -1,0 +1,79 @@
+"""The texts of the errors a wrong argument, a misuse or a reply of an unexpected shape raises, loaded only then.
+
+The code names each error with a short key (errors.text(key, values...)): in a .mpy file a sentence is a string
+object on the heap of every board that imports the module, a key is an interned name. A key is the name of the
+argument, method or function the error is about, a name the module has anyway, so it costs nothing more."""
+
+TEXTS = {
+    "address": "address must be a (host, port) tuple",
+    "host": "host must be a non-empty str",
+    "port": "port must be an int in 1..65535",
+    "protocol": "protocol must be 2 or 3",
+    "auth": "auth() takes Credentials.password_only(...) or Credentials.acl(...)",
+    "timeout": "timeout must be an int (ms)",
+    "timeout_ms": "timeout must be 0..%d ms (0: none)",
+    "memory": "memory() takes a MemoryParameters",
+    "db": "db must be an int >= 0",
+    "clock": "clock must have ticks_ms() and ticks_diff(new, old) (e.g. the time module, "
+             "microredis.clock.PeriodicTicks)",
+    "stack": "stack must be a socket module or a SocketPool",
+    "buffer_size": "buffer_size must be an int >= 64",
+    "frame_capacity": "frame_capacity must be an int >= 1",
+    "memory_limit": "memory_limit must be None or an int >= buffer_size",
+    "check": "invalid argument type %s: use bytes, bytearray, memoryview (of bytes), str, int or float",
+    "_view": "memoryview argument must be 1-D, contiguous and of byte-sized items (got itemsize %d, ndim %d); "
+                  "use memoryview(x).cast('B') on a contiguous buffer",
+    "itemsize": "memoryview argument must be of byte-sized items: use a memoryview of a bytearray or bytes",
+    "sink": "command does not fit the send buffer and there is no sink",
+    "arg": "argument of %d bytes does not fit the %d-byte send buffer",
+    "command": "command() needs at least the command name",
+    "buffer": "buffer must be a bytearray or memoryview",
+    "_writable": "buffer must be writable",
+    "_resp2_subscribed": "RESP2 subscribed mode allows only the subscribe family and PING (sub.ping()); close the "
+                  "subscription first, or use RESP3",
+    "_odd": "this future was already waited (its value was handed over)",
+    "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
+    "_dispatch": "reply received with no command pending",
+    # the catalogue (commands.py, sets_streams.py): wrong arguments, and replies of an unexpected shape (a
+    # conversion's TypeError, which the future's ProtocolError quotes)
+    "_true": "a status reply was expected",
+    "_two": "a 2-element array was expected",
+    "_scan": "a list of keys was expected",
+    "_digits": "a number as a string was expected",
+    "getex": "getex takes only one of ex, px, exat, pxat, persist",
+    "_expire": "nx excludes xx/gt/lt, and gt excludes lt",
+    "hset": "hset needs field and value, or mapping",
+    "_bpop": "timeout must be a finite number of seconds >= 0 (0: block forever)",
+    "int": "%s must be an int",
+    "num": "%s must be an int or a float",
+    "_many": "%s must not be empty",
+    "dict": "%s must be a dict",
+    "_entries": "stream entries must be [id, fields]",
+    "_list": "an array was expected",
+    "_float": "a number was expected",
+    "minid": "maxlen and minid are mutually exclusive",
+    "maxlen": "maxlen must be >= 0",
+    "limit": "limit needs maxlen or minid",
+    "approximate": "limit needs approximate=True",
+    "nx": "nx and xx are mutually exclusive",
+    "gt": "only one of nx, gt, lt may be set",
+    "incr": "incr takes exactly one member",
+    "bylex": "byscore and bylex are mutually exclusive",
+    "offset": "offset and num go together, with byscore or bylex",
+    "withscores": "withscores does not apply to bylex",
+    "xtrim": "xtrim needs maxlen or minid",
+    "_need": "at least one argument is required",
+    "to_bool": "an integer was expected",
+    "to_dict": "an even number of elements was expected",
+    "to_pairs": "[member, score] pairs were expected",
+    "__getattr__": "module 'microredis' has no attribute %r",
+    # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
+    "decode": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
+}
+
+
+def text(what, values):
+    t = TEXTS[what]
+    if what == "_view":  # (the view itself: encoder._view's frame stays small enough for the C stack)
+        values = (values[0].itemsize, getattr(values[0], "ndim", 1))
+    return t % values if values else t
