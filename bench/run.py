@@ -365,7 +365,7 @@ def main():
     t_start = time.monotonic()
     if args.smoke:
         args.rounds, args.target_ms = 1, 5
-    n_alloc, n_strace, n_get, n_prof = (16, 4, 300, 50) if args.smoke else (256, 200, 20000, 2000)
+    n_alloc, n_strace, n_get, n_prof, n_time = (16, 4, 300, 50, 50) if args.smoke else (256, 200, 20000, 2000, 2000)
     command = " ".join([os.path.relpath(sys.executable, ROOT), "bench/run.py"] + sys.argv[1:])
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     notes = ["load average (1, 5, 15 min) at the start: %s" % loadavg()]
@@ -413,6 +413,8 @@ def main():
         R["parts"] = []
         for label, mods in optional_parts():
             R["parts"].append((label, mods, int(mp("mp_ram.py", ["part:" + ",".join(mods), "ram"], fmt="mpy"))))
+        log("optional parts per operation (asyncio client, transaction, script, cache hit)...")
+        R["partops"] = json.loads(mp("mp_parts.py", [args.rounds, n_alloc, n_time], cpu=same_cpu))
         log("smallest heap (bisection)...")
         R["heap"] = {}
         step = 16 if args.smoke else 1
@@ -555,6 +557,8 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
         for label, mods, n in R["parts"]:
             L.append("| %s | %s | %s |" % (label, ", ".join("`%s`" % m for m in mods), kb(n)))
         L.append("")
+    if R.get("partops"):
+        L += partops_md(R["partops"], args.rounds)
     g = R["getrate"]
     L += ["**`get()` rate, 20,000 GETs (core client, .mpy), 8 MiB heap vs 256 KiB heap**" if not args.smoke
           else "**`get()` rate (smoke: few GETs)**", "",
@@ -577,6 +581,31 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
     L += profile_md(R)
     L += ["## Exact commands", "", "```"] + commands + ["```", ""]
     return "\n".join(L)
+
+
+def partops_md(p, rounds):
+    """The optional parts' per-operation costs (bench/mp_parts.py): bytes per operation, and a speed ratio to the
+    plain client in the same process, alternated."""
+    med = statistics.median
+    L = ["**Optional parts, per operation (MicroPython, from .mpy)**: heap traffic = `micropython.mem_total()` "
+         "delta, garbage = `gc.mem_alloc()` delta with the GC off, bytes per operation over %d operations; time: %d "
+         "operations against %d of the plain client in the same process, the two alternated (who goes first "
+         "rotates); median of %d round(s) (p25-p75), client pinned to the server's CPU. asyncio: `c = await "
+         "aio.connect(h)` (MicroPython's frozen asyncio) against `set().wait()` of a synchronous `Client`; cache: "
+         "`Cache(c, slots=8, size=64, keys=(k,))`, every timed `get()` a hit, against `get()` round trips of an "
+         "uncached `Client`." % (p["n_alloc"], p["n_time"], p["n_time"], rounds), "",
+         "| operation | heap traffic B | garbage B | time |", "|---|---:|---:|---|"]
+    rows = (("aio", "asyncio client: `await c.set(k, v)`", "%s x the sync client's time (sync = 1)" % spread(
+                p["aio_time"])),
+            ("tx", "transaction: `with c.transaction() as t:` SET, INCR, GET, then the three results waited", ""),
+            ("script", "script: `script.run(keys=[k], args=[1]).wait()` (INCRBY script)", ""),
+            ("cache", "client-side cache: `c.get(k).wait()`, a hit", "%s x the rate of uncached `get()` round "
+                                                                        "trips" % spread(p["cache_rate"])))
+    for key, label, time_cell in rows:
+        L.append("| %s | %s | %s | %s |" % (label, num(med(p[key + "_heap"])), num(med(p[key + "_garbage"])),
+                                            time_cell))
+    L.append("")
+    return L
 
 
 def n_of(args):

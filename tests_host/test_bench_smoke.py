@@ -20,8 +20,18 @@ def test_bench_smoke(tmp_path):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     md = out.read_text()
     for section in ("- date: ", "- machine: ", "## Speed on MicroPython", "## Per command on MicroPython",
-                    "## RAM on MicroPython", "**Optional parts, from .mpy**", "`get()` rate", "## CPython", "## Profile", "## Exact commands"):
+                    "## RAM on MicroPython", "**Optional parts, from .mpy**",
+                    "**Optional parts, per operation (MicroPython, from .mpy)**", "`get()` rate", "## CPython",
+                    "## Profile", "## Exact commands"):
         assert section in md, section
+    # the optional parts' table: asyncio, transaction, script, cache hit, each with its bytes per operation
+    parts = md.split("**Optional parts, per operation (MicroPython, from .mpy)**", 1)[1].split("\n\n", 2)[1]
+    rows = [r for r in parts.splitlines() if r.startswith("| ") and not r.startswith("| operation ")]
+    assert len(rows) == 4, parts
+    for r in rows:
+        cells = [c.strip() for c in r.strip("|").split("|")]
+        assert float(cells[1]) >= 0 and float(cells[2]) >= 0, r
+    assert float(rows[0].split("|")[4].split()[0]) > 0 and float(rows[3].split("|")[4].split()[0]) > 0, parts
     # the raw floor and microredis always run; every op has a ratio for microredis
     speed = md.split("**Client and redis-server on the same CPU (headline)**", 1)[1].split("\n\n", 2)[1]
     rows = [r for r in speed.splitlines() if r.startswith("| ") and not r.startswith("| op ")]
