@@ -79,7 +79,7 @@ def test_skipped_type_of_an_oversized_reply_and_of_attributed_values():
 def test_gets_msg_into_too_big_sets_skipped_type():
     r = reader()
     r.feed(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$9\r\n123456789\r\n:1\r\n")
-    raises(MemoryFull, gets_msg_into, r, bytearray(4), bytearray(8))
+    raises(MemoryFull, gets_msg_into, r, bytearray(4), bytearray(8), (b"message", b"pmessage", b"smessage"))
     eq(r.skipped_type, ord(">"))
     eq(r.gets(), 1)
     eq(r.skipped_type, 0)

@@ -91,6 +91,9 @@ class Subscription:
     re-subscriptions and `on_gap(sub)` is called after each. Messages published while the connection was down are
     lost: Pub/Sub keeps nothing for a subscriber that is not connected (use a stream for that)."""
 
+    _KINDS = _KINDS  # the frame names, for rare.py's RESP2 subscribed-mode routing and zero-copy message reads
+    _CONFIRM = _CONFIRM
+
     gaps = 0  # re-subscriptions after a re-dial (each one a window in which messages were lost)
     on_gap = None  # called with the Subscription after each re-subscription
 

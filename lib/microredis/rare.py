@@ -6,10 +6,6 @@ text (Reader._bad), MemoryParameters' repr, the handshake's error texts."""
 from .errors import AuthenticationError, ConnectionError, MemoryFull, ProtocolError, RedisError
 from .build import NEED_DATA, Push, copy
 
-# RESP2 subscribed mode: arrays starting with these are pub/sub frames, not replies (str with decode_responses)
-_PUBSUB2 = (b"message", b"pmessage", b"smessage", b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe",
-            b"punsubscribe", b"sunsubscribe")
-_PUBSUB2S = tuple(x.decode() for x in _PUBSUB2)
 
 
 def in_step(e):
@@ -53,11 +49,19 @@ def failed(v, nm, key, e):
 
 def oob(c, v):
     # an out-of-band frame (RESP3 push, RESP2 subscribed-mode message or confirmation) goes to c._push
-    if type(v) is Push or (type(v) is list and v and
-                           (v[0] in _PUBSUB2 if type(v[0]) is bytes else v[0] in _PUBSUB2S)):
-        c._push(v)
-        return True
-    return False
+    if type(v) is not Push:
+        # RESP2 subscribed mode: an array starting with one of the frame names of the subscription (pubsub.py keeps
+        # them) is a pub/sub frame, not a reply (str with decode_responses)
+        s = c._sub
+        if s is None or type(v) is not list or not v:
+            return False
+        k = v[0]
+        if type(k) is str:
+            k = k.encode()
+        if k not in s._KINDS and k not in s._CONFIRM:
+            return False
+    c._push(v)
+    return True
 
 
 def unbuilt(c, e, p):
@@ -96,7 +100,7 @@ def _get_msg(c, dest, chan):
     r = c._reader
     p = r._start
     try:
-        v = gets_msg_into(r, dest, chan)
+        v = gets_msg_into(r, dest, chan, c._sub._KINDS)
     except MemoryFull:
         raise  # a message that does not fit: discarded, the reader is in step
     except ProtocolError as e:
@@ -209,10 +213,9 @@ def handshake_error(e, what, fallback):
 
 
 # ---- pub/sub messages read without building objects (receive_into) ----------------------------------------
-_MSG = (b"message", b"pmessage", b"smessage")
 
 
-def gets_msg_into(r, dest, chan):
+def gets_msg_into(r, dest, chan, kinds):
     # Reader r's gets(), except that a complete pub/sub message frame (message, pmessage, smessage) is not built: its
     # payload is copied into dest, its channel into chan, and the payload length returned (r.msg_kind and r.msg_clen
     # tell the kind and the channel length). A payload longer than dest is discarded and raises MemoryFull.
@@ -221,7 +224,7 @@ def gets_msg_into(r, dest, chan):
     while not r._scan(None):
         if not r._pull():
             return NEED_DATA
-    n = _msg(r, dest, chan)
+    n = _msg(r, dest, chan, kinds)
     return r._take() if n < 0 else n
 
 
@@ -235,7 +238,7 @@ def _bulk_at(r, buf, p, end):
     return eol + 2
 
 
-def _msg(r, dest, chan):
+def _msg(r, dest, chan, kinds):
     buf = r.buf
     p = r._start
     end = r._scanned
@@ -250,10 +253,10 @@ def _msg(r, dest, chan):
         return -1
     k = r._bulk_len
     kind = None
-    for m in _MSG:
+    for m in kinds:
         if k == len(m) and buf.startswith(m, q):
             kind = m
-    if kind is None or (n == 4) != (kind is _MSG[1]):
+    if kind is None or (n == 4) != (kind is kinds[1]):
         return -1
     q += k + 2
     if n == 4:  # pmessage: skip the pattern
