@@ -198,7 +198,10 @@ async def subscribe(client, kind, names):
     try:
         await s._act(kind, names, True)
     except BaseException:
-        if not (s.channels or s.patterns or s.shard_channels) and client._sub is s:
+        # (cancelled while the server's answer is still due: the subscription stays, so that the reader task routes
+        # that answer, a refusal included, to it and not to the next command's future)
+        if (s._want == 0 or client._conn is None) and not (s.channels or s.patterns or s.shard_channels) and \
+                client._sub is s:
             s.active = False
             client._sub = None
             client._resp2_subscribed = False

@@ -1,0 +1,132 @@
+# Adversarial review of the asyncio client (microredis.aio): interleavings that must never hand a reply to another
+# command's future, and errors that fail only their own future.
+try:
+    import asyncio
+except ImportError:
+    import uasyncio as asyncio
+
+from tinytest import eq, ok
+import microredis as mr
+import microredis.aio as aio
+from t_aio import handler, run, sleep_ms, wait_ms
+
+
+def test_two_slots_many_tasks_with_bad_arguments_and_cancels():
+    # frame_capacity 2: most commands read the oldest reply synchronously (_claim_slow) while the reader task waits
+    async def main():
+        async with await aio.connect(handler(frame_capacity=2)) as c:
+            seen = [0]
+
+            async def task(i):
+                for j in range(6):
+                    tok = b"r%d.%d" % (i, j)
+                    k = (i + j) % 4
+                    if k == 0:
+                        eq(await c.echo(tok), tok)
+                        seen[0] += 1
+                    elif k == 1:
+                        try:
+                            await asyncio.gather(c.echo(tok), c.echo(object()), c.echo(tok))
+                            ok(False, "no TypeError")
+                        except TypeError:
+                            pass
+                    elif k == 2:
+                        t = asyncio.create_task(c.echo(tok))
+                        await sleep_ms(0)
+                        t.cancel()
+                        try:
+                            eq(await t, tok)
+                        except asyncio.CancelledError:
+                            pass
+                    else:
+                        try:
+                            eq(await wait_ms(c.echo(tok), 1), tok)
+                        except asyncio.TimeoutError:
+                            pass
+            await asyncio.gather(*[task(i) for i in range(12)])
+            eq(await c.echo(b"end"), b"end")
+            ok(seen[0] > 5)
+    run(main())
+
+
+def test_push_handler_issues_commands_while_the_ring_is_full():
+    async def main():
+        c = await aio.connect(handler(frame_capacity=2))
+        got = []
+
+        def ph(v):
+            got.append(asyncio.create_task(c.echo(b"from-handler")))
+        c.push_handler = ph
+        async with c:
+            await c.command(b"CLIENT", b"TRACKING", b"on")
+            await c.get(b"t_r3:k")
+            async with await aio.connect(handler()) as o:
+                await o.set(b"t_r3:k", b"1")
+            r = await asyncio.gather(*[c.echo(b"e%d" % i) for i in range(6)])
+            eq(r, [b"e%d" % i for i in range(6)])
+            for _ in range(20):
+                if got:
+                    break
+                await sleep_ms(5)
+            ok(got, "an invalidation push")
+            eq(await got[0], b"from-handler")
+            eq(await c.echo(b"z"), b"z")
+            await c.delete(b"t_r3:k")
+    run(main())
+
+
+def test_commands_after_aclose_raise_and_touch_nothing():
+    async def main():
+        c = await aio.connect(handler())
+        f = c.echo(b"pending")
+        await c.aclose()
+        e = None
+        try:
+            await f
+        except Exception as x:
+            e = x
+        eq(e, None)
+        e = None
+        try:
+            await c.echo(b"after")
+        except mr.ConnectionError as x:
+            e = x
+        ok(e is not None, repr(e))
+        c2 = await aio.connect(handler())
+        eq(await c2.echo(b"fresh"), b"fresh")
+        await c2.aclose()
+    run(main())
+
+
+def test_cancelled_refused_subscribe_never_answers_a_later_command():
+    # Redis 6.2 has no SSUBSCRIBE: its refusal is an error in the reply stream. The subscribing task is cancelled
+    # after the command went out, before the refusal came: a command issued next must get its own reply.
+    async def main():
+        async with await aio.connect(handler()) as c:
+            t = asyncio.create_task(c.ssubscribe(b"t_r3:ch"))
+            await sleep_ms(0)  # the SSUBSCRIBE is sent
+            t.cancel()
+            try:
+                await t
+            except BaseException:
+                pass
+            eq(await c.echo(b"mine"), b"mine")
+            eq(await c.echo(b"mine2"), b"mine2")
+    run(main())
+
+
+def test_cancelled_subscribe_then_commands_and_messages():
+    async def main():
+        async with await aio.connect(handler()) as c:
+            t = asyncio.create_task(c.subscribe(b"t_r3:ch2"))
+            await sleep_ms(0)
+            t.cancel()
+            try:
+                await t
+            except BaseException:
+                pass
+            eq(await c.echo(b"a"), b"a")
+            async with await aio.connect(handler()) as o:
+                await o.publish(b"t_r3:ch2", b"m")
+            eq(await c.echo(b"b"), b"b")
+    run(main())
