@@ -130,3 +130,106 @@ def test_cancelled_subscribe_then_commands_and_messages():
                 await o.publish(b"t_r3:ch2", b"m")
             eq(await c.echo(b"b"), b"b")
     run(main())
+
+
+class _Bad:
+    pass
+
+
+def test_encoding_fails_mid_command_beside_other_tasks_commands():
+    async def main():
+        c = await aio.connect(handler(buffer_size=256))
+        a = asyncio.create_task(c.echo(b"a"))
+        await sleep_ms(0)
+        b = c.echo(b"b")  # queued, unsent, in the same send buffer as what follows
+        big = b"x" * 2000
+        s = "\ud800" if not hasattr(asyncio, "sleep_ms") else None
+        e = None
+        try:
+            if s is None:
+                c.command(b"SET", b"t_r3:big", big, bytearray(1 << 30))  # too large for the heap
+            else:
+                c.command(b"SET", b"t_r3:big", big, s)
+        except Exception as x:
+            e = x
+        ok(e is not None, "the encoding failed")
+        for f, v in ((a, b"a"), (b, b"b")):
+            try:
+                eq(await f, v)  # its own reply, or (half a command went out) the dropped connection's error
+            except mr.RedisError:
+                ok(c._conn is None, "failed only because the connection was dropped")
+        if c._conn is not None:
+            eq(await c.echo(b"c"), b"c")
+            await c.aclose()
+        c = await aio.connect(handler())
+        eq(await c.echo(b"d"), b"d")
+        await c.aclose()
+    run(main())
+
+
+def test_subscribe_unsubscribe_racing_failing_commands():
+    async def main():
+        async with await aio.connect(handler()) as c:
+            await c.set(b"t_r3:s", b"str")
+
+            async def noise(i):
+                out = []
+                for j in range(8):
+                    try:
+                        await c.lpush(b"t_r3:s", b"x")  # WRONGTYPE: an error reply in the reply stream
+                        out.append("no error")
+                    except mr.ReplyError as e:
+                        out.append(e.code)
+                    out.append(await c.echo(b"n%d.%d" % (i, j)))
+                return out
+
+            async def subs():
+                s = await c.subscribe(b"t_r3:a", b"t_r3:b")
+                await s.psubscribe(b"t_r3:p*")
+                await s.unsubscribe(b"t_r3:a")
+                eq(sorted(s.channels), [b"t_r3:b"])
+                await s.aclose()
+                return s
+            r = await asyncio.gather(noise(0), subs(), noise(1), noise(2))
+            for i in (0, 2, 3):
+                eq(r[i], [x for j in range(8) for x in ("WRONGTYPE", b"n%d.%d" % (i if i == 0 else i - 1, j))])
+            eq(await c.delete(b"t_r3:s"), 1)
+    run(main())
+
+
+def test_listen_timeout_with_messages_replies_and_timed_waits_interleaved():
+    async def main():
+        async with await aio.connect(handler(frame_capacity=4)) as c:
+            s = await c.subscribe(b"t_r3:L")
+            done = [0]
+
+            async def pub():
+                async with await aio.connect(handler()) as o:
+                    for i in range(12):
+                        await o.publish(b"t_r3:L", b"m%d" % i)
+                        await sleep_ms(1)
+
+            async def cmds():
+                for i in range(30):
+                    tok = b"c%d" % i
+                    try:
+                        eq(await wait_ms(c.echo(tok), 1 + i % 3), tok)
+                        done[0] += 1
+                    except asyncio.TimeoutError:
+                        pass
+                    try:
+                        m = await s.receive(1)
+                        ok(m is None or m.channel == b"t_r3:L", repr(m))
+                        if m is not None:
+                            got.append(m.payload)
+                    except Exception as e:
+                        ok(False, repr(e))
+            got = []
+
+            async def sub():
+                async for m in s.listen(150):
+                    got.append(m.payload)
+            await asyncio.gather(pub(), cmds(), sub())
+            eq(sorted(got, key=lambda b: int(b[1:])), [b"m%d" % i for i in range(12)])
+            eq(await c.echo(b"end"), b"end")
+    run(main())
