@@ -233,3 +233,38 @@ def test_listen_timeout_with_messages_replies_and_timed_waits_interleaved():
             eq(sorted(got, key=lambda b: int(b[1:])), [b"m%d" % i for i in range(12)])
             eq(await c.echo(b"end"), b"end")
     run(main())
+
+
+def test_push_handler_error_during_a_full_ring_read_is_kept_not_raised_to_a_caller():
+    # frame_capacity 2: the third command reads the oldest reply synchronously, meeting the invalidation push of the
+    # client's own SET first (after the SET's reply); the handler's error belongs to no command (the reader task keeps it in
+    # push_handler_error), so the command that happened to read it must still be queued and get its own reply
+    async def main():
+        async with await aio.connect(handler(frame_capacity=2)) as c:
+            seen = []
+
+            def on_push(frame):
+                seen.append(frame)
+                raise ValueError("handler failed")
+            c.push_handler = on_push
+            eq(await c.command(b"CLIENT", b"TRACKING", b"ON"), b"OK")
+            await c.set(b"t_r3:tr", b"1")
+            eq(await c.get(b"t_r3:tr"), b"1")  # tracked now
+            a = c.set(b"t_r3:tr", b"2")  # its invalidation push comes before its reply
+            b = c.echo(b"b")
+            x = c.echo(b"x")  # the ring is full: reads the SET's reply (Redis sends the push after it)
+            e = None
+            y = None
+            try:
+                y = c.echo(b"y")  # reads the push, then the ECHO's reply
+            except ValueError as err:
+                e = err
+            ok(e is None, "the push_handler's error reached an unrelated command: %r" % e)
+            ok(seen, "the invalidation arrived")
+            ok(isinstance(c.push_handler_error, ValueError), repr(c.push_handler_error))
+            eq(await a, True)
+            eq(await b, b"b")
+            eq(await x, b"x")
+            eq(await y, b"y")
+            eq(await c.delete(b"t_r3:tr"), 1)
+    run(main())
