@@ -268,3 +268,24 @@ def test_push_handler_error_during_a_full_ring_read_is_kept_not_raised_to_a_call
             eq(await y, b"y")
             eq(await c.delete(b"t_r3:tr"), 1)
     run(main())
+
+
+def test_resp2_cancelled_subscribe_confirmation_never_answers_a_command():
+    # RESP2: the confirmation is an array in the reply stream; the subscribing task is cancelled after the
+    # SUBSCRIBE went out. A command next is refused (subscribed mode) or answered by its own reply, never the array.
+    async def main():
+        async with await aio.connect(handler(proto=2)) as c:
+            t = asyncio.create_task(c.subscribe(b"t_r3:r2"))
+            await sleep_ms(0)
+            t.cancel()
+            try:
+                await t
+            except BaseException:
+                pass
+            for _ in range(2):
+                try:
+                    eq(await c.echo(b"own"), b"own")
+                except mr.RedisError as e:
+                    ok("subscribed" in str(e) or "RESP2" in str(e), repr(e))
+                await sleep_ms(5)
+    run(main())
