@@ -289,3 +289,24 @@ def test_resp2_cancelled_subscribe_confirmation_never_answers_a_command():
                     ok("subscribed" in str(e) or "RESP2" in str(e), repr(e))
                 await sleep_ms(5)
     run(main())
+
+
+def test_aclose_right_after_a_cancelled_refused_subscribe():
+    async def main():
+        c = await aio.connect(handler())
+        t = asyncio.create_task(c.ssubscribe(b"t_r3:ch3"))
+        await sleep_ms(0)  # the SSUBSCRIBE is sent
+        t.cancel()  # (its task ends after aclose() below began)
+        ok(c._sub is not None and c._sub._want > 0, "the refusal is still due")
+        e = c.echo(b"mine")
+        await c.aclose()
+        try:
+            await t
+        except BaseException:
+            pass
+        eq(await e, b"mine")
+        ok(c._sub is None)
+        c = await aio.connect(handler())
+        eq(await c.echo(b"next"), b"next")
+        await c.aclose()
+    run(main())

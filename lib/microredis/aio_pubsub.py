@@ -160,6 +160,8 @@ class AsyncSubscription(Subscription):
             return
         c = self._c
         try:
+            while self._want > 0 and c._conn is not None:
+                await c._progress(-1)  # an answer still due (a cancelled or concurrent subscribe) is routed here
             if c._conn is not None:
                 for i in range(3):
                     if self._sets(i):
