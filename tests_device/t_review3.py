@@ -310,3 +310,27 @@ def test_aclose_right_after_a_cancelled_refused_subscribe():
         eq(await c.echo(b"next"), b"next")
         await c.aclose()
     run(main())
+
+
+def test_concurrent_subscribe_calls_each_get_their_own_answer():
+    # A's SSUBSCRIBE is refused (Redis 6.2) while B waits to send its SUBSCRIBE: B must not clear A's refusal
+    # before A has taken it, nor A take B's answer
+    async def main():
+        async with await aio.connect(handler()) as c:
+            for _ in range(3):
+                async def a():
+                    try:
+                        await c.ssubscribe(b"t_r3:sa")
+                        return "confirmed"
+                    except mr.ReplyError:
+                        return "refused"
+
+                async def b():
+                    await sleep_ms(0)
+                    s = await c.subscribe(b"t_r3:sb")
+                    return sorted(s.channels)
+                r = await asyncio.gather(a(), b())
+                eq(r, ["refused", [b"t_r3:sb"]])
+                await c._sub.aclose()
+            eq(await c.echo(b"e"), b"e")
+    run(main())
