@@ -280,6 +280,18 @@ class AsyncClient(Client):
         self._wake()
 
     # ---- receiving: one reader task per client -------------------------------------------------------------
+    def _push(self, v):
+        # A push_handler's error belongs to no command: kept, also when the push is met by a full ring's synchronous
+        # read (_claim_slow), where raising it would fail an unrelated task's call (its frame is consumed: in step)
+        try:
+            return Client._push(self, v)
+        except Exception as e:
+            if not self._handler_raised:
+                raise
+            self._handler_raised = False
+            self.push_handler_error = e
+            return True
+
     async def _wait(self, f):
         while f._state == _PENDING:
             if self._task is None:

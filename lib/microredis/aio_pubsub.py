@@ -24,6 +24,8 @@ class AsyncSubscription(Subscription):
         # confirms with pushes, but refuses with an error reply in the reply stream, which is told apart from the
         # replies of other tasks' commands by its place (the reader task counts them down)
         self._ahead = 0
+        self._users = 0  # subscribe() calls on it in progress: a failed one keeps it for the others
+        self._busy = False  # a task is between sending a subscribe-family command and taking its answer (_err)
 
     def _refused(self, err):
         # (the reader task) as Subscription._settle: the server confirms nothing more for this command
@@ -59,14 +61,21 @@ class AsyncSubscription(Subscription):
 
     async def _act(self, i, names, sub):
         c = self._c
-        while self._want > 0:  # one subscribe-family command in flight at a time (see _ahead)
+        # one subscribe-family command in flight at a time (see _ahead), and its answer taken by its own task before
+        # the next one is sent (else that one's _send would clear the refusal _err before its task saw it)
+        while self._want > 0 or self._busy:
             if c._conn is None:
                 raise ConnectionError("connection lost before the server confirmed")
             await c._progress(-1)  # (that command's own wait has the deadline)
         self._err = None  # (a refusal whose waiter was cancelled is not this command's)
-        self._send(i, names, sub)
-        self._ahead = c._pending  # _send sent every queued command first: their replies come before its answer
-        await self._confirmed()
+        self._busy = True
+        try:
+            self._send(i, names, sub)
+            self._ahead = c._pending  # _send sent every queued command first: their replies come before its answer
+            await self._confirmed()
+        finally:
+            self._busy = False
+            c._wake()  # a task waiting to send the next one
 
     async def subscribe(self, *channels):
         await self._act(0, channels, True)
@@ -160,6 +169,8 @@ class AsyncSubscription(Subscription):
             return
         c = self._c
         try:
+            while self._want > 0 and c._conn is not None:
+                await c._progress(-1)  # an answer still due (a cancelled or concurrent subscribe) is routed here
             if c._conn is not None:
                 for i in range(3):
                     if self._sets(i):
@@ -195,12 +206,18 @@ async def subscribe(client, kind, names):
         client._sub = s
         if s._r2:
             client._resp2_subscribed = True
+    s._users += 1
     try:
         await s._act(kind, names, True)
     except BaseException:
-        if not (s.channels or s.patterns or s.shard_channels) and client._sub is s:
+        s._users -= 1
+        # (cancelled while the server's answer is still due: the subscription stays, so that the reader task routes
+        # that answer, a refusal included, to it and not to the next command's future)
+        if (s._want == 0 or client._conn is None) and not (s.channels or s.patterns or s.shard_channels) and \
+                client._sub is s and s._users == 0:
             s.active = False
             client._sub = None
             client._resp2_subscribed = False
         raise
+    s._users -= 1
     return s
