@@ -182,10 +182,7 @@ class AsyncSubscription(Subscription):
                 c._broken(ConnectionError("subscription could not be closed: %r" % (err,)), None)
             raise err
         finally:
-            self.active = False
-            if c._sub is self:
-                c._sub = None
-                c._resp2_subscribed = False
+            self._detach()
             c._wake()  # an `async for` waiting on this subscription ends
 
     def close(self):
@@ -215,9 +212,7 @@ async def subscribe(client, kind, names):
         # that answer, a refusal included, to it and not to the next command's future)
         if (s._want == 0 or client._conn is None) and not (s.channels or s.patterns or s.shard_channels) and \
                 client._sub is s and s._users == 0:
-            s.active = False
-            client._sub = None
-            client._resp2_subscribed = False
+            s._detach()
         raise
     s._users -= 1
     return s
