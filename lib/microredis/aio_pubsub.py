@@ -182,7 +182,10 @@ class AsyncSubscription(Subscription):
                 c._broken(ConnectionError("subscription could not be closed: %r" % (err,)), None)
             raise err
         finally:
-            self._detach()
+            self.active = False
+            if c._sub is self:
+                c._sub = None
+                c._resp2_subscribed = False
             c._wake()  # an `async for` waiting on this subscription ends
 
     def close(self):
@@ -212,7 +215,9 @@ async def subscribe(client, kind, names):
         # that answer, a refusal included, to it and not to the next command's future)
         if (s._want == 0 or client._conn is None) and not (s.channels or s.patterns or s.shard_channels) and \
                 client._sub is s and s._users == 0:
-            s._detach()
+            s.active = False
+            client._sub = None
+            client._resp2_subscribed = False
         raise
     s._users -= 1
     return s

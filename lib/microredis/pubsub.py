@@ -465,14 +465,6 @@ class Subscription:
             return v[1] if message is not None else b"PONG"
         return v
 
-    def _detach(self):
-        # the subscription is over on its client (closed, or never confirmed): the client is in normal mode again
-        self.active = False
-        c = self._c
-        if c._sub is self:
-            c._sub = None
-            c._resp2_subscribed = False
-
     def close(self):
         """Unsubscribe from everything. RESP2 returns to normal mode; on failure the connection is closed."""
         if not self.active:
@@ -497,7 +489,10 @@ class Subscription:
                 c._broken(ConnectionError("subscription could not be closed: %r" % (err,)), None)
             raise err
         finally:
-            self._detach()
+            self.active = False
+            if c._sub is self:
+                c._sub = None
+                c._resp2_subscribed = False
 
 
 def subscribe(client, kind, names):
@@ -513,7 +508,9 @@ def subscribe(client, kind, names):
         s._send(kind, names, True)
     except BaseException:
         if not (s.channels or s.patterns or s.shard_channels) and client._sub is s:
-            s._detach()
+            s.active = False
+            client._sub = None
+            client._resp2_subscribed = False
         raise
     return s
 
