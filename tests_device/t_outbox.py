@@ -175,10 +175,10 @@ def test_unreachable_server_never_raises_and_backs_off():
     eq(box.pump(), 0)
     ok(isinstance(box.last_error, mr.ConnectionError), repr(box.last_error))
     eq(box.pump(), 0)  # the first re-dial is immediate (fails again)
-    eq(box._retry.fails, 2)
+    eq(box.fails, 2)
     t0 = now_ms()
     eq(box.pump(), 0)  # within the backoff: no dial at all
-    eq(box._retry.fails, 2)
+    eq(box.fails, 2)
     ok(since(t0) < 100)
     eq(box.pending, 1)
     t0 = now_ms()

@@ -5,7 +5,9 @@ class Backoff:
     """After the first `free` failures the next attempt may start at once; then it waits backoff_ms, doubling up to
     max_backoff_ms, with jitter (a random 50-100 % of the delay)."""
 
-    def __init__(self, free=1):
+    # Used as a base class (Outbox, retry's Policy): its settings are then the owner's public attributes
+    # (box.backoff_ms = 200), with no property or second object to pay for.
+    def __init__(self, free):
         self.free = free
         self.backoff_ms = 500
         self.max_backoff_ms = 30000
@@ -15,7 +17,7 @@ class Backoff:
         self.delay = 0  # ms from then until the next attempt may start
         self._seed = 0
 
-    def failed(self, clock):
+    def note_failure(self, clock):
         """One more failure; the ms until the next attempt."""
         self.fails += 1
         f = self.fails - self.free
@@ -39,5 +41,5 @@ class Backoff:
         w = self.delay - clock.ticks_diff(clock.ticks_ms(), self.fail_at)
         return w if w > 0 else 0
 
-    def reset(self):
+    def note_success(self):
         self.fails = 0

@@ -1,5 +1,5 @@
 """The Outbox's journal on flash: readings, ID runs and acknowledgements as checksummed records (docs/SURVIVAL.md)."""
-# One append-only file. Record: MAGIC | type | length (2 bytes LE) | payload | CRC-32 (4 bytes LE) of everything
+# One append-only file. Record: _MAGIC | type | length (2 bytes LE) | payload | CRC-32 (4 bytes LE) of everything
 # before it. Types: "H" header (first record of a rewritten log: readings below k are done, the last ID handed out,
 # the ms of the first run ever made), "R" a reading (its number k, then its fields), "I" an ID run (k0, ms: reading
 # k >= k0 gets the entry ID ms-k), "D" done (readings below k were delivered or dropped).
@@ -19,13 +19,13 @@ except ImportError:  # CPython
 
 import struct
 
-MAGIC = const(0x9E)  # five bits away from the first format's 0xA5 (Fletcher-16, numbers implied by position)
-HDR = const(4)
-OVER = const(8)  # header + CRC
-T_HEAD = const(72)  # "H"
-T_READING = const(82)  # "R"
-T_RUN = const(73)  # "I"
-T_DONE = const(68)  # "D"
+_MAGIC = const(0x9E)  # five bits away from the first format's 0xA5 (Fletcher-16, numbers implied by position)
+_HDR = const(4)
+_OVER = const(8)  # header + CRC
+_T_HEAD = const(72)  # "H"
+_T_READING = const(82)  # "R"
+_T_RUN = const(73)  # "I"
+_T_DONE = const(68)  # "D"
 _MAGIC1 = const(0xA5)
 _SCAN = const(64)  # bytes read at a time while looking for the next record after damage
 
@@ -49,13 +49,13 @@ def crc(data):
 
 def record(typ, payload):
     n = len(payload)
-    out = bytearray(OVER + n)
-    out[0] = MAGIC
+    out = bytearray(_OVER + n)
+    out[0] = _MAGIC
     out[1] = typ
     out[2] = n & 0xFF
     out[3] = n >> 8
-    out[HDR:HDR + n] = payload
-    struct.pack_into("<I", out, HDR + n, crc(memoryview(out)[:HDR + n]))
+    out[_HDR:_HDR + n] = payload
+    struct.pack_into("<I", out, _HDR + n, crc(memoryview(out)[:_HDR + n]))
     return out
 
 
@@ -86,7 +86,7 @@ def reading(k, fields):
             parts.append(struct.pack("<H", len(x)))
             parts.append(x)
     p = b"".join(parts)
-    if len(p) > 0xFFFF - OVER:
+    if len(p) > 0xFFFF - _OVER:
         raise ValueError("a file-backed reading must be under 64 KiB")
     return p
 
@@ -187,9 +187,9 @@ class Journal:
         hk = -1
         while True:
             f.seek(pos)
-            h = f.read(HDR)
+            h = f.read(_HDR)
             n = -1
-            if len(h) == HDR and h[0] == MAGIC and h[1] in (T_HEAD, T_READING, T_RUN, T_DONE):
+            if len(h) == _HDR and h[0] == _MAGIC and h[1] in (_T_HEAD, _T_READING, _T_RUN, _T_DONE):
                 n = h[2] | (h[3] << 8)
                 rest = f.read(n + 4)
                 if len(rest) < n + 4 or struct.unpack("<I", rest[n:])[0] != crc(h + rest[:n]):
@@ -208,28 +208,28 @@ class Journal:
                 bad = -1
             typ = h[1]
             p = rest[:n]
-            if typ == T_READING and n >= 9:
+            if typ == _T_READING and n >= 9:
                 k = struct.unpack("<Q", p[:8])[0]
                 if k > prev:  # numbers only rise: anything else is not a record of this log
                     prev = k
-                    self.readings.append([k, pos, OVER + n])
-            elif typ == T_HEAD and n == 32:
+                    self.readings.append([k, pos, _OVER + n])
+            elif typ == _T_HEAD and n == 32:
                 hk, lm, ls, fm = struct.unpack("<QQQQ", p)
                 if hk > self.done:
                     self.done = hk
                 self._last(lm, ls)
                 if fm and (not self.first_ms or fm < self.first_ms):
                     self.first_ms = fm
-            elif typ == T_RUN and n == 16:
+            elif typ == _T_RUN and n == 16:
                 k0, ms = struct.unpack("<QQ", p)
                 self.runs.append([k0, ms])
                 if not self.first_ms or ms < self.first_ms:
                     self.first_ms = ms
-            elif typ == T_DONE and n == 8:
+            elif typ == _T_DONE and n == 8:
                 k = struct.unpack("<Q", p)[0]
                 if k > self.done:
                     self.done = k
-            pos += OVER + n
+            pos += _OVER + n
         self.torn = bad >= 0  # bad bytes at the end: the Outbox rewrites the log so they never sit in the middle
         # readings below done are of no use; the numbers missing between the valid ones (and between the header's
         # first number and the first valid one) were damaged
@@ -254,17 +254,17 @@ class Journal:
         # length says (a reading never accepted: not a loss). Rot leaves it whole: as long as its length says, or
         # checking once the length is what the file leaves (the length is what rotted). A whole record that is a
         # reading ("R", or numbered k, the next reading's number) is a reading lost.
-        m = end - at - OVER
+        m = end - at - _OVER
         if m < 9 or m > 0xFFFF:
             return False
         f.seek(at)
-        h = bytearray(f.read(HDR))
+        h = bytearray(f.read(_HDR))
         if (h[2] | (h[3] << 8)) != m:
             h[2] = m & 0xFF
             h[3] = m >> 8
             rest = f.read(m + 4)
             return len(rest) == m + 4 and struct.unpack("<I", rest[m:])[0] == crc(h + rest[:m])
-        return h[1] == T_READING or struct.unpack("<Q", f.read(8))[0] == k
+        return h[1] == _T_READING or struct.unpack("<Q", f.read(8))[0] == k
 
     def _next(self, f, pos):
         # the next offset after pos that starts a whole valid record, or -1
@@ -273,17 +273,17 @@ class Journal:
             chunk = f.read(_SCAN)
             if not chunk:
                 return -1
-            i = chunk.find(bytes((MAGIC,)))
+            i = chunk.find(bytes((_MAGIC,)))
             while i >= 0:
                 if self._valid_at(f, pos + i):
                     return pos + i
-                i = chunk.find(bytes((MAGIC,)), i + 1)
+                i = chunk.find(bytes((_MAGIC,)), i + 1)
             pos += len(chunk)
 
     def _valid_at(self, f, pos):
         f.seek(pos)
-        h = f.read(HDR)
-        if len(h) < HDR or h[1] not in (T_HEAD, T_READING, T_RUN, T_DONE):
+        h = f.read(_HDR)
+        if len(h) < _HDR or h[1] not in (_T_HEAD, _T_READING, _T_RUN, _T_DONE):
             return False
         n = h[2] | (h[3] << 8)
         rest = f.read(n + 4)
@@ -297,8 +297,8 @@ class Journal:
     def read(self, f, off, k):
         """The fields of reading k at off, or None when the record there is not a valid reading k (damaged since)."""
         f.seek(off)
-        h = f.read(HDR)
-        if len(h) < HDR or h[0] != MAGIC or h[1] != T_READING:
+        h = f.read(_HDR)
+        if len(h) < _HDR or h[0] != _MAGIC or h[1] != _T_READING:
             return None
         n = h[2] | (h[3] << 8)
         rest = f.read(n + 4)
@@ -346,7 +346,7 @@ class Journal:
             out = open(tmp, "wb")
             try:
                 pos = 0
-                for rec in [head] + [record(T_RUN, struct.pack("<QQ", r[0], r[1])) for r in runs]:
+                for rec in [head] + [record(_T_RUN, struct.pack("<QQ", r[0], r[1])) for r in runs]:
                     out.write(rec)
                     pos += len(rec)
                 offs = []
@@ -385,13 +385,17 @@ class Journal:
                 pass
 
 
+def reading_record(k, fields):
+    return record(_T_READING, reading(k, fields))
+
+
 def head(k, last_ms, last_seq, first_ms):
-    return record(T_HEAD, struct.pack("<QQQQ", k, last_ms, last_seq, first_ms))
+    return record(_T_HEAD, struct.pack("<QQQQ", k, last_ms, last_seq, first_ms))
 
 
 def run(k0, ms):
-    return record(T_RUN, struct.pack("<QQ", k0, ms))
+    return record(_T_RUN, struct.pack("<QQ", k0, ms))
 
 
 def done(k):
-    return record(T_DONE, struct.pack("<Q", k))
+    return record(_T_DONE, struct.pack("<Q", k))

@@ -29,7 +29,7 @@ def _old(f):
 
 def convert(path, log):
     import os
-    from .journal import record, head, reading, T_READING, remove
+    from .journal import head, reading_record, remove
     done = 0
     try:
         with open(path + ".cur", "rb") as f:
@@ -68,7 +68,7 @@ def convert(path, log):
                             n = p[i] | (p[i + 1] << 8)
                             d[f] = bytes(p[i + 2:i + 2 + n])
                             i += 2 + n
-                        out.write(record(T_READING, reading(k, d)))
+                        out.write(reading_record(k, d))
                     k += 1
                 r = _old(src)
             out.flush()

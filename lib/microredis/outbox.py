@@ -67,7 +67,7 @@ def _same(flat, fields):
     return True
 
 
-class Outbox:
+class Outbox(Backoff):
     """A bounded queue of readings for one stream. add() never touches the network; pump() delivers what it can
     and never raises for network or storage trouble (see last_error)."""
 
@@ -79,6 +79,7 @@ class Outbox:
             raise ValueError("max_bytes must be None or an int >= 1")
         if maxlen is not None and (type(maxlen) is not int or maxlen < 1):
             raise ValueError("maxlen must be None or an int >= 1")
+        Backoff.__init__(self, 1)  # paces dials and re-sends after failures: the first re-dial is immediate
         self._h = handler
         self.stream = stream
         self.capacity = capacity
@@ -95,7 +96,6 @@ class Outbox:
         self.blocked = False  # an AuthenticationError/NoPermissionError stops delivery until resume()
         self.compact_at = 4096  # file mode: rewrite the log once this many bytes of it are done
         self.id_refresh_ms = 60000 if path is not None else 1000
-        self._retry = Backoff()  # paces dials and re-sends after failures (the same schedule as h.retry())
         # the ring of pending readings: the reading's dict (RAM) or its [k, offset, size] in the journal (file)
         self._items = [None] * capacity
         self._sizes = [0] * capacity  # what each counts against max_bytes
@@ -113,31 +113,6 @@ class Outbox:
         self._log = None
         if path is not None:
             self._open_log()
-
-    # the backoff's settings, as attributes of the outbox (box.backoff_ms = 200)
-    @property
-    def backoff_ms(self):
-        return self._retry.backoff_ms
-
-    @backoff_ms.setter
-    def backoff_ms(self, v):
-        self._retry.backoff_ms = v
-
-    @property
-    def max_backoff_ms(self):
-        return self._retry.max_backoff_ms
-
-    @max_backoff_ms.setter
-    def max_backoff_ms(self, v):
-        self._retry.max_backoff_ms = v
-
-    @property
-    def jitter(self):
-        return self._retry.jitter
-
-    @jitter.setter
-    def jitter(self, v):
-        self._retry.jitter = v
 
     @property
     def added(self):
@@ -191,8 +166,8 @@ class Outbox:
         item = fields
         log = self._log
         if log is not None:
-            from .journal import record, reading, T_READING
-            rec = record(T_READING, reading(self._next, fields))
+            from .journal import reading_record
+            rec = reading_record(self._next, fields)
             size = len(rec)
         mb = self.max_bytes
         if mb is not None and size > mb:
@@ -217,7 +192,7 @@ class Outbox:
     def resume(self):
         """After fixing credentials or ACLs: let pump() try again."""
         self.blocked = False
-        self._retry.reset()
+        self.note_success()
 
     def pump(self, timeout_ms=0):
         """Send pending readings, pipelined, and return how many were acknowledged in this call. timeout_ms=0: one
@@ -243,14 +218,14 @@ class Outbox:
                 if n > 0:
                     done += n
                 if n >= 0 and not self._stopped:
-                    self._retry.reset()
+                    self.note_success()
                     continue
             if not timeout_ms or self.blocked:
                 break
             left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
             if left <= 0:
                 break
-            sleep_ms(max(1, min(left, self._retry.wait_ms(clock), 1000)))
+            sleep_ms(max(1, min(left, self.wait_ms(clock), 1000)))
         if self._log is not None:
             self._maybe_compact()
         return done + self._found
@@ -261,7 +236,7 @@ class Outbox:
         live = c is not None and c._conn is not None and c._conn is self._cx and c._conn.ok
         # Between failed attempts: wait out the backoff. A handler with its own retry policy (h.retry()) paces
         # the re-dials itself (its connect() fails fast between attempts), so only reply errors are paced here.
-        if self._retry.wait_ms(clock) > 0 and (live or getattr(self._h, "retry_policy", None) is None):
+        if self.wait_ms(clock) > 0 and (live or getattr(self._h, "retry_policy", None) is None):
             return None
         if live:
             return c
@@ -370,7 +345,7 @@ class Outbox:
     def _failed(self, e, clock):
         self.last_error = e
         self._c = None
-        self._retry.failed(clock)
+        self.note_failure(clock)
 
     def _round(self, c):
         # one pipelined batch of up to frame_capacity readings: acknowledged count, or -1 when it failed
