@@ -755,3 +755,36 @@ def test_a_log_of_the_first_format_is_converted():
         ok(_read(p)[0] != 0xA5)
     finally:
         cleanup(p)
+
+
+def _calls(c, name):
+    # how many times the server ran a command (INFO commandstats), e.g. name b"xinfo"
+    info = c.command(b"INFO", b"commandstats").wait()
+    i = info.find(b"cmdstat_" + name + b":calls=")
+    if i < 0:
+        return 0
+    i += len(name) + 15
+    return int(info[i:info.find(b",", i)])
+
+
+def test_sharing_the_application_handler_keeps_the_session():
+    # a board with one handler: each cycle the application takes the connection with h.connect(), then pump()
+    # takes it back; the same connection keeps the outbox's session, so a cycle costs no TIME/XINFO round trip
+    key = fresh(b"share")
+    admin = handler().connect()
+    h = handler()
+    box = mr.Outbox(h, key)
+    xinfo = _calls(admin, b"xinfo")
+    time_ = _calls(admin, b"time")
+    for i in range(5):
+        c = h.connect()
+        c.set(P + b"share:last", i).wait()
+        box.add({b"i": i})
+        eq(box.pump(), 1)
+    eq((_calls(admin, b"xinfo") - xinfo, _calls(admin, b"time") - time_), (1, 1), "one session for five cycles")
+    h.disconnect()  # a new connection: a new session
+    box.add({b"i": 5})
+    eq(box.pump(), 1)
+    eq(_calls(admin, b"xinfo") - xinfo, 2)
+    eq(values(key), list(range(6)))
+    admin.close()

@@ -241,14 +241,17 @@ class Outbox(Backoff):
         if live:
             return c
         self._c = None
-        self._ids.session()
         self._dials += 1
         try:
             from .client import CoreClient
             c = self._h.connect(None, None, CoreClient)  # the core is enough: the command catalogue stays unloaded
             self._c = c
-            self._cx = c._conn
-            self._learn(c, clock)
+            if c._conn is not self._cx or self._ids.base_ms < 0:
+                # A new connection: a new session (the stream's top, a new run). The same connection handed back
+                # after the application's own h.connect() keeps the session: no round trip but the XADDs.
+                self._ids.session()
+                self._cx = c._conn
+                self._learn(c, clock)
         except (AuthenticationError, NoPermissionError) as e:
             return self._stop(e)
         except (RedisError, OSError) as e:
