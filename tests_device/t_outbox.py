@@ -788,3 +788,32 @@ def test_sharing_the_application_handler_keeps_the_session():
     eq(_calls(admin, b"xinfo") - xinfo, 2)
     eq(values(key), list(range(6)))
     admin.close()
+
+
+def test_pump_on_the_application_client_shares_one_connection():
+    # RESP3: the application's client carries its commands, its subscription's pushes and the outbox's XADDs; the
+    # session survives the cycles, and a re-dial of that client (h.retry()) starts a new one
+    key = fresh(b"onclient")
+    admin = handler().connect()
+    h = handler().retry(backoff_ms=50)
+    c = h.connect(client=mr.CoreClient)
+    sub = c.subscribe(P + b"cmd")
+    box = mr.Outbox(h, key)
+    raises(TypeError, box.pump, 0, object())
+    xinfo = _calls(admin, b"xinfo")
+    for i in range(4):
+        box.add({b"i": i})
+        eq(box.pump(client=c), 1)
+        admin.publish(P + b"cmd", b"m%d" % i).wait()
+        c.set(P + b"onclient:last", i).wait()
+        m = sub.receive(timeout_ms=2000)
+        eq(m.payload, b"m%d" % i)
+    eq(_calls(admin, b"xinfo") - xinfo, 1, "one session")
+    admin.command(b"CLIENT", b"KILL", b"TYPE", b"pubsub").wait()  # the shared connection (it is subscribed)
+    box.add({b"i": 4})
+    box.pump(timeout_ms=3000, client=c)  # the client re-dials by itself; the outbox starts a new session on it
+    eq(box.pending, 0, repr(box.last_error))
+    eq(_calls(admin, b"xinfo") - xinfo, 2)
+    eq(values(key), list(range(5)))
+    c.close()
+    admin.close()

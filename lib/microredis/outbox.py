@@ -194,10 +194,15 @@ class Outbox(Backoff):
         self.blocked = False
         self.note_success()
 
-    def pump(self, timeout_ms=0):
+    def pump(self, timeout_ms=0, client=None):
         """Send pending readings, pipelined, and return how many were acknowledged in this call. timeout_ms=0: one
         attempt (at most one dial and one reply timeout per failure); more: keep retrying, sleeping through the
-        backoff, until empty or the time is up. Network and storage trouble end up in last_error, never raised."""
+        backoff, until empty or the time is up. Network and storage trouble end up in last_error, never raised.
+        client: send on this synchronous Client (the application's, from the same handler; RESP3 if it is
+        subscribed) instead of taking the handler's connection, so commands, a subscription and the outbox share
+        one connection; it re-dials by itself with h.retry()."""
+        if client is not None and (not hasattr(client, "pipeline") or hasattr(client, "aclose")):
+            raise TypeError("pump(client=...) takes a synchronous Client (CoreClient or Client)")
         clock = self._clock
         if clock is None:
             clock = self._clock = getattr(self._h, "_clock", None)
@@ -211,7 +216,7 @@ class Outbox(Backoff):
         while self.pending and not self.blocked:
             if not timeout_ms and self._dials and self._c is None:
                 break  # one dial per pump(0): a main loop waits at most one dial + handshake, then its replies
-            c = self._session(clock)
+            c = self._session(clock) if client is None else self._on(client, clock)
             if c is not None:
                 self._stopped = False
                 n = self._round(c)
@@ -229,6 +234,25 @@ class Outbox(Backoff):
         if self._log is not None:
             self._maybe_compact()
         return done + self._found
+
+    def _on(self, c, clock):
+        # the application's client: a new session when its connection is not the one the last session was on (the
+        # first command re-dials a broken client that has h.retry(); the session starts on what it dialed)
+        if self.wait_ms(clock) > 0:
+            return None
+        self._c = c
+        if c._conn is None or c._conn is not self._cx or not c._conn.ok or self._ids.base_ms < 0:
+            self._dials += 1
+            self._ids.session()
+            try:
+                self._learn(c, clock)
+                self._cx = c._conn
+            except (AuthenticationError, NoPermissionError) as e:
+                return self._stop(e)
+            except (RedisError, OSError) as e:
+                self._failed(e, clock)
+                return None
+        return c
 
     def _session(self, clock):
         # our client on a live connection, dialing (within the backoff) and learning the stream's top when needed
@@ -447,10 +471,10 @@ class Outbox(Backoff):
                     stop = e
                     self.last_error = e
                     if "equal or smaller" in e.message:
-                        # another writer is ahead of our IDs: a new connection learns the top and makes a new run
+                        # another writer is ahead of our IDs: a new session learns the top and makes a new run
                         self.conflicts += 1
                         ids.rerun(ks[j])
-                        self._drop_session(c)
+                        self._cx = None
                     elif e.code == "READONLY" or e.code == "MASTERDOWN" or e.code == "LOADING":
                         self._drop_session(c)  # a replica after a failover: dial again (Sentinel finds the master)
                     self._failed(e, self._clock)
@@ -477,6 +501,7 @@ class Outbox(Backoff):
 
     def _drop_session(self, c):
         self._c = None
+        self._cx = None
         try:
             self._h.disconnect()
         except Exception:
