@@ -445,6 +445,10 @@ def main():
     with RedisServer(prefix=taskset(srv_cpu)) as srv:
         mp = MP(srv.port, deps)
         mp32 = MP(srv.port, deps, m32["exe"], m32["mpy"], "mpy32", mp.commands) if m32 else None
+        # microredis's RAM with only the library on MICROPYPATH, as a board has only /lib: the unix port interns
+        # each MICROPYPATH entry as a name, and two more names can make MicroPython's name pool double (7 KB)
+        mpl = MP(srv.port, {}, commands=mp.commands)
+        mpl32 = MP(srv.port, {}, m32["exe"], m32["mpy"], "mpy32", mp.commands) if m32 else None
         version = ".".join(str(x) for x in srv.version)
         log("redis-server %s on %s:%d%s" % (version, HOST, srv.port,
                                            " pinned to CPU %s" % srv_cpu if srv_cpu is not None else ""))
@@ -470,15 +474,16 @@ def main():
         R["ram"] = {}
         for fmt in ("py", "mpy"):
             for v in variants:
-                R["ram"][(v, fmt)] = [int(x) for x in mp("mp_ram.py", [v, "ram"], fmt=fmt).split()]
-                if mp32:
-                    R["ram32"][(v, fmt)] = [int(x) for x in mp32("mp_ram.py", [v, "ram"], fmt=fmt).split()]
+                m, m2 = (mpl, mpl32) if v in ("core", "full") else (mp, mp32)
+                R["ram"][(v, fmt)] = [int(x) for x in m("mp_ram.py", [v, "ram"], fmt=fmt).split()]
+                if m2:
+                    R["ram32"][(v, fmt)] = [int(x) for x in m2("mp_ram.py", [v, "ram"], fmt=fmt).split()]
         log("RAM of the optional parts...")
         R["parts"] = []
         for label, mods in optional_parts():
             a = ["part:" + ",".join(mods), "ram"]
-            R["parts"].append((label, mods, int(mp("mp_ram.py", a, fmt="mpy")),
-                               int(mp32("mp_ram.py", a, fmt="mpy")) if mp32 else None))
+            R["parts"].append((label, mods, int(mpl("mp_ram.py", a, fmt="mpy")),
+                               int(mpl32("mp_ram.py", a, fmt="mpy")) if mpl32 else None))
         log("optional parts per operation (asyncio client, transaction, script, cache hit)...")
         R["partops"] = json.loads(mp("mp_parts.py", [args.rounds, n_alloc, n_time], cpu=same_cpu))
         log("smallest heap (bisection)...")
@@ -486,16 +491,18 @@ def main():
         step = 16 if args.smoke else 1
         for fmt in (("mpy",) if args.smoke else ("mpy", "py")):
             for v in (["core"] if args.smoke else variants if fmt == "mpy" else ["core", "full"]):
-                R["heap"][(v, fmt)] = bisect_heap(mp, v, fmt, 0, 512, step)
-                if mp32:
-                    R["heap32"][(v, fmt)] = bisect_heap(mp32, v, fmt, 0, 512, step)
+                m, m2 = (mpl, mpl32) if v in ("core", "full") else (mp, mp32)
+                R["heap"][(v, fmt)] = bisect_heap(m, v, fmt, 0, 512, step)
+                if m2:
+                    R["heap32"][(v, fmt)] = bisect_heap(m2, v, fmt, 0, 512, step)
         mp.commands.append("(bisection) MICROPYPATH=... micropython -X heapsize=<N>k bench/mp_ram.py 127.0.0.1 "
                            "<port> <variant> fit %d, for N between 0 and 512 KiB in %d KiB steps (x64, and the "
                            "32-bit build/mp32/micropython)" % (FIT_N, step))
         log("programs: the telemetry program and docs/SURVIVAL.md's set-up (RAM held, smallest heap)...")
+        log_path = os.path.join(outbox_dir, "log")  # the file-backed outbox's
         for name, script, a in (("telemetry", "ram/telemetry.py", [TELEMETRY_CYCLES]),
-                                ("survival", "ram/survival.py", [SURVIVAL_ROUNDS, os.path.join(outbox_dir, "log")])):
-            for arch, m in (("x64", mp), ("32", mp32)):
+                                ("survival", "ram/survival.py", [SURVIVAL_ROUNDS, log_path])):
+            for arch, m in (("x64", mpl), ("32", mpl32)):
                 if m is None:
                     continue
                 held = [int(x) for x in m(script, a, fmt="mpy").split()]
@@ -510,8 +517,8 @@ def main():
                 R["getrate"][h].append(float(mp("mp_getrate.py", [n_get], heap=h, cpu=same_cpu, note=rnd == 0)))
         log("profile (MicroPython: steps of one SET, layers; RAM per module)...")
         R["prof"] = json.loads(mp("mp_profile.py", [n_prof, "path", max(1, args.rounds // 2)], cpu=same_cpu))
-        R["modram"] = json.loads(mp("mp_profile.py", [0, "modules"]))
-        R["modram32"] = json.loads(mp32("mp_profile.py", [0, "modules"])) if mp32 else []
+        R["modram"] = json.loads(mpl("mp_profile.py", [0, "modules"]))
+        R["modram32"] = json.loads(mpl32("mp_profile.py", [0, "modules"])) if mpl32 else []
         log("CPython: microredis vs redis-py, with and without hiredis...")
         env = dict(os.environ)
         if "cpython" in deps:
@@ -615,9 +622,10 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
         L.append("")
     # RAM
     L += ["## RAM on MicroPython (x64 unix port / 32-bit: the unix port built for i386)", "",
-          "Each cell: x64 / 32-bit. x64 = the venv's unix port (%s); 32-bit = %s, the library and the peers compiled "
-          "by that build's own mpy-cross (ESP32 and the Pico W are 32-bit: their figures are the 32-bit ones). "
-          % (versions["micropython"], versions["micropython 32-bit"]) +
+          "Each cell: x64 / 32-bit. x64 = the venv's unix port (%s); 32-bit = %s (ESP32 and the Pico W are 32-bit: "
+          "their figures are the 32-bit ones). " % (versions["micropython"], (
+              "%s, the library and the peers compiled by that build's own mpy-cross" % versions["micropython 32-bit"])
+              if versions["micropython 32-bit"] != "not available" else "not available here (see the notes): n/a") +
           "`gc.mem_alloc()` after `gc.collect()`, relative to before the import, one fresh process each. "
           "import = `import microredis` with `ConnectionHandler` and the client class (`CoreClient` or `Client`) "
           "resolved; core = "

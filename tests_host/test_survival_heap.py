@@ -15,7 +15,8 @@ PROGRAM = REPO / "bench" / "ram" / "survival.py"
 
 def doc_figures():
     text = " ".join(DOC.read_text().split())  # the sentence may wrap anywhere
-    runs = re.findall(r"it runs at `-X heapsize=(\d+)k` on x64 \(`tests_host/test_survival_heap\.py` runs it there", text)
+    runs = re.findall(r"it runs at `-X heapsize=(\d+)k` on x64 \(`tests_host/test_survival_heap\.py` runs it "
+                      r"there", text)
     smallest = re.findall(r"The smallest `-X heapsize` that runs it is (\d+) KiB on x64 and (\d+) KiB on 32-bit", text)
     assert len(runs) == 1 and len(smallest) == 1, (runs, smallest)
     return int(runs[0]), int(smallest[0][0]), int(smallest[0][1])
