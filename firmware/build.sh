@@ -26,6 +26,8 @@
 #                         Debian trixie's pico-sdk-source, tinyusb-source and mbedtls source (optional;
 #                         about 10 MB more to fetch and 1 min more to build)
 #   FIRMWARE_FORCE=1      rebuild even when outputs look up to date
+#   FIRMWARE_SOURCE_ONLY=1  only fetch the MicroPython source into build/firmware/src/ and stop (needs only
+#                         dpkg-dev and xz-utils; firmware/build32.sh uses it)
 #   JOBS                  make -j (default: nproc)
 set -euo pipefail
 
@@ -38,6 +40,7 @@ SUITES=${MICROPYTHON_SUITES:-sid trixie}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 FORCE=${FIRMWARE_FORCE:-0}
 RP2=${FIRMWARE_RP2:-0}
+SOURCE_ONLY=${FIRMWARE_SOURCE_ONLY:-0}
 RP2_SUITE=trixie # where pico-sdk-source 2.1.1 and tinyusb-source 0.18 come from
 export MICROREDIS_LIB=$LIB # read by firmware/manifest.py
 
@@ -84,6 +87,14 @@ fi
 # ---- 1. build dependencies ------------------------------------------------------------
 missing_pkgs() {
     local m=()
+    if [ "$SOURCE_ONLY" = 1 ]; then
+        if [ -z "${MICROPYTHON_SRC:-}" ]; then
+            command -v dpkg-source >/dev/null || m+=(dpkg-dev)
+            command -v xz >/dev/null || m+=(xz-utils)
+        fi
+        echo "${m[*]:-}"
+        return
+    fi
     command -v arm-none-eabi-gcc >/dev/null || m+=(gcc-arm-none-eabi)
     # newlib: the C library the bare-metal QEMU port links against
     [ -e /usr/lib/arm-none-eabi/include/stdlib.h ] || m+=(libnewlib-arm-none-eabi)
@@ -200,6 +211,10 @@ else
     fi
 fi
 [ -f "$SRC/py/mpconfig.h" ] || die "$SRC is not a MicroPython source tree"
+if [ "$SOURCE_ONLY" = 1 ]; then
+    log "source only (FIRMWARE_SOURCE_ONLY=1): $SRC"
+    exit 0
+fi
 
 # Inputs of the frozen firmware: the package, the manifests, this script, the source tree marker.
 INPUTS=("$LIB/microredis" "$HERE/manifest.py" "$HERE/manifest_unix.py" "$HERE/manifest_qemu.py" "$HERE/qemu" "$HERE/build.sh")

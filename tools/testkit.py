@@ -372,15 +372,17 @@ def compile_mpy(src, dst, name=None, exe=None):
     return dst
 
 
-def compile_tree(src, out, prefix=""):
-    """Every *.py below src -> the same path below out, as .mpy, each named prefix + its path below src."""
+def compile_tree(src, out, prefix="", exe=None):
+    """Every *.py below src -> the same path below out, as .mpy, each named prefix + its path below src (exe: another
+    mpy-cross, e.g. build/mp32/mpy-cross for the 32-bit build's MicroPython version)."""
     for dirpath, dirs, files in os.walk(str(src)):
         dirs.sort()
         rel = os.path.relpath(dirpath, str(src))
         for f in sorted(files):
             if f.endswith(".py"):
                 name = f if rel == "." else "%s/%s" % (rel.replace(os.sep, "/"), f)
-                compile_mpy(os.path.join(dirpath, f), os.path.join(str(out), rel, f[:-3] + ".mpy"), prefix + name)
+                compile_mpy(os.path.join(dirpath, f), os.path.join(str(out), rel, f[:-3] + ".mpy"), prefix + name,
+                            exe)
     return str(out)
 
 
