@@ -10,6 +10,10 @@ Loaded only when a handler opts in, so a board that does not pays no RAM for it.
 # those stay pending and go out once more on the new connection. Only the *next* command (or receive()) of the
 # client re-dials, in place: the same Client object is bound to the new connection, keeping its push_handler and
 # its Subscription, which subscribes again to what it had.
+#
+# A subscription is never left silently dead by an ACL change: names the server refuses (NOPERM) are kept as
+# refused (pubsub.py's refused_* sets) and asked for again on the same backoff schedule as the dials (its own
+# count), before the client's next command and inside receive(), until the server accepts them.
 
 try:
     from micropython import const
@@ -17,7 +21,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import AuthenticationError, ConnectionError, ProtocolError, TimeoutError, RedisError
+from .errors import AuthenticationError, ConnectionError, NoPermissionError, ProtocolError, TimeoutError, RedisError
 from .clock import sleep_ms
 
 _MAX_SHIFT = const(16)
@@ -68,6 +72,7 @@ def setup(h, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=Non
     p.retry_on = names
     p.stopped = None
     p.fails = 0
+    p.rfails = 0
     h.retry_policy = p
     return h
 
@@ -102,6 +107,10 @@ class Policy:
         self.delay = 0  # ms from then until the next one may start
         self.stopped = None  # the AuthenticationError that stopped re-dialling
         self._creds = None  # the credentials that failed: a new h.auth() resumes
+        self.owed = None  # the Subscription with names the server refused (NOPERM), asked for again on a backoff
+        self.rfails = 0  # its refused attempts in a row, and when the last was, and the ms until the next
+        self.rfail_at = 0
+        self.rdelay = 0
         self._dialed = handler._conn is not None  # reconnects counts the dials after the handler's first
         self._seed = 0
 
@@ -145,16 +154,20 @@ class Policy:
         return conn
 
     def _failed(self, e, clock):
-        # a failed attempt: the next one waits backoff_ms, doubling up to max_backoff_ms, with jitter
         self.h.last_error = e
         self.fails += 1
-        d = self.backoff_ms << (self.fails - 1 if self.fails <= _MAX_SHIFT else _MAX_SHIFT)
+        d = self._backoff(self.fails, clock)
+        self.fail_at = clock.ticks_ms()
+        self.delay = d
+        return d
+
+    def _backoff(self, n, clock):
+        # after n failed attempts in a row the next one waits backoff_ms, doubling up to max_backoff_ms, with jitter
+        d = self.backoff_ms << (n - 1 if n <= _MAX_SHIFT else _MAX_SHIFT)
         if d > self.max_backoff_ms:
             d = self.max_backoff_ms
         if self.jitter and d > 1:
             d = d // 2 + self._rand(d // 2 + 1, clock)
-        self.fail_at = clock.ticks_ms()
-        self.delay = d
         return d
 
     def wait_ms(self, clock):
@@ -189,6 +202,8 @@ class Policy:
         # send.py _begin, before a reply slot is claimed: nothing of the command is written yet
         if c._conn is None:
             self.revive(c)
+        elif self.owed is not None and not c._pending:
+            self._owed(c)  # (not with replies pending: a transaction's MULTI may be among them)
         elif self.hc and not c._pending and self._idle(c):
             self._check(c)
 
@@ -293,20 +308,97 @@ class Policy:
         return self.retry and self.client is c and conn is not None and conn.client is c
 
     def _resubscribe(self, sub):
-        # every channel, pattern and shard channel the server had confirmed; the sets are kept as they are until
-        # confirmed again, so a failure here leaves them for the next re-dial
+        # every channel, pattern and shard channel the server had confirmed, and those it had refused; the sets are
+        # kept as they are until answered again, so a failure here leaves them for the next re-dial. A refusal
+        # (NOPERM: the ACL changed meanwhile) does not fail the re-dial: refused names are kept and asked for again
         c = sub._c
         sub._r2 = c._conn.protocol == 2
         sub._want = 0
         sub._count = 0
         for i in range(3):  # (_send puts a RESP2 connection in subscribed mode)
             s = sub._sets(i)
-            if s:
-                sub._send(i, tuple(s), True)
+            r = sub._refs(i)
+            if s or r:
+                names = tuple(s) + tuple(r)
+                try:
+                    sub._send(i, names, True)
+                    sub._got(i, names, None)
+                except NoPermissionError as err:
+                    if c._conn is None:
+                        raise
+                    self.refused(sub, i, names, err)
+        if not sub._owes() and self.owed is sub:
+            self.owed = None
         sub.gaps += 1
         cb = sub.on_gap
         if cb is not None:
             cb(sub)
+
+    # ---- names the server refused (NOPERM) ------------------------------------------------------------------
+    def refused(self, sub, i, names, err):
+        # The server refused a subscribe command: it refuses the whole command if any name is not allowed, so the
+        # names are asked for once more one per command (written at once: one round trip) to confirm the allowed
+        # ones; the rest are kept in sub's refused sets and asked for again on the backoff schedule
+        bad = sub._send(i, names, True, True) if len(names) > 1 else names
+        if bad:
+            sub._keep(i, bad, err if len(names) == 1 else sub.last_error)
+            if self.owed is not sub:
+                self.owed = sub
+                self.rfails = 0
+            self._rfailed(sub._c._clock)
+        else:
+            sub.last_error = err
+
+    def _rfailed(self, clock):
+        self.rfails += 1
+        self.rdelay = self._backoff(self.rfails, clock)
+        self.rfail_at = clock.ticks_ms()
+
+    def rwait_ms(self, clock):
+        """ms until refused subscription names are asked for again (0: now, or none are refused)."""
+        if self.owed is None:
+            return 0
+        w = self.rdelay - clock.ticks_diff(clock.ticks_ms(), self.rfail_at)
+        return w if w > 0 else 0
+
+    def _owed(self, c):
+        # before a command, or a turn of receive(): ask again for refused names if an attempt is due
+        sub = self.owed
+        if sub._c is c:
+            if sub is not c._sub or not sub.active or not sub._owes():
+                self.owed = None  # closed, or every refused name unsubscribed
+            elif self.rwait_ms(c._clock) == 0:
+                try:
+                    self._reask(sub)  # (its round trip proves the socket: no health check needed)
+                except (ConnectionError, TimeoutError, OSError) as err:
+                    self.h.last_error = err
+                    if c._conn is not None:
+                        raise
+                    if not self._mine(c):
+                        raise ConnectionError("client is closed")
+                    self.revive(c)  # lost meanwhile: the re-dial asks for everything
+                return
+        if self.hc and not c._pending and self._idle(c):
+            self._check(c)
+
+    def _reask(self, sub):
+        # one attempt: every refused name, one SUBSCRIBE each, all written at once (one round trip)
+        back = 0
+        for i in range(3):
+            r = sub._refs(i)
+            if r:
+                names = tuple(r)
+                back += sub._got(i, names, sub._send(i, names, True, True))
+        if sub._owes():
+            self._rfailed(sub._c._clock)
+        else:
+            self.owed = None
+        if back:
+            # messages flow again on names that were refused: those published meanwhile were lost, a gap
+            sub.gaps += 1
+            cb = sub.on_gap
+            if cb is not None:
+                cb(sub)
 
     # ---- Subscription.receive()/receive_into() ---------------------------------------------------------------
     def receive(self, sub, timeout_ms, buf):
@@ -322,6 +414,12 @@ class Policy:
         start = clock.ticks_ms()
         hc = self.hc
         while True:
+            if self.owed is sub and c._conn is not None and not c._pending:
+                try:
+                    self._owed(c)  # names the server refused: asked for again when due
+                except (ConnectionError, TimeoutError):
+                    if not self.retry or c._conn is not None or not sub.active:
+                        raise
             if c._conn is None and sub.active and self.retry:
                 try:
                     self.revive(c)
@@ -344,6 +442,10 @@ class Policy:
                     return None
                 if hc and ms > hc:
                     ms = hc  # wake up to check the socket
+                if self.owed is sub:
+                    w = self.rwait_ms(clock)
+                    if w < ms:
+                        ms = w if w > 0 else 1  # wake up to ask for the refused names again
             try:
                 m = sub._receive(ms) if buf is None else sub._receive_into(buf, ms)
                 if m is not None:
