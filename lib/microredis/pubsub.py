@@ -19,20 +19,6 @@ def _b(x):
     return x.encode() if type(x) is str else x
 
 
-def _key(n):
-    # a name as the server will confirm it (bytes), to keep it in a set: the encoder's forms of str, int and float
-    t = type(n)
-    if t is bytes:
-        return n
-    if t is str:
-        return n.encode()
-    if t is float:
-        return repr(n).encode()
-    if t is int:
-        return str(n).encode()
-    return bytes(n)  # bytearray, memoryview
-
-
 def _s(x):
     # the server sends channels, patterns and message payloads as bulk strings (str with decode_responses)
     t = type(x)
@@ -169,9 +155,9 @@ class Subscription:
             self._send(i, names, True)
         except NoPermissionError as err:
             rp = self._c._retry
-            if rp is None or not rp.retry or self._c._conn is None or not self.active:
-                raise err
-            rp.refused(self, i, names, err)
+            if rp is not None and rp.retry and self._c._conn is not None and self.active:
+                from .noperm import refused  # (h.retry()'s, loaded on the first refusal)
+                refused(rp, self, i, names, err)
             raise err
 
     def unsubscribe(self, *channels):
@@ -186,35 +172,9 @@ class Subscription:
     def _sets(self, i):
         return (self.channels, self.patterns, self.shard_channels)[i]
 
-    def _refs(self, i):
-        return (self.refused_channels, self.refused_patterns, self.refused_shard_channels)[i]
-
     def _owes(self):
         # names wanted but refused, still to ask for (retry.py)
         return bool(self.refused_channels or self.refused_patterns or self.refused_shard_channels)
-
-    def _keep(self, i, names, err):
-        # (retry.py) the server refused these names: wanted, not confirmed. RESP2 stays in subscribed mode for the
-        # client (only the subscribe family and PING go out), so asking again cannot change what commands may do
-        s = self._sets(i)
-        r = self._refs(i)
-        for n in names:
-            k = _key(n)
-            s.discard(k)
-            r.add(k)
-        self.last_error = err
-        if self._r2 and self.active:
-            self._c._resp2_subscribed = True
-
-    def _got(self, i, names, bad):
-        # (retry.py) names asked for again: those not in bad were confirmed, so no longer refused
-        r = self._refs(i)
-        n = 0
-        for x in names:
-            if bad is None or x not in bad:
-                r.discard(x)
-                n += 1
-        return n
 
     def _live(self):
         # a closed subscription, or one of a closed client, must not read the socket another client now uses
@@ -229,9 +189,7 @@ class Subscription:
         if self._c._raw_replies > 0:
             raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
 
-    def _send(self, i, names, sub, each=False):
-        # each=True (retry.py): one SUBSCRIBE per name, written at once, so the server's refusals name what they
-        # refuse (it refuses a whole command); returns the refused names (a list) or None
+    def _send(self, i, names, sub):
         c = self._c
         self._live()
         if sub and not names:
@@ -257,16 +215,10 @@ class Subscription:
         mark = e.n
         fl = e.flushes
         try:
-            if each:
-                for n in names:
-                    e.begin(2)
-                    e.arg(_SUB[i])
-                    e.arg(n)
-            else:
-                e.begin(1 + len(names))
-                e.arg((_SUB if sub else _UNSUB)[i])
-                for n in names:
-                    e.arg(n)
+            e.begin(1 + len(names))
+            e.arg((_SUB if sub else _UNSUB)[i])
+            for n in names:
+                e.arg(n)
             e.flush()
         except RedisError as err:
             c._broken(err, None)
@@ -278,24 +230,19 @@ class Subscription:
                 e.n = mark  # nothing left the buffer: the connection stays usable
                 c._resp2_subscribed = was
             raise err
-        if not sub:
-            r = self._refs(i)
-            if r:  # h.retry(): a refused name unsubscribed is no longer wanted
-                if names:
-                    for n in names:
-                        r.discard(_key(n))
-                else:
-                    r.clear()
+        if not sub and self._owes():
+            from .noperm import unwanted  # (loaded: names were refused)
+            unwanted(self, i, names)  # a refused name unsubscribed is no longer asked for
         if names:
             self._want += len(names)
         else:
             k = len(self._sets(i))
             self._want += k if k else 1  # the server confirms "unsubscribed from nothing" once
-        return self._settle(names if each else None)
+        self._settle()
 
     def _settle(self, each=None):
         # Reads frames until every confirmation has arrived; messages are queued, replies resolve their futures.
-        # each: the names of one-name commands (_send(each=True)), whose error replies are collected, not raised
+        # each (retry.py): the names of one-name commands, whose error replies are collected (returned), not raised
         c = self._c
         bad = None
         clock = c._clock
@@ -319,7 +266,7 @@ class Subscription:
                     # one name per command, answered in order: this refusal is for the name at its place
                     if bad is None:
                         bad = []
-                    bad.append(_key(each[len(each) - self._want]))
+                    bad.append(each[len(each) - self._want])
                     self._want -= 1
                     self.last_error = v
                     continue

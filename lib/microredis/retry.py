@@ -202,10 +202,16 @@ class Policy:
         # send.py _begin, before a reply slot is claimed: nothing of the command is written yet
         if c._conn is None:
             self.revive(c)
+        elif self.hc and not c._pending and self._idle(c):
+            if self.owed is None or not self._owed(c):
+                self._check(c)
         elif self.owed is not None and not c._pending:
             self._owed(c)  # (not with replies pending: a transaction's MULTI may be among them)
-        elif self.hc and not c._pending and self._idle(c):
-            self._check(c)
+
+    def _owed(self, c):
+        # refused subscription names: asked for again if it is time (True: done, which proved the socket too)
+        from .noperm import owed
+        return owed(self, c)
 
     def _idle(self, c):
         # no command sent for longer than the interval (the last resolved slot holds when the last one went out)
@@ -317,88 +323,31 @@ class Policy:
         sub._count = 0
         for i in range(3):  # (_send puts a RESP2 connection in subscribed mode)
             s = sub._sets(i)
-            r = sub._refs(i)
+            r = (sub.refused_channels, sub.refused_patterns, sub.refused_shard_channels)[i]
             if s or r:
-                names = tuple(s) + tuple(r)
+                names = tuple(s) + tuple(r) if r else tuple(s)
                 try:
                     sub._send(i, names, True)
-                    sub._got(i, names, None)
+                    r.clear()  # all confirmed
                 except NoPermissionError as err:
                     if c._conn is None:
                         raise
-                    self.refused(sub, i, names, err)
-        if not sub._owes() and self.owed is sub:
+                    from .noperm import refused
+                    refused(self, sub, i, names, err)
+        if self.owed is sub and not sub._owes():
             self.owed = None
         sub.gaps += 1
         cb = sub.on_gap
         if cb is not None:
             cb(sub)
 
-    # ---- names the server refused (NOPERM) ------------------------------------------------------------------
-    def refused(self, sub, i, names, err):
-        # The server refused a subscribe command: it refuses the whole command if any name is not allowed, so the
-        # names are asked for once more one per command (written at once: one round trip) to confirm the allowed
-        # ones; the rest are kept in sub's refused sets and asked for again on the backoff schedule
-        bad = sub._send(i, names, True, True) if len(names) > 1 else names
-        if bad:
-            sub._keep(i, bad, err if len(names) == 1 else sub.last_error)
-            if self.owed is not sub:
-                self.owed = sub
-                self.rfails = 0
-            self._rfailed(sub._c._clock)
-        else:
-            sub.last_error = err
-
-    def _rfailed(self, clock):
-        self.rfails += 1
-        self.rdelay = self._backoff(self.rfails, clock)
-        self.rfail_at = clock.ticks_ms()
-
+    # ---- names the server refused (NOPERM): noperm.py, loaded on the first refusal ------------------------------
     def rwait_ms(self, clock):
         """ms until refused subscription names are asked for again (0: now, or none are refused)."""
         if self.owed is None:
             return 0
-        w = self.rdelay - clock.ticks_diff(clock.ticks_ms(), self.rfail_at)
-        return w if w > 0 else 0
-
-    def _owed(self, c):
-        # before a command, or a turn of receive(): ask again for refused names if an attempt is due
-        sub = self.owed
-        if sub._c is c:
-            if sub is not c._sub or not sub.active or not sub._owes():
-                self.owed = None  # closed, or every refused name unsubscribed
-            elif self.rwait_ms(c._clock) == 0:
-                try:
-                    self._reask(sub)  # (its round trip proves the socket: no health check needed)
-                except (ConnectionError, TimeoutError, OSError) as err:
-                    self.h.last_error = err
-                    if c._conn is not None:
-                        raise
-                    if not self._mine(c):
-                        raise ConnectionError("client is closed")
-                    self.revive(c)  # lost meanwhile: the re-dial asks for everything
-                return
-        if self.hc and not c._pending and self._idle(c):
-            self._check(c)
-
-    def _reask(self, sub):
-        # one attempt: every refused name, one SUBSCRIBE each, all written at once (one round trip)
-        back = 0
-        for i in range(3):
-            r = sub._refs(i)
-            if r:
-                names = tuple(r)
-                back += sub._got(i, names, sub._send(i, names, True, True))
-        if sub._owes():
-            self._rfailed(sub._c._clock)
-        else:
-            self.owed = None
-        if back:
-            # messages flow again on names that were refused: those published meanwhile were lost, a gap
-            sub.gaps += 1
-            cb = sub.on_gap
-            if cb is not None:
-                cb(sub)
+        from .noperm import wait_ms
+        return wait_ms(self, clock)
 
     # ---- Subscription.receive()/receive_into() ---------------------------------------------------------------
     def receive(self, sub, timeout_ms, buf):
