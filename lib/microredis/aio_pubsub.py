@@ -34,9 +34,9 @@ class AsyncSubscription(Subscription):
         if self._r2 and not (self.channels or self.patterns or self.shard_channels):
             self._c._resp2_subscribed = False  # RESP2: the server never entered subscribed mode
 
-    def _settle(self, each=None):
+    def _settle(self):
         if self._sync:
-            Subscription._settle(self, each)
+            Subscription._settle(self)
         # else: the reader task counts the confirmations; _confirmed() waits for them
 
     async def _confirmed(self):

@@ -11,7 +11,6 @@ Loaded by retry.py only once a subscribe-family command is refused (docs/SURVIVA
 # subscription's sets say what the server has, and it is never subscribed to nothing without trying again.
 
 from .errors import ConnectionError, ProtocolError, RedisError, TimeoutError
-from .pubsub import _SUB
 
 
 def _key(n):
@@ -137,7 +136,7 @@ def _each(sub, i, names):
     try:
         for n in names:
             e.begin(2)
-            e.arg(_SUB[i])
+            e.arg(sub._CONFIRM[i])  # b"subscribe", b"psubscribe", b"ssubscribe": Redis reads names in any case
             e.arg(n)
         e.flush()
     except BaseException as err:

@@ -114,7 +114,7 @@ class Subscription:
         self.channels = set()
         self.patterns = set()
         self.shard_channels = set()
-        # h.retry(): names wanted but refused by the server (NOPERM), asked for again on the backoff (retry.py)
+        # h.retry(): names wanted but refused by the server (NOPERM), asked for again on the backoff (noperm.py)
         self.refused_channels = set()
         self.refused_patterns = set()
         self.refused_shard_channels = set()
@@ -150,7 +150,7 @@ class Subscription:
 
     def _ask(self, i, names):
         # a subscribe-family call on this subscription. With h.retry(), the names of a refused call (NOPERM) are kept
-        # and asked for again (retry.py); the call still raises, as the answer to it
+        # and asked for again (noperm.py); the call still raises, as the answer to it
         try:
             self._send(i, names, True)
         except NoPermissionError as err:
@@ -173,7 +173,7 @@ class Subscription:
         return (self.channels, self.patterns, self.shard_channels)[i]
 
     def _owes(self):
-        # names wanted but refused, still to ask for (retry.py)
+        # names wanted but refused, still to ask for (noperm.py)
         return bool(self.refused_channels or self.refused_patterns or self.refused_shard_channels)
 
     def _live(self):
@@ -242,7 +242,7 @@ class Subscription:
 
     def _settle(self, each=None):
         # Reads frames until every confirmation has arrived; messages are queued, replies resolve their futures.
-        # each (retry.py): the names of one-name commands, whose error replies are collected (returned), not raised
+        # each (noperm.py): the names of one-name commands, whose error replies are collected (returned), not raised
         c = self._c
         bad = None
         clock = c._clock
@@ -547,13 +547,15 @@ def subscribe(client, kind, names):
     if client._conn is None:
         raise ConnectionError("client is closed")
     s = client._sub
+    first = s is None
+    if first:
+        s = Subscription(client)
+        client._sub = s
+        if s._r2:
+            client._resp2_subscribed = True
     try:
-        if s is None:
-            # the first call: refused, it leaves no subscription (the caller gets none to receive from), retry or not
-            s = Subscription(client)
-            client._sub = s
-            if s._r2:
-                client._resp2_subscribed = True
+        if first:
+            # refused, it leaves no subscription (the caller gets none to receive from), with retry() or without
             s._send(kind, names, True)
         else:
             s._ask(kind, names)

@@ -13,7 +13,8 @@ Loaded only when a handler opts in, so a board that does not pays no RAM for it.
 #
 # A subscription is never left silently dead by an ACL change: names the server refuses (NOPERM) are kept as
 # refused (pubsub.py's refused_* sets) and asked for again on the same backoff schedule as the dials (its own
-# count), before the client's next command and inside receive(), until the server accepts them.
+# count), before the client's next command and inside receive(), until the server accepts them (noperm.py, loaded
+# on the first refusal; here only its hooks).
 
 try:
     from micropython import const
