@@ -4,12 +4,12 @@ Loaded (by retry.py or pubsub.py) only once a subscribe-family command is refuse
 change under a subscription")."""
 # An ACL change (ACL SETUSER ... resetchannels) makes Redis drop a client subscribed to a channel its user may no
 # longer access (measured on 6.2.14 and 7.0.15); the re-dial's re-subscription is then refused, and so can be a
-# subscribe call on a live connection. Redis refuses a whole command when one of its names is not allowed, so the names of a refused
-# command are asked for once more one per command, all written at once (one round trip): the allowed ones are
-# confirmed, the others go to the subscription's refused_* sets. Those are asked for again (one round trip per
-# attempt, again one name per command) on the policy's backoff schedule with its own count (rfails): before the
-# client's next command with nothing pending (retry.py before()) and inside receive()/receive_into(). So the
-# subscription's sets say what the server has, and it is never subscribed to nothing without trying again.
+# subscribe call on a live connection. Redis refuses a whole command when one of its names is not allowed, so the
+# names of a refused command are asked for once more one per command, all written at once (one round trip): the
+# allowed ones are confirmed, the others go to the subscription's refused_* sets. Those are asked for again (one
+# round trip per attempt, again one name per command) on the policy's backoff schedule with its own count (rfails):
+# before the client's next command with nothing pending (retry.py before()) and inside receive()/receive_into(). So
+# the subscription's sets say what the server has, and it is never subscribed to nothing without trying again.
 
 from .errors import ConnectionError, ProtocolError, RedisError, TimeoutError
 
