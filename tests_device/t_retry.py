@@ -242,6 +242,232 @@ def test_subscription_resubscribes_on_the_next_command_resp3():
     c.close()
 
 
+# ---- permissions change under a subscription (ACL channel permissions, Redis >= 6.2) ---------------------------
+ACL_USER = b"t_retry_acl"
+
+
+def _acl(a, *rules):
+    eq(a.command(b"ACL", b"SETUSER", ACL_USER, *rules).wait(), b"OK")
+
+
+def _numsub(a, *chs):
+    # subscribers the server counts per channel (from another connection): what sub.channels must match
+    v = a.command(b"PUBSUB", b"NUMSUB", *chs).wait()
+    return [v[i] for i in range(1, len(v), 2)]
+
+
+def _line(a, name):
+    # the CLIENT LIST line of the connection named `name` (None: it is gone)
+    for line in a.command(b"CLIENT", b"LIST").wait().split(b"\n"):
+        if (b" name=" + name + b" ") in line:
+            return line
+    return None
+
+
+def _dropped(a, name):
+    # Redis (6.2.14 and 7 alike, measured on the 6.2 one) drops a client subscribed to a channel its user may no
+    # longer access; a server that would not is made to (CLIENT KILL), so what follows is the re-dial either way
+    line = _line(a, name)
+    if line is None:
+        return True
+    eq(a.command(b"CLIENT", b"KILL", b"ID", line.split(b" ")[0][3:]).wait(), 1)
+    return False
+
+
+def _until(sub, cond, ms=2000):
+    # receive() until cond() (the retries happen inside it); the messages it returns are kept
+    got = []
+    t = now_ms()
+    while not cond() and since(t) < ms:
+        m = sub.receive(20)
+        if m is not None:
+            got.append(m)
+    ok(cond(), "not within %d ms" % ms)
+    return got
+
+
+def _acl_revoke_restore(proto):
+    a = admin()
+    ch1, ch2, ch3, ch4 = P + b"acl1", P + b"acl2", P + b"acl3", P + b"acl4"
+    pat = P + b"aclp*"
+    _acl(a, b"reset", b"on", b">pw", b"~*", b"+@all", b"allchannels")
+    try:
+        name = b"t_retry_acl%d" % proto
+        h = handler(proto).auth(mr.Credentials.acl(ACL_USER, b"pw")).client_name(name)
+        h.retry(backoff_ms=40, max_backoff_ms=160, jitter=False)
+        c = h.connect()
+        sub = c.subscribe(ch1, ch2)
+        sub.psubscribe(pat)
+        seen = []
+        sub.on_gap = lambda s: seen.append((s.gaps, sorted(s.channels), sorted(s.refused_channels)))
+        # revoke ch2 and the pattern: the subscriber is dropped, the re-dial's re-subscription refused for them
+        _acl(a, b"resetchannels", b"&" + ch1)
+        ok(_dropped(a, name), "Redis 6.2 dropped the subscriber")
+        eq(sub.receive(100), None)  # re-dialled inside receive(): no NoPermissionError, no silence
+        eq(h.reconnects, 1)
+        eq(sub.gaps, 1)
+        eq(seen, [(1, [ch1], [ch2])])  # on_gap sees what was refused
+        eq(sorted(sub.channels), [ch1])
+        eq(sorted(sub.refused_channels), [ch2])
+        eq(sub.patterns, set())
+        eq(sorted(sub.refused_patterns), [pat])
+        ok(isinstance(sub.last_error, mr.NoPermissionError), repr(sub.last_error))
+        eq(_numsub(a, ch1, ch2), [1, 0])  # sub.channels says what the server has
+        eq(a.command(b"PUBSUB", b"NUMPAT").wait(), 0)
+        eq(a.publish(ch1, b"still").wait(), 1)
+        eq(sub.receive(1000).payload, b"still")
+        # still refused: asked again on the backoff (40, 80, 160, 160 ms), receive() never waits past its timeout
+        n = h.retry_policy.rfails  # refused attempts in a row
+        t = now_ms()
+        for _ in range(6):
+            eq(sub.receive(100), None)
+        ok(since(t) < 900, "6 x receive(100) took %d ms" % since(t))
+        n = h.retry_policy.rfails - n
+        ok(2 <= n <= 6, "%d attempts in %d ms" % (n, since(t)))
+        eq(h.retry_policy.rdelay, 160)  # doubled up to max_backoff_ms
+        eq(sub.gaps, 1)  # a refusal repeated is the same window
+        eq(sorted(sub.refused_channels), [ch2])
+        eq(h.reconnects, 1)
+        # restored: the next attempt subscribes, on the same connection; messages published after it arrive
+        _acl(a, b"allchannels")
+        _until(sub, lambda: not (sub.refused_channels or sub.refused_patterns))
+        eq(sub.gaps, 2)
+        eq(seen[-1], (2, [ch1, ch2], []))
+        eq(sorted(sub.patterns), [pat])
+        eq(_numsub(a, ch1, ch2), [1, 1])
+        eq(a.command(b"PUBSUB", b"NUMPAT").wait(), 1)
+        eq(a.publish(ch2, b"back").wait(), 1)
+        eq(a.publish(P + b"aclpx", b"by pattern").wait(), 1)
+        m = sub.receive(1000)
+        eq((m.channel, m.payload), (ch2, b"back"))
+        m = sub.receive(1000)
+        eq((m.pattern, m.payload), (pat, b"by pattern"))
+        eq(h.reconnects, 1)
+        # everything revoked: a live connection subscribed to nothing, that keeps asking
+        _acl(a, b"resetchannels")
+        ok(_dropped(a, name))
+        if proto == 3:
+            # the next command re-dials (the first one learns of the loss): the refusal does not fail it
+            raises(mr.ConnectionError, lambda: c.command(b"PING").wait())
+            eq(c.command(b"PING").wait(), b"PONG")
+        else:
+            eq(sub.receive(100), None)
+        eq(h.reconnects, 2)
+        eq(sub.gaps, 3)
+        eq((sub.channels, sub.patterns), (set(), set()))
+        eq(sorted(sub.refused_channels), [ch1, ch2])
+        ok(_line(a, name) is not None, "the connection is alive")
+        ok(b" sub=0 psub=0 " in _line(a, name), _line(a, name))
+        eq(_numsub(a, ch1, ch2), [0, 0])
+        _acl(a, b"&" + ch1)  # one channel back: it alone is confirmed (the others stay refused)
+        t = now_ms()
+        eq(sub.receive(500), None)  # woke up inside for the attempt (at most 160 ms away)
+        ok(since(t) < 700, "receive(500) took %d ms" % since(t))
+        eq(sub.channels, {ch1})
+        eq(sorted(sub.refused_channels), [ch2])
+        eq(sorted(sub.refused_patterns), [pat])
+        eq(_numsub(a, ch1, ch2), [1, 0])
+        eq(a.publish(ch1, b"one back").wait(), 1)
+        eq(sub.receive(1000).payload, b"one back")
+        _acl(a, b"allchannels")
+        _until(sub, lambda: not sub._owes())
+        eq(_numsub(a, ch1, ch2), [1, 1])
+        # a subscribe() on the live connection refused for one of its names: raised; the allowed one confirmed, the
+        # other kept and asked again before the client's next command
+        _acl(a, b"resetchannels", b"&" + ch1, b"&" + ch2, b"&" + ch3, b"&" + pat)
+        ok(_line(a, name) is not None, "still allowed: not dropped")
+        gaps = sub.gaps
+        e = raises(mr.NoPermissionError, sub.subscribe, ch3, ch4)
+        ok("NOPERM" in str(e), str(e))
+        eq(sorted(sub.channels), [ch1, ch2, ch3])
+        eq(sorted(sub.refused_channels), [ch4])
+        eq(_numsub(a, ch3, ch4), [1, 0])
+        eq(sub.gaps, gaps)
+        _acl(a, b"allchannels")
+        sleep_ms(h.retry_policy.rwait_ms(c._clock) + 5)
+        if proto == 3:
+            eq(c.command(b"PING").wait(), b"PONG")  # asked again before it
+        else:
+            eq(sub.ping(), b"PONG")  # RESP2 subscribed mode: PING is the command the client may send
+        eq(sub.refused_channels, set())
+        eq(sub.gaps, gaps + 1)
+        eq(_numsub(a, ch4), [1])
+        eq(a.publish(ch4, b"four").wait(), 1)
+        eq(sub.receive(1000).payload, b"four")
+        eq(h.reconnects, 2)
+        sub.close()
+        eq(_numsub(a, ch1, ch2, ch3, ch4), [0, 0, 0, 0])
+        if proto == 3:
+            eq(c.command(b"PING").wait(), b"PONG")
+        c.close()
+    finally:
+        a.command(b"ACL", b"DELUSER", ACL_USER).wait()
+        a.close()
+
+
+def test_a_subscriber_through_an_acl_revoke_and_restore_resp3():
+    _acl_revoke_restore(3)
+
+
+def test_a_subscriber_through_an_acl_revoke_and_restore_resp2():
+    _acl_revoke_restore(2)
+
+
+def test_a_refused_name_unsubscribed_is_no_longer_asked_for():
+    a = admin()
+    ch1, ch2 = P + b"aclu1", P + b"aclu2"
+    _acl(a, b"reset", b"on", b">pw", b"~*", b"+@all", b"resetchannels", b"&" + ch1)
+    try:
+        h = handler().auth(mr.Credentials.acl(ACL_USER, b"pw")).retry(backoff_ms=20, jitter=False)
+        c = h.connect()
+        sub = c.subscribe(ch1)
+        raises(mr.NoPermissionError, c.subscribe, ch2)  # on the client: the same subscription
+        eq(sorted(sub.refused_channels), [ch2])
+        sub.unsubscribe(ch2)
+        eq(sub.refused_channels, set())
+        _acl(a, b"allchannels")
+        sleep_ms(50)
+        eq(c.command(b"PING").wait(), b"PONG")
+        eq(sub.receive(50), None)
+        eq(h.retry_policy.owed, None)
+        eq(_numsub(a, ch1, ch2), [1, 0])
+        sub.close()
+        c.close()
+    finally:
+        a.command(b"ACL", b"DELUSER", ACL_USER).wait()
+        a.close()
+
+
+def test_without_retry_a_refusal_is_only_raised():
+    a = admin()
+    ch1, ch2 = P + b"aclw1", P + b"aclw2"
+    _acl(a, b"reset", b"on", b">pw", b"~*", b"+@all", b"resetchannels", b"&" + ch1)
+    try:
+        for h in (handler(), handler().retry()):
+            h.auth(mr.Credentials.acl(ACL_USER, b"pw"))
+            c = h.connect()
+            # the first call refused leaves no subscription, retry or not: there is nothing to receive from
+            raises(mr.NoPermissionError, c.subscribe, ch2)
+            eq(c._sub, None)
+            sub = c.subscribe(ch1)
+            eq(sub.refused_channels, set())
+            c.close()
+        h = handler().auth(mr.Credentials.acl(ACL_USER, b"pw"))
+        c = h.connect()
+        sub = c.subscribe(ch1)
+        raises(mr.NoPermissionError, sub.subscribe, ch2)
+        eq((sub.channels, sub.refused_channels, sub.last_error), ({ch1}, set(), None))  # nothing kept
+        _acl(a, b"allchannels")
+        eq(c.command(b"PING").wait(), b"PONG")
+        eq(sub.receive(50), None)
+        eq(_numsub(a, ch2), [0])  # never asked again
+        sub.close()
+        c.close()
+    finally:
+        a.command(b"ACL", b"DELUSER", ACL_USER).wait()
+        a.close()
+
+
 def test_receive_returns_none_while_the_server_is_down():
     h = handler(3, tmo=300).retry(backoff_ms=100, jitter=False)
     c = h.connect()

@@ -18,7 +18,7 @@ LIB = REPO / "lib" / "microredis"
 
 # never loaded by import + connect(client=CoreClient) + SET, on any runtime
 LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub", "rare", "texts", "bigint",
-                   "setopts", "outbox", "sentinel", "retry", "retryon", "transaction", "scripts", "cache", "aio",
+                   "setopts", "outbox", "sentinel", "retry", "retryon", "noperm", "transaction", "scripts", "cache", "aio",
                    "aio_pubsub"]
 
 SCRIPT = """

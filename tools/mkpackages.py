@@ -6,8 +6,9 @@ tests_host/test_packaging.py enforces it):
     package.json          the core: everything needed to connect and send commands
     package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use)
     package-survival.json microredis/outbox.py (with journal.py, journal1.py, idalloc.py, backoff.py), sentinel.py,
-                          retry.py, retryon.py: Outbox, Sentinel (mr.Outbox / mr.Sentinel load them), h.retry() /
-                          h.health_check() (retryon.py: retry_on=...)
+                          retry.py, retryon.py, noperm.py: Outbox, Sentinel (mr.Outbox / mr.Sentinel load them),
+                          h.retry() / h.health_check() (retryon.py: retry_on=...; noperm.py: subscription names the
+                          server refuses, loaded on the first refusal)
     package-tx.json       microredis/transaction.py, scripts.py: client.transaction(), mr.WatchError,
                           client.register_script() (loaded on first use)
     package-cache.json    microredis/cache.py: the client-side cache (microredis.cache.Cache)
@@ -42,7 +43,8 @@ PACKAGES = {
                      "net_mp", "net_sock", "tlsctx", "client", "send", "future", "rare", "texts", "setopts",
                      "connection", "credentials", "url", "commands", "sets_streams"],
     "package-pubsub.json": ["pubsub"],
-    "package-survival.json": ["outbox", "journal", "journal1", "idalloc", "backoff", "sentinel", "retry", "retryon"],
+    "package-survival.json": ["outbox", "journal", "journal1", "idalloc", "backoff", "sentinel", "retry", "retryon",
+                              "noperm"],
     "package-tx.json": ["transaction", "scripts"],
     "package-cache.json": ["cache"],
     "package-aio.json": ["aio", "aio_pubsub"],

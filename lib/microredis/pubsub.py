@@ -3,7 +3,7 @@
 # (RESP2), counted here, so they can never be matched to a command's future. RESP3 keeps the connection usable for
 # commands; RESP2 puts it in subscribed mode, where the client refuses other commands before sending them.
 
-from .errors import ConnectionError, RedisError, MemoryFull, ProtocolError, ReplyError, TimeoutError
+from .errors import ConnectionError, RedisError, MemoryFull, NoPermissionError, ProtocolError, ReplyError, TimeoutError
 from .resp import NEED_DATA, Push
 from .rare import next_msg
 
@@ -89,13 +89,24 @@ class Subscription:
     or inside receive()/receive_into(), which then return None instead of raising while the server is away), and
     the subscription subscribes again to every channel, pattern and shard channel it had; `gaps` counts these
     re-subscriptions and `on_gap(sub)` is called after each. Messages published while the connection was down are
-    lost: Pub/Sub keeps nothing for a subscriber that is not connected (use a stream for that)."""
+    lost: Pub/Sub keeps nothing for a subscriber that is not connected (use a stream for that).
+    `channels`, `patterns` and `shard_channels` hold what the server confirmed on the current connection (after a
+    loss: what it had, until the re-dial subscribes again). With h.retry(), names the server refuses (NOPERM: an
+    ACL change) are not dropped: they move to `refused_channels`, `refused_patterns`, `refused_shard_channels`, the
+    error to `last_error` (kept after a later success), and they are asked for again on the retry policy's backoff
+    (doubling up to max_backoff_ms, with jitter), one round trip per attempt, inside receive()/receive_into() and
+    before the client's next command. A re-subscription after a re-dial never raises for a refusal (its gap is
+    counted as usual, on_gap sees the refused names); a subscribe()/psubscribe()/ssubscribe() call on an existing
+    subscription raises NoPermissionError and keeps the refused names (unsubscribe() drops them). Once the server
+    accepts them, messages flow again: that counts as a gap too (messages published meanwhile were lost), and
+    on_gap is called. Without h.retry() a refusal is only raised, and nothing is kept."""
 
     _KINDS = _KINDS  # the frame names, for rare.py's RESP2 subscribed-mode routing and zero-copy message reads
     _CONFIRM = _CONFIRM
 
-    gaps = 0  # re-subscriptions after a re-dial (each one a window in which messages were lost)
+    gaps = 0  # re-subscriptions after a re-dial or a refusal (each one closes a window in which messages were lost)
     on_gap = None  # called with the Subscription after each re-subscription
+    last_error = None  # h.retry(): the last refusal (NoPermissionError) of a name this subscription wants
 
     def __init__(self, client, queue=16, channel_buffer=64):
         self._c = client
@@ -103,6 +114,10 @@ class Subscription:
         self.channels = set()
         self.patterns = set()
         self.shard_channels = set()
+        # h.retry(): names wanted but refused by the server (NOPERM), asked for again on the backoff (noperm.py)
+        self.refused_channels = set()
+        self.refused_patterns = set()
+        self.refused_shard_channels = set()
         self._want = 0  # confirmations still expected
         self._count = 0  # subscriptions the server reported in its last confirmation; -1: unknown (malformed)
         self._q = [None] * queue
@@ -121,17 +136,29 @@ class Subscription:
 
     # ---- subscribing -------------------------------------------------------------------------------------
     def subscribe(self, *channels):
-        self._send(0, channels, True)
+        self._ask(0, channels)
         return self
 
     def psubscribe(self, *patterns):
-        self._send(1, patterns, True)
+        self._ask(1, patterns)
         return self
 
     def ssubscribe(self, *channels):
         """Sharded channels (Redis 7); older servers answer with an error, raised here."""
-        self._send(2, channels, True)
+        self._ask(2, channels)
         return self
+
+    def _ask(self, i, names):
+        # a subscribe-family call on this subscription. With h.retry(), the names of a refused call (NOPERM) are kept
+        # and asked for again (noperm.py); the call still raises, as the answer to it
+        try:
+            self._send(i, names, True)
+        except NoPermissionError as err:
+            rp = self._c._retry
+            if rp is not None and rp.retry and self._c._conn is not None and self.active:
+                from .noperm import refused  # (h.retry()'s, loaded on the first refusal)
+                refused(rp, self, i, names, err)
+            raise err
 
     def unsubscribe(self, *channels):
         self._send(0, channels, False)
@@ -144,6 +171,10 @@ class Subscription:
 
     def _sets(self, i):
         return (self.channels, self.patterns, self.shard_channels)[i]
+
+    def _owes(self):
+        # names wanted but refused, still to ask for (noperm.py)
+        return bool(self.refused_channels or self.refused_patterns or self.refused_shard_channels)
 
     def _live(self):
         # a closed subscription, or one of a closed client, must not read the socket another client now uses
@@ -199,6 +230,9 @@ class Subscription:
                 e.n = mark  # nothing left the buffer: the connection stays usable
                 c._resp2_subscribed = was
             raise err
+        if not sub and self._owes():
+            from .noperm import unwanted  # (loaded: names were refused)
+            unwanted(self, i, names)  # a refused name unsubscribed is no longer asked for
         if names:
             self._want += len(names)
         else:
@@ -206,9 +240,11 @@ class Subscription:
             self._want += k if k else 1  # the server confirms "unsubscribed from nothing" once
         self._settle()
 
-    def _settle(self):
+    def _settle(self, each=None):
         # Reads frames until every confirmation has arrived; messages are queued, replies resolve their futures.
+        # each (noperm.py): the names of one-name commands, whose error replies are collected (returned), not raised
         c = self._c
+        bad = None
         clock = c._clock
         start = clock.ticks_ms()
         while self._want > 0:
@@ -226,11 +262,20 @@ class Subscription:
                 # with no command pending, an error reply answers the subscribe command itself (e.g. SSUBSCRIBE on
                 # Redis 6, NOPERM): the server confirms nothing more. Anything else (a reply over memory_limit)
                 # answers nothing: _dispatch() takes it as the protocol error it is
+                if each is not None:
+                    # one name per command, answered in order: this refusal is for the name at its place
+                    if bad is None:
+                        bad = []
+                    bad.append(each[len(each) - self._want])
+                    self._want -= 1
+                    self.last_error = v
+                    continue
                 self._want = 0
                 if self._r2 and not (self.channels or self.patterns or self.shard_channels):
                     c._resp2_subscribed = False  # RESP2: the server never entered subscribed mode
                 raise v
             c._dispatch(v)
+        return bad
 
     # ---- frames routed here by the client --------------------------------------------------------------------
     def _take_push(self, v):
@@ -490,6 +535,9 @@ class Subscription:
             raise err
         finally:
             self.active = False
+            self.refused_channels.clear()
+            self.refused_patterns.clear()
+            self.refused_shard_channels.clear()
             if c._sub is self:
                 c._sub = None
                 c._resp2_subscribed = False
@@ -499,15 +547,20 @@ def subscribe(client, kind, names):
     if client._conn is None:
         raise ConnectionError("client is closed")
     s = client._sub
-    if s is None:
+    first = s is None
+    if first:
         s = Subscription(client)
         client._sub = s
         if s._r2:
             client._resp2_subscribed = True
     try:
-        s._send(kind, names, True)
+        if first:
+            # refused, it leaves no subscription (the caller gets none to receive from), with retry() or without
+            s._send(kind, names, True)
+        else:
+            s._ask(kind, names)
     except BaseException:
-        if not (s.channels or s.patterns or s.shard_channels) and client._sub is s:
+        if not (s.channels or s.patterns or s.shard_channels or s._owes()) and client._sub is s:
             s.active = False
             client._sub = None
             client._resp2_subscribed = False

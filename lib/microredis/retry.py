@@ -10,6 +10,11 @@ Loaded only when a handler opts in, so a board that does not pays no RAM for it.
 # those stay pending and go out once more on the new connection. Only the *next* command (or receive()) of the
 # client re-dials, in place: the same Client object is bound to the new connection, keeping its push_handler and
 # its Subscription, which subscribes again to what it had.
+#
+# A subscription is never left silently dead by an ACL change: names the server refuses (NOPERM) are kept as
+# refused (pubsub.py's refused_* sets) and asked for again on the same backoff schedule as the dials (its own
+# count), before the client's next command and inside receive(), until the server accepts them (noperm.py, loaded
+# on the first refusal; here only its hooks).
 
 try:
     from micropython import const
@@ -17,7 +22,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import AuthenticationError, ConnectionError, ProtocolError, TimeoutError, RedisError
+from .errors import AuthenticationError, ConnectionError, NoPermissionError, ProtocolError, TimeoutError, RedisError
 from .clock import sleep_ms
 
 _MAX_SHIFT = const(16)
@@ -68,6 +73,7 @@ def setup(h, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=Non
     p.retry_on = names
     p.stopped = None
     p.fails = 0
+    p.rfails = 0
     h.retry_policy = p
     return h
 
@@ -102,6 +108,10 @@ class Policy:
         self.delay = 0  # ms from then until the next one may start
         self.stopped = None  # the AuthenticationError that stopped re-dialling
         self._creds = None  # the credentials that failed: a new h.auth() resumes
+        self.owed = None  # the Subscription with names the server refused (NOPERM), asked for again on a backoff
+        self.rfails = 0  # its refused attempts in a row, and when the last was, and the ms until the next
+        self.rfail_at = 0
+        self.rdelay = 0
         self._dialed = handler._conn is not None  # reconnects counts the dials after the handler's first
         self._seed = 0
 
@@ -145,16 +155,20 @@ class Policy:
         return conn
 
     def _failed(self, e, clock):
-        # a failed attempt: the next one waits backoff_ms, doubling up to max_backoff_ms, with jitter
         self.h.last_error = e
         self.fails += 1
-        d = self.backoff_ms << (self.fails - 1 if self.fails <= _MAX_SHIFT else _MAX_SHIFT)
+        d = self._backoff(self.fails, clock)
+        self.fail_at = clock.ticks_ms()
+        self.delay = d
+        return d
+
+    def _backoff(self, n, clock):
+        # after n failed attempts in a row the next one waits backoff_ms, doubling up to max_backoff_ms, with jitter
+        d = self.backoff_ms << (n - 1 if n <= _MAX_SHIFT else _MAX_SHIFT)
         if d > self.max_backoff_ms:
             d = self.max_backoff_ms
         if self.jitter and d > 1:
             d = d // 2 + self._rand(d // 2 + 1, clock)
-        self.fail_at = clock.ticks_ms()
-        self.delay = d
         return d
 
     def wait_ms(self, clock):
@@ -190,7 +204,15 @@ class Policy:
         if c._conn is None:
             self.revive(c)
         elif self.hc and not c._pending and self._idle(c):
-            self._check(c)
+            if self.owed is None or not self._owed(c):
+                self._check(c)
+        elif self.owed is not None and not c._pending:
+            self._owed(c)  # (not with replies pending: a transaction's MULTI may be among them)
+
+    def _owed(self, c):
+        # refused subscription names: asked for again if it is time (True: done, which proved the socket too)
+        from .noperm import owed
+        return owed(self, c)
 
     def _idle(self, c):
         # no command sent for longer than the interval (the last resolved slot holds when the last one went out)
@@ -293,20 +315,40 @@ class Policy:
         return self.retry and self.client is c and conn is not None and conn.client is c
 
     def _resubscribe(self, sub):
-        # every channel, pattern and shard channel the server had confirmed; the sets are kept as they are until
-        # confirmed again, so a failure here leaves them for the next re-dial
+        # every channel, pattern and shard channel the server had confirmed, and those it had refused; the sets are
+        # kept as they are until answered again, so a failure here leaves them for the next re-dial. A refusal
+        # (NOPERM: the ACL changed meanwhile) does not fail the re-dial: refused names are kept and asked for again
         c = sub._c
         sub._r2 = c._conn.protocol == 2
         sub._want = 0
         sub._count = 0
         for i in range(3):  # (_send puts a RESP2 connection in subscribed mode)
             s = sub._sets(i)
-            if s:
-                sub._send(i, tuple(s), True)
+            r = (sub.refused_channels, sub.refused_patterns, sub.refused_shard_channels)[i]
+            if s or r:
+                names = tuple(s) + tuple(r) if r else tuple(s)
+                try:
+                    sub._send(i, names, True)
+                    r.clear()  # all confirmed
+                except NoPermissionError as err:
+                    if c._conn is None:
+                        raise
+                    from .noperm import refused
+                    refused(self, sub, i, names, err)
+        if self.owed is sub and not sub._owes():
+            self.owed = None
         sub.gaps += 1
         cb = sub.on_gap
         if cb is not None:
             cb(sub)
+
+    # ---- names the server refused (NOPERM): noperm.py, loaded on the first refusal ------------------------------
+    def rwait_ms(self, clock):
+        """ms until refused subscription names are asked for again (0: now, or none are refused)."""
+        if self.owed is None:
+            return 0
+        from .noperm import wait_ms
+        return wait_ms(self, clock)
 
     # ---- Subscription.receive()/receive_into() ---------------------------------------------------------------
     def receive(self, sub, timeout_ms, buf):
@@ -322,6 +364,12 @@ class Policy:
         start = clock.ticks_ms()
         hc = self.hc
         while True:
+            if self.owed is sub and c._conn is not None and not c._pending:
+                try:
+                    self._owed(c)  # names the server refused: asked for again when due
+                except (ConnectionError, TimeoutError):
+                    if not self.retry or c._conn is not None or not sub.active:
+                        raise
             if c._conn is None and sub.active and self.retry:
                 try:
                     self.revive(c)
@@ -344,6 +392,10 @@ class Policy:
                     return None
                 if hc and ms > hc:
                     ms = hc  # wake up to check the socket
+                if self.owed is sub:
+                    w = self.rwait_ms(clock)
+                    if w < ms:
+                        ms = w if w > 0 else 1  # wake up to ask for the refused names again
             try:
                 m = sub._receive(ms) if buf is None else sub._receive_into(buf, ms)
                 if m is not None:
