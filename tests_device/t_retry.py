@@ -317,14 +317,14 @@ def _acl_revoke_restore(proto):
         eq(a.publish(ch1, b"still").wait(), 1)
         eq(sub.receive(1000).payload, b"still")
         # still refused: asked again on the backoff (40, 80, 160, 160 ms), receive() never waits past its timeout
-        n = h.retry_policy.rfails  # refused attempts in a row
+        n = h.retry_policy.refusals.fails  # refused attempts in a row
         t = now_ms()
         for _ in range(6):
             eq(sub.receive(100), None)
         ok(since(t) < 900, "6 x receive(100) took %d ms" % since(t))
-        n = h.retry_policy.rfails - n
+        n = h.retry_policy.refusals.fails - n
         ok(2 <= n <= 6, "%d attempts in %d ms" % (n, since(t)))
-        eq(h.retry_policy.rdelay, 160)  # doubled up to max_backoff_ms
+        eq(h.retry_policy.refusals.delay, 160)  # doubled up to max_backoff_ms
         eq(sub.gaps, 1)  # a refusal repeated is the same window
         eq(sorted(sub.refused_channels), [ch2])
         eq(h.reconnects, 1)

@@ -7,7 +7,7 @@ change under a subscription")."""
 # subscribe call on a live connection. Redis refuses a whole command when one of its names is not allowed, so the
 # names of a refused command are asked for once more one per command, all written at once (one round trip): the
 # allowed ones are confirmed, the others go to the subscription's refused_* sets. Those are asked for again (one
-# round trip per attempt, again one name per command) on the policy's backoff schedule with its own count (rfails):
+# round trip per attempt, again one name per command) on the policy's backoff schedule with its own count (p.refusals, a Backoff):
 # before the client's next command with nothing pending (retry.py before()) and inside receive()/receive_into(). So
 # the subscription's sets say what the server has, and it is never subscribed to nothing without trying again.
 
@@ -53,8 +53,8 @@ def refused(p, sub, i, names, err):
         sub._c._resp2_subscribed = True
     if p.owed is not sub:
         p.owed = sub
-        p.rfails = 0
-    _failed(p, sub._c._clock)
+        p.refusals.note_success()
+    p.refusals.note_failure(sub._c._clock)
 
 
 def unwanted(sub, i, names):
@@ -67,18 +67,6 @@ def unwanted(sub, i, names):
         r.clear()
 
 
-def _failed(p, clock):
-    p.rfails += 1
-    p.rdelay = p._backoff(p.rfails, clock)
-    p.rfail_at = clock.ticks_ms()
-
-
-def wait_ms(p, clock):
-    # ms until the refused names are asked for again (0: now)
-    w = p.rdelay - clock.ticks_diff(clock.ticks_ms(), p.rfail_at)
-    return w if w > 0 else 0
-
-
 def owed(p, c):
     # before a command with nothing pending, or a turn of receive(): ask again for the refused names if it is time;
     # False when nothing was done (the health check's turn)
@@ -88,7 +76,7 @@ def owed(p, c):
     if sub is not c._sub or not sub.active or not sub._owes():
         p.owed = None  # closed, or every refused name unsubscribed
         return False
-    if c._raw_replies or wait_ms(p, c._clock):
+    if c._raw_replies or p.refusals.wait_ms(c._clock):
         return False  # (replies to send_raw() are read first)
     try:
         _again(p, sub)  # (its round trip proves the socket: no health check needed)
@@ -115,7 +103,7 @@ def _again(p, sub):
                     r.discard(x)
                     back += 1
     if sub._owes():
-        _failed(p, sub._c._clock)
+        p.refusals.note_failure(sub._c._clock)
     else:
         p.owed = None
     if back:

@@ -16,16 +16,10 @@ Loaded only when a handler opts in, so a board that does not pays no RAM for it.
 # count), before the client's next command and inside receive(), until the server accepts them (noperm.py, loaded
 # on the first refusal; here only its hooks).
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 from .errors import AuthenticationError, ConnectionError, NoPermissionError, ProtocolError, TimeoutError, RedisError
 from .clock import sleep_ms
+from .backoff import Backoff
 
-_MAX_SHIFT = const(16)
 
 
 def _keepalive(h, conn):
@@ -66,14 +60,14 @@ def setup(h, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=Non
         raise TypeError("on_reconnect must be callable (it is called with the handler)")
     p = _policy(h)
     p.retry = True
-    p.backoff_ms = backoff_ms
-    p.max_backoff_ms = max_backoff_ms
-    p.jitter = jitter
+    for b in (p, p.refusals):  # re-dials and refused subscription names: the same schedule, counted apart
+        b.backoff_ms = backoff_ms
+        b.max_backoff_ms = max_backoff_ms
+        b.jitter = jitter
+        b.note_success()
     p.on_reconnect = on_reconnect
     p.retry_on = names
     p.stopped = None
-    p.fails = 0
-    p.rfails = 0
     h.retry_policy = p
     return h
 
@@ -86,16 +80,15 @@ def health(h, interval_ms):
     return h
 
 
-class Policy:
+class Policy(Backoff):
+    # the Backoff (backoff.py, shared with the Outbox) paces the dials: fails, fail_at, delay, wait_ms()
     def __init__(self, handler):
+        Backoff.__init__(self, 0)  # a failed dial waits backoff_ms (the first re-dial after a loss is immediate)
         self.h = handler
         handler.retry_policy = None  # self once h.retry() was called (the Outbox's hook: the handler paces dials)
         handler.reconnects = 0  # successful dials after the handler's first
         handler.last_error = None  # the last connection error seen
         self.retry = False  # h.retry() called: lost connections are re-dialled
-        self.backoff_ms = 500
-        self.max_backoff_ms = 30000
-        self.jitter = True
         self.on_reconnect = None
         self.retry_on = None  # h.retry(retry_on=...): upper-case names of the reads re-sent after a re-dial
         self.parked = None  # [(future, conv, into, name, key)] pending reads of the lost connection, to re-send
@@ -103,17 +96,11 @@ class Policy:
         self.hc = 0  # h.health_check(ms): PING before a command on a connection idle longer than this; 0: off
         self.client = None  # the Client last handed out or revived: the only one allowed to re-dial
         self.conn = None  # the connection it was given
-        self.fails = 0  # failed dials since the last success
-        self.fail_at = 0  # ticks_ms of the last failed dial
-        self.delay = 0  # ms from then until the next one may start
         self.stopped = None  # the AuthenticationError that stopped re-dialling
         self._creds = None  # the credentials that failed: a new h.auth() resumes
         self.owed = None  # the Subscription with names the server refused (NOPERM), asked for again on a backoff
-        self.rfails = 0  # its refused attempts in a row, and when the last was, and the ms until the next
-        self.rfail_at = 0
-        self.rdelay = 0
+        self.refusals = Backoff(0)  # its refused attempts in a row and the pause until the next (noperm.py)
         self._dialed = handler._conn is not None  # reconnects counts the dials after the handler's first
-        self._seed = 0
 
     # ---- dialing, paced --------------------------------------------------------------------------------------
     def dial(self, clock, client=None):
@@ -156,32 +143,7 @@ class Policy:
 
     def _failed(self, e, clock):
         self.h.last_error = e
-        self.fails += 1
-        d = self._backoff(self.fails, clock)
-        self.fail_at = clock.ticks_ms()
-        self.delay = d
-        return d
-
-    def _backoff(self, n, clock):
-        # after n failed attempts in a row the next one waits backoff_ms, doubling up to max_backoff_ms, with jitter
-        d = self.backoff_ms << (n - 1 if n <= _MAX_SHIFT else _MAX_SHIFT)
-        if d > self.max_backoff_ms:
-            d = self.max_backoff_ms
-        if self.jitter and d > 1:
-            d = d // 2 + self._rand(d // 2 + 1, clock)
-        return d
-
-    def wait_ms(self, clock):
-        """ms until the next dial may start (0: now)."""
-        if not self.fails:
-            return 0
-        w = self.delay - clock.ticks_diff(clock.ticks_ms(), self.fail_at)
-        return w if w > 0 else 0
-
-    def _rand(self, n, clock):
-        # a small LCG seeded from the ticks: jitter needs spread, not quality, and no random module
-        self._seed = (self._seed * 1103515245 + 12345 + clock.ticks_ms()) & 0x3FFFFFFF
-        return (self._seed >> 8) % n
+        return self.note_failure(clock)
 
     def attach(self, c, conn, fresh):
         # connect() handed out c: it may re-dial, and its idle time starts now (a reused connection may have sat
@@ -347,8 +309,7 @@ class Policy:
         """ms until refused subscription names are asked for again (0: now, or none are refused)."""
         if self.owed is None:
             return 0
-        from .noperm import wait_ms
-        return wait_ms(self, clock)
+        return self.refusals.wait_ms(clock)
 
     # ---- Subscription.receive()/receive_into() ---------------------------------------------------------------
     def receive(self, sub, timeout_ms, buf):
