@@ -238,8 +238,14 @@ class ConnectionHandler:
             c = client(conn, self._timeout_ms, clock)
             self._handshake(c, conn)
             conn.client = c
-        except BaseException:
+        except BaseException as e:
             t.close()
+            if r.buf[0] == 45 and isinstance(e, ConnectionError):
+                # "-": the server's refusal was received, but lost on the way (MicroPython: rare.refused)
+                from .rare import refused
+                e = refused(c)
+                if e is not None:
+                    raise e
             raise
         finally:
             r._limit = lim
@@ -280,14 +286,14 @@ class ConnectionHandler:
 
 def _ok(f, what, fallback):
     # A handshake command's reply: +OK, but for HELLO, whose reply is returned. An error reply raises what connect()
-    # should (rare.py words it), except a failed HELLO with fallback=True, which is returned.
+    # should (rare.py words it), except HELLO unknown to the server with fallback=True: its error is returned.
     try:
         v = f.wait()
     except ReplyError as e:
         from .rare import handshake_error
         v = handshake_error(e, what, fallback)
-        if v is e and fallback:
-            return e
+        if v is None:
+            return e  # (HELLO unknown, fallback=True: RESP2)
         raise v
     if what != "HELLO" and not ((v == b"OK") if type(v) is bytes else (v == "OK")):
         _bad(what)  # the replies are out of step

@@ -67,6 +67,21 @@ TEXTS = {
     "to_dict": "an even number of elements was expected",
     "to_pairs": "[member, score] pairs were expected",
     "__getattr__": "module 'microredis' has no attribute %r",
+    # the handshake refused (rare.handshake_error, keyed by the server's error code): the cause and the fix
+    "DENIED": "the server refused the connection: it runs in protected mode, so it accepts only clients on its own "
+              "machine while it has no password (and, before Redis 7, no bind address). On the server: set a "
+              "password (requirepass, or an ACL user; here h.auth(...)) and bind its network address, or, on a "
+              "trusted network only, run it with --protected-mode no (server: %s)",
+    "NOAUTH": "the server requires a password (NOAUTH): give the handler credentials, "
+              "h.auth(Credentials.password_only(password)) or h.auth(Credentials.acl(user, password)) (from_url: "
+              "redis://user:password@host) (server: %s)",
+    "WRONGPASS": "the server refused the credentials given to h.auth() (WRONGPASS): check the password, and for an "
+                 "ACL user its name and that it is enabled (server: %s)",
+    "NOPERM": "this connection's user may not run %s, which the handshake sends (NOPERM): grant it on the server "
+              "(ACL SETUSER <user> +%s), or %s (server: %s)",
+    "HELLO": "the server does not know HELLO, so it cannot speak RESP3 (Redis before 6, or HELLO renamed): use "
+             "ConnectionHandler.resp2(address), or resp3(address, fallback=True) to fall back to RESP2 by itself "
+             "(server: %s)",
     # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
     "decode": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
 }
