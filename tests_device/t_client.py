@@ -136,6 +136,23 @@ def test_protected_mode_refusal_names_its_cause_and_fix():
     e = _refused(mr.ConnectionError, h, *words)  # each re-dial meets it again
 
 
+def test_a_closed_client_says_the_way_back():
+    # "client is closed" alone left a board's author guessing: the text names h.connect() and h.retry()
+    h = handler()
+    c = h.connect()
+    cid = c.command(b"CLIENT", b"ID").wait()
+    admin().command(b"CLIENT", b"KILL", b"ID", cid).wait()
+    raises(mr.ConnectionError, c.command(b"PING").wait)  # the connection is lost (no retry())
+    e = raises(mr.ConnectionError, c.set, P + b"closed", b"1")
+    ok(str(e).startswith("client is closed") and "h.connect()" in str(e) and "h.retry()" in str(e), str(e))
+    eq(h.connect().command(b"PING").wait(), b"PONG")  # the way back it names
+    h.retry(0, 0)
+    old = h.connect()
+    h.connect()  # replaces it: only the newest client re-dials
+    e = raises(mr.ConnectionError, old.set, P + b"closed", b"1")
+    ok(str(e).startswith("client is closed") and "h.connect()" in str(e) and "replaced" in str(e), str(e))
+
+
 def test_resp3_handshake_reports_server():
     h = handler()
     h.connect()

@@ -14,7 +14,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import ConnectionError, RedisError, ReplyError, text
+from .errors import ConnectionError, RedisError, ReplyError, optional, text
 from .resp import Reader, MemoryParameters
 from .encoder import Encoder, check
 
@@ -142,13 +142,11 @@ class ConnectionHandler:
         """retry(backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None, retry_on=None): a Client
         that lost its connection re-dials on its next command, failing fast between attempts; the pending one-key
         reads named in retry_on are re-sent once (docs/SURVIVAL.md; retry.py, in package-survival.json)."""
-        from .retry import setup
-        return setup(self, *a, **kw)
+        return optional("retry").setup(self, *a, **kw)
 
     def health_check(self, interval_ms):
         """PING before a command on a connection idle longer than interval_ms (docs/SURVIVAL.md; retry.py)."""
-        from .retry import health
-        return health(self, interval_ms)
+        return optional("retry").health(self, interval_ms)
 
     def __repr__(self):
         return "ConnectionHandler(%r, resp%d%s)" % (self.address, self.protocol, ", auth" if self._creds else "")

@@ -33,6 +33,7 @@ TEXTS = {
                   "subscription first, or use RESP3",
     "_odd": "this future was already waited (its value was handed over)",
     "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
+    "optional": "microredis.%s is not installed: install %s (mip) or copy %s.py",
     "_dispatch": "reply received with no command pending",
     # the catalogue (commands.py, sets_streams.py): wrong arguments, and replies of an unexpected shape (a
     # conversion's TypeError, which the future's ProtocolError quotes)
@@ -87,8 +88,18 @@ TEXTS = {
 }
 
 
+# the package file of each optional module ("optional": errors.optional(), __init__.__getattr__)
+_PACKAGE = {"outbox": "survival", "sentinel": "survival", "retry": "survival", "retryon": "survival",
+            "transaction": "tx", "scripts": "tx", "pubsub": "pubsub", "cache": "cache", "aio": "aio",
+            "aio_pubsub": "aio"}
+
+
 def text(what, values):
     t = TEXTS[what]
     if what == "_view":  # (the view itself: encoder._view's frame stays small enough for the C stack)
         values = (values[0].itemsize, getattr(values[0], "ndim", 1))
+    elif what == "optional":  # (the module: its package file is named here)
+        m = values[0]
+        p = _PACKAGE.get(m)
+        values = (m, "package-%s.json" % p if p else "package.json", m)
     return t % values if values else t
