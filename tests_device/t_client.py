@@ -136,6 +136,23 @@ def test_protected_mode_refusal_names_its_cause_and_fix():
     e = _refused(mr.ConnectionError, h, *words)  # each re-dial meets it again
 
 
+def test_max_clients_refusal_is_the_servers_error_not_a_fallback():
+    # needs a server with maxclients 1 (tests_host passes its port as full_port): it refuses on accept like protected
+    # mode; fallback=True must not take that for a server without HELLO (RESP2, then "connection closed")
+    port = cfg.get("full_port") or cfg.getenv("MICROREDIS_TEST_FULL_PORT")
+    if not port:
+        skip("no server with maxclients 1 configured")
+    addr = (cfg.server()[0], int(port))
+    hold = mr.ConnectionHandler.resp2(addr).timeout(2000)
+    eq(hold.connect().command(b"PING").wait(), b"PONG")
+    try:
+        for h in (mr.ConnectionHandler.resp3(addr, True), mr.ConnectionHandler.resp3(addr)):
+            e = raises(mr.ReplyError, h.timeout(2000).connect)
+            ok("max number of clients" in str(e), str(e))
+    finally:
+        hold.disconnect()
+
+
 def test_a_closed_client_says_the_way_back():
     # "client is closed" alone left a board's author guessing: the text names h.connect() and h.retry()
     h = handler()

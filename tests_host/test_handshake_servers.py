@@ -2,6 +2,7 @@
 run under CPython and under the MicroPython unix port:
 
 - a server without HELLO (a pre-6 server as far as the handshake can tell: rename-command);
+- a server at its maxclients (1), which refuses on accept as protected mode does;
 - a server in protected mode that counts the client as remote, as a default Redis on a laptop counts a board: a real
   Redis 7 (Debian's, when installed) bound to 127.0.0.1 with `--protected-mode yes` and no password, reached through a
   proxy whose upstream connections come from 127.0.0.2 (Redis 7 trusts only 127.0.0.1 and ::1); and, because Redis
@@ -22,10 +23,16 @@ from testkit import DENIED_62, RedisServer, Refuser, redis7_executable
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOHELLO = "t_client.test_hello_rejected_clear_error_or_fallback"
 DENIED = "t_client.test_protected_mode_refusal_names_its_cause_and_fix"
+FULL = "t_client.test_max_clients_refusal_is_the_servers_error_not_a_fallback"
 
 @pytest.fixture
 def nohello(redis_factory):
     return redis_factory("--rename-command", "HELLO", "")
+
+
+@pytest.fixture
+def full(redis_factory):
+    return redis_factory("--maxclients", "1")
 
 
 @pytest.fixture
@@ -104,3 +111,11 @@ def test_redis7_really_refuses_the_proxied_client(denied_7):
                 break
             data += chunk
     assert data.startswith(b"-DENIED Redis is running in protected mode"), data[:80]
+
+
+def test_server_at_maxclients_cpython(redis_server, full):
+    _run(None, redis_server, FULL, full=full.port)
+
+
+def test_server_at_maxclients_micropython(redis_server, full, micropython):
+    _run(micropython, redis_server, FULL, full=full.port)

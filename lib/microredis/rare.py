@@ -220,8 +220,10 @@ def handshake_error(e, what, fallback):
     if what == "AUTH":
         # the message is the server's (it never contains the password)
         return _coded(AuthenticationError("authentication failed: " + m), code)
-    if what == "HELLO" and (code == "NOPROTO" or "unknown command" in m.lower()):
-        return None if fallback else ConnectionError(text("HELLO", m))
+    if what == "HELLO":
+        lm = m.lower()  # "ERR unknown command 'HELLO'" (Redis < 6), NOPROTO, a proxy's "unsupported command"
+        if code == "NOPROTO" or "unknown" in lm or "unsupported" in lm:
+            return None if fallback else ConnectionError(text("HELLO", m))
     return e  # the server's own error (e.g. ERR max number of clients reached), as it sent it
 
 
