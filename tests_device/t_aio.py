@@ -73,6 +73,22 @@ def test_connect_refuses_a_retry_handler():
     run(main())
 
 
+def test_transaction_and_register_script_are_refused_before_anything_is_sent():
+    # their results are resolved by synchronous waits: refused, nothing sent (they used to run on the server and then
+    # fail in wait(), so a retry would have run them twice)
+    async def main():
+        async with await aio.connect(handler()) as c:
+            await c.delete(P + b"tx")
+            e = raises(NotImplementedError, c.transaction)
+            ok("asyncio" in str(e) and "nothing was sent" in str(e) and "handler.connect()" in str(e), str(e))
+            e = raises(NotImplementedError, c.register_script, "return redis.call('INCR', KEYS[1])")
+            ok("asyncio" in str(e) and "nothing was sent" in str(e), str(e))
+            eq((c._pending, c._encoder.n), (0, 0))  # nothing queued, nothing written
+            eq(await c.get(P + b"tx"), None)  # nothing ran
+            eq(await c.command(b"PING"), b"PONG")  # and the client goes on
+    run(main())
+
+
 def test_fifty_tasks_one_write_each_its_own_reply():
     async def main():
         c = await aio.connect(handler(buffer_size=2048, frame_capacity=64))

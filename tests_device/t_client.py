@@ -60,7 +60,7 @@ def test_hello_rejected_clear_error_or_fallback():
         skip("no server without HELLO configured")
     addr = (cfg.server()[0], int(port))
     e = raises(mr.ConnectionError, mr.ConnectionHandler.resp3(addr).timeout(2000).connect)
-    ok("HELLO" in str(e) and "resp2" in str(e), str(e))
+    ok("does not know HELLO" in str(e) and "resp2(" in str(e) and "fallback=True" in str(e), str(e))
     h = mr.ConnectionHandler.resp3(addr, fallback=True).timeout(2000)
     c = h.connect()
     eq(h._conn.protocol, 2)
@@ -68,6 +68,106 @@ def test_hello_rejected_clear_error_or_fallback():
     eq(c.command(b"HGETALL", P + b"h").wait(), [b"f", b"v"])
     c.command(b"DEL", P + b"h").wait()
     eq(mr.ConnectionHandler.resp2(addr).timeout(2000).connect().command(b"PING").wait(), b"PONG")
+
+
+def _refused(cls, h, *words):
+    # connect() fails with cls, whose text names every word (the cause and its fix), and no secret
+    e = raises(cls, h.connect)
+    for w in words:
+        ok(w in str(e), "%r not in %r" % (w, str(e)))
+    ok("pw-t_client" not in str(e) and "pw-t_client" not in repr(e), str(e))
+    ok("RESP3" not in str(e), str(e))  # not the old "server does not support RESP3" for every refusal
+    eq(h._conn, None)
+    return e
+
+
+def test_handshake_refusals_name_their_cause_and_fix():
+    # each state a server can refuse the handshake in, on the test server itself: NOAUTH (no credentials given),
+    # WRONGPASS (wrong ones), NOPERM (an ACL user without SELECT, CLIENT SETNAME)
+    a = admin()
+    a.command(b"ACL", b"SETUSER", b"t_client_np", b"on", b">pw-t_client", b"~*", b"+@all", b"-select",
+              b"-client").wait()
+    acl = mr.Credentials.acl(b"t_client_np", b"pw-t_client")
+    locked = False
+    try:
+        e = _refused(mr.NoPermissionError, handler(2).auth(acl).select(1), "SELECT", "+select", "h.select()")
+        eq(e.code, "NOPERM")
+        e = _refused(mr.NoPermissionError, handler().auth(acl).client_name(b"x"), "CLIENT SETNAME",
+                     "+client|setname", "h.client_name()")
+        eq(e.code, "NOPERM")
+        e = _refused(mr.AuthenticationError, handler().auth(mr.Credentials.acl(b"t_client_np", b"pw-t_client!")),
+                     "WRONGPASS", "h.auth()", "enabled")
+        eq(e.code, "WRONGPASS")
+        a.command(b"CONFIG", b"SET", b"requirepass", b"pw-t_client-default").wait()
+        locked = True
+        for h in (handler(), handler(2).select(1), handler(2).client_name(b"x")):
+            e = _refused(mr.AuthenticationError, h, "NOAUTH", "h.auth(Credentials.password_only(password))")
+            eq(e.code, "NOAUTH")
+        e = _refused(mr.AuthenticationError, handler().auth(mr.Credentials.password_only(b"pw-t_client")),
+                     "WRONGPASS", "h.auth()")
+        h = handler().auth(mr.Credentials.password_only(b"pw-t_client")).retry(0, 0)
+        _refused(mr.AuthenticationError, h, "WRONGPASS")
+        _refused(mr.AuthenticationError, h, "WRONGPASS", "re-dialling stopped")  # named again, never retried
+    finally:
+        if locked:
+            a = handler(2).auth(mr.Credentials.password_only(b"pw-t_client-default")).connect()
+            a.command(b"CONFIG", b"SET", b"requirepass", b"").wait()
+        a.command(b"ACL", b"DELUSER", b"t_client_np").wait()
+
+
+def test_protected_mode_refusal_names_its_cause_and_fix():
+    # needs a server in protected mode that counts this client as remote: tests_host passes its port as
+    # denied_port (Redis 7 reached from 127.0.0.2, or a server sending Redis 6.2's exact refusal)
+    port = cfg.get("denied_port") or cfg.getenv("MICROREDIS_TEST_DENIED_PORT")
+    if not port:
+        skip("no server in protected mode configured")
+    addr = (cfg.server()[0], int(port))
+    words = ("protected mode", "password", "bind", "--protected-mode no")
+    R = mr.ConnectionHandler
+    # whichever handshake command goes first gets the refusal as its reply; fallback=True does not take it for a
+    # server without HELLO; the board programs' handler (resp3 with fallback, a name, retry()) names it too
+    for h in (R.resp3(addr), R.resp3(addr, True), R.resp3(addr).auth(mr.Credentials.password_only(b"pw-t_client")),
+              R.resp2(addr).client_name(b"x"), R.resp2(addr).select(2)):
+        _refused(mr.ConnectionError, h.timeout(2000), *words)
+    h = R.resp3(addr, True).client_name(b"x").timeout(2000).retry(0, 0)
+    e = _refused(mr.ConnectionError, h, *words)
+    ok(str(e).startswith("dial failed: "), str(e))
+    ok("protected mode" in str(h.last_error), str(h.last_error))
+    e = _refused(mr.ConnectionError, h, *words)  # each re-dial meets it again
+
+
+def test_max_clients_refusal_is_the_servers_error_not_a_fallback():
+    # needs a server with maxclients 1 (tests_host passes its port as full_port): it refuses on accept like protected
+    # mode; fallback=True must not take that for a server without HELLO (RESP2, then "connection closed")
+    port = cfg.get("full_port") or cfg.getenv("MICROREDIS_TEST_FULL_PORT")
+    if not port:
+        skip("no server with maxclients 1 configured")
+    addr = (cfg.server()[0], int(port))
+    hold = mr.ConnectionHandler.resp2(addr).timeout(2000)
+    eq(hold.connect().command(b"PING").wait(), b"PONG")
+    try:
+        for h in (mr.ConnectionHandler.resp3(addr, True), mr.ConnectionHandler.resp3(addr)):
+            e = raises(mr.ReplyError, h.timeout(2000).connect)
+            ok("max number of clients" in str(e), str(e))
+    finally:
+        hold.disconnect()
+
+
+def test_a_closed_client_says_the_way_back():
+    # "client is closed" alone left a board's author guessing: the text names h.connect() and h.retry()
+    h = handler()
+    c = h.connect()
+    cid = c.command(b"CLIENT", b"ID").wait()
+    admin().command(b"CLIENT", b"KILL", b"ID", cid).wait()
+    raises(mr.ConnectionError, c.command(b"PING").wait)  # the connection is lost (no retry())
+    e = raises(mr.ConnectionError, c.set, P + b"closed", b"1")
+    ok(str(e).startswith("client is closed") and "h.connect()" in str(e) and "h.retry()" in str(e), str(e))
+    eq(h.connect().command(b"PING").wait(), b"PONG")  # the way back it names
+    h.retry(0, 0)
+    old = h.connect()
+    h.connect()  # replaces it: only the newest client re-dials
+    e = raises(mr.ConnectionError, old.set, P + b"closed", b"1")
+    ok(str(e).startswith("client is closed") and "h.connect()" in str(e) and "replaced" in str(e), str(e))
 
 
 def test_resp3_handshake_reports_server():

@@ -71,6 +71,20 @@ def test_strings():
     _each(run)
 
 
+def test_int_values_of_any_size():
+    # set(k, 10**5000): CPython's str() refuses ints past 4300 digits; the encoder sends them all the same
+    def run(c, p, proto):
+        eq(c.set(p + b"big", 10 ** 5000).wait(), True)
+        eq(c.get(p + b"big").wait(), b"1" + b"0" * 5000)
+        eq(c.set(p + b"big", -(10 ** 5000 - 7)).wait(), True)
+        eq(c.strlen(p + b"big").wait(), 5001)
+        eq(c.get(p + b"big").wait(), b"-" + b"9" * 4999 + b"3")
+        eq(c.set(p + b"big", 10 ** 8000 + 1).wait(), True)  # (CPython: chunks of 4000 digits, zeros kept)
+        eq(c.get(p + b"big").wait(), b"1" + b"0" * 7999 + b"1")
+        eq(c.incrby(p + b"n", 2 ** 62).wait(), 2 ** 62)  # (64-bit ints stay on the encoder's own digits)
+    _each(run)
+
+
 def test_keys():
     def run(c, p, proto):
         k1, k2, k3 = p + b"k1", p + b"k2", p + b"k3"

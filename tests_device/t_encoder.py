@@ -30,6 +30,14 @@ def test_argument_kinds():
     eq(encode(""), b"*1\r\n$0\r\n\r\n")
 
 
+def test_ints_past_64_bits():
+    # past 2**64 the digits come from bigint.py (t_commands.test_int_values_of_any_size sends 10**5000 and more, past
+    # CPython's 4300-digit limit of str(), on a heap larger than this module's 64 KiB)
+    eq(encode(2 ** 64 - 1, -(2 ** 64), 10 ** 19), b"*3\r\n$20\r\n18446744073709551615\r\n$21\r\n"
+       b"-18446744073709551616\r\n$20\r\n10000000000000000000\r\n")
+    eq(encode(-(10 ** 100) + 1), b"*1\r\n$101\r\n-" + b"9" * 100 + b"\r\n")
+
+
 def test_str_uses_its_utf8_length():
     eq(encode("caf\u00e9"), b"*1\r\n$5\r\ncaf\xc3\xa9\r\n")
     eq(encode("\u6e29\u5ea6"), b"*1\r\n$6\r\n" + "\u6e29\u5ea6".encode() + b"\r\n")

@@ -1,6 +1,8 @@
 """A loopback TCP fault proxy for tests: sits between a client and a redis-server and misbehaves on demand.
 
     proxy = FaultProxy(("127.0.0.1", redis_port)).start()   # listens on 127.0.0.1:<free port>
+    (source="127.0.0.2": its upstream connections come from that loopback address, which a server does not count
+    as local: Redis 7 in protected mode refuses them as it refuses a board on the network)
     h = mr.ConnectionHandler.resp3(proxy.address)
     proxy.stall(); ...; proxy.passthrough()
     proxy.stop()
@@ -65,8 +67,9 @@ def _fin(s):
 
 
 class FaultProxy(Listener):
-    def __init__(self, upstream, host=HOST, hooks=None):
+    def __init__(self, upstream, host=HOST, hooks=None, source=None):
         self.upstream = tuple(upstream)
+        self.source = source  # the address the upstream connections come from (e.g. 127.0.0.2: not "local")
         self.host = host
         self.hooks = dict(hooks or {})
         self._mode = ("pass", None, 0)  # (name, arg, generation): read atomically by the link threads
@@ -300,7 +303,8 @@ class _Link(threading.Thread):
         _nodelay(c)
         if not self.black and not (p._mode[0] == "reset" and p._mode[1] is None):
             try:
-                self.u = socket.create_connection(p.upstream, timeout=IO_TIMEOUT_S)
+                self.u = socket.create_connection(p.upstream, timeout=IO_TIMEOUT_S,
+                                                  source_address=p.source and (p.source, 0))
             except OSError:
                 return "rst"  # the server is down: the client sees its connection refused/reset
             _nodelay(self.u)

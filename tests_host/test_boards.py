@@ -24,7 +24,7 @@ import time
 
 from conftest import REPO
 
-from testkit import Resp, compile_mpy, free_port
+from testkit import DENIED_62, Refuser, Resp, compile_mpy, free_port
 
 BOARDS = REPO / "boards"
 FAKES = REPO / "tests_host" / "fakeboard"
@@ -214,6 +214,20 @@ def test_unix_program_exits_1_when_nothing_could_be_sent(micropython):
     assert cp.returncode == 1, cp.stdout + cp.stderr
     assert "done: 0 sent, 3 failed, 0 commands" in cp.stdout, cp.stdout
     assert "Traceback" not in cp.stdout + cp.stderr
+
+
+def test_unix_program_tells_a_refusal_once(micropython):
+    # a default Redis on a laptop, reached from a board, refuses every dial (protected mode: Redis 6.2's own bytes);
+    # the program names the cause and the fix once, then says only that it is the same, cycle after cycle
+    with Refuser(DENIED_62) as srv:
+        env = {"MICROPYPATH": _mp_path(), "REDIS_HOST": "127.0.0.1", "REDIS_PORT": srv.port, "READINGS": 4,
+               "INTERVAL_MS": 50, "BACKOFF_MS": 10, "MAX_BACKOFF_MS": 20}
+        cp = micropython.run([str(BOARDS / "unix" / "main.py")], env=env, timeout=60)
+    out = cp.stdout
+    assert cp.returncode == 1 and "done: 0 sent, 4 failed" in out, out + cp.stderr
+    assert out.count("the server refused the connection") == 1 and "--protected-mode no" in out, out
+    assert out.count("the same error as above") == 6, out  # 3 readings and 3 command listens (none after the last)
+    assert srv.accepted >= 2, out  # (the refusal came from the server, each dial)
 
 
 # ---- MicroPython boards with fake hardware ----------------------------------------------------------------------

@@ -223,3 +223,40 @@ def test_mip_installs_package_tx(micropython, redis_server, http_repo, tmp_path)
         == ["scripts.py", "transaction.py"]
     cp = micropython.run(run, env={"MICROPYPATH": "%s:.frozen" % target}, timeout=60)
     assert cp.returncode == 0 and "TX ok" in cp.stdout, cp.stdout + cp.stderr
+
+
+MISSING_CHECK = """
+import microredis as mr
+h = mr.ConnectionHandler.resp3(('127.0.0.1', 6379))
+for what, f in (('Outbox', lambda: mr.Outbox), ('Sentinel', lambda: mr.Sentinel), ('retry', h.retry),
+                ('health_check', lambda: h.health_check(1000)), ('WatchError', lambda: mr.WatchError),
+                ('aio', lambda: mr.aio), ('cache', lambda: mr.cache)):
+    try:
+        f()
+        print(what, 'loaded')
+    except ImportError as e:
+        print(what, 'missing:', e)
+"""
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_a_missing_package_file_is_named(runtime, micropython, tmp_path):
+    # only package.json installed: each optional part names the package file that brings it, not only its module
+    # ("no module named 'microredis.outbox'" said nothing about package-survival.json)
+    lib = tmp_path / "microredis"
+    lib.mkdir()
+    for dest, _src in _load("package.json")["urls"]:
+        (tmp_path / dest).write_bytes((REPO / "lib" / dest).read_bytes())
+    if runtime == "cpython":
+        cp = subprocess.run([sys.executable, "-c", MISSING_CHECK], env={"PYTHONPATH": str(tmp_path)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    else:
+        cp = micropython.run(["-c", MISSING_CHECK], env={"MICROPYPATH": "%s:.frozen" % tmp_path}, timeout=60)
+    out = cp.stdout
+    assert cp.returncode == 0, out + cp.stderr
+    for what, package, module in (("Outbox", "survival", "outbox"), ("Sentinel", "survival", "sentinel"),
+                                  ("retry", "survival", "retry"), ("health_check", "survival", "retry"),
+                                  ("WatchError", "tx", "transaction"), ("aio", "aio", "aio"),
+                                  ("cache", "cache", "cache")):
+        assert "%s missing: microredis.%s is not installed: install package-%s.json (mip) or copy %s.py" % (
+            what, module, package, module) in out, out

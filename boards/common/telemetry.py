@@ -16,13 +16,8 @@ DEFAULTS = {  # from the environment, config.py or settings.toml (load_config); 
 
 def load_config(module=None, getenv=None):
     """Each setting from getenv(NAME) (a str: an int where the default is one), else module.NAME, else DEFAULTS."""
-    cfg = {}
-    for name, default in DEFAULTS.items():
-        v = getenv(name) if getenv is not None else None
-        if v is None or v == "":
-            v = getattr(module, name, default)
-        cfg[name] = int(v) if type(default) is int else v
-    return cfg
+    return {name: int(v) if type(d) is int else v for name, d in DEFAULTS.items()
+            for v in ((getenv(name) if getenv is not None else None) or getattr(module, name, d),)}  # "": unset
 
 
 def wifi_up(cfg):
@@ -56,13 +51,18 @@ def handler(cfg, name):
 
 class Telemetry:
     def __init__(self, cfg, device, device_id):
-        self.cfg, self.dev, self.id, self.clock = cfg, device, device_id, mr.clock.default_clock()
+        self.cfg, self.dev, self.id, self.clock, self.commands = cfg, device, device_id, mr.clock.default_clock(), 0
         self.h, self.hl, self.hb = [handler(cfg, device_id + s) for s in ("", "-cmd", "-box")]
         self.box = mr.Outbox(self.hb, "sensors:%s:stream" % device_id, cfg["OUTBOX_CAPACITY"], None,
                              cfg["OUTBOX_PATH"], cfg["STREAM_MAXLEN"])
         self.box.backoff_ms, self.box.max_backoff_ms = cfg["BACKOFF_MS"], cfg["MAX_BACKOFF_MS"]
-        self.c = self.sub = self.stack = self.led_on = None
-        self.commands = 0
+        self.c = self.sub = self.stack = self.led_on = self.said = None
+
+    def why(self, e):  # "Type: text", but "the same error as above" while its cause (a handler's last_error, which
+        s = "%s: %s" % (type(e).__name__, e)  # a failed dial quotes) is the one printed last: told once, not per cycle
+        k = [str(x) for x in (self.hb.last_error, self.h.last_error, self.hl.last_error, s) if x and str(x) in s][0]
+        self.said, k = k, k == self.said
+        return "the same error as above" if k else s
 
     def client(self):
         if self.c is None:  # once: after that the handler's retry policy re-dials this same client
@@ -96,7 +96,7 @@ class Telemetry:
                 if m is not None:
                     self.handle(bytes(m.payload).strip().lower())
         except (mr.RedisError, OSError) as e:
-            print("commands: %s: %s" % (type(e).__name__, e))
+            print("commands: " + self.why(e))
             if self.sub is not None and not self.sub.active:
                 self.sub = None  # subscribed again next time
             time.sleep(max(0, ms - clock.ticks_diff(clock.ticks_ms(), start)) / 1000)
@@ -123,10 +123,10 @@ class Telemetry:
             start, seq, t = clock.ticks_ms(), box.added + 1, "%.2f" % self.dev.temperature()
             try:
                 self.send(seq, t)
-                fails = 0
+                fails, self.said = 0, None
             except (mr.RedisError, OSError, MemoryError) as e:
                 fails += 1
-                print("#%d %s C: failed (%d in a row): %s: %s" % (seq, t, fails, type(e).__name__, e))
+                print("#%d %s C: failed (%d in a row): %s" % (seq, t, fails, self.why(e)))
                 if reset and fails >= reset:
                     self.dev.reset()
             gc.collect()

@@ -25,16 +25,16 @@ _LAZY = {
 }
 
 def __getattr__(name):
+    from .errors import optional  # (an ImportError that names the package file to install)
     mod = _LAZY.get(name)
     if mod is None:
         # MicroPython's `from microredis import x` asks here before it imports the submodule x
         if name in ("resp", "encoder", "send", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
                     "outbox", "sentinel", "aio", "cache"):
-            return __import__("microredis." + name, None, None, [name])
+            return optional(name)
         from .errors import text
         raise AttributeError(text("__getattr__", name))
-    m = __import__("microredis." + mod, None, None, [name])
-    return getattr(m, name)
+    return getattr(optional(mod), name)
 
 
 def __dir__():

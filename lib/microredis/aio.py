@@ -268,6 +268,18 @@ class AsyncClient(Client):
     def scan_iter(self, *a, **kw):
         raise NotImplementedError("scan_iter() waits synchronously: loop over `await client.scan(cursor)` instead")
 
+    # Transactions and scripts resolve their results by waiting synchronously (EXEC's array, EVAL after NOSCRIPT),
+    # which the reader task cannot share: refused here, before anything is sent (they used to be sent and run, and
+    # then wait() failed, so a retry would have run them twice)
+    def transaction(self):
+        raise NotImplementedError("transaction() is not available on the asyncio client: nothing was sent. Use a "
+                                  "synchronous Client (handler.connect()) on another handler")
+
+    def register_script(self, script):
+        raise NotImplementedError("register_script() is not available on the asyncio client: nothing was sent. Use "
+                                  "await client.fcall(...) or client.command(b\"EVALSHA\", ...), or a synchronous "
+                                  "Client on another handler")
+
     def _claim_slow(self):
         # a full ring (frame_capacity replies pending) is emptied the sync client's way: the oldest reply is read
         # before this command is queued, which holds the loop for that reply (size frame_capacity to the tasks)

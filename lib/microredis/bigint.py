@@ -1,4 +1,5 @@
-"""Integers of more than 18 digits in a reply (RESP3 big numbers, huge integers), loaded by the reader on the first."""
+"""Integers of more than 18 digits in a reply (RESP3 big numbers, huge integers), loaded by the reader on the first,
+and the digits of an int argument of more than 20 (encoder.py)."""
 
 try:
     from micropython import const
@@ -38,3 +39,25 @@ def big(r, buf, start, p, eol):
         v = v[:i]
         b = b * b
     return v[0]
+
+
+def digits(v):
+    # the decimal digits of the int v as bytes: str(v), except past CPython's limit of 4300 digits
+    # (sys.set_int_max_str_digits; MicroPython has none), where they come in chunks of _BIG_CHUNK digits
+    try:
+        return str(v).encode()
+    except ValueError:
+        pass
+    i = _BIG_CHUNK
+    b = 10 ** i  # (see big())
+    neg = v < 0
+    if neg:
+        v = -v
+    out = []
+    while v >= b:
+        v, r = divmod(v, b)
+        r = str(r)
+        out.append("0" * (i - len(r)) + r)  # every chunk but the first holds exactly i digits
+    out.append(str(v) if not neg else "-" + str(v))
+    out.reverse()
+    return "".join(out).encode()

@@ -14,7 +14,7 @@ except ImportError:  # CPython
         return x
 
 from .client import CoreClient
-from .errors import text
+from .errors import optional, text  # optional: transaction.py, scripts.py (package-tx.json), named when missing
 from .sets_streams import SetCommands, SortedSetCommands, StreamCommands, ok, to_bool, to_dict, to_float
 from .sets_streams import _int, _num, _many, _flat, _need
 
@@ -331,23 +331,13 @@ _CATALOGUE = (StringCommands, KeyCommands, HashCommands, ListCommands, ServerCom
               StreamCommands)
 
 
-def _optional(name):
-    # transaction.py and scripts.py come in package-tx.json: without it, say what to install
-    try:
-        return __import__("microredis." + name, None, None, [name])
-    except ImportError as e:
-        if name not in str(e):
-            raise
-        raise ImportError("microredis.%s is not installed: install package-tx.json (mip) or copy %s.py" % (name, name))
-
-
 class MultiCommands:
     # transactions and scripts; their code loads with the first use (transaction.py, scripts.py)
     def transaction(self):
         """`with client.transaction() as t:` t.set(...), t.hgetall(...) ... queue commands and return results with
         ready()/wait(); MULTI, the commands and EXEC go out in one write when the block ends (README
         "Transactions")."""
-        return _optional("transaction").begin(self, _CATALOGUE)
+        return optional("transaction").begin(self, _CATALOGUE)
 
     _watching = None  # the connection the last watch() went to (a transaction on another one is a WatchError)
 
@@ -364,7 +354,7 @@ class MultiCommands:
 
     def register_script(self, script):
         """A Script (scripts.py): script.run(keys, args) sends EVALSHA, and EVAL when the server lacks it."""
-        return _optional("scripts").Script(self, script)
+        return optional("scripts").Script(self, script)
 
 
 class Client(CoreClient, StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands, SetCommands,

@@ -14,7 +14,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import ConnectionError, RedisError, ReplyError, text
+from .errors import ConnectionError, RedisError, ReplyError, optional, text
 from .resp import Reader, MemoryParameters
 from .encoder import Encoder, check
 
@@ -142,13 +142,11 @@ class ConnectionHandler:
         """retry(backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=None, retry_on=None): a Client
         that lost its connection re-dials on its next command, failing fast between attempts; the pending one-key
         reads named in retry_on are re-sent once (docs/SURVIVAL.md; retry.py, in package-survival.json)."""
-        from .retry import setup
-        return setup(self, *a, **kw)
+        return optional("retry").setup(self, *a, **kw)
 
     def health_check(self, interval_ms):
         """PING before a command on a connection idle longer than interval_ms (docs/SURVIVAL.md; retry.py)."""
-        from .retry import health
-        return health(self, interval_ms)
+        return optional("retry").health(self, interval_ms)
 
     def __repr__(self):
         return "ConnectionHandler(%r, resp%d%s)" % (self.address, self.protocol, ", auth" if self._creds else "")
@@ -238,8 +236,14 @@ class ConnectionHandler:
             c = client(conn, self._timeout_ms, clock)
             self._handshake(c, conn)
             conn.client = c
-        except BaseException:
+        except BaseException as e:
             t.close()
+            if r.buf[0] == 45 and isinstance(e, ConnectionError):
+                # "-": the server's refusal was received, but lost on the way (MicroPython: rare.refused)
+                from .rare import refused
+                e = refused(c)
+                if e is not None:
+                    raise e
             raise
         finally:
             r._limit = lim
@@ -280,14 +284,14 @@ class ConnectionHandler:
 
 def _ok(f, what, fallback):
     # A handshake command's reply: +OK, but for HELLO, whose reply is returned. An error reply raises what connect()
-    # should (rare.py words it), except a failed HELLO with fallback=True, which is returned.
+    # should (rare.py words it), except HELLO unknown to the server with fallback=True: its error is returned.
     try:
         v = f.wait()
     except ReplyError as e:
         from .rare import handshake_error
         v = handshake_error(e, what, fallback)
-        if v is e and fallback:
-            return e
+        if v is None:
+            return e  # (HELLO unknown, fallback=True: RESP2)
         raise v
     if what != "HELLO" and not ((v == b"OK") if type(v) is bytes else (v == "OK")):
         _bad(what)  # the replies are out of step

@@ -122,12 +122,16 @@ class Encoder:
             # header needs the digit count first
             k = 1 if a >= 0 else 2
             v = a if a >= 0 else -a
-            while v >= 10:
-                v //= 10
-                k += 1
-            if k > 20:
-                a = str(a).encode()  # a long int: its digits would not fit the room reserved below
+            if v >> 64:
+                # 2**64 and past: 20 digits and more (the room reserved below holds 20): a long int's digits, as bytes
+                # (bigint.py: any size, where CPython's str() refuses more than 4300 digits)
+                from .bigint import digits
+                a = digits(a)
                 t = bytes
+            else:
+                while v >= 10:
+                    v //= 10
+                    k += 1
         if t is int or (t is not bool and t is not bytes and isinstance(a, int) and t is not float):
             self._room(2 * _HDR)  # 20 digits at most here
             self.buf[self.n] = 36  # $

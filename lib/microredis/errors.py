@@ -57,3 +57,14 @@ def text(what, *values):
     # until one is raised)
     from .texts import text
     return text(what, values)
+
+
+def optional(name):
+    # microredis.<name>, loaded on first use; a module of a package file that is not installed raises an ImportError
+    # naming that file (texts.py), not only the module
+    try:
+        return __import__("microredis." + name, None, None, [name])
+    except ImportError as e:
+        if name not in str(e):
+            raise  # a module that it imports is missing: that one's own error
+        raise ImportError(text("optional", name))

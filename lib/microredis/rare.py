@@ -3,7 +3,8 @@ text, RESP2 subscribed-mode frames, frames consumed but not built, pub/sub messa
 commands command() refuses, the reader's zero-copy pub/sub message read (gets_msg_into) and its malformed-reply
 text (Reader._bad), MemoryParameters' repr, the handshake's error texts."""
 
-from .errors import AuthenticationError, ConnectionError, MemoryFull, ProtocolError, RedisError
+from .errors import AuthenticationError, ConnectionError, MemoryFull, NoPermissionError, ProtocolError, RedisError, \
+    reply_error, text
 from .build import NEED_DATA, Push, copy
 
 
@@ -189,9 +190,10 @@ def params_repr(m):
 
 
 def handshake_error(e, what, fallback):
-    # connection.py: the error connect() raises for an error reply e to the handshake command `what` (e itself for
-    # HELLO with fallback=True, so RESP2 is used, and for the server's own error); e None: a reply of the wrong shape
-    # (what None: data after the handshake)
+    # connection.py: the error connect() raises for an error reply e to the handshake command `what`, named by its
+    # cause and its fix (texts.py, keyed by the server's error code); None for a HELLO the server does not know when
+    # fallback=True (RESP2 is used then); e itself for another error of the server's. e None: a reply of the wrong
+    # shape (what None: data after the handshake)
     if e is None:
         if what is None:
             # a reply nobody asked for would be taken for the first command's, and every later one would be one off
@@ -200,16 +202,63 @@ def handshake_error(e, what, fallback):
             return ProtocolError("unexpected reply to HELLO 3 (a map was expected): the server is not speaking "
                                  "Redis's protocol, or its replies are out of step")
         return ProtocolError("unexpected reply to %s during the handshake (OK was expected)" % what)
+    code = e.code
+    m = e.message
+    if code == "DENIED":
+        # sent on accept, before any command is read: it is the reply to whichever command went first (the
+        # server then closes the connection)
+        if len(m) > 60:
+            m = m[:57] + "..."  # (Redis explains it in about 1,100 characters)
+        return ConnectionError(text("DENIED", m))
+    if code == "NOAUTH":
+        return _coded(AuthenticationError(text("NOAUTH", m)), code)
+    if code == "WRONGPASS":
+        return _coded(AuthenticationError(text("WRONGPASS", m)), code)
+    if code == "NOPERM" and what in _NOPERM:
+        acl, instead = _NOPERM[what]
+        return _coded(NoPermissionError(text("NOPERM", what, acl, instead, m)), code)
     if what == "AUTH":
         # the message is the server's (it never contains the password)
-        return AuthenticationError(e.message if isinstance(e, AuthenticationError) else
-                                   "authentication failed: " + e.message)
-    if e.code == "NOAUTH" or (what == "HELLO" and e.code == "WRONGPASS"):
-        return AuthenticationError(e.message)
-    if what != "HELLO" or fallback:
-        return e
-    return ConnectionError("server does not support RESP3 (HELLO 3 failed: %s); use ConnectionHandler.resp2() or "
-                           "resp3(address, fallback=True)" % e.message)
+        return _coded(AuthenticationError("authentication failed: " + m), code)
+    if what == "HELLO":
+        lm = m.lower()  # "ERR unknown command 'HELLO'" (Redis < 6), NOPROTO, a proxy's "unsupported command"
+        if code == "NOPROTO" or "unknown" in lm or "unsupported" in lm:
+            return None if fallback else ConnectionError(text("HELLO", m))
+    return e  # the server's own error (e.g. ERR max number of clients reached), as it sent it
+
+
+# a handshake command a user may lack the permission for: the ACL rule that grants it, and the way around it
+_NOPERM = {
+    "HELLO": ("hello", "use ConnectionHandler.resp2(address)"),
+    "SELECT": ("select", "drop h.select() and use database 0"),
+    "CLIENT SETNAME": ("client|setname", "drop h.client_name()"),
+}
+
+
+def _coded(err, code):
+    err.code = code  # the server's code, not the first word of the sentence
+    return err
+
+
+def refused(c):
+    # connection.py, a handshake that failed with a ConnectionError: the server's refusal line when it was received
+    # but lost, else None. MicroPython's readinto() reads until the buffer is full, and a reset met on the way
+    # (the server closed the socket without reading what was sent, as on a refusal sent on accept: protected mode,
+    # max clients) raises and drops the count of what it had read: the line is in the buffer all the same. The
+    # buffer is the connection's own, zero-filled, and nothing was consumed from it yet (no reply resolved), so
+    # what is there came from this server.
+    r = c._reader
+    buf = r.buf
+    if c._resolved_count or r._start or buf[0] != 45:  # 45: "-", an error line
+        return None
+    i = buf.find(b"\r\n")
+    if i < 2:
+        return None
+    try:
+        m = bytes(buf[1:i]).decode()
+    except Exception:  # (MicroPython's UnicodeError)
+        return None
+    return handshake_error(reply_error(m), "", False)
 
 
 # ---- pub/sub messages read without building objects (receive_into) ----------------------------------------

@@ -212,8 +212,11 @@ class Policy(Backoff):
     def revive(self, c):
         """c lost its connection: dial again (paced) and bind c to the new one; its Subscription subscribes again."""
         if not self._mine(c):
-            self._unpark(ConnectionError("client is closed"))
-            raise ConnectionError("client is closed")  # closed by the application, or replaced by connect()
+            # closed by the application, or replaced by a later connect(): only the newest client re-dials
+            m = "client is closed: h.connect() gives a connected one (one closed or replaced by a later connect() " \
+                "does not re-dial)"
+            self._unpark(ConnectionError(m))
+            raise ConnectionError(m)
         h = self.h
         try:
             new = self.dial(c._clock)

@@ -231,7 +231,8 @@ def _claim_slow(c):
     if c._retry is not None:
         c._retry.before(c)  # retry.py: re-dial a lost connection, PING an idle one
     if c._conn is None:
-        raise ConnectionError("client is closed")
+        # (the text stays here, not in texts.py: a board meets it in an outage, when loading a module costs most)
+        raise ConnectionError("client is closed: h.connect() gives a connected one (h.retry(): re-dials by itself)")
     if c._resp2_subscribed and not c._sub_ping:
         raise RedisError(text("_resp2_subscribed"))
     if c._raw_replies:

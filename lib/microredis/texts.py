@@ -33,6 +33,7 @@ TEXTS = {
                   "subscription first, or use RESP3",
     "_odd": "this future was already waited (its value was handed over)",
     "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
+    "optional": "microredis.%s is not installed: install %s (mip) or copy %s.py",
     "_dispatch": "reply received with no command pending",
     # the catalogue (commands.py, sets_streams.py): wrong arguments, and replies of an unexpected shape (a
     # conversion's TypeError, which the future's ProtocolError quotes)
@@ -67,13 +68,38 @@ TEXTS = {
     "to_dict": "an even number of elements was expected",
     "to_pairs": "[member, score] pairs were expected",
     "__getattr__": "module 'microredis' has no attribute %r",
+    # the handshake refused (rare.handshake_error, keyed by the server's error code): the cause and the fix
+    "DENIED": "the server refused the connection: it runs in protected mode, so it accepts only clients on its own "
+              "machine while it has no password (and, before Redis 7, no bind address). On the server: set a "
+              "password (requirepass, or an ACL user; here h.auth(...)) and bind its network address, or, on a "
+              "trusted network only, run it with --protected-mode no (server: %s)",
+    "NOAUTH": "the server requires a password (NOAUTH): give the handler credentials, "
+              "h.auth(Credentials.password_only(password)) or h.auth(Credentials.acl(user, password)) (from_url: "
+              "redis://user:password@host) (server: %s)",
+    "WRONGPASS": "the server refused the credentials given to h.auth() (WRONGPASS): check the password, and for an "
+                 "ACL user its name and that it is enabled (server: %s)",
+    "NOPERM": "this connection's user may not run %s, which the handshake sends (NOPERM): grant it on the server "
+              "(ACL SETUSER <user> +%s), or %s (server: %s)",
+    "HELLO": "the server does not know HELLO, so it cannot speak RESP3 (Redis before 6, or HELLO renamed): use "
+             "ConnectionHandler.resp2(address), or resp3(address, fallback=True) to fall back to RESP2 by itself "
+             "(server: %s)",
     # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
     "decode": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
 }
+
+
+# the package file of each optional module ("optional": errors.optional(), __init__.__getattr__)
+_PACKAGE = {"outbox": "survival", "sentinel": "survival", "retry": "survival", "retryon": "survival",
+            "transaction": "tx", "scripts": "tx", "pubsub": "pubsub", "cache": "cache", "aio": "aio",
+            "aio_pubsub": "aio"}
 
 
 def text(what, values):
     t = TEXTS[what]
     if what == "_view":  # (the view itself: encoder._view's frame stays small enough for the C stack)
         values = (values[0].itemsize, getattr(values[0], "ndim", 1))
+    elif what == "optional":  # (the module: its package file is named here)
+        m = values[0]
+        p = _PACKAGE.get(m)
+        values = (m, "package-%s.json" % p if p else "package.json", m)
     return t % values if values else t
