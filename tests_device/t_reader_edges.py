@@ -6,7 +6,7 @@ import time
 from tinytest import eq, ok, raises, IS_MICROPYTHON
 from microredis.resp import Reader, MemoryParameters, NEED_DATA, Push
 from microredis.errors import ReplyError, ProtocolError, MemoryFull
-from microredis.rare import gets_msg_into
+from microredis.msginto import gets_msg_into
 
 SMALL_HEAP = False
 

@@ -17,9 +17,9 @@ from conftest import REPO
 LIB = REPO / "lib" / "microredis"
 
 # never loaded by import + connect(client=CoreClient) + SET, on any runtime
-LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub", "rare", "texts", "bigint",
-                   "setopts", "outbox", "sentinel", "retry", "retryon", "noperm", "transaction", "scripts", "cache", "aio",
-                   "aio_pubsub"]
+LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub", "msginto", "rare", "texts",
+                   "bigint", "setopts", "outbox", "journal", "journal1", "idalloc", "backoff", "sentinel", "retry",
+                   "retryon", "noperm", "transaction", "scripts", "cache", "aio", "aio_pubsub"]
 
 SCRIPT = """
 import sys
@@ -95,6 +95,38 @@ def test_everyday_use_leaves_rare_unloaded(micropython, redis_server):
     cp = micropython.run(["-c", DAILY % {"port": redis_server.port}], mpy=True, check=True)
     loaded = _loaded(cp.stdout, "LOADED")
     assert "rare" not in loaded and "pubsub" not in loaded, sorted(loaded)
+
+
+# A subscriber's day (RESP3 pushes on the command connection, RESP2 subscribed mode on its own) loads pubsub.py and
+# nothing of the error paths (rare.py) or of receive_into()'s zero-copy reads (msginto.py), which it does not use.
+SUBSCRIBER = """
+import sys
+import microredis as mr
+for proto in (3, 2):
+    h = mr.ConnectionHandler(("127.0.0.1", %(port)d), proto)
+    c = h.connect(client=mr.CoreClient)
+    p = mr.ConnectionHandler(("127.0.0.1", %(port)d)).connect(client=mr.CoreClient)
+    sub = c.subscribe(b"lean:cmd")
+    sub.psubscribe(b"lean:p.*")
+    for i in range(3):
+        p.publish(b"lean:cmd", b"m%%d" %% i).wait()
+        p.publish(b"lean:p.x", b"q%%d" %% i).wait()
+        assert sub.receive(2000).payload == b"m%%d" %% i
+        assert sub.receive(2000).pattern == b"lean:p.*"
+        if proto == 3:
+            c.set(b"lean:s", i).wait()
+    sub.unsubscribe()
+    sub.close()
+    c.close()
+    p.close()
+print("LOADED", " ".join(sorted(n[11:] for n in sys.modules if n.startswith("microredis."))))
+"""
+
+
+def test_a_subscribers_day_loads_pubsub_and_no_error_path(micropython, redis_server):
+    cp = micropython.run(["-c", SUBSCRIBER % {"port": redis_server.port}], mpy=True, check=True)
+    loaded = _loaded(cp.stdout, "LOADED")
+    assert "pubsub" in loaded and "rare" not in loaded and "msginto" not in loaded, sorted(loaded)
 
 
 _IMPORT = re.compile(r"^\s*from \.(\w*) import ([\w, ]+)|__import__\(\"microredis\.(\w+)\"", re.M)

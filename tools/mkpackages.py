@@ -4,7 +4,8 @@ Which module goes where (every lib/microredis/*.py is in exactly one package fil
 tests_host/test_packaging.py enforces it):
 
     package.json          the core: everything needed to connect and send commands
-    package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use)
+    package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use);
+                          msginto.py: receive_into()'s zero-copy message reads (loaded by the first one)
     package-survival.json microredis/outbox.py (with journal.py, journal1.py, idalloc.py, backoff.py), sentinel.py,
                           retry.py, retryon.py, noperm.py: Outbox, Sentinel (mr.Outbox / mr.Sentinel load them),
                           h.retry() / h.health_check() (retryon.py: retry_on=...; noperm.py: subscription names the
@@ -42,7 +43,7 @@ PACKAGES = {
     "package.json": ["__init__", "errors", "resp", "build", "bigint", "encoder", "clock", "ticks", "net", "transport",
                      "net_mp", "net_sock", "tlsctx", "client", "send", "future", "rare", "texts", "setopts",
                      "connection", "credentials", "url", "commands", "sets_streams"],
-    "package-pubsub.json": ["pubsub"],
+    "package-pubsub.json": ["pubsub", "msginto"],
     "package-survival.json": ["outbox", "journal", "journal1", "idalloc", "backoff", "sentinel", "retry", "retryon",
                               "noperm"],
     "package-tx.json": ["transaction", "scripts"],

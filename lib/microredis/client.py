@@ -313,10 +313,12 @@ def _remaining(c, h):
 
 def _dispatch(c, v):
     # True if v resolved the oldest slot; False if it was an out-of-band frame
-    if _type(v) is Push or c._resp2_subscribed:
-        from .rare import oob
-        if oob(c, v):
-            return False
+    if _type(v) is Push:
+        c._push(v)  # RESP3 out-of-band: to the subscription or the push_handler
+        return False
+    if c._resp2_subscribed and c._sub is not None and c._sub._is_frame(v):
+        c._push(v)  # RESP2 subscribed mode: a message or a confirmation, not a reply
+        return False
     if c._pending == 0:
         from .errors import text
         err = ProtocolError(text("_dispatch"))

@@ -5,8 +5,8 @@
 
 from .errors import ConnectionError, RedisError, MemoryFull, NoPermissionError, ProtocolError, ReplyError, TimeoutError
 from .resp import NEED_DATA, Push
-from .rare import next_msg
 
+_next_msg = None  # msginto.next_msg, loaded by the first receive_into() (a subscriber using receive() never pays)
 _KINDS = (b"message", b"pmessage", b"smessage")
 _CONFIRM = (b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe", b"punsubscribe", b"sunsubscribe")
 _SUB = (b"SUBSCRIBE", b"PSUBSCRIBE", b"SSUBSCRIBE")
@@ -101,7 +101,7 @@ class Subscription:
     accepts them, messages flow again: that counts as a gap too (messages published meanwhile were lost), and
     on_gap is called. Without h.retry() a refusal is only raised, and nothing is kept."""
 
-    _KINDS = _KINDS  # the frame names, for rare.py's RESP2 subscribed-mode routing and zero-copy message reads
+    _KINDS = _KINDS  # the frame names, for the zero-copy message reads (msginto.py) and noperm.py
     _CONFIRM = _CONFIRM
 
     gaps = 0  # re-subscriptions after a re-dial or a refusal (each one closes a window in which messages were lost)
@@ -278,6 +278,16 @@ class Subscription:
         return bad
 
     # ---- frames routed here by the client --------------------------------------------------------------------
+    def _is_frame(self, v):
+        # RESP2 subscribed mode (client.py's dispatch): an array starting with one of the frame names is a pub/sub
+        # frame, not a reply (str with decode_responses)
+        if type(v) is not list or not v:
+            return False
+        k = v[0]
+        if type(k) is str:
+            k = k.encode()
+        return k in _KINDS or k in _CONFIRM
+
     def _take_push(self, v):
         # True if v was a pub/sub frame (message or confirmation), used or dropped as malformed
         n = len(v)
@@ -400,6 +410,11 @@ class Subscription:
         return self._receive_into(buffer, timeout_ms)
 
     def _receive_into(self, buffer, timeout_ms):
+        global _next_msg
+        next_msg = _next_msg
+        if next_msg is None:
+            from .msginto import next_msg
+            _next_msg = next_msg
         self._live()
         self._raw_unread()
         t = type(buffer)

@@ -1,11 +1,10 @@
-"""The core client's rare paths, loaded on first use (client.py and send.py stay small in RAM): error-message
-text, RESP2 subscribed-mode frames, frames consumed but not built, pub/sub message reads (receive_into), the
-commands command() refuses, the reader's zero-copy pub/sub message read (gets_msg_into) and its malformed-reply
-text (Reader._bad), MemoryParameters' repr, the handshake's error texts."""
+"""The core client's error paths, loaded on the first error (client.py and send.py stay small in RAM): error-message
+text, frames consumed but not built, the commands command() refuses, the reader's malformed-reply text
+(Reader._bad), MemoryParameters' repr, the handshake's error texts. Nothing a working subscriber needs."""
 
-from .errors import AuthenticationError, ConnectionError, MemoryFull, NoPermissionError, ProtocolError, RedisError, \
-    reply_error, text
-from .build import NEED_DATA, Push, copy
+from .errors import AuthenticationError, ConnectionError, NoPermissionError, ProtocolError, RedisError, reply_error, \
+    text
+from .build import NEED_DATA
 
 
 
@@ -48,23 +47,6 @@ def failed(v, nm, key, e):
     return ProtocolError("unexpected reply to %s: %s (%s)" % (about(nm, key), short(v), e))
 
 
-def oob(c, v):
-    # an out-of-band frame (RESP3 push, RESP2 subscribed-mode message or confirmation) goes to c._push
-    if type(v) is not Push:
-        # RESP2 subscribed mode: an array starting with one of the frame names of the subscription (pubsub.py keeps
-        # them) is a pub/sub frame, not a reply (str with decode_responses)
-        s = c._sub
-        if s is None or type(v) is not list or not v:
-            return False
-        k = v[0]
-        if type(k) is str:
-            k = k.encode()
-        if k not in s._KINDS and k not in s._CONFIRM:
-            return False
-    c._push(v)
-    return True
-
-
 def unbuilt(c, e, p):
     # A frame was consumed but could not be built (e.g. not UTF-8 with decode_responses): the error is the
     # reply of the oldest slot, unless the frame was a push, which is dropped like an oversized one
@@ -79,42 +61,6 @@ def push_dropped(c):
     s = c._sub
     if s is not None:
         s.dropped += 1
-
-
-def next_msg(c, ms, dest, chan):
-    # receive_into(): like CoreClient._next(), but a pub/sub message is copied into dest/chan (its length returned)
-    v = _parse_msg(c, dest, chan)
-    if v is NEED_DATA and c._recv(ms):
-        v = _parse_msg(c, dest, chan)
-    return v
-
-
-def _parse_msg(c, dest, chan):
-    while True:  # as CoreClient._parse(): a frame dropped on the way does not end the look
-        p = c._reader._start
-        v = _get_msg(c, dest, chan)
-        if v is not NEED_DATA or c._reader._start == p:
-            return v
-
-
-def _get_msg(c, dest, chan):
-    r = c._reader
-    p = r._start
-    try:
-        v = gets_msg_into(r, dest, chan, c._sub._KINDS)
-    except MemoryFull:
-        raise  # a message that does not fit: discarded, the reader is in step
-    except ProtocolError as e:
-        if r._start != p and in_step(e):
-            return unbuilt(c, e, p)
-        c._broken(e, None)
-        raise
-    except BaseException as e:
-        c._lost(e)  # ^C half-way through a message leaves the stream mid-frame
-        raise
-    if type(v) is ProtocolError:
-        return unbuilt(c, v, p)
-    return v
 
 
 def raw_unread(n):
@@ -259,76 +205,3 @@ def refused(c):
     except Exception:  # (MicroPython's UnicodeError)
         return None
     return handshake_error(reply_error(m), "", False)
-
-
-# ---- pub/sub messages read without building objects (receive_into) ----------------------------------------
-
-
-def gets_msg_into(r, dest, chan, kinds):
-    # Reader r's gets(), except that a complete pub/sub message frame (message, pmessage, smessage) is not built: its
-    # payload is copied into dest, its channel into chan, and the payload length returned (r.msg_kind and r.msg_clen
-    # tell the kind and the channel length). A payload longer than dest is discarded and raises MemoryFull.
-    if r._ilen >= 0:
-        return r._get(None)
-    while not r._scan(None):
-        if not r._pull():
-            return NEED_DATA
-    n = _msg(r, dest, chan, kinds)
-    return r._take() if n < 0 else n
-
-
-def _bulk_at(r, buf, p, end):
-    # payload start of the bulk string at p, its length left in r._bulk_len (a tuple return would allocate);
-    # -1 if p is not a plain bulk string
-    if p >= end or buf[p] != 36 or buf[p + 1] == 45 or buf[p + 1] == 63:
-        return -1
-    eol = buf.find(b"\r\n", p + 1, end)
-    r._bulk_len = r._len(buf, p, p + 1, eol)
-    return eol + 2
-
-
-def _msg(r, dest, chan, kinds):
-    buf = r.buf
-    p = r._start
-    end = r._scanned
-    t = buf[p]
-    if t != 62 and t != 42:  # > or *
-        return -1
-    if (buf[p + 1] != 51 and buf[p + 1] != 52) or buf[p + 2] != 13:  # 3 or 4 elements
-        return -1
-    n = buf[p + 1] - 48
-    q = _bulk_at(r, buf, p + 4, end)
-    if q < 0:
-        return -1
-    k = r._bulk_len
-    kind = None
-    for m in kinds:
-        if k == len(m) and buf.startswith(m, q):
-            kind = m
-    if kind is None or (n == 4) != (kind is kinds[1]):
-        return -1
-    q += k + 2
-    if n == 4:  # pmessage: skip the pattern
-        q = _bulk_at(r, buf, q, end)
-        if q < 0:
-            return -1
-        q += r._bulk_len + 2
-    q = _bulk_at(r, buf, q, end)
-    if q < 0 or r._bulk_len > len(chan):
-        return -1  # built instead: the subscription then allocates a Message
-    cl = r._bulk_len
-    c0 = q
-    q = _bulk_at(r, buf, q + cl + 2, end)
-    if q < 0:
-        return -1
-    k = r._bulk_len
-    r._start = end
-    if k > len(dest):
-        r.skipped_type = t
-        raise MemoryFull("message of %d bytes does not fit the %d-byte buffer" % (k, len(dest)))
-    copy(chan, 0, buf, c0, cl)
-    copy(dest, 0, buf, q, k)
-    r.msg_kind = kind
-    r.msg_clen = cl
-    r.skipped_type = 0
-    return k
