@@ -695,10 +695,10 @@ def programs_md(R):
     P = R["programs"]
     L = ["**Programs, from .mpy** (one fresh process each; held = `gc.mem_alloc()` after `gc.collect()`, relative to "
          "before `import microredis`; smallest heap = the smallest `-X heapsize` at which the whole program runs and "
-         "checks its own results, bisected). telemetry = `bench/ram/telemetry.py` %d: the README's loop, three "
-         "handlers with `retry()` + `health_check()`, a RAM `Outbox`, per cycle a reading into the outbox, `pump()`, "
-         "SET + PUBLISH pipelined, a command subscription whose commands (every 10th cycle) are answered with SET + "
-         "PUBLISH; %d cycles. survival = `bench/ram/survival.py` %d: docs/SURVIVAL.md's set-up, three handlers with "
+         "checks its own results, bisected). telemetry = `bench/ram/telemetry.py` %d: the README's loop as the board "
+         "programs run it, one handler with `retry()` + `health_check()` and one connection for the commands, a "
+         "command subscription (RESP3) and a RAM `Outbox` (`pump(client=c)`), per cycle a reading into the outbox, "
+         "`pump()`, SET + PUBLISH pipelined, the commands (every 10th cycle) answered with SET + PUBLISH; %d cycles. survival = `bench/ram/survival.py` %d: docs/SURVIVAL.md's set-up, three handlers with "
          "`retry()` + `health_check()`, a subscription, a RAM and a file-backed `Outbox`, %d rounds of 50 readings "
          "into each, pumped until empty." % (TELEMETRY_CYCLES, TELEMETRY_CYCLES, SURVIVAL_ROUNDS, SURVIVAL_ROUNDS), "",
          "| program | held when set up, KB (x64 / 32-bit) | held at the end, KB | smallest -X heapsize, KiB "

@@ -53,6 +53,7 @@ class Commander:
         self.id = device_id
         self.commands = commands
         self.acks = []
+        self.links = None
         self.error = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -73,6 +74,10 @@ class Commander:
                     if time.monotonic() > deadline:
                         raise AssertionError("nobody listens on cmd:%s" % self.id)
                     time.sleep(0.05)
+                if self.links is None:  # the board's connections while it listens, by their CLIENT SETNAME
+                    self.links = sorted(ln.split(" name=")[1].split(" ")[0] for ln in
+                                        pub.call("CLIENT", "LIST").decode().splitlines()
+                                        if " name=" + self.id in ln)
                 m = sub.read()
                 self.acks.append(m[2].decode())
             pub.close()
@@ -256,6 +261,8 @@ def _run_mp_board(micropython, tmp_path, board, redis_port, device_id, commands,
     acks = cmd.join()
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
+    # RESP3: the commands, the subscription and the outbox share one connection; RESP2: the listener has its own
+    assert cmd.links == ([device_id] if base.get("PROTOCOL", 3) == 3 else [device_id, device_id + "-cmd"]), cmd.links
     return out, acks
 
 
@@ -278,6 +285,14 @@ def test_esp32_main_with_fake_hardware(micropython, redis_server, tmp_path):
     entries, led = _stream(redis_server.port, dev)
     assert len(entries) == 8 and led == b"off"
     assert all(_fields(e)[b"temp"] == b"41.00" for e in entries)  # esp32.mcu_temperature()
+
+
+def test_esp32_main_on_resp2_gives_the_listener_its_own_connection(micropython, redis_server, tmp_path):
+    dev = "esp32-resp2"
+    out, acks = _run_mp_board(micropython, tmp_path, "esp32", redis_server.port, dev, ["led on", "ping"], PROTOCOL=2,
+                              READINGS=4, DEVICE_ID=dev)
+    assert acks == ["led on", "pong"], out
+    assert _seqs(redis_server.port, dev) == [1, 2, 3, 4], out
 
 
 def test_rp2_pico_w_main_with_fake_hardware(micropython, redis_server, tmp_path):

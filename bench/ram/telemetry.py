@@ -1,11 +1,11 @@
 # A telemetry program of the README's shape, for the bench's RAM figures (bench/run.py runs it on x64 and 32-bit).
 # usage: micropython [-X heapsize=N] bench/ram/telemetry.py HOST PORT CYCLES
-#   Three handlers, as boards/common/telemetry.py: each with retry() and health_check() and a 4 KB reply limit; the
-#   main one and the listener hand out CoreClients, the third feeds an mr.Outbox (RAM, 64 readings, MAXLEN ~ 1000).
-#   A subscription on cmd:<id>. Per cycle: a reading into the outbox, pump(), SET <id>:temp EX 60 and PUBLISH <id>
-#   pipelined; every 10th cycle the program publishes "led on"/"led off" to cmd:<id> itself, receives it on the
-#   subscription and answers it as the board does: SET <id>:led, PUBLISH ack:<id>. Other cycles poll the
-#   subscription (receive(0)).
+#   One handler and one connection, as boards/common/telemetry.py with RESP3: retry() and health_check() and a 4 KB
+#   reply limit; a CoreClient whose subscription on cmd:<id> shares its connection (RESP3 pushes), and an mr.Outbox
+#   (RAM, 64 readings, MAXLEN ~ 1000) whose XADDs go on that client (pump(client=c)). Per cycle: a reading into the
+#   outbox, pump(), SET <id>:temp EX 60 and PUBLISH <id> pipelined; every 10th cycle the program publishes "led
+#   on"/"led off" to cmd:<id> itself, receives it on the subscription and answers it as the board does: SET <id>:led,
+#   PUBLISH ack:<id>. Other cycles poll the subscription (receive(0)).
 #   Prints RESULT <held when set up> <held after CYCLES cycles> <readings delivered> <commands answered>: held =
 #   gc.mem_alloc() after gc.collect(), relative to before `import microredis`. Exits 1 without RESULT if anything
 #   failed (an outbox error counts: pump() keeps errors in last_error instead of raising).
@@ -16,7 +16,7 @@ ADDR = (sys.argv[1], int(sys.argv[2]))
 CYCLES = int(sys.argv[3])
 DEV = "bench-tele"
 base = held_setup = 0  # globals declared before the measurement starts, so the module dict does not grow
-h = hl = hb = box = c = sub = m = f1 = f2 = None
+h = box = c = sub = m = f1 = f2 = None
 seq = answered = 0
 t = cmd = None
 gc.collect()
@@ -32,17 +32,17 @@ def handler(name):
     return h
 
 
-h, hl, hb = handler(DEV), handler(DEV + "-cmd"), handler(DEV + "-box")
-box = mr.Outbox(hb, "sensors:%s:stream" % DEV, capacity=64, maxlen=1000)
+h = handler(DEV)
+box = mr.Outbox(h, "sensors:%s:stream" % DEV, capacity=64, maxlen=1000)
 c = h.connect(client=mr.CoreClient)
-sub = hl.connect(client=mr.CoreClient).subscribe("cmd:" + DEV)
+sub = c.subscribe("cmd:" + DEV)
 gc.collect()
 held_setup = gc.mem_alloc() - base
 
 for seq in range(1, CYCLES + 1):
     t = "%.2f" % (20 + (seq % 50) / 10)
     box.add({"temp": t, "seq": seq})
-    box.pump()
+    box.pump(0, c)
     with c.pipeline():
         f1 = c.set("sensors:%s:temp" % DEV, t, ex=60)
         f2 = c.publish("sensors:" + DEV, '{"id":"%s","seq":%d,"temp":%s}' % (DEV, seq, t))

@@ -40,7 +40,7 @@ def wifi_up(cfg):
 
 def handler(cfg, name):
     addr = (cfg["REDIS_HOST"], cfg["REDIS_PORT"])
-    h = mr.ConnectionHandler.resp2(addr) if cfg["PROTOCOL"] == 2 else mr.ConnectionHandler.resp3(addr, True)
+    h = mr.ConnectionHandler.resp2(addr) if cfg["PROTOCOL"] == 2 else mr.ConnectionHandler.resp3(addr)  # one link
     h.timeout(cfg["TIMEOUT_MS"]).memory(mr.MemoryParameters(256, 4, 4096)).client_name(name)  # a reply: 4 KB at most
     h.retry(cfg["BACKOFF_MS"], cfg["MAX_BACKOFF_MS"])  # re-dials (and re-subscribes) on the next command
     if cfg["LISTENER_PING_EVERY"]:  # a PING proves an idle socket (a half-open one after an AP reboot) first
@@ -52,21 +52,19 @@ def handler(cfg, name):
 class Telemetry:
     def __init__(self, cfg, device, device_id):
         self.cfg, self.dev, self.id, self.clock, self.commands = cfg, device, device_id, mr.clock.default_clock(), 0
-        self.h, self.hl, self.hb = [handler(cfg, device_id + s) for s in ("", "-cmd", "-box")]
-        self.box = mr.Outbox(self.hb, "sensors:%s:stream" % device_id, cfg["OUTBOX_CAPACITY"], None,
-                             cfg["OUTBOX_PATH"], cfg["STREAM_MAXLEN"])
-        self.box.backoff_ms, self.box.max_backoff_ms = cfg["BACKOFF_MS"], cfg["MAX_BACKOFF_MS"]
+        self.h, self.hl = handler(cfg, device_id), None  # hl: the listener's own connection, RESP2 only
+        self.box = mr.Outbox(self.h, "sensors:%s:stream" % device_id, cfg["OUTBOX_CAPACITY"], None,
+                             cfg["OUTBOX_PATH"], cfg["STREAM_MAXLEN"])  # its XADDs go on self.c: pump(client=)
         self.c = self.sub = self.stack = self.led_on = self.said = None
 
     def why(self, e):  # "Type: text", but "the same error as above" while its cause (a handler's last_error, which
         s = "%s: %s" % (type(e).__name__, e)  # a failed dial quotes) is the one printed last: told once, not per cycle
-        k = [str(x) for x in (self.hb.last_error, self.h.last_error, self.hl.last_error, s) if x and str(x) in s][0]
+        k = [str(x) for x in (self.h.last_error, self.hl and self.hl.last_error, s) if x and str(x) in s][0]
         self.said, k = k, k == self.said
         return "the same error as above" if k else s
 
     def client(self):
         if self.c is None:  # once: after that the handler's retry policy re-dials this same client
-            self.hb.connect(self.stack, None, mr.CoreClient).close()  # the outbox dials through hb, with this stack
             self.c = self.h.connect(self.stack, None, mr.CoreClient)  # the core: the command catalogue stays unloaded
         return self.c
 
@@ -75,7 +73,7 @@ class Telemetry:
         box.add({"temp": t, "seq": seq})  # never blocks; when the outbox is full the oldest reading goes
         self.stack = self.dev.network()  # Wi-Fi up (a bounded wait), or OSError
         c = self.client()
-        box.pump()  # never raises: box.last_error
+        box.pump(0, c)  # on c, the one connection (never raises: box.last_error)
         with c.pipeline():  # one write
             f1 = c.set("sensors:%s:temp" % self.id, t, ex=self.cfg["TTL_S"])
             f2 = c.publish("sensors:" + self.id, '{"id":"%s","seq":%d,"temp":%s}' % (self.id, seq, t))
@@ -84,13 +82,15 @@ class Telemetry:
         print("#%d %s C: %d subscriber%s; stream: %d delivered, %d pending%s" % (seq, t, n, "" if n == 1 else "s",
               box.delivered, box.pending, " (%r)" % box.last_error if box.pending else ""))
 
-    def listen(self, ms, n):
-        # commands for ms; the subscription re-dials and re-subscribes by itself (the handler's retry policy)
+    def listen(self, ms, n):  # commands for ms; the subscription re-dials and re-subscribes by itself (h.retry())
         clock, start = self.clock, self.clock.ticks_ms()
         try:
             while ms - clock.ticks_diff(clock.ticks_ms(), start) > 0:
-                if self.sub is None:
-                    self.sub = self.hl.connect(self.stack, None, mr.CoreClient).subscribe("cmd:" + self.id)
+                if self.sub is None:  # RESP3: on the command connection; RESP2's subscribed mode needs its own
+                    if self.hl is None and self.cfg["PROTOCOL"] == 2:
+                        self.hl = handler(self.cfg, self.id + "-cmd")
+                    c = self.hl.connect(self.stack, None, mr.CoreClient) if self.hl else self.client()
+                    self.sub = c.subscribe("cmd:" + self.id)
                     print("listening for commands on cmd:%s (led on | led off | led toggle | ping)" % self.id)
                 m = self.sub.receive(timeout_ms=max(1, ms - clock.ticks_diff(clock.ticks_ms(), start)))
                 if m is not None:
@@ -133,7 +133,7 @@ class Telemetry:
             if report and (n == 1 or n % report == 0):
                 print("mem_free %d" % getattr(gc, "mem_free", lambda: -1)())
             self.listen((cfg["INTERVAL_MS"] if n != limit else 0) - clock.ticks_diff(clock.ticks_ms(), start), n)
-        box.pump(cfg["TIMEOUT_MS"])  # what is left, for up to TIMEOUT_MS
+        box.pump(cfg["TIMEOUT_MS"], self.c)  # what is left, for up to TIMEOUT_MS
         box.close()
         k = self.commands  # failed: still pending, or dropped from a full outbox (box.dropped)
         print("done: %d sent, %d failed, %d command%s" % (box.delivered, box.pending + box.dropped, k, "s"[k == 1:]))

@@ -7,7 +7,7 @@ REDIS_HOST = "192.168.1.10"  # the machine running redis-server (bind it to the 
 REDIS_PORT = 6379
 REDIS_USERNAME = None  # ACL user (Redis 6+), with REDIS_PASSWORD; None: AUTH <password> only
 REDIS_PASSWORD = None
-PROTOCOL = 3  # 3: RESP3 (falls back to RESP2 on Redis < 6), 2: RESP2
+PROTOCOL = 3  # 3: RESP3, one connection for everything; 2: RESP2 (Redis < 6), the listener gets its own
 
 DEVICE_ID = None  # None: "esp32-" + the last 6 hex digits of machine.unique_id()
 INTERVAL_MS = 5000  # between readings
