@@ -1,8 +1,10 @@
 # Helpers the client tests share (tests_device/t_*.py): the test server's handler, an in-process client over a
-# scripted transport, a transport wrapper that counts socket calls, raw RESP. Kept out of tinytest.py, which the
-# 64 KiB-heap modules load: this one is loaded only by modules that drive a client. microredis is imported inside
-# the functions that need it, so importing this module loads nothing more.
+# scripted transport (whole or in chunks), transport wrappers that count socket calls or interrupt one, raw RESP.
+# Kept out of tinytest.py, which the 64 KiB-heap modules load: this one is loaded only by modules that drive a
+# client. microredis is imported inside the functions that need it, so importing this module loads nothing more
+# (tinytest is loaded by every test module anyway).
 import cfg
+from tinytest import sleep_ms
 
 
 def handler(proto=3, tmo=2000, mem=None):
@@ -15,9 +17,13 @@ def handler(proto=3, tmo=2000, mem=None):
     return h
 
 
-def admin():
-    """Another connection to the test server (RESP3), for what the connection under test cannot do itself."""
-    return handler().connect()
+def admin(*delete):
+    """Another connection to the test server (RESP3), for what the connection under test cannot do itself; the keys
+    named are deleted first."""
+    a = handler().connect()
+    if delete:
+        a.command(b"DEL", *delete).wait()
+    return a
 
 
 class Script:
@@ -52,6 +58,33 @@ class Script:
         self.closed = True
 
 
+class Chunks(Script):
+    # delivers each chunk given to add() in its own receive (as TCP may split a reply anywhere); with nothing left it
+    # waits like a socket that gets no more data
+    def __init__(self):
+        Script.__init__(self)
+        self.chunks = []
+
+    def add(self, *chunks):
+        for c in chunks:
+            self.chunks.append(c)
+
+    def recv_into(self, buf, start, ms):
+        if not self.chunks:
+            sleep_ms(ms if 0 <= ms < 1000 else 50)
+            return 0
+        c = self.chunks[0]
+        n = len(buf) - start
+        if n > len(c):
+            n = len(c)
+        buf[start:start + n] = c[0:n]
+        if n < len(c):
+            self.chunks[0] = c[n:]
+        else:
+            self.chunks.pop(0)
+        return n
+
+
 def fake_client(t, params, timeout, decode=False, protocol=3):
     """A commands.Client on transport t (no socket, no handshake), already speaking `protocol`."""
     from microredis.connection import _Conn
@@ -63,6 +96,24 @@ def fake_client(t, params, timeout, decode=False, protocol=3):
     c = Client(conn, timeout, default_clock())
     conn.client = c
     return c
+
+
+def chunked_client(protocol=3, decode=False, buffer_size=128, limit=4096, timeout=300, cap=8, t=None):
+    """(client, transport): a fake_client() on t, by default a new Chunks, with these MemoryParameters."""
+    from microredis.resp import MemoryParameters
+
+    if t is None:
+        t = Chunks()
+    params = MemoryParameters(buffer_size=buffer_size, frame_capacity=cap, memory_limit=limit)
+    return fake_client(t, params, timeout, decode, protocol), t
+
+
+def outcome(f):
+    """f.wait()'s value, or the name of the class of the exception it raised."""
+    try:
+        return f.wait()
+    except Exception as e:
+        return type(e).__name__
 
 
 def interpose(c, w):
@@ -97,6 +148,43 @@ class Counting:
 
 def counting(c):
     return interpose(c, Counting(c._transport))
+
+
+class Interrupt:
+    # wraps a transport: an exception put in recv_fail (send_fail) is raised, once, by the next receive (send), which
+    # then reads (sends) nothing: ^C while a reply is read (a command is written)
+    def __init__(self, t):
+        self.t = t
+        self.recv_fail = None
+        self.send_fail = None
+
+    def send(self, buf, n):
+        e = self.send_fail
+        if e is not None:
+            self.send_fail = None
+            raise e
+        self.t.send(buf, n)
+
+    def send_obj(self, o):
+        e = self.send_fail
+        if e is not None:
+            self.send_fail = None
+            raise e
+        self.t.send_obj(o)
+
+    def recv_into(self, buf, start, ms):
+        e = self.recv_fail
+        if e is not None:
+            self.recv_fail = None
+            raise e
+        return self.t.recv_into(buf, start, ms)
+
+    def close(self):
+        self.t.close()
+
+
+def interrupt(c):
+    return interpose(c, Interrupt(c._transport))
 
 
 def bulk(b):

@@ -1,43 +1,26 @@
 # The client-side cache (microredis/cache.py, RESP3 CLIENT TRACKING) against a real redis-server: hits without a
 # round trip, invalidation by a second connection, FLUSHALL, size limit, eviction, hget(), re-dials, the
-# invalidation-during-fetch race, zero allocation per hit. Plain MicroPython; runs under CPython too.
-import time
-
-import cfg
-from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON
+# invalidation-during-fetch race, zero allocation per hit, hits that never overtake a pending write, a pipeline, a
+# transaction or an invalidation that has arrived. Plain MicroPython; runs under CPython too.
+from tinytest import eq, ok, raises, skip, allocs, sleep_ms, IS_MICROPYTHON
+from devkit import handler, admin, counting
 import microredis as mr
 from microredis.cache import Cache
 from microredis.build import Push
-from t_client import counting
 
 P = b"t_cache:"
 
 
-def handler(proto=3, tmo=2000):
-    return mr.ConnectionHandler(cfg.server(), proto).timeout(tmo)
-
-
-def admin():
-    return handler().connect()
-
-
-def _sleep_ms(ms):
-    if hasattr(time, "sleep_ms"):
-        time.sleep_ms(ms)
-    else:
-        time.sleep(ms / 1000)
-
-
 def _settle():
     # an invalidation push is written to the cached connection after the writer's reply: give it time to land
-    _sleep_ms(50)
+    sleep_ms(50)
 
 
 def _setup(data=None, **kw):
     # data: {key suffix: value} written before the cache starts (in BCAST mode every later write under the prefix
     # is an invalidation)
-    a = admin()
-    a.command(b"DEL", P + b"a", P + b"b", P + b"c", P + b"h", P + b"big", b"t_cache_other").wait()
+    a = admin(P + b"a", P + b"b", P + b"c", P + b"h", P + b"big", b"t_cache_other", P + b"k", P + b"n", P + b"s",
+              P + b"w")
     for k, v in (data or {}).items():
         a.set(P + k, v).wait()
     h = handler()
@@ -257,7 +240,7 @@ def test_invalidation_during_the_fetch_drops_the_fill():
     with c.pipeline():
         fb = c.blpop([P + b"c"], timeout=2)
         fg = c.get(P + b"a")
-    _sleep_ms(20)
+    sleep_ms(20)
     a.set(P + b"a", b"v2").wait()
     a.rpush(P + b"c", b"go").wait()
     eq(fb.wait(), (P + b"c", b"go"))
@@ -366,7 +349,7 @@ def test_a_get_resent_by_retry_on_is_not_cached_from_the_old_tracking():
     with c.pipeline():
         fb = c.blpop([P + b"l"], timeout=5)  # keeps the GET behind it unanswered
         f = c.get(P + b"a")
-    _sleep_ms(20)
+    sleep_ms(20)
     eq(a.command(b"CLIENT", b"KILL", b"ID", cid).wait(), 1)
     a.set(P + b"a", b"2").wait()
     raises(mr.ConnectionError, fb.wait)
@@ -518,3 +501,174 @@ def test_a_hit_allocates_nothing():
     eq(S.res[1], 1)
     cache.close()
     c.close()
+
+
+# ---- a hit never overtakes what is pending or has arrived: own writes, pipelines, transactions, get_into() --------
+def test_cache_hit_never_overtakes_this_clients_own_pending_write():
+    # c.set(k, v) then c.get(k) without waiting the SET (implicit pipelining): the hit must not answer at once with
+    # the old value while the SET's reply and invalidation are still on their way (stale most of the time on loopback)
+    a, c, cache = _setup({b"k": b"0"})
+    try:
+        for i in range(1, 30):
+            eq(c.get(P + b"k").wait(), str(i - 1).encode())
+            eq(c.get(P + b"k").wait(), str(i - 1).encode())  # cached
+            f = c.set(P + b"k", str(i).encode())
+            eq(c.get(P + b"k").wait(), str(i).encode())
+            eq(f.wait(), True)
+        ok(cache.hits > 0)
+        if hasattr(c, "hset"):
+            c.hset(P + b"n", b"f", b"0").wait()
+            for i in range(1, 10):
+                eq(c.hget(P + b"n", b"f").wait(), str(i - 1).encode())
+                eq(c.hget(P + b"n", b"f").wait(), str(i - 1).encode())
+                f = c.hset(P + b"n", b"f", str(i).encode())
+                eq(c.hget(P + b"n", b"f").wait(), str(i).encode())
+                f.wait()
+            c.get(P + b"k").wait()
+            f = c.delete(P + b"k")  # any command the cache does not know may write: the hit waits behind it
+            eq(c.get(P + b"k").wait(), None)
+            f.wait()
+        c.set(P + b"s", b"1").wait()
+        eq(c.get(P + b"k").wait(), None)
+        eq(c.get(P + b"k").wait(), None)
+        hits = cache.hits
+        f = c.set(P + b"s", b"2")  # a write of another key does not stop hits
+        eq(c.get(P + b"k").wait(), None)
+        eq(cache.hits, hits + 1)
+        f.wait()
+    finally:
+        cache.close()
+        c.close()
+        a.close()
+
+
+def test_cache_hit_inside_a_pipeline_applies_an_invalidation_already_arrived():
+    # inside pipeline() the hit must still make its non-blocking read (the batch is unsent), so that an invalidation
+    # already in the socket is applied and the old value is not served
+    a, c, cache = _setup({b"k": b"old"})
+    try:
+        eq(c.get(P + b"k").wait(), b"old")
+        eq(c.get(P + b"k").wait(), b"old")
+        a.set(P + b"k", b"new").wait()
+        _settle()  # the invalidation has reached c's socket
+        with c.pipeline():
+            f1 = c.set(P + b"s", b"x")
+            f2 = c.get(P + b"k")
+            f3 = c.get(P + b"k")
+        eq((f1.wait(), f2.wait(), f3.wait()), (True, b"new", b"new"))
+        ok(cache.invalidations >= 1)
+        eq(c.get(P + b"k").wait(), b"new")
+    finally:
+        cache.close()
+        c.close()
+        a.close()
+
+
+def test_cache_get_into_a_read_only_memoryview_is_refused_like_the_core():
+    # a cached missing key (None) must refuse a read-only memoryview with the TypeError the core raises
+    a, c, cache = _setup()
+    try:
+        eq(c.get(P + b"k").wait(), None)
+        eq(c.get(P + b"k").wait(), None)  # cached
+        raises(TypeError, c.get_into, P + b"k", memoryview(b"zz"))
+        eq(c.get_into(P + b"k", memoryview(bytearray(2))).wait(), None)
+    finally:
+        cache.close()
+        c.close()
+        a.close()
+
+
+def test_cache_hit_reads_every_invalidation_that_has_arrived():
+    # 17 invalidation pushes of 64 bytes wait in the socket, the last one for the cached key; a GET of another key
+    # is pending. The hit's read must not stop when its first receive (512 bytes: exactly 8 pushes) is used up
+    # because a reply is pending: the invalidation of the cached key has arrived, the old value must not be served
+    key = (P + b"k" * 32)[:32]  # a push of 64 bytes
+    a, c, cache = _setup({key[len(P):]: b"old"})
+    try:
+        eq(c.get(key).wait(), b"old")
+        eq(c.get(key).wait(), b"old")
+        for i in range(16):
+            a.set((P + b"pad%02d" % i + b"-" * 32)[:32], b"x").wait()  # one push each (one per event loop turn)
+        a.set(key, b"new").wait()
+        sleep_ms(100)
+        f = c.get(b"t_cache_other")
+        eq(c.get(key).wait(), b"new")
+        eq(f.wait(), None)
+        eq(cache.invalidations, 17)
+        for i in range(16):
+            a.delete((P + b"pad%02d" % i + b"-" * 32)[:32]).wait()
+        a.delete(key).wait()
+    finally:
+        cache.close()
+        c.close()
+        a.close()
+
+
+def test_cache_and_a_transaction_on_a_small_ring_never_serve_a_stale_value():
+    # the transaction holds pushes while it writes MULTI..EXEC (reading replies on the way with frame_capacity 2):
+    # the invalidations it held reach the cache before any later hit, and a hit never overtakes the transaction
+    a = admin(P + b"k", P + b"n", P + b"s", P + b"w")
+    a.set(P + b"k", b"0").wait()
+    h = handler(mem=mr.MemoryParameters(buffer_size=256, frame_capacity=2, memory_limit=4096))
+    c = h.connect()
+    cache = Cache(c, prefixes=(P,))
+    try:
+        for i in range(1, 6):
+            eq(c.get(P + b"k").wait(), str(i - 1).encode())
+            eq(c.get(P + b"k").wait(), str(i - 1).encode())
+            a.set(P + b"s", str(i).encode()).wait()  # an invalidation on its way while the transaction is written
+            with c.transaction() as t:
+                x = t.incr(P + b"n")
+                t.set(P + b"k", str(i).encode())
+                y = t.get(P + b"s")
+            eq(c.get(P + b"k").wait(), str(i).encode())  # the transaction is pending: a miss behind it
+            eq((x.wait(), y.wait()), (i, str(i).encode()))
+            eq(c.get(P + b"s").wait(), str(i).encode())
+            eq(c.get(P + b"k").wait(), str(i).encode())
+        ok(c.push_handler is cache._push)
+    finally:
+        cache.close()
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_cache_hit_inside_a_pipeline_whose_batch_was_partly_sent():
+    # a pipeline() batch larger than the send buffer goes out in pieces: replies arrive while every pending command
+    # still counts as unsent, and a hit's read must take them as replies (not as replies to nothing, which dropped
+    # the connection)
+    a = admin(P + b"k", P + b"n", P + b"s", P + b"w")
+    a.set(P + b"k", b"v").wait()
+    h = handler(mem=mr.MemoryParameters(buffer_size=64, frame_capacity=16, memory_limit=4096))
+    c = h.connect()
+    cache = Cache(c, prefixes=(P,))
+    try:
+        eq(c.get(P + b"k").wait(), b"v")
+        with c.pipeline():
+            fs = [c.set(P + b"s", b"x" * 12) for _ in range(10)]  # more than the 64-byte send buffer holds
+            sleep_ms(50)  # their replies arrive
+            g = c.get(P + b"k")  # a hit, after reading them
+        eq(g.wait(), b"v")
+        eq([f.wait() for f in fs], [True] * 10)
+        ok(c._conn is not None)
+        eq(c.ping().wait(), True)
+    finally:
+        cache.close()
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_a_cache_invalidation_is_not_lost_behind_a_get_into():
+    a, c, cache = _setup({b"s": b"12", b"k": b"old"})
+    try:
+        eq(c.get(P + b"k").wait(), b"old")
+        eq(c.get(P + b"k").wait(), b"old")
+        a.set(P + b"k", b"new").wait()
+        _settle()
+        eq(c.get_into(b"t_cache_untracked", bytearray(4)).wait(), None)  # the invalidation is read behind it
+        eq(c.get(P + b"k").wait(), b"new")
+    finally:
+        cache.close()
+        c.close()
+        a.close()

@@ -1,8 +1,9 @@
 # ConnectionHandler / Client / Future against a real redis-server: auth, handshake, deadlines, slots, fire and
-# forget, memory limit, dead sockets. Plain MicroPython; runs under CPython too.
+# forget, memory limit, dead sockets; and (an in-process transport) deadlines kept while pushes keep arriving. Plain
+# MicroPython; runs under CPython too.
 import cfg
 from tinytest import eq, ok, raises, skip, now_ms, since, sleep_ms
-from devkit import handler, admin, counting
+from devkit import handler, admin, counting, Chunks, chunked_client, outcome
 import microredis as mr
 from microredis.clock import PeriodicTicks
 
@@ -570,3 +571,68 @@ def test_configuration_validation():
     raises(TypeError, h.auth, "password")
     raises(ValueError, h.select, -1)
     ok(h.use_ping() is h and h.timeout(10) is h and h.select(0) is h and h.client_name(b"x") is h)
+
+
+# ---- deadlines while pushes keep arriving (an in-process transport) ----------------------------------------------
+# Out-of-band frames must count against the deadline too: wait() (_step()), and ready() and close() (_read1()), not
+# only when a receive brought nothing. A server (or a busy RESP3 subscription / tracking stream) that keeps sending
+# pushes while the reply does not come must not keep wait() past its deadline nor make ready() block.
+class PushStream(Chunks):
+    # a push on every receive for `secs` seconds (a receive that may wait takes 20 ms), then the reply
+    def __init__(self, secs, reply):
+        Chunks.__init__(self)
+        self.t0 = now_ms()
+        self.span = int(secs * 1000)
+        self.reply = reply
+
+    def recv_into(self, buf, start, ms):
+        if self.reply is None or self.chunks:
+            return Chunks.recv_into(self, buf, start, ms)
+        if since(self.t0) < self.span:
+            if ms != 0:
+                sleep_ms(20)
+            p = b">2\r\n$10\r\ninvalidate\r\n$1\r\nk\r\n"
+        else:
+            p = self.reply
+            self.reply = None
+        buf[start:start + len(p)] = p
+        return len(p)
+
+
+def _push_client(secs):
+    c, t = chunked_client(protocol=3, timeout=300)
+    s = PushStream(secs, b":5\r\n")
+    c._transport = s
+    c.push_handler = lambda v: None
+    return c
+
+
+def test_wait_keeps_its_deadline_while_pushes_arrive():
+    c = _push_client(1.5)
+    t0 = now_ms()
+    f = c.incr(b"n")
+    got = outcome(f)
+    took = since(t0) / 1000
+    eq((got, took < 1.0), ("TimeoutError", True), "took %.2f s" % took)
+
+
+def test_ready_never_blocks_while_pushes_arrive():
+    c = _push_client(1.5)
+    f = c.incr(b"n")
+    t0 = now_ms()
+    f.ready()
+    took = since(t0) / 1000
+    ok(took < 0.5, "ready() blocked %.2f s (deadline 0.3 s)" % took)
+
+
+def test_close_keeps_the_deadline_while_pushes_arrive():
+    # close() drains the pending futures through _read1(None): the same loop
+    c = _push_client(1.5)
+    c.incr(b"n")
+    t0 = now_ms()
+    try:
+        c.close()
+    except mr.RedisError:
+        pass
+    took = since(t0) / 1000
+    ok(took < 1.0, "close() took %.2f s (deadline 0.3 s)" % took)

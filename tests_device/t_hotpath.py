@@ -1,8 +1,9 @@
 # The core client's hot path (send.py _put_fast, client.py _fast): commands written straight into the send buffer
 # and simple replies read straight from the receive buffer must give exactly what the general encoder and the
-# reader's scanner give, at every size boundary. In-process fake transport; plain MicroPython, runs under CPython.
+# reader's scanner give, at every size boundary, and with the server's bytes in whatever chunks a TCP stack delivers
+# them. In-process fake transports; plain MicroPython, runs under CPython.
 from tinytest import eq, ok, raises
-from devkit import Script, fake_client
+from devkit import Script, fake_client, chunked_client, outcome
 import microredis as mr
 from microredis.encoder import encode
 
@@ -113,6 +114,11 @@ class Failing(Script):
         if self.send_error is not None:
             raise self.send_error
         Script.send(self, buf, n)
+
+    def send_obj(self, o):
+        if self.send_error is not None:
+            raise self.send_error
+        Script.send_obj(self, o)
 
 
 def failing():
@@ -236,3 +242,123 @@ def test_a_pipeline_longer_than_the_ring_sends_a_ring_at_a_time():
     eq(b"".join(t.sends), b"".join(encode(b"SET", b"key%02d" % i, b"v") for i in range(12)))
     for f in fs:
         eq(f.wait(), True)
+
+
+# ---- replies in the chunks TCP delivers (a Chunks transport: one receive per chunk) ------------------------------
+# The scanner remembers how far it searched an incomplete simple line (Reader._searched) so that the next search
+# resumes there. When the rest of that line arrives and it is a +OK or a short :n, the fast path consumes it: the
+# next frame must still be searched for its CRLF from its own start (else a shorter first line is not found and the
+# reply waits for bytes that never come, or the frame is taken to run into the next one and every pending future
+# fails with a ProtocolError "trailing data").
+def test_an_integer_split_across_receives_leaves_the_next_replies_in_step():
+    c, t = chunked_client(protocol=2)
+    t.add(b":123456", b"7\r\n+PONG\r\n:1234\r\n:5\r\n")
+    a = c.incr(b"x")
+    b = c.command(b"PING")
+    d = c.incr(b"y")
+    e = c.incr(b"z")
+    got = [outcome(a), outcome(b), outcome(d), outcome(e)]
+    eq(got, [1234567, b"PONG", 1234, 5])
+
+
+def test_a_simple_string_after_a_split_integer_is_read_as_the_last_reply():
+    c, t = chunked_client(protocol=2)
+    t.add(b":123456", b"7\r\n+PONG\r\n")
+    a = c.incr(b"x")
+    b = c.command(b"PING")
+    eq([outcome(a), outcome(b)], [1234567, b"PONG"])
+
+
+def test_a_resp3_null_after_a_split_ok_is_read():
+    # RESP3: SET answered "+OK" in two segments ("+OK", "\r\n"), then GET of a missing key ("_\r\n")
+    c, t = chunked_client(protocol=3)
+    a = c.set(b"k", b"v")
+    b = c.get(b"missing")
+    t.add(b"+OK", b"\r\n_\r\n")
+    eq([outcome(a), outcome(b)], [True, None])
+
+
+def test_a_resp3_null_after_a_split_ok_seen_first_by_ready_is_read():
+    c, t = chunked_client(protocol=3)
+    a = c.set(b"k", b"v")
+    b = c.hget(b"h", b"f")
+    t.add(b"+OK", b"\r\n", b"_\r\n")
+    ok(not a.ready())  # reads "+OK": the scanner has searched it
+    eq(outcome(a), True)
+    eq(outcome(b), None)
+
+
+def test_too_small_get_into_then_fast_replies_stay_in_step():
+    c, t = chunked_client(protocol=3)
+    small = bytearray(2)
+    big = bytearray(16)
+    f = c.get_into(b"k", small)
+    g = c.set(b"k", b"v")
+    h = c.get_into(b"k", big)
+    i = c.incr(b"n")
+    t.add(b"$5\r\nhel", b"lo\r\n+O", b"K\r\n$3\r\nabc\r\n:7", b"\r\n")
+    eq([outcome(f), outcome(g), outcome(h), outcome(i)], ["MemoryFull", True, 3, 7])
+    eq(bytes(big[0:3]), b"abc")
+
+
+def test_pushes_and_dropped_pushes_between_fast_replies():
+    c, t = chunked_client(protocol=3, limit=128, buffer_size=64)
+    seen = []
+    c.push_handler = seen.append
+    f = c.set(b"k", b"v")
+    g = c.incr(b"n")
+    h = c.get(b"k")
+    big = b">2\r\n$10\r\ninvalidate\r\n$200\r\n" + b"x" * 200 + b"\r\n"
+    small = b">2\r\n$10\r\ninvalidate\r\n$1\r\nk\r\n"
+    t.add(big[0:70], big[70:] + b"+OK\r\n" + small[0:9], small[9:] + b":42\r\n" + big + b"$1\r\nv\r\n")
+    eq([outcome(f), outcome(g), outcome(h)], [True, 42, b"v"])
+    eq(len(seen), 1)
+
+
+def test_fast_reply_straddling_the_buffer_end_after_compaction():
+    # 64-byte buffer: a value fills most of it, so the next reply is split at the buffer's end and compacted
+    c, t = chunked_client(protocol=2, buffer_size=64)
+    v = b"y" * 50
+    f = c.get(b"a")
+    g = c.incr(b"n")
+    h = c.get(b"b")
+    t.add(b"$50\r\n" + v + b"\r\n:12345", b"6789\r\n$-1\r\n")
+    eq([outcome(f), outcome(g), outcome(h)], [v, 123456789, None])
+
+
+def test_in_place_encoding_at_the_quarter_buffer_boundary():
+    # 128-byte send buffer: values of 31, 32 (in place) and 33 bytes (through the encoder), str with multibyte
+    # UTF-8 of 32 bytes (str always goes through the encoder), and 20-digit ints
+    for value in (b"a" * 31, b"b" * 32, b"c" * 33, memoryview(b"d" * 32), bytearray(b"e" * 32), "\u00e9" * 16,
+                  10 ** 19, -(10 ** 19), 2 ** 64):
+        c, t = chunked_client(protocol=2)
+        with c.pipeline():
+            fs = [c.set(b"k%d" % i, value) for i in range(5)]
+        t.add(b"+OK\r\n" * 5)
+        for f in fs:
+            eq(f.wait(), True)
+        eq(t.out, b"".join(encode(b"SET", b"k%d" % i, value) for i in range(5)), repr(value))
+
+
+def test_a_send_failing_inside_the_encoder_fails_the_futures_with_the_transports_error():
+    # a value over a quarter of the buffer, or a pipeline that fills the buffer, fails its send inside the encoder:
+    # the pending futures get an error of the transport's kind (ConnectionError/TimeoutError), as a send that fails
+    # in the final flush gives them, not a ProtocolError("a command failed half-sent")
+    got = []
+    for err, big in ((mr.ConnectionError("broken pipe (fake)"), True),
+                     (mr.TimeoutError("send stalled (fake)"), False)):
+        c, t = chunked_client(t=Failing())
+        with c.pipeline():
+            f = c.get(b"a")
+        t.send_error = err
+        try:
+            if big:
+                c.set(b"k", b"x" * 100)  # over a quarter of the buffer: header, flush, then the value uncopied
+            else:
+                with c.pipeline():
+                    for i in range(10):
+                        c.set(b"key%d" % i, "\u00e9" * 10)  # str: through the encoder, which flushes when full
+        except mr.RedisError:
+            pass
+        got.append(outcome(f))
+    eq(got, ["ConnectionError", "TimeoutError"])

@@ -1,11 +1,12 @@
 # No reply ever reaches the wrong future: dropped pushes vs get_into, reads interrupted by any exception (close()
-# included), conversions of unexpected reply shapes, re-entrant push handlers, replies that cannot be decoded.
+# included), conversions of unexpected reply shapes, re-entrant push handlers, replies that cannot be decoded,
+# replies buffered behind a dropped push.
 # Real redis-server where it can produce the case; an in-process fake transport for shapes a server never sends.
 # Plain MicroPython; runs under CPython too.
 import sys
 
 from tinytest import eq, ok, raises, skip, sleep_ms, IS_MICROPYTHON
-from devkit import handler, admin as other, Script, fake_client, interpose, bulk
+from devkit import handler, admin as other, Script, fake_client, interpose, bulk, chunked_client, outcome
 import microredis as mr
 
 P = b"t_misdelivery:"
@@ -432,3 +433,61 @@ def test_ready_never_raises_the_futures_error():
     ok(f.ready())
     raises(mr.TimeoutError, f.wait)
     raises(mr.RedisError, g.wait)
+
+
+# ---- 7. a reply buffered behind a dropped push, or behind a push read first -------------------------------------
+# CoreClient._next() (close(), a full ring of slots, ready(), pubsub) must look at the buffer again when its parse
+# consumed a frame it then dropped (a push that is not UTF-8 with decode_responses; a push over memory_limit): a reply
+# already buffered behind it is its future's, not a receive that waits out the deadline (TimeoutError, the connection
+# dropped). wait() (_step) looks at the buffer again when _r moved.
+_BIN_PUSH = b">2\r\n$10\r\ninvalidate\r\n$2\r\n\xff\xfe\r\n"
+
+
+def test_close_reads_a_reply_buffered_behind_a_dropped_push():
+    c, t = chunked_client(protocol=3, decode=True, timeout=300)
+    f = c.incr(b"a")
+    g = c.incr(b"b")
+    t.add(b":1\r\n" + _BIN_PUSH + b":2\r\n")
+    try:
+        c.close()
+    except mr.RedisError:
+        pass
+    eq([outcome(f), outcome(g)], [1, 2])
+
+
+def test_a_full_ring_reads_a_reply_buffered_behind_a_dropped_push():
+    c, t = chunked_client(decode=True, limit=1024, cap=1)
+    f = c.incr(b"a")
+    t.add(b":0\r\n" + _BIN_PUSH + b":1\r\n")
+    g = c.incr(b"b")  # ring full: reads f's reply; the push and g's reply stay buffered
+    got = [outcome(f)]
+    try:
+        h = c.incr(b"c")  # ring full: reads g's reply (behind the push)
+        got.append(outcome(g))
+        t.add(b":2\r\n")
+        got.append(outcome(h))
+    except mr.RedisError as e:
+        got.append(type(e).__name__)
+    eq(got, [0, 1, 2])
+
+
+def test_a_push_ahead_of_a_get_into_reply_reaches_the_push_handler():
+    a = other(P + b"k", P + b"s")
+    h = handler()
+    c = h.connect()
+    try:
+        seen = []
+        c.push_handler = seen.append
+        c.command(b"CLIENT", b"TRACKING", b"ON", b"BCAST", b"PREFIX", P).wait()
+        a.set(P + b"s", b"12").wait()
+        a.set(P + b"k", b"1").wait()  # its invalidation waits in c's socket
+        sleep_ms(50)
+        eq(c.get_into(P + b"s", bytearray(4)).wait(), 2)  # reads the push first: the head is this get_into()
+        eq(c.ping().wait(), True)
+        ok([b"invalidate", [P + b"k"]] in seen, repr(seen))
+        c.push_handler = None
+        c.command(b"CLIENT", b"TRACKING", b"OFF").wait()
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()

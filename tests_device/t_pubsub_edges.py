@@ -1,7 +1,8 @@
 # Pub/Sub and raw-stream edge cases: leftovers of send_raw(), frames a real server never sends (injected into the
-# reader), oversized messages and long channel names in receive_into(). Plain MicroPython; runs under CPython too.
+# reader), oversized messages and long channel names in receive_into(), a RESP2 PING over memory_limit. Plain
+# MicroPython; runs under CPython too.
 from tinytest import eq, ok, raises, IS_MICROPYTHON
-from devkit import handler, admin as publisher
+from devkit import handler, admin as publisher, chunked_client
 import microredis as mr
 
 P = b"t_pubsub_edges:"
@@ -461,3 +462,22 @@ def test_tracking_invalidations_redirected_to_a_subscription():
     eq(sub.malformed, 0)
     sub.close()
     tracker.command(b"DEL", P + b"inv").wait()
+
+
+# ---- 6. a RESP2 subscribed ping over memory_limit (an in-process transport) --------------------------------------
+def test_resp2_subscribed_ping_over_memory_limit_is_refused_and_keeps_the_connection():
+    # its reply (an array) must not be discarded as if it were a pub/sub frame (client._get: skipped_type 42 in
+    # subscribed mode), which left the PING's future to wait out its deadline and dropped the connection: refused
+    # before sending (ValueError, as _send() refuses channel names over memory_limit) or MemoryFull for that PING
+    # with the connection kept
+    c, t = chunked_client(protocol=2, buffer_size=64, limit=256, timeout=300)
+    t.add(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
+    s = c.subscribe(b"ch")
+    t.add(b"*2\r\n$4\r\npong\r\n$300\r\n" + b"x" * 300 + b"\r\n")
+    try:
+        s.ping(b"x" * 300)
+        got = "no error"
+    except (ValueError, mr.RedisError) as e:
+        got = type(e).__name__
+    ok(got in ("ValueError", "MemoryFull"), got)
+    ok(c._conn is not None, "the connection was dropped")

@@ -1,26 +1,25 @@
 # Lua scripts (scripts.py) and Redis 7 functions against a real redis-server: EVALSHA first, EVAL on NOSCRIPT, the
 # SHA-1 computed on the board (and from the server, SCRIPT LOAD, where hashlib has no sha1), a script's error as a
-# ReplyError, scripts inside a transaction, FCALL/FCALL_RO (Redis 7; skipped on older servers). Plain MicroPython;
-# runs under CPython too.
+# ReplyError, scripts inside a transaction, the NOSCRIPT fallback (a script's own NOSCRIPT error, reused arguments,
+# ^C, runs never waited), FCALL/FCALL_RO (Redis 7; skipped on older servers). Plain MicroPython; runs under CPython
+# too.
 try:
     import hashlib as _REAL_HASHLIB
 except ImportError:  # a board built without hashlib
     _REAL_HASHLIB = None
 
-import cfg
 import microredis as mr
 import microredis.scripts as scripts  # (MicroPython: `from microredis import scripts` asks the package first)
 from tinytest import eq, ok, raises, skip
-from t_client import counting
+from devkit import handler, admin, counting, interrupt
 
 P = b"t_scripts:"
 INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 
 
 def _client(proto=3):
-    addr = cfg.server()
-    h = mr.ConnectionHandler.resp3(addr) if proto == 3 else mr.ConnectionHandler.resp2(addr)
-    c = h.timeout(2000).connect()
+    h = handler(proto)
+    c = h.connect()
     c.test_handler = h
     return c
 
@@ -223,3 +222,100 @@ def test_a_hashlib_that_refuses_sha1_falls_back_to_script_load():
             _close(c)
     finally:
         scripts.sha1 = keep
+
+
+# ---- the NOSCRIPT fallback: a script's own errors, arguments reused, interruptions, runs never waited -------------
+def test_script_error_that_looks_like_noscript_does_not_run_it_twice():
+    # a script's own error_reply("NOSCRIPT ...") is not the server's NOSCRIPT: EVAL must not run the script again
+    a = admin(P + b"k", P + b"n")
+    c = handler().connect()
+    try:
+        s = c.register_script("redis.call('INCR', KEYS[1]); return redis.error_reply('NOSCRIPT of my own')")
+        c.command(b"SCRIPT", b"LOAD", s.script).wait()
+        e = raises(mr.ReplyError, s.run([P + b"n"]).wait)
+        eq(e.message, "NOSCRIPT of my own")
+        eq(c.get(P + b"n").wait(), b"1")  # ran once
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        raises(mr.ReplyError, s.run([P + b"n"]).wait)  # the server's NOSCRIPT still falls back to EVAL
+        eq(c.get(P + b"n").wait(), b"2")
+    finally:
+        c.close()
+        a.close()
+
+
+def test_script_noscript_fallback_sends_the_arguments_run_was_given():
+    # a bytearray argument reused by the caller after run() (a board's buffer): the EVAL sent after NOSCRIPT carries
+    # what run() was given, not the buffer's new content
+    a = admin(P + b"k", P + b"n")
+    c = handler().connect()
+    try:
+        s = c.register_script("return {KEYS[1], ARGV[1]}")
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        key = bytearray(P + b"k")
+        buf = bytearray(b"1")
+        r = s.run([memoryview(key)], [buf])
+        buf[0] = 50
+        key[0] = 88
+        eq(r.wait(), [P + b"k", b"1"])
+    finally:
+        c.close()
+        a.close()
+
+
+def test_script_interrupted_eval_after_noscript_fails_the_result_clearly():
+    # ^C while the EVAL after NOSCRIPT is written: the next wait() raises ConnectionError (it raised AttributeError,
+    # 'NoneType' ... 'wait')
+    a = admin(P + b"k", P + b"n")
+    h = handler()
+    c = h.connect()
+    try:
+        s = c.register_script("return 7")
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        w = interrupt(c)
+        r = s.run()
+        w.send_fail = KeyboardInterrupt()
+        raises(KeyboardInterrupt, r.wait)
+        raises(mr.ConnectionError, r.wait)
+        c = h.connect()
+        # the same, ^C while the NOSCRIPT reply itself is read
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        w = interrupt(c)
+        r = s.run(client=c)
+        w.recv_fail = KeyboardInterrupt()
+        raises(KeyboardInterrupt, r.wait)
+        raises(mr.ConnectionError, r.wait)
+        c = h.connect()
+        eq(s.run(client=c).wait(), 7)
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_script_run_never_waited_still_runs_after_noscript():
+    # fire and forget: after NOSCRIPT the EVAL must go out even if nobody waits the run (it went out only from
+    # wait()/ready(), so an unwaited run never ran and the script was never loaded again: after a server restart, a
+    # board's counter script silently stopped counting)
+    a = admin(P + b"k", P + b"n")
+    c = handler().connect()
+    try:
+        s = c.register_script("return redis.call('INCR', KEYS[1])")
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        s.run([P + b"n"])  # never waited
+        eq(c.ping().wait(), True)  # its NOSCRIPT is read here
+        s.run([P + b"n"])  # sends the first run's EVAL, then its own EVALSHA
+        eq(c.ping().wait(), True)
+        eq(c.get(P + b"n").wait(), b"2")
+        eq(c.unwaited_errors, 0)  # the NOSCRIPT was handled, not an error left for the application
+        r = s.run([P + b"n"])
+        eq(r.wait(), 3)
+        for _ in range(20):  # many runs in flight, none waited: the list of runs to look at stays short
+            s.run([P + b"n"])
+        ok(len(s._runs) <= 9, len(s._runs))
+        eq(c.ping().wait(), True)
+        s.run([P + b"n"])
+        eq(c.ping().wait(), True)
+        eq(c.get(P + b"n").wait(), b"24")
+    finally:
+        c.close()
+        a.close()

@@ -1,25 +1,19 @@
 # Transactions (transaction.py) against a real redis-server, RESP3 and RESP2: one write for MULTI + commands + EXEC,
 # each result converted like its command, an error inside failing only its command, EXECABORT, WATCH conflicts made
-# by a second connection, the connection usable after every failure. Plain MicroPython; runs under CPython too.
+# by a second connection, the connection usable after every failure, push handlers and ^C while MULTI..EXEC is
+# written or read, a WATCH lost with its connection. Plain MicroPython; runs under CPython too.
 import gc
 
-import cfg
 import microredis as mr
-from tinytest import IS_MICROPYTHON, eq, ok, raises, skip
-from t_client import counting
+from tinytest import IS_MICROPYTHON, eq, ok, raises, skip, sleep_ms
+from devkit import handler, admin, counting, interrupt
 
 P = b"t_tx:"
 
 
-def _handler(proto=3):
-    addr = cfg.server()
-    h = mr.ConnectionHandler.resp3(addr) if proto == 3 else mr.ConnectionHandler.resp2(addr)
-    return h.timeout(2000)
-
-
 def _each(fn):
     for proto in (3, 2):
-        h = _handler(proto)
+        h = handler(proto)
         c = h.connect()
         try:
             c.delete(P + b"s", P + b"h", P + b"n", P + b"l", P + b"w").wait()
@@ -109,7 +103,7 @@ def test_execabort_fails_every_command_and_nothing_runs():
 
 def test_watch_conflict_from_a_second_connection():
     def run(c, proto):
-        oh = _handler(proto)  # a handler of its own: its own socket
+        oh = handler(proto)  # a handler of its own: its own socket
         other = oh.connect()
         try:
             c.set(P + b"w", b"10").wait()
@@ -139,7 +133,7 @@ def test_watch_conflict_from_a_second_connection():
 
 def test_unwatch_forgets_the_watch():
     def run(c, proto):
-        oh = _handler(proto)
+        oh = handler(proto)
         other = oh.connect()
         try:
             eq(c.watch(P + b"w", P + b"s").wait(), True)
@@ -221,7 +215,7 @@ def test_more_commands_than_frame_capacity_and_in_a_pipeline():
 
 
 def test_resp2_subscribed_mode_refuses_a_transaction():
-    h = _handler(2)
+    h = handler(2)
     c = h.connect()
     try:
         sub = c.subscribe(P + b"ch")
@@ -242,7 +236,7 @@ def test_resp2_subscribed_mode_refuses_a_transaction():
 
 def test_transaction_allocation_is_measured():
     # not zero (results, the EXEC array, the commands' argument tuples): the figure is in README "Transactions"
-    h = _handler(3)
+    h = handler(3)
     c = h.connect()
     try:
         def tx():
@@ -278,7 +272,7 @@ def test_scan_iter_cannot_wait_inside_the_block():
 
 
 def test_decode_responses():
-    h = _handler(3).decode_responses()
+    h = handler(3).decode_responses()
     c = h.connect()
     try:
         c.hset(P + b"h", mapping={b"a": b"1"}).wait()
@@ -294,7 +288,7 @@ def test_decode_responses():
 
 
 def test_exec_past_its_deadline_fails_every_result_and_the_next_connect_redials():
-    h = _handler(3).timeout(300)
+    h = handler(3).timeout(300)
     c = h.connect()
     try:
         try:
@@ -337,7 +331,7 @@ class _Interrupting:
 
 
 def test_interrupted_while_sent_drops_the_connection_never_leaves_a_multi_open():
-    h = _handler(3)
+    h = handler(3)
     c = h.connect()
     try:
         w = _Interrupting(c._transport)
@@ -373,7 +367,7 @@ def test_resp3_transaction_that_publishes_to_its_own_subscription():
     # Redis < 7.2 puts the push made by PUBLISH inside the EXEC array (redis/redis#12326): the array ends early, so
     # its last replies would be taken for the replies of the commands sent after it. The connection is dropped
     # instead, and the next connect() re-dials; Redis >= 7.2 sends the push after the EXEC reply.
-    h = _handler(3)
+    h = handler(3)
     c = h.connect()
     try:
         fixed = _version(c) >= (7, 2)
@@ -403,7 +397,7 @@ def test_resp3_transaction_that_publishes_to_its_own_subscription():
 
 
 def test_resp3_client_tracking_invalidation_comes_after_the_exec_reply():
-    h = _handler(3)
+    h = handler(3)
     c = h.connect()
     try:
         seen = []
@@ -423,3 +417,131 @@ def test_resp3_client_tracking_invalidation_comes_after_the_exec_reply():
     finally:
         c.close()
         h.disconnect()
+
+
+# ---- push handlers, interruptions and a lost WATCH around MULTI..EXEC --------------------------------------------
+def test_tx_push_handler_commands_never_land_inside_multi():
+    # frame_capacity 2: writing MULTI + 3 commands + EXEC reads replies on the way, and an invalidation push read
+    # then calls the push_handler: its GET must not go out between MULTI and EXEC (it would be queued, its wait()
+    # would give b"QUEUED", and the EXEC array would no longer match: every result a ProtocolError, though the
+    # commands ran)
+    a = admin(P + b"k", P + b"n", P + b"s", P + b"w")
+    a.set(P + b"k", b"1").wait()
+    h = handler(mem=mr.MemoryParameters(buffer_size=256, frame_capacity=2, memory_limit=4096))
+    c = h.connect()
+    try:
+        seen = []
+
+        def ph(p):
+            seen.append(c.get(P + b"k").wait())
+        c.push_handler = ph
+        eq(c.command(b"CLIENT", b"TRACKING", b"ON").wait(), b"OK")
+        eq(c.get(P + b"k").wait(), b"1")  # tracked
+        a.set(P + b"k", b"2").wait()  # its invalidation is now on its way to c
+        sleep_ms(50)
+        with c.transaction() as t:
+            x = t.incr(P + b"n")
+            y = t.incr(P + b"n")
+            z = t.get(P + b"k")
+        eq(seen, [b"2"])  # the handler ran after EXEC was written, and its GET got the value
+        eq((x.wait(), y.wait(), z.wait()), (1, 2, b"2"))
+        ok(c.push_handler is ph)
+        eq(c.ping().wait(), True)
+        c.push_handler = None
+        c.command(b"CLIENT", b"TRACKING", b"OFF").wait()
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_tx_interrupted_exec_read_fails_every_result_never_none():
+    # ^C while the EXEC reply is read: the connection is dropped, and every result raises (none returns None)
+    a = admin(P + b"k", P + b"n", P + b"s", P + b"w")
+    h = handler()
+    c = h.connect()
+    try:
+        w = interrupt(c)
+        with c.transaction() as t:
+            x = t.set(P + b"s", b"v")
+            y = t.get(P + b"s")
+        w.recv_fail = KeyboardInterrupt()
+        raises(KeyboardInterrupt, x.wait)
+        ok(c._conn is None)
+        raises(mr.ConnectionError, y.wait)
+        raises(mr.ConnectionError, x.wait)  # its own second wait: the error again, not a value
+        c = h.connect()
+        eq(c.ping().wait(), True)
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_tx_push_handler_waiting_a_result_while_exec_is_read():
+    # a push read by the transaction's own wait(), whose push_handler waits another result of that transaction: it
+    # gets an error naming the push_handler (not None), and a later wait() of that result its value
+    a = admin(P + b"k", P + b"n", P + b"s", P + b"w")
+    a.set(P + b"k", b"1").wait()
+    h = handler()
+    c = h.connect()
+    try:
+        got = []
+        res = []
+
+        def ph(p):
+            try:
+                got.append(res[1].wait())
+            except mr.RedisError as e:
+                got.append(e)
+        c.push_handler = ph
+        c.command(b"CLIENT", b"TRACKING", b"ON").wait()
+        c.get(P + b"k").wait()
+        a.set(P + b"k", b"2").wait()  # its push waits in c's socket, read first by the transaction's wait()
+        sleep_ms(50)
+        with c.transaction() as t:
+            res.append(t.set(P + b"s", b"v"))
+            res.append(t.get(P + b"s"))
+        eq(res[0].wait(), True)
+        eq(len(got), 1)
+        ok(isinstance(got[0], mr.RedisError) and "push_handler" in str(got[0]), repr(got))
+        eq(res[1].wait(), b"v")  # waited after the read: its value
+        c.push_handler = None
+        c.command(b"CLIENT", b"TRACKING", b"OFF").wait()
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()
+
+
+def test_tx_watch_lost_with_its_connection_is_a_watch_error():
+    # h.retry() re-dials in place: the transaction must not go out on the new connection, which has no WATCH, and run
+    # although the watched key changed
+    a = admin(P + b"k", P + b"n", P + b"s", P + b"w")
+    a.set(P + b"w", b"10").wait()
+    h = handler().retry(backoff_ms=0)
+    c = h.connect()
+    try:
+        eq(c.watch(P + b"w").wait(), True)
+        v = int(c.get(P + b"w").wait())
+        eq(a.command(b"CLIENT", b"KILL", b"ID", c.command(b"CLIENT", b"ID").wait()).wait(), 1)
+        raises(mr.ConnectionError, c.command(b"PING").wait)  # the loss is noticed by some other command
+        a.set(P + b"w", b"99").wait()  # the conflict the watch was for
+        with c.transaction() as t:
+            x = t.set(P + b"w", v - 1)
+        e = raises(mr.WatchError, x.wait)
+        ok("watch" in str(e), str(e))
+        eq(a.get(P + b"w").wait(), b"99")  # nothing ran
+        eq(c.watch(P + b"w").wait(), True)  # the retry, on the new connection, works
+        v = int(c.get(P + b"w").wait())
+        with c.transaction() as t:
+            x = t.set(P + b"w", v - 1)
+        eq(x.wait(), True)
+        eq(a.get(P + b"w").wait(), b"98")
+        with c.transaction() as t:  # EXEC ended the watch: no WatchError however the connection goes
+            x = t.incr(P + b"n")
+        eq(x.wait(), 1)
+    finally:
+        c.close()
+        h.disconnect()
+        a.close()

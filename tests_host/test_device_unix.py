@@ -27,7 +27,7 @@ def _check(ok, out, what):
 # Through the mounted pty every file read is slow (all modules: about 2.5 minutes). These run under the same
 # micropython binary in test_shared.py and from .mpy in test_mpy.py already; `make test-device-unix` runs them here too.
 NOT_THROUGH_MPREMOTE = ("t_commands", "t_misdelivery", "t_pubsub_edges", "t_reader_edges", "t_validate", "t_outbox",
-                        "t_review", "t_retry", "t_hotpath")
+                        "t_retry", "t_hotpath")
 
 
 def test_device_suite_through_mpremote(redis_server):

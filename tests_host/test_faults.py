@@ -1,5 +1,6 @@
 """The real client through a misbehaving network (faultproxy.FaultProxy): slow, trickling, cut, reset, stalled and
-black-holed links, and a server restart, on CPython in-process and on the MicroPython unix port.
+black-holed links, and a server restart, on CPython in-process and on the MicroPython unix port; and, on CPython,
+a transaction's EXEC reply, a script's NOSCRIPT fallback and a cache fill cut at every byte.
 
 Each scenario is written once, in the portable section below (plain Python that MicroPython runs too). CPython
 calls it in-process with the proxy's command() as its control function; for MicroPython that section of this file
@@ -16,6 +17,7 @@ import time
 import pytest
 
 import microredis as mr
+from microredis.cache import Cache
 from faultproxy import FaultProxy
 from mstime import ms as _ms, since as _since
 
@@ -668,3 +670,131 @@ def _control(px, line):
     with socket.create_connection(px.control_address, timeout=5) as s:
         s.sendall(line.encode() + b"\n")
         return _read(s, 200).decode().strip()
+
+
+# ---- transactions, scripts and the cache with their replies cut at every byte (truncate, reset; CPython) ------------
+# Whatever the cut, no result holds a wrong value: each is its own reply or raises a RedisError, and the next
+# connect() works.
+
+CUT = b"t_faults_cut:"
+
+
+@pytest.fixture
+def proxy(redis_server):
+    p = FaultProxy(("127.0.0.1", redis_server.port)).start()
+    yield p
+    p.stop()
+
+
+class _Failed:
+    # a command whose call itself raised (the cut came while it was written, or the re-dial failed)
+    def __init__(self, e):
+        self.e = e
+
+    def wait(self):
+        raise self.e
+
+
+def _call(fn, *a):
+    try:
+        return fn(*a)
+    except mr.ConnectionError as e:
+        return _Failed(e)
+
+
+def _results(fs):
+    out = []
+    for f in fs:
+        try:
+            out.append(("ok", f.wait()))
+        except mr.RedisError as e:
+            out.append(("err", type(e).__name__))
+    return out
+
+
+@pytest.mark.parametrize("how", ["truncate", "reset"])
+def test_transaction_reply_cut_at_every_byte(proxy, redis_server, how):
+    admin = mr.ConnectionHandler.resp3(redis_server.address).connect()
+    h = mr.ConnectionHandler.resp3(proxy.address).timeout(1000)
+    full = None
+    for k in range(1, 190, 4):
+        admin.command(b"DEL", CUT + b"n", CUT + b"s").wait()
+        admin.set(CUT + b"s", b"v").wait()
+        c = h.connect()
+        c.ping().wait()
+        proxy.set_mode(how, k)
+        try:
+            with c.transaction() as t:
+                fs = [t.incr(CUT + b"n"), t.get(CUT + b"s"), t.hgetall(CUT + b"s"), t.incr(CUT + b"n")]
+        except mr.ConnectionError:
+            pass  # cut while written: the results say so too
+        got = _results(fs)
+        proxy.passthrough()
+        want = [("ok", 1), ("ok", b"v"), ("err", "ReplyError"), ("ok", 2)]
+        if got == want:
+            full = k if full is None else full
+        else:
+            assert all(r[0] == "err" and r[1] != "ReplyError" for r in got), (k, got)  # all failed, none wrong
+            assert c._conn is None
+        c = h.connect()
+        assert c.ping().wait() is True
+        c.close()
+        h.disconnect()
+    assert full is not None  # the later cuts come after the whole reply
+    admin.close()
+
+
+@pytest.mark.parametrize("how", ["truncate", "reset"])
+def test_noscript_fallback_cut_at_every_byte(proxy, redis_server, how):
+    h = mr.ConnectionHandler.resp3(proxy.address).timeout(1000)
+    for k in range(1, 70, 3):
+        c = h.connect()
+        s = c.register_script("return {ARGV[1], 'x'}")
+        c.command(b"SCRIPT", b"FLUSH").wait()
+        proxy.set_mode(how, k)
+        r = _call(s.run, (), (b"a",))
+        g = _call(c.get, CUT + b"none")
+        got = _results([r, g])
+        proxy.passthrough()
+        for r, v in zip(got, ([b"a", b"x"], None)):
+            assert r == ("ok", v) or (r[0] == "err" and r[1] != "ReplyError"), (k, got)
+        c = h.connect()
+        assert s.run((), (b"b",), client=c).wait() == [b"b", b"x"]
+        c.close()
+        h.disconnect()
+
+
+@pytest.mark.parametrize("how", ["truncate", "reset"])
+def test_cache_fill_cut_at_every_byte_with_retry(proxy, redis_server, how):
+    admin = mr.ConnectionHandler.resp3(redis_server.address).connect()
+    admin.set(CUT + b"a", b"value-a").wait()
+    admin.set(CUT + b"b", b"value-b").wait()
+    h = mr.ConnectionHandler.resp3(proxy.address).timeout(1000).retry(backoff_ms=0)
+    c = h.connect()
+    cache = Cache(c, prefixes=(CUT,))
+    for k in range(1, 40, 2):
+        cache.flush()
+        proxy.set_mode(how, k)
+        fa = _call(c.get, CUT + b"a")
+        fb = _call(c.get, CUT + b"b")
+        got = _results([fa, fb])
+        proxy.passthrough()
+        for r, v in zip(got, (b"value-a", b"value-b")):
+            assert r == ("ok", v) or r[0] == "err", (k, got)
+        for _ in range(3):  # hits or re-dialled misses: never anything but the value
+            try:
+                assert c.get(CUT + b"a").wait() == b"value-a"
+                assert c.get(CUT + b"b").wait() == b"value-b"
+            except mr.ConnectionError:
+                time.sleep(0.01)
+    admin.set(CUT + b"a", b"changed").wait()
+    time.sleep(0.05)
+    for _ in range(3):
+        try:
+            assert c.get(CUT + b"a").wait() == b"changed"
+            break
+        except mr.ConnectionError:
+            time.sleep(0.01)
+    cache.close()
+    c.close()
+    admin.close()

@@ -1,6 +1,8 @@
-"""Differential review of the hot read path: a real redis-server's reply stream, replayed through an in-process
-transport split at random points, must give every future exactly what the unsplit stream gives it (and that is
-checked against what the commands did). CPython only (hypothesis). Failing tests are named test_bug_*."""
+"""The core client's read path (client.py _fast/_consume and the reader's scanner), differentially: a real
+redis-server's reply stream, synthetic replies of every shape, and pub/sub streams, replayed through an in-process
+transport (tests_device/devkit.py Chunks) split at random points, must give every future exactly what the unsplit
+stream gives it (and the unsplit replay is checked against what the commands did). CPython only (hypothesis); the
+cases found this way are in tests_device/t_hotpath.py, which MicroPython runs too."""
 import os
 import socket
 import sys
@@ -15,7 +17,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests_device"))
 import microredis as mr  # noqa: E402
 from microredis.resp import Reader, MemoryParameters, NEED_DATA  # noqa: E402
 from microredis.encoder import encode  # noqa: E402
-from t_review import client  # noqa: E402
+from devkit import bulk, chunked_client  # noqa: E402
 
 KEYS = [b"rv:a", b"rv:b", b"rv:c"]
 VALUES = st.one_of(st.binary(max_size=12), st.binary(min_size=60, max_size=300),
@@ -132,7 +134,7 @@ def split(data, cuts):
 
 
 def replay(chunks, ops, protocol, decode, bs, waits):
-    c, t = client(protocol=protocol, decode=decode, buffer_size=bs, limit=1024, timeout=600)
+    c, t = chunked_client(protocol=protocol, decode=decode, buffer_size=bs, limit=1024, timeout=600)
     c._cap  # frame_capacity 8: more ops are read as the ring fills
     t.add(*chunks)
     return outcome(c, ops, waits)
@@ -142,7 +144,7 @@ def replay(chunks, ops, protocol, decode, bs, waits):
 @given(ops=st.lists(OPS, min_size=1, max_size=14), protocol=st.sampled_from([2, 3]), decode=st.booleans(),
        bs=st.sampled_from([64, 128]), cuts=st.lists(st.integers(0, 2000), max_size=12),
        waits=st.lists(st.booleans(), max_size=4))
-def test_bug_random_chunking_gives_every_future_its_own_reply(redis_server, ops, protocol, decode, bs, cuts, waits):
+def test_random_chunking_gives_every_future_its_own_reply(redis_server, ops, protocol, decode, bs, cuts, waits):
     data = record(redis_server, ops, protocol)
     whole = replay([data], ops, protocol, decode, bs, waits)
     pieces = replay(split(data, cuts), ops, protocol, decode, bs, waits)
@@ -182,7 +184,7 @@ def _synthetic(seed, n):
 
 
 def _run_synthetic(chunks, replies, decode, bs, into, waits):
-    c, t = client(protocol=3, decode=decode, buffer_size=bs, limit=1024, timeout=600)
+    c, t = chunked_client(protocol=3, decode=decode, buffer_size=bs, limit=1024, timeout=600)
     pushes = []
     c.push_handler = pushes.append
     t.add(*chunks)
@@ -215,7 +217,7 @@ def _run_synthetic(chunks, replies, decode, bs, into, waits):
 @given(seed=st.integers(0, 2 ** 32), n=st.integers(1, 10), decode=st.booleans(), bs=st.sampled_from([64, 128]),
        into=st.sampled_from([0, 4, 300]), cuts=st.lists(st.integers(0, 4000), max_size=10),
        waits=st.lists(st.booleans(), max_size=3))
-def test_bug_synthetic_replies_split_anywhere(seed, n, decode, bs, into, cuts, waits):
+def test_synthetic_replies_split_anywhere_give_what_the_whole_stream_gives(seed, n, decode, bs, into, cuts, waits):
     data, replies = _synthetic(seed, n)
     whole = _run_synthetic([data], replies, decode, bs, into, waits)
     pieces = _run_synthetic(split(data, cuts), replies, decode, bs, into, waits)
@@ -223,25 +225,21 @@ def test_bug_synthetic_replies_split_anywhere(seed, n, decode, bs, into, cuts, w
 
 
 # ---- pub/sub (RESP2 subscribed mode and RESP3 pushes) with PINGs, whole vs split ---------------------------
-def _bulk(b):
-    return b"$%d\r\n%s\r\n" % (len(b), b)
-
-
 def _pubsub_stream(protocol, items):
     head = b">" if protocol == 3 else b"*"
-    out = head + b"3\r\n" + _bulk(b"subscribe") + _bulk(b"ch") + b":1\r\n"
+    out = head + b"3\r\n" + bulk(b"subscribe") + bulk(b"ch") + b":1\r\n"
     for kind, x in items:
         if kind == "msg":
-            out += head + b"3\r\n" + _bulk(b"message") + _bulk(b"ch") + _bulk(x)
+            out += head + b"3\r\n" + bulk(b"message") + bulk(b"ch") + bulk(x)
         elif kind == "pmsg":
-            out += head + b"4\r\n" + _bulk(b"pmessage") + _bulk(b"c*") + _bulk(b"ch") + _bulk(x)
+            out += head + b"4\r\n" + bulk(b"pmessage") + bulk(b"c*") + bulk(b"ch") + bulk(x)
         else:  # the reply to a PING
-            out += (b"*2\r\n" + _bulk(b"pong") + _bulk(x)) if protocol == 2 else _bulk(x)
+            out += (b"*2\r\n" + bulk(b"pong") + bulk(x)) if protocol == 2 else bulk(x)
     return out
 
 
 def _run_pubsub(protocol, chunks, items, ops, decode):
-    c, t = client(protocol=protocol, decode=decode, buffer_size=64, limit=256, timeout=150)
+    c, t = chunked_client(protocol=protocol, decode=decode, buffer_size=64, limit=256, timeout=150)
     t.add(*chunks)
     res = []
     try:
