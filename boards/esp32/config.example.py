@@ -15,6 +15,8 @@ TTL_S = 60  # sensors:<id>:temp expires when the board stops reporting
 STREAM_MAXLEN = 1000  # XADD sensors:<id>:stream MAXLEN ~ 1000
 OUTBOX_CAPACITY = 64  # readings kept while the server cannot be reached; past it the oldest are dropped (counted)
 OUTBOX_PATH = None  # None: in RAM; a file, e.g. "/outbox.log": kept across reboots (about 2 flash writes a reading)
+INBOX_PATH = None  # None: the applied command ID in RAM; a file, e.g. "/inbox.id": a command applied before a reboot
+                   # is never applied again after it (one flash write a command)
 MAX_BACKOFF_MS = 30000  # the outbox's re-dials after failures: 0.5 s, 1 s, 2 s ... up to this (with jitter)
 RESET_AFTER = 30  # machine.reset() after this many failed cycles in a row; 0: never
 

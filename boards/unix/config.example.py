@@ -12,4 +12,5 @@ STREAM_MAXLEN = 1000
 READINGS = 10  # cycles before the program exits; 0: run forever
 OUTBOX_CAPACITY = 64  # readings kept while the server cannot be reached; past it the oldest are dropped
 OUTBOX_PATH = None  # None: in RAM; a file path: kept across restarts
+INBOX_PATH = None  # None: in RAM; a file path: a command applied before a restart is not applied again
 MAX_BACKOFF_MS = 5000  # the outbox's re-dials after failures: 0.5 s, 1 s ... up to this

@@ -20,6 +20,7 @@ _LAZY = {
     "Subscription": "pubsub",
     "Message": "pubsub",
     "Outbox": "outbox",
+    "Inbox": "inbox",
     "Sentinel": "sentinel",
     "WatchError": "transaction",
 }
@@ -30,7 +31,7 @@ def __getattr__(name):
     if mod is None:
         # MicroPython's `from microredis import x` asks here before it imports the submodule x
         if name in ("resp", "encoder", "send", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
-                    "outbox", "sentinel", "aio", "cache"):
+                    "outbox", "inbox", "sentinel", "aio", "cache"):
             return optional(name)
         from .errors import text
         raise AttributeError(text("__getattr__", name))

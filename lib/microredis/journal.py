@@ -19,7 +19,9 @@ except ImportError:  # CPython
 
 import struct
 
-_MAGIC = const(0x9E)  # five bits away from the first format's 0xA5 (Fletcher-16, numbers implied by position)
+from .flash import crc, record, sync as _sync, size as _size, remove
+
+_MAGIC = const(0x9E)  # (flash.py writes it) five bits away from the first format's 0xA5 (Fletcher-16, numbers implied by position)
 _HDR = const(4)
 _OVER = const(8)  # header + CRC
 _T_HEAD = const(72)  # "H"
@@ -28,35 +30,6 @@ _T_RUN = const(73)  # "I"
 _T_DONE = const(68)  # "D"
 _MAGIC1 = const(0xA5)
 _SCAN = const(64)  # bytes read at a time while looking for the next record after damage
-
-
-try:
-    from binascii import crc32 as _crc32
-except ImportError:  # a port built without it: the same CRC in Python (slow, but only the journal uses it)
-    _crc32 = None
-
-
-def crc(data):
-    if _crc32 is not None:
-        return _crc32(data) & 0xFFFFFFFF
-    c = 0xFFFFFFFF
-    for b in data:
-        c ^= b
-        for _ in range(8):
-            c = (c >> 1) ^ (0xEDB88320 if c & 1 else 0)
-    return c ^ 0xFFFFFFFF
-
-
-def record(typ, payload):
-    n = len(payload)
-    out = bytearray(_OVER + n)
-    out[0] = _MAGIC
-    out[1] = typ
-    out[2] = n & 0xFF
-    out[3] = n >> 8
-    out[_HDR:_HDR + n] = payload
-    struct.pack_into("<I", out, _HDR + n, crc(memoryview(out)[:_HDR + n]))
-    return out
 
 
 def as_bytes(v):
@@ -103,34 +76,6 @@ def fields_of(p):
         d[f] = bytes(p[i + 2:i + 2 + n])
         i += 2 + n
     return d
-
-
-def _sync(f):
-    f.flush()
-    import os
-    fs = getattr(os, "fsync", None)
-    if fs is not None and hasattr(f, "fileno"):
-        fs(f.fileno())  # CPython: just this file (os.sync would flush every file system)
-    else:
-        s = getattr(os, "sync", None)
-        if s is not None:
-            s()
-
-
-def _size(path):
-    import os
-    try:
-        return os.stat(path)[6]
-    except OSError:
-        return 0
-
-
-def remove(path):
-    import os
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 class Journal:

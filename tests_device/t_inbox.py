@@ -1,0 +1,251 @@
+# Inbox (commands from a stream through a consumer group, surviving reboots) against a real redis-server. Plain
+# MicroPython; runs under CPython too. File-backed cases write into cfg.get("tmpdir") (else $TMPDIR, else /tmp).
+import os
+import struct
+
+import cfg
+from tinytest import eq, ok, raises, now_ms, since
+from devkit import handler, admin
+import microredis as mr
+
+P = b"t_inbox:"
+G = b"devices"
+
+
+def fresh(name):
+    key = P + name
+    c = admin()
+    c.command(b"DEL", key, key + b":dead").wait()
+    c.close()
+    return key
+
+
+def produce(key, *cmds):
+    c = admin()
+    ids = [c.command(b"XADD", key, b"*", b"cmd", x).wait() for x in cmds]
+    c.close()
+    return ids
+
+
+def pending(key):
+    c = admin()
+    try:
+        return c.command(b"XPENDING", key, G).wait()[0]
+    except mr.ReplyError:
+        return 0
+    finally:
+        c.close()
+
+
+def tmpdir():
+    d = cfg.get("tmpdir") or cfg.getenv("TMPDIR") or "/tmp"
+    try:
+        os.stat(d)
+        return d
+    except OSError:
+        return "."
+
+
+def path_for(name):
+    p = tmpdir() + "/mr_inbox_%s_%d" % (name, now_ms() % 1000000)
+    cleanup(p)
+    return p
+
+
+def cleanup(p):
+    for s in ("", ".tmp"):
+        try:
+            os.remove(p + s)
+        except OSError:
+            pass
+
+
+def cmds(box, n, timeout_ms=0, done=True):
+    out = []
+    for _ in range(n):
+        e = box.next(timeout_ms)
+        if e is None:
+            break
+        out.append(e.fields[b"cmd"])
+        if done:
+            box.done(e)
+    return out
+
+
+def test_commands_arrive_in_order_and_done_acknowledges():
+    key = fresh(b"basic")
+    produce(key, b"a", b"b")  # before the board's first start: the group is made at 0, so these arrive
+    box = mr.Inbox(handler(), key, G, b"dev1")
+    produce(key, b"c", b"d", b"e")
+    eq(cmds(box, 10), [b"a", b"b", b"c", b"d", b"e"])
+    eq(box.next(), None)
+    eq(pending(key), 0)
+    eq((box.pending, box.redelivered, box.skipped, box.dead, box.last_error), (0, 0, 0, 0, None))
+    raises(ValueError, mr.Inbox, handler(), key, G, b"d", None, 0)
+    raises(TypeError, mr.Inbox, handler(), None, G, b"d")
+
+
+def test_next_blocks_up_to_its_timeout_and_wakes_for_a_command():
+    key = fresh(b"block")
+    box = mr.Inbox(handler(), key, G, b"dev1", block_ms=200)
+    t0 = now_ms()
+    eq(box.next(450), None)
+    el = since(t0)
+    ok(400 <= el < 1500, "next(450) took %d ms" % el)
+    produce(key, b"x")
+    t0 = now_ms()
+    e = box.next(2000)
+    eq(e.fields[b"cmd"], b"x")
+    ok(since(t0) < 1000)
+    box.done(e)
+
+
+def test_an_entry_not_done_comes_again_first_then_goes_to_the_dead_letters():
+    key = fresh(b"poison")
+    produce(key, b"p1", b"ok")
+    box = mr.Inbox(handler(), key, G, b"dev1", max_deliveries=3)
+    seen = []
+    for _ in range(3):
+        e = box.next()
+        seen.append((e.fields[b"cmd"], e.deliveries))  # never done: a command that crashes the application
+    eq(seen, [(b"p1", 1), (b"p1", 2), (b"p1", 3)])
+    eq(box.redelivered, 2)
+    e = box.next()  # the fourth time: dead-lettered instead, and the next command comes
+    eq(e.fields[b"cmd"], b"ok")
+    box.done(e)
+    eq(box.dead, 1)
+    c = admin()
+    dl = c.command(b"XRANGE", key + b":dead", b"-", b"+").wait()
+    c.close()
+    eq(len(dl), 1)
+    f = dl[0][1]
+    eq(dict((f[i], f[i + 1]) for i in range(0, len(f), 2))[b"cmd"], b"p1")
+    eq(pending(key), 0)
+
+
+def test_a_restart_reads_its_own_pending_entries_first():
+    key = fresh(b"restart")
+    produce(key, b"a", b"b", b"c")
+    box = mr.Inbox(handler(), key, G, b"dev1", count=4)
+    e = box.next()  # reads all three (count 4), hands the first
+    box.done(e)
+    produce(key, b"d")
+    box = mr.Inbox(handler(), key, G, b"dev1")  # a reboot: b and c were read and are pending on the server
+    got = []
+    for _ in range(3):
+        e = box.next()
+        got.append((e.fields[b"cmd"], e.deliveries))
+        box.done(e)
+    eq(got, [(b"b", 2), (b"c", 2), (b"d", 1)])
+    eq(box.redelivered, 2)
+    eq(pending(key), 0)
+
+
+def test_a_lost_acknowledgement_is_never_applied_twice():
+    key = fresh(b"lostack")
+    p = path_for("lostack")
+    try:
+        produce(key, b"a", b"b")
+        box = mr.Inbox(handler(), key, G, b"dev1", path=p)
+        e = box.next()
+        c = admin()
+        c.command(b"CLIENT", b"KILL", b"ID", box._c.command(b"CLIENT", b"ID").wait()).wait()
+        c.close()
+        box.done(e)  # persisted, then the XACK fails: reported, not raised
+        ok(box.last_error is not None)
+        eq(pending(key), 2)
+        box = mr.Inbox(handler(), key, G, b"dev1", path=p)  # a reboot: a comes again and is skipped
+        eq(cmds(box, 5), [b"b"])
+        eq((box.skipped, pending(key)), (1, 0))
+    finally:
+        cleanup(p)
+
+
+def test_a_torn_write_of_the_applied_id_keeps_the_one_before():
+    key = fresh(b"torn")
+    p = path_for("torn")
+    q = p + "_cut"
+    try:
+        ids = produce(key, b"a", b"b", b"c")
+        box = mr.Inbox(handler(), key, G, b"dev1", path=p)
+        for _ in range(2):
+            box.done(box.next())
+        with open(p, "rb") as f:
+            before = f.read()
+        box.done(box.next())
+        with open(p, "rb") as f:
+            after = f.read()
+        ok(len(after) > len(before))
+        last = ids[1].split(b"-")
+        for cut in range(len(before), len(after)):
+            with open(q, "wb") as f:
+                f.write(after[:cut])
+            b = mr.Inbox(handler(), b"t_inbox:none", G, b"dev1", path=q)
+            eq(b._applied, (int(last[0]), int(last[1])), "cut at %d" % cut)
+        cleanup(q)
+        with open(q, "wb") as f:
+            f.write(after)
+        third = ids[2].split(b"-")
+        eq(mr.Inbox(handler(), b"t_inbox:none", G, b"dev1", path=q)._applied, (int(third[0]), int(third[1])))
+    finally:
+        cleanup(p)
+        cleanup(q)
+
+
+def test_the_applied_file_stays_small():
+    key = fresh(b"small")
+    p = path_for("small")
+    try:
+        produce(key, *[b"%d" % i for i in range(120)])
+        box = mr.Inbox(handler(), key, G, b"dev1", path=p, count=16)
+        eq(len(cmds(box, 200)), 120)
+        ok(os.stat(p)[6] <= 1024)
+        last = mr.Inbox(handler(), key, G, b"dev1", path=p)
+        eq(cmds(last, 5), [])
+    finally:
+        cleanup(p)
+
+
+def test_network_trouble_never_raises():
+    h = mr.ConnectionHandler.resp3(("127.0.0.1", 1)).timeout(300)
+    box = mr.Inbox(h, b"t_inbox:none", G, b"dev1")
+    eq(box.next(), None)
+    ok(isinstance(box.last_error, mr.ConnectionError), repr(box.last_error))
+    box.done(mr.inbox.Entry(b"1-1", {}, 1) if hasattr(mr, "inbox") else __import__(
+        "microredis.inbox", None, None, ["Entry"]).Entry(b"1-1", {}, 1))
+    t0 = now_ms()
+    eq(box.next(600), None)  # keeps trying (backoff) for the given time
+    ok(since(t0) >= 500)
+
+
+def test_an_authentication_failure_blocks_until_resume():
+    key = fresh(b"auth")
+    produce(key, b"a")
+    h = handler().auth(mr.Credentials.password_only("not-the-password"))
+    box = mr.Inbox(h, key, G, b"dev1")
+    eq(box.next(), None)
+    ok(box.blocked and isinstance(box.last_error, mr.AuthenticationError))
+    h.auth(None)
+    eq(box.next(), None)
+    box.resume()
+    eq(cmds(box, 2), [b"a"])
+
+
+def test_on_the_application_client_with_a_subscription():
+    # one connection: the application's commands, a RESP3 subscription and the inbox's reads (a BLOCK included)
+    key = fresh(b"shared")
+    c = handler().connect(client=mr.CoreClient)
+    sub = c.subscribe(P + b"ch")
+    box = mr.Inbox(handler(), key, G, b"dev1")
+    produce(key, b"a")
+    e = box.next(client=c)
+    eq(e.fields[b"cmd"], b"a")
+    box.done(e, client=c)
+    a = admin()
+    a.publish(P + b"ch", b"hello").wait()
+    a.close()
+    eq(box.next(300, client=c), None)  # the push arrived during the BLOCK
+    eq(sub.receive(1000).payload, b"hello")
+    c.set(P + b"shared:k", b"v").wait()
+    eq(pending(key), 0)
+    c.close()
