@@ -5,7 +5,9 @@
 #   rotates), each chunk on a clean heap:
 #   aio: an awaited SET (microredis.aio) against set().wait() of a sync Client in the same process;
 #   tx: a transaction of SET, INCR, GET, then its three results waited; script: an INCRBY script's run().wait();
-#   cache: a get() hit of a Cache (slots=8, size=64, keys=(k,)) against get() round trips of an uncached Client.
+#   cache: a get() hit of a Cache (slots=8, size=64, keys=(k,)) against get() round trips of an uncached Client;
+#   outbox: one reading add()ed and pump()ed on the client (RAM outbox); inbox: next() of a small entry and done(),
+#   on the client (the entries added beforehand by another client, in one pipeline).
 # Prints one line: RESULT <json>, every figure a list with one value per round.
 import sys
 import gc
@@ -27,6 +29,8 @@ N_TIME = int(sys.argv[5])
 KEY = b"bench:parts:k"
 CKEY = b"bench:parts:c"
 CTR = b"bench:parts:n"
+OKEY = b"bench:parts:out"
+IKEY = b"bench:parts:in"
 VAL = b"21.50"
 INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 ticks = time.ticks_us
@@ -107,7 +111,7 @@ def main():
     v = sys.implementation.version
     out = {"micropython": "%d.%d.%d" % (v[0], v[1], v[2]), "n_alloc": N_ALLOC, "n_time": N_TIME}
     sync = client()
-    sync.delete(KEY, CKEY, CTR).wait()
+    sync.delete(KEY, CKEY, CTR, OKEY, IKEY).wait()
     asyncio.run(aio_part(out, sync))
 
     def tx():
@@ -136,12 +140,35 @@ def main():
     def plain_get():
         sync.get(CKEY).wait()
 
-    for name in ("tx", "script", "cache"):
+    box = mr.Outbox(mr.ConnectionHandler.resp3(ADDR), OKEY, capacity=8, maxlen=100)
+    reading = {b"temp": VAL, b"seq": 7}  # the same dict every time: the outbox keeps it until delivered
+
+    def outbox():
+        box.add(reading)
+        if box.pump(0, sync) != 1:
+            raise AssertionError("outbox: %r" % (box.last_error,))
+
+    inbox = mr.Inbox(mr.ConnectionHandler.resp3(ADDR), IKEY, b"g", b"bench", count=4, block_ms=0)
+    prod = client()
+    with prod.pipeline():
+        for _ in range(ROUNDS * (N_ALLOC + 3) + 8):
+            prod.command(b"XADD", IKEY, b"*", b"cmd", b"led on")
+    prod.command(b"PING").wait()
+    prod.close()
+
+    def inbox_step():
+        e = inbox.next(0, sync)
+        if e is None:
+            raise AssertionError("inbox: %r" % (inbox.last_error,))
+        inbox.done(e, sync)
+
+    for name in ("tx", "script", "cache", "outbox", "inbox"):
         out[name + "_heap"], out[name + "_garbage"] = [], []
     out["cache_rate"] = []
     for rnd in range(ROUNDS):
         h0 = cache.hits
-        for name, fn in (("tx", tx), ("script", run_script), ("cache", hit)):
+        for name, fn in (("tx", tx), ("script", run_script), ("cache", hit), ("outbox", outbox),
+                         ("inbox", inbox_step)):
             heap, garbage = measure(fn, N_ALLOC)
             out[name + "_heap"].append(heap)
             out[name + "_garbage"].append(garbage)
@@ -152,7 +179,7 @@ def main():
             raise AssertionError("not every cached get() was a hit: %d of %d" % (cache.hits - h0, N_ALLOC + 3 + N_TIME))
         out["cache_rate"].append(us["get"] / us["hit"])  # hits/s over GETs/s
     cache.close()
-    sync.delete(KEY, CKEY, CTR).wait()
+    sync.delete(KEY, CKEY, CTR, OKEY, IKEY).wait()
     print("RESULT " + json.dumps(out))
 
 

@@ -22,8 +22,7 @@ from .encoder import check
 from .clock import sleep_ms
 from .backoff import Backoff
 
-_T_APPLIED = const(65)  # "A": the applied ID, (ms, seq) as two u64
-_REC = const(24)  # its record on flash: header 4 + 16 + CRC 4
+_T_APPLIED = const(65)  # "A": the applied ID, as the server writes it (b"ms-seq")
 _KEEP = const(1024)  # the file is rewritten to one record once it is this long
 
 
@@ -39,6 +38,27 @@ def _id(v):
 
 def _text(t):
     return b"%d-%d" % t
+
+
+def _after(a, b):
+    # entry ID a is above b (both bytes "ms-seq", no leading zeros): digit counts, then digits; nothing allocated
+    i = a.find(b"-")
+    j = b.find(b"-")
+    if i != j:
+        return i > j
+    k = 0
+    while k < i:
+        if a[k] != b[k]:
+            return a[k] > b[k]
+        k += 1
+    i = len(a)
+    if i != len(b):
+        return i > len(b)
+    while k < i:
+        if a[k] != b[k]:
+            return a[k] > b[k]
+        k += 1
+    return False
 
 
 class Entry:
@@ -69,7 +89,8 @@ def _entries(reply):
             while i + 1 < len(f):
                 d[f[i]] = f[i + 1]
                 i += 2
-        out.append(Entry(e[0], d, 1))
+        i = e[0]
+        out.append(Entry(i if type(i) is bytes else i.encode(), d, 1))  # (str with decode_responses)
     return out
 
 
@@ -111,7 +132,7 @@ class Inbox(Backoff):
         self._scan = True  # our own pending entries are read first, one at a time (after a start or a re-dial)
         self._cursor = (0, 0)  # that read goes on from entries above this ID
         self._group = False  # the group is known to exist
-        self._applied = (0, 0)  # the highest ID done (persisted with path)
+        self._applied = b"0-0"  # the highest ID done (persisted with path)
         self._c = None
         self._cx = None  # the connection of the session: another one means reading our pending entries first
         self._clock = None
@@ -264,7 +285,7 @@ class Inbox(Backoff):
     def _keep(self, c, e):
         # False for an entry done before (its XACK was lost), deleted from the stream meanwhile, or delivered more
         # than max_deliveries times (to the dead letters): acknowledged here, never handed over
-        if _id(e.id) <= self._applied or e.fields is None:
+        if not _after(e.id, self._applied) or e.fields is None:
             c.command(b"XACK", self.stream, self.group, e.id).wait()
             self.skipped += 1
             return False
@@ -309,10 +330,10 @@ class Inbox(Backoff):
     def done(self, entry, client=None):
         """The command was applied: "applied up to entry.id" goes to flash (with path), then the XACK. Never raises
         for network or storage trouble: an acknowledgement that did not go out is made when the entry comes again."""
-        t = _id(entry.id)
+        t = entry.id
         if self._out is entry:
             self._out = None
-        if t > self._applied:
+        if _after(t, self._applied):
             self._applied = t
             if self.path is not None:
                 try:
@@ -344,18 +365,19 @@ class Inbox(Backoff):
             try:
                 os.rename(path + ".tmp", path)  # a rewrite was cut before its rename
             except OSError:
-                return (0, 0)
+                return b"0-0"
         with open(path, "rb") as f:
             d = f.read()
-        best = (0, 0)
+        best = b"0-0"
         i = 0
-        while i + _REC <= len(d):
-            if d[i] == 0x9E and d[i + 1] == _T_APPLIED and d[i + 2] == 16 and d[i + 3] == 0 and \
-                    struct.unpack("<I", d[i + 20:i + 24])[0] == crc(d[i:i + 20]):
-                t = struct.unpack("<QQ", d[i + 4:i + 20])
-                if t > best:
+        while i + 8 <= len(d):
+            n = d[i + 2]
+            if d[i] == 0x9E and d[i + 1] == _T_APPLIED and 3 <= n <= 41 and d[i + 3] == 0 and i + 8 + n <= len(d) \
+                    and struct.unpack("<I", d[i + 4 + n:i + 8 + n])[0] == crc(d[i:i + 4 + n]):
+                t = bytes(d[i + 4:i + 4 + n])
+                if _after(t, best):
                     best = t
-                i += _REC
+                i += 8 + n
             else:
                 i += 1
         return best
@@ -364,8 +386,8 @@ class Inbox(Backoff):
         import os
         from .flash import record, sync, size, remove
         path = self.path
-        rec = record(_T_APPLIED, struct.pack("<QQ", t[0], t[1]))
-        if size(path) + _REC > _KEEP:
+        rec = record(_T_APPLIED, t)
+        if size(path) + len(rec) > _KEEP:
             with open(path + ".tmp", "wb") as f:
                 f.write(rec)
                 sync(f)
@@ -377,7 +399,7 @@ class Inbox(Backoff):
             return
         with open(path, "ab") as f:
             n = f.write(rec)
-            if n is not None and n != _REC:
+            if n is not None and n != len(rec):
                 raise OSError(28)
             sync(f)
 
