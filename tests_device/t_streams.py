@@ -3,7 +3,7 @@
 # sent, BLOCK composed with the client deadline, Redis 7's XAUTOCLAIM reply and ENTRIESREAD where the server has them.
 # Plain MicroPython; runs under CPython too.
 from microredis import ReplyError
-from tinytest import eq, ok, raises, now_ms, since, sleep_ms
+from tinytest import eq, ok, raises, skip, now_ms, since, sleep_ms, IS_MICROPYTHON
 from devkit import handler
 
 PRE = b"t_streams:"
@@ -93,9 +93,9 @@ def test_groups_read_ack_pending():
         c.xadd(s, {b"i": 4}, id=b"4-0")
         eq(c.xreadgroup(b"g", b"c1", {s: b">"}, noack=True).wait(), [[s, [(b"4-0", {b"i": b"4"})]]])
         eq(c.xpending(s, b"g").wait()["pending"], 1)
-        # an entry deleted while pending: (id, None), like redis-py
+        # an entry deleted while pending: (id, {}), like redis-py
         eq(c.xdel(s, b"3-0", b"8-0").wait(), 1)
-        eq(c.xreadgroup(b"g", b"c2", {s: b"0"}).wait(), [[s, [(b"3-0", None)]]])
+        eq(c.xreadgroup(b"g", b"c2", {s: b"0"}).wait(), [[s, [(b"3-0", {})]]])
         eq(c.xpending(p + b"s", b"g").wait()["consumers"], [{"name": b"c2", "pending": 1}])
         eq(c.xgroup_delconsumer(s, b"g", b"c2").wait(), 1)
         eq(c.xpending(s, b"g").wait(), {"pending": 0, "min": None, "max": None, "consumers": []})
@@ -282,3 +282,33 @@ def test_bad_arguments_send_nothing():
         eq(c.exists(k).wait(), 0)  # nothing reached the server
         eq(c._pending, 0)
     _each(run)
+
+
+def test_on_the_asyncio_client():
+    # the same methods on AsyncClient return awaitables; BLOCK past the client deadline is not a TimeoutError there
+    try:
+        import asyncio
+    except ImportError:
+        skip("no asyncio")
+    import microredis.aio as aio
+
+    async def main(proto):
+        s = PRE + b"a%d:s" % proto
+        c = await aio.connect(handler(proto, 300))
+        try:
+            eq(await c.xgroup_create(s, b"g", id=b"$", mkstream=True), True)
+            t0 = now_ms()
+            eq(await c.xreadgroup(b"g", b"c", {s: b">"}, block=700), [])
+            ok(600 <= since(t0) < 2500)
+            eq(await c.xadd(s, {b"cmd": b"on"}, id=b"1-0"), b"1-0")
+            eq(await c.xreadgroup(b"g", b"c", {s: b">"}, count=4, block=0), [[s, [(b"1-0", {b"cmd": b"on"})]]])
+            eq((await c.xpending(s, b"g"))["pending"], 1)
+            eq(await c.xack(s, b"g", b"1-0"), 1)
+            eq(await c.delete(s), 1)
+        finally:
+            await c.aclose()
+
+    for proto in (3, 2):
+        if hasattr(asyncio, "new_event_loop") and IS_MICROPYTHON:
+            asyncio.new_event_loop()  # (as t_aio.run: no task of an earlier run is left in the queues)
+        asyncio.run(main(proto))

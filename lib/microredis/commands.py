@@ -347,7 +347,7 @@ class StreamGroupCommands:
 
     def xreadgroup(self, groupname, consumername, streams, count=None, block=None, noack=False):
         """XREADGROUP GROUP groupname consumername: as xread; the ID ">" asks for entries never delivered to the
-        group, "0" for this consumer's pending ones (an entry deleted since: (id, None))."""
+        group, "0" for this consumer's pending ones (an entry deleted since: (id, {}))."""
         return _x().xreadgroup(self, groupname, consumername, streams, count, block, noack)
 
     def xack(self, name, groupname, *ids):
