@@ -19,7 +19,7 @@ LIB = REPO / "lib" / "microredis"
 # never loaded by import + connect(client=CoreClient) + SET, on any runtime
 LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "sets_streams", "pubsub", "msginto", "rare", "texts",
                    "bigint", "setopts", "outbox", "journal", "journal1", "idalloc", "backoff", "sentinel", "retry",
-                   "retryon", "noperm", "transaction", "scripts", "cache", "aio", "aio_pubsub"]
+                   "retryon", "noperm", "transaction", "scripts", "cache", "aio", "aio_pubsub", "xgroups"]
 
 SCRIPT = """
 import sys
@@ -127,6 +127,28 @@ def test_a_subscribers_day_loads_pubsub_and_no_error_path(micropython, redis_ser
     cp = micropython.run(["-c", SUBSCRIBER % {"port": redis_server.port}], mpy=True, check=True)
     loaded = _loaded(cp.stdout, "LOADED")
     assert "pubsub" in loaded and "rare" not in loaded and "msginto" not in loaded, sorted(loaded)
+
+
+# The full Client keeps the stream reads and consumer groups (xgroups.py) on flash until one of them is called: XADD,
+# XRANGE and the rest of the catalogue do not load it, the first xreadgroup() does.
+GROUPS = """
+import sys
+import microredis as mr
+c = mr.ConnectionHandler(("127.0.0.1", %(port)d)).connect()
+c.xadd(b"lean:xs", {b"f": 1}, id=b"1-0").wait()
+assert c.xrange(b"lean:xs").wait() == [(b"1-0", {b"f": b"1"})] and c.hgetall(b"lean:h").wait() == {}
+print("BEFORE", " ".join(sorted(n[11:] for n in sys.modules if n.startswith("microredis."))))
+c.xgroup_create(b"lean:xs", b"g", id=b"0").wait()
+assert c.xreadgroup(b"g", b"c", {b"lean:xs": b">"}).wait() == [[b"lean:xs", [(b"1-0", {b"f": b"1"})]]]
+print("AFTER", " ".join(sorted(n[11:] for n in sys.modules if n.startswith("microredis."))))
+c.delete(b"lean:xs").wait()
+"""
+
+
+def test_stream_groups_load_on_first_use(micropython, redis_server):
+    cp = micropython.run(["-c", GROUPS % {"port": redis_server.port}], mpy=True, check=True)
+    assert "xgroups" not in _loaded(cp.stdout, "BEFORE"), cp.stdout
+    assert "xgroups" in _loaded(cp.stdout, "AFTER"), cp.stdout
 
 
 _IMPORT = re.compile(r"^\s*from \.(\w*) import ([\w, ]+)|__import__\(\"microredis\.(\w+)\"", re.M)

@@ -1,5 +1,6 @@
-"""Against Debian's redis-server 7 (when installed): SSUBSCRIBE, and TLS with certificate checks, under CPython and
-the MicroPython unix port. Skipped, with the reason printed, where there is no Redis 7."""
+"""Against Debian's redis-server 7 (when installed): SSUBSCRIBE, XAUTOCLAIM's 3-element reply and ENTRIESREAD
+(t_streams), and TLS with certificate checks, under CPython and the MicroPython unix port. Skipped, with the reason
+printed, where there is no Redis 7."""
 import os
 import shutil
 import subprocess
@@ -43,7 +44,7 @@ def test_ssubscribe_and_pubsub_on_redis7(redis7, micropython, interp):
     assert " 0 failed" in out and "test_ssubscribe_on_this_server" in out, out
 
 
-@pytest.mark.parametrize("module", ["t_client", "t_commands"])
+@pytest.mark.parametrize("module", ["t_client", "t_commands", "t_streams"])
 @pytest.mark.parametrize("interp", ["cpython", "micropython"])
 def test_client_suites_on_redis7(redis7, micropython, interp, module):
     env = {"MICROREDIS_TEST_HOST": redis7.host, "MICROREDIS_TEST_PORT": str(redis7.port)}

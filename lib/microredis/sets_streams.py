@@ -41,13 +41,17 @@ def _flat(args, mapping, name):
 
 
 def _entries(v):
-    # XRANGE: [[id, [f1, v1, ...]], ...] -> [(id, {f1: v1, ...}), ...] like redis-py
+    # XRANGE: [[id, [f1, v1, ...]], ...] -> [(id, {f1: v1, ...}), ...] like redis-py; an entry deleted since it was
+    # delivered (XREADGROUP of the pending ones: [id, nil]; XCLAIM on Redis 6: nil) -> (id, {}), (None, None)
     _list(v)
     out = []
     for e in v:
+        if e is None:
+            out.append((None, None))
+            continue
         if type(e) is not list or len(e) != 2:
             raise TypeError(text("_entries"))
-        out.append((e[0], None if e[1] is None else to_dict(e[1])))
+        out.append((e[0], {} if e[1] is None else to_dict(e[1])))
     return out
 
 

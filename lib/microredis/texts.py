@@ -67,6 +67,15 @@ TEXTS = {
     "to_bool": "an integer was expected",
     "to_dict": "an even number of elements was expected",
     "to_pairs": "[member, score] pairs were expected",
+    # stream reads and consumer groups (xgroups.py)
+    "_count": "count must be an int >= 1",
+    "block": "block must be an int >= 0 (ms; 0: block forever)",
+    "_nonneg": "%s must be an int >= 0",
+    "message_ids": "message_ids must be a list or tuple of IDs",
+    "xpending_range": "xpending_range needs min, max and count (xpending() gives the summary)",
+    "_summary": "an XPENDING summary [count, min, max, consumers] was expected",
+    "_detail": "XPENDING entries [id, consumer, idle ms, deliveries] were expected",
+    "_claimed": "an XAUTOCLAIM reply [next ID, entries, ...] was expected",
     "__getattr__": "module 'microredis' has no attribute %r",
     # the handshake refused (rare.handshake_error, keyed by the server's error code): the cause and the fix
     "DENIED": "the server refused the connection: it runs in protected mode, so it accepts only clients on its own "
