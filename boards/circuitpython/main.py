@@ -26,7 +26,7 @@ class CircuitPythonBoard:
         try:
             import board
             import digitalio
-            self.io = digitalio.DigitalInOut(getattr(board, cfg["LED_PIN"] or "LED"))
+            self.io = digitalio.DigitalInOut(getattr(board, cfg["LED_PIN"] or "LED"))  # pyright: ignore[reportArgumentType]
             self.io.direction = digitalio.Direction.OUTPUT
         except (ImportError, ValueError, AttributeError) as e:
             print("no LED:", e)

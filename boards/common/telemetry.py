@@ -23,7 +23,7 @@ def load_config(module=None, getenv=None):
 
 def wifi_up(cfg):
     """MicroPython: connected at once, or in three attempts of WIFI_TIMEOUT_MS; else OSError. Returns the stack: None"""
-    import network
+    import network  # pyright: ignore[reportMissingImports]  MicroPython (CircuitPython's main.py joins Wi-Fi itself)
     w, ssid = network.WLAN(network.STA_IF), cfg["WIFI_SSID"]
     for attempt in (1, 2, 3):
         if w.isconnected():
@@ -32,9 +32,9 @@ def wifi_up(cfg):
         w.active(True)
         w.disconnect()  # an attempt still in progress would make connect() fail
         w.connect(ssid, cfg["WIFI_PASSWORD"])
-        t0 = time.ticks_ms()
-        while not w.isconnected() and time.ticks_diff(time.ticks_ms(), t0) < cfg["WIFI_TIMEOUT_MS"]:
-            time.sleep_ms(200)
+        t0 = time.ticks_ms()  # pyright: ignore[reportAttributeAccessIssue]  (MicroPython's time)
+        while not w.isconnected() and time.ticks_diff(time.ticks_ms(), t0) < cfg["WIFI_TIMEOUT_MS"]:  # pyright: ignore[reportAttributeAccessIssue]
+            time.sleep_ms(200)  # pyright: ignore[reportAttributeAccessIssue]
     if not w.isconnected():
         raise OSError("wifi: no connection to %r (status %s)" % (ssid, w.status()))
 

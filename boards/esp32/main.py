@@ -35,7 +35,7 @@ class Esp32:
 
     def temperature(self):
         if hasattr(esp32, "mcu_temperature"):
-            return esp32.mcu_temperature()
+            return esp32.mcu_temperature()  # pyright: ignore[reportAttributeAccessIssue]  (S2, S3, C3...)
         return (esp32.raw_temperature() - 32) / 1.8  # the original ESP32: Fahrenheit
 
     def led(self, on):

@@ -18,7 +18,7 @@ Runs on MicroPython's and CircuitPython's asyncio and on CPython's (docs: README
 try:
     import asyncio
 except ImportError:  # older MicroPython firmware
-    import uasyncio as asyncio
+    import uasyncio as asyncio  # pyright: ignore[reportMissingImports]
 
 from .errors import ConnectionError, RedisError, ReplyError, TimeoutError
 from .resp import NEED_DATA
@@ -42,7 +42,7 @@ def _sleep(ms):
 def _timed(aw, ms):
     # aw bounded by ms; raises asyncio.TimeoutError
     if _core is not None:
-        return asyncio.wait_for_ms(aw, ms)
+        return asyncio.wait_for_ms(aw, ms)  # pyright: ignore[reportAttributeAccessIssue]  (_core)
     return asyncio.wait_for(aw, ms / 1000)
 
 
@@ -69,7 +69,7 @@ class _Once:
     def __next__(self):
         if self._arm:
             self._arm = False
-            if self._park():
+            if self._park():  # pyright: ignore[reportAttributeAccessIssue]  (each subclass has its own)
                 return None
         self._stop.__traceback__ = None
         raise self._stop
@@ -148,7 +148,7 @@ class _Reader:
         self.fd = fd
 
     async def wait(self):
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()  # pyright: ignore[reportAttributeAccessIssue]  (CPython)
         fut = loop.create_future()
         try:
             loop.add_reader(self.fd, _done, fut)

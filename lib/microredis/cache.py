@@ -397,7 +397,7 @@ class Cache:
                 self.evictions += 1
         self._key[i] = key
         self._field[i] = field
-        self._value[i] = v
+        self._value[i] = v  # pyright: ignore[reportCallIssue, reportArgumentType]  (a slot list made of None)
 
     # ---- invalidation ------------------------------------------------------------------------------------------
     def _push(self, v):

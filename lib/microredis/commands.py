@@ -445,3 +445,6 @@ class MultiCommands:
 class Client(CoreClient, StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands, SetCommands,
              SortedSetCommands, StreamCommands, StreamGroupCommands, MultiCommands):
     """The core client with the redis-py-named command catalogue."""
+# pyright: reportAttributeAccessIssue=false
+# (the mixins call self._cmd, which CoreClient or a transaction provides; this module imports nothing from the
+# platform: tests_host/test_types.py checks that)

@@ -193,7 +193,7 @@ class ConnectionHandler:
             c = conn.client  # the client that made the handshake (no second set of reply slots)
         else:
             c = client(conn, self._timeout_ms, clock)
-        conn.client = c
+        conn.client = c  # pyright: ignore[reportAttributeAccessIssue]  (_Conn starts it as None)
         if rp is not None:
             rp.attach(c, conn, fresh)
         return c
@@ -235,7 +235,7 @@ class ConnectionHandler:
         try:
             c = client(conn, self._timeout_ms, clock)
             self._handshake(c, conn)
-            conn.client = c
+            conn.client = c  # pyright: ignore[reportAttributeAccessIssue]
         except BaseException as e:
             t.close()
             if r.buf[0] == 45 and isinstance(e, ConnectionError):
@@ -273,7 +273,7 @@ class ConnectionHandler:
                 conn.server = d = {}
                 for k in ("proto", "version") if self._decode else (b"proto", b"version"):
                     if k in v:
-                        d[k] = v[k]
+                        d[k] = v[k]  # pyright: ignore[reportCallIssue, reportArgumentType]  (v: the HELLO map)
         if fs is not None:
             _ok(fs, "SELECT", False)
         if fn is not None:

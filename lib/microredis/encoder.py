@@ -142,7 +142,7 @@ class Encoder:
             self._crlf()
             return
         if t is str:
-            a = a.encode()
+            a = a.encode()  # pyright: ignore[reportAttributeAccessIssue]  (t is str)
         elif t is float:
             a = repr(a).encode()
         elif t is not bytes and t is not bytearray and t is not memoryview:
@@ -152,8 +152,8 @@ class Encoder:
             elif isinstance(a, float):
                 a = repr(a).encode()
             else:
-                a = memoryview(a)  # a bytes/bytearray subclass may redefine len(): size what its buffer holds
-        k = len(a)
+                a = memoryview(a)  # pyright: ignore[reportArgumentType]  a bytes subclass may redefine len()
+        k = len(a)  # pyright: ignore[reportArgumentType]  (a is bytes-like by now)
         cap = len(self.buf)
         if k > cap // _BIG and self.sink is not None:
             self._room(_HDR)

@@ -11,8 +11,8 @@ _HINT = " (is the server's port TLS? rediss:// needs one)"
 def radio_pool():
     # CircuitPython has no socket module. One SocketPool per radio is enough (and creating several wastes their
     # socket tables), so net.default_stack() caches it.
-    import socketpool
-    import wifi
+    import socketpool  # pyright: ignore[reportMissingImports]  (CircuitPython)
+    import wifi  # pyright: ignore[reportMissingImports]
     return socketpool.SocketPool(wifi.radio)
 
 
@@ -155,6 +155,6 @@ class SockTransport(_Base):
         self._settimeout(s, self._timeout_ms)
         import time
         if hasattr(time, "sleep_ms"):
-            time.sleep_ms(1)
+            time.sleep_ms(1)  # pyright: ignore[reportAttributeAccessIssue]  (the hasattr above)
         else:
             time.sleep(0.001)

@@ -180,7 +180,7 @@ class Outbox(Backoff):
             if log is not None:
                 self._persist_done()
         i = self._slot(self.pending)
-        self._items[i] = item
+        self._items[i] = item  # pyright: ignore[reportCallIssue, reportArgumentType]  (a slot list made of None)
         self._sizes[i] = size
         self._bytes += size
         self.pending += 1
@@ -563,7 +563,7 @@ class Outbox(Backoff):
             if ms >= 0:
                 ids.handed(kend - 1, ms)
         ids.prune(self._k)
-        log.readings = None
+        log.readings = None  # pyright: ignore[reportAttributeAccessIssue]  (journal.py declares it)
         self._log = log
         if not found or log.torn or log.damaged or skip > 0:
             try:

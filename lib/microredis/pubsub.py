@@ -464,7 +464,7 @@ class Subscription:
     def _copy_queued(self, buffer):
         # the oldest queued message into buffer: its length, or -1 when it did not fit (dropped and counted)
         m = self._pop()
-        p = m.payload
+        p = m.payload  # pyright: ignore[reportAttributeAccessIssue]  (a message is queued)
         if not _s(p):
             self.dropped += 1  # a tracking invalidation's list of keys (or None) is no byte string
             return -1
@@ -474,7 +474,7 @@ class Subscription:
             self.dropped += 1
             return -1
         buffer[0:n] = p
-        ch = _b(m.channel)
+        ch = _b(m.channel)  # pyright: ignore[reportAttributeAccessIssue]
         k = len(ch)
         cb = self._cbase
         if k > len(cb):
@@ -482,7 +482,7 @@ class Subscription:
         cb[0:k] = ch
         self.channel_buf = cb
         self.channel_len = k
-        self.kind = m.kind
+        self.kind = m.kind  # pyright: ignore[reportAttributeAccessIssue]
         return n
 
     def channel_is(self, name):

@@ -476,7 +476,7 @@ class Reader:
             left = self._ileft
             n = self._ilen
             dest = self._into
-            fits = n <= len(dest)
+            fits = n <= len(dest)  # pyright: ignore[reportArgumentType]  (set with _ilen)
             k = left - 2
             if k > w - s:
                 k = w - s
@@ -525,7 +525,7 @@ class Reader:
             self.skipped_type = _DOLLAR
             if self.decode:
                 self._bad_utf8 = False
-            raise MemoryFull("value of %d bytes does not fit the %d-byte buffer" % (n, len(dest)))
+            raise MemoryFull("value of %d bytes does not fit the %d-byte buffer" % (n, len(dest)))  # pyright: ignore[reportArgumentType]
         self.skipped_type = 0
         if self.decode and self._bad_utf8:
             self._bad_utf8 = False

@@ -65,8 +65,8 @@ def setup(h, backoff_ms=500, max_backoff_ms=30000, jitter=True, on_reconnect=Non
         b.max_backoff_ms = max_backoff_ms
         b.jitter = jitter
         b.note_success()
-    p.on_reconnect = on_reconnect
-    p.retry_on = names
+    p.on_reconnect = on_reconnect  # pyright: ignore[reportAttributeAccessIssue]
+    p.retry_on = names  # pyright: ignore[reportAttributeAccessIssue]
     p.stopped = None
     h.retry_policy = p
     return h
@@ -230,7 +230,7 @@ class Policy(Backoff):
         pipe = c._pipe
         ue = c.unwaited_errors
         le = c.last_unwaited_error
-        type(c).__init__(c, new, h._timeout_ms, c._clock)
+        type(c).__init__(c, new, h._timeout_ms, c._clock)  # pyright: ignore[reportCallIssue]
         c.push_handler = ph
         c._batch = batch
         c._pipe = pipe

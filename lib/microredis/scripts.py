@@ -8,10 +8,10 @@ from .errors import ConnectionError, InvalidFuture, ProtocolError, RedisError, R
 # MicroPython has hashlib.sha1 where the port is built with TLS (MICROPY_PY_HASHLIB_SHA1 defaults to MICROPY_PY_SSL);
 # CircuitPython has only hashlib.new("sha1"). Without either, the server computes the SHA-1 (SCRIPT LOAD).
 try:
-    from hashlib import sha1
+    from hashlib import sha1  # pyright: ignore[reportAttributeAccessIssue]  (not CircuitPython's)
 except ImportError:
     try:
-        from hashlib import new as _new
+        from hashlib import new as _new  # pyright: ignore[reportAttributeAccessIssue]  (CircuitPython's, and CPython's)
     except ImportError:
         sha1 = None
     else:

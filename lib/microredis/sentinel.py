@@ -74,7 +74,7 @@ class SentinelHandler(ConnectionHandler):
     def __init__(self, sentinel, protocol=3):
         ConnectionHandler.__init__(self, sentinel.sentinels[0], protocol)
         self.sentinel = sentinel
-        self.address = None  # the master's, once a dial has found it
+        self.address = None  # pyright: ignore[reportAttributeAccessIssue]  the master's, once a dial has found it
 
     def _dial(self, *args):
         # *args: whatever ConnectionHandler._dial takes (the clock first), passed on unchanged (a rare path)

@@ -258,3 +258,6 @@ def to_pairs(v):
         for i in range(0, len(v), 2):
             out.append((v[i], _float(v[i + 1])))
     return out
+# pyright: reportAttributeAccessIssue=false
+# (the mixins call self._cmd, which CoreClient or a transaction provides; this module imports nothing from the
+# platform: tests_host/test_types.py checks that)

@@ -55,7 +55,7 @@ class MonotonicTicks:
 
 def _platform(time):
     try:
-        import supervisor  # CircuitPython: ticks_ms() wraps at 2**29
+        import supervisor  # pyright: ignore[reportMissingImports]  CircuitPython: ticks_ms() wraps at 2**29
         return PeriodicTicks(supervisor.ticks_ms, 1 << 29)
     except ImportError:
         return MonotonicTicks(time.monotonic_ns)

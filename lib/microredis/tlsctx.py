@@ -15,9 +15,9 @@ def context(tls):
         try:
             import ssl as mod
         except ImportError:
-            import tls as mod  # MicroPython without the ssl.py shim
+            import tls as mod  # pyright: ignore[reportMissingImports]  MicroPython without the ssl.py shim
         if hasattr(mod, "create_default_context"):  # CPython, CircuitPython
-            return mod.create_default_context()
+            return mod.create_default_context()  # pyright: ignore[reportAttributeAccessIssue]  (the hasattr above)
         # MicroPython: PROTOCOL_TLS_CLIENT verifies the certificate (CERT_REQUIRED); a board has
         # no CA store, so pass a context with load_verify_locations(cadata=DER) instead of True.
         return mod.SSLContext(mod.PROTOCOL_TLS_CLIENT)

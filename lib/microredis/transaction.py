@@ -219,7 +219,7 @@ class _Tx:
         if self._futures is _BUSY:
             return False  # its reply is being read (by a wait() that called the push_handler that asks)
         for f in self._futures:
-            if not f.ready():
+            if not f.ready():  # pyright: ignore[reportAttributeAccessIssue]  (not _BUSY here)
                 return False
         self._finish()
         return True
