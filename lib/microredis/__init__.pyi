@@ -1,7 +1,8 @@
 # Types of the microredis package for editors and type checkers. Stubs (.pyi) are never installed on a board:
 # make mpy, tools/deploy.py, the package*.json files (mip) and the firmware manifests take the .py files only.
 from . import aio as aio, cache as cache, client as client, clock as clock, commands as commands
-from . import connection as connection, encoder as encoder, net as net, outbox as outbox, pubsub as pubsub
+from . import connection as connection, encoder as encoder, inbox as inbox, net as net, outbox as outbox
+from . import pubsub as pubsub
 from . import resp as resp, send as send, sentinel as sentinel, ticks as ticks
 from .client import CoreClient as CoreClient
 from .commands import Client as Client
@@ -14,6 +15,7 @@ from .errors import (
 )
 from .future import Future as Future
 from .outbox import Outbox as Outbox
+from .inbox import Inbox as Inbox
 from .pubsub import Message as Message, Subscription as Subscription
 from .resp import MemoryParameters as MemoryParameters
 from .sentinel import Sentinel as Sentinel

@@ -137,7 +137,7 @@ class Inbox(Backoff):
         self._cx = None  # the connection of the session: another one means reading our pending entries first
         self._clock = None
         if path is not None:
-            self._applied = self._load()
+            self._applied = self._load(path)
 
     @property
     def pending(self):
@@ -335,9 +335,10 @@ class Inbox(Backoff):
             self._out = None
         if _after(t, self._applied):
             self._applied = t
-            if self.path is not None:
+            path = self.path
+            if path is not None:
                 try:
-                    self._persist(t)
+                    self._persist(path, t)
                 except OSError as e:
                     self.last_error = e
         clock = self._clk()
@@ -353,12 +354,11 @@ class Inbox(Backoff):
             self._failed(e, clock)  # the next session reads our pending entries again: this one is skipped then
 
     # ---- the applied ID on flash ----------------------------------------------------------------------------
-    def _load(self):
+    def _load(self, path):
         # the highest applied ID in the file: every offset that holds a whole valid record counts, so a torn last
         # write neither loses the one before nor makes one up
         import os
         from .flash import crc
-        path = self.path
         try:
             os.stat(path)
         except OSError:
@@ -382,10 +382,9 @@ class Inbox(Backoff):
                 i += 1
         return best
 
-    def _persist(self, t):
+    def _persist(self, path, t):
         import os
         from .flash import record, sync, size, remove
-        path = self.path
         rec = record(_T_APPLIED, t)
         if size(path) + len(rec) > _KEEP:
             with open(path + ".tmp", "wb") as f:
