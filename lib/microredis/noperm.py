@@ -47,10 +47,10 @@ def refused(p, sub, i, names, err):
         r.add(k)
     if len(names) == 1:
         sub.last_error = err  # (else _settle kept the last refusal of the names asked one by one)
-    if sub._r2 and sub.active:
+    if sub.active:
         # RESP2: the client stays in subscribed mode (only the subscribe family and PING go out), whatever the
         # server's mode, so asking again later cannot change what the application's commands may do
-        sub._c._resp2_subscribed = True
+        sub._mode(True)
     if p.owed is not sub:
         p.owed = sub
         p.refusals.note_success()
@@ -119,8 +119,7 @@ def _each(sub, i, names):
     # connection, right after a subscribe-family command or with nothing pending; the names were checked before
     c = sub._c
     c.flush()
-    if sub._r2:
-        c._resp2_subscribed = True  # (as Subscription._send: the answers are pub/sub arrays)
+    sub._mode(True)  # RESP2 (as Subscription._send): the answers are pub/sub arrays
     e = c._encoder
     try:
         for n in names:
