@@ -44,15 +44,12 @@ class AsyncSubscription(Subscription):
         # the reader task counts the confirmations (_take_push) and takes a refusal (_route); ends early when the
         # connection is lost
         if self._sync:
-            self._settle()
+            await Subscription._confirmed(self)
             return
         c = self._c
         start = c._clock.ticks_ms()
         while self._want > 0 and c._conn is not None:
             await c._progress(self._left(start))
-
-    async def _reply(self, f):
-        return await self._c._end(f)
 
     def _route(self, v):
         # (the reader task, while confirmations are due) an error reply where the subscribe-family command's answer

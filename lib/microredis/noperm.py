@@ -46,11 +46,11 @@ def refused(p, sub, i, names, err):
         s.discard(k)
         r.add(k)
     if len(names) == 1:
-        sub.last_error = err  # (else _settle kept the last refusal of the names asked one by one)
-    if sub.active:
+        sub.last_error = err  # (else _confirmed kept the last refusal of the names asked one by one)
+    if sub._r2 and sub.active:
         # RESP2: the client stays in subscribed mode (only the subscribe family and PING go out), whatever the
         # server's mode, so asking again later cannot change what the application's commands may do
-        sub._mode(True)
+        sub._c._subscribed(sub, True)
     if p.owed is not sub:
         p.owed = sub
         p.refusals.note_success()
@@ -119,7 +119,8 @@ def _each(sub, i, names):
     # connection, right after a subscribe-family command or with nothing pending; the names were checked before
     c = sub._c
     c.flush()
-    sub._mode(True)  # RESP2 (as Subscription._send): the answers are pub/sub arrays
+    if sub._r2:
+        c._subscribed(sub, True)  # (as Subscription._send: the answers are pub/sub arrays)
     e = c._encoder
     try:
         for n in names:
@@ -132,4 +133,4 @@ def _each(sub, i, names):
         c._broken(err if isinstance(err, RedisError) else ProtocolError("a command failed half-sent: %r" % err), None)
         raise err
     sub._want += len(names)
-    return sub._settle(names)
+    return sub._run(sub._confirmed(names))

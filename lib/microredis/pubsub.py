@@ -21,7 +21,7 @@ def _run(co):
         co.send(None)
     except StopIteration as e:
         return e.value
-    raise RuntimeError("a synchronous wait suspended")
+    raise RuntimeError  # (never: a wait of this class that suspended)
 
 
 def _b(x):
@@ -113,6 +113,7 @@ class Subscription:
 
     _KINDS = _KINDS  # the frame names, for the zero-copy message reads (msginto.py) and noperm.py
     _CONFIRM = _CONFIRM
+    _run = staticmethod(_run)  # (retry.py, noperm.py: a body run to its end)
 
     gaps = 0  # re-subscriptions after a re-dial or a refusal (each one closes a window in which messages were lost)
     on_gap = None  # called with the Subscription after each re-subscription
@@ -120,7 +121,7 @@ class Subscription:
 
     def __init__(self, client, queue=16, channel_buffer=64):
         self._c = client
-        self._r2 = client._conn.protocol == 2
+        self._bind()
         self.channels = set()
         self.patterns = set()
         self.shard_channels = set()
@@ -128,10 +129,6 @@ class Subscription:
         self.refused_channels = set()
         self.refused_patterns = set()
         self.refused_shard_channels = set()
-        self._want = 0  # confirmations still expected
-        self._count = 0  # subscriptions the server reported in its last confirmation; -1: unknown (malformed)
-        self._ahead = 0  # replies due before the answer to the subscribe-family command in flight (aio_pubsub.py)
-        self._err = None  # the server's error reply to that command (e.g. SSUBSCRIBE before Redis 7, NOPERM)
         self._users = 0  # client.subscribe() calls on it in progress (aio): a failed one keeps it for the others
         self._q = [None] * queue
         self._qh = 0
@@ -147,36 +144,41 @@ class Subscription:
         self.channel_len = 0
         self.active = True
 
+    def _bind(self):
+        # what belongs to the connection (also retry.py's, once the client is bound to a new one): nothing is
+        # confirmed or due on it yet
+        self._r2 = self._c._conn.protocol == 2
+        self._want = 0  # confirmations still expected
+        self._count = 0  # subscriptions the server reported in its last confirmation; -1: unknown (malformed)
+        self._ahead = 0  # replies due before the answer to the subscribe-family command in flight (aio_pubsub.py)
+        self._err = None  # the server's error reply to that command (e.g. SSUBSCRIBE before Redis 7, NOPERM)
+
     # ---- subscribing: one body for both clients -----------------------------------------------------------------
     # The bodies (_act, _close, _ping, _open) are coroutines: aio_pubsub.AsyncSubscription awaits them, this class
-    # runs them with _run(). They wait only through _confirmed() (the confirmations due), _reply() (a reply slot's
-    # value) and AsyncSubscription's turn in _act(): the two classes differ in those alone, blocking reads here,
-    # the reader task there.
+    # runs them with _run(). They wait only in _confirmed() (the confirmations due), in AsyncSubscription's turn
+    # (_act) and for PING's reply (the client's own wait): the two classes differ in those alone, blocking reads
+    # here, the reader task there.
     def subscribe(self, *channels):
-        self._call(0, channels, True, True)
+        _run(self._act(0, channels, True, True))
         return self
 
     def psubscribe(self, *patterns):
-        self._call(1, patterns, True, True)
+        _run(self._act(1, patterns, True, True))
         return self
 
     def ssubscribe(self, *channels):
         """Sharded channels (Redis 7); older servers answer with an error, raised here."""
-        self._call(2, channels, True, True)
+        _run(self._act(2, channels, True, True))
         return self
 
     def unsubscribe(self, *channels):
-        self._call(0, channels, False)
+        _run(self._act(0, channels, False))
 
     def punsubscribe(self, *patterns):
-        self._call(1, patterns, False)
+        _run(self._act(1, patterns, False))
 
     def sunsubscribe(self, *channels):
-        self._call(2, channels, False)
-
-    def _call(self, i, names, sub, keep=False):
-        # a synchronous subscribe-family call (also retry.py's re-subscription)
-        _run(self._act(i, names, sub, keep))
+        _run(self._act(2, channels, False))
 
     async def _act(self, i, names, sub, keep=False):
         # One subscribe-family command: sent, its confirmations waited for, the server's refusal raised. keep (a call
@@ -200,31 +202,12 @@ class Subscription:
                 refused(rp, self, i, names, err)
             raise err
 
-    async def _confirmed(self):
-        # the confirmations due, read here (aio_pubsub.py: counted by the reader task)
-        self._settle()
-
-    async def _reply(self, f):
-        # a command's reply (aio_pubsub.py: awaited)
-        self._c._end(f)
-        return f.wait()
-
     def _sets(self, i):
         return (self.channels, self.patterns, self.shard_channels)[i]
-
-    def _holds(self):
-        # the server has confirmed something it holds for this subscription
-        return bool(self.channels or self.patterns or self.shard_channels)
 
     def _owes(self):
         # names wanted but refused, still to ask for (noperm.py)
         return bool(self.refused_channels or self.refused_patterns or self.refused_shard_channels)
-
-    def _mode(self, on):
-        # RESP2 subscribed mode (the client refuses other commands before sending them), kept by the client
-        c = self._c
-        if self._r2 and c._sub is self:
-            c._subscribed(self, on)
 
     def _detach(self):
         # closed, or a first subscribe call that left nothing: the client no longer routes frames here
@@ -235,15 +218,6 @@ class Subscription:
         c = self._c
         if c._sub is self:
             c._subscribed(None, False)
-
-    def _rebind(self):
-        # retry.py: the client was bound to a new connection; nothing is confirmed or due on it yet
-        c = self._c
-        self._r2 = c._conn.protocol == 2
-        self._want = 0
-        self._count = 0
-        self._err = None
-        c._subscribed(self, False)
 
     def _live(self):
         # a closed subscription, or one of a closed client, must not read the socket another client now uses
@@ -280,7 +254,8 @@ class Subscription:
                 c._read_one(None)
         c.flush()
         was = c._resp2_subscribed
-        self._mode(True)  # RESP2 answers the subscribe family with pub/sub arrays, not replies
+        if self._r2:
+            c._subscribed(self, True)  # RESP2 answers the subscribe family with pub/sub arrays, not replies
         e = c._encoder
         mark = e.n
         fl = e.flushes
@@ -298,7 +273,7 @@ class Subscription:
                 c._broken(ProtocolError("a command failed half-sent: %r" % err), None)
             else:
                 e.n = mark  # nothing left the buffer: the connection stays usable
-                self._mode(was)
+                c._subscribed(self, was)
             raise err
         self._ahead = c._pending  # every queued command went first: their replies come before this one's answer
         if not sub and self._owes():
@@ -328,13 +303,13 @@ class Subscription:
         # SSUBSCRIBE on Redis 6, NOPERM): the server confirms nothing more; _act raises it
         self._want = 0
         self._err = err
-        if not self._holds():
-            self._mode(False)  # RESP2: the server never entered subscribed mode
+        if self._r2 and not (self.channels or self.patterns or self.shard_channels):
+            self._c._subscribed(self, False)  # RESP2: the server never entered subscribed mode
 
-    def _settle(self, each=None):
-        # Reads frames until every confirmation has arrived; messages are queued, replies resolve their futures.
-        # each (noperm.py): the names of one-name commands, whose error replies are collected (returned), not taken
-        # as the answer
+    async def _confirmed(self, each=None):
+        # The confirmations due, read here (aio_pubsub.py: counted by the reader task): frames are read until every
+        # one has arrived; messages are queued, replies resolve their futures. each (noperm.py): the names of
+        # one-name commands, whose error replies are collected (returned), not taken as the answer
         c = self._c
         bad = None
         start = c._clock.ticks_ms()
@@ -417,8 +392,9 @@ class Subscription:
                 s.add(_b(ch))
             else:
                 s.discard(_b(ch))
-            if i >= 3 and v[2] == 0 and self._want == 0 and not self._holds():
-                self._mode(False)  # RESP2: the server left subscribed mode
+            if self._r2 and i >= 3 and v[2] == 0 and self._want == 0 and \
+                    not (self.channels or self.patterns or self.shard_channels):
+                self._c._subscribed(self, False)  # RESP2: the server left subscribed mode
             return True
         return False
 
@@ -599,7 +575,8 @@ class Subscription:
         c._encoder.arg(b"PING")
         if message is not None:
             c._encoder.arg(message)
-        v = await self._reply(f)
+        w = c._end(f)
+        v = f.wait() if w is f else await w  # (the asyncio client's _end gives its wait for the reply)
         if type(v) is list:  # RESP2 subscribed mode answers [b"pong", message]
             k = v[0] if len(v) == 2 else None
             if not ((k == b"pong") if type(k) is bytes else (k == "pong")) or not _s(v[1]):
@@ -655,8 +632,8 @@ async def _open(client, cls, kind, names):
         await s._act(kind, names, True, not first)
     except BaseException:
         s._users -= 1
-        if (s._want == 0 or client._conn is None) and not (s._holds() or s._owes()) and client._sub is s and \
-                s._users == 0:
+        if (s._want == 0 or client._conn is None) and s._users == 0 and client._sub is s and \
+                not (s.channels or s.patterns or s.shard_channels or s._owes()):
             s._detach()
         raise
     s._users -= 1
