@@ -132,5 +132,4 @@ def _each(sub, i, names):
         # whatever was written, the connection goes: the re-dial subscribes to everything again
         c._broken(err if isinstance(err, RedisError) else ProtocolError("a command failed half-sent: %r" % err), None)
         raise err
-    sub._want += len(names)
     return sub._run(sub._confirmed(names))

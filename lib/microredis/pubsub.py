@@ -309,9 +309,12 @@ class Subscription:
     async def _confirmed(self, each=None):
         # The confirmations due, read here (aio_pubsub.py: counted by the reader task): frames are read until every
         # one has arrived; messages are queued, replies resolve their futures. each (noperm.py): the names of
-        # one-name commands, whose error replies are collected (returned), not taken as the answer
+        # one-name commands just written, one confirmation due each, whose error replies are collected (returned),
+        # not taken as the answer
         c = self._c
         bad = None
+        if each is not None:
+            self._want += len(each)
         start = c._clock.ticks_ms()
         while self._want > 0:
             v = c._next(self._left(start))
