@@ -411,7 +411,7 @@ class CoreClient:
         return _pubsub().subscribe(self, 2, channels)
 
     def _subscribed(self, sub, mode):
-        # (pubsub.py) the Subscription this connection's pub/sub frames go to (None: none), and RESP2 subscribed mode
+        # (pubsub.py, noperm.py, retry.py) the Subscription the pub/sub frames go to (None: none), RESP2 subscribed mode
         self._sub = sub
         self._resp2_subscribed = mode
 
