@@ -943,4 +943,23 @@ def test_concurrent_subscribe_calls_each_get_their_own_answer():
                 eq(r, ["refused", [P + b"sb"]])
                 await c._sub.aclose()
             eq(await c.echo(b"e"), b"e")
+def test_subscription_ping_and_close_are_the_sync_ones():
+    # AsyncSubscription runs Subscription's bodies: a RESP2 PING whose answer would be over memory_limit is refused
+    # before it is sent (it used to be sent, its answer dropped as it arrived, and the call waited in vain); the
+    # answer's shape is checked; aclose() leaves subscribed mode and the connection serves commands again
+    async def main():
+        async with await aio.connect(handler(timeout=1000, proto=2, memory_limit=512)) as c:
+            sub = await c.subscribe(P + b"pingsize")
+            e = None
+            try:
+                await sub.ping(b"x" * 600)
+            except ValueError as x:
+                e = x
+            ok(e is not None and "memory_limit" in str(e), repr(e))
+            eq(await sub.ping(b"small"), b"small")
+            eq(await sub.ping(), b"PONG")
+            await sub.aclose()
+            ok(not sub.active)
+            eq(c._sub, None)
+            eq(await c.echo(b"back"), b"back")
     run(main())

@@ -321,3 +321,48 @@ def test_receive_into_allocates_nothing():
     eq(allocs(_one), 0)
     eq(S.res, [len(S.payload), True])
     S.sub.close()
+
+
+def _numsub(admin, *chans):
+    v = admin.command(b"PUBSUB", b"NUMSUB", *chans).wait()
+    if type(v) is dict:
+        return [v[ch] for ch in chans]
+    return [v[i] for i in range(1, len(v), 2)]
+
+
+def _interrupted_subscribe(h, ch):
+    # RESP3: an invalidation push is on its way ahead of the SUBSCRIBE's confirmation, and the push_handler raises
+    c = h.connect()
+    c.command(b"CLIENT", b"TRACKING", b"on").wait()
+    c.get(P + b"tracked").wait()
+    publisher().set(P + b"tracked", b"1").wait()  # the server writes the invalidation before this reply
+
+    def ph(v):
+        raise ValueError("the push_handler's own error")
+    c.push_handler = ph
+    raises(ValueError, c.subscribe, ch)
+    c.push_handler = None
+    return c
+
+
+def test_a_subscribe_call_the_push_handler_interrupts_keeps_the_confirmation_in_step():
+    # The call raises the push_handler's error while the server's confirmation is still due: the subscription stays
+    # and counts it (it used to be dropped, so the next subscribe call took that stale confirmation for its own, and
+    # close() handed back a socket the server still had subscribed)
+    admin = publisher()
+    h = handler(3)
+    c = _interrupted_subscribe(h, P + b"int1")
+    sub = c.subscribe(P + b"int2")
+    eq(sub.channels, {P + b"int1", P + b"int2"})
+    eq(admin.publish(P + b"int1", b"one").wait(), 1)
+    eq(sub.receive(1000).payload, b"one")
+    c.close()
+    eq(_numsub(admin, P + b"int1", P + b"int2"), [0, 0])
+    # close() right after the interrupted call reads the confirmation due, then unsubscribes
+    c = _interrupted_subscribe(h, P + b"int3")
+    c.close()
+    eq(_numsub(admin, P + b"int3"), [0])
+    c = h.connect()
+    eq(c.echo(b"next").wait(), b"next")
+    c.close()
+    admin.command(b"DEL", P + b"tracked").wait()

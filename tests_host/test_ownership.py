@@ -60,3 +60,43 @@ def test_the_client_and_the_reader_have_no_base_class():
     classes = _classes()
     assert classes["CoreClient"][1] == [] and classes["Reader"][1] == []
     assert "Sender" not in classes and "Builder" not in classes
+
+
+# The subscription's routing on the client (which Subscription its pub/sub frames go to, RESP2 subscribed mode) is
+# the client's: pubsub.py, aio_pubsub.py, noperm.py and retry.py change it through CoreClient._subscribed(). The
+# subscription's own counting (confirmations due, replies ahead of its answer, the refusal taken for it, the calls in
+# progress) is written only by the one body the sync and asyncio subscriptions share (pubsub.py) and the asyncio
+# waits (aio_pubsub.py), never by the client, the reader task, retry or noperm.
+CLIENT_ROUTING = {"_sub", "_resp2_subscribed"}
+SUBSCRIPTION_STATE = {"_want", "_count", "_r2", "_ahead", "_err", "_users", "_busy", "_sync"}
+
+
+def _foreign_writes(attrs):
+    # (module, line, target) of every assignment to obj.attr (attr in attrs) where obj is not `self`
+    out = []
+    for p in sorted(LIB.glob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            else:
+                continue
+            for t in targets:
+                for x in ast.walk(t):
+                    if isinstance(x, ast.Attribute) and x.attr in attrs and \
+                            not (isinstance(x.value, ast.Name) and x.value.id == "self"):
+                        out.append((p.stem, node.lineno, ast.unparse(x)))
+    return out
+
+
+def test_the_subscription_routing_is_written_only_by_the_client():
+    writes = _foreign_writes(CLIENT_ROUTING)
+    assert not writes, "write the client's subscription routing through c._subscribed(): %s" % writes
+    src = (LIB / "client.py").read_text(encoding="utf-8")
+    assert "def _subscribed(self, sub, mode):" in src
+
+
+def test_the_subscription_state_is_written_only_by_its_body():
+    writes = [w for w in _foreign_writes(SUBSCRIPTION_STATE) if w[0] not in ("pubsub", "aio_pubsub")]
+    assert not writes, "the Subscription's counting written outside pubsub.py/aio_pubsub.py: %s" % writes

@@ -20,7 +20,7 @@ try:
 except ImportError:  # older MicroPython firmware
     import uasyncio as asyncio  # pyright: ignore[reportMissingImports]
 
-from .errors import ConnectionError, RedisError, ReplyError, TimeoutError
+from .errors import ConnectionError, RedisError, TimeoutError
 from .resp import NEED_DATA
 from .commands import Client
 from .client import _dispatch, _remaining
@@ -397,10 +397,8 @@ class AsyncClient(Client):
                 s = self._sub
                 if s is None or s._want == 0:
                     _dispatch(self, v)
-                elif s._ahead == 0 and isinstance(v, ReplyError):
-                    s._refused(v)  # where the subscribe command's answer is due, an error answers it
-                elif _dispatch(self, v) and s._ahead:
-                    s._ahead -= 1  # a reply to a command sent before the subscribe command
+                else:
+                    s._route(v)  # (aio_pubsub.py) where the subscribe command's answer is due, an error answers it
             except Exception as e:
                 if not self._handler_raised:
                     raise  # the read already broke the connection

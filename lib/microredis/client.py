@@ -410,6 +410,11 @@ class CoreClient:
     def ssubscribe(self, *channels):
         return _pubsub().subscribe(self, 2, channels)
 
+    def _subscribed(self, sub, mode):
+        # (pubsub.py, noperm.py, retry.py) the Subscription the pub/sub frames go to (None: none), RESP2 subscribed mode
+        self._sub = sub
+        self._resp2_subscribed = mode
+
     def send_raw(self, value):
         """Write a command (a list of arguments) or raw protocol bytes; only when no future is pending."""
         _pubsub().send_raw(self, value)

@@ -46,11 +46,11 @@ def refused(p, sub, i, names, err):
         s.discard(k)
         r.add(k)
     if len(names) == 1:
-        sub.last_error = err  # (else _settle kept the last refusal of the names asked one by one)
+        sub.last_error = err  # (else _confirmed kept the last refusal of the names asked one by one)
     if sub._r2 and sub.active:
         # RESP2: the client stays in subscribed mode (only the subscribe family and PING go out), whatever the
         # server's mode, so asking again later cannot change what the application's commands may do
-        sub._c._resp2_subscribed = True
+        sub._c._subscribed(sub, True)
     if p.owed is not sub:
         p.owed = sub
         p.refusals.note_success()
@@ -120,7 +120,7 @@ def _each(sub, i, names):
     c = sub._c
     c.flush()
     if sub._r2:
-        c._resp2_subscribed = True  # (as Subscription._send: the answers are pub/sub arrays)
+        c._subscribed(sub, True)  # (as Subscription._send: the answers are pub/sub arrays)
     e = c._encoder
     try:
         for n in names:
@@ -132,5 +132,4 @@ def _each(sub, i, names):
         # whatever was written, the connection goes: the re-dial subscribes to everything again
         c._broken(err if isinstance(err, RedisError) else ProtocolError("a command failed half-sent: %r" % err), None)
         raise err
-    sub._want += len(names)
-    return sub._settle(names)
+    return sub._run(sub._confirmed(names))

@@ -14,6 +14,16 @@ _UNSUB = (b"UNSUBSCRIBE", b"PUNSUBSCRIBE", b"SUNSUBSCRIBE")
 _FRAME = 64  # bytes a confirmation or message frame adds around its channel name (with room to spare)
 
 
+def _run(co):
+    # Runs a body of Subscription (a coroutine that aio_pubsub.AsyncSubscription awaits) to its end: the waits of
+    # this class block on the socket, so it never suspends
+    try:
+        co.send(None)
+    except StopIteration as e:
+        return e.value
+    raise RuntimeError  # (never: a wait of this class that suspended)
+
+
 def _b(x):
     # a name that passed the frame checks (bytes or str) as bytes
     return x.encode() if type(x) is str else x
@@ -103,6 +113,7 @@ class Subscription:
 
     _KINDS = _KINDS  # the frame names, for the zero-copy message reads (msginto.py) and noperm.py
     _CONFIRM = _CONFIRM
+    _run = staticmethod(_run)  # (retry.py, noperm.py: a body run to its end)
 
     gaps = 0  # re-subscriptions after a re-dial or a refusal (each one closes a window in which messages were lost)
     on_gap = None  # called with the Subscription after each re-subscription
@@ -110,7 +121,7 @@ class Subscription:
 
     def __init__(self, client, queue=16, channel_buffer=64):
         self._c = client
-        self._r2 = client._conn.protocol == 2
+        self._bind()
         self.channels = set()
         self.patterns = set()
         self.shard_channels = set()
@@ -118,8 +129,7 @@ class Subscription:
         self.refused_channels = set()
         self.refused_patterns = set()
         self.refused_shard_channels = set()
-        self._want = 0  # confirmations still expected
-        self._count = 0  # subscriptions the server reported in its last confirmation; -1: unknown (malformed)
+        self._users = 0  # client.subscribe() calls on it in progress (aio): a failed one keeps it for the others
         self._q = [None] * queue
         self._qh = 0
         self._qn = 0
@@ -134,40 +144,63 @@ class Subscription:
         self.channel_len = 0
         self.active = True
 
-    # ---- subscribing -------------------------------------------------------------------------------------
+    def _bind(self):
+        # what belongs to the connection (also retry.py's, once the client is bound to a new one): nothing is
+        # confirmed or due on it yet
+        self._r2 = self._c._conn.protocol == 2
+        self._want = 0  # confirmations still expected
+        self._count = 0  # subscriptions the server reported in its last confirmation; -1: unknown (malformed)
+        self._ahead = 0  # replies due before the answer to the subscribe-family command in flight (aio_pubsub.py)
+        self._err = None  # the server's error reply to that command (e.g. SSUBSCRIBE before Redis 7, NOPERM)
+
+    # ---- subscribing: one body for both clients -----------------------------------------------------------------
+    # The bodies (_act, _close, _ping, _open) are coroutines: aio_pubsub.AsyncSubscription awaits them, this class
+    # runs them with _run(). They wait only in _confirmed() (the confirmations due), in AsyncSubscription's turn
+    # (_act) and for PING's reply (the client's own wait): the two classes differ in those alone, blocking reads
+    # here, the reader task there.
     def subscribe(self, *channels):
-        self._ask(0, channels)
+        _run(self._act(0, channels, True, True))
         return self
 
     def psubscribe(self, *patterns):
-        self._ask(1, patterns)
+        _run(self._act(1, patterns, True, True))
         return self
 
     def ssubscribe(self, *channels):
         """Sharded channels (Redis 7); older servers answer with an error, raised here."""
-        self._ask(2, channels)
+        _run(self._act(2, channels, True, True))
         return self
 
-    def _ask(self, i, names):
-        # a subscribe-family call on this subscription. With h.retry(), the names of a refused call (NOPERM) are kept
-        # and asked for again (noperm.py); the call still raises, as the answer to it
+    def unsubscribe(self, *channels):
+        _run(self._act(0, channels, False))
+
+    def punsubscribe(self, *patterns):
+        _run(self._act(1, patterns, False))
+
+    def sunsubscribe(self, *channels):
+        _run(self._act(2, channels, False))
+
+    async def _act(self, i, names, sub, keep=False):
+        # One subscribe-family command: sent, its confirmations waited for, the server's refusal raised. keep (a call
+        # on an existing subscription): with h.retry(), the names of a refused call (NOPERM) are kept and asked for
+        # again (noperm.py); the call still raises, as the answer to it
+        self._err = None  # (a refusal nobody took, of an interrupted or cancelled call, is not this command's)
         try:
-            self._send(i, names, True)
+            self._send(i, names, sub)
+            await self._confirmed()
+            if self._want > 0:
+                raise ConnectionError("connection lost before the server confirmed")
+            err = self._err
+            if err is not None:
+                self._err = None
+                raise err
         except NoPermissionError as err:
-            rp = self._c._retry
-            if rp is not None and rp.retry and self._c._conn is not None and self.active:
+            c = self._c
+            rp = c._retry
+            if keep and rp is not None and rp.retry and c._conn is not None and self.active:
                 from .noperm import refused  # (h.retry()'s, loaded on the first refusal)
                 refused(rp, self, i, names, err)
             raise err
-
-    def unsubscribe(self, *channels):
-        self._send(0, channels, False)
-
-    def punsubscribe(self, *patterns):
-        self._send(1, patterns, False)
-
-    def sunsubscribe(self, *channels):
-        self._send(2, channels, False)
 
     def _sets(self, i):
         return (self.channels, self.patterns, self.shard_channels)[i]
@@ -175,6 +208,16 @@ class Subscription:
     def _owes(self):
         # names wanted but refused, still to ask for (noperm.py)
         return bool(self.refused_channels or self.refused_patterns or self.refused_shard_channels)
+
+    def _detach(self):
+        # closed, or a first subscribe call that left nothing: the client no longer routes frames here
+        self.active = False
+        self.refused_channels.clear()
+        self.refused_patterns.clear()
+        self.refused_shard_channels.clear()
+        c = self._c
+        if c._sub is self:
+            c._subscribed(None, False)
 
     def _live(self):
         # a closed subscription, or one of a closed client, must not read the socket another client now uses
@@ -190,6 +233,8 @@ class Subscription:
             raise RedisError("replies to send_raw() are unread: read them with read_raw() first")
 
     def _send(self, i, names, sub):
+        # writes the command and counts the confirmations it is owed; raises before anything is written for a bad
+        # name
         c = self._c
         self._live()
         if sub and not names:
@@ -210,7 +255,7 @@ class Subscription:
         c.flush()
         was = c._resp2_subscribed
         if self._r2:
-            c._resp2_subscribed = True  # RESP2 answers the subscribe family with pub/sub arrays, not replies
+            c._subscribed(self, True)  # RESP2 answers the subscribe family with pub/sub arrays, not replies
         e = c._encoder
         mark = e.n
         fl = e.flushes
@@ -228,8 +273,9 @@ class Subscription:
                 c._broken(ProtocolError("a command failed half-sent: %r" % err), None)
             else:
                 e.n = mark  # nothing left the buffer: the connection stays usable
-                c._resp2_subscribed = was
+                c._subscribed(self, was)
             raise err
+        self._ahead = c._pending  # every queued command went first: their replies come before this one's answer
         if not sub and self._owes():
             from .noperm import unwanted  # (loaded: names were refused)
             unwanted(self, i, names)  # a refused name unsubscribed is no longer asked for
@@ -238,30 +284,46 @@ class Subscription:
         else:
             k = len(self._sets(i))
             self._want += k if k else 1  # the server confirms "unsubscribed from nothing" once
-        self._settle()
 
-    def _settle(self, each=None):
-        # Reads frames until every confirmation has arrived; messages are queued, replies resolve their futures.
-        # each (noperm.py): the names of one-name commands, whose error replies are collected (returned), not raised
+    def _left(self, start):
+        # ms left of the client's timeout for the confirmations due since start (-1: no timeout); past it the
+        # connection is broken (what the server holds is unknown)
+        c = self._c
+        if not c._timeout_ms:
+            return -1
+        ms = c._timeout_ms - c._clock.ticks_diff(c._clock.ticks_ms(), start)
+        if ms <= 0:
+            err = TimeoutError("subscription not confirmed within %d ms" % c._timeout_ms)
+            c._broken(err, None)
+            raise err
+        return ms
+
+    def _refused(self, err):
+        # an error reply where the answer to the subscribe-family command in flight is due answers it (e.g.
+        # SSUBSCRIBE on Redis 6, NOPERM): the server confirms nothing more; _act raises it
+        self._want = 0
+        self._err = err
+        if self._r2 and not (self.channels or self.patterns or self.shard_channels):
+            self._c._subscribed(self, False)  # RESP2: the server never entered subscribed mode
+
+    async def _confirmed(self, each=None):
+        # The confirmations due, read here (aio_pubsub.py: counted by the reader task): frames are read until every
+        # one has arrived; messages are queued, replies resolve their futures. each (noperm.py): the names of
+        # one-name commands just written, one confirmation due each, whose error replies are collected (returned),
+        # not taken as the answer
         c = self._c
         bad = None
-        clock = c._clock
-        start = clock.ticks_ms()
+        if each is not None:
+            self._want += len(each)
+        start = c._clock.ticks_ms()
         while self._want > 0:
-            ms = -1
-            if c._timeout_ms:
-                ms = c._timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
-                if ms <= 0:
-                    err = TimeoutError("subscription not confirmed within %d ms" % c._timeout_ms)
-                    c._broken(err, None)
-                    raise err
-            v = c._next(ms)
+            v = c._next(self._left(start))
             if v is NEED_DATA:
                 continue
             if not c._pending and isinstance(v, ReplyError):
-                # with no command pending, an error reply answers the subscribe command itself (e.g. SSUBSCRIBE on
-                # Redis 6, NOPERM): the server confirms nothing more. Anything else (a reply over memory_limit)
-                # answers nothing: _dispatch() takes it as the protocol error it is
+                # with no command pending, an error reply answers the subscribe command itself: the server confirms
+                # nothing more. Anything else (a reply over memory_limit) answers nothing: _dispatch() takes it as
+                # the protocol error it is
                 if each is not None:
                     # one name per command, answered in order: this refusal is for the name at its place
                     if bad is None:
@@ -270,10 +332,8 @@ class Subscription:
                     self._want -= 1
                     self.last_error = v
                     continue
-                self._want = 0
-                if self._r2 and not (self.channels or self.patterns or self.shard_channels):
-                    c._resp2_subscribed = False  # RESP2: the server never entered subscribed mode
-                raise v
+                self._refused(v)
+                continue
             c._dispatch(v)
         return bad
 
@@ -337,7 +397,7 @@ class Subscription:
                 s.discard(_b(ch))
             if self._r2 and i >= 3 and v[2] == 0 and self._want == 0 and \
                     not (self.channels or self.patterns or self.shard_channels):
-                self._c._resp2_subscribed = False  # RESP2: the server left subscribed mode
+                self._c._subscribed(self, False)  # RESP2: the server left subscribed mode
             return True
         return False
 
@@ -501,6 +561,9 @@ class Subscription:
 
     def ping(self, message=None):
         """PING through the subscription (allowed in RESP2 subscribed mode); returns the server's answer."""
+        return _run(self._ping(message))
+
+    async def _ping(self, message):
         self._live()
         c = self._c
         if message is not None:
@@ -515,8 +578,8 @@ class Subscription:
         c._encoder.arg(b"PING")
         if message is not None:
             c._encoder.arg(message)
-        c._end(f)
-        v = f.wait()
+        w = c._end(f)
+        v = f.wait() if w is f else await w  # (the asyncio client's _end gives its wait for the reply)
         if type(v) is list:  # RESP2 subscribed mode answers [b"pong", message]
             k = v[0] if len(v) == 2 else None
             if not ((k == b"pong") if type(k) is bytes else (k == "pong")) or not _s(v[1]):
@@ -527,17 +590,20 @@ class Subscription:
 
     def close(self):
         """Unsubscribe from everything. RESP2 returns to normal mode; on failure the connection is closed."""
-        if not self.active:
-            return
+        if self.active:
+            _run(self._close())
+
+    async def _close(self):
         c = self._c
         try:
+            if self._want > 0 and c._conn is not None:
+                # confirmations still due (an interrupted call's; aio: a cancelled or concurrent one's) come first,
+                # so that what is held is known
+                await self._confirmed()
             if c._conn is not None:
-                if self.channels:
-                    self._send(0, (), False)
-                if self.patterns:
-                    self._send(1, (), False)
-                if self.shard_channels:
-                    self._send(2, (), False)
+                for i in range(3):
+                    if self._sets(i):
+                        await self._act(i, (), False)
                 if self._r2 and self._count != 0:
                     # the server did not say it holds nothing any more (a confirmation was malformed, or one is
                     # still on its way): it may still be in subscribed mode, whose frames would be taken for replies
@@ -549,38 +615,36 @@ class Subscription:
                 c._broken(ConnectionError("subscription could not be closed: %r" % (err,)), None)
             raise err
         finally:
-            self.active = False
-            self.refused_channels.clear()
-            self.refused_patterns.clear()
-            self.refused_shard_channels.clear()
-            if c._sub is self:
-                c._sub = None
-                c._resp2_subscribed = False
+            self._detach()
 
 
-def subscribe(client, kind, names):
+async def _open(client, cls, kind, names):
+    # client.subscribe() (psubscribe, ssubscribe) of both clients: the client's one subscription, made by the first
+    # call, once the server confirmed. Refused, a first call leaves no subscription (the caller gets none to receive
+    # from), with retry() or without; one still owed an answer stays (aio: a cancelled call's, so that the reader
+    # task routes that answer, a refusal included, to it and not to the next command's future)
     if client._conn is None:
         raise ConnectionError("client is closed")
     s = client._sub
     first = s is None
     if first:
-        s = Subscription(client)
-        client._sub = s
-        if s._r2:
-            client._resp2_subscribed = True
+        s = cls(client)
+        client._subscribed(s, s._r2)
+    s._users += 1
     try:
-        if first:
-            # refused, it leaves no subscription (the caller gets none to receive from), with retry() or without
-            s._send(kind, names, True)
-        else:
-            s._ask(kind, names)
+        await s._act(kind, names, True, not first)
     except BaseException:
-        if not (s.channels or s.patterns or s.shard_channels or s._owes()) and client._sub is s:
-            s.active = False
-            client._sub = None
-            client._resp2_subscribed = False
+        s._users -= 1
+        if (s._want == 0 or client._conn is None) and s._users == 0 and client._sub is s and \
+                not (s.channels or s.patterns or s.shard_channels or s._owes()):
+            s._detach()
         raise
+    s._users -= 1
     return s
+
+
+def subscribe(client, kind, names):
+    return _run(_open(client, Subscription, kind, names))
 
 
 def send_raw(client, value):

@@ -243,7 +243,7 @@ class Policy(Backoff):
             from .retryon import resend
             resend(self, c)  # before the subscription: RESP2 subscribed mode would refuse them
         if sub is not None and sub.active:
-            c._sub = sub
+            c._subscribed(sub, False)
             try:
                 self._resubscribe(sub)
             except (ConnectionError, TimeoutError, ProtocolError) as e:
@@ -284,16 +284,14 @@ class Policy(Backoff):
         # kept as they are until answered again, so a failure here leaves them for the next re-dial. A refusal
         # (NOPERM: the ACL changed meanwhile) does not fail the re-dial: refused names are kept and asked for again
         c = sub._c
-        sub._r2 = c._conn.protocol == 2
-        sub._want = 0
-        sub._count = 0
-        for i in range(3):  # (_send puts a RESP2 connection in subscribed mode)
+        sub._bind()
+        for i in range(3):  # (the command puts a RESP2 connection in subscribed mode)
             s = sub._sets(i)
             r = (sub.refused_channels, sub.refused_patterns, sub.refused_shard_channels)[i]
             if s or r:
                 names = tuple(s) + tuple(r) if r else tuple(s)
                 try:
-                    sub._send(i, names, True)
+                    sub._run(sub._act(i, names, True))
                     r.clear()  # all confirmed
                 except NoPermissionError as err:
                     if c._conn is None:
