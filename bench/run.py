@@ -300,7 +300,7 @@ def optional_parts():
             mods = [os.path.basename(u[0])[:-3] for u in json.load(f)["urls"] if u[0].endswith(".py")]
         for mod in mods:  # one row per module: each with what it imports that is not loaded yet (asyncio, pubsub)
             parts.append((os.path.basename(pkg), [mod]))
-    for mod in ("setopts", "url", "credentials", "tlsctx", "ticks", "rare"):
+    for mod in ("setopts", "url", "credentials", "tlsctx", "ticks", "rare", "xgroups"):
         if os.path.exists(os.path.join(ROOT, "lib", "microredis", mod + ".py")):
             parts.append(("package.json, loaded on first use", [mod]))
     return parts
