@@ -409,6 +409,89 @@ class RedisServer:
         return "<RedisServer %s:%s pid=%s>" % (self.host, self.port, self.proc.pid if self.proc else None)
 
 
+class RedisCluster:
+    """A Redis Cluster on 127.0.0.1: `primaries` redis-servers with --cluster-enabled, the 16384 slots split evenly
+    among them in order (CLUSTER ADDSLOTS), joined with CLUSTER MEET; start() returns once every node reports
+    cluster_state:ok and the same whole map. Attributes: servers (RedisServer, in slot order), addresses; node_id(i),
+    call(i, *args) (a raw command to node i), slots_of(i), owner(slot) (the index of the node that owns it),
+    cleanup(). `with RedisCluster() as c:`."""
+
+    def __init__(self, primaries=3, node_timeout_ms=1000, executable=None):
+        self.servers = [RedisServer(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                     "--cluster-node-timeout", str(node_timeout_ms)], executable=executable)
+                        for _ in range(primaries)]
+        self.ranges = []  # (start, end) of each node's slots
+
+    @property
+    def addresses(self):
+        return [s.address for s in self.servers]
+
+    def call(self, i, *args, timeout=5.0):
+        r = Resp(self.servers[i].port, timeout=timeout)
+        try:
+            return r.call(*args)
+        finally:
+            r.close()
+
+    def node_id(self, i):
+        return self.call(i, "CLUSTER", "MYID").decode()
+
+    def owner(self, slot):
+        for i, (a, b) in enumerate(self.ranges):
+            if a <= slot <= b:
+                return i
+        return None
+
+    def start(self, timeout=30.0):
+        try:
+            for s in self.servers:
+                s.start()
+            n = len(self.servers)
+            for i in range(n):
+                a, b = 16384 * i // n, 16384 * (i + 1) // n - 1
+                self.ranges.append((a, b))
+                self.call(i, "CLUSTER", "ADDSLOTS", *range(a, b + 1))
+            for i in range(1, n):
+                self.call(i, "CLUSTER", "MEET", HOST, self.servers[0].port)
+            self.wait_ok(timeout)
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def wait_ok(self, timeout=30.0, nodes=None):
+        """Until every node (or those listed) says cluster_state:ok and knows every node with the same map."""
+        deadline = time.monotonic() + timeout
+        nodes = range(len(self.servers)) if nodes is None else nodes
+        while True:
+            try:
+                maps = []
+                ok = True
+                for i in nodes:
+                    info = self.call(i, "CLUSTER", "INFO").decode()
+                    if "cluster_state:ok" not in info or "cluster_known_nodes:%d" % len(nodes) not in info:
+                        ok = False
+                        break
+                    maps.append(sorted((e[0], e[1], e[2][1]) for e in self.call(i, "CLUSTER", "SLOTS")))
+                if ok and maps and all(m == maps[0] for m in maps):
+                    return
+            except (OSError, RespError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def cleanup(self):
+        for s in self.servers:
+            s.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
 # ---- .mpy --------------------------------------------------------------------------------------------------------
 
 
