@@ -170,6 +170,14 @@ def command_slot(args):
     return s
 
 
+def _has(b, k):
+    # k in bytearray b (MicroPython's bytearray has no `in` for an int)
+    for x in b:
+        if x == k:
+            return True
+    return False
+
+
 def _s(v):
     return v.decode() if type(v) is not str else v
 
@@ -664,26 +672,14 @@ class Cluster:
         raise ConnectionError(text("refresh", len(order), self.last_error))
 
     def _adopt(self, m):
-        lo = array("H")
-        hi = array("H")
-        own = bytearray()
-        for a, b, addr in m:
-            k = self._index(addr)
-            if len(own) and own[-1] == k and hi[-1] + 1 == a:
-                hi[-1] = b  # (adjacent ranges of one node: one entry)
-            else:
-                lo.append(a)
-                hi.append(b)
-                own.append(k)
-        self._lo = lo
-        self._hi = hi
-        self._own = own
+        self._build([(a, b, self._index(addr)) for a, b, addr in m])
+        own = self._own
         self._moves = 0
         self._read_at = self._clock.ticks_ms()
         self.refreshes += 1
         # connections to nodes that own no slot (startup nodes that are replicas, former primaries) are closed
         for k in range(len(self._clients)):
-            if self._clients[k] is not None and k not in own:
+            if self._clients[k] is not None and not _has(own, k):
                 self._drop(k)
 
     def _index(self, addr):
@@ -719,7 +715,7 @@ class Cluster:
         if k >= 0 and self._clients[k] is not None:
             return k
         for k in range(len(self._clients)):
-            if self._clients[k] is not None and k in self._own:
+            if self._clients[k] is not None and _has(self._own, k):
                 return k
         return self._own[0]
 
@@ -819,16 +815,22 @@ class Cluster:
             new.append((slot + 1, e, o))
         rows = [(lo[i], hi[i], own[i]) for i in range(a)] + new + \
             [(lo[i], hi[i], own[i]) for i in range(a + 1, len(lo))]
+        self._build(rows)
+
+    def _build(self, rows):
+        # the map from sorted [(start, end, node), ...]: adjacent ranges of one node become one entry
         lo = array("H")
         hi = array("H")
         own = bytearray()
+        n = 0
         for s, e, o in rows:
-            if len(own) and own[-1] == o and hi[-1] + 1 == s:
-                hi[-1] = e
+            if n and own[n - 1] == o and hi[n - 1] + 1 == s:
+                hi[n - 1] = e
             else:
                 lo.append(s)
                 hi.append(e)
                 own.append(o)
+                n += 1
         self._lo = lo
         self._hi = hi
         self._own = own
