@@ -77,27 +77,20 @@ def key_slot(key):
     return crc16(key, 0, n) & 0x3FFF
 
 
-# Where a command's keys are (the first argument after the name unless listed): 0 none (any node answers), 2 every
+# Where a command's keys are (the first argument after the name unless listed here: its name, then the code as one
+# character, 48 + code; one string costs a board less RAM than a dict of names): 0 none (any node answers), 2 every
 # argument, 3 every other one (MSET), 4 the first two, 5 all but the last (a timeout), 6 a count at index 2 and that
 # many keys after it (EVAL), 7 the same plus the key at index 1 (ZUNIONSTORE), 8 a count at index 1 and the keys
 # after it, 9 after STREAMS (XREAD: half of what follows), 10 the argument at index 2 (OBJECT ENCODING key)
-_WHERE = {
-    "PING": 0, "ECHO": 0, "TIME": 0, "INFO": 0, "DBSIZE": 0, "FLUSHDB": 0, "FLUSHALL": 0, "SCAN": 0, "KEYS": 0,
-    "RANDOMKEY": 0, "PUBLISH": 0, "BGSAVE": 0, "CLUSTER": 0, "CONFIG": 0, "SCRIPT": 0, "FUNCTION": 0, "CLIENT": 0,
-    "COMMAND": 0, "ACL": 0, "LASTSAVE": 0, "ROLE": 0, "READONLY": 0, "READWRITE": 0, "WAIT": 0, "SAVE": 0,
-    "PUBSUB": 0, "SELECT": 0, "UNWATCH": 0, "DEBUG": 0, "SLOWLOG": 0, "LATENCY": 0, "MULTI": 0, "EXEC": 0,
-    "DISCARD": 0,
-    "MGET": 2, "DEL": 2, "UNLINK": 2, "EXISTS": 2, "TOUCH": 2, "WATCH": 2, "SDIFF": 2, "SINTER": 2, "SUNION": 2,
-    "SDIFFSTORE": 2, "SINTERSTORE": 2, "SUNIONSTORE": 2, "PFCOUNT": 2, "PFMERGE": 2, "RENAME": 2, "RENAMENX": 2,
-    "MSET": 3, "MSETNX": 3,
-    "SMOVE": 4, "LMOVE": 4, "RPOPLPUSH": 4, "BRPOPLPUSH": 4, "BLMOVE": 4, "COPY": 4,
-    "BLPOP": 5, "BRPOP": 5, "BZPOPMIN": 5, "BZPOPMAX": 5,
-    "EVAL": 6, "EVALSHA": 6, "EVAL_RO": 6, "EVALSHA_RO": 6, "FCALL": 6, "FCALL_RO": 6, "BLMPOP": 6, "BZMPOP": 6,
-    "ZUNIONSTORE": 7, "ZINTERSTORE": 7, "ZDIFFSTORE": 7,
-    "ZUNION": 8, "ZINTER": 8, "ZDIFF": 8, "SINTERCARD": 8, "LMPOP": 8, "ZMPOP": 8,
-    "XREAD": 9, "XREADGROUP": 9,
-    "OBJECT": 10, "MEMORY": 10, "XINFO": 10, "XGROUP": 10,
-}
+_WHERE = (" "
+          "PING0 ECHO0 TIME0 INFO0 DBSIZE0 FLUSHDB0 FLUSHALL0 SCAN0 KEYS0 RANDOMKEY0 PUBLISH0 BGSAVE0 CLUSTER0 "
+          "CONFIG0 SCRIPT0 FUNCTION0 CLIENT0 COMMAND0 ACL0 LASTSAVE0 ROLE0 READONLY0 READWRITE0 WAIT0 SAVE0 "
+          "PUBSUB0 SELECT0 UNWATCH0 DEBUG0 SLOWLOG0 LATENCY0 MULTI0 EXEC0 DISCARD0 MGET2 DEL2 UNLINK2 EXISTS2 "
+          "TOUCH2 WATCH2 SDIFF2 SINTER2 SUNION2 SDIFFSTORE2 SINTERSTORE2 SUNIONSTORE2 PFCOUNT2 PFMERGE2 "
+          "RENAME2 RENAMENX2 MSET3 MSETNX3 SMOVE4 LMOVE4 RPOPLPUSH4 BRPOPLPUSH4 BLMOVE4 COPY4 BLPOP5 BRPOP5 "
+          "BZPOPMIN5 BZPOPMAX5 EVAL6 EVALSHA6 EVAL_RO6 EVALSHA_RO6 FCALL6 FCALL_RO6 BLMPOP6 BZMPOP6 "
+          "ZUNIONSTORE7 ZINTERSTORE7 ZDIFFSTORE7 ZUNION8 ZINTER8 ZDIFF8 SINTERCARD8 LMPOP8 ZMPOP8 XREAD9 "
+          "XREADGROUP9 OBJECT: MEMORY: XINFO: XGROUP: ")
 
 
 def _name(a):
@@ -107,6 +100,20 @@ def _name(a):
     if t is bytes or t is bytearray or t is memoryview:
         return bytes(a).decode().upper()
     return ""
+
+
+def _where(nm):
+    # the code of a command name in _WHERE (1 when not listed): the entry " <nm><code>", code a digit or ":"
+    i = 0
+    n = len(nm)
+    while nm:
+        i = _WHERE.find(nm, i + 1)
+        if i < 0:
+            break
+        c = ord(_WHERE[i + n])
+        if _WHERE[i - 1] == " " and 48 <= c <= 58:
+            return c - 48
+    return 1
 
 
 def _same(slot, key, first):
@@ -123,7 +130,7 @@ def command_slot(args):
     n = len(args)
     if n < 2:
         return -1
-    w = _WHERE.get(_name(args[0]), 1)
+    w = _where(_name(args[0]))
     if w == 1:
         return key_slot(args[1])
     if w == 0:
