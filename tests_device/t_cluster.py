@@ -2,7 +2,7 @@
 # MOVED and ASK across a live slot migration. Plain MicroPython; runs under CPython too (tests_host/test_shared.py
 # starts the cluster for modules with CLUSTER = True and passes its nodes in MICROREDIS_CLUSTER_NODES).
 import cfg
-from tinytest import eq, ok, raises
+from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON
 import microredis as mr
 from microredis.cluster import crc16, key_slot, command_slot, parse_slots, SLOTS
 
@@ -211,6 +211,33 @@ def test_connections_are_capped_and_opened_lazily():
         fs = [c.get(k) for k in keys]
     eq([f.wait() for f in fs], keys)
     c.close()
+
+
+_C = None
+_K = b"{dev42}:temp"
+_BUF = bytearray(8)
+
+
+def _rounds():
+    c = _C
+    for _ in range(4):
+        c.set(_K, b"21.5").wait()
+        c.get_into(_K, _BUF).wait()
+        c.incr(b"{dev42}:n").wait()
+
+
+def test_routed_hot_commands_allocate_nothing_once_warm():
+    global _C
+    c = _C = cluster().connect()
+    _rounds()
+    _rounds()
+    n = allocs(_rounds)
+    if IS_MICROPYTHON:
+        eq(n, 0)
+    eq(bytes(_BUF[:4]), b"21.5")
+    c.delete(b"{dev42}:n").wait()
+    c.close()
+    _C = None
 
 
 # ---- a live slot migration: ASK while it runs, MOVED after ---------------------------------------------------------
