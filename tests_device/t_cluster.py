@@ -197,6 +197,11 @@ def test_a_pipeline_across_nodes_answers_every_future_with_its_own_reply():
     for g in reversed(gs[12:]):
         eq(g.ready() or g.ready() or True, True)
     eq([g.wait() for g in reversed(gs)], [b"v" + k for k in reversed(keys)])
+    raises(mr.InvalidFuture, gs[0].wait)  # a future hands its value over once
+    a = c.get(keys[0])
+    b = c.get(keys[1])
+    ok(a is not b)  # (the one waited twice went back to the pool once)
+    eq((a.wait(), b.wait()), (b"v" + keys[0], b"v" + keys[1]))
     c.delete(*[k + b":n" for k in keys if key_slot(k + b":n") == key_slot(keys[0] + b":n")])
     c.close()
 

@@ -444,6 +444,8 @@ class ClusterClient(StringCommands, KeyCommands, HashCommands, ListCommands, Ser
             raise
 
     def _wait(self, r):
+        if r._f is None:
+            raise InvalidFuture(text("_odd"))  # (waited already: it went back to the pool once, not twice)
         if not r._done:
             try:
                 v = self._step(r)
