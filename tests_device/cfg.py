@@ -51,6 +51,22 @@ def server():
     raise SkipTest("no server configured")
 
 
+def cluster():
+    """[(host, port), ...] of the test Redis Cluster (CFG 'cluster', else MICROREDIS_CLUSTER_NODES =
+    "host:port,host:port,..."), or raise SkipTest."""
+    v = config().get("cluster") or _getenv("MICROREDIS_CLUSTER_NODES")
+    if not v:
+        raise SkipTest("no Redis Cluster configured (MICROREDIS_CLUSTER_NODES=host:port,...; pytest's "
+                       "redis_cluster fixture sets it for modules with CLUSTER = True)")
+    if type(v) is not str:
+        return list(v)
+    out = []
+    for a in v.split(","):
+        k = a.rfind(":")
+        out.append((a[:k], int(a[k + 1:])))
+    return out
+
+
 def getenv(name):
     """An environment variable, or None (also where os.getenv is missing)."""
     return _getenv(name)

