@@ -15,13 +15,7 @@ from .encoder import check
 from .commands import StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands
 from .sets_streams import SetCommands, SortedSetCommands, StreamCommands
 
-try:
-    from time import sleep_ms as _sleep_ms
-except ImportError:  # CPython
-    from time import sleep as _sleep
-
-    def _sleep_ms(ms):
-        _sleep(ms / 1000)
+from .clock import sleep_ms as _sleep_ms  # time.sleep_ms where the port has it, else time.sleep
 
 SLOTS = 16384
 MAX_REDIRECTS = 5  # MOVED/ASK/TRYAGAIN followed per command before its error is raised
