@@ -25,10 +25,11 @@ def test_bench_smoke(tmp_path):
                     "**Optional parts, per operation (MicroPython, from .mpy)**", "`get()` rate", "## CPython",
                     "## Profile", "## Exact commands"):
         assert section in md, section
-    # the optional parts' table: asyncio, transaction, script, cache hit, each with its bytes per operation
+    # the optional parts' table: asyncio, transaction, script, cache hit, outbox reading, inbox command, each with
+    # its bytes per operation
     parts = md.split("**Optional parts, per operation (MicroPython, from .mpy)**", 1)[1].split("\n\n", 2)[1]
     rows = [r for r in parts.splitlines() if r.startswith("| ") and not r.startswith("| operation ")]
-    assert len(rows) == 4, parts
+    assert len(rows) == 6, parts
     for r in rows:
         cells = [c.strip() for c in r.strip("|").split("|")]
         assert float(cells[1]) >= 0 and float(cells[2]) >= 0, r
