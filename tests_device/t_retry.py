@@ -2,7 +2,7 @@
 # Plain MicroPython; runs under CPython too.
 import cfg
 from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON, now_ms, since, sleep_ms
-from devkit import handler, admin, count_calls
+from devkit import handler, admin, client_list, count_calls
 import microredis as mr
 
 P = b"t_retry:"
@@ -211,7 +211,7 @@ def kill_named(name, kind=b"pubsub"):
     # kill the (subscribed) connection named `name`: a RESP2 subscriber cannot ask its own CLIENT ID
     a = admin()
     found = 0
-    for line in a.command(b"CLIENT", b"LIST", b"TYPE", kind).wait().split(b"\n"):
+    for line in client_list(kind):
         if (b" name=" + name + b" ") in line:
             eq(a.command(b"CLIENT", b"KILL", b"ID", line.split(b" ")[0][3:]).wait(), 1)
             found += 1
@@ -258,7 +258,7 @@ def _numsub(a, *chs):
 
 def _line(a, name):
     # the CLIENT LIST line of the connection named `name` (None: it is gone)
-    for line in a.command(b"CLIENT", b"LIST").wait().split(b"\n"):
+    for line in client_list():
         if (b" name=" + name + b" ") in line:
             return line
     return None
