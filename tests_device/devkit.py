@@ -26,6 +26,34 @@ def admin(*delete):
     return a
 
 
+def uncapped():
+    """A connection to the test server with no cap on a reply's size, for server-wide listings (CLIENT LIST, INFO):
+    they grow with the clients and commands the whole session left behind, and with the server (a CLIENT LIST line is
+    about 217 bytes on Redis 6.2, 263 on 7.0, 333 on Valkey 8.1), past the default 16 KB memory_limit."""
+    from microredis.resp import MemoryParameters
+
+    return handler(mem=MemoryParameters(memory_limit=None)).connect()
+
+
+def client_list(kind=None):
+    """The lines of CLIENT LIST (CLIENT LIST TYPE kind: b"normal", b"pubsub"), read whole whatever their size."""
+    a = uncapped()
+    try:
+        return a.command(b"CLIENT", b"LIST", *((b"TYPE", kind) if kind else ())).wait().split(b"\n")
+    finally:
+        a.close()
+
+
+def has_command(name):
+    """True when the test server knows the command (COMMAND INFO answers [nil] for one it does not): a test of what
+    only some servers have (SSUBSCRIBE, FCALL: Redis 7 and Valkey, not 6.2) asks the server, not its version."""
+    a = handler().connect()
+    try:
+        return a.command(b"COMMAND", b"INFO", name).wait()[0] is not None
+    finally:
+        a.close()
+
+
 class Script:
     # an in-process transport: records what is sent (out), serves the scripted bytes of inb (add() appends)
     def __init__(self):

@@ -1,7 +1,7 @@
 # Pub/Sub on RESP2 and RESP3 and the low-level frame stream, against a real redis-server. Plain MicroPython; runs
 # under CPython too.
 from tinytest import eq, ok, raises, skip, allocs, IS_MICROPYTHON, now_ms, since
-from devkit import handler, admin as publisher
+from devkit import handler, admin as publisher, has_command
 import microredis as mr
 
 P = b"t_pubsub:"
@@ -246,9 +246,7 @@ def test_tracking_invalidation_reaches_push_handler():
 
 def test_ssubscribe_on_this_server():
     c = handler(3).connect()
-    ver = c.command(b"INFO", b"server").wait()
-    major = int(ver.split(b"redis_version:")[1][:1])
-    if major >= 7:
+    if has_command(b"SSUBSCRIBE"):  # Redis 7 and Valkey: asked, not read off a version (Valkey 8.1 says 7.2.4)
         pub = publisher()
         sub = c.ssubscribe(P + b"shard")
         eq(sub.shard_channels, {P + b"shard"})

