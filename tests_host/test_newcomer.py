@@ -144,6 +144,65 @@ def test_design_md_describes_the_encoder_the_code_has():
         assert any(kind == "obj" for kind, _ in sent) is uncopied, (size, sent)
 
 
+def _fit_block():
+    import fittable
+
+    i, j = README.find(fittable.FIT_BEGIN), README.find(fittable.FIT_END)
+    assert 0 <= i < j, "README: the 'Will it fit my board?' table's markers are missing"
+    return README[i:j]
+
+
+def test_fit_table_flash_figures_are_the_files():
+    # the flash cells are the library's bytes (mpy-cross output and .py sources) within 10 %: they drift with the
+    # library, so a change big enough to mislead fails here; `tools/fittable.py` rewrites the table
+    import fittable
+
+    block = _fit_block()
+    sizes = fittable.flash_sizes()
+    rows = dict((m.group(1), (float(m.group(2)), float(m.group(3))))
+                for m in re.finditer(r"^\| `(package[\w-]*\.json)` \| ([\d.]+) KB \| ([\d.]+) KB \|", block, re.M))
+    assert sorted(rows) == sorted(sizes), "one row per package file: %s" % sorted(rows)
+    for pkg, (mpy, py) in sizes.items():
+        for said, real, kind in ((rows[pkg][0], mpy / 1000.0, ".mpy"), (rows[pkg][1], py / 1000.0, ".py")):
+            assert abs(said - real) <= 0.1 * real, \
+                "README fit table: %s as %s says %.1f KB, the files are %.1f KB: run tools/fittable.py" \
+                % (pkg, kind, said, real)
+
+
+def test_fit_table_names_its_bench_run_and_is_not_older_than_the_tracked_results():
+    import fittable
+
+    block = _fit_block()
+    m = re.search(r"from `make bench` of (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", block)
+    assert m, block[:300]
+    assert "| the boards' telemetry loop" in block and "KiB |" in block, block
+    with open(REPO / "bench" / "results.md", encoding="utf-8") as f:
+        tracked = fittable.parse_results(f.read())
+    # bench/results.md is what `make bench OUT=bench/results.md` writes: a newer run there makes the table stale
+    assert tracked[0] <= m.group(1) or not tracked[1], \
+        "bench/results.md (%s) is newer than README's fit table (%s): .venv/bin/python tools/fittable.py " \
+        "bench/results.md" % (tracked[0], m.group(1))
+
+
+def test_one_conversion_factor_from_x64_to_32_bit():
+    # every doc that converts x64 RAM figures to a 32-bit board uses the measured factor, 0.70 (make bench's
+    # "32-bit / x64" column), never "half", "80 %", "60 %" or a range of its own
+    docs = [REPO / "README.md", REPO / "firmware" / "README.md"] + sorted((REPO / "docs").glob("*.md")) + \
+        sorted(p for p in (REPO / "bench").rglob("*.md") if p.name != "results.md") + \
+        sorted((REPO / "boards").rglob("*.py")) + sorted((REPO / "boards").rglob("*.md"))
+    bad, seen = [], 0
+    for p in docs:
+        text = re.sub(r"\s+", " ", p.read_text(encoding="utf-8"))
+        for c in re.finditer(r"about (half|\d+ ?%|0\.\d+(?:-0\.\d+)?x?)(?! headroom)", text):
+            window = text[max(0, c.start() - 60):c.end() + 60]
+            if "32-bit" in window:
+                seen += 1
+                if c.group(1).rstrip("x") != "0.70":
+                    bad.append("%s: ...%s..." % (p.relative_to(REPO), window))
+    assert not bad, "\n".join(bad)
+    assert seen >= 4, seen  # README (twice), PROFILE.md, SURVIVAL.md, bench/README.md
+
+
 def test_readme_futures_ready_and_pubsub_hint_are_documented():
     assert "`ready()` never blocks and never raises" in README
     assert "raises `ImportError` naming `package-pubsub.json`" in README
