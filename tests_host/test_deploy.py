@@ -25,6 +25,12 @@ def make(*args, timeout=300):
                           timeout=timeout)
 
 
+def deploy_check(tty):
+    return subprocess.run([str(REPO / ".venv" / "bin" / "python"), "tools/deploy.py", "--check", "--port", tty],
+                          cwd=str(REPO), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=120)
+
+
 def board(tmp_path, **kw):
     try:
         return UnixBoard(cwd=str(tmp_path), **kw)
@@ -45,6 +51,16 @@ def test_deploy_esp32_copies_mpy_and_removes_stale_files(tmp_path):
         assert cp.returncode == 0, cp.stdout
         # what a board sees after the copy: the library from .mpy
         cp2 = b.mpremote("exec", "import microredis.client as c; print('FROM', c.__file__)")
+        assert "removed stale lib/microredis/client.py (it would shadow the new .mpy)" in cp.stdout, cp.stdout
+        assert "reset the board" in cp.stdout and "a later `mip install` would add .py files" in cp.stdout, cp.stdout
+        assert deploy_check(b.tty).returncode == 0
+        # a mip install after make deploy: .py twins of the .mpy files, which MicroPython would import instead
+        (libdir / "pubsub.py").write_text("raise ImportError('mip put me here')\n")
+        chk = deploy_check(b.tty)
+        assert chk.returncode == 1, chk.stdout
+        assert "lib/microredis/pubsub.py shadows lib/microredis/pubsub.mpy" in chk.stdout, chk.stdout
+        assert "run make deploy again" in chk.stdout, chk.stdout
+        (libdir / "pubsub.py").unlink()
     assert "FROM %s" % (libdir / "client.mpy") in cp2.stdout, cp2.stdout
     assert sorted(p.name for p in libdir.iterdir()) == sorted(n + ".mpy" for n in LIB_SOURCES)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["boot.py", "lib", "main.py", "telemetry.mpy"]
@@ -60,6 +76,10 @@ def test_deployed_unix_program_runs_on_the_board(tmp_path, redis_server):
     with board(tmp_path, env=env) as b:
         cp = make("deploy", "PORT=" + b.tty, "BOARD=unix")
         assert cp.returncode == 0, cp.stdout
+        # a reset would end the unix board's process: deploy says how to start main.py there instead, and this
+        # test does just that below
+        assert "reset the board" not in cp.stdout, cp.stdout
+        assert 'start main.py: .venv/bin/mpremote connect %s resume exec "import main"' % b.tty in cp.stdout, cp.stdout
         assert (tmp_path / "telemetry.mpy").exists() and not (tmp_path / "telemetry.py").exists()
         # as on a board after reset: main.py runs from "/" (here: the board's current folder)
         run = b.mpremote("exec", "import microredis, telemetry; print('FROM', microredis.__file__, telemetry.__file__)"

@@ -48,6 +48,16 @@ def test_readme_block_is_what_this_test_runs():
 def test_firmware_readme_command(cmd):
     rc, out = _run(cmd)
     assert rc == 0, out[-4000:]
+    if cmd == "make firmware":
+        # the flash size the README states is the build's (within 10 %: it grows with the library)
+        m = re.search(r"qemu-mps2-an385\.elf: flash \(text\+data\) (\d+) B", out)
+        if m:  # arm-none-eabi-size is there
+            said = re.search(r"`qemu-mps2-an385\.elf` \| QEMU MPS2_AN385 \(Cortex-M3\): about (\d+) KB of flash \(text\+data "
+                             r"([\d,]+) B", open(README, encoding="utf-8").read())
+            assert said, "firmware/README.md: the flash size of qemu-mps2-an385.elf"
+            built = int(m.group(1))
+            assert abs(int(said.group(1)) * 1000 - built) <= 0.1 * built, (said.group(0), built)
+            assert abs(int(said.group(2).replace(",", "")) - built) <= 0.1 * built, (said.group(0), built)
     assert "FAIL" not in out.replace("0 failed", ""), out[-4000:]
     if cmd.startswith("bash firmware/test.sh tests_device:"):
         # the protocol and zero-allocation suites ran on the board, in the README's order

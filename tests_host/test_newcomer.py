@@ -144,6 +144,65 @@ def test_design_md_describes_the_encoder_the_code_has():
         assert any(kind == "obj" for kind, _ in sent) is uncopied, (size, sent)
 
 
+def _fit_block():
+    import fittable
+
+    i, j = README.find(fittable.FIT_BEGIN), README.find(fittable.FIT_END)
+    assert 0 <= i < j, "README: the 'Will it fit my board?' table's markers are missing"
+    return README[i:j]
+
+
+def test_fit_table_flash_figures_are_the_files():
+    # the flash cells are the library's bytes (mpy-cross output and .py sources) within 10 %: they drift with the
+    # library, so a change big enough to mislead fails here; `tools/fittable.py` rewrites the table
+    import fittable
+
+    block = _fit_block()
+    sizes = fittable.flash_sizes()
+    rows = dict((m.group(1), (float(m.group(2)), float(m.group(3))))
+                for m in re.finditer(r"^\| `(package[\w-]*\.json)` \| ([\d.]+) KB \| ([\d.]+) KB \|", block, re.M))
+    assert sorted(rows) == sorted(sizes), "one row per package file: %s" % sorted(rows)
+    for pkg, (mpy, py) in sizes.items():
+        for said, real, kind in ((rows[pkg][0], mpy / 1000.0, ".mpy"), (rows[pkg][1], py / 1000.0, ".py")):
+            assert abs(said - real) <= 0.1 * real, \
+                "README fit table: %s as %s says %.1f KB, the files are %.1f KB: run tools/fittable.py" \
+                % (pkg, kind, said, real)
+
+
+def test_fit_table_names_its_bench_run_and_is_not_older_than_the_tracked_results():
+    import fittable
+
+    block = _fit_block()
+    m = re.search(r"from `make bench` of (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", block)
+    assert m, block[:300]
+    assert "| the boards' telemetry loop" in block and "KiB |" in block, block
+    with open(REPO / "bench" / "results.md", encoding="utf-8") as f:
+        tracked = fittable.parse_results(f.read())
+    # bench/results.md is what `make bench OUT=bench/results.md` writes: a newer run there makes the table stale
+    assert tracked[0] <= m.group(1) or not tracked[1], \
+        "bench/results.md (%s) is newer than README's fit table (%s): .venv/bin/python tools/fittable.py " \
+        "bench/results.md" % (tracked[0], m.group(1))
+
+
+def test_one_conversion_factor_from_x64_to_32_bit():
+    # every doc that converts x64 RAM figures to a 32-bit board uses the measured factor, 0.70 (make bench's
+    # "32-bit / x64" column), never "half", "80 %", "60 %" or a range of its own
+    docs = [REPO / "README.md", REPO / "firmware" / "README.md"] + sorted((REPO / "docs").glob("*.md")) + \
+        sorted(p for p in (REPO / "bench").rglob("*.md") if p.name != "results.md") + \
+        sorted((REPO / "boards").rglob("*.py")) + sorted((REPO / "boards").rglob("*.md"))
+    bad, seen = [], 0
+    for p in docs:
+        text = re.sub(r"\s+", " ", p.read_text(encoding="utf-8"))
+        for c in re.finditer(r"about (half|\d+ ?%|0\.\d+(?:-0\.\d+)?x?)(?! headroom)", text):
+            window = text[max(0, c.start() - 60):c.end() + 60]
+            if "32-bit" in window:
+                seen += 1
+                if c.group(1).rstrip("x") != "0.70":
+                    bad.append("%s: ...%s..." % (p.relative_to(REPO), window))
+    assert not bad, "\n".join(bad)
+    assert seen >= 4, seen  # README (twice), PROFILE.md, SURVIVAL.md, bench/README.md
+
+
 def test_readme_futures_ready_and_pubsub_hint_are_documented():
     assert "`ready()` never blocks and never raises" in README
     assert "raises `ImportError` naming `package-pubsub.json`" in README
@@ -217,14 +276,39 @@ def test_make_test_prints_stages_and_total_time():
 
 
 def test_make_test_quick_leaves_out_the_slow_parts():
-    # collect only: running the quick suite inside make test would run most of make test twice
-    cp = make("-s", "test-quick", "PYTEST_ARGS=--collect-only -q", timeout=300)
+    # collect only: running the quick suite inside make test would run most of make test twice (its time is
+    # checked from its recorded measurement: test_quick_set_is_what_was_measured_and_fits_its_budget)
+    cp = make("-s", "test-quick", "PYTEST_ARGS=--collect-only", timeout=300)
     out = cp.stdout
     assert cp.returncode == 0, out[-4000:]
-    assert re.search(r"^tests_host/test_shared.py", out, re.M), out[-4000:]
-    for skipped in ("test_firmware.py", "test_device_unix.py", "test_deploy.py", "test_demo.py", "test_chaos.py"):
+    assert re.search(r"^tests_host/test_shared.py::test_micropython\[t_client\]", out, re.M), out[-4000:]
+    assert "test_shared.py::test_cpython[" not in out, out[-4000:]
+    for skipped in ("test_firmware.py", "test_device_unix.py", "test_deploy.py", "test_demo.py", "test_chaos.py",
+                    "test_types.py", "test_redis7.py", "test_inbox_soak.py", "test_faults.py"):
         assert skipped not in out, out[-4000:]
-    assert re.search(r"^\[make test-quick\] total: \d+ s \(rc=0\)", out, re.M), out[-2000:]
+    assert re.search(r"^\[make test-quick\] total: \d+ s \(rc=0\); budget \d+ s", out, re.M), out[-2000:]
+
+
+def test_quick_set_is_what_was_measured_and_fits_its_budget():
+    # the QUICK allow-list and tests_host/quick_times.json (tools/quicktimes.py: one measured `make test-quick`)
+    # name the same entries, and that measurement fits QUICK_BUDGET; a test file joins the quick set only by being
+    # added to QUICK, and re-measured
+    from quicktimes import makefile_var
+
+    budget = int(makefile_var("QUICK_BUDGET"))
+    entries = makefile_var("QUICK").split()
+    with open(REPO / "tests_host" / "quick_times.json", encoding="utf-8") as f:
+        rec = json.load(f)
+    assert sorted(rec["entries_s"]) == sorted(entries), \
+        "QUICK changed since it was measured: .venv/bin/python tools/quicktimes.py"
+    for e in entries:
+        assert (REPO / e.split("::")[0]).is_file(), e
+    assert rec["wall_s"] <= budget and sum(rec["entries_s"].values()) <= budget, rec
+    # what the README and `make help` say is that budget
+    assert "`make test-quick` | the inner loop, %d s at most on 2 CPUs (%d s measured" % (budget, int(rec["wall_s"])) \
+        in README, "README: make test-quick's budget and its measured time"
+    assert "make test-quick   # the inner loop (under %d s)" % budget in README
+    assert "budget %d s on 2 CPUs" % budget in make("-s", "help").stdout
 
 
 def test_make_test_skip_hint_for_redis7():
@@ -252,12 +336,13 @@ def test_readme_apt_command_names_real_packages():
 # ---- make board: the README's commands against it -----------------------------------------------------------------
 
 @pytest.mark.skipif(socat_executable() is None, reason="socat is not installed (apt-get install socat)")
-def test_make_board_then_the_readme_commands(tmp_path):
+def test_make_board_then_the_readme_commands(tmp_path, redis_server):
     section = README.split("### No board yet? The unix port as one", 1)[1].split("\n### ", 1)[0]
     blocks = readme_blocks(section)
     assert readme_commands("```sh\n" + blocks[0] + "```") == ["make board"]
     cmds = readme_commands("```sh\n" + blocks[1] + "```")
-    assert len(cmds) == 3, cmds
+    assert len(cmds) == 4, cmds
+    assert "mip" in cmds[1] and cmds[2].startswith("make deploy") and cmds[3].endswith('exec "import main"'), cmds
     env = dict(os.environ)
     for k in CLEAN_ENV:
         env.pop(k, None)
@@ -285,17 +370,28 @@ def test_make_board_then_the_readme_commands(tmp_path):
             argv = shlex.split(cmd)
             if argv[0] == ".venv/bin/mpremote":
                 argv[0] = MPREMOTE
+            if argv[-1] == "import main":
+                # the user's config.py (boards/unix/config.py, which make deploy copies): the test's server
+                with open(os.path.join(folder, "config.py"), "w") as f:
+                    f.write("REDIS_PORT = %d\nREADINGS = 2\nINTERVAL_MS = 200\nDEVICE_ID = 'newcomer-1'\n"
+                            % redis_server.port)
             cp = subprocess.run(argv, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL, capture_output=True,
                                 text=True, timeout=300)
             assert cp.returncode == 0, "%s\n%s%s" % (cmd, cp.stdout, cp.stderr)
-            if "exec" in argv:
+            if "exec" in argv and argv[-1] != "import main":
                 assert cp.stdout.strip() == "linux", cp.stdout
             if argv[:2] == ["make", "deploy"]:
                 assert os.path.exists(os.path.join(folder, "main.py")), os.listdir(folder)
                 assert os.path.exists(os.path.join(folder, "lib", "microredis", "client.mpy"))
+                # mip's .py files would shadow the .mpy: deploy removed them, and says how to start main.py here
+                assert not os.path.exists(os.path.join(folder, "lib", "microredis", "client.py"))
+                assert "it would shadow the new .mpy" in cp.stdout, cp.stdout
+                assert 'resume exec "import main"' in cp.stdout, cp.stdout
             if "mip" in argv:
                 assert "Done" in cp.stdout, cp.stdout
                 assert os.path.exists(os.path.join(folder, "lib", "microredis", "client.py"))
+            if argv[-1] == "import main":
+                assert "done: 2 sent, 0 failed" in cp.stdout, cp.stdout
         assert proc.poll() is None, "the board ended during the commands"
     finally:
         if proc.poll() is None:

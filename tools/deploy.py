@@ -4,6 +4,7 @@
     make deploy PORT=/dev/ttyUSB0 BOARD=esp32
     make deploy BOARD=circuitpython CIRCUITPY=/media/$USER/CIRCUITPY   # plain copy onto the USB drive (.py)
     .venv/bin/python tools/deploy.py --board esp32 --port /dev/ttyUSB0 [--dry-run] [--keep-stale]
+    .venv/bin/python tools/deploy.py --check --port /dev/ttyUSB0     # lists .py files that shadow .mpy ones
 
 What goes onto the board (staged first in build/deploy/<board>/):
 
@@ -14,7 +15,13 @@ What goes onto the board (staged first in build/deploy/<board>/):
     /config.py   (if boards/<board>/config.py)  /settings.toml (if boards/circuitpython/settings.toml)
 
 Files of an earlier install that would shadow the new ones are removed from the board (MicroPython imports
-x.py before x.mpy): lib/microredis/* not in the new set, and telemetry.py/.mpy of the other kind.
+x.py before x.mpy): lib/microredis/* not in the new set (the .py files a `mip install` left, too), and
+telemetry.py/.mpy of the other kind. A `mip install` after `make deploy` puts .py files next to the .mpy ones, and
+they shadow them silently (more RAM to compile, and the code of whichever version mip fetched): `make deploy`
+copies every package already; `--check` lists such twins, and deploying again removes them.
+
+The unix "board" (`make board`) ends when it is reset: start main.py there with
+`mpremote connect PORT resume exec "import main"`.
 """
 
 import argparse
@@ -49,7 +56,10 @@ def _clean(d, keep):
     for n in names:
         if n not in keep and (n.endswith('.py') or n.endswith('.mpy')):
             os.remove(d + '/' + n)
-            print('removed stale', d + '/' + n)
+            if n.endswith('.py') and n[:-3] + '.mpy' in keep:
+                print('removed stale', d + '/' + n, '(it would shadow the new .mpy)')
+            else:
+                print('removed stale', d + '/' + n)
 _clean('lib/microredis', %r)
 for _n in %r:
     try:
@@ -58,6 +68,41 @@ for _n in %r:
     except OSError:
         pass
 """
+
+
+# Runs on the board for --check: the .py files that shadow a .mpy of the same name (MicroPython imports x.py first)
+TWINS = """import os
+def _twins(d):
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        if n.endswith('.py') and n[:-3] + '.mpy' in names:
+            print('TWIN', (d + '/' if d else '') + n)
+_twins('lib/microredis')
+_twins('')
+print('TWINS-DONE')
+"""
+
+
+def check_twins(mpremote, port):
+    """Lists the board's .py files that shadow a .mpy (a mip install after make deploy leaves them); 1 if any."""
+    cp = subprocess.run([mpremote, "connect", port, "resume", "exec", TWINS], stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    if cp.returncode != 0 or "TWINS-DONE" not in cp.stdout:
+        print(cp.stdout)
+        print("deploy: mpremote failed (rc=%d)" % cp.returncode)
+        return 2
+    twins = [ln.split(" ", 1)[1].strip() for ln in cp.stdout.splitlines() if ln.startswith("TWIN ")]
+    for t in twins:
+        print("deploy: %s shadows %s (MicroPython imports x.py before x.mpy)" % (t, t[:-3] + ".mpy"))
+    if twins:
+        print("deploy: %d .py file(s) shadow .mpy ones (a mip install after make deploy leaves them): run make deploy "
+              "again, which removes them, or `mpremote connect %s rm <file>`" % (len(twins), port))
+        return 1
+    print("deploy: no .py file shadows a .mpy on %s" % port)
+    return 0
 
 
 def compile_mpy(src, dst, name):
@@ -121,7 +166,16 @@ def main(argv=None):
     ap.add_argument("--circuitpy", help="CircuitPython: the mounted CIRCUITPY drive (copied with plain file copies)")
     ap.add_argument("--keep-stale", action="store_true", help="do not remove earlier files from the board")
     ap.add_argument("--dry-run", action="store_true", help="only stage into build/deploy/<board>/")
+    ap.add_argument("--check", action="store_true",
+                    help="copy nothing: list the board's .py files that shadow .mpy ones (exit 1 if any)")
     args = ap.parse_args(argv)
+    if args.check:
+        if not args.port:
+            raise SystemExit("deploy: --check needs --port (the board's serial port)")
+        mpremote = tool("mpremote")
+        if mpremote is None:
+            raise SystemExit("deploy: no mpremote (run `make .venv`)")
+        return check_twins(mpremote, args.port)
 
     out, names, stale = stage(args.board, os.path.join(REPO, "build", "deploy", args.board))
     top = sorted(n for n in os.listdir(out) if n != "lib")
@@ -166,7 +220,15 @@ def main(argv=None):
     if rc != 0:
         print("deploy: mpremote failed (rc=%d)" % rc)
         return rc
-    print("deploy: done; reset the board (or `mpremote connect %s reset`) to start main.py" % args.port)
+    if args.board == "unix":
+        # a reset ends the unix port's process (the "board" of `make board`): run main.py in it instead
+        print("deploy: done; start main.py: %s connect %s resume exec \"import main\" (on the unix board a reset "
+              "would end its process; its settings: boards/unix/config.py, or the board's environment, e.g. "
+              "tools/unixboard.py --env REDIS_PORT=6379)" % (os.path.relpath(mpremote, REPO), args.port))
+    else:
+        print("deploy: done; reset the board (or `mpremote connect %s reset`) to start main.py" % args.port)
+    print("deploy: every package is on the board now, as .mpy: a later `mip install` would add .py files that "
+          "shadow them (MicroPython imports x.py first); deploy again to remove them (--check lists them)")
     return 0
 
 
