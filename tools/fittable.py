@@ -90,11 +90,12 @@ def table(results_text, source):
                                      p32("rare", "url", "ticks", "setopts", "credentials", "tlsctx")),
         "package-pubsub.json": "%s (a subscription on a connected `Client`: %s in all)"
                                % (p32("pubsub"), r32("full", ".mpy", "subscribed")),
-        "package-survival.json": "%s; with `path=` %s" % (p32("outbox", "retry", "retryon", "sentinel"),
+        "package-survival.json": "%s; with `path=` %s" % (p32("outbox", "inbox", "retry", "retryon", "sentinel"),
                                                           p32("journal", "journal1")),
         "package-tx.json": p32("transaction", "scripts"),
         "package-cache.json": p32("cache"),
         "package-aio.json": "%s (with asyncio), %s (with `pubsub`)" % (p32("aio"), p32("aio_pubsub")),
+        "package-cluster.json": p32("cluster"),
     }
     L = ["%s: from `make bench` of %s (%s), 32-bit column; flash from the files (tools/fittable.py) -->"
          % (FIT_BEGIN, date, source),
