@@ -696,8 +696,8 @@ def programs_md(R):
     L = ["**Programs, from .mpy** (one fresh process each; held = `gc.mem_alloc()` after `gc.collect()`, relative to "
          "before `import microredis`; smallest heap = the smallest `-X heapsize` at which the whole program runs and "
          "checks its own results, bisected). telemetry = `bench/ram/telemetry.py` %d: the README's loop as the board "
-         "programs run it, one handler with `retry()` + `health_check()` and one connection for the commands, a "
-         "command subscription (RESP3) and a RAM `Outbox` (`pump(client=c)`), per cycle a reading into the outbox, "
+         "programs run it, one handler with `retry()` + `health_check()` and one connection for the commands, a RAM "
+         "`Outbox` (`pump(0, c)`) and an `Inbox` of commands (`next(0, c)`), per cycle a reading into the outbox, "
          "`pump()`, SET + PUBLISH pipelined, the commands (every 10th cycle) answered with SET + PUBLISH; %d cycles. survival = `bench/ram/survival.py` %d: docs/SURVIVAL.md's set-up, three handlers with "
          "`retry()` + `health_check()`, a subscription, a RAM and a file-backed `Outbox`, %d rounds of 50 readings "
          "into each, pumped until empty." % (TELEMETRY_CYCLES, TELEMETRY_CYCLES, SURVIVAL_ROUNDS, SURVIVAL_ROUNDS), "",
