@@ -119,7 +119,7 @@ def table(results_text, source):
           "| board program (from `.mpy`, 32-bit) | RAM held at the end | smallest heap that runs it |",
           "|---|---:|---:|"]
     for name, label in (("telemetry", "the boards' telemetry loop as `bench/ram/telemetry.py` models it (an `Outbox`, SET + PUBLISH, "
-                                      "commands over a subscription; 200 cycles)"),
+                                      "commands from an `Inbox`, one connection; 200 cycles)"),
                         ("survival", "docs/SURVIVAL.md's set-up (`bench/ram/survival.py`)")):
         p = programs.get(name)
         L.append("| %s | %s | %s |" % (label, "n/a" if not p or not p["end"] else "%.1f KB" % p["end"][1],
