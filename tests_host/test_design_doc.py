@@ -51,7 +51,7 @@ def stale_names(text, by_module):
                 out.append((span, m.group(0)))
             elif len(parts) == 2 and head in by_module and parts[1].startswith("_") and \
                     parts[1] not in by_module[head]:
-                out.append((span, m.group(0)))  # `send._emit`: a private function said to live in send.py
+                out.append((span, m.group(0)))  # `resp._emit`: a private function said to live in resp.py
     return out
 
 
@@ -63,6 +63,6 @@ def test_design_doc_names_only_what_exists():
 def test_the_check_sees_stale_names():
     # names that existed once: a removed class, a renamed attribute, a helper said to live in the wrong module
     names = _lib_names()
-    doc = ("`Sender` (CoreClient's base); slots `_nm`/`_key`; `send._emit`, `client._emit`, `Reader.gets()`.\n"
+    doc = ("`Sender` (CoreClient's base); slots `_nm`/`_key`; `client._emit`, `resp._emit`, `Reader.gets()`.\n"
            "```\nr._gone  # fenced code is not checked\n```\n## Tests\n`redis_server` fixture\n")
-    assert stale_names(doc, names) == [("Sender", "Sender"), ("_nm", "_nm"), ("client._emit", "client._emit")]
+    assert stale_names(doc, names) == [("Sender", "Sender"), ("_nm", "_nm"), ("resp._emit", "resp._emit")]

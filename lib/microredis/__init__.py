@@ -16,7 +16,7 @@ _LAZY = {
     "MemoryParameters": "resp",
     "Client": "commands",
     "CoreClient": "client",
-    "Future": "future",
+    "Future": "client",
     "Subscription": "pubsub",
     "Message": "pubsub",
     "Outbox": "outbox",
@@ -31,7 +31,7 @@ def __getattr__(name):
     mod = _LAZY.get(name)
     if mod is None:
         # MicroPython's `from microredis import x` asks here before it imports the submodule x
-        if name in ("resp", "encoder", "send", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
+        if name in ("resp", "encoder", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
                     "outbox", "inbox", "sentinel", "aio", "cache", "cluster"):
             return optional(name)
         from .errors import text

@@ -3,7 +3,7 @@
 from . import aio as aio, cache as cache, client as client, clock as clock, commands as commands
 from . import connection as connection, encoder as encoder, inbox as inbox, net as net, outbox as outbox
 from . import pubsub as pubsub
-from . import resp as resp, send as send, sentinel as sentinel, ticks as ticks
+from . import resp as resp, sentinel as sentinel, ticks as ticks
 from .client import CoreClient as CoreClient
 from .commands import Client as Client
 from .connection import ConnectionHandler as ConnectionHandler
@@ -13,7 +13,7 @@ from .errors import (
     MemoryFull as MemoryFull, NoPermissionError as NoPermissionError, ProtocolError as ProtocolError,
     RedisError as RedisError, ReplyError as ReplyError, TimeoutError as TimeoutError,
 )
-from .future import Future as Future
+from .client import Future as Future
 from .outbox import Outbox as Outbox
 from .inbox import Inbox as Inbox
 from .pubsub import Message as Message, Subscription as Subscription

@@ -24,9 +24,9 @@ from .errors import ConnectionError, RedisError, TimeoutError
 from .resp import NEED_DATA
 from .commands import Client
 from .client import _dispatch, _remaining
-from .future import Future
+from .client import Future
 
-_PENDING = 1  # future.py's state of a future waiting for its reply
+_PENDING = 1  # client.py's state of a future waiting for its reply
 _core = getattr(asyncio, "core", None)  # MicroPython/CircuitPython asyncio (absent from CPython's)
 _sleep_ms = getattr(asyncio, "sleep_ms", None)  # MicroPython's allocates nothing
 _CancelledError = asyncio.CancelledError

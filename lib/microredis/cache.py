@@ -28,11 +28,10 @@ except ImportError:  # CPython
 
 from .errors import ConnectionError, RedisError
 from .encoder import check
-from .future import take_future
 from .resp import NEED_DATA
-from .send import _GET2, _INCR2, _PUBLISH3, _SET3
+from .client import _GET2, _INCR2, _PUBLISH3, _SET3, take_future
 
-_DONE = const(2)  # future.py
+_DONE = const(2)  # client.py's Future state
 _SEQ = const(0x3FFF)  # client._resolved_count wraps at 2**14
 _HALF = const(0x2000)
 

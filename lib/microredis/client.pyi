@@ -1,8 +1,29 @@
 # Types of microredis.client for editors and type checkers (never installed on a board: .py only go there).
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
-from .future import Future
 from .pubsub import Subscription
+
+_T = TypeVar("_T", covariant=True)
+
+class Future(Generic[_T]):
+    """The pending reply of one command: ready() never blocks; wait() gives the reply once (the Future is then
+    recycled: do not keep it)."""
+    def __init__(self, client: Any, state: int = ...) -> None: ...
+    def ready(self) -> bool: ...
+    def wait(self) -> _T: ...
+    # the package's own (client.py, cache.py): not API
+    _client: Any
+    _state: int
+    _value: Any
+
+class Batch:
+    def __init__(self, client: Any) -> None: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(self, a: object, b: object, c: object) -> bool: ...
+
+def take_future(c: Any) -> Future[Any]: ...
+def recycle(c: Any, f: Future[Any]) -> None: ...
+def read_until(c: Any, f: Future[Any]) -> None: ...
 
 # A command argument: bytes-like, str (sent as UTF-8), int or float (sent as their decimal text).
 Arg = Union[bytes, bytearray, memoryview, str, int, float]

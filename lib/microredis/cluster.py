@@ -270,7 +270,7 @@ class ClusterClient(StringCommands, KeyCommands, HashCommands, ListCommands, Ser
             check(value)
             return self._route(_SET, key_slot(key), None, key, value, 0)
         from .setopts import set_args
-        from .send import ok
+        from .client import ok
         return self._cmd(None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
 
     def get(self, key):
@@ -293,7 +293,7 @@ class ClusterClient(StringCommands, KeyCommands, HashCommands, ListCommands, Ser
         them); returns a future of the raw reply."""
         if not args:
             raise ValueError(text("command"))
-        from .send import _refuse
+        from .client import _refuse
         _refuse(args)
         return self._cmd(None, args)
 

@@ -4,7 +4,7 @@
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from .client import Arg, CoreClient, Key, Reply
-from .future import Future
+from .client import Future
 from .sets_streams import SetCommands, SortedSetCommands, StreamCommands
 
 _Keys = Union[Key, Iterable[Key]]

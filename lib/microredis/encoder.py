@@ -188,6 +188,17 @@ class Encoder:
             self.arg(a)
 
 
+def upper(a):
+    # a command name as upper-case bytes (the refusals of command(), transactions and subscriptions compare them);
+    # b"" for anything that is not a name (check() rejects it)
+    t = type(a)
+    if t is str:
+        return a.upper().encode()
+    if t is bytes or t is bytearray or t is memoryview:
+        return bytes(a).upper()
+    return b""
+
+
 def encode(*args):
     """Convenience for tests and tools: the RESP bytes of one command."""
     out = []

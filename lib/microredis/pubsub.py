@@ -662,9 +662,9 @@ def send_raw(client, value):
     if t is list or t is tuple:
         for a in value:
             client._check(a)  # TypeError before anything is written
-        from .send import _upper
+        from .encoder import upper
         from .rare import _REFUSED
-        name = _upper(value[0])
+        name = upper(value[0])
         known = name not in _REFUSED and name != b"CLIENT"  # exactly one reply, and no change of protocol state
     elif t is bytes or t is bytearray or t is memoryview or t is str:
         known = False  # any number of commands

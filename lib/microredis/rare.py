@@ -1,4 +1,4 @@
-"""The core client's error paths, loaded on the first error (client.py and send.py stay small in RAM): error-message
+"""The core client's error paths, loaded on the first error (client.py stays small in RAM): error-message
 text, frames consumed but not built, the commands command() refuses, the reader's malformed-reply text
 (Reader._bad), MemoryParameters' repr, the handshake's error texts. Nothing a working subscriber needs."""
 
@@ -81,7 +81,7 @@ _REFUSED = {
 
 
 def refuse(name):
-    # name: command()'s name in upper case, one that send._refuse() screened
+    # name: command()'s name in upper case, one that client._refuse() screened
     why = _REFUSED.get(name)
     if why is None:
         name = b"CLIENT REPLY"

@@ -2,7 +2,7 @@
 
 Loaded only when a handler opts in, so a board that does not pays no RAM for it."""
 # One Policy per handler. The handler gives each Client it hands out a reference (client._retry); the client calls
-# before(client) at the start of every command (send.py _begin). That call is the whole steady-state cost: two
+# before(client) at the start of every command (client.py _begin). That call is the whole steady-state cost: two
 # attribute tests and, with a health check, ticks arithmetic (no allocation). Everything else here is a rare path.
 #
 # A lost connection is never hidden: the futures pending on it fail as before (their replies cannot be matched),
@@ -162,7 +162,7 @@ class Policy(Backoff):
 
     # ---- the per-command hook --------------------------------------------------------------------------------
     def before(self, c):
-        # send.py _begin, before a reply slot is claimed: nothing of the command is written yet
+        # client.py _begin, before a reply slot is claimed: nothing of the command is written yet
         if c._conn is None:
             self.revive(c)
         elif self.hc and not c._pending and self._idle(c):

@@ -9,11 +9,10 @@ except ImportError:  # CPython
         return x
 
 from .errors import ConnectionError, InvalidFuture, RedisError, TimeoutError
-from .future import recycle
-from . import future as _future
-from .send import _GET2, _slot
+from .client import _GET2, _slot, recycle, read_until
+from .encoder import upper
 
-_FREE = const(0)  # Future states (future.py)
+_FREE = const(0)  # Future states (client.py)
 _PENDING = const(1)
 _INVALID = const(3)
 
@@ -23,22 +22,13 @@ _READS = (b"GET", b"HGETALL", b"TTL", b"PTTL", b"TYPE", b"STRLEN", b"LLEN", b"SC
           b"ZCARD")
 
 
-def _upper(a):
-    t = type(a)
-    if t is str:
-        return a.upper().encode()
-    if t is bytes or t is bytearray:
-        return bytes(a).upper()
-    return None
-
-
 def names(retry_on):
     # h.retry(retry_on=...): the names, upper-case bytes; ValueError for any that is not in _READS
     if type(retry_on) is str or type(retry_on) is bytes:
         retry_on = (retry_on,)  # one name, not its letters
     out = []
     for a in retry_on:
-        n = _upper(a)
+        n = upper(a)
         if n not in _READS:
             raise ValueError("retry_on: %r cannot be re-sent (only these read-only one-key commands can: %s)"
                              % (a, ", ".join(x.decode() for x in _READS)))
@@ -63,7 +53,7 @@ def park(p, c, err):
         key = c._key[i]
         if key is None or (once is not None and f in once):
             continue
-        if (b"GET" if nm is _GET2 else _upper(nm)) in allowed:
+        if (b"GET" if nm is _GET2 else upper(nm)) in allowed:
             keep.append(f)
             parked.append((f, c._conv[i], c._into[i], nm, key))
     if not keep:
@@ -133,7 +123,7 @@ def resume(p, f):
         pass  # revive() failed the kept futures, f too
     if f._state == _PENDING:
         try:
-            _future.read_until(c, f)
+            read_until(c, f)
         except RedisError:
             if f._state == _PENDING:
                 raise

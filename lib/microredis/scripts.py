@@ -23,7 +23,7 @@ _HEX = b"0123456789abcdef"
 _PEND = 0
 _DONE = 1
 _TAKEN = 2
-_FPENDING = 1  # future.py: a Future whose reply has not been read
+_FPENDING = 1  # client.py: a Future whose reply has not been read
 
 
 def _hex(d):

@@ -3,7 +3,7 @@
 # mixin needs only self._cmd(conversion, args) -> Future, where conversion is None or a function of the reply.
 
 from .errors import text
-from .send import ok  # noqa: F401 (re-exported for commands.py)
+from .client import ok  # noqa: F401 (re-exported for commands.py)
 
 
 def _int(v, name):

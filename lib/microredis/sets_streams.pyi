@@ -2,7 +2,7 @@
 from typing import Any, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 from .client import Arg, Key, Reply
-from .future import Future
+from .client import Future
 
 class SetCommands:
     def sadd(self, key: Key, *values: Arg) -> Future[int]: ...

@@ -7,7 +7,8 @@ commands and EXEC go out in one write, and each queued command's result resolves
 from .errors import ConnectionError, InvalidFuture, ProtocolError, RedisError, ReplyError
 from .encoder import check
 from .build import Push
-from .send import ok, _refuse, _upper
+from .client import ok, _refuse
+from .encoder import upper
 
 
 class WatchError(RedisError):
@@ -92,7 +93,7 @@ class _Tx:
         self._queued.append(x)
         return x
 
-    # the core client's own commands (send.py), with the same argument shapes
+    # the core client's own commands (client.py), with the same argument shapes
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
             pxat=None):
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
@@ -115,9 +116,9 @@ class _Tx:
         if not args:
             raise ValueError("command() needs at least the command name")
         _refuse(args)
-        if _upper(args[0]) in _NOT_QUEUED:
+        if upper(args[0]) in _NOT_QUEUED:
             raise ValueError("%s cannot be queued in a transaction: the with block sends MULTI/EXEC, and "
-                             "client.watch() goes before it" % _upper(args[0]).decode())
+                             "client.watch() goes before it" % upper(args[0]).decode())
         return self._cmd(None, args)
 
     # ---- sending and resolving ---------------------------------------------------------------------------------
