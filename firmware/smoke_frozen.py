@@ -46,7 +46,7 @@ finally:
 if microredis is not None:
     print("info microredis.__version__:", getattr(microredis, "__version__", "(none)"))
     # every submodule that is frozen must import; a missing one is only reported
-    for sub in ("errors", "resp", "build", "encoder", "clock", "ticks", "net", "transport", "net_mp", "net_sock",
+    for sub in ("errors", "resp", "encoder", "clock", "ticks", "net", "transport", "net_mp", "net_sock",
                 "tlsctx", "connection", "credentials", "url", "client", "commands", "pubsub"):
         full = "microredis." + sub
         try:

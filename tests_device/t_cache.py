@@ -6,7 +6,7 @@ from tinytest import eq, ok, raises, skip, allocs, sleep_ms, IS_MICROPYTHON
 from devkit import handler, admin, counting
 import microredis as mr
 from microredis.cache import Cache
-from microredis.build import Push
+from microredis.resp import Push
 
 P = b"t_cache:"
 

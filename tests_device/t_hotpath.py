@@ -1,4 +1,4 @@
-# The core client's hot path (client.py _put_fast and _fast): commands written straight into the send buffer
+# The core client's hot path (client.py _put_fast, resp.py fast): commands written straight into the send buffer
 # and simple replies read straight from the receive buffer must give exactly what the general encoder and the
 # reader's scanner give, at every size boundary, and with the server's bytes in whatever chunks a TCP stack delivers
 # them. In-process fake transports; plain MicroPython, runs under CPython.

@@ -1,4 +1,4 @@
-"""The core client's read path (client.py _fast/_consume and the reader's scanner), differentially: a real
+"""The core client's read path (resp.py fast/_consume and the reader's scanner), differentially: a real
 redis-server's reply stream, synthetic replies of every shape, and pub/sub streams, replayed through an in-process
 transport (tests_device/devkit.py Chunks) split at random points, must give every future exactly what the unsplit
 stream gives it (and the unsplit replay is checked against what the commands did). CPython only (hypothesis); the

@@ -204,7 +204,7 @@ class P:
 for i in range(1260):
  setattr(P,'_pad%d'%i,None)
 P=None
-import microredis.build, microredis.resp, microredis.client
+import microredis.resp, microredis.client
 gc.collect()
 b=gc.mem_alloc()
 import microredis, microredis.errors, microredis.clock, microredis.encoder, microredis.net, microredis.transport

@@ -11,7 +11,7 @@ LIB = REPO / "lib" / "microredis"
 
 # the core and its lazily loaded helpers; the catalogue mixins (commands.py, sets_streams.py) are meant to need
 # only `_cmd`, and the optional modules' classes are not bases of the core's
-CORE = ("__init__", "errors", "clock", "ticks", "encoder", "build", "resp", "client", "net",
+CORE = ("__init__", "errors", "clock", "ticks", "encoder", "resp", "client", "net",
         "transport", "net_mp", "net_sock", "connection", "rare", "setopts", "tlsctx", "url", "credentials")
 
 

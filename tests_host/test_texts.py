@@ -40,10 +40,10 @@ def test_every_text_formats_with_its_values():
 
 
 def test_reader_error_numbers_match_rare():
-    # resp.py, build.py and bigint.py name Reader._bad()'s problems with _E_ constants whose comment is the text
+    # resp.py and bigint.py name Reader._bad()'s problems with _E_ constants whose comment is the text
     # rare.py gives for that number (the two made from the reply are None there)
     seen = {}
-    for name in ("resp", "build", "bigint"):
+    for name in ("resp", "bigint"):
         src = _sources()[name]
         consts = {c: (int(n), t) for c, n, t in re.findall(r"^(_E_\w+) = const\((\d+)\)  # (.+)$", src, re.M)}
         for c, (n, t) in consts.items():

@@ -43,7 +43,7 @@ LIB = os.path.join(REPO, "lib", "microredis")
 
 # package file -> modules of lib/microredis/ (without .py), in install order
 PACKAGES = {
-    "package.json": ["__init__", "errors", "resp", "build", "bigint", "encoder", "clock", "ticks", "net", "transport",
+    "package.json": ["__init__", "errors", "resp", "bigint", "encoder", "clock", "ticks", "net", "transport",
                      "net_mp", "net_sock", "tlsctx", "client", "rare", "texts", "setopts",
                      "connection", "credentials", "url", "commands", "sets_streams", "xgroups"],
     "package-pubsub.json": ["pubsub", "msginto"],

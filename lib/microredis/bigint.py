@@ -7,7 +7,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-_E_INTEGER = const(11)  # invalid integer (Reader._bad(), as in build.py)
+_E_INTEGER = const(11)  # invalid integer (Reader._bad(), as in resp.py)
 _BIG_CHUNK = const(4000)  # digits per int() call: CPython refuses str->int beyond 4300 digits
 
 

@@ -85,7 +85,7 @@ def _arrived(c):
     if c._conn is None:
         return False
     r = c._reader
-    if r._start != r.wpos:
+    if r.rpos != r.wpos:
         return True
     return c._recv(0)
 

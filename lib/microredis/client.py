@@ -18,7 +18,7 @@ except ImportError:  # CPython
 
 from .errors import TimeoutError, InvalidFuture, MemoryFull, ProtocolError, RedisError, ConnectionError, text
 from .encoder import check, upper
-from .resp import NEED_DATA, Push, copy
+from .resp import NEED_DATA, Push, fast, SLOW as _SLOW, OK as _OK, OK_STR as _OK_STR
 
 # Future states
 _FREE = const(0)  # in the pool (or waited: its value was handed over)
@@ -496,23 +496,6 @@ def _refuse(args):
 _CUT = ProtocolError("the conversion of this reply was interrupted")
 
 
-_OK = b"OK"  # +OK as _fast_ok gives it: _resolve knows these two objects
-_OK_STR = "OK"
-_SLOW = object()  # _fast(): the next frame is not a complete simple reply; the reader's scanner takes it
-
-
-def _digits(buf, p, e):
-    # buf[p:e] as a non-negative int of at most 9 digits (a small int on every board); -1 otherwise
-    if e <= p or e - p > 9:
-        return -1
-    v = 0
-    while p < e:
-        c = buf[p] - 48
-        if c < 0 or c > 9:
-            return -1
-        v = v * 10 + c
-        p += 1
-    return v
 
 
 def _pubsub():
@@ -564,12 +547,12 @@ def _read_failed(c, kind):
 
 def _step(c, f):
     # one frame for wait(f), or one receive: a simple reply straight from the buffer, else the reader's scanner
-    v = _fast(c)
+    v = fast(c._reader, c._into[c._head] if c._pending else None)
     if v is NEED_DATA:  # nothing buffered: receive, then parse what came
         if not _fill(c, _remaining(c, _slot_of(c, f))):
             _check_deadline(c, f)
             return
-        v = _fast(c)
+        v = fast(c._reader, c._into[c._head] if c._pending else None)
     if v is not _SLOW:
         if v is NEED_DATA:
             return
@@ -579,10 +562,10 @@ def _step(c, f):
                 _drain(c)
             return
     else:
-        p = c._reader._start
+        p = c._reader.rpos
         v = c._get()
         if v is NEED_DATA:
-            if c._reader._start != p:
+            if c._reader.rpos != p:
                 return  # a frame was consumed (a dropped push): look at the buffer again before receiving
             _check_deadline(c, f)  # a reply trickling in keeps its deadline
             if not _fill(c, _remaining(c, _slot_of(c, f))):
@@ -598,7 +581,7 @@ def _drain(c):
     # slot stops it: its buffer is written only once a wait() reaches its reply (the same buffer may serve the
     # next command too).
     while c._pending and c._into[c._head] is None:
-        v = _fast(c)
+        v = fast(c._reader, None)
         if v is _SLOW or v is NEED_DATA:
             return
         _resolve(c, c._head, v)
@@ -609,7 +592,7 @@ def _after_push(c, f):
     # socket, a passed deadline fails the wait (checked only if f is still pending: a push_handler may have waited
     # it)
     r = c._reader
-    if f._state == _PENDING and r._start == r.wpos and _remaining(c, _slot_of(c, f)) == 0:
+    if f._state == _PENDING and r.rpos == r.wpos and _remaining(c, _slot_of(c, f)) == 0:
         _check_deadline(c, f)
 
 
@@ -633,99 +616,6 @@ def _slot_of(c, f):
             return i
         k += 1
     return c._head
-
-
-def _fast(c):
-    # a value, NEED_DATA (nothing buffered, the reader is idle) or _SLOW
-    r = c._reader
-    p = r._start
-    if r._scanned != p or r._ilen >= 0 or r._skip or r._pend is not None:
-        return _SLOW
-    if p == r.wpos:
-        return NEED_DATA
-    e = r.buf.find(b"\r\n", p + 1, r.wpos)
-    if e < 0:
-        return _SLOW
-    t = r.buf[p]
-    if t == 36:  # $
-        return _fast_bulk(c, p, e)
-    if c._pending and c._into[c._head] is not None:
-        return _SLOW  # anything but a string is no answer to get_into(): the slow path says so
-    if t == 43:  # +
-        return _fast_ok(c, p, e)
-    if t == 58:  # :
-        return _fast_int(c, p, e)
-    return _SLOW
-
-
-def _fast_ok(c, p, e):
-    buf = c._reader.buf
-    if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
-        _consume(c, e + 2)
-        return _OK_STR if c._reader.decode else _OK
-    return _SLOW
-
-
-def _fast_int(c, p, e):
-    buf = c._reader.buf
-    neg = buf[p + 1] == 45
-    v = _digits(buf, p + 2 if neg else p + 1, e)
-    if v < 0:
-        return _SLOW  # long, malformed or empty: the scanner decides
-    _consume(c, e + 2)
-    return -v if neg else v
-
-
-def _fast_bulk(c, p, e):
-    n = _digits(c._reader.buf, p + 1, e)
-    if n < 0:
-        if e == p + 3 and c._reader.buf[p + 1] == 45 and c._reader.buf[p + 2] == 49:  # $-1: nil
-            _consume(c, e + 2)
-            return None
-        return _SLOW
-    p = e + 4 + n  # where the frame ends
-    if p > c._reader.wpos or c._reader.buf[p - 2] != 13 or c._reader.buf[p - 1] != 10:
-        return _SLOW
-    if c._pending and c._into[c._head] is not None:
-        return _fast_into(c, e + 2, n, p)
-    if c._reader.decode:
-        return _SLOW
-    n = _bytes(_buffer_view(c)[e + 2:p - 2])
-    _consume(c, p)
-    return n
-
-
-def _fast_into(c, a, n, end):
-    dest = c._into[c._head]
-    if n > _len(dest):
-        return _SLOW  # the scanner discards it and raises MemoryFull
-    copy(dest, 0, c._reader.buf, a, n)
-    _consume(c, end)
-    return n
-
-
-def _buffer_view(c):
-    # a memoryview of the receive buffer, made once (a slice of it, then bytes(), copies a value with the
-    # fewest allocations); a buffer grown for one large reply is viewed for that reply only
-    r = c._reader
-    v = c._view
-    if v is None or _len(r.buf) != r.params.buffer_size:
-        v = _memoryview(r.buf)
-        if _len(r.buf) == r.params.buffer_size:
-            c._view = v
-    return v
-
-
-def _consume(c, end):
-    # what the reader does once it has taken a frame; with everything consumed the next receive starts at 0
-    # (no slice, so no allocation), as Reader.space() would arrange
-    r = c._reader
-    r._need = 0
-    r._searched = 0  # the scanner's search hint belongs to the line just taken
-    if end == r.wpos and _len(r.buf) == r.params.buffer_size:
-        r._start = r._scanned = r.wpos = 0
-    else:
-        r._start = r._scanned = end
 
 
 def _fill(c, ms):
@@ -848,7 +738,6 @@ class CoreClient:
         self._mark = 0
         self._mark_flushes = 0
         self._sub_ping = False  # a PING the subscription sends in RESP2 subscribed mode (_begin)
-        self._view = None  # memoryview of the reader's buffer, for get() values (see _buffer_view)
         self._dropped = None  # the error the futures got when a read broke the connection (Future.wait)
         self.unwaited_errors = 0  # error replies read for futures nobody has waited (yet)
         self.last_unwaited_error = None
@@ -940,7 +829,7 @@ class CoreClient:
                     _drain(self)
                 return True
             r = self._reader
-            if r._start == r.wpos and self._pending:
+            if r.rpos == r.wpos and self._pending:
                 # an out-of-band frame and nothing else buffered: pushes that keep coming must not keep ready()
                 # reading, nor stretch the deadline of close() or of a full ring
                 if limit is not None:
@@ -964,30 +853,21 @@ class CoreClient:
         # A frame from what is buffered, or NEED_DATA. A frame dropped on the way (an oversized or undecodable
         # push) does not end the look: a reply buffered behind it is taken before anything is received.
         while True:
-            v = _fast(self)
+            v = fast(self._reader, self._into[self._head] if self._pending else None)
             if v is not _SLOW:
                 return v
-            p = self._reader._start
+            p = self._reader.rpos
             v = self._get()
-            if v is not NEED_DATA or self._reader._start == p:
+            if v is not NEED_DATA or self._reader.rpos == p:
                 return v
 
-    # ---- the fast path: +OK, :n, $n and nil replies read in place --------------------------------------------
-    # It reads the reader's documented buffer fields (buf, wpos, _start of the unread data, _scanned position,
-    # _skip, _ilen, _pend) and only when the reader is between frames; it consumes a frame as the reader would
-    # (_consume). Everything else (errors, aggregates, pushes, frames not yet complete) is left to the scanner.
+    # ---- a frame the fast path (resp.fast: +OK, :n, $n and nil read in place) leaves to the reader's scanner ----
     def _get(self):
         r = self._reader
         dest = None
         if self._pending:
             dest = self._into[self._head]
-            if dest is not None and not getattr(r, "_skip", True):
-                # A get_into() value that does not fit is discarded with MemoryFull; older readers leave
-                # skipped_type as it was (62 after a dropped push), so clear it: only a skip that begins now sets it
-                r.skipped_type = 0
-            if dest is not None and r._ilen < 0:
-                r._ipos = -1  # a copy that completes sets it to the length: tells a copied value from an integer
-        p = r._start  # where the frame starts: its type byte tells a push from a reply if it cannot be built
+        p = r.rpos  # where the frame starts: its type byte tells a push from a reply if it cannot be built
         if dest is not None and p < r.wpos and r.buf[p] == 62:
             dest = None  # a push ahead of a get_into() reply is built whole for push_handler, not copied or dropped
         try:
@@ -1003,8 +883,9 @@ class CoreClient:
             return e
         except ProtocolError as e:
             from .rare import in_step, unbuilt
-            if r._start != p and in_step(e):
-                return unbuilt(self, e, p)  # older readers raise this after consuming the frame
+            if r.rpos != p and in_step(e):
+                e = unbuilt(self, e, p)  # older readers raise this after consuming the frame
+                return NEED_DATA if e is None else e
             self._broken(e, None)
             raise
         except BaseException as e:
@@ -1013,13 +894,14 @@ class CoreClient:
             self._broken(e if isinstance(e, RedisError) else ProtocolError("reply could not be read: %r" % e), None)
             raise
         if dest is not None and v is not None and v is not NEED_DATA and not isinstance(v, Exception) and \
-                (type(v) is not int or r._ipos != v):
+                not r.copied(v):
             # get_into() gives a length (what was copied) or None; any other reply was copied nowhere
             from .rare import failed
             v = failed(v, None, None, None)
         if type(v) is ProtocolError:
             from .rare import unbuilt
-            return unbuilt(self, v, p)
+            v = unbuilt(self, v, p)
+            return NEED_DATA if v is None else v
         return v
 
     def _recv(self, ms):

@@ -2,7 +2,7 @@
 without building it (loaded by the first receive_into(), so a subscriber that uses receive() never pays for it)."""
 
 from .errors import MemoryFull, ProtocolError
-from .build import NEED_DATA, copy
+from .resp import NEED_DATA, copy
 
 
 def next_msg(c, ms, dest, chan):
@@ -15,23 +15,24 @@ def next_msg(c, ms, dest, chan):
 
 def _parse_msg(c, dest, chan):
     while True:  # as CoreClient._parse(): a frame dropped on the way does not end the look
-        p = c._reader._start
+        p = c._reader.rpos
         v = _get_msg(c, dest, chan)
-        if v is not NEED_DATA or c._reader._start == p:
+        if v is not NEED_DATA or c._reader.rpos == p:
             return v
 
 
 def _get_msg(c, dest, chan):
     r = c._reader
-    p = r._start
+    p = r.rpos
     try:
         v = gets_msg_into(r, dest, chan, c._sub._KINDS)
     except MemoryFull:
         raise  # a message that does not fit: discarded, the reader is in step
     except ProtocolError as e:
         from .rare import in_step, unbuilt
-        if r._start != p and in_step(e):
-            return unbuilt(c, e, p)
+        if r.rpos != p and in_step(e):
+            e = unbuilt(c, e, p)
+            return NEED_DATA if e is None else e
         c._broken(e, None)
         raise
     except BaseException as e:
@@ -39,7 +40,8 @@ def _get_msg(c, dest, chan):
         raise
     if type(v) is ProtocolError:
         from .rare import unbuilt
-        return unbuilt(c, v, p)
+        v = unbuilt(c, v, p)
+        return NEED_DATA if v is None else v
     return v
 
 
@@ -68,7 +70,7 @@ def _bulk_at(r, buf, p, end):
 
 def _msg(r, dest, chan, kinds):
     buf = r.buf
-    p = r._start
+    p = r.rpos
     end = r._scanned
     t = buf[p]
     if t != 62 and t != 42:  # > or *
@@ -101,7 +103,7 @@ def _msg(r, dest, chan, kinds):
     if q < 0:
         return -1
     k = r._bulk_len
-    r._start = end
+    r.rpos = end
     if k > len(dest):
         r.skipped_type = t
         raise MemoryFull("message of %d bytes does not fit the %d-byte buffer" % (k, len(dest)))

@@ -4,7 +4,6 @@ text, frames consumed but not built, the commands command() refuses, the reader'
 
 from .errors import AuthenticationError, ConnectionError, NoPermissionError, ProtocolError, RedisError, reply_error, \
     text
-from .build import NEED_DATA
 
 
 
@@ -49,11 +48,12 @@ def failed(v, nm, key, e):
 
 def unbuilt(c, e, p):
     # A frame was consumed but could not be built (e.g. not UTF-8 with decode_responses): the error is the
-    # reply of the oldest slot, unless the frame was a push, which is dropped like an oversized one
+    # reply of the oldest slot, unless the frame was a push, which is dropped like an oversized one (None: the
+    # caller reads on; resp.py's NEED_DATA is not imported here, which would be an import cycle resp -> rare -> resp)
     t = c._reader.buf[p]
     if t == 62 or (c._resp2_subscribed and t == 42):
         push_dropped(c)
-        return NEED_DATA
+        return None
     return e
 
 
@@ -89,7 +89,7 @@ def refuse(name):
     raise ValueError("%s cannot go through command(): %s" % (name.decode(), why))
 
 
-# Reader._bad(what, ...)'s texts, by the number resp.py and build.py give (their _E_ constants name them; the
+# Reader._bad(what, ...)'s texts, by the number resp.py gives (their _E_ constants name them; the
 # nesting and type byte texts are made below)
 _BAD = (
     None,
@@ -195,7 +195,7 @@ def refused(c):
     # what is there came from this server.
     r = c._reader
     buf = r.buf
-    if c._resolved_count or r._start or buf[0] != 45:  # 45: "-", an error line
+    if c._resolved_count or r.rpos or buf[0] != 45:  # 45: "-", an error line
         return None
     i = buf.find(b"\r\n")
     if i < 2:

@@ -1,4 +1,4 @@
-"""Sans-IO RESP2/RESP3 reader: bytes in, Python values out, inside a fixed memory budget."""
+"""Sans-IO RESP2/RESP3 reader: bytes in, Python values out, inside a fixed memory budget (scan and build passes)."""
 # No socket, select, ssl or time here: the connection layer owns I/O and feeds this module.
 # Parsing is in two passes over one receive buffer. A resumable *scan* finds where a reply ends (so a reply that
 # trickles in byte by byte is not re-parsed from the start), then a *build* pass turns it into values. Both walk
@@ -10,8 +10,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import MemoryFull, ProtocolError, text
-from .build import _build, Push, NEED_DATA, _NOKEY, copy  # noqa: F401 (re-exported)
+from .errors import MemoryFull, ProtocolError, reply_error, text
 
 MAX_DEPTH = const(32)  # nesting limit of aggregates; deeper input raises ProtocolError
 _MAX_HEADER = const(40)  # a length/count line longer than this is malformed, not "incomplete"
@@ -39,7 +38,7 @@ _DOT = const(46)  # .
 _QMARK = const(63)  # ?
 
 # What Reader._bad(what, ...) reports, as a number: rare.py words it (a sentence here would be a string object
-# on every board's heap, a key one more interned name); resp.py has 1-10, build.py 11-19.
+# on every board's heap, a key one more interned name); the scan has 1-10, the build pass 11-19.
 _E_LENGTH = const(1)  # invalid length
 _E_COUNT = const(2)  # invalid count
 _E_LINE = const(3)  # line too long or missing CRLF
@@ -50,6 +49,311 @@ _E_VERBATIM4 = const(7)  # verbatim string shorter than its format
 _E_AGG_END = const(8)  # unexpected end of streamed aggregate
 _E_TYPE_BYTE = const(9)  # unknown type byte
 _E_NESTING = const(10)  # nesting deeper than MAX_DEPTH
+
+# ---- the build pass: turns one complete, already scanned reply into Python values ------------------------
+# Plain functions of the Reader `r` below, whose state they read (buf, decode, want_attributes, attributes, _bad_utf8,
+# the _containers/_bkey and _counts/_kind stacks, _len(), _bad()). The scan has validated structure and lengths, so
+# this pass walks the reply once, with an explicit stack (no recursion), and checks the contents of each value.
+# Reader._bad()'s problems found while building (rare.py words them)
+_E_INTEGER = const(11)  # invalid integer
+_E_VERBATIM = const(12)  # verbatim string without format
+_E_NULL = const(13)  # invalid null
+_E_BOOLEAN = const(14)  # invalid boolean
+_E_DOUBLE = const(15)  # invalid double
+_E_MAP_END = const(16)  # streamed map ended after a key
+_E_MAP_KEY = const(17)  # map key is a map
+_E_TRAILING = const(18)  # trailing data inside reply
+_E_EARLY = const(19)  # reply ended early
+
+_COPY_LOOP = const(128)  # copies up to this size go byte by byte: slower, but allocate nothing
+
+# Simple strings returned as constants, so the most common replies allocate nothing.
+_INTERNED = (b"OK", b"PONG", b"QUEUED")
+_INTERNED_STR = ("OK", "PONG", "QUEUED")
+
+
+class _NeedData:
+    def __repr__(self):
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()  # gets() result when the next reply is incomplete (None and False are real replies)
+_NOKEY = _NeedData()  # marks "no map key pending" in the build stack
+
+
+class Push(list):
+    """A RESP3 out-of-band push frame (`>`), e.g. a pub/sub message or a tracking invalidation."""
+
+
+
+def copy(dest, di, src, si, k):
+    # dest[di:di+k] = src[si:si+k] without allocating for small k (a slice load would allocate)
+    if k <= _COPY_LOOP:
+        j = 0
+        while j < k:
+            dest[di + j] = src[si + j]
+            j += 1
+    else:
+        dest[di:di + k] = memoryview(src)[si:si + k]
+
+
+_FLOAT_CHARS = b"0123456789+-.eainf"  # of a lowercased double: float() alone would take "_", spaces, "infinity"
+
+
+def _int(r, buf, start, p, eol):
+    neg = False
+    if p < eol and buf[p] == _MINUS:
+        neg = True
+        p += 1
+    elif p < eol and buf[p] == _PLUS:
+        p += 1
+    if p >= eol:
+        raise r._bad(_E_INTEGER, buf, start, p)
+    v = 0
+    n = eol - p
+    if n <= 18:
+        while p < eol:
+            c = buf[p] - 48
+            if c < 0 or c > 9:
+                raise r._bad(_E_INTEGER, buf, start, p)
+            v = v * 10 + c
+            p += 1
+    else:
+        from .bigint import big  # more than 18 digits (RESP3 big numbers): loaded only then
+        v = big(r, buf, start, p, eol)
+    return -v if neg else v
+
+
+def _str(r, buf, a, b):
+    v = bytes(buf[a:b])
+    if r.decode:
+        try:
+            return v.decode()
+        except UnicodeError:
+            r._bad_utf8 = True  # the whole reply becomes a returned ProtocolError once built
+    return v
+
+
+def _simple(r, buf, p, eol):
+    n = eol - p
+    for i in range(3):  # len(_INTERNED)
+        c = _INTERNED[i]
+        if n == len(c) and buf.startswith(c, p):
+            return _INTERNED_STR[i] if r.decode else c
+    return _str(r, buf, p, eol)
+
+
+def _error(buf, a, b):
+    # invalid UTF-8 bytes become U+FFFD so `.code` stays a clean word (MicroPython's decode() has no
+    # errors="replace")
+    v = bytes(buf[a:b])
+    out = ""
+    i = 0
+    while i < len(v):
+        n = len(v) - i
+        while n:
+            try:
+                out += v[i:i + n].decode()
+                break
+            except UnicodeError:
+                n -= 1 if n < 5 else n - 4  # the whole rest, else the longest valid prefix of at most 4 bytes
+        if n == 0:
+            out += "\ufffd"
+            n = 1
+        i += n
+    return reply_error(out)
+
+
+def _build(r, p, end):
+    # Returns the reply's value; a ProtocolError instance (returned) if decode=True met a non-UTF-8 value;
+    # _NOKEY if buf[p:end] held only attributes (gets_into builds those before copying the value after them).
+    buf = r.buf
+    t = buf[p]
+    # the most common replies, alone at the top: no stacks, no second search for the end of the line
+    if t == _COLON:
+        return _int(r, buf, p, p + 1, end - 2)
+    if t == _PLUS and end - p == 5 and buf[p + 1] == 79 and buf[p + 2] == 75:
+        return "OK" if r.decode else b"OK"
+    start = p
+    bc = r._containers
+    bn = r._counts  # the scan is done with these until this reply is built
+    bk = r._kind
+    bkey = r._bkey
+    depth = 0
+    sk = False  # inside a skipped attribute: checked, never built (updated as levels open and close)
+    while p < end:
+        t = buf[p]
+        eol = buf.find(b"\r\n", p + 1, end)
+        q = eol + 2
+        if t == _PLUS:
+            v = None if sk else _simple(r, buf, p + 1, eol)
+        elif t == _COLON or t == _LPAREN:
+            v = _int(r, buf, start, p + 1, eol)
+        elif t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
+            c = buf[p + 1]
+            if c == _MINUS:
+                v = None
+            elif c == _QMARK:
+                bc[depth] = None if sk else bytearray()
+                bn[depth] = -1
+                bk[depth] = _DOLLAR
+                depth += 1
+                p = q
+                continue
+            else:
+                n = r._len(buf, start, p + 1, eol)
+                q = eol + 4 + n
+                if t == _DOLLAR:
+                    v = None if sk else _str(r, buf, eol + 2, eol + 2 + n)
+                elif t == _SEMI:
+                    if n:
+                        if not sk:
+                            bc[depth - 1].extend(memoryview(buf)[eol + 2:eol + 2 + n])
+                        p = q
+                        continue
+                    q = eol + 2  # ";0" ends the stream and carries no payload
+                    depth -= 1
+                    v = _close(r, depth)
+                elif t == _EQUAL:
+                    if buf[eol + 5] != _COLON:
+                        raise r._bad(_E_VERBATIM, buf, start, eol + 2)
+                    v = None if sk else _str(r, buf, eol + 6, eol + 2 + n)
+                else:
+                    v = None if sk else _error(buf, eol + 2, eol + 2 + n)
+        elif t == _MINUS:
+            v = None if sk else _error(buf, p + 1, eol)
+        elif t == _UNDER:
+            if eol != p + 1:
+                raise r._bad(_E_NULL, buf, start, p)
+            v = None
+        elif t == _HASH:
+            c = buf[p + 1]
+            if eol != p + 2 or (c != 116 and c != 102):
+                raise r._bad(_E_BOOLEAN, buf, start, p)
+            v = c == 116
+        elif t == _COMMA:
+            v = bytes(buf[p + 1:eol]).lower()  # inf, nan in any case, as hiredis reads them
+            for c in v:
+                if c not in _FLOAT_CHARS:
+                    v = b"?"  # float() fails below
+            try:
+                v = float(v)
+            except ValueError:
+                raise r._bad(_E_DOUBLE, buf, start, p + 1)
+        elif t == _DOT:
+            depth -= 1
+            if bkey[depth] is not _NOKEY and bk[depth] == _PCT:
+                raise r._bad(_E_MAP_END, buf, start, p)
+            v = _close(r, depth)
+            sk = depth and bc[depth - 1] is None
+        else:  # aggregate header (validated by the scan)
+            n = r._len(buf, start, p + 1, eol)
+            if n == -1:
+                v = None
+            else:
+                # c None: skipped (an attribute nobody asked for, or inside one). k NEED_DATA: part of a map key
+                # (a list level's unused key slot marks it; it becomes a tuple so the key is hashable; a map
+                # there cannot be)
+                k = _NOKEY
+                if sk or (t == _PIPE and not r.want_attributes):
+                    c = None
+                elif t == _PIPE:
+                    c = {}
+                elif depth and (bkey[depth - 1] is NEED_DATA or (bkey[depth - 1] is _NOKEY and (
+                        bk[depth - 1] == _PCT or bk[depth - 1] == _PIPE))):
+                    if t == _PCT:
+                        raise r._bad(_E_MAP_KEY, buf, start, p)
+                    c = []
+                    k = NEED_DATA
+                elif t == _PCT:
+                    c = {}
+                elif t == _GT:
+                    c = Push()
+                else:
+                    c = []
+                if n > 0 and (t == _PCT or t == _PIPE):
+                    n *= 2
+                if n == 0:
+                    if t == _PIPE:
+                        p = q
+                        continue
+                    v = () if k is NEED_DATA else c
+                else:
+                    bc[depth] = c
+                    bn[depth] = -1 if n == -2 else n
+                    bk[depth] = t
+                    bkey[depth] = k
+                    depth += 1
+                    sk = c is None
+                    p = q
+                    continue
+        p = q
+        # add v to its parent; close every aggregate it completes
+        while True:
+            if depth == 0:
+                if p < end:
+                    raise r._bad(_E_TRAILING, buf, start, p)
+                if r.decode and r._bad_utf8:
+                    r._bad_utf8 = False
+                    r.attributes = None
+                    return ProtocolError(text("decode"))
+                return v
+            d = depth - 1
+            c = bc[d]
+            k = bk[d]
+            if k == _PCT or k == _PIPE:
+                if bkey[d] is _NOKEY:
+                    bkey[d] = v
+                else:
+                    if c is not None:
+                        c[bkey[d]] = v
+                    bkey[d] = _NOKEY
+            elif c is not None:
+                c.append(v)
+            n = bn[d]
+            if n < 0:
+                break
+            n -= 1
+            bn[d] = n
+            if n:
+                break
+            depth = d
+            v = _close(r, d)
+            sk = d and bc[d - 1] is None
+            if k == _PIPE:
+                break
+    if depth == 0:
+        return _NOKEY  # attributes only (the value after them is being copied by gets_into)
+    raise r._bad(_E_EARLY, buf, start, p)
+
+
+def _close(r, d):
+    c = r._containers[d]
+    if c is None:
+        return None  # skipped
+    r._containers[d] = None
+    k = r._kind[d]
+    if k == _DOLLAR:
+        c = bytes(c)
+        return _decode(r, c) if r.decode else c
+    if k == _PIPE:
+        if r.attributes is None:
+            r.attributes = c
+        else:
+            r.attributes.update(c)
+        return None
+    if r._bkey[d] is NEED_DATA:
+        return tuple(c)
+    return c
+
+
+def _decode(r, v):
+    try:
+        return v.decode()
+    except UnicodeError:
+        r._bad_utf8 = True
+        return v
+
 
 
 class MemoryParameters:
@@ -93,7 +397,7 @@ class Reader:
         self._base = bytearray(params.buffer_size)
         self.buf = self._base
         self.wpos = 0  # end of received data
-        self._start = 0  # start of the reply being scanned (everything before it is consumed)
+        self.rpos = 0  # start of the reply being scanned (everything before it is consumed); read-only outside
         self._scanned = 0  # scan position: end of the last complete element of that reply
         self._need = 0  # bytes the incomplete reply is known to need, so the buffer grows once, not by doubling
         self._depth = 0
@@ -117,6 +421,7 @@ class Reader:
         self.msg_kind = None  # gets_msg_into(): kind and channel length of the last message (set here: a new
         self.msg_clen = 0  # attribute created later would allocate)
         self._bulk_len = 0  # gets_msg_into() (rare.py): the length of the bulk string just parsed
+        self._view = None  # memoryview of the base buffer, made once, for the fast path's values (_fast_view)
         self._pend = None  # fed data that did not fit yet (kept by reference, not copied)
         self._pend_pos = 0  # how much of it has been moved into the buffer
         # build-pass stack, allocated once
@@ -134,11 +439,11 @@ class Reader:
     def space(self):
         """Free bytes at buf[wpos:], after compacting or growing; a transport then writes there and calls wrote()."""
         w = self.wpos
-        r = self._start
+        r = self.rpos
         if r == w:
             # Everything consumed: restart at 0 so a transport can readinto(buf) with no slice (no allocation).
             self._scanned = 0
-            self._start = 0
+            self.rpos = 0
             self.wpos = 0
             if self.buf is not self._base and self._ilen < 0:
                 self.buf = self._base  # give back a buffer grown for one large reply
@@ -151,7 +456,7 @@ class Reader:
             n = w - r
             buf[0:n] = buf[r:w]
             self._scanned -= r
-            self._start = 0
+            self.rpos = 0
             self.wpos = n
             return len(buf) - n
         size = len(buf) * 2
@@ -187,7 +492,7 @@ class Reader:
         # not space() when the buffer is full: feed() must not grow it for data that may be many whole replies
         # (the limit is per reply); gets() grows it through _pull() only for the one reply it is scanning
         w = self.wpos
-        r = self._start
+        r = self.rpos
         if r == w or (r and w == len(self.buf)):
             free = self.space()  # resets or compacts
             w = self.wpos
@@ -225,7 +530,7 @@ class Reader:
 
     def pending(self):
         """Bytes received but not yet returned as replies."""
-        n = self.wpos - self._start
+        n = self.wpos - self.rpos
         if self._pend is not None:
             n += len(self._pend) - self._pend_pos
         return n
@@ -241,8 +546,18 @@ class Reader:
     def gets_into(self, dest):
         """Like gets(), but a bulk-string reply ($n, streamed $?, or either after attributes) is copied into `dest`
         as it arrives, bypassing memory_limit, and its length is returned (None for nil). A value longer than `dest`
-        is discarded and raises MemoryFull with skipped_type 36 ("$"); the stream stays in sync."""
+        is discarded and raises MemoryFull with skipped_type 36 ("$"); the stream stays in sync. copied(v) tells a
+        length copied into dest from another reply that is an integer."""
+        if not self._skip:
+            self.skipped_type = 0  # only a skip that begins now sets it (62 may be left from a dropped push)
+        if self._ilen < 0:
+            self._ipos = -1  # a copy that completes sets it to the length: tells a copied value from an integer
         return self._get(dest)
+
+    def copied(self, v):
+        """True if v, what gets_into() just returned, is the length of a value copied into its dest (not an integer
+        reply or any other value)."""
+        return type(v) is int and self._ipos == v
 
     def _get(self, dest):
         while True:
@@ -258,10 +573,10 @@ class Reader:
                 return NEED_DATA
 
     def _take(self):
-        start = self._start
+        start = self.rpos
         end = self._scanned
         self._need = 0
-        self._start = end  # consumed before building, so a failing build cannot leave the stream half-read
+        self.rpos = end  # consumed before building, so a failing build cannot leave the stream half-read
         self.attributes = None
         self.skipped_type = 0
         return _build(self, start, end)
@@ -286,7 +601,7 @@ class Reader:
         return v
 
     def _scan(self, dest):
-        # True when buf[_start:_scanned] holds a whole reply, or when a gets_into copy has begun. In skip mode (a
+        # True when buf[rpos:_scanned] holds a whole reply, or when a gets_into copy has begun. In skip mode (a
         # reply past memory_limit) scanned bytes are discarded as they go, and MemoryFull is raised once the reply
         # has ended.
         buf = self.buf
@@ -296,12 +611,12 @@ class Reader:
         while True:
             s = self._scanned
             if self._skip:
-                self._start = s
+                self.rpos = s
                 dr = self._drop
                 if dr > 0:
                     if w - s < dr:
                         self._drop = dr - (w - s)
-                        self._start = self._scanned = w
+                        self.rpos = self._scanned = w
                         return False
                     e = s + dr
                     self._drop = 0
@@ -309,7 +624,7 @@ class Reader:
                     eol = buf.find(b"\r\n", s, w)
                     if eol < 0:
                         # keep a trailing CR: it may be half of the CRLF
-                        self._start = self._scanned = w - 1 if w > s and buf[w - 1] == _CR else w
+                        self.rpos = self._scanned = w - 1 if w > s and buf[w - 1] == _CR else w
                         return False
                     self._drop = 0
                     e = eol + 2
@@ -322,10 +637,10 @@ class Reader:
             if e < 0:
                 if e == -3:
                     return True
-                if not self._skip and (e == -2 or w - self._start >= self._limit):
+                if not self._skip and (e == -2 or w - self.rpos >= self._limit):
                     self._skip = True
                     # tells a discarded push from a discarded reply; past leading attributes, the value's type
-                    self.skipped_type = kind[0] if self._depth and kind[0] != _PIPE else buf[self._start]
+                    self.skipped_type = kind[0] if self._depth and kind[0] != _PIPE else buf[self.rpos]
                     continue
                 return False
             if e == 0:
@@ -337,7 +652,7 @@ class Reader:
                 if d == 0:
                     if self._skip:
                         self._skip = False
-                        self._start = e
+                        self.rpos = e
                         self._need = 0
                         if self.decode:
                             self._bad_utf8 = False
@@ -361,7 +676,7 @@ class Reader:
         # copy began. In skip mode bulk payloads and long lines are counted, not buffered.
         if s >= w:
             return -1
-        start = self._start
+        start = self.rpos
         t = buf[s]
         d = self._depth
         if d and kind[d - 1] == _DOLLAR and t != _SEMI:
@@ -420,7 +735,7 @@ class Reader:
                 self._ilen = n
                 self._ileft = n + 2
                 self._ipos = 0
-                self._start = self._scanned = eol + 2
+                self.rpos = self._scanned = eol + 2
                 if n < 0:  # streamed: chunk headers are read as the copy goes
                     self._searched = -1
                     self._ilen = self._ileft = 0
@@ -471,7 +786,7 @@ class Reader:
         # gets_into: move the bulk string's bytes from the receive buffer to the destination as they arrive.
         while True:
             buf = self.buf
-            s = self._start
+            s = self.rpos
             w = self.wpos
             left = self._ileft
             n = self._ilen
@@ -496,7 +811,7 @@ class Reader:
                     raise self._bad(_E_CRLF, buf, s, s)
                 s += 1
                 left -= 1
-            self._start = self._scanned = s
+            self.rpos = self._scanned = s
             self._ileft = left
             if left:
                 return NEED_DATA
@@ -513,7 +828,7 @@ class Reader:
             k = self._len(buf, s, s + 1, e)
             if k < 0:
                 raise self._bad(_E_LENGTH, buf, s, s + 1)
-            self._start = self._scanned = e + 2
+            self.rpos = self._scanned = e + 2
             if k == 0:
                 self._searched = 0
                 break
@@ -532,3 +847,112 @@ class Reader:
             self.attributes = None
             return ProtocolError(text("decode"))
         return n
+
+
+# ---- the fast path: +OK, :n, $n and nil replies read in place between frames ------------------------------------
+# The client's per-command read (client.py): plain functions of the Reader `r`, so no method lookup; only when the
+# reader is between frames; a frame is consumed as the scanner would (_consume). Everything else (errors,
+# aggregates, pushes, frames not yet complete) is left to gets().
+SLOW = object()  # fast(): the next frame is not a complete simple reply; gets() takes it
+OK = b"OK"  # +OK as fast() gives it: the client's resolve knows these two objects
+OK_STR = "OK"
+
+
+def fast(r, dest):
+    # The next frame as a value when it is a complete simple reply; NEED_DATA when nothing is buffered and the
+    # reader is idle; SLOW otherwise. dest: the get_into() buffer of the reply expected (None: none)
+    p = r.rpos
+    if r._scanned != p or r._ilen >= 0 or r._skip or r._pend is not None:
+        return SLOW
+    if p == r.wpos:
+        return NEED_DATA
+    e = r.buf.find(b"\r\n", p + 1, r.wpos)
+    if e < 0:
+        return SLOW
+    t = r.buf[p]
+    if t == _DOLLAR:
+        return _fast_bulk(r, p, e, dest)
+    if dest is not None:
+        return SLOW  # anything but a string is no answer to get_into(): gets() says so
+    if t == _PLUS:
+        return _fast_ok(r, p, e)
+    if t == _COLON:
+        return _fast_int(r, p, e)
+    return SLOW
+
+
+def _digits(buf, p, e):
+    # buf[p:e] as a non-negative int of at most 9 digits (a small int on every board); -1 otherwise
+    if e <= p or e - p > 9:
+        return -1
+    v = 0
+    while p < e:
+        c = buf[p] - 48
+        if c < 0 or c > 9:
+            return -1
+        v = v * 10 + c
+        p += 1
+    return v
+
+
+def _fast_ok(r, p, e):
+    buf = r.buf
+    if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
+        _consume(r, e + 2)
+        return OK_STR if r.decode else OK
+    return SLOW
+
+
+def _fast_int(r, p, e):
+    buf = r.buf
+    neg = buf[p + 1] == _MINUS
+    v = _digits(buf, p + 2 if neg else p + 1, e)
+    if v < 0:
+        return SLOW  # long, malformed or empty: the scanner decides
+    _consume(r, e + 2)
+    return -v if neg else v
+
+
+def _fast_bulk(r, p, e, dest):
+    n = _digits(r.buf, p + 1, e)
+    if n < 0:
+        if e == p + 3 and r.buf[p + 1] == _MINUS and r.buf[p + 2] == 49:  # $-1: nil
+            _consume(r, e + 2)
+            return None
+        return SLOW
+    p = e + 4 + n  # where the frame ends
+    if p > r.wpos or r.buf[p - 2] != _CR or r.buf[p - 1] != _LF:
+        return SLOW
+    if dest is not None:
+        if n > len(dest):
+            return SLOW  # the scanner discards it and raises MemoryFull
+        copy(dest, 0, r.buf, e + 2, n)
+        _consume(r, p)
+        return n
+    if r.decode:
+        return SLOW
+    n = bytes(_fast_view(r)[e + 2:p - 2])
+    _consume(r, p)
+    return n
+
+
+def _fast_view(r):
+    # a memoryview of the receive buffer, made once (a slice of it, then bytes(), copies a value with the fewest
+    # allocations); a buffer grown for one large reply is viewed for that reply only
+    v = r._view
+    if v is None or r.buf is not r._base:
+        v = memoryview(r.buf)
+        if r.buf is r._base:
+            r._view = v
+    return v
+
+
+def _consume(r, end):
+    # what the reader does once it has taken a frame; with everything consumed the next receive starts at 0 (no
+    # slice, so no allocation), as space() would arrange
+    r._need = 0
+    r._searched = 0  # the scanner's search hint belongs to the line just taken
+    if end == r.wpos and r.buf is r._base:
+        r.rpos = r._scanned = r.wpos = 0
+    else:
+        r.rpos = r._scanned = end

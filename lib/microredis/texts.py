@@ -100,7 +100,7 @@ TEXTS = {
     "partial": "node %s:%s gave a slot map that does not cover all 16384 slots (not adopted)",
     "refresh": "no cluster node gave a whole slot map (%d asked; last: %s)",
     "nodes": "more than 255 cluster node addresses met",
-    # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
+    # decode_responses=True met a value that is not UTF-8 (resp.py: the reply becomes this ProtocolError)
     "decode": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
 }
 

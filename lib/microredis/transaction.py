@@ -6,7 +6,7 @@ commands and EXEC go out in one write, and each queued command's result resolves
 
 from .errors import ConnectionError, InvalidFuture, ProtocolError, RedisError, ReplyError
 from .encoder import check
-from .build import Push
+from .resp import Push
 from .client import ok, _refuse
 from .encoder import upper
 
