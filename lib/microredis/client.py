@@ -762,6 +762,48 @@ class CoreClient:
         self._sub = sub
         self._resp2_subscribed = mode
 
+    def _owe_raw(self, n):
+        # (pubsub.py send_raw/read_raw) replies to send_raw() still unread; -1: unknown, so only a re-dial cleans up
+        self._raw_replies = n
+
+    # ---- what retry.py, retryon.py and sentinel.py change (docs/DESIGN.md "Owners and extension points") -----------
+    def _set_retry(self, p):
+        # the policy consulted before each claim, when the connection breaks and in wait() (None: none)
+        self._retry = p
+
+    def _rebind(self, conn, timeout_ms):
+        # the same client on a new connection: the ring starts empty; what the application set on it (push_handler,
+        # an open pipeline() block, the unwaited-error counts) is kept
+        ph = self.push_handler
+        batch = self._batch
+        pipe = self._pipe
+        ue = self.unwaited_errors
+        le = self.last_unwaited_error
+        type(self).__init__(self, conn, timeout_ms, self._clock)  # pyright: ignore[reportCallIssue]
+        self.push_handler = ph
+        self._batch = batch
+        self._pipe = pipe
+        self.unwaited_errors = ue
+        self.last_unwaited_error = le
+
+    def _idle_ms(self):
+        # ms since the last command went out (the newest resolved slot's send time; _touch() sets it)
+        i = self._head - 1
+        if i < 0:
+            i = self._cap - 1
+        return self._clock.ticks_diff(self._clock.ticks_ms(), self._sent[i])
+
+    def _touch(self, t):
+        # the last command went out at ticks t (a fresh connection: now; one that may have idled: long ago)
+        i = self._head - 1
+        if i < 0:
+            i = self._cap - 1
+        self._sent[i] = t
+
+    def _detach(self):
+        # forget the connection without reading or closing it (sentinel.py: a client borrowed for one ROLE)
+        self._conn = None
+
     def send_raw(self, value):
         """Write a command (a list of arguments) or raw protocol bytes; only when no future is pending."""
         _pubsub().send_raw(self, value)

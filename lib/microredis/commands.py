@@ -437,6 +437,10 @@ class MultiCommands:
         self._watching = None
         return self._cmd(ok, ("UNWATCH",))
 
+    def _watch_ended(self):
+        # (transaction.py) EXEC ends the watch, whatever it answers
+        self._watching = None
+
     def register_script(self, script):
         """A Script (scripts.py): script.run(keys, args) sends EVALSHA, and EVAL when the server lacks it."""
         return optional("scripts").Script(self, script)

@@ -674,7 +674,7 @@ def send_raw(client, value):
     # the cached socket carries replies no future accounts for: the next connect() dials again
     client._conn.ok = False
     n = client._raw_replies
-    client._raw_replies = n + 1 if known and n >= 0 else -1  # replies still to read; -1: unknown
+    client._owe_raw(n + 1 if known and n >= 0 else -1)  # replies still to read; -1: unknown
     e = client._encoder
     mark = e.n
     fl = e.flushes
@@ -692,7 +692,7 @@ def send_raw(client, value):
             client._broken(ProtocolError("a command failed half-sent: %r" % err), None)
         else:
             e.n = mark  # nothing left the buffer
-            client._raw_replies = n
+            client._owe_raw(n)
         raise err
 
 
@@ -707,5 +707,5 @@ def read_raw(client, timeout_ms):
         return None
     n = client._raw_replies
     if n > 0 and type(v) is not Push:
-        client._raw_replies = n - 1
+        client._owe_raw(n - 1)
     return v

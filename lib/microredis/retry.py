@@ -148,11 +148,11 @@ class Policy(Backoff):
     def attach(self, c, conn, fresh):
         # connect() handed out c: it may re-dial, and its idle time starts now (a reused connection may have sat
         # idle for long: the first command proves it)
-        c._retry = self
+        c._set_retry(self)
         self.client = c
         self.conn = conn
         clock = c._clock
-        c._sent[c._cap - 1] = clock.ticks_ms() if fresh or not self.hc else self._long_ago(clock)
+        c._touch(clock.ticks_ms() if fresh or not self.hc else self._long_ago(clock))
 
     def _long_ago(self, clock):
         t = clock.ticks_ms()
@@ -178,15 +178,11 @@ class Policy(Backoff):
 
     def _idle(self, c):
         # no command sent for longer than the interval (the last resolved slot holds when the last one went out)
-        i = c._head - 1
-        if i < 0:
-            i = c._cap - 1
-        clock = c._clock
-        return clock.ticks_diff(clock.ticks_ms(), c._sent[i]) > self.hc
+        return c._idle_ms() > self.hc
 
     def _check(self, c):
         # idle too long: a PING proves the socket before the command is written (so it is never lost half-sent)
-        c._retry = None  # the PING's own _begin must not check again
+        c._set_retry(None)  # the PING's own _begin must not check again
         try:
             f = c._begin(None, None, 0, True, b"PING", None)
             e = c._encoder
@@ -201,7 +197,7 @@ class Policy(Backoff):
         except RedisError:
             pass  # an error reply (NOAUTH after a server restart would have come as a lost connection): alive
         finally:
-            c._retry = self
+            c._set_retry(self)
         if c._conn is None:
             if not self.retry:
                 raise ConnectionError("health check failed (%s): the command was not sent; connect() again"
@@ -224,21 +220,11 @@ class Policy(Backoff):
             self._unpark(e)
             raise
         # the same Client, on the new connection; what the application set on it is kept
-        ph = c.push_handler
         sub = c._sub
-        batch = c._batch
-        pipe = c._pipe
-        ue = c.unwaited_errors
-        le = c.last_unwaited_error
-        type(c).__init__(c, new, h._timeout_ms, c._clock)  # pyright: ignore[reportCallIssue]
-        c.push_handler = ph
-        c._batch = batch
-        c._pipe = pipe
-        c.unwaited_errors = ue
-        c.last_unwaited_error = le
+        c._rebind(new, h._timeout_ms)
         new.client = c
         self.conn = new
-        c._sent[c._cap - 1] = c._clock.ticks_ms()
+        c._touch(c._clock.ticks_ms())
         if self.parked:
             from .retryon import resend
             resend(self, c)  # before the subscription: RESP2 subscribed mode would refuse them

@@ -79,7 +79,7 @@ def resend(p, c):
     p.parked = None
     p.once = []
     rp = c._retry
-    c._retry = None  # no health-check PING in between: the connection is new
+    c._set_retry(None)  # no health-check PING in between: the connection is new
     try:
         for q in parked:
             f = q[0]
@@ -99,7 +99,7 @@ def resend(p, c):
             e.arg(q[4])
             c._end(f)
     finally:
-        c._retry = rp
+        c._set_retry(rp)
         p.parked = parked  # those left pending on no connection (a send failed half-way) fail
         unpark(p, ConnectionError("re-sending the reads failed"))
 

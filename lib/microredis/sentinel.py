@@ -34,9 +34,7 @@ class Sentinel:
 
     def handler(self, protocol=3, fallback=False):
         """A ConnectionHandler for the master (configure it as usual: .auth(), .timeout(), ...)."""
-        h = SentinelHandler(self, protocol)
-        h._fallback = fallback
-        return h
+        return SentinelHandler(self, protocol, fallback)
 
     def master_address(self, stack=None, clock=None):
         """(host, port) of the master as the first sentinel that answers sees it; ConnectionError if none does."""
@@ -71,8 +69,9 @@ class Sentinel:
 
 
 class SentinelHandler(ConnectionHandler):
-    def __init__(self, sentinel, protocol=3):
+    def __init__(self, sentinel, protocol=3, fallback=False):
         ConnectionHandler.__init__(self, sentinel.sentinels[0], protocol)
+        self._fallback = fallback  # resp3(fallback=True)'s setting, which the constructor does not take
         self.sentinel = sentinel
         self.address = None  # pyright: ignore[reportAttributeAccessIssue]  the master's, once a dial has found it
 
@@ -92,7 +91,7 @@ class SentinelHandler(ConnectionHandler):
             self.disconnect()
             raise
         finally:
-            c._conn = None
+            c._detach()
         if role is not None and (type(role) is not list or not role or _s(role[0]) != "master"):
             self.disconnect()
             raise ConnectionError("%s:%s is not the master of %r (ROLE %s): the sentinels have not switched yet; "

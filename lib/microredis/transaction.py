@@ -132,7 +132,7 @@ class _Tx:
             return  # an empty transaction sends nothing
         watched = getattr(c, "_watching", None)  # the connection WATCH was sent on
         if watched is not None:
-            c._watching = None  # EXEC ends the watch (and so does a lost connection)
+            c._watch_ended()  # EXEC ends the watch (and so does a lost connection)
             if c._conn is watched and c._retry is not None:
                 try:
                     c._retry.before(c)  # retry.py: a health check's PING (or re-dial) now, not after MULTI is queued
