@@ -113,7 +113,7 @@ VERBS = {
     # connection, the subscription's routing, re-binding to a new connection (retry.py)
     "_cmd", "_begin", "_end", "_check", "_next", "_dispatch", "_read_one", "_broken", "_lost", "_subscribed",
     "_recv", "_parse", "_get", "_poll", "_push", "_claim_slow", "_rebind", "_set_retry", "_idle_ms", "_touch",
-    "_detach", "_owe_raw",
+    "_owe_raw",
     # MultiCommands (commands.py): EXEC ends a watch (transaction.py)
     "_watch_ended",
     # Subscription (pubsub.py): the body the sync and asyncio subscriptions share, and what the client hands it

@@ -800,10 +800,6 @@ class CoreClient:
             i = self._cap - 1
         self._sent[i] = t
 
-    def _detach(self):
-        # forget the connection without reading or closing it (sentinel.py: a client borrowed for one ROLE)
-        self._conn = None
-
     def send_raw(self, value):
         """Write a command (a list of arguments) or raw protocol bytes; only when no future is pending."""
         _pubsub().send_raw(self, value)

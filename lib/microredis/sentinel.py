@@ -91,7 +91,7 @@ class SentinelHandler(ConnectionHandler):
             self.disconnect()
             raise
         finally:
-            c._detach()
+            c.close()  # (nothing is pending: the connection is the handler's, not closed)
         if role is not None and (type(role) is not list or not role or _s(role[0]) != "master"):
             self.disconnect()
             raise ConnectionError("%s:%s is not the master of %r (ROLE %s): the sentinels have not switched yet; "
