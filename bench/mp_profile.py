@@ -21,7 +21,7 @@ VAL = b"21.50"
 SET3 = b"*3\r\n$3\r\nSET\r\n"
 OKR = b"+OK\r\n"
 MODULES = ("errors", "clock", "encoder", "resp", "client", "net", "net_mp",
-           "connection", "sets_streams", "commands", "pubsub", "asyncio", "aio", "aio_pubsub")
+           "connection", "commands", "pubsub", "asyncio", "aio", "aio_pubsub")
 
 ticks = time.ticks_us
 diff = time.ticks_diff

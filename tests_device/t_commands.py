@@ -1,4 +1,4 @@
-# The command catalogue (commands.py, sets_streams.py) against a real redis-server, under RESP3 and RESP2: redis-py
+# The command catalogue (commands.py and its groups, strings.py ... streams.py) against a real redis-server, under RESP3 and RESP2: redis-py
 # shapes and typed replies, options and argument types refused before anything is sent, blocking pops composed with
 # the client deadline, stream trimming. Plain MicroPython; runs under CPython too.
 from microredis import ReplyError

@@ -9,7 +9,7 @@ from conftest import REPO
 
 LIB = REPO / "lib" / "microredis"
 
-# the core and its lazily loaded helpers; the catalogue mixins (commands.py, sets_streams.py) are meant to need
+# the core and its lazily loaded helpers; the catalogue mixins (the group modules strings.py ... streams.py) are meant to need
 # only `_cmd`, and the optional modules' classes are not bases of the core's
 CORE = ("__init__", "errors", "clock", "ticks", "encoder", "resp", "client", "net",
         "transport", "net_mp", "net_sock", "connection", "rare", "setopts", "tlsctx", "url", "credentials")

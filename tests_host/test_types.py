@@ -130,7 +130,16 @@ def test_every_stub_name_exists_in_its_module(stub):
             cls = getattr(mod, node.name)
             for b in node.body:
                 if isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef)) and not b.name.startswith("_"):
-                    assert hasattr(cls, b.name), "%s.pyi: %s.%s is not in the module" % (stub, node.name, b.name)
+                    assert hasattr(cls, b.name) or _loads(cls, b.name), \
+                        "%s.pyi: %s.%s is not in the module" % (stub, node.name, b.name)
+
+
+def _loads(cls, name):
+    # a catalogue method not loaded yet: its group's module holds it (commands.Catalogue loads it on first use)
+    import microredis.commands as c
+    g = c._group(name) if isinstance(cls, type) and issubclass(cls, c.Catalogue) else None
+    return g is not None and any(hasattr(getattr(importlib.import_module("microredis." + g[0]), k), name)
+                                 for k in g[1])
 
 
 @pytest.mark.parametrize("stub", [p.stem for p in STUBS if p.stem != "__init__"])
@@ -174,7 +183,8 @@ def _declared_bases(cls):
     return out
 
 
-@pytest.mark.parametrize("module", ["commands", "sets_streams"])
+@pytest.mark.parametrize("module", ["commands", "cmdargs", "strings", "keyspace", "hashes", "lists", "server", "sets",
+                                    "zsets", "streams"])
 def test_the_catalogue_modules_import_nothing_from_the_platform(module):
     # these two switch reportAttributeAccessIssue off (their mixins call self._cmd): sound only while they use no
     # module of the platform, whose attributes that rule checks

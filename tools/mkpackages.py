@@ -45,7 +45,8 @@ LIB = os.path.join(REPO, "lib", "microredis")
 PACKAGES = {
     "package.json": ["__init__", "errors", "resp", "bigint", "encoder", "clock", "ticks", "net", "transport",
                      "net_mp", "net_sock", "tlsctx", "client", "rare", "texts", "setopts",
-                     "connection", "credentials", "url", "commands", "sets_streams", "xgroups"],
+                     "connection", "credentials", "url", "commands", "cmdargs", "strings", "keyspace", "hashes", "lists", "server", "sets", "zsets",
+                     "streams", "xgroups"],
     "package-pubsub.json": ["pubsub", "msginto"],
     "package-survival.json": ["outbox", "journal", "journal1", "idalloc", "backoff", "flash", "inbox", "sentinel",
                               "retry", "retryon", "noperm"],

@@ -29,7 +29,7 @@ Each figure is the median of --rounds processes (they agree to the byte in pract
 # Modules measured one by one, in an order where each one's own imports come before it (the ones that do not exist
 # in the tree being measured are skipped, so the same list serves before and after a refactor).
 ORDER = ["errors", "clock", "encoder", "resp", "client", "net", "transport", "net_mp",
-         "connection", "sets_streams", "commands"]
+         "connection", "commands"]
 
 # The programs run under micropython -c: kept tiny, because every name in them is a qstr too, and the qstr pool
 # grows in steps (a 3.5 KB pool at about 290 names, 7 KB at about 610) that a large harness would shift.

@@ -183,7 +183,8 @@ class Cache:
         cls = _type(client)  # a miss goes to the client class's own methods
         self._own_get = cls.get
         self._own_get_into = cls.get_into
-        self._own_hget = getattr(cls, "hget", None)  # the core client has no hget()
+        # the core client has no hget(); a Client's loads with its group (hasattr asks the instance, which loads it)
+        self._own_hget = getattr(cls, "hget", None) if hasattr(client, "hget") else None
         self._prev = client.push_handler  # the handler installed before the cache: every other push goes to it
         self._track(True)
         client._cache = self

@@ -12,8 +12,7 @@ from .errors import ConnectionError, InvalidFuture, RedisError, ReplyError, Time
 from .connection import ConnectionHandler
 from .client import CoreClient
 from .encoder import check
-from .commands import StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands
-from .sets_streams import SetCommands, SortedSetCommands, StreamCommands
+from .commands import Catalogue
 
 from .clock import sleep_ms as _sleep_ms  # time.sleep_ms where the port has it, else time.sleep
 
@@ -247,8 +246,7 @@ _INCR = 4
 _PUB = 5
 
 
-class ClusterClient(StringCommands, KeyCommands, HashCommands, ListCommands, ServerCommands, SetCommands,
-                    SortedSetCommands, StreamCommands):
+class ClusterClient(Catalogue):
     """The command catalogue of Client, each command sent to the primary that owns its key's slot."""
 
     def __init__(self, cluster):

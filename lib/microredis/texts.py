@@ -35,7 +35,7 @@ TEXTS = {
     "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
     "optional": "microredis.%s is not installed: install %s (mip) or copy %s.py",
     "_dispatch": "reply received with no command pending",
-    # the catalogue (commands.py, sets_streams.py): wrong arguments, and replies of an unexpected shape (a
+    # the catalogue (commands.py, cmdargs.py and the group modules): wrong arguments, and replies of an unexpected shape (a
     # conversion's TypeError, which the future's ProtocolError quotes)
     "_true": "a status reply was expected",
     "_two": "a 2-element array was expected",

@@ -13,7 +13,8 @@ except ImportError:  # CPython
         return x
 
 from .errors import text
-from .sets_streams import ok, to_bool, to_dict, _int, _need, _list, _entries
+from .client import ok
+from .cmdargs import to_bool, to_dict, _int, _need, _list, _entries
 
 _DAY_MS = const(86400000)  # as commands._DAY_MS: a longer BLOCK disables the client deadline (ticks_diff range)
 
