@@ -4,7 +4,7 @@ import os
 
 import cfg
 from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON, now_ms, since, sleep_ms
-from devkit import handler, count_calls
+from devkit import handler, count_calls, counting
 import microredis as mr
 
 P = b"t_outbox:"
@@ -789,6 +789,31 @@ def test_sharing_the_application_handler_keeps_the_session():
     eq(_calls(admin, b"xinfo") - xinfo, 2)
     eq(values(key), list(range(6)))
     admin.close()
+
+
+def test_a_cycle_is_one_write_and_one_read():
+    # the board's cycle: SET and PUBLISH queued in a pipeline() block and pump(0, c) inside it, so the XADD goes out
+    # with them: one write; pump() waits the XADD's reply, the last of the three, and the two before it are taken
+    # from the same read (the session started before the count: it is kept from cycle to cycle)
+    key = fresh(b"cycle")
+    h = handler()
+    c = h.connect(client=mr.CoreClient)
+    box = mr.Outbox(h, key)
+    box.add({b"i": -1})
+    eq(box.pump(0, c), 1)  # the session
+    w = counting(c)
+    n = 20
+    for i in range(n):
+        box.add({b"i": i})
+        with c.pipeline():
+            f1 = c.set(P + b"cycle:last", i)
+            f2 = c.publish(P + b"cycle", b"%d" % i)
+            eq(box.pump(0, c), 1)
+        eq((f1.wait(), f2.wait()), (True, 0))
+    eq(w.sends, n, "one write per cycle")
+    ok(w.recvs <= n + 2, "one read per cycle (%d reads for %d cycles)" % (w.recvs, n))
+    eq(values(key), list(range(-1, n)))
+    c.close()
 
 
 def test_pump_on_the_application_client_shares_one_connection():

@@ -3,7 +3,7 @@
 #   One handler and one connection, as boards/common/telemetry.py: retry() and health_check() and a 4 KB reply
 #   limit; a CoreClient that carries the commands, an mr.Outbox's XADDs (RAM, 64 readings, MAXLEN ~ 1000,
 #   pump(0, c)) and an mr.Inbox's reads of the stream cmd:<id> (group devices, next(0, c)). Per cycle: a reading
-#   into the outbox, pump(), SET <id>:temp EX 60 and PUBLISH <id> pipelined; every 10th cycle the program adds
+#   into the outbox, SET <id>:temp EX 60, PUBLISH <id> and pump() pipelined (one write); every 10th cycle the program adds
 #   "led on"/"led off" to cmd:<id> itself, takes it from the inbox and answers it as the board does: SET <id>:led,
 #   PUBLISH ack:<id>, done(). Other cycles poll the inbox (next(0)).
 #   Prints RESULT <held when set up> <held after CYCLES cycles> <readings delivered> <commands answered>: held =
@@ -43,10 +43,10 @@ held_setup = gc.mem_alloc() - base
 for seq in range(1, CYCLES + 1):
     t = "%.2f" % (20 + (seq % 50) / 10)
     box.add({"temp": t, "seq": seq})
-    box.pump(0, c)
-    with c.pipeline():
+    with c.pipeline():  # one write, one read (t_outbox: test_a_cycle_is_one_write_and_one_read)
         f1 = c.set("sensors:%s:temp" % DEV, t, ex=60)
         f2 = c.publish("sensors:" + DEV, '{"id":"%s","seq":%d,"temp":%s}' % (DEV, seq, t))
+        box.pump(0, c)
     f1.wait()
     f2.wait()
     if seq % 10 == 0:  # a command arrives: the board's answer is a SET of the state and an acknowledgement

@@ -75,10 +75,10 @@ class Telemetry:
         box.add({"temp": t, "seq": seq})  # never blocks; when the outbox is full the oldest reading goes
         self.stack = self.dev.network()  # Wi-Fi up (a bounded wait), or OSError
         c = self.client()
-        box.pump(0, c)  # on c, the one connection (never raises: box.last_error)
-        with c.pipeline():  # one write
+        with c.pipeline():  # one write: SET, PUBLISH and the outbox's XADDs; one read
             f1 = c.set("sensors:%s:temp" % self.id, t, ex=self.cfg["TTL_S"])
             f2 = c.publish("sensors:" + self.id, '{"id":"%s","seq":%d,"temp":%s}' % (self.id, seq, t))
+            box.pump(0, c)  # on c, the one connection (never raises: box.last_error)
         f1.wait()
         n = f2.wait()
         print("#%d %s C: %d subscriber%s; stream: %d delivered, %d pending%s" % (seq, t, n, "" if n == 1 else "s",
