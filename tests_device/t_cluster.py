@@ -4,7 +4,7 @@
 import cfg
 from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON
 import microredis as mr
-from microredis.cluster import crc16, key_slot, command_slot, parse_slots, SLOTS
+from microredis.cluster import crc16, key_slot, command_slot, parse_map, SLOTS
 
 CLUSTER = True
 P = b"{t_cluster}"  # (only the tests that do not care where keys go use this one tag)
@@ -66,17 +66,67 @@ def test_command_slot_finds_the_keys_and_refuses_crossslot():
         ok("hash tag" in str(e), str(e))
 
 
-def test_parse_slots_adopts_only_a_whole_map():
+def test_parse_map_of_cluster_slots_adopts_only_a_whole_map():
     n = [b"10.0.0.1", 7000, b"id"]
     whole = [[5461, 16383, [b"10.0.0.2", 7001, b"id2"]], [0, 5460, n]]
-    eq(parse_slots(whole, "x"), [(0, 5460, ("10.0.0.1", 7000)), (5461, 16383, ("10.0.0.2", 7001))])
-    eq(parse_slots([], "x"), None)  # empty
-    eq(parse_slots([[0, 5460, n]], "x"), None)  # partial
-    eq(parse_slots([[0, 5460, n], [5460, 16383, n]], "x"), None)  # overlapping
-    eq(parse_slots([[0, 5459, n], [5461, 16383, n]], "x"), None)  # a hole
-    eq(parse_slots([[0, SLOTS, n]], "x"), None)  # past the last slot
-    eq(parse_slots([[0, 16383, [b"", 7000]]], "10.9.9.9"), [(0, 16383, ("10.9.9.9", 7000))])  # the address asked
-    eq(parse_slots(b"ERR", "x"), None)
+    eq(parse_map(whole, "x"), [(0, 5460, ("10.0.0.1", 7000)), (5461, 16383, ("10.0.0.2", 7001))])
+    eq(parse_map([], "x"), None)  # empty
+    eq(parse_map([[0, 5460, n]], "x"), None)  # partial
+    eq(parse_map([[0, 5460, n], [5460, 16383, n]], "x"), None)  # overlapping
+    eq(parse_map([[0, 5459, n], [5461, 16383, n]], "x"), None)  # a hole
+    eq(parse_map([[0, SLOTS, n]], "x"), None)  # past the last slot
+    eq(parse_map([[0, 16383, [b"", 7000]]], "10.9.9.9"), [(0, 16383, ("10.9.9.9", 7000))])  # the address asked
+    eq(parse_map(b"ERR", "x"), None)
+
+
+def _node(host, port, role, flat=False, **more):
+    # one node of a CLUSTER SHARDS reply: a dict (RESP3) or a flat list (RESP2)
+    d = {b"id": b"x" * 40, b"port": port, b"ip": host, b"endpoint": host, b"role": role, b"health": b"online"}
+    for k in more:
+        d[k.replace("_", "-").encode()] = more[k]
+    if not flat:
+        return d
+    out = []
+    for k in d:
+        out.append(k)
+        out.append(d[k])
+    return out
+
+
+def _shard(slots, nodes, flat=False):
+    return [b"slots", slots, b"nodes", nodes] if flat else {b"slots": slots, b"nodes": nodes}
+
+
+def test_parse_map_of_cluster_shards_adopts_only_a_whole_map():
+    for flat in (False, True):
+        a = _node(b"10.0.0.1", 7000, b"master", flat)
+        r = _node(b"10.0.0.4", 7003, b"replica", flat)
+        b = _node(b"10.0.0.2", 7001, b"master", flat)
+        whole = [_shard([5461, 10000, 0, 5460], [r, a], flat), _shard([10001, 16383], [b], flat)]
+        eq(parse_map(whole, "x"), [(0, 5460, ("10.0.0.1", 7000)), (5461, 10000, ("10.0.0.1", 7000)),
+                                      (10001, 16383, ("10.0.0.2", 7001))], flat)
+        eq(parse_map(whole + [_shard([], [_node(b"10.0.0.9", 1, b"master", flat)], flat)], "x"),
+           parse_map(whole, "x"))  # a shard without slots owns nothing
+        eq(parse_map(whole[:1], "x"), None)  # partial
+        eq(parse_map([_shard([0, 16383], [r], flat)], "x"), None)  # slots without a primary
+        eq(parse_map([_shard([0, 16383, 5], [a], flat)], "x"), None)  # an odd slot list
+        eq(parse_map([_shard([0, 16383], [a], flat), _shard([0, 1], [b], flat)], "x"), None)  # overlapping
+        eq(parse_map([_shard([0, b"16383"], [a], flat)], "x"), None)
+        eq(parse_map([], "x"), None)
+        eq(parse_map(b"ERR", "x"), None)
+        eq(parse_map([b"slots"], "x"), None)
+        # endpoint "?" (cluster-preferred-endpoint-type unknown-endpoint): the ip; neither: the address asked
+        q = _node(b"10.0.0.1", 7000, b"master", flat, endpoint=b"?")
+        eq(parse_map([_shard([0, 16383], [q], flat)], "h"), [(0, 16383, ("10.0.0.1", 7000))])
+        q = _node(b"", 7000, b"master", flat, endpoint=b"")
+        eq(parse_map([_shard([0, 16383], [q], flat)], "h"), [(0, 16383, ("h", 7000))])
+        # a hostname endpoint wins over the ip; TLS: the tls-port
+        q = _node(b"10.0.0.1", 7000, b"master", flat, endpoint=b"node1.example", tls_port=7100)
+        eq(parse_map([_shard([0, 16383], [q], flat)], "h"), [(0, 16383, ("node1.example", 7000))])
+        eq(parse_map([_shard([0, 16383], [q], flat)], "h", True), [(0, 16383, ("node1.example", 7100))])
+    # decode_responses: names as str
+    d = {"slots": [0, 16383], "nodes": [{"ip": "10.0.0.1", "port": 7000, "role": "master", "endpoint": "10.0.0.1"}]}
+    eq(parse_map([d], "h"), [(0, 16383, ("10.0.0.1", 7000))])
 
 
 def test_bad_arguments_are_refused_before_any_dial():
@@ -93,13 +143,61 @@ def test_the_map_is_read_from_any_startup_node():
     cl = mr.Cluster([("127.0.0.1", 1)] + nodes[-1:]).timeout(3000)  # the first startup node is down
     c = cl.connect()
     eq(cl.refreshes, 1)
-    eq(sorted(cl.nodes), sorted(nodes))
+    eq(len(cl.nodes), 3)  # the primaries (a replica among the startup nodes owns no slot)
+    for a in cl.nodes:
+        ok(a in nodes, a)
     r = cl.ranges()
     eq(r[0][0], 0)
     eq(r[-1][1], SLOTS - 1)
     ok(len(r) <= 8, r)  # a range table, not a slot list
     eq(c.ping().wait(), True)
     c.close()
+
+
+def _stats(addrs):
+    # [calls of CLUSTER SHARDS, calls of CLUSTER SLOTS, failed CLUSTER calls], summed over the nodes (INFO
+    # commandstats: Redis 7+ and Valkey count each subcommand, Redis 6 only "cluster")
+    out = [0, 0, 0]
+    for a in addrs:
+        x = admin(a)
+        info = x.command(b"INFO", b"commandstats").wait()
+        x.close()
+        for ln in info.decode().split("\r\n"):
+            if ln.startswith("cmdstat_cluster"):
+                name, rest = ln.split(":", 1)
+                f = {}
+                for kv in rest.split(","):
+                    k, v = kv.split("=")
+                    f[k] = v
+                out[0] += int(f["calls"]) if name == "cmdstat_cluster|shards" else 0
+                out[1] += int(f["calls"]) if name == "cmdstat_cluster|slots" else 0
+                out[2] += int(f.get("failed_calls", "0"))
+    return out
+
+
+def test_the_map_comes_from_cluster_shards_where_the_server_has_it():
+    nodes = cfg.cluster()
+    a = admin(nodes[0])
+    try:
+        shards = a.command(b"CLUSTER", b"SHARDS").wait()
+    except mr.ReplyError:
+        shards = None  # Redis 6
+    want = parse_map(a.command(b"CLUSTER", b"SLOTS").wait(), nodes[0][0])
+    a.close()
+    if shards is not None:
+        eq(parse_map(shards, nodes[0][0]), want)
+    s0 = _stats(nodes)
+    cl = cluster()
+    cl.connect()
+    cl.refresh()
+    s1 = _stats(nodes)
+    eq(cl.ranges(), want)
+    eq(cl.refreshes, 2)
+    if shards is not None:  # CLUSTER SHARDS both times, CLUSTER SLOTS never
+        eq((s1[0] - s0[0], s1[1] - s0[1], s1[2] - s0[2]), (2, 0, 0))
+    else:  # SHARDS refused once, then CLUSTER SLOTS (not asked for SHARDS again)
+        eq(s1[2] - s0[2], 1)
+    cl.close()
 
 
 def test_key_slot_matches_the_servers_keyslot():

@@ -180,24 +180,60 @@ def _has(b, k):
 
 
 def _s(v):
-    return v.decode() if type(v) is not str else v
+    # a name or address from the wire as str ("" for what is none)
+    t = type(v)
+    return v if t is str else v.decode() if t is bytes else ""
 
 
-def parse_slots(reply, host):
-    """[(start, end, (host, port)), ...] sorted from a CLUSTER SLOTS reply; None unless it covers all 16384 slots
-    exactly once (an empty or partial map is never adopted). host: the address asked, for a node that does not
-    know its own ("" or "?")."""
+def _get(d, name):
+    # a field of a CLUSTER SHARDS map: a dict (RESP3) or a flat [name, value, ...] list (RESP2); None if absent
+    if type(d) is dict:
+        for k in d:
+            if _s(k) == name:
+                return d[k]
+    elif type(d) is list:
+        for i in range(0, len(d) - 1, 2):
+            if _s(d[i]) == name:
+                return d[i + 1]
+    return None
+
+
+def parse_map(reply, host, tls=False):
+    """[(start, end, (host, port)), ...] sorted, from a CLUSTER SHARDS reply (Redis 7+, Valkey: each shard's slot
+    ranges and its primary's endpoint, else ip, and port; tls: its tls-port where it has one) or a CLUSTER SLOTS one
+    (Redis 6); None unless it covers all 16384 slots exactly once (an empty or partial map is never adopted). host:
+    the address asked, for a node that does not know its own ("" or "?")."""
     if type(reply) is not list or not reply:
         return None
     out = []
     for e in reply:
-        if type(e) is not list or len(e) < 3 or type(e[0]) is not int or type(e[1]) is not int or \
-                type(e[2]) is not list or len(e[2]) < 2:
-            return None
-        h = _s(e[2][0])
+        h = p = None
+        if type(e) is list and e and type(e[0]) is int:
+            # SLOTS: [start, end, [host, port, id, ...], replicas...]
+            sl = e[:2]
+            n = e[2] if len(e) > 2 else None
+            if type(n) is list and len(n) > 1:
+                h = _s(n[0])
+                p = n[1]
+        else:
+            sl = _get(e, "slots")
+            ns = _get(e, "nodes")
+            for n in ns if type(ns) is list else ():
+                if _s(_get(n, "role")) == "master":
+                    h = _s(_get(n, "endpoint"))
+                    if not h or h == "?":
+                        h = _s(_get(n, "ip"))
+                    p = (tls and _get(n, "tls-port")) or _get(n, "port") or _get(n, "tls-port")
+            if sl == []:
+                continue  # a shard without slots
+        if type(p) is not int or type(sl) is not list or len(sl) & 1:
+            return None  # (slots without a primary: a map being changed)
         if not h or h == "?":
             h = host
-        out.append((e[0], e[1], (h, int(e[2][1]))))
+        for i in range(0, len(sl), 2):
+            if type(sl[i]) is not int or type(sl[i + 1]) is not int:
+                return None
+            out.append((sl[i], sl[i + 1], (h, p)))
     out.sort()
     nxt = 0
     for lo, hi, _ in out:
@@ -558,6 +594,9 @@ class Cluster:
         self._hi = array("H")
         self._own = bytearray()
         self._last = -1  # the node used last: keyless commands go there (no connection more)
+        self._bad = -1  # the node that failed last: asked for the map last
+        self._shards = True  # the map from CLUSTER SHARDS (False: CLUSTER SLOTS, the server had no SHARDS)
+        self._tls = False
         self._moves = 0  # MOVEDs since the map was last read whole
         self._read_at = None  # when it was
         self._stack = None
@@ -589,7 +628,9 @@ class Cluster:
         return self._set("memory", (params,), {})
 
     def tls(self, context=True, server_hostname=None):
-        return self._set("tls", (context, server_hostname), {})
+        self._set("tls", (context, server_hostname), {})
+        self._tls = bool(context)
+        return self
 
     def retry(self, *a, **kw):
         return self._set("retry", a, kw)
@@ -644,8 +685,11 @@ class Cluster:
         return [(self._lo[k], self._hi[k], self._addrs[self._own[k]]) for k in range(len(self._own))]
 
     def refresh(self, avoid=-1):
-        """Reads the slot map (CLUSTER SLOTS) from the first node that gives a whole one: the map's primaries first,
-        then the startup nodes, `avoid` (a node number) last. ConnectionError when none does."""
+        """Reads the slot map (CLUSTER SHARDS, or CLUSTER SLOTS where the server has no SHARDS: Redis 6) from the
+        first node that gives a whole one: the map's primaries first, then the startup nodes, `avoid` (a node
+        number; default the node that failed last) at the end. ConnectionError when none does."""
+        if avoid < 0:
+            avoid = self._bad
         order = []
         for k in self._own:
             if k not in order and k != avoid:
@@ -657,16 +701,24 @@ class Cluster:
         if avoid >= 0:
             order.append(avoid)
         for k in order:
+            host = self._addrs[k][0]
             try:
-                v = self._client(k)._cmd(None, (b"CLUSTER", b"SLOTS")).wait()
+                c = self._client(k)
+                m = None
+                if self._shards:
+                    try:
+                        m = parse_map(c._cmd(None, (b"CLUSTER", b"SHARDS")).wait(), host, self._tls)
+                    except ReplyError:
+                        self._shards = False  # Redis 6: CLUSTER SLOTS from now on
+                if not self._shards:
+                    m = parse_map(c._cmd(None, (b"CLUSTER", b"SLOTS")).wait(), host)
             except ReplyError as e:
                 self.last_error = e  # e.g. a server without cluster support
                 continue
             except RedisError as e:
                 self.last_error = e
-                self._drop(k)
+                self._lost(k, e, False)
                 continue
-            m = parse_slots(v, self._addrs[k][0])
             if m is None:
                 self.last_error = ConnectionError(text("partial", self._addrs[k][0], self._addrs[k][1]))
                 continue
@@ -763,12 +815,13 @@ class Cluster:
                 pass
             self._handlers[k].disconnect()
 
-    def _lost(self, k, e):
+    def _lost(self, k, e, again=True):
         # node k failed (a dial, a send or a read): its connection goes, and the map is read again from another
         # node (at most every _REFRESH_MS), so a promoted replica is found
         self.last_error = e
+        self._bad = k
         self._drop(k)
-        if self._due():
+        if again and self._due():
             try:
                 self.refresh(k)
             except ConnectionError:
