@@ -2,7 +2,7 @@
 # MOVED and ASK across a live slot migration. Plain MicroPython; runs under CPython too (tests_host/test_shared.py
 # starts the cluster for modules with CLUSTER = True and passes its nodes in MICROREDIS_CLUSTER_NODES).
 import cfg
-from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON
+from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON, SkipTest
 import microredis as mr
 from microredis.cluster import crc16, key_slot, command_slot, parse_map, SLOTS
 
@@ -404,3 +404,171 @@ def test_ask_during_a_migration_and_moved_after_it():
     eq(cl.redirects, r)  # no more redirects for that slot
     eq(c.delete(k, k2, b"{t_cluster:mig}n").wait(), 3)
     c.close()
+
+
+# ---- sharded pub/sub (Redis 7+, Valkey): the subscription follows its slot -----------------------------------------
+def _ssubscribe_or_skip(c, ch):
+    try:
+        return c.ssubscribe(ch)
+    except mr.ReplyError as e:
+        if "unknown command" in str(e).lower():
+            raise SkipTest("no SSUBSCRIBE before Redis 7 (%s)" % e)
+        raise
+
+
+def _move_slot(slot, src, dst, nodes, between=None):
+    # the slot from src to dst (it holds no keys): IMPORTING, MIGRATING, then NODE on dst, on src (which then
+    # unsubscribes its sharded subscribers), on the rest; between(step) after each step
+    sid, did = _ids([src, dst])
+    s = admin(src)
+    d = admin(dst)
+    eq(d.command(b"CLUSTER", b"SETSLOT", slot, b"IMPORTING", sid).wait(), b"OK")
+    eq(s.command(b"CLUSTER", b"SETSLOT", slot, b"MIGRATING", did).wait(), b"OK")
+    if between:
+        between("migrating")
+    eq(d.command(b"CLUSTER", b"SETSLOT", slot, b"NODE", did).wait(), b"OK")
+    if between:
+        between("dst owns it")
+    eq(s.command(b"CLUSTER", b"SETSLOT", slot, b"NODE", did).wait(), b"OK")
+    if between:
+        between("src gave it up")
+    for a in nodes:
+        if a != src and a != dst:
+            x = admin(a)
+            try:
+                x.command(b"CLUSTER", b"SETSLOT", slot, b"NODE", did).wait()
+            except mr.ReplyError:
+                pass  # (a replica: it follows its primary)
+            x.close()
+    s.close()
+    d.close()
+
+
+def test_sharded_subscription_follows_its_slot_across_a_migration():
+    cl = cluster()
+    c = cl.connect()
+    ch = b"{t_cluster:ss}cmd"
+    slot = key_slot(ch)
+    ssub = _ssubscribe_or_skip(c, ch)
+    src = cl.slot_owner(slot)
+    eq(ssub.node, src)
+    eq(ssub.shard_channels, {ch})
+    stale = cluster()
+    stale.connect()  # a map read before the migration
+    pub = cluster().connect()  # the publisher: its own client, following MOVED by itself
+    dst = [a for a in cl.nodes if a != src][0]
+    state = {"n": 0, "gap_at": [], "got": [], "lost": []}
+
+    def on_gap(s):
+        state["gap_at"].append(state["n"])  # every message published after this must arrive
+
+    ssub.on_gap = on_gap
+
+    def publish(k):
+        for _ in range(k):
+            state["n"] += 1
+            n = pub.command(b"SPUBLISH", ch, b"%d" % state["n"]).wait()
+            if n == 0:
+                state["lost"].append(state["n"])  # no subscriber where it was published
+
+    def drain():
+        while True:
+            m = ssub.receive(100)
+            if m is None:
+                return
+            eq(m.kind, b"smessage")
+            eq(m.channel, ch)
+            state["got"].append(int(m.payload))
+
+    def between(step):
+        publish(5)
+        drain()
+
+    publish(10)
+    drain()
+    eq(state["got"], list(range(1, 11)))
+    # a command routed to the slot's node meanwhile: the messages wait in the subscription's queue
+    publish(3)
+    eq(c.set(b"{t_cluster:ss}k", b"v").wait(), True)
+    eq(c.delete(b"{t_cluster:ss}k").wait(), 1)  # (the slot moves without its keys below)
+    redirects = cl.redirects
+    _move_slot(slot, src, dst, cl.nodes + [a for a in cfg.cluster() if a not in cl.nodes], between)
+    drain()  # the old owner's sunsubscribe: subscribed again on dst (SSUBSCRIBE on src answered MOVED)
+    eq(ssub.node, dst)
+    eq(cl.slot_owner(slot), dst)
+    eq(cl.redirects, redirects + 1)
+    eq(len(state["gap_at"]), 1, state)
+    eq(ssub.gaps, 1)
+    publish(20)
+    drain()
+    got = state["got"]
+    gap = state["gap_at"][0]
+    # in order, each once; every message a subscriber took (SPUBLISH counted it) arrived, every one published after
+    # the re-subscription too; what was lost was published where no one listened any more
+    eq(got, sorted(set(got)))
+    for i in range(1, state["n"] + 1):
+        if i in state["lost"]:
+            ok(i <= gap and i not in got, (i, gap))
+        else:
+            ok(i in got, "message %d lost (gap after %d, got %r)" % (i, gap, got))
+    ok(state["n"] - gap >= 20, (gap, state["n"]))
+    print("  published %d, re-subscribed after %d, lost %r" % (state["n"], gap, state["lost"]))
+    # a subscription made through a stale map: SSUBSCRIBE answers MOVED, no gap
+    c2 = stale.connect()
+    r = stale.redirects
+    s2 = c2.ssubscribe(ch)
+    eq(s2.node, dst)
+    eq(stale.redirects, r + 1)
+    eq(s2.gaps, 0)
+    eq(pub.command(b"SPUBLISH", ch, b"both").wait(), 2)
+    eq(s2.receive(1000).payload, b"both")
+    eq(ssub.receive(1000).payload, b"both")
+    # sunsubscribe / close leave nothing on the server; the connection keeps serving commands
+    s2.close()
+    ssub.close()
+    d = admin(dst)
+    eq(d.command(b"PUBSUB", b"SHARDNUMSUB", ch).wait(), [ch, 0])
+    d.close()
+    raises(ValueError, c.ssubscribe, b"{other}cmd", ch)
+    raises(ValueError, c.ssubscribe)
+    eq(c.set(b"{t_cluster:ss}k", b"w").wait(), True)
+    eq(c.get(b"{t_cluster:ss}k").wait(), b"w")
+    eq(c.delete(b"{t_cluster:ss}k").wait(), 1)
+    c.close()
+    c2.close()
+    pub.close()
+
+
+def test_sharded_subscription_refuses_channels_of_another_slot():
+    c = cluster().connect()
+    ssub = _ssubscribe_or_skip(c, b"{t_cluster:ss2}a")
+    e = raises(ValueError, ssub.ssubscribe, b"{t_cluster:ss2}b", b"{elsewhere}c")
+    ok("hash tag" in str(e), str(e))
+    eq(ssub.shard_channels, {b"{t_cluster:ss2}a"})
+    ok(c.ssubscribe(b"{t_cluster:ss2}b") is ssub)  # one sharded subscription per client
+    eq(ssub.shard_channels, {b"{t_cluster:ss2}a", b"{t_cluster:ss2}b"})
+    ssub.sunsubscribe(b"{t_cluster:ss2}a")
+    eq(ssub.shard_channels, {b"{t_cluster:ss2}b"})
+    ssub.close()
+    raises(mr.ConnectionError, ssub.receive)
+    c.close()
+
+
+def test_the_subscriptions_connection_is_closed_last_past_the_cap():
+    cl = mr.Cluster(cfg.cluster(), 3, 2).timeout(3000)  # two connections for three primaries
+    c = cl.connect()
+    ch = b"{t_cluster:ss3}c"
+    ssub = _ssubscribe_or_skip(c, ch)
+    pub = cluster().connect()
+    others = [a for a in cl.nodes if a != ssub.node]
+    for a in others + others:  # each dial past the cap closes the other node's connection, not the subscription's
+        i = 0
+        while cl.slot_owner(key_slot(b"t_cluster:cap%d" % i)) != a:
+            i += 1
+        eq(c.set(b"t_cluster:cap%d" % i, b"1").wait(), True)
+        eq(pub.command(b"SPUBLISH", ch, a[1]).wait(), 1)
+        eq(int(ssub.receive(1000).payload), a[1])
+    eq(ssub.gaps, 0)
+    ssub.close()
+    c.close()
+    pub.close()

@@ -8,7 +8,8 @@ as a plain server and as two clusters of 3 primaries on 127.0.0.1, one with its 
 (dealt round the nodes), and runs the small programs below with .venv/bin/micropython -c, one fresh process each,
 the library imported from the temporary directory (MICROPYPATH) as a board imports it from flash:
   module      what `import microredis.cluster` adds after `import microredis` + connect() (the full Client) + one
-              SET: the bench's figure for an optional part (bench/mp_ram.py part:cluster)
+              SET: the bench's figure for an optional part (bench/mp_ram.py part:cluster); then what
+              cluster_pubsub adds on top (part:cluster,cluster_pubsub less that)
   map         a Cluster after connect() (the map read from the first node) and close(): the Cluster, its slot table,
               the ConnectionHandler of that node; on the 3-range and the 64-range cluster (their difference: 61
               ranges of the table)
@@ -88,9 +89,12 @@ def main(argv):
         shutil.copy(PART, tmp)
         mod = _median([_mp(tmp, ["mp_ram.py", "127.0.0.1", str(srv.port), "part:cluster", "ram"])[0][0]
                        for _ in range(rounds)])
+        sub = _median([_mp(tmp, ["mp_ram.py", "127.0.0.1", str(srv.port), "part:cluster,cluster_pubsub", "ram"])[0][0]
+                       for _ in range(rounds)]) - mod
         print("Cluster client RAM on the MicroPython unix port (%s), library from .mpy, gc.mem_alloc() after "
               "gc.collect(); server: %s" % (os.uname().machine, os.path.basename(srv.executable)))
         print("  %-58s %6d B  %5.1f KB" % ("import microredis.cluster (after a connected Client)", mod, mod / 1000))
+        print("  %-58s %6d B  %5.1f KB" % ("  + microredis.cluster_pubsub (the first ssubscribe())", sub, sub / 1000))
         for n in (3, 64):
             c = RedisCluster(3, executable=exe, ranges=n).start()
             clusters.append(c)

@@ -8,7 +8,7 @@
 
 from array import array
 
-from .errors import ConnectionError, InvalidFuture, RedisError, ReplyError, TimeoutError, text
+from .errors import ConnectionError, InvalidFuture, RedisError, ReplyError, TimeoutError, optional, text
 from .connection import ConnectionHandler
 from .client import CoreClient
 from .encoder import check
@@ -294,6 +294,7 @@ class ClusterClient(StringCommands, KeyCommands, HashCommands, ListCommands, Ser
         self._free = [None] * 8  # waited Routed futures, reused
         self._nfree = 0
         self._pipe = _Batch(self)
+        self._ssub = None  # the sharded subscription (cluster_pubsub.py), made by the first ssubscribe()
 
     # ---- the catalogue's one entry, and the core's hot commands ----------------------------------------------
     def _cmd(self, conv, args, into=None, extra_ms=0):
@@ -341,11 +342,17 @@ class ClusterClient(StringCommands, KeyCommands, HashCommands, ListCommands, Ser
         return self._cl._client(self._cl._any()).psubscribe(*patterns)
 
     def ssubscribe(self, *channels):
-        s = -1
-        for ch in channels:
-            s = _same(s, ch, channels[0])
-        cl = self._cl
-        return cl._client(cl._owner(s)).ssubscribe(*channels)
+        """Sharded channels, all in one slot (one {hash tag}): this client's ShardedSubscription
+        (cluster_pubsub.py) on the connection of the slot's owner, followed when the slot moves."""
+        s = self._ssub
+        if s is None or not s.active:
+            slot = -1
+            for ch in channels:
+                slot = _same(slot, ch, channels[0])  # (ValueError before anything is made)
+            if slot < 0:
+                raise ValueError(text("_need"))
+            s = self._ssub = optional("cluster_pubsub").ShardedSubscription(self._cl, slot, self._cl._clock)
+        return s.ssubscribe(*channels)
 
     # ---- batching ----------------------------------------------------------------------------------------------
     def pipeline(self):
@@ -517,21 +524,10 @@ class ClusterClient(StringCommands, KeyCommands, HashCommands, ListCommands, Ser
             return False
         r._n += 1
         if code == "MOVED" or code == "ASK":
-            p = e.message.split(" ")
-            if len(p) != 3:
+            node = cl._moved_to(e, r._node)
+            if node < 0:
                 return False
-            addr = p[2]
-            k = addr.rfind(":")
-            host = addr[:k]
-            if not host:
-                host = cl._addrs[r._node][0]  # a node that does not know its own address
-            node = cl._index((host, int(addr[k + 1:])))
-            cl.redirects += 1
-            if code == "MOVED":
-                cl._moved(int(p[1]), node)
-                self._send(r, node, False)
-            else:
-                self._send(r, node, True)
+            self._send(r, node, code == "ASK")
             return True
         # TRYAGAIN (keys of a multi-key command split by a migration), CLUSTERDOWN, LOADING: a pause, doubling,
         # inside the command's deadline
@@ -589,6 +585,7 @@ class Cluster:
         self._handlers = []  # per node: its ConnectionHandler, made on first use
         self._clients = []  # per node: its CoreClient while connected
         self._used = []  # per node: when it was last used (a count), to close the least recent past the cap
+        self._pins = bytearray()  # per node: sharded subscriptions on its connection
         self._uses = 0
         self._lo = array("H")  # the slot map: ranges _lo[k].._hi[k] owned by node _own[k], sorted
         self._hi = array("H")
@@ -597,6 +594,7 @@ class Cluster:
         self._bad = -1  # the node that failed last: asked for the map last
         self._shards = True  # the map from CLUSTER SHARDS (False: CLUSTER SLOTS, the server had no SHARDS)
         self._tls = False
+        self._retrying = False  # retry() was set (a ShardedSubscription then rides through a lost node: _rides())
         self._moves = 0  # MOVEDs since the map was last read whole
         self._read_at = None  # when it was
         self._stack = None
@@ -633,7 +631,9 @@ class Cluster:
         return self
 
     def retry(self, *a, **kw):
-        return self._set("retry", a, kw)
+        self._set("retry", a, kw)
+        self._retrying = True
+        return self
 
     def health_check(self, interval_ms):
         return self._set("health_check", (interval_ms,), {})
@@ -734,7 +734,7 @@ class Cluster:
         self.refreshes += 1
         # connections to nodes that own no slot (startup nodes that are replicas, former primaries) are closed
         for k in range(len(self._clients)):
-            if self._clients[k] is not None and not _has(own, k):
+            if self._clients[k] is not None and not _has(own, k) and not self._pins[k]:
                 self._drop(k)
 
     def _index(self, addr):
@@ -749,6 +749,7 @@ class Cluster:
         self._handlers.append(None)
         self._clients.append(None)
         self._used.append(0)
+        self._pins.append(0)
         return len(self._addrs) - 1
 
     def _owner(self, slot):
@@ -790,7 +791,9 @@ class Cluster:
         for i in range(len(self._clients)):
             if self._clients[i] is not None:
                 n += 1
-                if old < 0 or self._used[i] < self._used[old]:
+                # the least recently used, one without a sharded subscription before one with
+                if old < 0 or (self._pins[i] > 0) < (self._pins[old] > 0) or \
+                        ((self._pins[i] > 0) == (self._pins[old] > 0) and self._used[i] < self._used[old]):
                     old = i
         if n >= self.max_connections:
             self._drop(old)
@@ -844,6 +847,35 @@ class Cluster:
             return -1
         x = self._timeout_ms - self._clock.ticks_diff(self._clock.ticks_ms(), t0)
         return x if x > 0 else 0
+
+    def _moved_to(self, e, k):
+        # the node a MOVED or ASK reply e (from node k) names, -1 for another reply; MOVED patches the map
+        p = e.message.split(" ")
+        if (e.code != "MOVED" and e.code != "ASK") or len(p) != 3:
+            return -1
+        addr = p[2]
+        i = addr.rfind(":")
+        host = addr[:i]
+        if not host:
+            host = self._addrs[k][0]  # a node that does not know its own address
+        node = self._index((host, int(addr[i + 1:])))
+        self.redirects += 1
+        if e.code == "MOVED":
+            self._moved(int(p[1]), node)
+        return node
+
+    def _address(self, k):
+        # (cluster_pubsub.py) node k's (host, port)
+        return self._addrs[k]
+
+    def _rides(self):
+        # (cluster_pubsub.py) retry() was set
+        return self._retrying
+
+    def _pin(self, k, d):
+        # (cluster_pubsub.py) a sharded subscription is on node k's connection (d 1) or left it (d -1): that
+        # connection is closed last when the cap needs room
+        self._pins[k] += d
 
     def _moved(self, slot, k):
         # MOVED slot -> node k: that slot's entry is patched; after repeated MOVEDs the whole map is read again
