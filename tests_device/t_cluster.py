@@ -572,3 +572,143 @@ def test_the_subscriptions_connection_is_closed_last_past_the_cap():
     ssub.close()
     c.close()
     pub.close()
+
+
+# ---- a node that stops answering (a fault proxy in front of each node; test_cluster.py's Valkey cluster) -------------
+def _ctl(port, line):
+    # one line to a fault proxy's control port, "OK ..." back (tests_host/faultproxy.py)
+    import socket
+    s = socket.socket()
+    out = b""
+    try:
+        s.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+        s.send(line + b"\n")
+        while not out.endswith(b"\n"):
+            d = s.recv(64)
+            if not d:
+                break
+            out += d
+    finally:
+        s.close()
+    ok(out.startswith(b"OK"), out)
+
+
+def _info(addr, section):
+    x = admin(addr)
+    v = x.command(b"INFO", section).wait()
+    x.close()
+    return v
+
+
+def _until(cond, what, ms=10000):
+    clock = mr.clock.default_clock()
+    t0 = clock.ticks_ms()
+    while not cond():
+        ok(clock.ticks_diff(clock.ticks_ms(), t0) < ms, "timed out waiting for " + what)
+        _sleep(20)
+
+
+def _sleep(ms):
+    import time
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)
+
+
+def _owner_says(addr, slot):
+    # the primary that node addr gives for slot (its CLUSTER SHARDS)
+    x = admin(addr)
+    m = parse_map(x.command(b"CLUSTER", b"SHARDS").wait(), addr[0])
+    x.close()
+    for lo, hi, a in m or ():
+        if lo <= slot <= hi:
+            return a
+    return None
+
+
+def test_a_silent_primary_is_replaced_in_the_map_within_the_command_deadline():
+    nodes = cfg.cluster()
+    ctl = cfg.cluster_proxies()
+    replica = primary = None
+    for a in nodes:
+        x = admin(a)
+        r = x.command(b"ROLE").wait()
+        x.close()
+        if r[0] == b"slave":
+            replica, primary = a, (r[1].decode(), r[2])
+    ok(primary in nodes, (primary, nodes))
+    T = 1000
+    cl = mr.Cluster(nodes).timeout(T)
+    c = cl.connect()
+    i = 0
+    while cl.slot_owner(key_slot(b"{t_cluster:bh%d}" % i)) != primary:
+        i += 1
+    k = b"{t_cluster:bh%d}k" % i
+    j = 0
+    while cl.slot_owner(key_slot(b"{t_cluster:bh%d}" % j)) == primary:
+        j += 1
+    other = b"{t_cluster:bh%d}k" % j  # on another node
+    eq(c.set(k, b"kept").wait(), True)
+    eq(c.set(other, b"o").wait(), True)
+    late = mr.Cluster([cl.slot_owner(key_slot(other))]).timeout(T)
+    lc = late.connect()  # a map naming the primary, no connection to it yet
+    x = admin(primary)
+    eq(x.command(b"WAIT", 1, 2000).wait(), 1)  # the replica has k
+    x.close()
+    # the primary stops answering (its connections stay open: requests go in, nothing comes back), and the cluster
+    # replaces it: its replica takes over
+    pctl = ctl[nodes.index(primary)]
+    _ctl(pctl, b"stall")
+    try:
+        x = admin(replica)
+        eq(x.command(b"CLUSTER", b"FAILOVER", b"TAKEOVER").wait(), b"OK")
+        x.close()
+        slot = key_slot(k)
+        for a in nodes:
+            if a != primary:
+                _until(lambda: _owner_says(a, slot) == replica, "%r to name the new primary" % (a,))
+        eq(cl.slot_owner(slot), primary)  # the client has not noticed yet
+        refreshes = cl.refreshes
+        clock = mr.clock.default_clock()
+        t0 = clock.ticks_ms()
+        e = raises(mr.TimeoutError, c.get(k).wait)
+        took = clock.ticks_diff(clock.ticks_ms(), t0)
+        # the command waited its deadline on the silent node; the map was then read from another node at once
+        # (not from the silent one: that would have cost another deadline)
+        ok(T <= took < T + 300, "%d ms (deadline %d ms): %r" % (took, T, e))
+        eq(cl.refreshes, refreshes + 1)
+        eq(cl.slot_owner(slot), replica)
+        ok(primary not in cl.nodes, cl.nodes)
+        t0 = clock.ticks_ms()
+        eq(c.get(k).wait(), b"kept")  # from the promoted replica, without a redirect or a restart
+        eq(c.get(other).wait(), b"o")
+        ok(clock.ticks_diff(clock.ticks_ms(), t0) < 200, "after the refresh")
+        print("  silent primary: TimeoutError after %d ms (deadline %d), map read again from another node" % (took, T))
+        # now it accepts connections and never answers them: a client whose map still names it dials it (nothing is
+        # sent before the handshake), reads the map from another node and sends the command to the new owner, in
+        # one deadline; a client whose first startup node it is reads the map from the next one
+        _ctl(pctl, b"blackhole")
+        eq(late.slot_owner(slot), primary)
+        t0 = clock.ticks_ms()
+        eq(lc.get(k).wait(), b"kept")
+        took = clock.ticks_diff(clock.ticks_ms(), t0)
+        ok(T <= took < T + 300, "%d ms" % took)
+        eq(late.slot_owner(slot), replica)
+        print("  black-holed primary dialed: answered by the new owner after %d ms (deadline %d)" % (took, T))
+        fresh = mr.Cluster([primary] + nodes).timeout(T)
+        t0 = clock.ticks_ms()
+        fc = fresh.connect()
+        took = clock.ticks_diff(clock.ticks_ms(), t0)
+        ok(T <= took < T + 300, "%d ms" % took)
+        eq(fresh.slot_owner(slot), replica)
+        eq(fc.get(k).wait(), b"kept")
+        fc.close()
+    finally:
+        _ctl(pctl, b"pass")
+    # the old primary, answering again, is a replica of the new one once in sync (the next run starts from there)
+    _until(lambda: b"master_link_status:up" in _info(primary, b"replication"), "the old primary to resync")
+    eq(c.delete(k).wait(), 1)
+    eq(c.delete(other).wait(), 1)
+    c.close()
+    lc.close()

@@ -411,7 +411,7 @@ class ClusterClient(StringCommands, KeyCommands, HashCommands, ListCommands, Ser
         cl = self._cl
         try:
             c = self._node_client(node)
-        except ConnectionError as e:
+        except (ConnectionError, TimeoutError) as e:  # (a node that accepts and never answers: the handshake's)
             cl._lost(node, e)
             node2 = cl._owner(r._slot) if r._slot >= 0 else cl._any()
             if node2 == node:
