@@ -653,6 +653,11 @@ def test_a_silent_primary_is_replaced_in_the_map_within_the_command_deadline():
     eq(c.set(other, b"o").wait(), True)
     late = mr.Cluster([cl.slot_owner(key_slot(other))]).timeout(T)
     lc = late.connect()  # a map naming the primary, no connection to it yet
+    ch = b"{t_cluster:bh%d}cmd" % i
+    scl = mr.Cluster(nodes).timeout(T).health_check(300)
+    sc = scl.connect()
+    ssub = sc.ssubscribe(ch)  # a sharded subscription on the primary, on a client of its own
+    eq(ssub.node, primary)
     x = admin(primary)
     eq(x.command(b"WAIT", 1, 2000).wait(), 1)  # the replica has k
     x.close()
@@ -685,6 +690,19 @@ def test_a_silent_primary_is_replaced_in_the_map_within_the_command_deadline():
         eq(c.get(other).wait(), b"o")
         ok(clock.ticks_diff(clock.ticks_ms(), t0) < 200, "after the refresh")
         print("  silent primary: TimeoutError after %d ms (deadline %d), map read again from another node" % (took, T))
+        # the subscription hears nothing from a silent node, which is no error by itself: health_check() PINGs it
+        t0 = clock.ticks_ms()
+        try:
+            ssub.receive(5000)
+            ok(False, "the silent node went unnoticed")
+        except (mr.TimeoutError, mr.ConnectionError):
+            pass  # (the PING, or the handler's own health check before it)
+        took = clock.ticks_diff(clock.ticks_ms(), t0)
+        ok(T <= took < T + 300, "%d ms" % took)
+        eq(ssub.receive(0), None)  # subscribed again on the new owner: a gap
+        eq((ssub.node, ssub.gaps), (replica, 1))
+        eq(c.command(b"SPUBLISH", ch, b"after").wait(), 1)
+        eq(ssub.receive(1000).payload, b"after")
         # now it accepts connections and never answers them: a client whose map still names it dials it (nothing is
         # sent before the handshake), reads the map from another node and sends the command to the new owner, in
         # one deadline; a client whose first startup node it is reads the map from the next one
@@ -712,3 +730,5 @@ def test_a_silent_primary_is_replaced_in_the_map_within_the_command_deadline():
     eq(c.delete(other).wait(), 1)
     c.close()
     lc.close()
+    ssub.close()
+    sc.close()

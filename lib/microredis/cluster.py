@@ -595,6 +595,7 @@ class Cluster:
         self._shards = True  # the map from CLUSTER SHARDS (False: CLUSTER SLOTS, the server had no SHARDS)
         self._tls = False
         self._retrying = False  # retry() was set (a ShardedSubscription then rides through a lost node: _rides())
+        self._hc = 0  # health_check()'s interval (a ShardedSubscription PINGs a quiet node after it: _hc_ms())
         self._moves = 0  # MOVEDs since the map was last read whole
         self._read_at = None  # when it was
         self._stack = None
@@ -636,7 +637,9 @@ class Cluster:
         return self
 
     def health_check(self, interval_ms):
-        return self._set("health_check", (interval_ms,), {})
+        self._set("health_check", (interval_ms,), {})
+        self._hc = interval_ms
+        return self
 
     def client_name(self, name):
         return self._set("client_name", (name,), {})
@@ -871,6 +874,10 @@ class Cluster:
     def _rides(self):
         # (cluster_pubsub.py) retry() was set
         return self._retrying
+
+    def _hc_ms(self):
+        # (cluster_pubsub.py) health_check()'s interval, 0 without
+        return self._hc
 
     def _pin(self, k, d):
         # (cluster_pubsub.py) a sharded subscription is on node k's connection (d 1) or left it (d -1): that

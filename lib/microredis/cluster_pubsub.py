@@ -24,7 +24,9 @@ class ShardedSubscription:
     moves (the server unsubscribes them, or SSUBSCRIBE answers MOVED) or the node is lost, the channels are
     subscribed again on the slot's owner within the next receive call: `gaps` counts these, `on_gap(sub)` is called
     after each (messages published in between are lost; Pub/Sub keeps nothing). A failure to subscribe again is
-    raised from receive (with the cluster's retry(): None is returned and the next call tries again)."""
+    raised from receive (with the cluster's retry(): None is returned and the next call tries again). With the
+    cluster's health_check(ms), a receive that heard nothing for that long PINGs the node first, so a node that
+    went silent (its connection open, nothing coming back) is found within one timeout."""
 
     gaps = 0
     on_gap = None
@@ -37,6 +39,7 @@ class ShardedSubscription:
         self._k = -1  # the node subscribed at
         self._sub = None  # that node client's Subscription
         self._old = None  # the one left behind by a move: its queued messages are handed over first
+        self._heard = 0  # when the node was last heard from (cluster.health_check(): a PING after its interval)
         self.active = True
         self.kind = None  # receive_into(): as a Subscription's
         self.channel_buf = None
@@ -110,6 +113,7 @@ class ShardedSubscription:
                 self._k = k
                 cl._pin(k, 1)
             self._sub = s
+            self._heard = self._clock.ticks_ms()
             return
 
     def _leave(self):
@@ -140,9 +144,11 @@ class ShardedSubscription:
         return self._recv(buffer, timeout_ms)
 
     def _one(self, s, buffer, ms):
+        # the node Subscription's own read, as retry.py calls it: a lost connection raises here (the node client's
+        # retry() would re-dial the same node and hide it), so the slot's owner is looked for again (_recv)
         if buffer is None:
-            return s.receive(ms)
-        v = s.receive_into(buffer, ms)
+            return s._receive(ms)
+        v = s._receive_into(buffer, ms)
         if v is not None:
             self.kind = s.kind
             self.channel_buf = s.channel_buf
@@ -162,6 +168,7 @@ class ShardedSubscription:
                 old.close()
         cl = self._cl
         clock = self._clock
+        hc = cl._hc_ms()
         t0 = clock.ticks_ms()
         while True:
             ms = 0
@@ -169,10 +176,18 @@ class ShardedSubscription:
                 ms = timeout_ms - clock.ticks_diff(clock.ticks_ms(), t0)
                 if ms <= 0:
                     return None
+                if hc and ms > hc:
+                    ms = hc  # (wakes up for the health check)
             try:
                 if not self._held():
                     self._follow()
-                v = self._one(self._sub, buffer, ms)
+                s = self._sub
+                if hc and clock.ticks_diff(clock.ticks_ms(), self._heard) >= hc:
+                    s.ping()  # a node that went silent: TimeoutError, and the owner is looked for again below
+                    self._heard = clock.ticks_ms()
+                v = self._one(s, buffer, ms)
+                if v is not None:
+                    self._heard = clock.ticks_ms()
                 if not self._held():
                     self._follow()  # (the server's sunsubscribe came with this read: subscribed again at once)
             except (ConnectionError, TimeoutError, ReplyError) as e:
