@@ -638,7 +638,7 @@ def test_a_silent_primary_is_replaced_in_the_map_within_the_command_deadline():
         if r[0] == b"slave":
             replica, primary = a, (r[1].decode(), r[2])
     ok(primary in nodes, (primary, nodes))
-    T = 1000
+    T = 500  # (a second deadline spent on the silent node would show as >= 2 T)
     cl = mr.Cluster(nodes).timeout(T)
     c = cl.connect()
     i = 0
@@ -681,7 +681,7 @@ def test_a_silent_primary_is_replaced_in_the_map_within_the_command_deadline():
         took = clock.ticks_diff(clock.ticks_ms(), t0)
         # the command waited its deadline on the silent node; the map was then read from another node at once
         # (not from the silent one: that would have cost another deadline)
-        ok(T <= took < T + 300, "%d ms (deadline %d ms): %r" % (took, T, e))
+        ok(T <= took < T + 400, "%d ms (deadline %d ms): %r" % (took, T, e))
         eq(cl.refreshes, refreshes + 1)
         eq(cl.slot_owner(slot), replica)
         ok(primary not in cl.nodes, cl.nodes)
@@ -698,7 +698,7 @@ def test_a_silent_primary_is_replaced_in_the_map_within_the_command_deadline():
         except (mr.TimeoutError, mr.ConnectionError):
             pass  # (the PING, or the handler's own health check before it)
         took = clock.ticks_diff(clock.ticks_ms(), t0)
-        ok(T <= took < T + 300, "%d ms" % took)
+        ok(T <= took < T + 400, "%d ms" % took)
         eq(ssub.receive(0), None)  # subscribed again on the new owner: a gap
         eq((ssub.node, ssub.gaps), (replica, 1))
         eq(c.command(b"SPUBLISH", ch, b"after").wait(), 1)
@@ -711,14 +711,14 @@ def test_a_silent_primary_is_replaced_in_the_map_within_the_command_deadline():
         t0 = clock.ticks_ms()
         eq(lc.get(k).wait(), b"kept")
         took = clock.ticks_diff(clock.ticks_ms(), t0)
-        ok(T <= took < T + 300, "%d ms" % took)
+        ok(T <= took < T + 400, "%d ms" % took)
         eq(late.slot_owner(slot), replica)
         print("  black-holed primary dialed: answered by the new owner after %d ms (deadline %d)" % (took, T))
         fresh = mr.Cluster([primary] + nodes).timeout(T)
         t0 = clock.ticks_ms()
         fc = fresh.connect()
         took = clock.ticks_diff(clock.ticks_ms(), t0)
-        ok(T <= took < T + 300, "%d ms" % took)
+        ok(T <= took < T + 400, "%d ms" % took)
         eq(fresh.slot_owner(slot), replica)
         eq(fc.get(k).wait(), b"kept")
         fc.close()
