@@ -67,6 +67,18 @@ def cluster():
     return out
 
 
+def cluster_proxies():
+    """The control ports of the fault proxies in front of the test cluster's nodes, in cluster()'s order (CFG
+    'cluster_proxies', else MICROREDIS_CLUSTER_PROXIES = "port,port,..."; tests_host/test_cluster.py sets it for
+    its Valkey cluster, whose nodes give clients the proxies' addresses), or raise SkipTest."""
+    v = config().get("cluster_proxies") or _getenv("MICROREDIS_CLUSTER_PROXIES")
+    if not v:
+        raise SkipTest("no fault proxies in front of the cluster (tests_host/test_cluster.py's Valkey cluster has them)")
+    if type(v) is not str:
+        return list(v)
+    return [int(p) for p in v.split(",")]
+
+
 def getenv(name):
     """An environment variable, or None (also where os.getenv is missing)."""
     return _getenv(name)

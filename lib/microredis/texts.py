@@ -108,7 +108,8 @@ TEXTS = {
 # the package file of each optional module ("optional": errors.optional(), __init__.__getattr__)
 _PACKAGE = {"outbox": "survival", "inbox": "survival", "sentinel": "survival", "retry": "survival",
             "retryon": "survival", "transaction": "tx", "scripts": "tx", "pubsub": "pubsub", "cache": "cache", "aio": "aio",
-            "aio_pubsub": "aio", "cluster": "cluster"}
+            "aio_pubsub": "aio", "cluster": "cluster",
+            "cluster_pubsub": "cluster"}
 
 
 def text(what, values):
