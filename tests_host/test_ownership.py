@@ -117,7 +117,7 @@ VERBS = {
     # MultiCommands (commands.py): EXEC ends a watch (transaction.py)
     "_watch_ended",
     # Subscription (pubsub.py): the body the sync and asyncio subscriptions share, and what the client hands it
-    "_take_push", "_is_frame", "_route", "_act", "_run", "_bind", "_confirmed",
+    "_take_push", "_is_frame", "_route", "_act", "_run", "_bind", "_confirmed", "_receive", "_receive_into",
     # Reader (resp.py): a malformed reply's error (bigint.py)
     "_bad",
     # ConnectionHandler (connection.py): one dial with its handshake (retry.py, sentinel.py)
@@ -147,10 +147,13 @@ KNOWN = {
     # refused subscription names: the subscription's name sets and confirmations
     "noperm": {"_CONFIRM:R", "_c:R", "_mine:R", "_owes:R", "_r2:R", "_sets:R"},
     "pubsub": {"_limit:R"},
+    # the sharded subscription, a part of the cluster client loaded by the first ssubscribe(): the Cluster's nodes
+    # and their connections
+    "cluster_pubsub": {"_address:R", "_client:R", "_hc_ms:R", "_moved_to:R", "_owner:R", "_pin:R", "_rides:R"},
     # the core's error paths, out of client.py and resp.py to keep them small
     "rare": {"_bad_utf8:W", "_counts:R", "_resolved_count:R"},
     # the handler's policy: its connection and stack, and the subscription it re-subscribes
-    "retry": {"_c:R", "_conn:W", "_owes:R", "_receive:R", "_receive_into:R", "_retry:W", "_sets:R", "_stack:R"},
+    "retry": {"_c:R", "_conn:W", "_owes:R", "_retry:W", "_sets:R", "_stack:R"},
     # retry_on keeps the pending reads of a lost connection and re-sends them (slot verbs would replace these)
     "retryon": {"_client:R", "_conv:R", "_fut:R", "_into:R", "_key:R", "_last:R", "_name:R", "_state:R",
                 "_state:W", "_value:W"},
