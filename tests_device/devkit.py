@@ -240,3 +240,31 @@ def count_calls(obj, name):
         return real(*args)
     setattr(obj, name, counted)
     return calls
+
+
+# ---- asyncio, the same on MicroPython's and CPython's (asyncio is imported by the first call, not with this module)
+def aio_run(coro):
+    """asyncio.run(coro); on MicroPython in a fresh event loop, so no task of an earlier test is left in its queues."""
+    import asyncio
+    from tinytest import IS_MICROPYTHON
+
+    if IS_MICROPYTHON and hasattr(asyncio, "new_event_loop"):
+        asyncio.new_event_loop()
+    return asyncio.run(coro)
+
+
+def aio_wait_for(coro, ms):
+    """asyncio.wait_for in milliseconds (raises asyncio.TimeoutError)."""
+    import asyncio
+
+    if hasattr(asyncio, "wait_for_ms"):
+        return asyncio.wait_for_ms(coro, ms)
+    return asyncio.wait_for(coro, ms / 1000)
+
+
+def aio_sleep(ms):
+    import asyncio
+
+    if hasattr(asyncio, "sleep_ms"):
+        return asyncio.sleep_ms(ms)
+    return asyncio.sleep(ms / 1000)

@@ -5,7 +5,7 @@ import struct
 
 import cfg
 from tinytest import eq, ok, raises, now_ms, since
-from devkit import handler, admin
+from devkit import handler, admin, aio_run, aio_wait_for, aio_sleep
 import microredis as mr
 
 P = b"t_inbox:"
@@ -247,3 +247,149 @@ def test_on_the_application_client_with_a_subscription():
     c.set(P + b"shared:k", b"v").wait()
     eq(pending(key), 0)
     c.close()
+
+
+# ---- the asyncio form (microredis.aio_inbox.AsyncInbox) -----------------------------------------------------------
+def test_async_for_hands_over_in_order_while_other_tasks_run():
+    # the BLOCK read waits in the client's reader task: a ticker keeps ticking (no gap near the BLOCK time) until
+    # the producer's commands arrive, in order
+    import asyncio
+    from microredis.aio_inbox import AsyncInbox
+
+    key = fresh(b"aio_for")
+    box = AsyncInbox(handler(), key, G, b"dev1", block_ms=400)
+    ticks = []
+
+    async def ticker():
+        while True:
+            ticks.append(now_ms())
+            await aio_sleep(10)
+
+    async def producer():
+        await aio_sleep(500)
+        produce(key, b"a", b"b", b"c")
+
+    async def main():
+        t = asyncio.create_task(ticker())
+        p = asyncio.create_task(producer())
+        got = []
+        t0 = now_ms()
+        async for e in box.listen(3000):
+            got.append(e.fields[b"cmd"])
+            await box.done(e)
+            if len(got) == 3:
+                break
+        el = since(t0)
+        t.cancel()
+        await p
+        await box.aclose()
+        return got, el
+
+    got, el = aio_run(main())
+    eq(got, [b"a", b"b", b"c"])
+    ok(450 <= el < 2500, "the commands came after %d ms" % el)
+    gaps = [ticks[i + 1] - ticks[i] for i in range(len(ticks) - 1)]
+    ok(len(ticks) >= 20 and max(gaps) < 200, "%d ticks, largest gap %d ms (BLOCK 400)" % (len(ticks), max(gaps)))
+    eq(pending(key), 0)
+    eq((box.redelivered, box.skipped, box.last_error), (0, 0, None))
+
+
+def test_async_done_persists_before_the_ack_and_a_restart_reads_pending_first():
+    # on the application's AsyncClient (RESP2 and RESP3): the XACK is lost, the applied ID on file is not; after a
+    # restart the pending entries come first, the one done is skipped
+    from microredis import aio
+    from microredis.aio_inbox import AsyncInbox
+
+    for proto in (2, 3):
+        key = fresh(b"aio_restart%d" % proto)
+        p = path_for("aio_restart")
+        try:
+            produce(key, b"a", b"b", b"c")
+
+            async def first():
+                c = await aio.connect(handler(proto))
+                box = AsyncInbox(handler(proto), key, G, b"dev1", path=p)
+                e = await box.next(0, c)  # reads all three (count 4), hands over the first
+                a = admin()
+                a.command(b"CLIENT", b"KILL", b"ID", await c.command(b"CLIENT", b"ID")).wait()
+                a.close()
+                await box.done(e, c)  # persisted, then the XACK fails: reported, not raised
+                ok(box.last_error is not None)
+                await c.aclose()
+                return e.fields[b"cmd"]
+
+            async def restart():
+                c = await aio.connect(handler(proto))
+                box = AsyncInbox(handler(proto), key, G, b"dev1", path=p)
+                got = []
+                while True:
+                    e = await box.next(0, c)
+                    if e is None:
+                        break
+                    got.append((e.fields[b"cmd"], e.deliveries))
+                    await box.done(e, c)
+                await c.aclose()
+                return got, box.skipped, box.redelivered
+
+            eq(aio_run(first()), b"a")
+            eq(pending(key), 3)
+            eq(aio_run(restart()), ([(b"b", 2), (b"c", 2)], 1, 2))
+            eq(pending(key), 0)
+        finally:
+            cleanup(p)
+
+
+def test_a_cancelled_async_next_loses_nothing():
+    # next() cancelled during its BLOCK: the entry that read is given goes to our pending list, so the next next()
+    # reads it from there (before any later entry)
+    import asyncio
+    from microredis.aio_inbox import AsyncInbox
+
+    key = fresh(b"aio_cancel")
+    box = AsyncInbox(handler(), key, G, b"dev1", block_ms=1000)
+
+    async def main():
+        eq(await box.next(), None)  # the group exists
+        try:
+            await aio_wait_for(box.next(5000), 200)
+            ok(False, "not cancelled")
+        except asyncio.TimeoutError:
+            pass
+        produce(key, b"x", b"y")  # the cancelled BLOCK read takes x (or both)
+        got = []
+        for _ in range(2):
+            e = await box.next(3000)
+            got.append(e.fields[b"cmd"])
+            await box.done(e)
+        await box.aclose()
+        return got
+
+    eq(aio_run(main()), [b"x", b"y"])
+    eq(pending(key), 0)
+
+
+def test_each_inbox_takes_its_own_kind_of_client():
+    from microredis import aio
+    from microredis.aio_inbox import AsyncInbox
+
+    key = fresh(b"aio_kind")
+
+    async def main():
+        c = await aio.connect(handler())
+        e = raises(TypeError, mr.Inbox(handler(), key, G, b"dev1").next, 0, c)
+        ok("AsyncInbox" not in str(e) and "synchronous" in str(e), str(e))
+        box = AsyncInbox(handler(), key, G, b"dev1")
+        try:
+            await box.next(0, handler().connect())
+            ok(False, "no TypeError")
+        except TypeError as x:
+            ok("asyncio" in str(x), str(x))
+        t0 = now_ms()
+        got = []
+        async for e in box.listen(150, c):  # nothing comes: ends after 150 ms
+            got.append(e)
+        eq(got, [])
+        ok(since(t0) >= 140)
+        await c.aclose()
+
+    aio_run(main())

@@ -14,8 +14,9 @@ tests_host/test_packaging.py enforces it):
     package-tx.json       microredis/transaction.py, scripts.py: client.transaction(), mr.WatchError,
                           client.register_script() (loaded on first use)
     package-cache.json    microredis/cache.py: the client-side cache (microredis.cache.Cache)
-    package-aio.json      microredis/aio.py, aio_pubsub.py: the asyncio client (`from microredis import aio`);
-                          aio_pubsub.py needs package-pubsub.json too
+    package-aio.json      microredis/aio.py, aio_pubsub.py, aio_inbox.py: the asyncio client (`from microredis import
+                          aio`); aio_pubsub.py needs package-pubsub.json too, aio_inbox.py (AsyncInbox)
+                          package-survival.json
     package-cluster.json  microredis/cluster.py: the Redis Cluster client (mr.Cluster loads it)
 
 Install (mip reads "urls"; a relative URL is resolved against the folder of the package file):
@@ -51,7 +52,7 @@ PACKAGES = {
                               "retry", "retryon", "noperm"],
     "package-tx.json": ["transaction", "scripts"],
     "package-cache.json": ["cache"],
-    "package-aio.json": ["aio", "aio_pubsub"],
+    "package-aio.json": ["aio", "aio_pubsub", "aio_inbox"],
     "package-cluster.json": ["cluster"],
 }
 

@@ -100,6 +100,8 @@ TEXTS = {
     "partial": "node %s:%s gave a slot map that does not cover all 16384 slots (not adopted)",
     "refresh": "no cluster node gave a whole slot map (%d asked; last: %s)",
     "nodes": "more than 255 cluster node addresses met",
+    # the Inbox (inbox.py) and its asyncio form (aio_inbox.py): next(client=...) and done(client=...)
+    "inbox_client": "%s reads on %s client: pass that kind as client=",
     # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
     "decode": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
 }
@@ -108,7 +110,7 @@ TEXTS = {
 # the package file of each optional module ("optional": errors.optional(), __init__.__getattr__)
 _PACKAGE = {"outbox": "survival", "inbox": "survival", "sentinel": "survival", "retry": "survival",
             "retryon": "survival", "transaction": "tx", "scripts": "tx", "pubsub": "pubsub", "cache": "cache", "aio": "aio",
-            "aio_pubsub": "aio", "cluster": "cluster"}
+            "aio_pubsub": "aio", "aio_inbox": "aio", "cluster": "cluster"}
 
 
 def text(what, values):
