@@ -4,7 +4,7 @@ import os
 import struct
 
 import cfg
-from tinytest import eq, ok, raises, now_ms, since
+from tinytest import eq, ok, raises, skip, now_ms, since, IS_MICROPYTHON
 from devkit import handler, admin, aio_run, aio_wait_for, aio_sleep
 import microredis as mr
 
@@ -246,6 +246,50 @@ def test_on_the_application_client_with_a_subscription():
     eq(sub.receive(1000).payload, b"hello")
     c.set(P + b"shared:k", b"v").wait()
     eq(pending(key), 0)
+    c.close()
+
+
+def test_steady_state_garbage_is_at_most_the_outboxs():
+    # next() of a small entry + done() on the application's client leave no more garbage (gc.mem_alloc() delta, GC
+    # off) than an Outbox's add() + pump() of one reading: the Entry and its fields dict are what the inbox adds
+    if not IS_MICROPYTHON:
+        skip("the heap is MicroPython's")
+    import gc
+
+    key = fresh(b"steady")
+    out = fresh(b"steady_out")
+    n = 32
+    c = handler().connect(client=mr.CoreClient)
+    with c.pipeline():
+        for _ in range(n + 8):
+            c.command(b"XADD", key, b"*", b"cmd", b"led on")
+    box = mr.Inbox(handler(), key, G, b"dev1", count=4, block_ms=0)
+    ob = mr.Outbox(handler(), out, capacity=8, maxlen=100)  # as bench/mp_parts.py has them
+    reading = {b"temp": b"21.50", b"seq": 7}
+
+    def inbox_op():
+        box.done(box.next(0, c), c)
+
+    def outbox_op():
+        ob.add(reading)
+        ob.pump(0, c)
+
+    def garbage(fn):
+        for _ in range(4):  # warm: the group made, the first read, the session
+            fn()
+        gc.collect()
+        gc.disable()
+        try:
+            a = gc.mem_alloc()
+            for _ in range(n):
+                fn()
+            return (gc.mem_alloc() - a) // n
+        finally:
+            gc.enable()
+
+    gi, go = garbage(inbox_op), garbage(outbox_op)
+    ok(0 < gi <= go, "inbox %d B, outbox %d B of garbage per operation" % (gi, go))
+    eq((box.last_error, ob.last_error, pending(key)), (None, None, 0))
     c.close()
 
 

@@ -3,7 +3,6 @@
 # and the steps around the waits are the Inbox's; this class says only how next(), done() and a read wait, and dials
 # with aio.connect(). A BLOCK read waits in the client's reader task, so the other tasks run meanwhile.
 
-from .errors import RedisError, AuthenticationError, NoPermissionError
 from .inbox import Inbox, _run
 from . import aio
 
@@ -36,23 +35,21 @@ class AsyncInbox(Inbox):
                 try:
                     w = self._ask(c, timeout_ms - clock.ticks_diff(clock.ticks_ms(), start))
                     n = await self._slow(c) if w is None else self._got(await w)
-                except (AuthenticationError, NoPermissionError) as e:
-                    return self._stop(e)
-                except (RedisError, OSError) as e:
-                    self._failed(e, clock)
+                except Exception as e:
+                    self._trouble(e)
                 except BaseException:
                     self._rescan()  # cancelled: what the read was given waits in our pending list, read first
                     raise
                 if self._bind(c) is None or n > 0:
                     continue  # re-dialled during the read (our pending entries first), or entries came: read on
             left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
-            if left <= 0:
+            if left <= 0 or self.blocked:
                 return None
             if n < 0:
                 await aio._sleep(max(1, min(left, self.wait_ms(clock), 1000)))
         return None
 
-    def _dial(self):
+    def _connect(self):
         # aio.connect() dials and handshakes synchronously (it never suspends) and starts the client's tasks
         c = self._mine = _run(aio.connect(self._h))
         return c
@@ -60,17 +57,15 @@ class AsyncInbox(Inbox):
     async def done(self, entry, client=None):
         """"applied up to entry.id" on flash (with path), then the XACK; see Inbox.done."""
         a = self._mark(entry)
-        clock = self._clk()
-        c = self._session(client, clock)
+        c = self._session(client, self._clk())
         if c is None:
             return
         try:
             await c._cmd(None, a)
-            self.note_success()
-        except (AuthenticationError, NoPermissionError) as e:
-            self._stop(e)
-        except (RedisError, OSError) as e:
-            self._failed(e, clock)
+        except Exception as e:
+            self._trouble(e)
+            return
+        self.note_success()
 
     def listen(self, timeout_ms=None, client=None):
         """`async for entry in inbox.listen(1000, client)`: ends when no entry came for 1000 ms (None: never), or

@@ -124,12 +124,15 @@ class Inbox(Backoff):
                  dead_letter=None):
         for v in (stream, group, consumer):
             check(v)
+        what = None  # the wrong argument
         if type(count) is not int or count < 1:
-            raise ValueError("count must be an int >= 1")
-        if type(block_ms) is not int or block_ms < 0:
-            raise ValueError("block_ms must be an int >= 0")
-        if type(max_deliveries) is not int or max_deliveries < 1:
-            raise ValueError("max_deliveries must be an int >= 1")
+            what = "count"
+        elif type(block_ms) is not int or block_ms < 0:
+            what = "block_ms"
+        elif type(max_deliveries) is not int or max_deliveries < 1:
+            what = "max_deliveries"
+        if what is not None:
+            raise ValueError(text(what))
         Backoff.__init__(self, 1)  # paces re-dials and re-reads after failures: the first retry is immediate
         self._h = handler
         self.stream = stream
@@ -182,9 +185,12 @@ class Inbox(Backoff):
         """The next command (an Entry), or None once timeout_ms passed (0: what is there now). An entry handed over
         and not done() comes again first. client: read on this synchronous Client (the application's) instead of
         a connection of the handler's own."""
-        e = self._ready()
+        e = self._ready()  # (the steady state: a small frame, on the C stack)
         if e is not None:
             return e
+        return self._next(timeout_ms, client)
+
+    def _next(self, timeout_ms, client):
         clock = self._clk()
         start = clock.ticks_ms()
         while not self.blocked:
@@ -199,14 +205,12 @@ class Inbox(Backoff):
                     # came is handed over first), 0: nothing came
                     w = self._ask(c, timeout_ms - clock.ticks_diff(clock.ticks_ms(), start))
                     n = _run(self._slow(c)) if w is None else self._got(w.wait())
-                except (AuthenticationError, NoPermissionError) as e:
-                    return self._stop(e)
-                except (RedisError, OSError) as e:
-                    self._failed(e, clock)
+                except Exception as e:
+                    self._trouble(e)
                 if self._bind(c) is None or n > 0:
                     continue  # re-dialled during the read (our pending entries first), or entries came: read on
             left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), start)
-            if left <= 0:
+            if left <= 0 or self.blocked:
                 return None
             if n < 0:
                 sleep_ms(max(1, min(left, self.wait_ms(clock), 1000)))  # the backoff, at most 1 s at a time
@@ -248,24 +252,28 @@ class Inbox(Backoff):
     def _session(self, client, clock):
         # the client to read on: the application's, else our own, dialled when it is not live (within the backoff)
         c = client
-        if c is not None and hasattr(c, "aclose") != self._aio:
-            raise TypeError(text("inbox_client", type(self).__name__, "an asyncio" if self._aio else "a synchronous"))
         if c is None:
             c = self._c
             if c is None or c._conn is None or not c._conn.ok:
-                if self.wait_ms(clock) > 0 and getattr(self._h, "retry_policy", None) is None:
-                    return None  # waits out the backoff (a handler with h.retry() paces its dials itself)
-                try:
-                    c = self._c = self._dial()
-                except (AuthenticationError, NoPermissionError) as e:
-                    return self._stop(e)
-                except (RedisError, OSError) as e:
-                    self._failed(e, clock)
-                    return None
+                return self._dial(clock)
+        elif hasattr(c, "aclose") != self._aio:
+            raise TypeError(text("inbox_client", type(self).__name__, "an asyncio" if self._aio else "a synchronous"))
         self._bind(c)
         return c
 
-    def _dial(self):
+    def _dial(self, clock):
+        # our own client, dialled (None: not now, or it failed)
+        if self.wait_ms(clock) > 0 and getattr(self._h, "retry_policy", None) is None:
+            return None  # waits out the backoff (a handler with h.retry() paces its dials itself)
+        try:
+            c = self._c = self._connect()
+        except Exception as e:
+            self._trouble(e)
+            return None
+        self._bind(c)
+        return c
+
+    def _connect(self):
         # a client of our own on the handler's connection (the core is enough: the catalogue stays unloaded)
         from .client import CoreClient
         return self._h.connect(None, None, CoreClient)
@@ -397,6 +405,16 @@ class Inbox(Backoff):
         self._c = None
         return None
 
+    def _trouble(self, e):
+        # an error of a read, an XACK or a dial: an authentication or permission failure stops the inbox, network
+        # and server trouble counts for the backoff; anything else is raised
+        if isinstance(e, (AuthenticationError, NoPermissionError)):
+            self._stop(e)
+        elif isinstance(e, (RedisError, OSError)):
+            self._failed(e, self._clk())
+        else:
+            raise e
+
     def _failed(self, e, clock):
         self.last_error = e
         self._c = None
@@ -409,17 +427,15 @@ class Inbox(Backoff):
         """The command was applied: "applied up to entry.id" goes to flash (with path), then the XACK. Never raises
         for network or storage trouble: an acknowledgement that did not go out is made when the entry comes again."""
         a = self._mark(entry)
-        clock = self._clk()
-        c = self._session(client, clock)
+        c = self._session(client, self._clk())
         if c is None:
             return
         try:
             c._cmd(None, a).wait()
-            self.note_success()
-        except (AuthenticationError, NoPermissionError) as e:
-            self._stop(e)
-        except (RedisError, OSError) as e:
-            self._failed(e, clock)  # the next session reads our pending entries again: this one is skipped then
+        except Exception as e:
+            self._trouble(e)  # the next session reads our pending entries again: this one is skipped then
+            return
+        self.note_success()
 
     def _mark(self, entry):
         # done() before the XACK: "applied up to entry.id" (on flash with path; an error goes to last_error); the
@@ -429,12 +445,8 @@ class Inbox(Backoff):
             self._out = None
         if _after(t, self._applied):
             self._applied = t
-            path = self.path
-            if path is not None:
-                try:
-                    self._persist(path, t)
-                except OSError as e:
-                    self.last_error = e
+            if self.path is not None:
+                self._persist(self.path, t)
         a = self._ack
         a[3] = t
         return a
@@ -469,24 +481,29 @@ class Inbox(Backoff):
         return best
 
     def _persist(self, path, t):
+        # an OSError goes to last_error (done() goes on with the XACK; the entry is skipped if it comes again before
+        # a reboot)
         import os
         from .flash import record, sync, size, remove
-        rec = record(_T_APPLIED, t)
-        if size(path) + len(rec) > _KEEP:
-            with open(path + ".tmp", "wb") as f:
-                f.write(rec)
+        try:
+            rec = record(_T_APPLIED, t)
+            if size(path) + len(rec) > _KEEP:
+                with open(path + ".tmp", "wb") as f:
+                    f.write(rec)
+                    sync(f)
+                try:
+                    os.rename(path + ".tmp", path)
+                except OSError:
+                    remove(path)  # FAT will not rename over a file (_load() picks the .tmp up if power goes now)
+                    os.rename(path + ".tmp", path)
+                return
+            with open(path, "ab") as f:
+                n = f.write(rec)
+                if n is not None and n != len(rec):
+                    raise OSError(28)
                 sync(f)
-            try:
-                os.rename(path + ".tmp", path)
-            except OSError:
-                remove(path)  # FAT will not rename over a file (_load() picks the .tmp up if power goes now)
-                os.rename(path + ".tmp", path)
-            return
-        with open(path, "ab") as f:
-            n = f.write(rec)
-            if n is not None and n != len(rec):
-                raise OSError(28)
-            sync(f)
+        except OSError as e:
+            self.last_error = e
 
     def __repr__(self):
         return "<Inbox %s pending=%d>" % (self.stream, self.pending)

@@ -54,9 +54,8 @@ class Inbox:
     _slow: Any
     _bind: Any
     _rescan: Any
-    _stop: Any
-    _failed: Any
+    _trouble: Any
     _mark: Any
-    _dial: Any
+    _connect: Any
 
 def _run(co: Any) -> Any: ...

@@ -100,7 +100,10 @@ TEXTS = {
     "partial": "node %s:%s gave a slot map that does not cover all 16384 slots (not adopted)",
     "refresh": "no cluster node gave a whole slot map (%d asked; last: %s)",
     "nodes": "more than 255 cluster node addresses met",
-    # the Inbox (inbox.py) and its asyncio form (aio_inbox.py): next(client=...) and done(client=...)
+    # the Inbox (inbox.py) and its asyncio form (aio_inbox.py)
+    "count": "count must be an int >= 1",
+    "block_ms": "block_ms must be an int >= 0",
+    "max_deliveries": "max_deliveries must be an int >= 1",
     "inbox_client": "%s reads on %s client: pass that kind as client=",
     # decode_responses=True met a value that is not UTF-8 (build.py, resp.py: the reply becomes this ProtocolError)
     "decode": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
