@@ -1,11 +1,9 @@
 # Inbox (commands from a stream through a consumer group, surviving reboots) against a real redis-server. Plain
-# MicroPython; runs under CPython too. File-backed cases write into cfg.get("tmpdir") (else $TMPDIR, else /tmp).
+# MicroPython; runs under CPython too. File-backed cases write into devkit.tmpdir().
 import os
-import struct
 
-import cfg
 from tinytest import eq, ok, raises, skip, now_ms, since, IS_MICROPYTHON
-from devkit import handler, admin, aio_run, aio_wait_for, aio_sleep
+from devkit import handler, admin, aio_run, aio_wait_for, aio_sleep, tmppath, cleanup
 import microredis as mr
 
 P = b"t_inbox:"
@@ -35,29 +33,6 @@ def pending(key):
         return 0
     finally:
         c.close()
-
-
-def tmpdir():
-    d = cfg.get("tmpdir") or cfg.getenv("TMPDIR") or "/tmp"
-    try:
-        os.stat(d)
-        return d
-    except OSError:
-        return "."
-
-
-def path_for(name):
-    p = tmpdir() + "/mr_inbox_%s_%d" % (name, now_ms() % 1000000)
-    cleanup(p)
-    return p
-
-
-def cleanup(p):
-    for s in ("", ".tmp"):
-        try:
-            os.remove(p + s)
-        except OSError:
-            pass
 
 
 def cmds(box, n, timeout_ms=0, done=True):
@@ -143,7 +118,7 @@ def test_a_restart_reads_its_own_pending_entries_first():
 
 def test_a_lost_acknowledgement_is_never_applied_twice():
     key = fresh(b"lostack")
-    p = path_for("lostack")
+    p = tmppath("inbox", "lostack")
     try:
         produce(key, b"a", b"b")
         box = mr.Inbox(handler(), key, G, b"dev1", path=p)
@@ -163,7 +138,7 @@ def test_a_lost_acknowledgement_is_never_applied_twice():
 
 def test_a_torn_write_of_the_applied_id_keeps_the_one_before():
     key = fresh(b"torn")
-    p = path_for("torn")
+    p = tmppath("inbox", "torn")
     q = p + "_cut"
     try:
         ids = produce(key, b"a", b"b", b"c")
@@ -192,7 +167,7 @@ def test_a_torn_write_of_the_applied_id_keeps_the_one_before():
 
 def test_the_applied_file_stays_small():
     key = fresh(b"small")
-    p = path_for("small")
+    p = tmppath("inbox", "small")
     try:
         produce(key, *[b"%d" % i for i in range(120)])
         box = mr.Inbox(handler(), key, G, b"dev1", path=p, count=16)
@@ -346,7 +321,7 @@ def test_async_done_persists_before_the_ack_and_a_restart_reads_pending_first():
 
     for proto in (2, 3):
         key = fresh(b"aio_restart%d" % proto)
-        p = path_for("aio_restart")
+        p = tmppath("inbox", "aio_restart")
         try:
             produce(key, b"a", b"b", b"c")
 

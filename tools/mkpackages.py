@@ -6,8 +6,8 @@ tests_host/test_packaging.py enforces it):
     package.json          the core: everything needed to connect and send commands
     package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use);
                           msginto.py: receive_into()'s zero-copy message reads (loaded by the first one)
-    package-survival.json microredis/outbox.py (with journal.py, journal1.py, idalloc.py, backoff.py, flash.py),
-                          inbox.py, sentinel.py, retry.py, retryon.py, noperm.py: Outbox, Inbox, Sentinel (mr.Outbox /
+    package-survival.json microredis/outbox.py (with journal.py, journal1.py, idalloc.py, backoff.py, link.py,
+                          flash.py), inbox.py, sentinel.py, retry.py, retryon.py, noperm.py: Outbox, Inbox, Sentinel (mr.Outbox /
                           mr.Inbox / mr.Sentinel load them),
                           h.retry() / h.health_check() (retryon.py: retry_on=...; noperm.py: subscription names the
                           server refuses, loaded on the first refusal)
@@ -48,8 +48,8 @@ PACKAGES = {
                      "net_mp", "net_sock", "tlsctx", "client", "send", "future", "rare", "texts", "setopts",
                      "connection", "credentials", "url", "commands", "sets_streams", "xgroups"],
     "package-pubsub.json": ["pubsub", "msginto"],
-    "package-survival.json": ["outbox", "journal", "journal1", "idalloc", "backoff", "flash", "inbox", "sentinel",
-                              "retry", "retryon", "noperm"],
+    "package-survival.json": ["outbox", "journal", "journal1", "idalloc", "backoff", "link", "flash", "inbox",
+                              "sentinel", "retry", "retryon", "noperm"],
     "package-tx.json": ["transaction", "scripts"],
     "package-cache.json": ["cache"],
     "package-aio.json": ["aio", "aio_pubsub", "aio_inbox"],

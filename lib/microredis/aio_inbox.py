@@ -23,7 +23,7 @@ class AsyncInbox(Inbox):
         e = self._ready()
         if e is not None:
             return e
-        clock = self._clk()
+        clock = self._clock
         start = clock.ticks_ms()
         while not self.blocked:
             e = self._ready()
@@ -57,7 +57,7 @@ class AsyncInbox(Inbox):
     async def done(self, entry, client=None):
         """"applied up to entry.id" on flash (with path), then the XACK; see Inbox.done."""
         a = self._mark(entry)
-        c = self._session(client, self._clk())
+        c = self._session(client, self._clock)
         if c is None:
             return
         try:

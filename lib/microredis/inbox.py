@@ -17,23 +17,13 @@ except ImportError:  # CPython
 
 import struct
 
-from .errors import RedisError, ReplyError, AuthenticationError, NoPermissionError, text
+from .errors import ReplyError, text
 from .encoder import check
 from .clock import sleep_ms
-from .backoff import Backoff
+from .link import Link, parse_id as _id
 
 _T_APPLIED = const(65)  # "A": the applied ID, as the server writes it (b"ms-seq")
 _KEEP = const(1024)  # the file is rewritten to one record once it is this long
-
-
-def _id(v):
-    # an entry ID, b"ms-seq" (str with decode_responses), as (ms, seq)
-    if type(v) is str:
-        v = v.encode()
-    d = v.find(b"-")
-    if d < 0:
-        return int(v), 0
-    return int(v[:d]), int(v[d + 1:])
 
 
 def _text(t):
@@ -110,7 +100,7 @@ def _run(co):
     raise RuntimeError
 
 
-class Inbox(Backoff):
+class Inbox(Link):
     """Commands for one consumer of a group on a stream, each handed over until done(). next() and done() never
     raise for network or storage trouble (see last_error)."""
 
@@ -126,15 +116,14 @@ class Inbox(Backoff):
             check(v)
         what = None  # the wrong argument
         if type(count) is not int or count < 1:
-            what = "count"
+            what = "_count"
         elif type(block_ms) is not int or block_ms < 0:
             what = "block_ms"
         elif type(max_deliveries) is not int or max_deliveries < 1:
             what = "max_deliveries"
         if what is not None:
             raise ValueError(text(what))
-        Backoff.__init__(self, 1)  # paces re-dials and re-reads after failures: the first retry is immediate
-        self._h = handler
+        Link.__init__(self, handler)  # paces re-dials and re-reads after failures: the first retry is immediate
         self.stream = stream
         self.group = group
         self.consumer = consumer
@@ -149,8 +138,6 @@ class Inbox(Backoff):
         self.redelivered = 0  # entries handed over again (not done before, or read again after a start)
         self.skipped = 0  # entries that came again at or below the applied ID: acknowledged, not handed over
         self.dead = 0  # entries moved to the dead-letter stream
-        self.last_error = None
-        self.blocked = False  # an AuthenticationError/NoPermissionError stops the inbox until resume()
         self._buf = []  # entries read and not handed over yet (at most count)
         self._dq = None  # entries read to be acknowledged instead (done before, deleted, poison): a list, rarely
         self._out = None  # the entry handed over and not done yet
@@ -159,9 +146,6 @@ class Inbox(Backoff):
         self._cursor = (0, 0)  # that read goes on from entries above this ID
         self._group = False  # the group is known to exist
         self._applied = b"0-0"  # the highest ID done (persisted with path)
-        self._c = None
-        self._cx = None  # the connection of the session: another one means reading our pending entries first
-        self._clock = None
         # the commands of the steady state, made once (_ask and _mark put in the BLOCK time and the ID)
         self._rd = [b"XREADGROUP", b"GROUP", group, consumer, b"COUNT", count, b"STREAMS", stream, b">"]
         self._rdb = [b"XREADGROUP", b"GROUP", group, consumer, b"COUNT", count, b"BLOCK", 0, b"STREAMS", stream,
@@ -175,11 +159,6 @@ class Inbox(Backoff):
         """Entries read from the stream and not done yet (in this inbox's hands)."""
         return len(self._buf) + (self._out is not None)
 
-    def resume(self):
-        """After fixing credentials or ACLs: let next() try again."""
-        self.blocked = False
-        self.note_success()
-
     # ---- reading --------------------------------------------------------------------------------------------
     def next(self, timeout_ms=0, client=None):
         """The next command (an Entry), or None once timeout_ms passed (0: what is there now). An entry handed over
@@ -191,7 +170,7 @@ class Inbox(Backoff):
         return self._next(timeout_ms, client)
 
     def _next(self, timeout_ms, client):
-        clock = self._clk()
+        clock = self._clock
         start = clock.ticks_ms()
         while not self.blocked:
             e = self._ready()
@@ -231,15 +210,6 @@ class Inbox(Backoff):
         self._out = e
         return e
 
-    def _clk(self):
-        clock = self._clock
-        if clock is None:
-            clock = self._clock = getattr(self._h, "_clock", None)
-            if clock is None:
-                from .clock import default_clock
-                clock = self._clock = default_clock()
-        return clock
-
     def _rescan(self):
         # a new session: our own pending entries are read again from the first (what was read and not done)
         self._buf = []
@@ -257,7 +227,7 @@ class Inbox(Backoff):
             if c is None or c._conn is None or not c._conn.ok:
                 return self._dial(clock)
         elif hasattr(c, "aclose") != self._aio:
-            raise TypeError(text("inbox_client", type(self).__name__, "an asyncio" if self._aio else "a synchronous"))
+            raise TypeError(text("client_kind", type(self).__name__, "an asyncio" if self._aio else "a synchronous"))
         self._bind(c)
         return c
 
@@ -399,35 +369,17 @@ class Inbox(Backoff):
             else:
                 self.skipped += 1
 
-    def _stop(self, e):
-        self.last_error = e
-        self.blocked = True
-        self._c = None
-        return None
-
-    def _trouble(self, e):
-        # an error of a read, an XACK or a dial: an authentication or permission failure stops the inbox, network
-        # and server trouble counts for the backoff; anything else is raised
-        if isinstance(e, (AuthenticationError, NoPermissionError)):
-            self._stop(e)
-        elif isinstance(e, (RedisError, OSError)):
-            self._failed(e, self._clk())
-        else:
-            raise e
-
     def _failed(self, e, clock):
-        self.last_error = e
-        self._c = None
         if getattr(e, "code", None) == "NOGROUP":
             self._group = False  # the stream or the group was deleted: created again on the next read
-        self.note_failure(clock)
+        Link._failed(self, e, clock)
 
     # ---- done -----------------------------------------------------------------------------------------------
     def done(self, entry, client=None):
         """The command was applied: "applied up to entry.id" goes to flash (with path), then the XACK. Never raises
         for network or storage trouble: an acknowledgement that did not go out is made when the entry comes again."""
         a = self._mark(entry)
-        c = self._session(client, self._clk())
+        c = self._session(client, self._clock)
         if c is None:
             return
         try:

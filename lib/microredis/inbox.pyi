@@ -47,7 +47,7 @@ class Inbox:
     _h: Any
     _aio: bool
     _ready: Any
-    _clk: Any
+    _clock: Any
     _session: Any
     _ask: Any
     _got: Any
