@@ -1,10 +1,13 @@
 # Helpers the client tests share (tests_device/t_*.py): the test server's handler, an in-process client over a
-# scripted transport (whole or in chunks), transport wrappers that count socket calls or interrupt one, raw RESP.
+# scripted transport (whole or in chunks), transport wrappers that count socket calls or interrupt one, raw RESP,
+# files for the file-backed tests, asyncio on both runtimes.
 # Kept out of tinytest.py, which the 64 KiB-heap modules load: this one is loaded only by modules that drive a
 # client. microredis is imported inside the functions that need it, so importing this module loads nothing more
 # (tinytest is loaded by every test module anyway).
+import os
+
 import cfg
-from tinytest import sleep_ms
+from tinytest import sleep_ms, now_ms
 
 
 def handler(proto=3, tmo=2000, mem=None):
@@ -52,6 +55,32 @@ def has_command(name):
         return a.command(b"COMMAND", b"INFO", name).wait()[0] is not None
     finally:
         a.close()
+
+
+def tmpdir():
+    """Where the file-backed tests write: cfg.get("tmpdir"), else $TMPDIR, else /tmp, else the current folder."""
+    d = cfg.get("tmpdir") or cfg.getenv("TMPDIR") or "/tmp"
+    try:
+        os.stat(d)
+        return d
+    except OSError:
+        return "."
+
+
+def tmppath(kind, name):
+    """A file name in tmpdir() for a test of kind ("outbox", "inbox"), with nothing there yet (see cleanup())."""
+    p = tmpdir() + "/mr_%s_%s_%d" % (kind, name, now_ms() % 1000000)
+    cleanup(p)
+    return p
+
+
+def cleanup(p):
+    """Removes the file p and the twins a rewrite leaves (.cur, .tmp)."""
+    for suffix in ("", ".cur", ".tmp"):
+        try:
+            os.remove(p + suffix)
+        except OSError:
+            pass
 
 
 class Script:
@@ -240,3 +269,31 @@ def count_calls(obj, name):
         return real(*args)
     setattr(obj, name, counted)
     return calls
+
+
+# ---- asyncio, the same on MicroPython's and CPython's (asyncio is imported by the first call, not with this module)
+def aio_run(coro):
+    """asyncio.run(coro); on MicroPython in a fresh event loop, so no task of an earlier test is left in its queues."""
+    import asyncio
+    from tinytest import IS_MICROPYTHON
+
+    if IS_MICROPYTHON and hasattr(asyncio, "new_event_loop"):
+        asyncio.new_event_loop()
+    return asyncio.run(coro)
+
+
+def aio_wait_for(coro, ms):
+    """asyncio.wait_for in milliseconds (raises asyncio.TimeoutError)."""
+    import asyncio
+
+    if hasattr(asyncio, "wait_for_ms"):
+        return asyncio.wait_for_ms(coro, ms)
+    return asyncio.wait_for(coro, ms / 1000)
+
+
+def aio_sleep(ms):
+    import asyncio
+
+    if hasattr(asyncio, "sleep_ms"):
+        return asyncio.sleep_ms(ms)
+    return asyncio.sleep(ms / 1000)

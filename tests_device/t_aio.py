@@ -11,6 +11,7 @@ from tinytest import eq, ok, raises, skip, IS_MICROPYTHON
 import microredis as mr
 import microredis.aio as aio
 from t_client import counting
+from devkit import aio_run as run, aio_wait_for as wait_ms, aio_sleep as sleep_ms
 
 P = b"t_aio:"
 
@@ -37,25 +38,6 @@ def refusing_handler():
 
 def is_refusal(e):
     return isinstance(e, mr.NoPermissionError) or "unknown command" in str(e).lower()
-
-
-def run(coro):
-    if hasattr(asyncio, "new_event_loop") and IS_MICROPYTHON:
-        asyncio.new_event_loop()  # no task of an earlier test is left in the queues
-    return asyncio.run(coro)
-
-
-def wait_ms(coro, ms):
-    # asyncio.wait_for in milliseconds on both runtimes
-    if hasattr(asyncio, "wait_for_ms"):
-        return asyncio.wait_for_ms(coro, ms)
-    return asyncio.wait_for(coro, ms / 1000)
-
-
-def sleep_ms(ms):
-    if hasattr(asyncio, "sleep_ms"):
-        return asyncio.sleep_ms(ms)
-    return asyncio.sleep(ms / 1000)
 
 
 def test_values():

@@ -1,11 +1,9 @@
 # Inbox (commands from a stream through a consumer group, surviving reboots) against a real redis-server. Plain
-# MicroPython; runs under CPython too. File-backed cases write into cfg.get("tmpdir") (else $TMPDIR, else /tmp).
+# MicroPython; runs under CPython too. File-backed cases write into devkit.tmpdir().
 import os
-import struct
 
-import cfg
-from tinytest import eq, ok, raises, now_ms, since
-from devkit import handler, admin
+from tinytest import eq, ok, raises, skip, now_ms, since, IS_MICROPYTHON
+from devkit import handler, admin, aio_run, aio_wait_for, aio_sleep, tmppath, cleanup
 import microredis as mr
 
 P = b"t_inbox:"
@@ -35,29 +33,6 @@ def pending(key):
         return 0
     finally:
         c.close()
-
-
-def tmpdir():
-    d = cfg.get("tmpdir") or cfg.getenv("TMPDIR") or "/tmp"
-    try:
-        os.stat(d)
-        return d
-    except OSError:
-        return "."
-
-
-def path_for(name):
-    p = tmpdir() + "/mr_inbox_%s_%d" % (name, now_ms() % 1000000)
-    cleanup(p)
-    return p
-
-
-def cleanup(p):
-    for s in ("", ".tmp"):
-        try:
-            os.remove(p + s)
-        except OSError:
-            pass
 
 
 def cmds(box, n, timeout_ms=0, done=True):
@@ -143,7 +118,7 @@ def test_a_restart_reads_its_own_pending_entries_first():
 
 def test_a_lost_acknowledgement_is_never_applied_twice():
     key = fresh(b"lostack")
-    p = path_for("lostack")
+    p = tmppath("inbox", "lostack")
     try:
         produce(key, b"a", b"b")
         box = mr.Inbox(handler(), key, G, b"dev1", path=p)
@@ -163,7 +138,7 @@ def test_a_lost_acknowledgement_is_never_applied_twice():
 
 def test_a_torn_write_of_the_applied_id_keeps_the_one_before():
     key = fresh(b"torn")
-    p = path_for("torn")
+    p = tmppath("inbox", "torn")
     q = p + "_cut"
     try:
         ids = produce(key, b"a", b"b", b"c")
@@ -192,7 +167,7 @@ def test_a_torn_write_of_the_applied_id_keeps_the_one_before():
 
 def test_the_applied_file_stays_small():
     key = fresh(b"small")
-    p = path_for("small")
+    p = tmppath("inbox", "small")
     try:
         produce(key, *[b"%d" % i for i in range(120)])
         box = mr.Inbox(handler(), key, G, b"dev1", path=p, count=16)
@@ -247,3 +222,193 @@ def test_on_the_application_client_with_a_subscription():
     c.set(P + b"shared:k", b"v").wait()
     eq(pending(key), 0)
     c.close()
+
+
+def test_steady_state_garbage_is_at_most_the_outboxs():
+    # next() of a small entry + done() on the application's client leave no more garbage (gc.mem_alloc() delta, GC
+    # off) than an Outbox's add() + pump() of one reading: the Entry and its fields dict are what the inbox adds
+    if not IS_MICROPYTHON:
+        skip("the heap is MicroPython's")
+    import gc
+
+    key = fresh(b"steady")
+    out = fresh(b"steady_out")
+    n = 32
+    c = handler().connect(client=mr.CoreClient)
+    with c.pipeline():
+        for _ in range(n + 8):
+            c.command(b"XADD", key, b"*", b"cmd", b"led on")
+    box = mr.Inbox(handler(), key, G, b"dev1", count=4, block_ms=0)
+    ob = mr.Outbox(handler(), out, capacity=8, maxlen=100)  # as bench/mp_parts.py has them
+    reading = {b"temp": b"21.50", b"seq": 7}
+
+    def inbox_op():
+        box.done(box.next(0, c), c)
+
+    def outbox_op():
+        ob.add(reading)
+        ob.pump(0, c)
+
+    def garbage(fn):
+        for _ in range(4):  # warm: the group made, the first read, the session
+            fn()
+        gc.collect()
+        gc.disable()
+        try:
+            a = gc.mem_alloc()
+            for _ in range(n):
+                fn()
+            return (gc.mem_alloc() - a) // n
+        finally:
+            gc.enable()
+
+    gi, go = garbage(inbox_op), garbage(outbox_op)
+    ok(0 < gi <= go, "inbox %d B, outbox %d B of garbage per operation" % (gi, go))
+    eq((box.last_error, ob.last_error, pending(key)), (None, None, 0))
+    c.close()
+
+
+# ---- the asyncio form (microredis.aio_inbox.AsyncInbox) -----------------------------------------------------------
+def test_async_for_hands_over_in_order_while_other_tasks_run():
+    # the BLOCK read waits in the client's reader task: a ticker keeps ticking (no gap near the BLOCK time) until
+    # the producer's commands arrive, in order
+    import asyncio
+    from microredis.aio_inbox import AsyncInbox
+
+    key = fresh(b"aio_for")
+    box = AsyncInbox(handler(), key, G, b"dev1", block_ms=400)
+    ticks = []
+
+    async def ticker():
+        while True:
+            ticks.append(now_ms())
+            await aio_sleep(10)
+
+    async def producer():
+        await aio_sleep(500)
+        produce(key, b"a", b"b", b"c")
+
+    async def main():
+        t = asyncio.create_task(ticker())
+        p = asyncio.create_task(producer())
+        got = []
+        t0 = now_ms()
+        async for e in box.listen(3000):
+            got.append(e.fields[b"cmd"])
+            await box.done(e)
+            if len(got) == 3:
+                break
+        el = since(t0)
+        t.cancel()
+        await p
+        await box.aclose()
+        return got, el
+
+    got, el = aio_run(main())
+    eq(got, [b"a", b"b", b"c"])
+    ok(450 <= el < 2500, "the commands came after %d ms" % el)
+    gaps = [ticks[i + 1] - ticks[i] for i in range(len(ticks) - 1)]
+    ok(len(ticks) >= 20 and max(gaps) < 200, "%d ticks, largest gap %d ms (BLOCK 400)" % (len(ticks), max(gaps)))
+    eq(pending(key), 0)
+    eq((box.redelivered, box.skipped, box.last_error), (0, 0, None))
+
+
+def test_async_done_persists_before_the_ack_and_a_restart_reads_pending_first():
+    # on the application's AsyncClient (RESP2 and RESP3): the XACK is lost, the applied ID on file is not; after a
+    # restart the pending entries come first, the one done is skipped
+    from microredis import aio
+    from microredis.aio_inbox import AsyncInbox
+
+    for proto in (2, 3):
+        key = fresh(b"aio_restart%d" % proto)
+        p = tmppath("inbox", "aio_restart")
+        try:
+            produce(key, b"a", b"b", b"c")
+
+            async def first():
+                c = await aio.connect(handler(proto))
+                box = AsyncInbox(handler(proto), key, G, b"dev1", path=p)
+                e = await box.next(0, c)  # reads all three (count 4), hands over the first
+                a = admin()
+                a.command(b"CLIENT", b"KILL", b"ID", await c.command(b"CLIENT", b"ID")).wait()
+                a.close()
+                await box.done(e, c)  # persisted, then the XACK fails: reported, not raised
+                ok(box.last_error is not None)
+                await c.aclose()
+                return e.fields[b"cmd"]
+
+            async def restart():
+                c = await aio.connect(handler(proto))
+                box = AsyncInbox(handler(proto), key, G, b"dev1", path=p)
+                got = []
+                while True:
+                    e = await box.next(0, c)
+                    if e is None:
+                        break
+                    got.append((e.fields[b"cmd"], e.deliveries))
+                    await box.done(e, c)
+                await c.aclose()
+                return got, box.skipped, box.redelivered
+
+            eq(aio_run(first()), b"a")
+            eq(pending(key), 3)
+            eq(aio_run(restart()), ([(b"b", 2), (b"c", 2)], 1, 2))
+            eq(pending(key), 0)
+        finally:
+            cleanup(p)
+
+
+def test_a_cancelled_async_next_loses_nothing():
+    # next() cancelled during its BLOCK: the entry that read is given goes to our pending list, so the next next()
+    # reads it from there (before any later entry)
+    import asyncio
+    from microredis.aio_inbox import AsyncInbox
+
+    key = fresh(b"aio_cancel")
+    box = AsyncInbox(handler(), key, G, b"dev1", block_ms=1000)
+
+    async def main():
+        eq(await box.next(), None)  # the group exists
+        try:
+            await aio_wait_for(box.next(5000), 200)
+            ok(False, "not cancelled")
+        except asyncio.TimeoutError:
+            pass
+        produce(key, b"x", b"y")  # the cancelled BLOCK read takes x (or both)
+        got = []
+        for _ in range(2):
+            e = await box.next(3000)
+            got.append(e.fields[b"cmd"])
+            await box.done(e)
+        await box.aclose()
+        return got
+
+    eq(aio_run(main()), [b"x", b"y"])
+    eq(pending(key), 0)
+
+
+def test_each_inbox_takes_its_own_kind_of_client():
+    from microredis import aio
+    from microredis.aio_inbox import AsyncInbox
+
+    key = fresh(b"aio_kind")
+
+    async def main():
+        c = await aio.connect(handler())
+        e = raises(TypeError, mr.Inbox(handler(), key, G, b"dev1").next, 0, c)
+        ok("AsyncInbox" not in str(e) and "synchronous" in str(e), str(e))
+        box = AsyncInbox(handler(), key, G, b"dev1")
+        try:
+            await box.next(0, handler().connect())
+            ok(False, "no TypeError")
+        except TypeError as x:
+            ok("asyncio" in str(x), str(x))
+        t0 = now_ms()
+        got = []
+        async for e in box.listen(150, c):  # nothing comes: ends after 150 ms
+            got.append(e)
+        eq(got, [])
+        ok(since(t0) >= 140)
+        await c.aclose()
+
+    aio_run(main())

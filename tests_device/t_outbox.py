@@ -1,10 +1,9 @@
 # Outbox (store-and-forward to a stream, exactly once) against a real redis-server. Plain MicroPython; runs under
-# CPython too. File-backed cases write into cfg.get("tmpdir") (else $TMPDIR, else /tmp, else the current folder).
+# CPython too. File-backed cases write into devkit.tmpdir() (cfg "tmpdir", else $TMPDIR, else /tmp, else here).
 import os
 
-import cfg
 from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON, now_ms, since, sleep_ms
-from devkit import handler, count_calls, counting
+from devkit import handler, count_calls, counting, tmppath, cleanup
 import microredis as mr
 
 P = b"t_outbox:"
@@ -35,29 +34,6 @@ def values(key, field=b"i"):
                 out.append(int(f[i + 1]))
             i += 2
     return out
-
-
-def tmpdir():
-    d = cfg.get("tmpdir") or cfg.getenv("TMPDIR") or "/tmp"
-    try:
-        os.stat(d)
-        return d
-    except OSError:
-        return "."
-
-
-def logpath(name):
-    p = tmpdir() + "/mr_outbox_%s_%d" % (name, now_ms() % 1000000)
-    cleanup(p)
-    return p
-
-
-def cleanup(p):
-    for suffix in ("", ".cur", ".tmp"):
-        try:
-            os.remove(p + suffix)
-        except OSError:
-            pass
 
 
 def lose_replies(box, key, n_expected):
@@ -234,7 +210,7 @@ def test_maxlen_is_sent():
 
 def test_file_backing_survives_reboot():
     key = fresh(b"file")
-    p = logpath("reboot")
+    p = tmppath("outbox", "reboot")
     try:
         box = mr.Outbox(handler(), key, capacity=8, path=p)
         for i in range(5):
@@ -263,7 +239,7 @@ def test_file_backing_survives_reboot():
 
 def test_file_reboot_after_lost_reply_is_not_duplicated():
     key = fresh(b"filelost")
-    p = logpath("lost")
+    p = tmppath("outbox", "lost")
     try:
         box = mr.Outbox(handler(), key, path=p)
         for i in range(3):
@@ -283,7 +259,7 @@ def test_file_reboot_after_lost_reply_is_not_duplicated():
 
 def test_file_compaction_keeps_pending_and_ids():
     key = fresh(b"compact")
-    p = logpath("compact")
+    p = tmppath("outbox", "compact")
     try:
         box = mr.Outbox(handler(), key, capacity=32, path=p)
         box.compact_at = 200
@@ -320,7 +296,7 @@ def _copy(src, dst, n=-1):
 
 def test_file_torn_last_record_loses_only_that_reading():
     key = fresh(b"torn")
-    p = logpath("torn")
+    p = tmppath("outbox", "torn")
     q = p + "_cut"
     try:
         box = mr.Outbox(handler(), key, capacity=8, path=p)
@@ -492,7 +468,7 @@ def _restore(key, es):
 
 def _full_flash(partial):
     key = fresh(b"full%d" % partial)
-    p = logpath("full%d" % partial)
+    p = tmppath("outbox", "full%d" % partial)
     fl = _Flash(1 << 30, partial)
     journal.open = fl.open
     accepted = []
@@ -541,7 +517,7 @@ def test_full_flash_atomic_writes_refuse_only_that_reading():
 
 def test_pump_reports_a_full_flash_and_recovers_when_space_returns():
     key = fresh(b"fullpump")
-    p = logpath("fullpump")
+    p = tmppath("outbox", "fullpump")
     fl = _Flash(1 << 30, True)
     journal.open = fl.open
     try:
@@ -617,7 +593,7 @@ def _flips(key, q, data, es, added, sent, msg):
 
 def test_bit_flips_cost_at_most_the_damaged_reading():
     key = fresh(b"rot")
-    p = logpath("rot")
+    p = tmppath("outbox", "rot")
     q = p + "_rot"
     try:
         box = mr.Outbox(handler(), key, capacity=16, path=p)
@@ -688,7 +664,7 @@ def _after_cut(key, q, data, es, added, msg):
 
 def test_a_cut_at_any_offset_of_the_last_records_never_duplicates_or_loses():
     key = fresh(b"cut")
-    p = logpath("cut")
+    p = tmppath("outbox", "cut")
     q = p + "_cut"
     try:
         snaps = _spied_run(key, p)
@@ -707,7 +683,7 @@ def test_power_cut_during_pumps_loses_no_intact_reading():
     # every moment a record was about to be written, with the stream as it was then, cut at each of the last three
     # record boundaries too (a file system that loses several unflushed appends at once)
     key = fresh(b"cutmid")
-    p = logpath("cutmid")
+    p = tmppath("outbox", "cutmid")
     q = p + "_cut"
     try:
         snaps = _spied_run(key, p)
@@ -725,7 +701,7 @@ def test_power_cut_during_pumps_loses_no_intact_reading():
 
 def test_a_log_of_the_first_format_is_converted():
     key = fresh(b"v1")
-    p = logpath("v1")
+    p = tmppath("outbox", "v1")
     try:
         def chk(b):
             a = s = 0

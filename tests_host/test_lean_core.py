@@ -19,8 +19,9 @@ LIB = REPO / "lib" / "microredis"
 # never loaded by import + connect(client=CoreClient) + SET, on any runtime
 LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "cmdargs", "strings", "keyspace", "hashes", "lists", "server",
                    "sets", "zsets", "streams", "pubsub", "msginto", "rare", "texts",
-                   "bigint", "setopts", "outbox", "journal", "journal1", "idalloc", "backoff", "sentinel", "retry",
-                   "retryon", "noperm", "transaction", "scripts", "cache", "aio", "aio_pubsub", "xgroups"]
+                   "bigint", "setopts", "outbox", "journal", "journal1", "idalloc", "backoff", "link", "sentinel", "retry",
+                   "retryon", "noperm", "transaction", "scripts", "cache", "aio", "aio_pubsub", "aio_inbox", "inbox",
+                   "xgroups"]
 
 SCRIPT = """
 import sys

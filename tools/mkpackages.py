@@ -6,16 +6,17 @@ tests_host/test_packaging.py enforces it):
     package.json          the core: everything needed to connect and send commands
     package-pubsub.json   microredis/pubsub.py: Subscription, Message (client.subscribe() imports it on first use);
                           msginto.py: receive_into()'s zero-copy message reads (loaded by the first one)
-    package-survival.json microredis/outbox.py (with journal.py, journal1.py, idalloc.py, backoff.py, flash.py),
-                          inbox.py, sentinel.py, retry.py, retryon.py, noperm.py: Outbox, Inbox, Sentinel (mr.Outbox /
+    package-survival.json microredis/outbox.py (with journal.py, journal1.py, idalloc.py, backoff.py, link.py,
+                          flash.py), inbox.py, sentinel.py, retry.py, retryon.py, noperm.py: Outbox, Inbox, Sentinel (mr.Outbox /
                           mr.Inbox / mr.Sentinel load them),
                           h.retry() / h.health_check() (retryon.py: retry_on=...; noperm.py: subscription names the
                           server refuses, loaded on the first refusal)
     package-tx.json       microredis/transaction.py, scripts.py: client.transaction(), mr.WatchError,
                           client.register_script() (loaded on first use)
     package-cache.json    microredis/cache.py: the client-side cache (microredis.cache.Cache)
-    package-aio.json      microredis/aio.py, aio_pubsub.py: the asyncio client (`from microredis import aio`);
-                          aio_pubsub.py needs package-pubsub.json too
+    package-aio.json      microredis/aio.py, aio_pubsub.py, aio_inbox.py: the asyncio client (`from microredis import
+                          aio`); aio_pubsub.py needs package-pubsub.json too, aio_inbox.py (AsyncInbox)
+                          package-survival.json
     package-cluster.json  microredis/cluster.py: the Redis Cluster client (mr.Cluster loads it); cluster_pubsub.py:
                           its sharded subscriptions (loaded by the first ssubscribe(); needs package-pubsub.json too)
 
@@ -49,11 +50,11 @@ PACKAGES = {
                      "connection", "credentials", "url", "commands", "cmdargs", "strings", "keyspace", "hashes", "lists", "server", "sets", "zsets",
                      "streams", "xgroups"],
     "package-pubsub.json": ["pubsub", "msginto"],
-    "package-survival.json": ["outbox", "journal", "journal1", "idalloc", "backoff", "flash", "inbox", "sentinel",
-                              "retry", "retryon", "noperm"],
+    "package-survival.json": ["outbox", "journal", "journal1", "idalloc", "backoff", "link", "flash", "inbox",
+                              "sentinel", "retry", "retryon", "noperm"],
     "package-tx.json": ["transaction", "scripts"],
     "package-cache.json": ["cache"],
-    "package-aio.json": ["aio", "aio_pubsub"],
+    "package-aio.json": ["aio", "aio_pubsub", "aio_inbox"],
     "package-cluster.json": ["cluster", "cluster_pubsub"],
 }
 

@@ -1,12 +1,12 @@
-"""The pause after failed attempts, shared by h.retry() (retry.py) and the Outbox (outbox.py)."""
+"""The pause after failed attempts, shared by h.retry() (retry.py), the Outbox and the Inbox (link.py)."""
 
 
 class Backoff:
     """After the first `free` failures the next attempt may start at once; then it waits backoff_ms, doubling up to
     max_backoff_ms, with jitter (a random 50-100 % of the delay)."""
 
-    # Used as a base class (Outbox, retry's Policy): its settings are then the owner's public attributes
-    # (box.backoff_ms = 200), with no property or second object to pay for.
+    # Used as a base class (link.py's Link: the Outbox and the Inbox; retry's Policy): its settings are then the
+    # owner's public attributes (box.backoff_ms = 200), with no property or second object to pay for.
     def __init__(self, free):
         self.free = free
         self.backoff_ms = 500

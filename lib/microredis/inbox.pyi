@@ -9,7 +9,7 @@ class Entry:
     id: bytes
     fields: Dict[Any, Any]
     deliveries: int
-    def __init__(self, id: bytes, fields: Dict[Any, Any], deliveries: int) -> None: ...
+    def __init__(self, id: bytes, fields: Dict[Any, Any], deliveries: int = 1) -> None: ...
 
 class Inbox:
     """Commands for one consumer of a group on a stream, each handed over until done(). next() and done() never
@@ -43,3 +43,19 @@ class Inbox:
     def resume(self) -> None: ...
     def next(self, timeout_ms: int = 0, client: Optional[CoreClient] = None) -> Optional[Entry]: ...
     def done(self, entry: Entry, client: Optional[CoreClient] = None) -> None: ...
+    # what the synchronous and the asyncio inbox share (aio_inbox.py's AsyncInbox awaits it): not API
+    _h: Any
+    _aio: bool
+    _ready: Any
+    _clock: Any
+    _session: Any
+    _ask: Any
+    _got: Any
+    _slow: Any
+    _bind: Any
+    _rescan: Any
+    _trouble: Any
+    _mark: Any
+    _connect: Any
+
+def _run(co: Any) -> Any: ...

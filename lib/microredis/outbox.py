@@ -12,10 +12,10 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from .errors import RedisError, ReplyError, AuthenticationError, NoPermissionError
+from .errors import RedisError, ReplyError, AuthenticationError, NoPermissionError, text
 from .encoder import check
 from .clock import sleep_ms
-from .backoff import Backoff
+from .link import Link, parse_id
 from .idalloc import Ids
 
 _NUMBER = const(8)  # what an int or float field counts for against max_bytes
@@ -26,15 +26,6 @@ def _nbytes(v):
     if t is int or t is float:
         return _NUMBER
     return len(v)
-
-
-def _parse_id(v):
-    if type(v) is str:
-        v = v.encode()
-    d = v.find(b"-")
-    if d < 0:
-        return int(v), 0
-    return int(v[:d]), int(v[d + 1:])
 
 
 def _field(info, name):
@@ -67,20 +58,22 @@ def _same(flat, fields):
     return True
 
 
-class Outbox(Backoff):
+class Outbox(Link):
     """A bounded queue of readings for one stream. add() never touches the network; pump() delivers what it can
     and never raises for network or storage trouble (see last_error)."""
 
     def __init__(self, handler, stream, capacity=64, max_bytes=None, path=None, maxlen=None):
         check(stream)
+        what = None  # the wrong argument
         if type(capacity) is not int or capacity < 1:
-            raise ValueError("capacity must be an int >= 1")
-        if max_bytes is not None and (type(max_bytes) is not int or max_bytes < 1):
-            raise ValueError("max_bytes must be None or an int >= 1")
-        if maxlen is not None and (type(maxlen) is not int or maxlen < 1):
-            raise ValueError("maxlen must be None or an int >= 1")
-        Backoff.__init__(self, 1)  # paces dials and re-sends after failures: the first re-dial is immediate
-        self._h = handler
+            what = "capacity"
+        elif max_bytes is not None and (type(max_bytes) is not int or max_bytes < 1):
+            what = "max_bytes"
+        elif maxlen is not None and (type(maxlen) is not int or maxlen < 1):
+            what = "maxlen_none"
+        if what is not None:
+            raise ValueError(text(what))
+        Link.__init__(self, handler)  # paces dials and re-sends after failures: the first re-dial is immediate
         self.stream = stream
         self.capacity = capacity
         self.max_bytes = max_bytes
@@ -92,8 +85,6 @@ class Outbox(Backoff):
         self.delivered = 0  # acknowledged since this Outbox was made
         self.duplicates = 0  # readings found already in the stream (a lost reply, a lost acknowledgement)
         self.conflicts = 0  # IDs refused although never sent before: another writer on the stream
-        self.last_error = None
-        self.blocked = False  # an AuthenticationError/NoPermissionError stops delivery until resume()
         self.compact_at = 4096  # file mode: rewrite the log once this many bytes of it are done
         self.id_refresh_ms = 60000 if path is not None else 1000
         # the ring of pending readings: the reading's dict (RAM) or its [k, offset, size] in the journal (file)
@@ -104,12 +95,9 @@ class Outbox(Backoff):
         self._k = 0  # number of the oldest pending reading; with none pending, of the next one
         self._next = 0  # number of the next reading added (numbers never repeat; with a file, across reboots)
         self._ids = Ids()
-        self._c = None
-        self._cx = None  # the connection our client was made on: another one means a new session
         self._dials = 0  # connect() calls in this pump()
         self._stopped = False  # the last round ended on an error
         self._found = 0  # readings found in the stream when a session started (pump() counts them as acknowledged)
-        self._clock = None
         self._log = None
         if path is not None:
             self._open_log()
@@ -154,9 +142,9 @@ class Outbox(Backoff):
         """Queue one reading ({field: value}); when full, the oldest is dropped (and counted in .dropped).
         File mode: an OSError from the flash (full, failing) refuses this reading and changes nothing else."""
         if type(fields) is not dict:
-            raise TypeError("a reading is a dict {field: value}")
+            raise TypeError(text("fields"))
         if not fields:
-            raise ValueError("a reading needs at least one field")
+            raise ValueError(text("fields"))
         size = 0
         for k in fields:
             v = fields[k]
@@ -171,7 +159,7 @@ class Outbox(Backoff):
             size = len(rec)
         mb = self.max_bytes
         if mb is not None and size > mb:
-            raise ValueError("the reading (%d bytes) is larger than max_bytes" % size)
+            raise ValueError(text("size", size))
         if log is not None:
             item = [self._next, log.append(rec), size]  # on flash first: a refused write leaves the ring as it was
         while self.pending and (self.pending == self.capacity or (mb is not None and self._bytes + size > mb)):
@@ -189,11 +177,6 @@ class Outbox(Backoff):
         self._next += 1
 
     # ---- delivering -----------------------------------------------------------------------------------------
-    def resume(self):
-        """After fixing credentials or ACLs: let pump() try again."""
-        self.blocked = False
-        self.note_success()
-
     def pump(self, timeout_ms=0, client=None):
         """Send pending readings, pipelined, and return how many were acknowledged in this call. timeout_ms=0: one
         attempt (at most one dial and one reply timeout per failure); more: keep retrying, sleeping through the
@@ -202,13 +185,8 @@ class Outbox(Backoff):
         subscribed) instead of taking the handler's connection, so commands, a subscription and the outbox share
         one connection; it re-dials by itself with h.retry()."""
         if client is not None and (not hasattr(client, "pipeline") or hasattr(client, "aclose")):
-            raise TypeError("pump(client=...) takes a synchronous Client (CoreClient or Client)")
+            raise TypeError(text("client_kind", "Outbox", "a synchronous"))
         clock = self._clock
-        if clock is None:
-            clock = self._clock = getattr(self._h, "_clock", None)
-            if clock is None:
-                from .clock import default_clock
-                clock = self._clock = default_clock()
         start = clock.ticks_ms()
         done = 0
         self._dials = 0
@@ -246,12 +224,9 @@ class Outbox(Backoff):
             self._ids.session()
             try:
                 self._learn(c, clock)
-                self._cx = c._conn
-            except (AuthenticationError, NoPermissionError) as e:
-                return self._stop(e)
-            except (RedisError, OSError) as e:
-                self._failed(e, clock)
-                return None
+                self._cx = c._conn  # (Link's: the connection the session is on)
+            except Exception as e:
+                return self._trouble(e)
         return c
 
     def _session(self, clock):
@@ -276,11 +251,8 @@ class Outbox(Backoff):
                 self._ids.session()
                 self._cx = c._conn
                 self._learn(c, clock)
-        except (AuthenticationError, NoPermissionError) as e:
-            return self._stop(e)
-        except (RedisError, OSError) as e:
-            self._failed(e, clock)
-            return None
+        except Exception as e:
+            return self._trouble(e)
         return self._c
 
     def _learn(self, c, clock):
@@ -303,7 +275,7 @@ class Outbox(Backoff):
             info = fx.wait()
             v = _field(info, b"last-generated-id")
             if v is not None:
-                top = _parse_id(v)
+                top = parse_id(v)
                 entry = _field(info, b"last-entry")
         except AuthenticationError:
             raise
@@ -327,7 +299,7 @@ class Outbox(Backoff):
             if not self.pending:
                 self._k = self._next
         if ours and type(entry) is list and len(entry) == 2 and \
-                self.pending and self._k <= s < ids.sent and _parse_id(entry[0]) == top:
+                self.pending and self._k <= s < ids.sent and parse_id(entry[0]) == top:
             j = 0
             while j < self.pending and self._k_at(j) < s:
                 j += 1
@@ -362,17 +334,6 @@ class Outbox(Backoff):
                 f.close()
         except OSError:
             return None
-
-    def _stop(self, e):
-        self.last_error = e
-        self.blocked = True
-        self._c = None
-        return None
-
-    def _failed(self, e, clock):
-        self.last_error = e
-        self._c = None
-        self.note_failure(clock)
 
     def _round(self, c):
         # one pipelined batch of up to frame_capacity readings: acknowledged count, or -1 when it failed
@@ -415,17 +376,15 @@ class Outbox(Backoff):
             finally:
                 if rd is not None:
                     rd.close()
-        except (AuthenticationError, NoPermissionError) as e:
-            return self._stop(e) or -1
-        except (RedisError, OSError) as e:
-            self._failed(e, clock)
+        except Exception as e:
+            self._trouble(e)
             return -1
         if not futs:
             return 0
         return self._collect(c, futs, ks)
 
     def _lose_head(self):
-        self.last_error = OSError(5, "outbox: reading %d is damaged on flash and was dropped" % self._k)
+        self.last_error = OSError(5, text("_lose_head", self._k))
         self._pop()
         self.dropped += 1
         self.damaged += 1
@@ -543,8 +502,7 @@ class Outbox(Backoff):
         self.damaged = log.damaged
         self.dropped = log.lost
         if log.damaged:
-            self.last_error = OSError(5, "outbox: %d damaged stretch(es) of %s skipped, %d reading(s) lost"
-                                      % (log.damaged, self.path, log.lost))
+            self.last_error = OSError(5, text("damaged", log.damaged, self.path, log.lost))
         skip = len(rs) - self.capacity
         if skip > 0:  # more than capacity waiting (capacity was lowered): the oldest go
             del rs[:skip]

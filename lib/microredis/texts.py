@@ -100,6 +100,17 @@ TEXTS = {
     "partial": "node %s:%s gave a slot map that does not cover all 16384 slots (not adopted)",
     "refresh": "no cluster node gave a whole slot map (%d asked; last: %s)",
     "nodes": "more than 255 cluster node addresses met",
+    # the Outbox (outbox.py), the Inbox (inbox.py, with "_count") and its asyncio form (aio_inbox.py)
+    "capacity": "capacity must be an int >= 1",
+    "max_bytes": "max_bytes must be None or an int >= 1",
+    "maxlen_none": "maxlen must be None or an int >= 1",
+    "fields": "a reading is a dict {field: value} with at least one field",
+    "size": "the reading (%d bytes) is larger than max_bytes",
+    "damaged": "outbox: %d damaged stretch(es) of %s skipped, %d reading(s) lost",
+    "_lose_head": "outbox: reading %d is damaged on flash and was dropped",
+    "block_ms": "block_ms must be an int >= 0",
+    "max_deliveries": "max_deliveries must be an int >= 1",
+    "client_kind": "%s reads on %s client: pass that kind as client=",
     # decode_responses=True met a value that is not UTF-8 (resp.py: the reply becomes this ProtocolError)
     "decode": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
 }
@@ -108,7 +119,7 @@ TEXTS = {
 # the package file of each optional module ("optional": errors.optional(), __init__.__getattr__)
 _PACKAGE = {"outbox": "survival", "inbox": "survival", "sentinel": "survival", "retry": "survival",
             "retryon": "survival", "transaction": "tx", "scripts": "tx", "pubsub": "pubsub", "cache": "cache", "aio": "aio",
-            "aio_pubsub": "aio", "cluster": "cluster",
+            "aio_pubsub": "aio", "aio_inbox": "aio", "cluster": "cluster",
             "cluster_pubsub": "cluster"}
 
 
