@@ -98,6 +98,8 @@ def _read_failed(c, kind):
     if c._handler_raised:
         c._handler_raised = False
     elif c._conn is not None:
+        if kind is ConnectionError:
+            c._refusal(None)  # (raises the server's refusal on accept, if that is what the failed read hid)
         err = (kind or ConnectionError)("connection dropped: a read failed or was interrupted%s" %
                                         ("" if kind else " (not by the network)"))
         c._broken(err, None)
@@ -604,6 +606,8 @@ class CoreClient:
             if type(v) is ProtocolError and nm is not None:
                 from .rare import failed
                 v = failed(v, nm, key, None)
+            else:
+                v = self._refusal(v)  # a first reply that is a refusal on accept (protected mode)
         else:
             f._value = _CUT
             f._state = _DONE  # until the conversion returns: ^C in it must not leave a future with no slot pending
@@ -617,6 +621,17 @@ class CoreClient:
         if isinstance(v, Exception):
             self.unwaited_errors += 1
             self.last_unwaited_error = v
+
+    def _refusal(self, v):
+        # A read or a send failed (v None: raises the server's refusal instead, if it sent one), or the first reply
+        # is the error v (returns v, or the refusal it is), while the connection has read nothing yet (the handshake,
+        # or the first client when the dial sent nothing: connection.py leaves the transport's last_words set then;
+        # a transport of one's own may lack it): a refusal on accept (protected mode) answers the first command, or
+        # lies where a reset left it. The refusal breaks the connection (rare.refusal); nothing loads otherwise.
+        if self._resolved_count == (v is not None) and getattr(self._transport, "last_words", None) is not None:
+            from .rare import refusal
+            return refusal(self, v)
+        return v
 
     def _seen_error(self, v):
         # wait() raised this error: it is no longer unseen

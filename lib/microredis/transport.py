@@ -51,6 +51,10 @@ def send_obj(t, obj):
 class _Base:
     _sock = None
     _tls = False
+    # When the dial sent nothing (connection.py: RESP2 without a handshake), the reader's buffer: while nothing was
+    # read into it (zero-filled, and no reply starts with a zero byte), a failed send keeps there what the server had
+    # sent, unread (a refusal on accept: protected mode; CoreClient._refusal, rare.refused)
+    last_words = None
     _nodata = ()  # exception classes that mean "no data yet" besides the errnos (net_sock.py sets its own)
 
     def close(self):
@@ -75,6 +79,12 @@ class _Base:
             raise TimeoutError("TLS %s timed out" % what)
         if n in _NO_DATA or isinstance(e, self._nodata):
             return None
+        b = self.last_words
+        if b is not None and not b[0] and what[0] == "s":
+            try:
+                self.recv_into(b, 0, 0)  # (at once; a reset on the way may lose the count, not the bytes)
+            except Exception:
+                pass  # (it failed as "receiving": nothing more was kept)
         self.close()
         raise ConnectionError("connection lost while %s: %s" % (what, _desc(e)))
 
