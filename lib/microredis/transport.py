@@ -81,10 +81,15 @@ class _Base:
             return None
         b = self.last_words
         if b is not None and not b[0] and what[0] == "s":
+            s = self._sock
             try:
-                self.recv_into(b, 0, 0)  # (at once; a reset on the way may lose the count, not the bytes)
+                s.setblocking(False)  # pyright: ignore[reportAttributeAccessIssue]  (what has arrived)
+                if hasattr(s, "recv_into"):
+                    s.recv_into(b)  # pyright: ignore[reportAttributeAccessIssue]  (CPython, CircuitPython, TLS)
+                else:
+                    s.readinto(b)  # pyright: ignore[reportAttributeAccessIssue]  (MicroPython's plain socket)
             except Exception:
-                pass  # (it failed as "receiving": nothing more was kept)
+                pass  # (a reset on the way may lose the count, not the bytes; nothing there: nothing kept)
         self.close()
         raise ConnectionError("connection lost while %s: %s" % (what, _desc(e)))
 
