@@ -99,7 +99,7 @@ def _read_failed(c, kind):
         c._handler_raised = False
     elif c._conn is not None:
         if kind is ConnectionError:
-            c._refusal(None)  # (raises the server's refusal on accept, if that is what the failed read hid)
+            c._refusal(None)  # (a refusal on accept that a reset hid is raised instead)
         err = (kind or ConnectionError)("connection dropped: a read failed or was interrupted%s" %
                                         ("" if kind else " (not by the network)"))
         c._broken(err, None)
@@ -623,11 +623,8 @@ class CoreClient:
             self.last_unwaited_error = v
 
     def _refusal(self, v):
-        # A read or a send failed (v None: raises the server's refusal instead, if it sent one), or the first reply
-        # is the error v (returns v, or the refusal it is), while the connection has read nothing yet (the handshake,
-        # or the first client when the dial sent nothing: connection.py leaves the transport's last_words set then;
-        # a transport of one's own may lack it): a refusal on accept (protected mode) answers the first command, or
-        # lies where a reset left it. The refusal breaks the connection (rare.refusal); nothing loads otherwise.
+        # A read or a send failed (v None), or v is the first reply, on a connection that has read nothing yet (the
+        # transport's last_words, connection.py): a refusal on accept is raised (v None) or returned (rare.refusal)
         if self._resolved_count == (v is not None) and getattr(self._transport, "last_words", None) is not None:
             from .rare import refusal
             return refusal(self, v)

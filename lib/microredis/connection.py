@@ -232,10 +232,7 @@ class ConnectionHandler:
             # Exempt the handshake from a small memory_limit (the HELLO reply would never fit); the buffer grown for
             # it is given back by Reader.space() once the reply is consumed.
             r._limit = _HANDSHAKE_MEMORY
-        # A refusal on accept (protected mode, max clients) answers whichever command goes first, and a reset may
-        # hide it: while nothing was read into the reader's buffer, the transport keeps there what a failed send
-        # leaves unread, and the client looks there when a read or a send fails (CoreClient._refusal, rare.refusal)
-        t.last_words = r.buf
+        t.last_words = r.buf  # until something is read: a refusal on accept a reset hides is found there (rare.py)
         try:
             c = client(conn, self._timeout_ms, clock)
             self._handshake(c, conn)

@@ -301,9 +301,7 @@ class Subscription:
     def _refused(self, err):
         # an error reply where the answer to the subscribe-family command in flight is due answers it (e.g.
         # SSUBSCRIBE on Redis 6, NOPERM): the server confirms nothing more; _act raises it
-        if err.code == "DENIED":
-            # protected mode's refusal on accept: the dial sent nothing (RESP2 without a handshake), so it comes as
-            # the answer to this command; the error names the fix and breaks the connection (rare.refusal)
+        if err.code == "DENIED":  # protected mode, after a dial that sent nothing (rare.refusal)
             from .rare import refusal
             err = refusal(self._c, err)
         self._want = 0

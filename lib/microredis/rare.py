@@ -188,19 +188,18 @@ def _coded(err, code):
 
 def refused(c):
     # refusal() below, a read or a send that failed before anything was read: the server's refusal line when it
-    # was received but lost, else None. MicroPython's readinto() reads until the buffer is full, and a
-    # reset met on the way (the server closed the socket without reading what was sent, as on a refusal sent on
-    # accept: protected mode, max clients) raises and drops the count of what it had read: the line is in the
-    # buffer all the same. The buffer is the connection's own, zero-filled, and nothing was consumed from it yet
-    # (no reply resolved), so what is there came from this server. When a send failed before anything was read,
-    # the transport read it there then (transport.py: last_words), up to the buffer's size.
+    # was received but lost, else None. MicroPython's readinto() reads until the buffer is full, and a reset met
+    # on the way (the server closed the socket without reading what was sent, as on a refusal sent on accept:
+    # protected mode, max clients) raises and drops the count of what it had read: the line is in the buffer all
+    # the same (a failed send reads it there too: transport.py last_words). The buffer is the connection's own,
+    # zero-filled, and nothing was consumed from it yet (no reply resolved), so what is there came from this server.
     r = c._reader
     buf = r.buf
     if c._resolved_count or r._start or buf[0] != 45:  # 45: "-", an error line
         return None
     i = buf.find(b"\r\n")
     if i < 0:
-        i = buf.find(b"\0")  # a line longer than the buffer (what a failed send kept: transport.py last_words)
+        i = buf.find(b"\0")  # (a line longer than the buffer is cut)
         if i < 0:
             i = len(buf)
     if i < 2:
@@ -213,14 +212,11 @@ def refused(c):
 
 
 def refusal(c, v):
-    # CoreClient._refusal, on a connection that has read nothing yet (its handshake, or its first client when the
-    # dial sent nothing: RESP2 without a handshake), for a client that has resolved no reply yet (v None: a read or a
-    # send failed) or whose first reply is the error v. A refusal on accept (the server sends it before reading
-    # anything, then closes) is found where a reset left it (refused()), or is v itself; DENIED (protected mode)
-    # becomes the error that names the fix. It breaks the connection (the pending futures fail, h.last_error) and
-    # is raised (v None) or returned in place of v. After the dial, only DENIED (a client that came second on a
-    # cached connection may find another client's error reply in the buffer; DENIED can only come first), and with
-    # h.retry() the next dial then waits its backoff, as after a refused handshake (whose dial counts it itself).
+    # CoreClient._refusal: nothing read yet on this connection (its handshake; or its first client after a dial that
+    # sent nothing), and a read or a send failed (v None) or v is the first reply. A refusal on accept (the server
+    # sends it unasked, then closes), found where a reset left it or as v, breaks the connection and is raised or
+    # returned (DENIED with the fix's text). After the dial only DENIED counts (a second client on a cached
+    # connection may find another's error reply in the buffer), and h.retry() paces the next dial.
     dial = c._conn.client is None  # (set once the handshake is through)
     if v is None:
         e = refused(c)

@@ -208,7 +208,7 @@ def _flush(c):
             raise
         except BaseException:
             if c._conn is not None:
-                c._refusal(None)  # (raises the server's refusal on accept, if that is why the send failed)
+                c._refusal(None)  # (a refusal on accept that a reset hid is raised instead)
                 c._broken(ConnectionError("connection dropped: a send failed or was interrupted"), None)
             raise
         _stamp(c)

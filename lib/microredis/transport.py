@@ -51,9 +51,8 @@ def send_obj(t, obj):
 class _Base:
     _sock = None
     _tls = False
-    # When the dial sent nothing (connection.py: RESP2 without a handshake), the reader's buffer: while nothing was
-    # read into it (zero-filled, and no reply starts with a zero byte), a failed send keeps there what the server had
-    # sent, unread (a refusal on accept: protected mode; CoreClient._refusal, rare.refused)
+    # the reader's buffer while the connection has read nothing (connection.py): a failed send keeps there what the
+    # server sent (a refusal on accept; rare.refused)
     last_words = None
     _nodata = ()  # exception classes that mean "no data yet" besides the errnos (net_sock.py sets its own)
 
@@ -83,13 +82,13 @@ class _Base:
         if b is not None and not b[0] and what[0] == "s":
             s = self._sock
             try:
-                s.setblocking(False)  # pyright: ignore[reportAttributeAccessIssue]  (what has arrived)
+                s.setblocking(False)  # pyright: ignore[reportAttributeAccessIssue]
                 if hasattr(s, "recv_into"):
                     s.recv_into(b)  # pyright: ignore[reportAttributeAccessIssue]  (CPython, CircuitPython, TLS)
                 else:
-                    s.readinto(b)  # pyright: ignore[reportAttributeAccessIssue]  (MicroPython's plain socket)
+                    s.readinto(b)  # pyright: ignore[reportAttributeAccessIssue]  (MicroPython)
             except Exception:
-                pass  # (a reset on the way may lose the count, not the bytes; nothing there: nothing kept)
+                pass  # (a reset may lose the count, not the bytes)
         self.close()
         raise ConnectionError("connection lost while %s: %s" % (what, _desc(e)))
 
