@@ -137,6 +137,80 @@ def test_protected_mode_refusal_names_its_cause_and_fix():
     e = _refused(mr.ConnectionError, h, *words)  # each re-dial meets it again
 
 
+def _says_denied(e, words):
+    for w in words:
+        ok(w in str(e), "%r not in %r" % (w, str(e)))
+    ok(isinstance(e, mr.ConnectionError) and "Redis is running" in str(e), repr(e))  # the server's words, quoted
+
+
+def test_protected_mode_refusal_without_a_handshake():
+    # A RESP2 handler with nothing to send at the dial (no auth, select, client_name) connects without a word from
+    # the server; protected mode's refusal then answers the first command, or lies where a reset hid it (MicroPython
+    # loses the count of what a reset interrupted; a second write meets the reset first): every way the first
+    # commands can meet it names the cause and the fix, and the connection is dropped at once
+    port = cfg.get("denied_port") or cfg.getenv("MICROREDIS_TEST_DENIED_PORT")
+    if not port:
+        skip("no server in protected mode configured")
+    addr = (cfg.server()[0], int(port))
+    words = ("protected mode", "password", "bind", "--protected-mode no")
+    R = mr.ConnectionHandler
+    for pause in (0, 50, 0):  # (which way a command meets it depends on timing: each round may take another)
+        h = R.resp2(addr).timeout(2000)
+        c = h.connect()  # nothing was sent, nothing refused yet
+        _says_denied(raises(mr.ConnectionError, c.set(P + b"denied", b"1").wait), words)
+        ok(not h._conn.ok)  # dropped: the next connect() dials again
+        e = raises(mr.ConnectionError, c.get, P + b"denied")
+        ok(str(e).startswith("client is closed"), str(e))
+        # two commands written before either is waited: the second write may meet the reset (after a pause it
+        # does: what the server sent is then read by the failed send)
+        c = R.resp2(addr).timeout(2000).connect()
+        try:
+            f1 = c.set(P + b"denied", b"1")
+            sleep_ms(pause)
+            f2 = c.incr(P + b"n")
+        except mr.ConnectionError as err:
+            _says_denied(err, words)
+        else:
+            _says_denied(raises(mr.ConnectionError, f1.wait), words)
+            e = raises(mr.RedisError, f2.wait)  # InvalidFuture (the reply cannot be matched) names it too
+            ok("protected mode" in str(e), repr(e))
+        # one write of two (pipeline), and ready() polling rather than wait()
+        c = R.resp2(addr).timeout(2000).connect()
+        with c.pipeline():
+            f1 = c.set(P + b"denied", b"1")
+            f2 = c.get(P + b"denied")
+        while not f1.ready():
+            pass
+        _says_denied(raises(mr.ConnectionError, f1.wait), words)
+        ok("protected mode" in str(raises(mr.RedisError, f2.wait)))
+    # a subscriber: the refusal answers SUBSCRIBE
+    c = R.resp2(addr).timeout(2000).connect()
+    _says_denied(raises(mr.ConnectionError, c.subscribe, P + b"ch"), words)
+    # h.retry(): the refusal is h.last_error, and the next dial waits its backoff as after a refused handshake
+    h = R.resp2(addr).timeout(2000).retry(100, 100, False)
+    c = h.connect()
+    _says_denied(raises(mr.ConnectionError, c.set(P + b"denied", b"1").wait), words)
+    ok("protected mode" in str(h.last_error), str(h.last_error))
+    e = raises(mr.ConnectionError, c.set, P + b"denied", b"1")  # no dial: within the backoff
+    ok(str(e).startswith("not connected") and "protected mode" in str(e), str(e))
+    sleep_ms(120)
+    _says_denied(raises(mr.ConnectionError, c.set(P + b"denied", b"1").wait), words)  # dialed again, refused again
+    try:
+        import asyncio
+        from microredis import aio
+    except ImportError:
+        return  # (MicroPython without its asyncio)
+
+    async def first():
+        a = await aio.connect(R.resp2(addr).timeout(2000))
+        try:
+            return await a.set(P + b"denied", b"1")
+        finally:
+            await a.aclose()
+
+    _says_denied(raises(mr.ConnectionError, asyncio.run, first()), words)
+
+
 def test_max_clients_refusal_is_the_servers_error_not_a_fallback():
     # needs a server with maxclients 1 (tests_host passes its port as full_port): it refuses on accept like protected
     # mode; fallback=True must not take that for a server without HELLO (RESP2, then "connection closed")

@@ -14,6 +14,7 @@
   programs stay short (issue 10: main.py <= 60 lines, boards/common/ <= 150).
 """
 
+import json
 import os
 import re
 import shutil
@@ -216,6 +217,34 @@ def test_unix_program_exits_1_when_nothing_could_be_sent(micropython):
     assert cp.returncode == 1, cp.stdout + cp.stderr
     assert "done: 0 sent, 3 failed, 0 commands" in cp.stdout, cp.stdout
     assert "Traceback" not in cp.stdout + cp.stderr
+
+
+def test_the_packages_the_board_programs_name_are_all_they_need(micropython, redis_server, tmp_path):
+    # the ESP32 and Pico W main.py say which package files to install (mip); with only those modules the shared loop
+    # sends its readings and takes a command from its inbox
+    named = set()
+    for board in ("esp32", "rp2_pico_w"):
+        m = re.search(r"`mpremote mip install \.\.\.`: ([a-z +]+)\)", (BOARDS / board / "main.py").read_text())
+        assert m, board
+        named.add(m.group(1))
+    assert len(named) == 1, named
+    lib = tmp_path / "lib"
+    for name in named.pop().split(" + "):
+        pkg = json.loads((REPO / ("package.json" if name == "core" else "package-%s.json" % name)).read_text())
+        for dest, _src in pkg["urls"]:
+            (lib / dest).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(str(REPO / "lib" / dest), str(lib / dest))
+    r = Resp(redis_server.port)
+    try:
+        r.call("XADD", "cmd:pkgs-1", "*", "cmd", "ping")
+    finally:
+        r.close()
+    env = {"MICROPYPATH": ":".join([str(lib), str(BOARDS / "common"), ".frozen"]), "REDIS_PORT": redis_server.port,
+           "DEVICE_ID": "pkgs-1", "READINGS": 2, "INTERVAL_MS": 300}
+    cp = micropython.run([str(BOARDS / "unix" / "main.py")], env=env, timeout=60)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 0 and "done: 2 sent, 0 failed, 1 command" in out, out
+    assert "command b'ping' -> pong" in out and "Traceback" not in out, out
 
 
 def test_unix_program_tells_a_refusal_once(micropython):

@@ -8,7 +8,9 @@ run under CPython and under the MicroPython unix port:
   proxy whose upstream connections come from 127.0.0.2 (Redis 7 trusts only 127.0.0.1 and ::1); and, because Redis
   6.2 refuses only when it has no bind address at all (it would listen on every interface, which no test server
   may), a tiny server that sends the exact bytes 6.2 sends and closes without reading what came, so the client meets
-  a reset (on MicroPython the refusal's bytes are then read and their count lost: rare.refused).
+  a reset (on MicroPython the refusal's bytes are then read and their count lost: rare.refused). Against both, the
+  handshakes that send something, and a RESP2 handler that sends nothing at the dial, whose first commands meet
+  the refusal (as their reply, or as a reset: a read or a second write fails; rare.refusal).
 """
 import os
 import socket
@@ -22,7 +24,8 @@ from testkit import DENIED_62, RedisServer, Refuser, redis7_executable
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOHELLO = "t_client.test_hello_rejected_clear_error_or_fallback"
-DENIED = "t_client.test_protected_mode_refusal_names_its_cause_and_fix"
+DENIED = ("t_client.test_protected_mode_refusal_names_its_cause_and_fix",
+          "t_client.test_protected_mode_refusal_without_a_handshake")  # (one process: both)
 FULL = "t_client.test_max_clients_refusal_is_the_servers_error_not_a_fallback"
 
 @pytest.fixture
@@ -54,7 +57,8 @@ def denied_7():
         srv.cleanup()
 
 
-def _run(runtime, redis_server, test, **ports):
+def _run(runtime, redis_server, tests, **ports):
+    tests = (tests,) if isinstance(tests, str) else tests
     env = dict(os.environ)
     env["MICROREDIS_TEST_HOST"] = redis_server.host
     env["MICROREDIS_TEST_PORT"] = str(redis_server.port)
@@ -62,11 +66,11 @@ def _run(runtime, redis_server, test, **ports):
         env["MICROREDIS_TEST_%s_PORT" % name.upper()] = str(port)
     if runtime is None:
         env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "lib"), os.path.join(REPO, "tests_device")])
-        p = subprocess.run([sys.executable, os.path.join(REPO, "tests_device", "run.py"), test], env=env,
+        p = subprocess.run([sys.executable, os.path.join(REPO, "tests_device", "run.py")] + list(tests), env=env,
                            capture_output=True, text=True, timeout=60)
     else:
-        p = runtime.run([os.path.join(REPO, "tests_device", "run.py"), test], env=env)
-    assert "1 passed, 0 failed" in p.stdout, p.stdout + p.stderr
+        p = runtime.run([os.path.join(REPO, "tests_device", "run.py")] + list(tests), env=env)
+    assert "%d passed, 0 failed" % len(tests) in p.stdout, p.stdout + p.stderr
 
 
 def test_server_without_hello_cpython(redis_server, nohello):

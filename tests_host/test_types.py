@@ -208,3 +208,19 @@ def test_no_stub_reaches_a_board():
     # and a CPython install carries them (PEP 561)
     assert '"py.typed", "*.pyi"' in (REPO / "pyproject.toml").read_text(encoding="utf-8")
     assert (LIB / "py.typed").exists()
+
+
+def test_the_library_itself_carries_no_annotation():
+    # the types are the .pyi stubs' alone: lib/microredis/*.py, what a board compiles or loads, has no annotation, so
+    # its .mpy files (and the RAM they take) are those of the untyped code (issue 19: the types cost a board nothing)
+    found = []
+    for p in sorted(LIB.glob("*.py")):
+        for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(n, ast.AnnAssign):
+                found.append("%s:%d" % (p.name, n.lineno))
+            elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = n.args
+                args = a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x is not None]
+                if n.returns is not None or any(x.annotation is not None for x in args):
+                    found.append("%s:%d" % (p.name, n.lineno))
+    assert not found, "annotations in the library (put them in its .pyi stub): %s" % found

@@ -25,7 +25,7 @@ RUNTIMES = ("cpython", "micropython")
 # (the key t_compat prints, the README's row): the table's rows, in order
 ROWS = (
     ("resp3", "RESP3 handshake (`HELLO 3`, the default)"),
-    ("resp2", "RESP2 handshake (`HELLO 2`, `ConnectionHandler.resp2`)"),
+    ("resp2", "RESP2 (`ConnectionHandler.resp2`: no `HELLO`, RESP2 replies)"),
     ("acl", "ACL user and password (`Credentials.acl`)"),
     ("pubsub", "Pub/sub: `subscribe`, `psubscribe` (RESP2 and RESP3)"),
     ("sharded_pubsub", "Sharded pub/sub: `ssubscribe`"),

@@ -320,6 +320,7 @@ def _flush(c):
             raise
         except BaseException:
             if c._conn is not None:
+                c._refusal(None)  # (a refusal on accept that a reset hid is raised instead)
                 c._broken(ConnectionError("connection dropped: a send failed or was interrupted"), None)
             raise
         _stamp(c)
@@ -539,6 +540,8 @@ def _read_failed(c, kind):
     if c._handler_raised:
         c._handler_raised = False
     elif c._conn is not None:
+        if kind is ConnectionError:
+            c._refusal(None)  # (a refusal on accept that a reset hid is raised instead)
         err = (kind or ConnectionError)("connection dropped: a read failed or was interrupted%s" %
                                         ("" if kind else " (not by the network)"))
         c._broken(err, None)
@@ -982,6 +985,8 @@ class CoreClient:
             if type(v) is ProtocolError and nm is not None:
                 from .rare import failed
                 v = failed(v, nm, key, None)
+            else:
+                v = self._refusal(v)  # a first reply that is a refusal on accept (protected mode)
         else:
             f._value = _CUT
             f._state = _DONE  # until the conversion returns: ^C in it must not leave a future with no slot pending
@@ -995,6 +1000,14 @@ class CoreClient:
         if isinstance(v, Exception):
             self.unwaited_errors += 1
             self.last_unwaited_error = v
+
+    def _refusal(self, v):
+        # A read or a send failed (v None), or v is the first reply, on a connection that has read nothing yet (the
+        # transport's last_words, connection.py): a refusal on accept is raised (v None) or returned (rare.refusal)
+        if self._resolved_count == (v is not None) and getattr(self._transport, "last_words", None) is not None:
+            from .rare import refusal
+            return refusal(self, v)
+        return v
 
     def _seen_error(self, v):
         # wait() raised this error: it is no longer unseen

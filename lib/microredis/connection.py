@@ -232,18 +232,13 @@ class ConnectionHandler:
             # Exempt the handshake from a small memory_limit (the HELLO reply would never fit); the buffer grown for
             # it is given back by Reader.space() once the reply is consumed.
             r._limit = _HANDSHAKE_MEMORY
+        t.last_words = r.buf  # until something is read: a refusal on accept a reset hides is found there (rare.py)
         try:
             c = client(conn, self._timeout_ms, clock)
             self._handshake(c, conn)
             conn.client = c  # pyright: ignore[reportAttributeAccessIssue]
-        except BaseException as e:
+        except BaseException:
             t.close()
-            if r.buf[0] == 45 and isinstance(e, ConnectionError):
-                # "-": the server's refusal was received, but lost on the way (MicroPython: rare.refused)
-                from .rare import refused
-                e = refused(c)
-                if e is not None:
-                    raise e
             raise
         finally:
             r._limit = lim
@@ -253,6 +248,8 @@ class ConnectionHandler:
     def _handshake(self, c, conn):
         # All handshake commands go out in one write; the replies are then checked in order.
         cr = self._creds
+        if cr is None and self.protocol == 2 and not self._db and self._name is None:
+            return  # nothing to send: a refusal comes with the first commands (the transport's last_words stay)
         with c.pipeline():
             fa = None
             if cr is not None:
@@ -280,6 +277,7 @@ class ConnectionHandler:
             _ok(fn, "CLIENT SETNAME", False)
         if conn.reader.pending():
             _bad(None)
+        conn.transport.last_words = None  # read: a later failure is an outage, not a refusal
 
 
 def _ok(f, what, fallback):

@@ -301,6 +301,9 @@ class Subscription:
     def _refused(self, err):
         # an error reply where the answer to the subscribe-family command in flight is due answers it (e.g.
         # SSUBSCRIBE on Redis 6, NOPERM): the server confirms nothing more; _act raises it
+        if err.code == "DENIED":  # protected mode, after a dial that sent nothing (rare.refusal)
+            from .rare import refusal
+            err = refusal(self._c, err)
         self._want = 0
         self._err = err
         if self._r2 and not (self.channels or self.patterns or self.shard_channels):

@@ -187,17 +187,21 @@ def _coded(err, code):
 
 
 def refused(c):
-    # connection.py, a handshake that failed with a ConnectionError: the server's refusal line when it was received
-    # but lost, else None. MicroPython's readinto() reads until the buffer is full, and a reset met on the way
-    # (the server closed the socket without reading what was sent, as on a refusal sent on accept: protected mode,
-    # max clients) raises and drops the count of what it had read: the line is in the buffer all the same. The
-    # buffer is the connection's own, zero-filled, and nothing was consumed from it yet (no reply resolved), so
-    # what is there came from this server.
+    # refusal() below, a read or a send that failed before anything was read: the server's refusal line when it
+    # was received but lost, else None. MicroPython's readinto() reads until the buffer is full, and a reset met
+    # on the way (the server closed the socket without reading what was sent, as on a refusal sent on accept:
+    # protected mode, max clients) raises and drops the count of what it had read: the line is in the buffer all
+    # the same (a failed send reads it there too: transport.py last_words). The buffer is the connection's own,
+    # zero-filled, and nothing was consumed from it yet (no reply resolved), so what is there came from this server.
     r = c._reader
     buf = r.buf
     if c._resolved_count or r.rpos or buf[0] != 45:  # 45: "-", an error line
         return None
     i = buf.find(b"\r\n")
+    if i < 0:
+        i = buf.find(b"\0")  # (a line longer than the buffer is cut)
+        if i < 0:
+            i = len(buf)
     if i < 2:
         return None
     try:
@@ -205,3 +209,27 @@ def refused(c):
     except Exception:  # (MicroPython's UnicodeError)
         return None
     return handshake_error(reply_error(m), "", False)
+
+
+def refusal(c, v):
+    # CoreClient._refusal: nothing read yet on this connection (its handshake; or its first client after a dial that
+    # sent nothing), and a read or a send failed (v None) or v is the first reply. A refusal on accept (the server
+    # sends it unasked, then closes), found where a reset left it or as v, breaks the connection and is raised or
+    # returned (DENIED with the fix's text). After the dial only DENIED counts (a second client on a cached
+    # connection may find another's error reply in the buffer), and h.retry() paces the next dial.
+    dial = c._conn.client is None  # (set once the handshake is through)
+    if v is None:
+        e = refused(c)
+        if e is None or not (dial or isinstance(e, ConnectionError)):  # (DENIED: a ConnectionError, no reply)
+            return None
+    elif getattr(v, "code", None) == "DENIED":
+        e = handshake_error(v, "", False)
+    else:
+        return v
+    c._broken(e, None)
+    rp = c._retry
+    if not dial and rp is not None and rp.retry:
+        rp.note_failure(c._clock)
+    if v is None:
+        raise e
+    return e

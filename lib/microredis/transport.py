@@ -51,6 +51,9 @@ def send_obj(t, obj):
 class _Base:
     _sock = None
     _tls = False
+    # the reader's buffer while the connection has read nothing (connection.py): a failed send keeps there what the
+    # server sent (a refusal on accept; rare.refused)
+    last_words = None
     _nodata = ()  # exception classes that mean "no data yet" besides the errnos (net_sock.py sets its own)
 
     def close(self):
@@ -75,6 +78,17 @@ class _Base:
             raise TimeoutError("TLS %s timed out" % what)
         if n in _NO_DATA or isinstance(e, self._nodata):
             return None
+        b = self.last_words
+        if b is not None and not b[0] and what[0] == "s":
+            s = self._sock
+            try:
+                s.setblocking(False)  # pyright: ignore[reportAttributeAccessIssue]
+                if hasattr(s, "recv_into"):
+                    s.recv_into(b)  # pyright: ignore[reportAttributeAccessIssue]  (CPython, CircuitPython, TLS)
+                else:
+                    s.readinto(b)  # pyright: ignore[reportAttributeAccessIssue]  (MicroPython)
+            except Exception:
+                pass  # (a reset may lose the count, not the bytes)
         self.close()
         raise ConnectionError("connection lost while %s: %s" % (what, _desc(e)))
 
