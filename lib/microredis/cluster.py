@@ -560,6 +560,59 @@ class _Batch:
         return False
 
 
+class SlotHandler:
+    """cl.handler_for(key): a ConnectionHandler as the Outbox and the Inbox use one, for the primary that owns key's
+    slot now. connect() gives the Cluster's client of that node (its one connection there); failed(e) tells the
+    Cluster what an error of that connection says: MOVED patches the map (the next connect() reaches the new owner,
+    a new connection: a new session), a lost node has the map read again from another node."""
+
+    def __init__(self, cluster, key):
+        self._cl = cluster
+        self._slot = key_slot(key)
+        self._node = -1  # the node connect() gave last
+        self._clock = cluster._start(None, None)
+
+    @property
+    def retry_policy(self):
+        # (the Outbox's hook) the nodes' handlers re-dial by themselves: cl.retry() was set
+        return True if self._cl._retrying else None
+
+    def connect(self, stack=None, clock=None, client=None):
+        """The slot owner's CoreClient (the map read first when there is none; ConnectionError if none is whole)."""
+        cl = self._cl
+        cl._start(stack, clock)
+        if not len(cl._lo):
+            cl.refresh()
+        k = self._node = cl._owner(self._slot)
+        return cl._client(k)
+
+    def disconnect(self):
+        if self._node >= 0:
+            self._cl._drop(self._node)
+
+    def failed(self, e):
+        """An error of a command or a dial on the node connect() gave: MOVED patches the map; CLUSTERDOWN, a lost
+        or silent node have it read again (at most every 500 ms). ASK and TRYAGAIN change nothing (a migration
+        under way: the Outbox waits its backoff)."""
+        k = self._node
+        if k < 0:
+            return
+        cl = self._cl
+        try:
+            if isinstance(e, ReplyError):
+                if e.code == "MOVED":
+                    cl._moved_to(e, k)
+                elif e.code == "CLUSTERDOWN":
+                    cl._stale()
+            elif isinstance(e, (ConnectionError, TimeoutError, OSError)):
+                cl._lost(k, e)
+        except RedisError:
+            pass  # (no whole map anywhere: the next dial tries again)
+
+    def __repr__(self):
+        return "<SlotHandler slot %d>" % self._slot
+
+
 class Cluster:
     """Cluster([(host, port), ...], protocol=3, max_connections=4): the startup nodes (any one that answers is
     enough) and the ConnectionHandler settings for every node (auth(), timeout(), memory(), tls(), retry(),
@@ -651,6 +704,18 @@ class Cluster:
     # ---- connecting -------------------------------------------------------------------------------------------
     def connect(self, stack=None, clock=None):
         """A ClusterClient; reads the slot map first (ConnectionError if no node gives a whole one)."""
+        self._start(stack, clock)
+        if not len(self._lo):
+            self.refresh()
+        return ClusterClient(self)
+
+    def handler_for(self, key):
+        """What an Outbox or an Inbox takes for a handler (mr.Outbox(cl, stream) asks for it): the handler of
+        whichever primary owns key's slot (SlotHandler)."""
+        return SlotHandler(self, key)
+
+    def _start(self, stack, clock):
+        # the stack and clock every node's connection uses (the default clock unless given); returns the clock
         if clock is None:
             clock = self._clock
             if clock is None:
@@ -659,9 +724,7 @@ class Cluster:
         self._clock = clock
         if stack is not None:
             self._stack = stack
-        if not len(self._lo):
-            self.refresh()
-        return ClusterClient(self)
+        return clock
 
     def close(self):
         for i in range(len(self._clients)):
