@@ -343,6 +343,44 @@ def test_routed_hot_commands_allocate_nothing_once_warm():
     _C = None
 
 
+def _ops(c, n):
+    # the hot commands and one of the catalogue, n times each
+    for _ in range(n):
+        c.set(_K, b"21.5").wait()
+        c.get(_K).wait()
+        c.get_into(_K, _BUF).wait()
+        c.incr(b"{dev42}:n").wait()
+        c.hset(b"{dev42}:h", b"t", b"21.5").wait()
+
+
+def _heap(c, n):
+    # transient heap of n rounds of _ops (micropython.mem_total(): every allocation, heap frames included)
+    import gc
+    import micropython
+    gc.collect()
+    m = micropython.mem_total()
+    _ops(c, n)
+    return micropython.mem_total() - m
+
+
+def test_a_routed_command_costs_no_more_heap_than_the_plain_clients():
+    cl = cluster()
+    c = cl.connect()
+    plain = admin(cl.slot_owner(key_slot(_K)))  # the node's own client
+    for x in (c, plain):
+        _ops(x, 3)  # warm: the map, the connections, the pools, the slots of the keys
+    eq(c.get(_K).wait(), b"21.5")
+    ok(int(c.get(b"{dev42}:n").wait()) >= 6)
+    if IS_MICROPYTHON:
+        p = _heap(plain, 20)
+        r = _heap(c, 20)
+        ok(r <= p, "routed %d B, plain %d B for 20 rounds" % (r, p))
+    eq(cl.redirects, 0)
+    c.delete(b"{dev42}:n", b"{dev42}:h").wait()
+    plain.close()
+    c.close()
+
+
 # ---- a live slot migration: ASK while it runs, MOVED after ---------------------------------------------------------
 def _ids(addrs):
     out = []
