@@ -2,7 +2,7 @@
 # MOVED and ASK across a live slot migration. Plain MicroPython; runs under CPython too (tests_host/test_shared.py
 # starts the cluster for modules with CLUSTER = True and passes its nodes in MICROREDIS_CLUSTER_NODES).
 import cfg
-from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON, SkipTest
+from tinytest import eq, ok, raises, allocs, IS_MICROPYTHON, SkipTest, now_ms, since
 import microredis as mr
 from microredis.cluster import crc16, key_slot, command_slot, parse_map, SLOTS
 
@@ -343,6 +343,44 @@ def test_routed_hot_commands_allocate_nothing_once_warm():
     _C = None
 
 
+def _ops(c, n):
+    # the hot commands and one of the catalogue, n times each
+    for _ in range(n):
+        c.set(_K, b"21.5").wait()
+        c.get(_K).wait()
+        c.get_into(_K, _BUF).wait()
+        c.incr(b"{dev42}:n").wait()
+        c.hset(b"{dev42}:h", b"t", b"21.5").wait()
+
+
+def _heap(c, n):
+    # transient heap of n rounds of _ops (micropython.mem_total(): every allocation, heap frames included)
+    import gc
+    import micropython
+    gc.collect()
+    m = micropython.mem_total()
+    _ops(c, n)
+    return micropython.mem_total() - m
+
+
+def test_a_routed_command_costs_no_more_heap_than_the_plain_clients():
+    cl = cluster()
+    c = cl.connect()
+    plain = admin(cl.slot_owner(key_slot(_K)))  # the node's own client
+    for x in (c, plain):
+        _ops(x, 3)  # warm: the map, the connections, the pools, the slots of the keys
+    eq(c.get(_K).wait(), b"21.5")
+    ok(int(c.get(b"{dev42}:n").wait()) >= 6)
+    if IS_MICROPYTHON:
+        p = _heap(plain, 20)
+        r = _heap(c, 20)
+        ok(r <= p, "routed %d B, plain %d B for 20 rounds" % (r, p))
+    eq(cl.redirects, 0)
+    c.delete(b"{dev42}:n", b"{dev42}:h").wait()
+    plain.close()
+    c.close()
+
+
 # ---- a live slot migration: ASK while it runs, MOVED after ---------------------------------------------------------
 def _ids(addrs):
     out = []
@@ -351,6 +389,33 @@ def _ids(addrs):
         out.append(x.command(b"CLUSTER", b"MYID").wait())
         x.close()
     return out
+
+
+def _settled(dst):
+    # Until node dst knows every primary's config epoch as that primary gives it. Its SETSLOT NODE at the end of a
+    # migration raises its epoch past the highest it knows; one it has not heard of yet (the last migration's, on
+    # its way by gossip) would leave the old owner's claim the newer one, and dst would give the slot back and drop
+    # its keys (Redis 6.2, a race of quick successive migrations).
+    want = {}
+    for a in cfg.cluster():
+        x = admin(a)
+        if x.command(b"ROLE").wait()[0] == b"master":
+            info = x.command(b"CLUSTER", b"INFO").wait().decode()
+            want[x.command(b"CLUSTER", b"MYID").wait()] = info.split("cluster_my_epoch:")[1].split("\r")[0]
+        x.close()
+
+    def known():
+        x = admin(dst)
+        lines = x.command(b"CLUSTER", b"NODES").wait().split(b"\n")
+        x.close()
+        n = 0
+        for ln in lines:
+            f = ln.split(b" ")
+            if len(f) > 6 and f[0] in want and f[6].decode() == want[f[0]]:
+                n += 1
+        return n == len(want)
+
+    _until(known, "the epochs to reach %r" % (dst,))
 
 
 def test_ask_during_a_migration_and_moved_after_it():
@@ -365,6 +430,7 @@ def test_ask_during_a_migration_and_moved_after_it():
     nodes = cl.nodes
     dst = [a for a in nodes if a != src][0]
     sid, did = _ids([src, dst])
+    _settled(dst)
     s = admin(src)
     d = admin(dst)
     refreshes = cl.refreshes
@@ -416,16 +482,21 @@ def _ssubscribe_or_skip(c, ch):
         raise
 
 
-def _move_slot(slot, src, dst, nodes, between=None):
-    # the slot from src to dst (it holds no keys): IMPORTING, MIGRATING, then NODE on dst, on src (which then
-    # unsubscribes its sharded subscribers), on the rest; between(step) after each step
+def _move_slot(slot, src, dst, nodes, between=None, keys=()):
+    # the slot from src to dst: IMPORTING, MIGRATING, its keys (MIGRATE, one by one), then NODE on dst, on src (which
+    # then unsubscribes its sharded subscribers), on the rest; between(step) after each step
     sid, did = _ids([src, dst])
+    _settled(dst)
     s = admin(src)
     d = admin(dst)
     eq(d.command(b"CLUSTER", b"SETSLOT", slot, b"IMPORTING", sid).wait(), b"OK")
     eq(s.command(b"CLUSTER", b"SETSLOT", slot, b"MIGRATING", did).wait(), b"OK")
     if between:
         between("migrating")
+    for k in keys:
+        eq(s.command(b"MIGRATE", dst[0], dst[1], k, 0, 3000).wait(), b"OK")
+        if between:
+            between("keys moved")
     eq(d.command(b"CLUSTER", b"SETSLOT", slot, b"NODE", did).wait(), b"OK")
     if between:
         between("dst owns it")
@@ -572,6 +643,191 @@ def test_the_subscriptions_connection_is_closed_last_past_the_cap():
     ssub.close()
     c.close()
     pub.close()
+
+
+# ---- an Outbox whose stream (one hash tag) changes owner: every reading lands once, in order -----------------------
+def _xinfo_calls(addrs):
+    # XINFO calls per node (INFO commandstats: "xinfo" on Redis 6, "xinfo|stream" on Redis 7+ and Valkey)
+    out = []
+    for a in addrs:
+        n = 0
+        for ln in _info(a, b"commandstats").decode().split("\r\n"):
+            if ln.startswith("cmdstat_xinfo"):
+                n += int(ln.split("calls=")[1].split(",")[0])
+        out.append(n)
+    return out
+
+
+def _readings(addr, key):
+    # the readings' numbers (field i) of the stream as node addr holds it, in stream order
+    x = admin(addr)
+    es = x.command(b"XRANGE", key, b"-", b"+").wait()
+    x.close()
+    return [int(e[1][1]) for e in es]
+
+
+class _Feed:
+    # readings 0, 1, ... added to an Outbox; pump(ms) -> what it acknowledged
+    def __init__(self, box):
+        self.box = box
+        self.n = 0
+
+    def add(self, k):
+        for _ in range(k):
+            self.box.add({b"i": self.n})
+            self.n += 1
+
+
+def test_an_outbox_follows_its_stream_across_a_slot_migration():
+    cl = cluster()
+    key = b"{t_cluster:ob}s"
+    slot = key_slot(key)
+    c = cl.connect()
+    c.delete(key).wait()
+    box = mr.Outbox(cl, key, capacity=64)
+    box.backoff_ms = 20  # (the pauses while its slot is half moved)
+    f = _Feed(box)
+    f.add(6)
+    eq(box.pump(), 6)
+    src = cl.slot_owner(slot)
+    nodes = cl.nodes
+    dst = [a for a in nodes if a != src][0]
+    x0 = _xinfo_calls(nodes)
+    redirects = cl.redirects
+    stale = cluster()
+    stale.connect()  # (a map read before the migration)
+    asked = []
+
+    def between(step):
+        f.add(3)
+        n = box.pump()
+        if step == "keys moved":  # the stream is on dst, src still owns the slot: ASK, the readings wait
+            asked.append(box.last_error)
+            eq((n, box.pending), (0, 3))
+
+    _move_slot(slot, src, dst, nodes + [a for a in cfg.cluster() if a not in nodes], between, [key])
+    # src answered MOVED: the map patched, a new session on dst (its TIME and XINFO), the waiting readings sent there
+    f.add(5)
+    box.pump(3000)
+    eq((box.pending, box.dropped, box.duplicates, box.delivered), (0, 0, 0, f.n), repr((box.last_error, cl.ranges())))
+    eq(_readings(dst, key), list(range(f.n)))
+    eq(cl.slot_owner(slot), dst)
+    eq(cl.redirects, redirects + 1)
+    ok(type(asked[0]) is mr.ReplyError and asked[0].code == "ASK", asked)
+    x1 = _xinfo_calls(nodes)
+    eq([x1[i] - x0[i] for i in range(len(nodes))], [1 if a == dst else 0 for a in nodes])
+    # an Outbox whose map was read before the migration: its session's XINFO on src answers MOVED (no session
+    # there), the next one is on dst
+    key2 = b"{t_cluster:ob}t"
+    sbox = mr.Outbox(stale, key2)
+    g = _Feed(sbox)
+    g.add(3)
+    sbox.pump(3000)
+    eq((sbox.pending, sbox.delivered), (0, 3), sbox.last_error)
+    eq(_readings(dst, key2), [0, 1, 2])
+    eq(stale.slot_owner(slot), dst)
+    eq(c.delete(key, key2).wait(), 2)
+    c.close()
+    _move_slot(slot, dst, src, nodes + [a for a in cfg.cluster() if a not in nodes])  # (as it was: a short map)
+
+
+def test_an_inbox_follows_its_stream_across_a_slot_migration():
+    cl = cluster()
+    key = b"{t_cluster:ib}s"
+    slot = key_slot(key)
+    c = cl.connect()
+    c.delete(key).wait()
+    box = mr.Inbox(cl, key, b"g", b"dev1")
+    box.backoff_ms = 20
+    eq(box.next(), None)  # (the group made)
+    for x in (b"a", b"b"):
+        c.xadd(key, {b"cmd": x}).wait()
+    e = box.next()
+    eq(e.fields[b"cmd"], b"a")
+    box.done(e)
+    e = box.next()
+    eq(e.fields[b"cmd"], b"b")  # handed over, not done: it comes again first on the new owner
+    src = cl.slot_owner(slot)
+    nodes = cl.nodes
+    dst = [a for a in nodes if a != src][0]
+    _move_slot(slot, src, dst, nodes + [a for a in cfg.cluster() if a not in nodes], None, [key])
+    c.xadd(key, {b"cmd": b"c"}).wait()  # (c's map: MOVED, followed)
+    got = []
+    t0 = now_ms()
+    while len(got) < 2 and since(t0) < 3000:
+        e = box.next(100)
+        if e is not None:
+            got.append(e.fields[b"cmd"])
+            box.done(e)
+    eq(got, [b"b", b"c"], box.last_error)
+    eq(box.redelivered, 1)
+    eq(cl.slot_owner(slot), dst)
+    x = admin(dst)
+    eq(x.command(b"XPENDING", key, b"g").wait()[0], 0)  # both acknowledged on the new owner
+    x.close()
+    eq(c.delete(key).wait(), 1)
+    c.close()
+    _move_slot(slot, dst, src, nodes + [a for a in cfg.cluster() if a not in nodes])
+
+
+def test_an_outbox_rides_through_a_graceful_failover_of_its_primary():
+    nodes = cfg.cluster()
+    primary = replica = None
+    for a in nodes:
+        x = admin(a)
+        r = x.command(b"ROLE").wait()
+        x.close()
+        if r[0] == b"slave":
+            replica, primary = a, (r[1].decode(), r[2])
+    if replica is None:
+        raise SkipTest("the cluster has no replica")
+    cl = mr.Cluster(nodes).timeout(3000)
+    c = cl.connect()
+    i = 0
+    while cl.slot_owner(key_slot(b"{t_cluster:fo%d}" % i)) != primary:
+        i += 1
+    key = b"{t_cluster:fo%d}s" % i
+    c.delete(key).wait()
+    box = mr.Outbox(cl, key, capacity=256)
+    box.backoff_ms = 20
+    f = _Feed(box)
+    f.add(20)
+    eq(box.pump(), 20)
+    x = admin(replica)
+    eq(x.command(b"CLUSTER", b"FAILOVER").wait(), b"OK")  # graceful: the replica catches up, then takes over
+    x.close()
+    # readings go on being added and pumped while it happens (the old primary pauses its writers, then answers MOVED)
+    clock = mr.clock.default_clock()
+    t0 = clock.ticks_ms()
+    seen = 0  # pumps that ended on an error
+    while True:
+        for _ in range(5):
+            f.add(1)
+            box.pump()
+            if box.last_error is not None:
+                seen += 1
+                box.last_error = None
+        if _role(primary) == b"slave" and _role(replica) == b"master":
+            break
+        ok(clock.ticks_diff(clock.ticks_ms(), t0) < 10000, "the failover did not happen")
+    during = f.n - 20
+    f.add(10)
+    box.pump(3000)
+    eq((box.pending, box.dropped, box.delivered), (0, 0, f.n), box.last_error)
+    eq(_readings(replica, key), list(range(f.n)))  # every reading once, in order, on the new primary
+    eq(cl.slot_owner(key_slot(key)), replica)
+    ok(cl.redirects + cl.refreshes > 1, "the old primary's MOVED (or its silence) was noticed")
+    print("  graceful failover: %d readings, %d added during it, %d pumps failed, %d MOVED followed" % (
+        f.n, during, seen, cl.redirects))
+    eq(c.delete(key).wait(), 1)
+    c.close()
+
+
+def _role(addr):
+    x = admin(addr)
+    r = x.command(b"ROLE").wait()[0]
+    x.close()
+    return r
 
 
 # ---- a node that stops answering (a fault proxy in front of each node; test_cluster.py's Valkey cluster) -------------

@@ -110,10 +110,11 @@ def test_the_subscription_state_is_written_only_by_its_body():
 # shrinks. The method calls that are not verbs count as reads of the attribute.
 VERBS = {
     # CoreClient (client.py): the catalogue's entry, claiming and ending a command, reading frames, breaking the
-    # connection, the subscription's routing, re-binding to a new connection (retry.py)
+    # connection, the subscription's routing, re-binding to a new connection (retry.py), the error reply a wait()
+    # raises (cluster.py's node client keeps it)
     "_cmd", "_begin", "_end", "_check", "_next", "_dispatch", "_read_one", "_broken", "_lost", "_subscribed",
     "_recv", "_parse", "_get", "_poll", "_push", "_claim_slow", "_rebind", "_set_retry", "_idle_ms", "_touch",
-    "_owe_raw",
+    "_owe_raw", "_seen_error",
     # MultiCommands (commands.py): EXEC ends a watch (transaction.py)
     "_watch_ended",
     # Subscription (pubsub.py): the body the sync and asyncio subscriptions share, and what the client hands it

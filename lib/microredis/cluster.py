@@ -8,9 +8,9 @@
 
 from array import array
 
-from .errors import ConnectionError, InvalidFuture, RedisError, ReplyError, TimeoutError, optional, text
+from .errors import ConnectionError, RedisError, ReplyError, TimeoutError, optional, text
 from .connection import ConnectionHandler
-from .client import CoreClient
+from .client import CoreClient, Future, ok, _claim, _emit, _SET3
 from .encoder import check
 from .commands import Catalogue
 
@@ -109,9 +109,12 @@ def _where(nm):
     return 1
 
 
+_CODE = {}  # command name (bytes or str) -> its code in _WHERE, for the names routed last
+
+
 def _same(slot, key, first):
     # the slot shared by every key so far (-1: none yet); ValueError naming hash tags when this key's differs
-    s = key_slot(key)
+    s = slot_of(key)
     if slot >= 0 and s != slot:
         raise ValueError(text("CROSSSLOT", first, key))
     return s
@@ -123,11 +126,30 @@ def command_slot(args):
     n = len(args)
     if n < 2:
         return -1
-    w = _where(_name(args[0]))
+    w = _code(args[0])
     if w == 1:
-        return key_slot(args[1])
+        return slot_of(args[1])
     if w == 0:
         return -1
+    return _keys_slot(args, n, w)
+
+
+def _code(a):
+    # the code of command name a (_WHERE), remembered for bytes and str names
+    t = type(a)
+    if t is not bytes and t is not str:
+        return _where(_name(a))
+    w = _CODE.get(a, -1)
+    if w < 0:
+        w = _where(_name(a))
+        if len(_CODE) >= 32:
+            _CODE.clear()
+        _CODE[a] = w
+    return w
+
+
+def _keys_slot(args, n, w):
+    # command_slot() of a command whose keys are not just its first argument
     a = 1
     b = n
     step = 1
@@ -242,35 +264,48 @@ def parse_map(reply, host, tls=False):
     return out if nxt == SLOTS else None
 
 
-class Routed:
-    """The future of a command sent through a ClusterClient: ready(), wait() as a Future's. wait() hands the value
-    over once (the object is then reused for a later command, so do not keep it)."""
+# ---- the routed hot path ---------------------------------------------------------------------------------------
+# A routed command costs the plain client's command plus: its key's slot (a dict of the keys routed last: no CRC for
+# a key seen before), its node's client (the one of the slot routed last, while the map and the connections are
+# unchanged: no lookup), and a pooled Routed. No function of it binds an exception name, has a try with more than
+# two locals, or more than 11 words of state: MicroPython would take such a frame from the heap on every call
+# (bench/hot/README.md), and a routed command would then cost more transient heap than the plain one
+# (bench/hot/cluster.py measures both).
+_type = type
+_bytes = bytes
+_str = str
 
-    def __init__(self, cc):
-        self._cc = cc
-        self._f = None  # the node client's future of the command as last sent
-        self._node = 0  # the node it was sent to
-        self._slot = -1
-        self._op = 0
-        self._conv = None
-        self._a = None
-        self._b = None
-        self._extra = 0
-        self._n = 0  # redirects followed
-        self._done = False  # ready() took the outcome (in _value)
-        self._value = None
-        self._t0 = 0  # when it was first sent (TRYAGAIN's backoff stays inside the command's deadline)
-
-    def ready(self):
-        return self._cc._ready(self)
-
-    def wait(self):
-        return self._cc._wait(self)
-
-    def __repr__(self):
-        return "<Routed slot %d node %d>" % (self._slot, self._node)
+_SLOT_OF = {}  # key (bytes or str) -> slot, for the keys routed last
+_KEEP = 16  # at most this many (then it starts again)
 
 
+def slot_of(key):
+    """key_slot(key), remembered for bytes and str keys (the last 16 or so)."""
+    t = _type(key)
+    if t is not _bytes and t is not _str:
+        return key_slot(key)
+    s = _SLOT_OF.get(key, -1)
+    if s < 0:
+        s = key_slot(key)
+        if len(_SLOT_OF) >= _KEEP:
+            _SLOT_OF.clear()
+        _SLOT_OF[key] = s
+    return s
+
+
+class _Node(CoreClient):
+    """A node's client: a CoreClient that keeps the error reply its last wait() raised (`error`), for the Routed
+    that waited it (its handler binds no exception name), and the node's number (`node`)."""
+
+    error = None
+    node = -1
+
+    def _seen_error(self, v):
+        CoreClient._seen_error(self, v)
+        self.error = v
+
+
+_SPENT = Future(None)  # what a waited Routed holds: a free future (ready; a second wait() raises InvalidFuture)
 _AGAIN = object()  # _step(): the command was sent again (a redirect); wait for its new future
 
 # Routed._op: which node-client method sends it (the core's hot commands keep their own, allocation-free path)
@@ -282,6 +317,191 @@ _INCR = 4
 _PUB = 5
 
 
+class Routed:
+    """The future of a command sent through a ClusterClient: ready(), wait() as a Future's. wait() hands the value
+    over once (the object is then reused for a later command, so do not keep it)."""
+
+    def __init__(self, cc):
+        self._cc = cc
+        self._f = _SPENT  # the node client's future of the command as last sent
+        self._c = None  # the node client it was sent on
+        self._slot = -1
+        self._op = 0
+        self._a = None
+        self._b = None
+        self._conv = None  # (_CMD)
+        self._extra = 0
+        self._n = 0  # redirects followed
+        self._t0 = 0  # when the first was (TRYAGAIN's pauses stay inside one command deadline from it)
+        self._done = False  # ready() took the outcome (in _value)
+        self._value = None
+
+    def ready(self):
+        return self._cc._ready(self)
+
+    def wait(self):
+        if self._done:
+            return _taken(self)
+        try:
+            v = self._f.wait()
+        except ReplyError:
+            if _redirected(self):
+                return _rewait(self)
+            raise
+        except RedisError:
+            _failed(self)
+            raise
+        _back(self)
+        return v
+
+    def __repr__(self):
+        return "<Routed slot %d node %d>" % (self._slot, self._c.node if self._c is not None else -1)
+
+
+def _sent(cc, f, op, a, b):
+    # a Routed (pooled) for future f of the node client last routed to
+    n = cc._nfree
+    if n:
+        n -= 1
+        r = cc._free[n]
+        cc._nfree = n
+    else:
+        r = Routed(cc)
+    r._f = f
+    r._c = cc._nc
+    r._slot = cc._s
+    r._op = op
+    r._a = a
+    r._b = b
+    return r
+
+
+def _back(r):
+    # a waited Routed goes back to the pool
+    r._f = _SPENT
+    r._a = None
+    r._b = None
+    cc = r._cc
+    n = cc._nfree
+    if n < _POOL:
+        cc._free[n] = r
+        cc._nfree = n + 1
+
+
+_POOL = 16
+
+
+def _node(cc, key):
+    # the client of the node that owns key's slot
+    t = _type(key)
+    s = _SLOT_OF.get(key, -1) if t is _bytes or t is _str else -1
+    if s < 0:
+        s = slot_of(key)
+    if s != cc._s or cc._ver != cc._cl._ver:
+        return cc._at(s)
+    c = cc._nc
+    if c._conn is None:
+        return cc._at(s)  # (broken since: dropped, the map read again, dialed again)
+    return c
+
+
+def _cmd_node(cc, args):
+    # the client of the node a catalogue command goes to: its keys' slot's owner, else any (the one used last)
+    s = command_slot(args)
+    if s < 0:
+        c = cc._dial(cc._cl._any(), -1)
+        cc._s = -1
+        cc._nc = c
+        return c
+    if s != cc._s or cc._ver != cc._cl._ver:
+        return cc._at(s)
+    c = cc._nc
+    if c._conn is None:
+        return cc._at(s)
+    return c
+
+
+def _cmd_full(cc, conv, args, into, extra_ms):
+    r = _sent(cc, _cmd_node(cc, args)._cmd(conv, args, into, extra_ms), _CMD, args, into)
+    r._conv = conv
+    r._extra = extra_ms
+    return r
+
+
+def _cmd_sent(cc, f, args, conv):
+    r = _sent(cc, f, _CMD, args, None)
+    r._conv = conv
+    r._extra = 0
+    return r
+
+
+def _set(cc, key, value):
+    if _type(value) is not _bytes:
+        check(value)
+    c = _node(cc, key)
+    _claim(c, ok, None, _SET3, key)
+    return _sent(cc, _emit(c, value), _SET, key, value)
+
+
+# ---- the rare paths of a routed wait (MicroPython may take their frames from the heap) ------------------------------
+def _redirected(r):
+    # wait() got an error reply: True if it was MOVED, ASK, ... and the command was sent again; else r is released
+    # (its error raised)
+    e = r._c.error  # (the reply just raised: _Node keeps it)
+    r._c.error = None
+    if e is not None and r._cc._redirect(r, e):
+        return True
+    r._n = 0
+    _back(r)
+    return False
+
+
+def _failed(r):
+    # wait() raised a RedisError that is no error reply: the node's connection failed (the map is read again from
+    # another node), or the Routed was waited already
+    if r._f is _SPENT:
+        return
+    c = r._c
+    if c._conn is None:
+        r._cc._cl._lost(c.node, _error_of(r._f))
+    r._n = 0
+    _back(r)
+
+
+def _error_of(f):
+    # a failed future's error (a broken one raises it again on every wait())
+    try:
+        f.wait()
+    except RedisError as e:
+        return e
+    return ConnectionError("connection lost")
+
+
+def _rewait(r):
+    # the command was sent again: wait until a node answers it, following more redirects
+    cc = r._cc
+    try:
+        v = cc._step(r)
+        while v is _AGAIN:
+            v = cc._step(r)
+    finally:
+        r._n = 0
+        _back(r)
+    return v
+
+
+def _taken(r):
+    # wait() after ready() took the outcome
+    v = r._value
+    r._value = None
+    r._done = False
+    r._n = 0
+    _back(r)
+    if isinstance(v, Exception):
+        raise v
+    return v
+
+
 class ClusterClient(Catalogue):
     """The command catalogue of Client, each command sent to the primary that owns its key's slot."""
 
@@ -289,34 +509,44 @@ class ClusterClient(Catalogue):
         self._cl = cluster
         self._batch = 0  # open pipeline() blocks
         self._piped = []  # node clients whose pipeline() block this client opened (the current batch)
-        self._free = [None] * 8  # waited Routed futures, reused
+        self._free = [None] * _POOL  # waited Routed futures, reused
         self._nfree = 0
         self._pipe = _Batch(self)
         self._ssub = None  # the sharded subscription (cluster_pubsub.py), made by the first ssubscribe()
+        # the slot routed last, its node's client, and the cluster's _ver then (the map and connections as they were)
+        self._s = -1
+        self._nc = None
+        self._ver = -1
 
     # ---- the catalogue's one entry, and the core's hot commands ----------------------------------------------
     def _cmd(self, conv, args, into=None, extra_ms=0):
-        for a in args:
-            check(a)  # TypeError before anything is sent, whichever node would take it
-        return self._route(_CMD, command_slot(args), conv, args, into, extra_ms)
+        # (the node client checks every argument before anything is sent; a key that cannot be one fails here)
+        if into is None and extra_ms == 0:
+            return _cmd_sent(self, _cmd_node(self, args)._cmd(conv, args), args, conv)
+        return _cmd_full(self, conv, args, into, extra_ms)  # (a frame of its own: this one stays small)
 
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None, pxat=None):
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
-            check(value)
-            return self._route(_SET, key_slot(key), None, key, value, 0)
+            return _set(self, key, value)
+        return self._set_opts(key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
+
+    def _set_opts(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat):
+        # (a method of its own: set()'s frame stays the plain client's size)
         from .setopts import set_args
-        from .client import ok
         return self._cmd(None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
 
     def get(self, key):
-        return self._route(_GET, key_slot(key), None, key, None, 0)
+        c = _node(self, key)
+        return _sent(self, c.get(key), _GET, key, None)
 
     def get_into(self, key, buffer):
         """GET whose value is copied into `buffer`; wait() gives the length, or None for a missing key."""
-        return self._route(_INTO, key_slot(key), None, key, buffer, 0)
+        c = _node(self, key)
+        return _sent(self, c.get_into(key, buffer), _INTO, key, buffer)
 
     def incr(self, key):
-        return self._route(_INCR, key_slot(key), None, key, None, 0)
+        c = _node(self, key)
+        return _sent(self, c.incr(key), _INCR, key, None)
 
     def publish(self, channel, message):
         check(channel)
@@ -373,56 +603,65 @@ class ClusterClient(Catalogue):
         return False
 
     # ---- routing ------------------------------------------------------------------------------------------------
+    def _at(self, slot):
+        # the client of the node that owns slot, dialed if need be (one that cannot be: the map is read again from
+        # another node, and the owner it names is dialed), kept as the one routed last
+        cl = self._cl
+        node = cl._owner(slot)
+        c = cl._connected(node)
+        if c is None:
+            c = self._dial(node, slot)
+        elif self._batch and c not in self._piped:
+            c.pipeline().__enter__()
+            self._piped.append(c)
+        self._s = slot
+        self._nc = c
+        self._ver = cl._ver
+        return c
+
+    def _dial(self, node, slot):
+        # node's client, connected (dialed) and in this client's pipeline() block if one is open. A node that cannot
+        # be dialed (nothing was sent): the map is read again from another node and the slot's owner there is dialed.
+        cl = self._cl
+        try:
+            return self._node_client(node)
+        except (ConnectionError, TimeoutError) as e:  # (a node that accepts and never answers: the handshake's)
+            cl._lost(node, e)
+            node2 = cl._owner(slot) if slot >= 0 else cl._any()
+            if node2 == node:
+                raise
+            return self._node_client(node2)
+
     def _route(self, op, slot, conv, a, b, extra):
-        n = self._nfree
-        if n:
-            n -= 1
-            r = self._free[n]
-            self._free[n] = None
-            self._nfree = n
-        else:
-            r = Routed(self)
-        r._op = op
+        # a command without keys (any node: the one used last) or sent the general way
+        cl = self._cl
+        node = cl._owner(slot) if slot >= 0 else cl._any()
+        c = self._dial(node, slot)
+        try:
+            f = self._emit(c, op, conv, a, b, extra, False)
+        except (ConnectionError, TimeoutError) as e:
+            cl._lost(c.node, e)
+            raise
+        r = _sent(self, f, op, a, b)
+        r._c = c
         r._slot = slot
         r._conv = conv
-        r._a = a
-        r._b = b
         r._extra = extra
-        r._n = 0
-        r._done = False
-        r._value = None
-        cl = self._cl
-        r._t0 = cl._clock.ticks_ms()
-        node = cl._owner(slot) if slot >= 0 else cl._any()
-        try:
-            self._send(r, node, False)
-        except BaseException:
-            self._release(r)
-            raise
         return r
 
     def _send(self, r, node, asking):
-        # sends r's command to node (ASKING first when asked to), dialing it if need be. A node that cannot be
-        # dialed (nothing was sent): the map is read again from another node and the command goes to the slot's
-        # owner there. A send that fails is not repeated (the node may have taken the command): its error is raised,
-        # after the map was read again for the next commands.
-        cl = self._cl
+        # sends r's command again to node (ASKING first when asked to; dialing it). A send that fails is not
+        # repeated (the node may have taken the command): its error is raised, after the map was read again for
+        # the next commands.
+        c = self._dial(node, r._slot)
+        if c.node != node:
+            asking = False  # (another node: the one the map names now)
         try:
-            c = self._node_client(node)
-        except (ConnectionError, TimeoutError) as e:  # (a node that accepts and never answers: the handshake's)
-            cl._lost(node, e)
-            node2 = cl._owner(r._slot) if r._slot >= 0 else cl._any()
-            if node2 == node:
-                raise
-            node = node2
-            asking = False
-            c = self._node_client(node)
-        try:
-            r._f = self._emit(c, r, asking)
+            r._f = self._emit(c, r._op, r._conv, r._a, r._b, r._extra, asking)
         except (ConnectionError, TimeoutError) as e:
-            cl._lost(node, e)
+            self._cl._lost(c.node, e)
             raise
-        r._node = node
+        r._c = c
 
     def _node_client(self, node):
         c = self._cl._client(node)
@@ -431,75 +670,43 @@ class ClusterClient(Catalogue):
             self._piped.append(c)
         return c
 
-    def _emit(self, c, r, asking):
+    def _emit(self, c, op, conv, a, b, extra, asking):
         if asking:
             # ASKING holds for the next command of this connection only: both go out in one write
             with c.pipeline():
                 fa = c._cmd(None, (b"ASKING",))
-                f = self._emit(c, r, False)
+                f = self._emit(c, op, conv, a, b, extra, False)
             fa.wait()
             return f
-        op = r._op
         if op == _SET:
-            return c.set(r._a, r._b)
+            return c.set(a, b)
         if op == _GET:
-            return c.get(r._a)
+            return c.get(a)
         if op == _INCR:
-            return c.incr(r._a)
+            return c.incr(a)
         if op == _INTO:
-            return c.get_into(r._a, r._b)
+            return c.get_into(a, b)
         if op == _PUB:
-            return c.publish(r._a, r._b)
-        return c._cmd(r._conv, r._a, r._b, r._extra)
-
-    def _release(self, r):
-        r._f = None
-        r._a = None
-        r._b = None
-        r._conv = None
-        r._value = None
-        n = self._nfree
-        if n < len(self._free):
-            self._free[n] = r
-            self._nfree = n + 1
+            return c.publish(a, b)
+        return c._cmd(conv, a, b, extra)
 
     def _step(self, r):
         # waits r's node future once: its value, or _AGAIN when a redirect sent the command again; raises its error
         f = r._f
-        if f is None:
-            raise InvalidFuture(text("_odd"))
         try:
             return f.wait()
         except ReplyError as e:
+            r._c.error = None
             if self._redirect(r, e):
                 return _AGAIN
             raise
         except (ConnectionError, TimeoutError) as e:
-            self._cl._lost(r._node, e)
+            if r._c._conn is None:
+                self._cl._lost(r._c.node, e)
             raise
 
-    def _wait(self, r):
-        if r._f is None:
-            raise InvalidFuture(text("_odd"))  # (waited already: it went back to the pool once, not twice)
-        if not r._done:
-            try:
-                v = self._step(r)
-                while v is _AGAIN:
-                    v = self._step(r)
-            except BaseException:
-                self._release(r)
-                raise
-        else:
-            v = r._value
-        self._release(r)
-        if isinstance(v, Exception):
-            raise v
-        return v
-
     def _ready(self, r):
-        if r._done:
-            return True
-        if r._f is None:
+        if r._done or r._f is _SPENT:
             return True  # (waited already: wait() says so)
         while r._f.ready():
             try:
@@ -520,15 +727,17 @@ class ClusterClient(Catalogue):
             return False
         if r._n >= MAX_REDIRECTS:
             return False
+        if r._n == 0:
+            r._t0 = cl._clock.ticks_ms()
         r._n += 1
         if code == "MOVED" or code == "ASK":
-            node = cl._moved_to(e, r._node)
+            node = cl._moved_to(e, r._c.node)
             if node < 0:
                 return False
             self._send(r, node, code == "ASK")
             return True
         # TRYAGAIN (keys of a multi-key command split by a migration), CLUSTERDOWN, LOADING: a pause, doubling,
-        # inside the command's deadline
+        # inside one command deadline from the first redirect
         ms = 10 << r._n
         left = cl._left(r._t0)
         if left >= 0 and left < ms:
@@ -536,7 +745,7 @@ class ClusterClient(Catalogue):
         _sleep_ms(ms)
         if code == "CLUSTERDOWN":
             cl._stale()
-        self._send(r, cl._owner(r._slot) if r._slot >= 0 else r._node, False)
+        self._send(r, cl._owner(r._slot) if r._slot >= 0 else r._c.node, False)
         return True
 
 
@@ -546,8 +755,10 @@ class _Batch:
         self._cc = cc
 
     def __enter__(self):
-        self._cc._batch += 1
-        return self._cc
+        cc = self._cc
+        cc._batch += 1
+        cc._s = -1  # (the next command of each node goes the way that opens its block)
+        return cc
 
     def __exit__(self, a, b, c):
         cc = self._cc
@@ -558,6 +769,59 @@ class _Batch:
             for n in piped:
                 n.pipeline().__exit__(None, None, None)
         return False
+
+
+class SlotHandler:
+    """cl.handler_for(key): a ConnectionHandler as the Outbox and the Inbox use one, for the primary that owns key's
+    slot now. connect() gives the Cluster's client of that node (its one connection there); failed(e) tells the
+    Cluster what an error of that connection says: MOVED patches the map (the next connect() reaches the new owner,
+    a new connection: a new session), a lost node has the map read again from another node."""
+
+    def __init__(self, cluster, key):
+        self._cl = cluster
+        self._slot = key_slot(key)
+        self._node = -1  # the node connect() gave last
+        self._clock = cluster._start(None, None)
+
+    @property
+    def retry_policy(self):
+        # (the Outbox's hook) the nodes' handlers re-dial by themselves: cl.retry() was set
+        return True if self._cl._retrying else None
+
+    def connect(self, stack=None, clock=None, client=None):
+        """The slot owner's CoreClient (the map read first when there is none; ConnectionError if none is whole)."""
+        cl = self._cl
+        cl._start(stack, clock)
+        if not len(cl._lo):
+            cl.refresh()
+        k = self._node = cl._owner(self._slot)
+        return cl._client(k)
+
+    def disconnect(self):
+        if self._node >= 0:
+            self._cl._drop(self._node)
+
+    def failed(self, e):
+        """An error of a command or a dial on the node connect() gave: MOVED patches the map; CLUSTERDOWN, a lost
+        or silent node have it read again (at most every 500 ms). ASK and TRYAGAIN change nothing (a migration
+        under way: the Outbox waits its backoff)."""
+        k = self._node
+        if k < 0:
+            return
+        cl = self._cl
+        try:
+            if isinstance(e, ReplyError):
+                if e.code == "MOVED":
+                    cl._moved_to(e, k)
+                elif e.code == "CLUSTERDOWN":
+                    cl._stale()
+            elif isinstance(e, (ConnectionError, TimeoutError, OSError)):
+                cl._lost(k, e)
+        except RedisError:
+            pass  # (no whole map anywhere: the next dial tries again)
+
+    def __repr__(self):
+        return "<SlotHandler slot %d>" % self._slot
 
 
 class Cluster:
@@ -594,6 +858,7 @@ class Cluster:
         self._tls = False
         self._retrying = False  # retry() was set (a ShardedSubscription then rides through a lost node: _rides())
         self._hc = 0  # health_check()'s interval (a ShardedSubscription PINGs a quiet node after it: _hc_ms())
+        self._ver = 0  # changes with the map and the connections (a ClusterClient's kept node client is then stale)
         self._moves = 0  # MOVEDs since the map was last read whole
         self._read_at = None  # when it was
         self._stack = None
@@ -651,6 +916,18 @@ class Cluster:
     # ---- connecting -------------------------------------------------------------------------------------------
     def connect(self, stack=None, clock=None):
         """A ClusterClient; reads the slot map first (ConnectionError if no node gives a whole one)."""
+        self._start(stack, clock)
+        if not len(self._lo):
+            self.refresh()
+        return ClusterClient(self)
+
+    def handler_for(self, key):
+        """What an Outbox or an Inbox takes for a handler (mr.Outbox(cl, stream) asks for it): the handler of
+        whichever primary owns key's slot (SlotHandler)."""
+        return SlotHandler(self, key)
+
+    def _start(self, stack, clock):
+        # the stack and clock every node's connection uses (the default clock unless given); returns the clock
         if clock is None:
             clock = self._clock
             if clock is None:
@@ -659,9 +936,7 @@ class Cluster:
         self._clock = clock
         if stack is not None:
             self._stack = stack
-        if not len(self._lo):
-            self.refresh()
-        return ClusterClient(self)
+        return clock
 
     def close(self):
         for i in range(len(self._clients)):
@@ -779,6 +1054,16 @@ class Cluster:
     def _open(self):
         return [c for c in self._clients if c is not None]
 
+    def _connected(self, k):
+        # node k's client if it is connected (counted as used), else None
+        c = self._clients[k]
+        if c is None or c._conn is None:
+            return None
+        self._uses += 1
+        self._used[k] = self._uses
+        self._last = k
+        return c
+
     def _client(self, k):
         # node k's CoreClient, connected on first use; past max_connections the least recently used one is closed
         self._uses += 1
@@ -786,7 +1071,9 @@ class Cluster:
         self._last = k
         c = self._clients[k]
         if c is not None:
-            return c
+            if c._conn is not None or c._retry is not None:
+                return c  # (with retry() a broken one re-dials by itself)
+            self._drop(k)  # broken: dialed again
         n = 0
         old = -1
         for i in range(len(self._clients)):
@@ -804,14 +1091,17 @@ class Cluster:
             for name, a, kw in self._settings:
                 getattr(h, name)(*a, **kw)
             self._handlers[k] = h
-        c = h.connect(self._stack, self._clock, CoreClient)
+        c = h.connect(self._stack, self._clock, _Node)
+        c.node = k
         self._clients[k] = c
+        self._ver += 1
         return c
 
     def _drop(self, k):
         # closes node k's connection (its pending replies are read first if it still works)
         c = self._clients[k]
         self._clients[k] = None
+        self._ver += 1
         if c is not None:
             try:
                 c.close()
@@ -927,6 +1217,7 @@ class Cluster:
         self._lo = lo
         self._hi = hi
         self._own = own
+        self._ver += 1
 
     def __repr__(self):
         return "Cluster(%r, %d ranges, %d nodes)" % (self._startup, len(self._own), len(self.nodes))

@@ -123,7 +123,7 @@ class Inbox(Link):
             what = "max_deliveries"
         if what is not None:
             raise ValueError(text(what))
-        Link.__init__(self, handler)  # paces re-dials and re-reads after failures: the first retry is immediate
+        Link.__init__(self, handler, stream)  # paces re-dials and re-reads after failures: the first retry is immediate
         self.stream = stream
         self.group = group
         self.consumer = consumer

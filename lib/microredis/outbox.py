@@ -19,6 +19,7 @@ from .link import Link, parse_id
 from .idalloc import Ids
 
 _NUMBER = const(8)  # what an int or float field counts for against max_bytes
+_ELSEWHERE = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN")  # a cluster's answers for a stream it cannot serve now
 
 
 def _nbytes(v):
@@ -73,7 +74,7 @@ class Outbox(Link):
             what = "maxlen_none"
         if what is not None:
             raise ValueError(text(what))
-        Link.__init__(self, handler)  # paces dials and re-sends after failures: the first re-dial is immediate
+        Link.__init__(self, handler, stream)  # paces dials and re-sends after failures: the first re-dial is immediate
         self.stream = stream
         self.capacity = capacity
         self.max_bytes = max_bytes
@@ -279,8 +280,10 @@ class Outbox(Link):
                 entry = _field(info, b"last-entry")
         except AuthenticationError:
             raise
-        except ReplyError:
-            pass  # no such key yet, or XINFO refused by the ACL
+        except ReplyError as e:
+            if e.code in _ELSEWHERE:
+                raise  # a cluster node that does not hold the stream now: no session here
+            # (else no such key yet, or XINFO refused by the ACL)
         if top is not None:
             self._recover(top, entry)
         self._ids.learn(ms, top[0] if top else 0, top[1] if top else 0, clock.ticks_ms())
