@@ -79,6 +79,7 @@ class _NeedData:
 
 NEED_DATA = _NeedData()  # gets() result when the next reply is incomplete (None and False are real replies)
 _NOKEY = _NeedData()  # marks "no map key pending" in the build stack
+_NONE = [None]  # _NONE * n: a list of n slots (a [None] literal would be built first, then multiplied)
 
 
 class Push(list):
@@ -134,15 +135,6 @@ def _str(r, buf, a, b):
     return v
 
 
-def _simple(r, buf, p, eol):
-    n = eol - p
-    for i in range(3):  # len(_INTERNED)
-        c = _INTERNED[i]
-        if n == len(c) and buf.startswith(c, p):
-            return _INTERNED_STR[i] if r.decode else c
-    return _str(r, buf, p, eol)
-
-
 def _error(buf, a, b):
     # invalid UTF-8 bytes become U+FFFD so `.code` stays a clean word (MicroPython's decode() has no
     # errors="replace")
@@ -167,14 +159,16 @@ def _error(buf, a, b):
 def _build(r, p, end):
     # Returns the reply's value; a ProtocolError instance (returned) if decode=True met a non-UTF-8 value;
     # _NOKEY if buf[p:end] held only attributes (gets_into builds those before copying the value after them).
+    # Every common element is built inline: a call per element whose frame comes from the heap (more than 11 words
+    # of locals and stack, on MicroPython) would cost hundreds of bytes of heap traffic per element. The calls left
+    # per element (_uint, _interned, _decode, _close) have small frames; the rest is for rare or malformed values.
     buf = r.buf
     t = buf[p]
-    # the most common replies, alone at the top: no stacks, no second search for the end of the line
-    if t == _COLON:
-        return _int(r, buf, p, p + 1, end - 2)
+    # the most common reply, alone at the top: no stacks, no second search for the end of the line
     if t == _PLUS and end - p == 5 and buf[p + 1] == 79 and buf[p + 2] == 75:
         return "OK" if r.decode else b"OK"
     start = p
+    mv = _fast_view(r)  # values are copied from a view's slice: bytes(buf[a:b]) would copy them twice
     bc = r._containers
     bn = r._counts  # the scan is done with these until this reply is built
     bk = r._kind
@@ -185,11 +179,14 @@ def _build(r, p, end):
         t = buf[p]
         eol = buf.find(b"\r\n", p + 1, end)
         q = eol + 2
-        if t == _PLUS:
-            v = None if sk else _simple(r, buf, p + 1, eol)
-        elif t == _COLON or t == _LPAREN:
-            v = _int(r, buf, start, p + 1, eol)
-        elif t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
+        if t == _COLON or t == _LPAREN:
+            c = buf[p + 1] == _MINUS
+            v = _uint(buf, p + 2 if c else p + 1, eol)
+            if v < 0:
+                v = _int(r, buf, start, p + 1, eol)  # a sign "+", more than 18 digits, or malformed
+            elif c:
+                v = -v
+        elif t == _DOLLAR:
             c = buf[p + 1]
             if c == _MINUS:
                 v = None
@@ -201,14 +198,35 @@ def _build(r, p, end):
                 p = q
                 continue
             else:
+                q = eol + 4 + _uint(buf, p + 1, eol)  # (the scan checked the length)
+                if sk:
+                    v = None
+                else:
+                    v = bytes(mv[eol + 2:q - 2])
+                    if r.decode:
+                        v = _decode(r, v)
+        elif t == _PLUS:
+            if sk:
+                v = None
+            else:
+                c = _interned(buf, p + 1, eol)
+                if c >= 0:
+                    v = _INTERNED_STR[c] if r.decode else _INTERNED[c]
+                else:
+                    v = bytes(mv[p + 1:eol])
+                    if r.decode:
+                        v = _decode(r, v)
+        elif t == _EQUAL or t == _BANG or t == _SEMI:
+            c = buf[p + 1]
+            if c == _MINUS:
+                v = None
+            else:
                 n = r._len(buf, start, p + 1, eol)
                 q = eol + 4 + n
-                if t == _DOLLAR:
-                    v = None if sk else _str(r, buf, eol + 2, eol + 2 + n)
-                elif t == _SEMI:
+                if t == _SEMI:
                     if n:
                         if not sk:
-                            bc[depth - 1].extend(memoryview(buf)[eol + 2:eol + 2 + n])
+                            bc[depth - 1].extend(mv[eol + 2:eol + 2 + n])
                         p = q
                         continue
                     q = eol + 2  # ";0" ends the stream and carries no payload
@@ -232,7 +250,7 @@ def _build(r, p, end):
                 raise r._bad(_E_BOOLEAN, buf, start, p)
             v = c == 116
         elif t == _COMMA:
-            v = bytes(buf[p + 1:eol]).lower()  # inf, nan in any case, as hiredis reads them
+            v = bytes(mv[p + 1:eol]).lower()  # inf, nan in any case, as hiredis reads them
             for c in v:
                 if c not in _FLOAT_CHARS:
                     v = b"?"  # float() fails below
@@ -247,13 +265,15 @@ def _build(r, p, end):
             v = _close(r, depth)
             sk = depth and bc[depth - 1] is None
         else:  # aggregate header (validated by the scan)
-            n = r._len(buf, start, p + 1, eol)
+            c = buf[p + 1]
+            n = -1 if c == _MINUS else -2 if c == _QMARK else _uint(buf, p + 1, eol)
             if n == -1:
                 v = None
             else:
                 # c None: skipped (an attribute nobody asked for, or inside one). k NEED_DATA: part of a map key
                 # (a list level's unused key slot marks it; it becomes a tuple so the key is hashable; a map
-                # there cannot be)
+                # there cannot be). A list of known length is made whole and filled in place: appends would
+                # grow it by reallocation, 4, 8, 16 ... slots
                 k = _NOKEY
                 if sk or (t == _PIPE and not r.want_attributes):
                     c = None
@@ -263,14 +283,14 @@ def _build(r, p, end):
                         bk[depth - 1] == _PCT or bk[depth - 1] == _PIPE))):
                     if t == _PCT:
                         raise r._bad(_E_MAP_KEY, buf, start, p)
-                    c = []
+                    c = _NONE * n if n > 0 and t != _GT else []  # (a push level appends, see below)
                     k = NEED_DATA
                 elif t == _PCT:
                     c = {}
                 elif t == _GT:
                     c = Push()
                 else:
-                    c = []
+                    c = _NONE * n if n > 0 else []
                 if n > 0 and (t == _PCT or t == _PIPE):
                     n *= 2
                 if n == 0:
@@ -301,6 +321,7 @@ def _build(r, p, end):
             d = depth - 1
             c = bc[d]
             k = bk[d]
+            n = bn[d]
             if k == _PCT or k == _PIPE:
                 if bkey[d] is _NOKEY:
                     bkey[d] = v
@@ -309,8 +330,10 @@ def _build(r, p, end):
                         c[bkey[d]] = v
                     bkey[d] = _NOKEY
             elif c is not None:
-                c.append(v)
-            n = bn[d]
+                if n > 0 and k != _GT:
+                    c[len(c) - n] = v  # (made whole: n elements were still to come)
+                else:
+                    c.append(v)
             if n < 0:
                 break
             n -= 1
@@ -438,16 +461,20 @@ class Reader:
     # ---- buffer management -------------------------------------------------------------------------------
     def space(self):
         """Free bytes at buf[wpos:], after compacting or growing; a transport then writes there and calls wrote()."""
-        w = self.wpos
-        r = self.rpos
-        if r == w:
+        if self.rpos == self.wpos:
             # Everything consumed: restart at 0 so a transport can readinto(buf) with no slice (no allocation).
+            # (This common case in a frame of its own: the rest's frame comes from the heap on MicroPython.)
             self._scanned = 0
             self.rpos = 0
             self.wpos = 0
             if self.buf is not self._base and self._ilen < 0:
                 self.buf = self._base  # give back a buffer grown for one large reply
             return len(self.buf)
+        return self._room()
+
+    def _room(self):
+        w = self.wpos
+        r = self.rpos
         buf = self.buf
         free = len(buf) - w
         if free > 0:
@@ -604,13 +631,48 @@ class Reader:
         # True when buf[rpos:_scanned] holds a whole reply, or when a gets_into copy has begun. In skip mode (a
         # reply past memory_limit) scanned bytes are discarded as they go, and MemoryFull is raised once the reply
         # has ended.
+        # The common elements (a line, a complete bulk string, an aggregate header) are scanned inline: one frame
+        # per reply, not one per element (_elem's frame comes from the heap on MicroPython: 400 bytes of heap traffic
+        # per element before). Anything else, and anything in doubt, goes to _elem, which does the whole job.
         buf = self.buf
         w = self.wpos
         cnt = self._counts
         kind = self._kind
         while True:
             s = self._scanned
-            if self._skip:
+            e = 0
+            if s < w and not self._skip and not self._searched:
+                d = self._depth
+                if not d or kind[d - 1] != _DOLLAR:
+                    t = buf[s]
+                    q = buf.find(b"\r\n", s + 1, w)
+                    if q < 0:
+                        pass
+                    elif t == _COLON or t == _PLUS or t == _MINUS or t == _COMMA or t == _HASH or t == _UNDER or \
+                            t == _LPAREN:
+                        e = q + 2
+                    elif t == _DOLLAR:
+                        if q == s + 3 and buf[s + 1] == _MINUS and buf[s + 2] == 49:
+                            e = q + 2  # $-1: nil
+                        elif dest is None or d:
+                            n = _uint(buf, s + 1, q)
+                            if n >= 0:
+                                e = q + 4 + n
+                                if e > w or buf[e - 2] != _CR or buf[e - 1] != _LF:
+                                    e = 0  # incomplete or malformed: _elem says which
+                    elif t == _STAR or t == _TILDE or t == _PCT or t == _GT:
+                        n = _uint(buf, s + 1, q)
+                        if n == 0 or (t == _STAR and q == s + 3 and buf[s + 1] == _MINUS and buf[s + 2] == 49):
+                            e = q + 2  # empty, or *-1: nil
+                        elif n > 0 and d < MAX_DEPTH:
+                            cnt[d] = n * 2 if t == _PCT else n
+                            kind[d] = t
+                            self._depth = d + 1
+                            self._scanned = q + 2
+                            continue
+            if e:
+                pass
+            elif self._skip:
                 self.rpos = s
                 dr = self._drop
                 if dr > 0:
@@ -895,12 +957,43 @@ def _digits(buf, p, e):
     return v
 
 
+def _uint(buf, p, e):
+    # buf[p:e] as a non-negative int of 1 to 18 digits; -1 otherwise (the scan and build's lengths and integers; what
+    # it refuses, their careful paths take). A small frame: called per element, it must stay off the heap.
+    if e <= p or e - p > 18:
+        return -1
+    v = 0
+    while p < e:
+        c = buf[p] - 48
+        if c < 0 or c > 9:
+            return -1
+        v = v * 10 + c
+        p += 1
+    return v
+
+
+def _interned(buf, p, e):
+    # the index in _INTERNED of the simple string buf[p:e], or -1
+    i = 0
+    while i < 3:  # len(_INTERNED)
+        c = _INTERNED[i]
+        if e - p == len(c) and buf.startswith(c, p):
+            return i
+        i += 1
+    return -1
+
+
 def _fast_ok(r, p, e):
+    # +OK, and the other simple strings the build pass interns (+PONG, +QUEUED): the same objects
     buf = r.buf
     if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
         _consume(r, e + 2)
         return OK_STR if r.decode else OK
-    return SLOW
+    p = _interned(buf, p + 1, e)
+    if p < 0:
+        return SLOW
+    _consume(r, e + 2)
+    return _INTERNED_STR[p] if r.decode else _INTERNED[p]
 
 
 def _fast_int(r, p, e):
