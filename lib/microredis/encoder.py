@@ -117,7 +117,17 @@ class Encoder:
         self.n = n + 2
 
     def arg(self, a):
+        # (a byte string's path is kept in small frames: MicroPython takes a frame of more than 11 words from the
+        # heap on every call, and this runs once per argument)
         t = type(a)
+        if t is bytes or t is bytearray or t is memoryview:
+            self._bulk(a)
+        elif t is str:
+            self._bulk(a.encode())  # pyright: ignore[reportAttributeAccessIssue]  (t is str)
+        else:
+            self._other(a, t)
+
+    def _other(self, a, t):
         if t is int or (t is not bool and isinstance(a, int) and t is not float):
             # header needs the digit count first
             k = 1 if a >= 0 else 2
@@ -141,11 +151,9 @@ class Encoder:
             self._int(a)
             self._crlf()
             return
-        if t is str:
-            a = a.encode()  # pyright: ignore[reportAttributeAccessIssue]  (t is str)
-        elif t is float:
+        if t is float:
             a = repr(a).encode()
-        elif t is not bytes and t is not bytearray and t is not memoryview:
+        elif t is not bytes:
             check(a)
             if isinstance(a, str):
                 a = a.encode()
@@ -153,23 +161,17 @@ class Encoder:
                 a = repr(a).encode()
             else:
                 a = memoryview(a)  # pyright: ignore[reportArgumentType]  a bytes subclass may redefine len()
+        self._bulk(a)
+
+    def _bulk(self, a):
+        # a bytes-like argument: $<len>\r\n<a>\r\n
         k = len(a)  # pyright: ignore[reportArgumentType]  (a is bytes-like by now)
-        cap = len(self.buf)
-        if k > cap // _BIG and self.sink is not None:
-            self._room(_HDR)
-            self.buf[self.n] = 36
-            self.n += 1
-            self._int(k)
-            self._crlf()
-            self.flush()
-            self.flushes += 1
-            self.sink.send_obj(a)
-            self._room(2)
-            self._crlf()
+        if k > len(self.buf) // _BIG and self.sink is not None:
+            self._big(a, k)
             return
         self._room(k + _HDR)
         if len(self.buf) - self.n < k + _HDR:
-            raise ValueError(text("arg", k, cap))
+            raise _too_long(k, len(self.buf))
         self.buf[self.n] = 36
         self.n += 1
         self._int(k)
@@ -179,6 +181,19 @@ class Encoder:
         self.n = n + k
         self._crlf()
 
+    def _big(self, a, k):
+        # sent uncopied, right after its header
+        self._room(_HDR)
+        self.buf[self.n] = 36
+        self.n += 1
+        self._int(k)
+        self._crlf()
+        self.flush()
+        self.flushes += 1
+        self.sink.send_obj(a)
+        self._room(2)
+        self._crlf()
+
     def command(self, args):
         """Encode a whole command from a sequence of arguments (all checked first)."""
         for a in args:
@@ -186,6 +201,10 @@ class Encoder:
         self.begin(len(args))
         for a in args:
             self.arg(a)
+
+
+def _too_long(k, cap):
+    return ValueError(text("arg", k, cap))
 
 
 def upper(a):
