@@ -318,17 +318,17 @@ def _build(r, p, end):
                     r.attributes = None
                     return ProtocolError(text("decode"))
                 return v
-            d = depth - 1
-            c = bc[d]
-            k = bk[d]
-            n = bn[d]
+            q = depth - 1  # (the level v goes to: q is free once p has moved on, and a local less keeps a word)
+            c = bc[q]
+            k = bk[q]
+            n = bn[q]
             if k == _PCT or k == _PIPE:
-                if bkey[d] is _NOKEY:
-                    bkey[d] = v
+                if bkey[q] is _NOKEY:
+                    bkey[q] = v
                 else:
                     if c is not None:
-                        c[bkey[d]] = v
-                    bkey[d] = _NOKEY
+                        c[bkey[q]] = v
+                    bkey[q] = _NOKEY
             elif c is not None:
                 if n > 0 and k != _GT:
                     c[len(c) - n] = v  # (made whole: n elements were still to come)
@@ -337,12 +337,12 @@ def _build(r, p, end):
             if n < 0:
                 break
             n -= 1
-            bn[d] = n
+            bn[q] = n
             if n:
                 break
-            depth = d
-            v = _close(r, d)
-            sk = d and bc[d - 1] is None
+            depth = q
+            v = _close(r, q)
+            sk = q and bc[q - 1] is None
             if k == _PIPE:
                 break
     if depth == 0:
@@ -674,22 +674,22 @@ class Reader:
                 pass
             elif self._skip:
                 self.rpos = s
-                dr = self._drop
-                if dr > 0:
-                    if w - s < dr:
-                        self._drop = dr - (w - s)
+                n = self._drop
+                if n > 0:
+                    if w - s < n:
+                        self._drop = n - (w - s)
                         self.rpos = self._scanned = w
                         return False
-                    e = s + dr
+                    e = s + n
                     self._drop = 0
-                elif dr < 0:
-                    eol = buf.find(b"\r\n", s, w)
-                    if eol < 0:
+                elif n < 0:
+                    q = buf.find(b"\r\n", s, w)
+                    if q < 0:
                         # keep a trailing CR: it may be half of the CRLF
                         self.rpos = self._scanned = w - 1 if w > s and buf[w - 1] == _CR else w
                         return False
                     self._drop = 0
-                    e = eol + 2
+                    e = q + 2
                 else:
                     if self._depth == 0 and s < w and buf[s] != _PIPE:
                         self.skipped_type = buf[s]  # the value after discarded attributes
@@ -721,12 +721,12 @@ class Reader:
                         raise MemoryFull("reply larger than memory_limit (%d bytes) was discarded" % self._limit)
                     return True
                 d -= 1
-                c = cnt[d]
-                if c < 0:
+                n = cnt[d]
+                if n < 0:
                     break  # streamed: ends at its own terminator
-                c -= 1
-                cnt[d] = c
-                if c > 0:
+                n -= 1
+                cnt[d] = n
+                if n > 0:
                     break
                 self._depth = d
                 if kind[d] == _PIPE:

@@ -201,15 +201,13 @@ class _Tx:
         # (redis/redis#12326) puts the RESP3 push of a message EXEC publishes to a channel this connection
         # subscribes to inside the EXEC array, where it counts as an element: the array ends early and its last
         # replies would be taken for the next commands' replies. Drop the connection instead.
-        if type(v) is list:
-            for x in v:
-                if type(x) is Push:
-                    err = ProtocolError("the server put a push message inside the EXEC reply (Redis < 7.2, "
-                                        "redis/redis#12326): connection dropped, the transaction ran; do not "
-                                        "publish to this connection's own channels in a transaction")
-                    if self._client._conn is not None:
-                        self._client._broken(err, None)
-                    return err
+        if type(v) is list and _has_push(v):
+            err = ProtocolError("the server put a push message inside the EXEC reply (Redis < 7.2, "
+                                "redis/redis#12326): connection dropped, the transaction ran; do not "
+                                "publish to this connection's own channels in a transaction")
+            if self._client._conn is not None:
+                self._client._broken(err, None)
+            return err
         return v
 
     def _fail(self, err):
@@ -282,6 +280,14 @@ class _Tx:
                     if c is not None and not isinstance(v, Exception):
                         v = ok(v) if c is ok else _convert(x, v)  # (ok never raises: the client calls it bare too)
                     _set(x, v)
+
+
+def _has_push(v):
+    # (a loop of its own: its iterator's stack words would take _exec_reply's frame past 11 words, onto the heap)
+    for x in v:
+        if type(x) is Push:
+            return True
+    return False
 
 
 def _check_all(args):
