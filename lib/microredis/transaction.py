@@ -244,7 +244,7 @@ class _Tx:
                 # (in place: the futures are recycled once waited; in this frame: MicroPython takes the frame of a
                 # function with `except ... as e` from the heap, on every call)
                 try:
-                    fs[i] = fs[i].wait()
+                    fs[i] = fs[i].wait()  # pyright: ignore[reportAttributeAccessIssue]  (not _BUSY here)
                 except RedisError as e:
                     fs[i] = e
         except BaseException as e:
