@@ -382,7 +382,6 @@ def _end(c, f):
 
 def _cmd(c, conv, args, into=None, extra_ms=0):
     # what _begin() does, in frames of at most 11 words (a catalogue command took 400 bytes of heap frames here)
-    _check_all(args)
     c._sub_ping = False
     _claim_args(c, conv, into, args)
     if extra_ms:  # (0 changes nothing)
@@ -391,18 +390,17 @@ def _cmd(c, conv, args, into=None, extra_ms=0):
     return c._end(c._fut[c._last])  # a method: the asyncio client (aio.py) returns an awaitable instead
 
 
-def _check_all(args):
+def _claim_args(c, conv, into, args):
+    # every argument checked before anything is claimed or written
     for a in args:
         check(a)
-
-
-def _claim_args(c, conv, into, args):
-    _claim(c, conv, into, args[0], args[1] if len(args) > 1 else None)
+    a = args[1] if len(args) > 1 else None
+    _claim(c, conv, into, args[0], a)
 
 
 def _encode(c, args):
     try:
-        _put_args(c._encoder, args)
+        c._encoder.command(args)  # (which checks them again: cheaper than a function more in every board's RAM)
     except TimeoutError:
         _unclaim(c, TimeoutError)
         raise
@@ -412,12 +410,6 @@ def _encode(c, args):
     except BaseException:
         _unclaim(c, ProtocolError)
         raise
-
-
-def _put_args(e, args):
-    e.begin(len(args))
-    for a in args:
-        e.arg(a)
 
 
 # ---- sending --------------------------------------------------------------------------------------------------

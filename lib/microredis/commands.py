@@ -73,7 +73,6 @@ def __getattr__(name):
 # What a transaction (transaction.py) can queue: the catalogue. It is passed to transaction.py, which cannot import
 # this module (that would be an import cycle: this one loads it).
 _CATALOGUE = (Catalogue,)
-_tx = [None]  # transaction.py, once loaded
 
 
 class MultiCommands:
@@ -82,10 +81,7 @@ class MultiCommands:
         """`with client.transaction() as t:` t.set(...), t.hgetall(...) ... queue commands and return results with
         ready()/wait(); MULTI, the commands and EXEC go out in one write when the block ends (README
         "Transactions")."""
-        m = _tx[0]
-        if m is None:
-            m = _tx[0] = optional("transaction")  # (once: optional() builds the module's name each time)
-        return m.begin(self, _CATALOGUE)
+        return optional("transaction").begin(self, _CATALOGUE)
 
     _watching = None  # the connection the last watch() went to (a transaction on another one is a WatchError)
 

@@ -117,15 +117,38 @@ class Encoder:
         self.n = n + 2
 
     def arg(self, a):
-        # (a byte string's path is kept in small frames: MicroPython takes a frame of more than 11 words from the
-        # heap on every call, and this runs once per argument)
+        # A byte string's path in a frame of at most 11 words: MicroPython takes a larger frame from the heap on
+        # every call, and this runs once per argument. Other types are made bytes by _other, which comes back here.
         t = type(a)
-        if t is bytes or t is bytearray or t is memoryview:
-            self._bulk(a)
-        elif t is str:
-            self._bulk(a.encode())  # pyright: ignore[reportAttributeAccessIssue]  (t is str)
-        else:
+        if t is str:
+            a = a.encode()  # pyright: ignore[reportAttributeAccessIssue]  (t is str)
+        elif t is not bytes and t is not bytearray and t is not memoryview:
             self._other(a, t)
+            return
+        k = len(a)  # pyright: ignore[reportArgumentType]  (a is bytes-like by now)
+        if k > len(self.buf) // _BIG and self.sink is not None:
+            self._room(_HDR)
+            self.buf[self.n] = 36
+            self.n += 1
+            self._int(k)
+            self._crlf()
+            self.flush()
+            self.flushes += 1
+            self.sink.send_obj(a)
+            self._room(2)
+            self._crlf()
+            return
+        self._room(k + _HDR)
+        if len(self.buf) - self.n < k + _HDR:
+            raise ValueError(text("arg", k, len(self.buf)))
+        self.buf[self.n] = 36
+        self.n += 1
+        self._int(k)
+        self._crlf()
+        t = self.n
+        self.buf[t:t + k] = a
+        self.n = t + k
+        self._crlf()
 
     def _other(self, a, t):
         if t is int or (t is not bool and isinstance(a, int) and t is not float):
@@ -136,13 +159,11 @@ class Encoder:
                 # 2**64 and past: 20 digits and more (the room reserved below holds 20): a long int's digits, as bytes
                 # (bigint.py: any size, where CPython's str() refuses more than 4300 digits)
                 from .bigint import digits
-                a = digits(a)
-                t = bytes
-            else:
-                while v >= 10:
-                    v //= 10
-                    k += 1
-        if t is int or (t is not bool and t is not bytes and isinstance(a, int) and t is not float):
+                self.arg(digits(a))
+                return
+            while v >= 10:
+                v //= 10
+                k += 1
             self._room(2 * _HDR)  # 20 digits at most here
             self.buf[self.n] = 36  # $
             self.n += 1
@@ -153,7 +174,7 @@ class Encoder:
             return
         if t is float:
             a = repr(a).encode()
-        elif t is not bytes:
+        else:
             check(a)
             if isinstance(a, str):
                 a = a.encode()
@@ -161,38 +182,7 @@ class Encoder:
                 a = repr(a).encode()
             else:
                 a = memoryview(a)  # pyright: ignore[reportArgumentType]  a bytes subclass may redefine len()
-        self._bulk(a)
-
-    def _bulk(self, a):
-        # a bytes-like argument: $<len>\r\n<a>\r\n
-        k = len(a)  # pyright: ignore[reportArgumentType]  (a is bytes-like by now)
-        if k > len(self.buf) // _BIG and self.sink is not None:
-            self._big(a, k)
-            return
-        self._room(k + _HDR)
-        if len(self.buf) - self.n < k + _HDR:
-            raise _too_long(k, len(self.buf))
-        self.buf[self.n] = 36
-        self.n += 1
-        self._int(k)
-        self._crlf()
-        n = self.n
-        self.buf[n:n + k] = a
-        self.n = n + k
-        self._crlf()
-
-    def _big(self, a, k):
-        # sent uncopied, right after its header
-        self._room(_HDR)
-        self.buf[self.n] = 36
-        self.n += 1
-        self._int(k)
-        self._crlf()
-        self.flush()
-        self.flushes += 1
-        self.sink.send_obj(a)
-        self._room(2)
-        self._crlf()
+        self.arg(a)
 
     def command(self, args):
         """Encode a whole command from a sequence of arguments (all checked first)."""
@@ -201,10 +191,6 @@ class Encoder:
         self.begin(len(args))
         for a in args:
             self.arg(a)
-
-
-def _too_long(k, cap):
-    return ValueError(text("arg", k, cap))
 
 
 def upper(a):

@@ -79,7 +79,6 @@ class _NeedData:
 
 NEED_DATA = _NeedData()  # gets() result when the next reply is incomplete (None and False are real replies)
 _NOKEY = _NeedData()  # marks "no map key pending" in the build stack
-_NONE = [None]  # _NONE * n: a list of n slots (a [None] literal would be built first, then multiplied)
 
 
 class Push(list):
@@ -125,16 +124,6 @@ def _int(r, buf, start, p, eol):
     return -v if neg else v
 
 
-def _str(r, buf, a, b):
-    v = bytes(buf[a:b])
-    if r.decode:
-        try:
-            return v.decode()
-        except UnicodeError:
-            r._bad_utf8 = True  # the whole reply becomes a returned ProtocolError once built
-    return v
-
-
 def _error(buf, a, b):
     # invalid UTF-8 bytes become U+FFFD so `.code` stays a clean word (MicroPython's decode() has no
     # errors="replace")
@@ -161,12 +150,8 @@ def _build(r, p, end):
     # _NOKEY if buf[p:end] held only attributes (gets_into builds those before copying the value after them).
     # Every common element is built inline: a call per element whose frame comes from the heap (more than 11 words
     # of locals and stack, on MicroPython) would cost hundreds of bytes of heap traffic per element. The calls left
-    # per element (_uint, _interned, _decode, _close) have small frames; the rest is for rare or malformed values.
+    # per element (_digits, _simple, _decode, _close) have small frames; the rest is for rare or malformed values.
     buf = r.buf
-    t = buf[p]
-    # the most common reply, alone at the top: no stacks, no second search for the end of the line
-    if t == _PLUS and end - p == 5 and buf[p + 1] == 79 and buf[p + 2] == 75:
-        return "OK" if r.decode else b"OK"
     start = p
     mv = _fast_view(r)  # values are copied from a view's slice: bytes(buf[a:b]) would copy them twice
     bc = r._containers
@@ -181,7 +166,7 @@ def _build(r, p, end):
         q = eol + 2
         if t == _COLON or t == _LPAREN:
             c = buf[p + 1] == _MINUS
-            v = _uint(buf, p + 2 if c else p + 1, eol)
+            v = _digits(buf, p + 2 if c else p + 1, eol)
             if v < 0:
                 v = _int(r, buf, start, p + 1, eol)  # a sign "+", more than 18 digits, or malformed
             elif c:
@@ -198,7 +183,7 @@ def _build(r, p, end):
                 p = q
                 continue
             else:
-                q = eol + 4 + _uint(buf, p + 1, eol)  # (the scan checked the length)
+                q = eol + 4 + _digits(buf, p + 1, eol)  # (the scan checked the length)
                 if sk:
                     v = None
                 else:
@@ -209,7 +194,7 @@ def _build(r, p, end):
             if sk:
                 v = None
             else:
-                c = _interned(buf, p + 1, eol)
+                c = _simple(buf, p + 1, eol)
                 if c >= 0:
                     v = _INTERNED_STR[c] if r.decode else _INTERNED[c]
                 else:
@@ -235,7 +220,12 @@ def _build(r, p, end):
                 elif t == _EQUAL:
                     if buf[eol + 5] != _COLON:
                         raise r._bad(_E_VERBATIM, buf, start, eol + 2)
-                    v = None if sk else _str(r, buf, eol + 6, eol + 2 + n)
+                    if sk:
+                        v = None
+                    else:
+                        v = bytes(mv[eol + 6:q - 2])
+                        if r.decode:
+                            v = _decode(r, v)
                 else:
                     v = None if sk else _error(buf, eol + 2, eol + 2 + n)
         elif t == _MINUS:
@@ -266,7 +256,7 @@ def _build(r, p, end):
             sk = depth and bc[depth - 1] is None
         else:  # aggregate header (validated by the scan)
             c = buf[p + 1]
-            n = -1 if c == _MINUS else -2 if c == _QMARK else _uint(buf, p + 1, eol)
+            n = -1 if c == _MINUS else -2 if c == _QMARK else _digits(buf, p + 1, eol)
             if n == -1:
                 v = None
             else:
@@ -283,14 +273,14 @@ def _build(r, p, end):
                         bk[depth - 1] == _PCT or bk[depth - 1] == _PIPE))):
                     if t == _PCT:
                         raise r._bad(_E_MAP_KEY, buf, start, p)
-                    c = _NONE * n if n > 0 and t != _GT else []  # (a push level appends, see below)
+                    c = [None] * n if n > 0 and t != _GT else []  # (a push level appends, see below)
                     k = NEED_DATA
                 elif t == _PCT:
                     c = {}
                 elif t == _GT:
                     c = Push()
                 else:
-                    c = _NONE * n if n > 0 else []
+                    c = [None] * n if n > 0 else []
                 if n > 0 and (t == _PCT or t == _PIPE):
                     n *= 2
                 if n == 0:
@@ -630,49 +620,18 @@ class Reader:
     def _scan(self, dest):
         # True when buf[rpos:_scanned] holds a whole reply, or when a gets_into copy has begun. In skip mode (a
         # reply past memory_limit) scanned bytes are discarded as they go, and MemoryFull is raised once the reply
-        # has ended.
-        # The common elements (a line, a complete bulk string, an aggregate header) are scanned inline: one frame
-        # per reply, not one per element (_elem's frame comes from the heap on MicroPython: 400 bytes of heap traffic
-        # per element before). Anything else, and anything in doubt, goes to _elem, which does the whole job.
+        # has ended. Each element is scanned inline, in this one frame per reply: a call per element would take its
+        # frame from the heap on MicroPython (more than 11 words of locals and stack), ~400 bytes per element.
         buf = self.buf
         w = self.wpos
         cnt = self._counts
         kind = self._kind
         while True:
             s = self._scanned
-            e = 0
-            if s < w and not self._skip and not self._searched:
-                d = self._depth
-                if not d or kind[d - 1] != _DOLLAR:
-                    t = buf[s]
-                    q = buf.find(b"\r\n", s + 1, w)
-                    if q < 0:
-                        pass
-                    elif t == _COLON or t == _PLUS or t == _MINUS or t == _COMMA or t == _HASH or t == _UNDER or \
-                            t == _LPAREN:
-                        e = q + 2
-                    elif t == _DOLLAR:
-                        if q == s + 3 and buf[s + 1] == _MINUS and buf[s + 2] == 49:
-                            e = q + 2  # $-1: nil
-                        elif dest is None or d:
-                            n = _uint(buf, s + 1, q)
-                            if n >= 0:
-                                e = q + 4 + n
-                                if e > w or buf[e - 2] != _CR or buf[e - 1] != _LF:
-                                    e = 0  # incomplete or malformed: _elem says which
-                    elif t == _STAR or t == _TILDE or t == _PCT or t == _GT:
-                        n = _uint(buf, s + 1, q)
-                        if n == 0 or (t == _STAR and q == s + 3 and buf[s + 1] == _MINUS and buf[s + 2] == 49):
-                            e = q + 2  # empty, or *-1: nil
-                        elif n > 0 and d < MAX_DEPTH:
-                            cnt[d] = n * 2 if t == _PCT else n
-                            kind[d] = t
-                            self._depth = d + 1
-                            self._scanned = q + 2
-                            continue
-            if e:
-                pass
-            elif self._skip:
+            skip = self._skip
+            e = -1  # where the element at s ends (> 0); 0: it opened an aggregate or a skip state (self._scanned then
+            # points past its header); -1: incomplete; -2: larger than memory_limit
+            if skip:
                 self.rpos = s
                 n = self._drop
                 if n > 0:
@@ -690,15 +649,114 @@ class Reader:
                         return False
                     self._drop = 0
                     e = q + 2
+                elif self._depth == 0 and s < w and buf[s] != _PIPE:
+                    self.skipped_type = buf[s]  # the value after discarded attributes
+            if e < 0 and s < w:
+                # the element at s; in skip mode bulk payloads and long lines are counted, not buffered
+                start = self.rpos
+                t = buf[s]
+                d = self._depth
+                if d and kind[d - 1] == _DOLLAR and t != _SEMI:
+                    raise self._bad(_E_CHUNK, buf, start, s)
+                q = self._searched
+                if q:
+                    self._searched = 0
+                q = buf.find(b"\r\n", s + (q or 1), w)
+                if q < 0:
+                    if t == _PLUS or t == _MINUS or t == _COMMA or t == _LPAREN or t == _COLON:
+                        if skip and w - s > _MAX_HEADER:
+                            self._drop = -1
+                            e = 0
+                        elif w - s > 2:
+                            self._searched = w - s - 1  # a long line arriving in pieces is searched once, not per piece
+                    elif w - s > _MAX_HEADER:
+                        raise self._bad(_E_LINE, buf, start, s)
+                elif t == _PLUS or t == _COLON or t == _MINUS or t == _COMMA or t == _HASH or t == _LPAREN or \
+                        t == _UNDER:
+                    e = q + 2
+                elif t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
+                    n = _digits(buf, s + 1, q)
+                    if n < 0:
+                        n = self._len(buf, start, s + 1, q)  # -1 (nil), -2 (streamed), or it raises
+                        if t != _DOLLAR:
+                            raise self._bad(_E_LENGTH, buf, start, s + 1)
+                    if n == -2 and (dest is None or d or skip):
+                        if d >= MAX_DEPTH:
+                            raise self._bad(_E_NESTING, buf, start, s)
+                        cnt[d] = -1
+                        kind[d] = _DOLLAR
+                        self._depth = d + 1
+                        self._scanned = q + 2
+                        e = 0
+                    elif n == -1:
+                        e = q + 2
+                    elif t == _SEMI and (not d or kind[d - 1] != _DOLLAR):
+                        raise self._bad(_E_CHUNK_AT, buf, start, s)
+                    elif t == _SEMI and n == 0:
+                        self._depth = d - 1  # ";0" ends the streamed string
+                        e = q + 2
+                    elif t == _EQUAL and n < 4:
+                        raise self._bad(_E_VERBATIM4, buf, start, s)
+                    elif skip:
+                        self._drop = n + 2
+                        self._scanned = q + 2
+                        e = 0
+                    elif dest is not None and t == _DOLLAR and d == 0:
+                        # gets_into: the copy begins (n -2: a streamed string, copied chunk by chunk as it arrives)
+                        self.attributes = None
+                        if s != start:
+                            self._need = 0
+                            _build(self, start, s)  # attributes before the value: built (or skipped) first
+                        self._into = dest
+                        self._ilen = n
+                        self._ileft = n + 2
+                        self._ipos = 0
+                        self.rpos = self._scanned = q + 2
+                        if n < 0:  # streamed: chunk headers are read as the copy goes
+                            self._searched = -1
+                            self._ilen = self._ileft = 0
+                        return True
+                    else:
+                        e = q + 4 + n
+                        if e > w:
+                            self._need = e - start
+                            e = -2 if e - start > self._limit else -1
+                        elif buf[e - 2] != _CR or buf[e - 1] != _LF:
+                            raise self._bad(_E_CRLF, buf, start, e - 2)
+                elif t == _STAR or t == _TILDE or t == _PCT or t == _GT or t == _PIPE:
+                    n = _digits(buf, s + 1, q)
+                    if n < 0:
+                        n = self._len(buf, start, s + 1, q)
+                    if n == -1:
+                        if t != _STAR:
+                            raise self._bad(_E_COUNT, buf, start, s + 1)
+                        e = q + 2
+                    elif n == -2 and (t == _GT or t == _PIPE):
+                        raise self._bad(_E_COUNT, buf, start, s + 1)
+                    elif n == 0 and t != _PIPE:
+                        e = q + 2
+                    else:
+                        # an aggregate opens (an empty attribute describes nothing: only its header is passed)
+                        if n:
+                            if n == -2:
+                                n = -1
+                            elif t == _PCT or t == _PIPE:
+                                n *= 2
+                            if d >= MAX_DEPTH:
+                                raise self._bad(_E_NESTING, buf, start, s)
+                            cnt[d] = n
+                            kind[d] = t
+                            self._depth = d + 1
+                        self._scanned = q + 2
+                        e = 0
+                elif t == _DOT:
+                    if q != s + 1 or not d or cnt[d - 1] >= 0:
+                        raise self._bad(_E_AGG_END, buf, start, s)
+                    self._depth = d - 1
+                    e = q + 2
                 else:
-                    if self._depth == 0 and s < w and buf[s] != _PIPE:
-                        self.skipped_type = buf[s]  # the value after discarded attributes
-                    e = self._elem(buf, s, w, dest, cnt, kind, True)
-            else:
-                e = self._elem(buf, s, w, dest, cnt, kind, False)
+                    raise self._bad(_E_TYPE_BYTE, buf, start, s)
             if e < 0:
-                if e == -3:
-                    return True
                 if not self._skip and (e == -2 or w - self.rpos >= self._limit):
                     self._skip = True
                     # tells a discarded push from a discarded reply; past leading attributes, the value's type
@@ -731,118 +789,6 @@ class Reader:
                 self._depth = d
                 if kind[d] == _PIPE:
                     break  # an attribute is not an element of its parent: the value it describes follows
-
-    def _elem(self, buf, s, w, dest, cnt, kind, skip):
-        # Scans the element at s. Returns where it ends (> 0); 0 when it opened an aggregate or a skip state
-        # (self._scanned then points past its header); -1: incomplete; -2: larger than memory_limit; -3: a gets_into
-        # copy began. In skip mode bulk payloads and long lines are counted, not buffered.
-        if s >= w:
-            return -1
-        start = self.rpos
-        t = buf[s]
-        d = self._depth
-        if d and kind[d - 1] == _DOLLAR and t != _SEMI:
-            raise self._bad(_E_CHUNK, buf, start, s)
-        lo = self._searched
-        if lo:
-            self._searched = 0
-            eol = buf.find(b"\r\n", s + lo, w)
-        else:
-            eol = buf.find(b"\r\n", s + 1, w)
-        if eol < 0:
-            if t == _PLUS or t == _MINUS or t == _COMMA or t == _LPAREN or t == _COLON:
-                if skip and w - s > _MAX_HEADER:
-                    self._drop = -1
-                    return 0
-                if w - s > 2:
-                    self._searched = w - s - 1  # a long line arriving in pieces is searched once, not once per piece
-                return -1
-            if w - s > _MAX_HEADER:
-                raise self._bad(_E_LINE, buf, start, s)
-            return -1
-        if t == _PLUS or t == _COLON or t == _MINUS or t == _COMMA or t == _HASH or t == _LPAREN or t == _UNDER:
-            return eol + 2
-        if t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
-            n = self._len(buf, start, s + 1, eol)
-            if n == -2:
-                if t != _DOLLAR:
-                    raise self._bad(_E_LENGTH, buf, start, s + 1)
-                if dest is None or d or skip:
-                    self._open(buf, start, s, _DOLLAR, -1)
-                    self._scanned = eol + 2
-                    return 0
-                # else gets_into of a streamed string, copied chunk by chunk as it arrives (below)
-            elif n == -1:
-                if t != _DOLLAR:
-                    raise self._bad(_E_LENGTH, buf, start, s + 1)
-                return eol + 2
-            if t == _SEMI:
-                if not d or kind[d - 1] != _DOLLAR:
-                    raise self._bad(_E_CHUNK_AT, buf, start, s)
-                if n == 0:
-                    self._depth = d - 1  # ";0" ends the streamed string
-                    return eol + 2
-            if t == _EQUAL and n < 4:
-                raise self._bad(_E_VERBATIM4, buf, start, s)
-            if skip:
-                self._drop = n + 2
-                self._scanned = eol + 2
-                return 0
-            if dest is not None and t == _DOLLAR and d == 0:
-                self.attributes = None
-                if s != start:
-                    self._need = 0
-                    _build(self, start, s)  # attributes before the value: built (or skipped) first
-                self._into = dest
-                self._ilen = n
-                self._ileft = n + 2
-                self._ipos = 0
-                self.rpos = self._scanned = eol + 2
-                if n < 0:  # streamed: chunk headers are read as the copy goes
-                    self._searched = -1
-                    self._ilen = self._ileft = 0
-                return -3
-            end = eol + 4 + n
-            if end > w:
-                self._need = end - start
-                return -2 if end - start > self._limit else -1
-            if buf[end - 2] != _CR or buf[end - 1] != _LF:
-                raise self._bad(_E_CRLF, buf, start, end - 2)
-            return end
-        if t == _STAR or t == _TILDE or t == _PCT or t == _GT or t == _PIPE:
-            n = self._len(buf, start, s + 1, eol)
-            if n == -1:
-                if t != _STAR:
-                    raise self._bad(_E_COUNT, buf, start, s + 1)
-                return eol + 2
-            if n == -2:
-                if t == _GT or t == _PIPE:
-                    raise self._bad(_E_COUNT, buf, start, s + 1)
-                n = -1
-            elif n == 0:
-                if t == _PIPE:
-                    self._scanned = eol + 2  # an empty attribute describes nothing
-                    return 0
-                return eol + 2
-            elif t == _PCT or t == _PIPE:
-                n *= 2
-            self._open(buf, start, s, t, n)
-            self._scanned = eol + 2
-            return 0
-        if t == _DOT:
-            if eol != s + 1 or not d or cnt[d - 1] >= 0:
-                raise self._bad(_E_AGG_END, buf, start, s)
-            self._depth = d - 1
-            return eol + 2
-        raise self._bad(_E_TYPE_BYTE, buf, start, s)
-
-    def _open(self, buf, start, s, t, n):
-        d = self._depth
-        if d >= MAX_DEPTH:
-            raise self._bad(_E_NESTING, buf, start, s)
-        self._counts[d] = n
-        self._kind[d] = t
-        self._depth = d + 1
 
     def _copy_into(self):
         # gets_into: move the bulk string's bytes from the receive buffer to the destination as they arrive.
@@ -944,22 +890,9 @@ def fast(r, dest):
 
 
 def _digits(buf, p, e):
-    # buf[p:e] as a non-negative int of at most 9 digits (a small int on every board); -1 otherwise
-    if e <= p or e - p > 9:
-        return -1
-    v = 0
-    while p < e:
-        c = buf[p] - 48
-        if c < 0 or c > 9:
-            return -1
-        v = v * 10 + c
-        p += 1
-    return v
-
-
-def _uint(buf, p, e):
-    # buf[p:e] as a non-negative int of 1 to 18 digits; -1 otherwise (the scan and build's lengths and integers; what
-    # it refuses, their careful paths take). A small frame: called per element, it must stay off the heap.
+    # buf[p:e] as a non-negative int of 1 to 18 digits; -1 otherwise (the fast path's, the scan's and the build's
+    # lengths and integers; what it refuses, their careful paths take). A small frame: called per element, it must
+    # stay off the heap.
     if e <= p or e - p > 18:
         return -1
     v = 0
@@ -972,7 +905,7 @@ def _uint(buf, p, e):
     return v
 
 
-def _interned(buf, p, e):
+def _simple(buf, p, e):
     # the index in _INTERNED of the simple string buf[p:e], or -1
     i = 0
     while i < 3:  # len(_INTERNED)
@@ -989,7 +922,7 @@ def _fast_ok(r, p, e):
     if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
         _consume(r, e + 2)
         return OK_STR if r.decode else OK
-    p = _interned(buf, p + 1, e)
+    p = _simple(buf, p + 1, e)
     if p < 0:
         return SLOW
     _consume(r, e + 2)
