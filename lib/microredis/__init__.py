@@ -32,7 +32,7 @@ def __getattr__(name):
     if mod is None:
         # MicroPython's `from microredis import x` asks here before it imports the submodule x
         if name in ("resp", "encoder", "client", "connection", "commands", "net", "clock", "ticks", "pubsub",
-                    "outbox", "inbox", "sentinel", "aio", "cache", "cluster", "transaction"):
+                    "outbox", "inbox", "sentinel", "aio", "cache", "cluster"):
             return optional(name)
         from .errors import text
         raise AttributeError(text("__getattr__", name))

@@ -363,15 +363,11 @@ def _begin(c, conv, into, extra=0, allow=False, name=None, key=None):
         _claim(c, conv, into, name, key)
     finally:
         c._sub_ping = False
-    _allowance(c, extra)
-    return c._fut[c._last]
-
-
-def _allowance(c, extra):
     i = c._last
     x = c._allow[i]  # inherited from the reply queued before it (0 when none)
     if not (x < 0 or (extra >= 0 and x > extra)):
         c._allow[i] = extra
+    return c._fut[i]
 
 
 def _end(c, f):
@@ -384,8 +380,10 @@ def _cmd(c, conv, args, into=None, extra_ms=0):
     # what _begin() does, in frames of at most 11 words (a catalogue command took 400 bytes of heap frames here)
     c._sub_ping = False
     _claim_args(c, conv, into, args)
-    if extra_ms:  # (0 changes nothing)
-        _allowance(c, extra_ms)
+    if extra_ms:  # (as _begin; 0 changes nothing)
+        x = c._allow[c._last]
+        if not (x < 0 or (extra_ms >= 0 and x > extra_ms)):
+            c._allow[c._last] = extra_ms
     _encode(c, args)
     return c._end(c._fut[c._last])  # a method: the asyncio client (aio.py) returns an awaitable instead
 

@@ -82,10 +82,10 @@ class MultiCommands:
         ready()/wait(); MULTI, the commands and EXEC go out in one write when the block ends (README
         "Transactions")."""
         try:
-            from . import transaction as m  # (optional() builds the module's name and a heap frame every time)
+            from .transaction import begin  # (optional() builds the module's name and a heap frame every time)
         except ImportError:
-            m = optional("transaction")  # raises the ImportError that names the package file to install
-        return m.begin(self, _CATALOGUE)
+            begin = optional("transaction").begin  # raises the ImportError that names the package file to install
+        return begin(self, _CATALOGUE)
 
     _watching = None  # the connection the last watch() went to (a transaction on another one is a WatchError)
 

@@ -101,25 +101,18 @@ _FLOAT_CHARS = b"0123456789+-.eainf"  # of a lowercased double: float() alone wo
 
 
 def _int(r, buf, start, p, eol):
-    neg = False
-    if p < eol and buf[p] == _MINUS:
-        neg = True
+    # an integer _digits() refused: a sign "+", more than 18 digits (RESP3 big numbers), or malformed
+    neg = p < eol and buf[p] == _MINUS
+    if neg or (p < eol and buf[p] == _PLUS):
         p += 1
-    elif p < eol and buf[p] == _PLUS:
-        p += 1
-    if p >= eol:
-        raise r._bad(_E_INTEGER, buf, start, p)
-    v = 0
-    n = eol - p
-    if n <= 18:
-        while p < eol:
-            c = buf[p] - 48
-            if c < 0 or c > 9:
-                raise r._bad(_E_INTEGER, buf, start, p)
-            v = v * 10 + c
-            p += 1
-    else:
-        from .bigint import big  # more than 18 digits (RESP3 big numbers): loaded only then
+    v = _digits(buf, p, eol)
+    if v < 0:
+        if eol - p <= 18:
+            v = p
+            while v < eol and 48 <= buf[v] <= 57:
+                v += 1  # to the first byte that is not a digit
+            raise r._bad(_E_INTEGER, buf, start, v)
+        from .bigint import big  # loaded only then
         v = big(r, buf, start, p, eol)
     return -v if neg else v
 
@@ -862,8 +855,8 @@ class Reader:
 # reader is between frames; a frame is consumed as the scanner would (_consume). Everything else (errors,
 # aggregates, pushes, frames not yet complete) is left to gets().
 SLOW = object()  # fast(): the next frame is not a complete simple reply; gets() takes it
-OK = b"OK"  # +OK as fast() gives it: the client's resolve knows these two objects
-OK_STR = "OK"
+OK = _INTERNED[0]  # +OK as fast() gives it (b"OK"): the client's resolve knows these two objects
+OK_STR = _INTERNED_STR[0]
 
 
 def fast(r, dest):
@@ -917,12 +910,8 @@ def _simple(buf, p, e):
 
 
 def _fast_ok(r, p, e):
-    # +OK, and the other simple strings the build pass interns (+PONG, +QUEUED): the same objects
-    buf = r.buf
-    if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
-        _consume(r, e + 2)
-        return OK_STR if r.decode else OK
-    p = _simple(buf, p + 1, e)
+    # +OK (OK, OK_STR), and the other simple strings the build pass interns (+PONG, +QUEUED): the same objects
+    p = _simple(r.buf, p + 1, e)
     if p < 0:
         return SLOW
     _consume(r, e + 2)
