@@ -910,8 +910,12 @@ def _simple(buf, p, e):
 
 
 def _fast_ok(r, p, e):
-    # +OK (OK, OK_STR), and the other simple strings the build pass interns (+PONG, +QUEUED): the same objects
-    p = _simple(r.buf, p + 1, e)
+    # +OK, and the other simple strings the build pass interns (+PONG, +QUEUED): the same objects
+    buf = r.buf
+    if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
+        _consume(r, e + 2)  # (+OK first, without a call: a pipeline of SETs reads little else)
+        return OK_STR if r.decode else OK
+    p = _simple(buf, p + 1, e)
     if p < 0:
         return SLOW
     _consume(r, e + 2)
