@@ -297,3 +297,25 @@ def aio_sleep(ms):
     if hasattr(asyncio, "sleep_ms"):
         return asyncio.sleep_ms(ms)
     return asyncio.sleep(ms / 1000)
+
+
+def heap_per_call(fn, n=20):
+    """Bytes of heap traffic per call of fn (micropython.mem_total(): every request, bytecode frames included, which
+    allocs() cannot see), over n calls after 3 warm-up calls, gc off; None where there is no such count (CPython)."""
+    try:
+        import micropython
+        mem_total = micropython.mem_total
+    except (ImportError, AttributeError):
+        return None
+    import gc
+    for _ in range(3):
+        fn()
+    gc.collect()
+    gc.disable()
+    try:
+        m = mem_total()
+        for _ in range(n):
+            fn()
+        return (mem_total() - m) // n
+    finally:
+        gc.enable()

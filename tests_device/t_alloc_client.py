@@ -122,3 +122,29 @@ def test_thousand_mixed_rounds_allocate_nothing():
     rounds()
     eq(allocs(rounds), 0)
     S.c.command(b"DEL", S.key, S.ctr, *S.keys).wait()
+
+
+def test_catalogue_commands_heap_traffic_per_command():
+    # Issue 16: at most 0.5 KB of heap traffic per catalogue command (x64; frames included). Before: ping() 2080 B,
+    # command(b"PING") 1885 B, hset() 1080 B (the reader's frames per element and per reply, _cmd/_begin's, one
+    # Encoder.arg frame per argument); now 256, 61, 96 B (ping's is its conversion's _resolve_slow frame).
+    from devkit import heap_per_call
+    _setup()
+    c = S.c
+    k = b"t_alloc:hash"
+
+    def ping():
+        S.res[4] = c.ping().wait()
+
+    def command():
+        S.res[5] = c.command(b"PING").wait()
+
+    def hset():
+        S.res[6] = c.hset(k, b"f", S.val).wait()
+
+    for fn, name in ((ping, "ping()"), (command, 'command(b"PING")'), (hset, "hset(k, f, v)")):
+        n = heap_per_call(fn)
+        print("    %s: %d B of heap traffic per command" % (name, n))
+        ok(n <= 512, "%s: %d bytes of heap traffic per command" % (name, n))
+    eq(S.res[4:7], [True, b"PONG", 0])
+    c.command(b"DEL", k).wait()

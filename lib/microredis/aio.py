@@ -24,7 +24,8 @@ from .errors import ConnectionError, RedisError, TimeoutError
 from .resp import NEED_DATA
 from .commands import Client
 from .client import _dispatch, _remaining
-from .client import Future
+from .client import _claim, _emit, _SET3, ok
+from .encoder import check
 
 _PENDING = 1  # client.py's state of a future waiting for its reply
 _core = getattr(asyncio, "core", None)  # MicroPython/CircuitPython asyncio (absent from CPython's)
@@ -179,6 +180,16 @@ def _waiter(transport, poll_ms):
     return _Poll(poll_ms or 2)
 
 
+def _set(c, key, value):
+    # Client.set() without options (client.py's), in a frame of its own size
+    if type(key) is not bytes:
+        check(key)
+    if type(value) is not bytes:
+        check(value)
+    _claim(c, ok, None, _SET3, key)
+    return _emit(c, value)
+
+
 class AsyncClient(Client):
     """The full client for asyncio: every command returns a coroutine; `await` gives its reply. Made by
     `await aio.connect(handler)`; `async with client:` closes it (`await client.aclose()`)."""
@@ -250,8 +261,9 @@ class AsyncClient(Client):
 
     # the core's hot commands return a Future: give it the same treatment as the catalogue's
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None, pxat=None):
-        f = Client.set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat)
-        return self._end(f) if type(f) is Future else f  # (with options it went through _cmd and _end already)
+        if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
+            return self._end(_set(self, key, value))  # (Client.set's frame would come from the heap a second time)
+        return Client.set(self, key, value, ex, px, nx, xx, keepttl, get, exat, pxat)  # through _cmd and _end
 
     def get(self, key):
         return self._end(Client.get(self, key))
@@ -338,10 +350,21 @@ class AsyncClient(Client):
             self._timed_waits -= 1
 
     async def _run(self):
-        # The reader: frames in order to their slots (or to the subscription), waiting for the socket in between
+        # The reader: frames in order to their slots (or to the subscription), waiting for the socket in between. A
+        # push_handler's own error (its frame was consumed, all is in step) is caught here, in this task's frame,
+        # made once: `except ... as e` in _drain made MicroPython take _drain's frame from the heap on every call.
         try:
             while self._conn is not None:
-                if self._step():
+                try:
+                    busy = self._step()
+                except Exception as e:
+                    if not self._handler_raised:
+                        raise  # the read already broke the connection
+                    self._handler_raised = False
+                    self.push_handler_error = e  # (no caller to raise it to: kept where the user can see it)
+                    self._wake()  # (the frames before it were taken) then on with the frames after it
+                    continue
+                if busy:
                     await _sleep(0)  # data keeps coming: let the tasks it woke run before reading on
                 else:
                     await self._wait_io.wait()
@@ -387,23 +410,18 @@ class AsyncClient(Client):
         return self._conn is not None and self._recv(0)
 
     def _drain(self):
+        # (a push_handler's own error goes up to _run, which keeps it and calls _step again)
         got = False
         while self._conn is not None:
             self._handler_raised = False
-            try:
-                v = self._parse()
-                if v is NEED_DATA:
-                    break
-                s = self._sub
-                if s is None or s._want == 0:
-                    _dispatch(self, v)
-                else:
-                    s._route(v)  # (aio_pubsub.py) where the subscribe command's answer is due, an error answers it
-            except Exception as e:
-                if not self._handler_raised:
-                    raise  # the read already broke the connection
-                self._handler_raised = False  # a push_handler's own error: its frame was consumed, all is in step
-                self.push_handler_error = e  # (no caller to raise it to: kept where the user can see it)
+            v = self._parse()
+            if v is NEED_DATA:
+                break
+            s = self._sub
+            if s is None or s._want == 0:
+                _dispatch(self, v)
+            else:
+                s._route(v)  # (aio_pubsub.py) where the subscribe command's answer is due, an error answers it
             got = True
         if got:
             self._wake()

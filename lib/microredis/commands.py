@@ -81,7 +81,11 @@ class MultiCommands:
         """`with client.transaction() as t:` t.set(...), t.hgetall(...) ... queue commands and return results with
         ready()/wait(); MULTI, the commands and EXEC go out in one write when the block ends (README
         "Transactions")."""
-        return optional("transaction").begin(self, _CATALOGUE)
+        try:
+            from .transaction import begin  # (optional() builds the module's name and a heap frame every time)
+        except ImportError:
+            begin = optional("transaction").begin  # raises the ImportError that names the package file to install
+        return begin(self, _CATALOGUE)
 
     _watching = None  # the connection the last watch() went to (a transaction on another one is a WatchError)
 

@@ -117,45 +117,16 @@ class Encoder:
         self.n = n + 2
 
     def arg(self, a):
+        # A byte string's path in a frame of at most 11 words: MicroPython takes a larger frame from the heap on
+        # every call, and this runs once per argument. Other types are made bytes by _other, which comes back here.
         t = type(a)
-        if t is int or (t is not bool and isinstance(a, int) and t is not float):
-            # header needs the digit count first
-            k = 1 if a >= 0 else 2
-            v = a if a >= 0 else -a
-            if v >> 64:
-                # 2**64 and past: 20 digits and more (the room reserved below holds 20): a long int's digits, as bytes
-                # (bigint.py: any size, where CPython's str() refuses more than 4300 digits)
-                from .bigint import digits
-                a = digits(a)
-                t = bytes
-            else:
-                while v >= 10:
-                    v //= 10
-                    k += 1
-        if t is int or (t is not bool and t is not bytes and isinstance(a, int) and t is not float):
-            self._room(2 * _HDR)  # 20 digits at most here
-            self.buf[self.n] = 36  # $
-            self.n += 1
-            self._int(k)
-            self._crlf()
-            self._int(a)
-            self._crlf()
-            return
         if t is str:
             a = a.encode()  # pyright: ignore[reportAttributeAccessIssue]  (t is str)
-        elif t is float:
-            a = repr(a).encode()
         elif t is not bytes and t is not bytearray and t is not memoryview:
-            check(a)
-            if isinstance(a, str):
-                a = a.encode()
-            elif isinstance(a, float):
-                a = repr(a).encode()
-            else:
-                a = memoryview(a)  # pyright: ignore[reportArgumentType]  a bytes subclass may redefine len()
+            self._other(a, t)
+            return
         k = len(a)  # pyright: ignore[reportArgumentType]  (a is bytes-like by now)
-        cap = len(self.buf)
-        if k > cap // _BIG and self.sink is not None:
+        if k > len(self.buf) // _BIG and self.sink is not None:
             self._room(_HDR)
             self.buf[self.n] = 36
             self.n += 1
@@ -169,15 +140,49 @@ class Encoder:
             return
         self._room(k + _HDR)
         if len(self.buf) - self.n < k + _HDR:
-            raise ValueError(text("arg", k, cap))
+            raise ValueError(text("arg", k, len(self.buf)))
         self.buf[self.n] = 36
         self.n += 1
         self._int(k)
         self._crlf()
-        n = self.n
-        self.buf[n:n + k] = a
-        self.n = n + k
+        t = self.n
+        self.buf[t:t + k] = a
+        self.n = t + k
         self._crlf()
+
+    def _other(self, a, t):
+        if t is int or (t is not bool and isinstance(a, int) and t is not float):
+            # header needs the digit count first
+            k = 1 if a >= 0 else 2
+            v = a if a >= 0 else -a
+            if v >> 64:
+                # 2**64 and past: 20 digits and more (the room reserved below holds 20): a long int's digits, as bytes
+                # (bigint.py: any size, where CPython's str() refuses more than 4300 digits)
+                from .bigint import digits
+                self.arg(digits(a))
+                return
+            while v >= 10:
+                v //= 10
+                k += 1
+            self._room(2 * _HDR)  # 20 digits at most here
+            self.buf[self.n] = 36  # $
+            self.n += 1
+            self._int(k)
+            self._crlf()
+            self._int(a)
+            self._crlf()
+            return
+        if t is float:
+            a = repr(a).encode()
+        else:
+            check(a)
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, float):
+                a = repr(a).encode()
+            else:
+                a = memoryview(a)  # pyright: ignore[reportArgumentType]  a bytes subclass may redefine len()
+        self.arg(a)
 
     def command(self, args):
         """Encode a whole command from a sequence of arguments (all checked first)."""

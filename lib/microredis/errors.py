@@ -61,9 +61,19 @@ def text(what, *values):
 
 def optional(name):
     # microredis.<name>, loaded on first use; a module of a package file that is not installed raises an ImportError
-    # naming that file (texts.py), not only the module
+    # naming that file (texts.py), not only the module. On a small heap (under 32 KB free) a first load collects
+    # the garbage first: the module's objects then fill the holes it leaves, and a block large enough for its class
+    # tables stays free (the frozen t_board test at -X heapsize=64k sat on a fragmentation edge that moved with any
+    # change of heap traffic). Not on a large heap: there the holes it leaves slow every heap frame's search.
+    import sys
+    full = "microredis." + name
+    if full not in sys.modules:
+        import gc
+        free = getattr(gc, "mem_free", None)  # (MicroPython's)
+        if free is not None and free() < 32768:
+            gc.collect()
     try:
-        return __import__("microredis." + name, None, None, [name])
+        return __import__(full, None, None, [name])
     except ImportError as e:
         if name not in str(e):
             raise  # a module that it imports is missing: that one's own error

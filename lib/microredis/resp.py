@@ -101,46 +101,20 @@ _FLOAT_CHARS = b"0123456789+-.eainf"  # of a lowercased double: float() alone wo
 
 
 def _int(r, buf, start, p, eol):
-    neg = False
-    if p < eol and buf[p] == _MINUS:
-        neg = True
+    # an integer _digits() refused: a sign "+", more than 18 digits (RESP3 big numbers), or malformed
+    neg = p < eol and buf[p] == _MINUS
+    if neg or (p < eol and buf[p] == _PLUS):
         p += 1
-    elif p < eol and buf[p] == _PLUS:
-        p += 1
-    if p >= eol:
-        raise r._bad(_E_INTEGER, buf, start, p)
-    v = 0
-    n = eol - p
-    if n <= 18:
-        while p < eol:
-            c = buf[p] - 48
-            if c < 0 or c > 9:
-                raise r._bad(_E_INTEGER, buf, start, p)
-            v = v * 10 + c
-            p += 1
-    else:
-        from .bigint import big  # more than 18 digits (RESP3 big numbers): loaded only then
+    v = _digits(buf, p, eol)
+    if v < 0:
+        if eol - p <= 18:
+            v = p
+            while v < eol and 48 <= buf[v] <= 57:
+                v += 1  # to the first byte that is not a digit
+            raise r._bad(_E_INTEGER, buf, start, v)
+        from .bigint import big  # loaded only then
         v = big(r, buf, start, p, eol)
     return -v if neg else v
-
-
-def _str(r, buf, a, b):
-    v = bytes(buf[a:b])
-    if r.decode:
-        try:
-            return v.decode()
-        except UnicodeError:
-            r._bad_utf8 = True  # the whole reply becomes a returned ProtocolError once built
-    return v
-
-
-def _simple(r, buf, p, eol):
-    n = eol - p
-    for i in range(3):  # len(_INTERNED)
-        c = _INTERNED[i]
-        if n == len(c) and buf.startswith(c, p):
-            return _INTERNED_STR[i] if r.decode else c
-    return _str(r, buf, p, eol)
 
 
 def _error(buf, a, b):
@@ -167,14 +141,12 @@ def _error(buf, a, b):
 def _build(r, p, end):
     # Returns the reply's value; a ProtocolError instance (returned) if decode=True met a non-UTF-8 value;
     # _NOKEY if buf[p:end] held only attributes (gets_into builds those before copying the value after them).
+    # Every common element is built inline: a call per element whose frame comes from the heap (more than 11 words
+    # of locals and stack, on MicroPython) would cost hundreds of bytes of heap traffic per element. The calls left
+    # per element (_digits, _simple, _decode, _close) have small frames; the rest is for rare or malformed values.
     buf = r.buf
-    t = buf[p]
-    # the most common replies, alone at the top: no stacks, no second search for the end of the line
-    if t == _COLON:
-        return _int(r, buf, p, p + 1, end - 2)
-    if t == _PLUS and end - p == 5 and buf[p + 1] == 79 and buf[p + 2] == 75:
-        return "OK" if r.decode else b"OK"
     start = p
+    mv = _fast_view(r)  # values are copied from a view's slice: bytes(buf[a:b]) would copy them twice
     bc = r._containers
     bn = r._counts  # the scan is done with these until this reply is built
     bk = r._kind
@@ -185,11 +157,14 @@ def _build(r, p, end):
         t = buf[p]
         eol = buf.find(b"\r\n", p + 1, end)
         q = eol + 2
-        if t == _PLUS:
-            v = None if sk else _simple(r, buf, p + 1, eol)
-        elif t == _COLON or t == _LPAREN:
-            v = _int(r, buf, start, p + 1, eol)
-        elif t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
+        if t == _COLON or t == _LPAREN:
+            c = buf[p + 1] == _MINUS
+            v = _digits(buf, p + 2 if c else p + 1, eol)
+            if v < 0:
+                v = _int(r, buf, start, p + 1, eol)  # a sign "+", more than 18 digits, or malformed
+            elif c:
+                v = -v
+        elif t == _DOLLAR:
             c = buf[p + 1]
             if c == _MINUS:
                 v = None
@@ -201,14 +176,35 @@ def _build(r, p, end):
                 p = q
                 continue
             else:
+                q = eol + 4 + _digits(buf, p + 1, eol)  # (the scan checked the length)
+                if sk:
+                    v = None
+                else:
+                    v = bytes(mv[eol + 2:q - 2])
+                    if r.decode:
+                        v = _decode(r, v)
+        elif t == _PLUS:
+            if sk:
+                v = None
+            else:
+                c = _simple(buf, p + 1, eol)
+                if c >= 0:
+                    v = _INTERNED_STR[c] if r.decode else _INTERNED[c]
+                else:
+                    v = bytes(mv[p + 1:eol])
+                    if r.decode:
+                        v = _decode(r, v)
+        elif t == _EQUAL or t == _BANG or t == _SEMI:
+            c = buf[p + 1]
+            if c == _MINUS:
+                v = None
+            else:
                 n = r._len(buf, start, p + 1, eol)
                 q = eol + 4 + n
-                if t == _DOLLAR:
-                    v = None if sk else _str(r, buf, eol + 2, eol + 2 + n)
-                elif t == _SEMI:
+                if t == _SEMI:
                     if n:
                         if not sk:
-                            bc[depth - 1].extend(memoryview(buf)[eol + 2:eol + 2 + n])
+                            bc[depth - 1].extend(mv[eol + 2:eol + 2 + n])
                         p = q
                         continue
                     q = eol + 2  # ";0" ends the stream and carries no payload
@@ -217,7 +213,12 @@ def _build(r, p, end):
                 elif t == _EQUAL:
                     if buf[eol + 5] != _COLON:
                         raise r._bad(_E_VERBATIM, buf, start, eol + 2)
-                    v = None if sk else _str(r, buf, eol + 6, eol + 2 + n)
+                    if sk:
+                        v = None
+                    else:
+                        v = bytes(mv[eol + 6:q - 2])
+                        if r.decode:
+                            v = _decode(r, v)
                 else:
                     v = None if sk else _error(buf, eol + 2, eol + 2 + n)
         elif t == _MINUS:
@@ -232,7 +233,7 @@ def _build(r, p, end):
                 raise r._bad(_E_BOOLEAN, buf, start, p)
             v = c == 116
         elif t == _COMMA:
-            v = bytes(buf[p + 1:eol]).lower()  # inf, nan in any case, as hiredis reads them
+            v = bytes(mv[p + 1:eol]).lower()  # inf, nan in any case, as hiredis reads them
             for c in v:
                 if c not in _FLOAT_CHARS:
                     v = b"?"  # float() fails below
@@ -247,13 +248,15 @@ def _build(r, p, end):
             v = _close(r, depth)
             sk = depth and bc[depth - 1] is None
         else:  # aggregate header (validated by the scan)
-            n = r._len(buf, start, p + 1, eol)
+            c = buf[p + 1]
+            n = -1 if c == _MINUS else -2 if c == _QMARK else _digits(buf, p + 1, eol)
             if n == -1:
                 v = None
             else:
                 # c None: skipped (an attribute nobody asked for, or inside one). k NEED_DATA: part of a map key
                 # (a list level's unused key slot marks it; it becomes a tuple so the key is hashable; a map
-                # there cannot be)
+                # there cannot be). A list of known length is made whole and filled in place: appends would
+                # grow it by reallocation, 4, 8, 16 ... slots
                 k = _NOKEY
                 if sk or (t == _PIPE and not r.want_attributes):
                     c = None
@@ -263,14 +266,14 @@ def _build(r, p, end):
                         bk[depth - 1] == _PCT or bk[depth - 1] == _PIPE))):
                     if t == _PCT:
                         raise r._bad(_E_MAP_KEY, buf, start, p)
-                    c = []
+                    c = [None] * n if n > 0 and t != _GT else []  # (a push level appends, see below)
                     k = NEED_DATA
                 elif t == _PCT:
                     c = {}
                 elif t == _GT:
                     c = Push()
                 else:
-                    c = []
+                    c = [None] * n if n > 0 else []
                 if n > 0 and (t == _PCT or t == _PIPE):
                     n *= 2
                 if n == 0:
@@ -298,28 +301,31 @@ def _build(r, p, end):
                     r.attributes = None
                     return ProtocolError(text("decode"))
                 return v
-            d = depth - 1
-            c = bc[d]
-            k = bk[d]
+            q = depth - 1  # (the level v goes to: q is free once p has moved on, and a local less keeps a word)
+            c = bc[q]
+            k = bk[q]
+            n = bn[q]
             if k == _PCT or k == _PIPE:
-                if bkey[d] is _NOKEY:
-                    bkey[d] = v
+                if bkey[q] is _NOKEY:
+                    bkey[q] = v
                 else:
                     if c is not None:
-                        c[bkey[d]] = v
-                    bkey[d] = _NOKEY
+                        c[bkey[q]] = v
+                    bkey[q] = _NOKEY
             elif c is not None:
-                c.append(v)
-            n = bn[d]
+                if n > 0 and k != _GT:
+                    c[len(c) - n] = v  # (made whole: n elements were still to come)
+                else:
+                    c.append(v)
             if n < 0:
                 break
             n -= 1
-            bn[d] = n
+            bn[q] = n
             if n:
                 break
-            depth = d
-            v = _close(r, d)
-            sk = d and bc[d - 1] is None
+            depth = q
+            v = _close(r, q)
+            sk = q and bc[q - 1] is None
             if k == _PIPE:
                 break
     if depth == 0:
@@ -438,16 +444,20 @@ class Reader:
     # ---- buffer management -------------------------------------------------------------------------------
     def space(self):
         """Free bytes at buf[wpos:], after compacting or growing; a transport then writes there and calls wrote()."""
-        w = self.wpos
-        r = self.rpos
-        if r == w:
+        if self.rpos == self.wpos:
             # Everything consumed: restart at 0 so a transport can readinto(buf) with no slice (no allocation).
+            # (This common case in a frame of its own: the rest's frame comes from the heap on MicroPython.)
             self._scanned = 0
             self.rpos = 0
             self.wpos = 0
             if self.buf is not self._base and self._ilen < 0:
                 self.buf = self._base  # give back a buffer grown for one large reply
             return len(self.buf)
+        return self._room()
+
+    def _room(self):
+        w = self.wpos
+        r = self.rpos
         buf = self.buf
         free = len(buf) - w
         if free > 0:
@@ -603,40 +613,143 @@ class Reader:
     def _scan(self, dest):
         # True when buf[rpos:_scanned] holds a whole reply, or when a gets_into copy has begun. In skip mode (a
         # reply past memory_limit) scanned bytes are discarded as they go, and MemoryFull is raised once the reply
-        # has ended.
+        # has ended. Each element is scanned inline, in this one frame per reply: a call per element would take its
+        # frame from the heap on MicroPython (more than 11 words of locals and stack), ~400 bytes per element.
         buf = self.buf
         w = self.wpos
         cnt = self._counts
         kind = self._kind
         while True:
             s = self._scanned
-            if self._skip:
+            skip = self._skip
+            e = -1  # where the element at s ends (> 0); 0: it opened an aggregate or a skip state (self._scanned then
+            # points past its header); -1: incomplete; -2: larger than memory_limit
+            if skip:
                 self.rpos = s
-                dr = self._drop
-                if dr > 0:
-                    if w - s < dr:
-                        self._drop = dr - (w - s)
+                n = self._drop
+                if n > 0:
+                    if w - s < n:
+                        self._drop = n - (w - s)
                         self.rpos = self._scanned = w
                         return False
-                    e = s + dr
+                    e = s + n
                     self._drop = 0
-                elif dr < 0:
-                    eol = buf.find(b"\r\n", s, w)
-                    if eol < 0:
+                elif n < 0:
+                    q = buf.find(b"\r\n", s, w)
+                    if q < 0:
                         # keep a trailing CR: it may be half of the CRLF
                         self.rpos = self._scanned = w - 1 if w > s and buf[w - 1] == _CR else w
                         return False
                     self._drop = 0
-                    e = eol + 2
+                    e = q + 2
+                elif self._depth == 0 and s < w and buf[s] != _PIPE:
+                    self.skipped_type = buf[s]  # the value after discarded attributes
+            if e < 0 and s < w:
+                # the element at s; in skip mode bulk payloads and long lines are counted, not buffered
+                start = self.rpos
+                t = buf[s]
+                d = self._depth
+                if d and kind[d - 1] == _DOLLAR and t != _SEMI:
+                    raise self._bad(_E_CHUNK, buf, start, s)
+                q = self._searched
+                if q:
+                    self._searched = 0
+                q = buf.find(b"\r\n", s + (q or 1), w)
+                if q < 0:
+                    if t == _PLUS or t == _MINUS or t == _COMMA or t == _LPAREN or t == _COLON:
+                        if skip and w - s > _MAX_HEADER:
+                            self._drop = -1
+                            e = 0
+                        elif w - s > 2:
+                            self._searched = w - s - 1  # a long line arriving in pieces is searched once, not per piece
+                    elif w - s > _MAX_HEADER:
+                        raise self._bad(_E_LINE, buf, start, s)
+                elif t == _PLUS or t == _COLON or t == _MINUS or t == _COMMA or t == _HASH or t == _LPAREN or \
+                        t == _UNDER:
+                    e = q + 2
+                elif t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
+                    n = _digits(buf, s + 1, q)
+                    if n < 0:
+                        n = self._len(buf, start, s + 1, q)  # -1 (nil), -2 (streamed), or it raises
+                        if t != _DOLLAR:
+                            raise self._bad(_E_LENGTH, buf, start, s + 1)
+                    if n == -2 and (dest is None or d or skip):
+                        if d >= MAX_DEPTH:
+                            raise self._bad(_E_NESTING, buf, start, s)
+                        cnt[d] = -1
+                        kind[d] = _DOLLAR
+                        self._depth = d + 1
+                        self._scanned = q + 2
+                        e = 0
+                    elif n == -1:
+                        e = q + 2
+                    elif t == _SEMI and (not d or kind[d - 1] != _DOLLAR):
+                        raise self._bad(_E_CHUNK_AT, buf, start, s)
+                    elif t == _SEMI and n == 0:
+                        self._depth = d - 1  # ";0" ends the streamed string
+                        e = q + 2
+                    elif t == _EQUAL and n < 4:
+                        raise self._bad(_E_VERBATIM4, buf, start, s)
+                    elif skip:
+                        self._drop = n + 2
+                        self._scanned = q + 2
+                        e = 0
+                    elif dest is not None and t == _DOLLAR and d == 0:
+                        # gets_into: the copy begins (n -2: a streamed string, copied chunk by chunk as it arrives)
+                        self.attributes = None
+                        if s != start:
+                            self._need = 0
+                            _build(self, start, s)  # attributes before the value: built (or skipped) first
+                        self._into = dest
+                        self._ilen = n
+                        self._ileft = n + 2
+                        self._ipos = 0
+                        self.rpos = self._scanned = q + 2
+                        if n < 0:  # streamed: chunk headers are read as the copy goes
+                            self._searched = -1
+                            self._ilen = self._ileft = 0
+                        return True
+                    else:
+                        e = q + 4 + n
+                        if e > w:
+                            self._need = e - start
+                            e = -2 if e - start > self._limit else -1
+                        elif buf[e - 2] != _CR or buf[e - 1] != _LF:
+                            raise self._bad(_E_CRLF, buf, start, e - 2)
+                elif t == _STAR or t == _TILDE or t == _PCT or t == _GT or t == _PIPE:
+                    n = _digits(buf, s + 1, q)
+                    if n < 0:
+                        n = self._len(buf, start, s + 1, q)
+                    if n == -1:
+                        if t != _STAR:
+                            raise self._bad(_E_COUNT, buf, start, s + 1)
+                        e = q + 2
+                    elif n == -2 and (t == _GT or t == _PIPE):
+                        raise self._bad(_E_COUNT, buf, start, s + 1)
+                    elif n == 0 and t != _PIPE:
+                        e = q + 2
+                    else:
+                        # an aggregate opens (an empty attribute describes nothing: only its header is passed)
+                        if n:
+                            if n == -2:
+                                n = -1
+                            elif t == _PCT or t == _PIPE:
+                                n *= 2
+                            if d >= MAX_DEPTH:
+                                raise self._bad(_E_NESTING, buf, start, s)
+                            cnt[d] = n
+                            kind[d] = t
+                            self._depth = d + 1
+                        self._scanned = q + 2
+                        e = 0
+                elif t == _DOT:
+                    if q != s + 1 or not d or cnt[d - 1] >= 0:
+                        raise self._bad(_E_AGG_END, buf, start, s)
+                    self._depth = d - 1
+                    e = q + 2
                 else:
-                    if self._depth == 0 and s < w and buf[s] != _PIPE:
-                        self.skipped_type = buf[s]  # the value after discarded attributes
-                    e = self._elem(buf, s, w, dest, cnt, kind, True)
-            else:
-                e = self._elem(buf, s, w, dest, cnt, kind, False)
+                    raise self._bad(_E_TYPE_BYTE, buf, start, s)
             if e < 0:
-                if e == -3:
-                    return True
                 if not self._skip and (e == -2 or w - self.rpos >= self._limit):
                     self._skip = True
                     # tells a discarded push from a discarded reply; past leading attributes, the value's type
@@ -659,128 +772,16 @@ class Reader:
                         raise MemoryFull("reply larger than memory_limit (%d bytes) was discarded" % self._limit)
                     return True
                 d -= 1
-                c = cnt[d]
-                if c < 0:
+                n = cnt[d]
+                if n < 0:
                     break  # streamed: ends at its own terminator
-                c -= 1
-                cnt[d] = c
-                if c > 0:
+                n -= 1
+                cnt[d] = n
+                if n > 0:
                     break
                 self._depth = d
                 if kind[d] == _PIPE:
                     break  # an attribute is not an element of its parent: the value it describes follows
-
-    def _elem(self, buf, s, w, dest, cnt, kind, skip):
-        # Scans the element at s. Returns where it ends (> 0); 0 when it opened an aggregate or a skip state
-        # (self._scanned then points past its header); -1: incomplete; -2: larger than memory_limit; -3: a gets_into
-        # copy began. In skip mode bulk payloads and long lines are counted, not buffered.
-        if s >= w:
-            return -1
-        start = self.rpos
-        t = buf[s]
-        d = self._depth
-        if d and kind[d - 1] == _DOLLAR and t != _SEMI:
-            raise self._bad(_E_CHUNK, buf, start, s)
-        lo = self._searched
-        if lo:
-            self._searched = 0
-            eol = buf.find(b"\r\n", s + lo, w)
-        else:
-            eol = buf.find(b"\r\n", s + 1, w)
-        if eol < 0:
-            if t == _PLUS or t == _MINUS or t == _COMMA or t == _LPAREN or t == _COLON:
-                if skip and w - s > _MAX_HEADER:
-                    self._drop = -1
-                    return 0
-                if w - s > 2:
-                    self._searched = w - s - 1  # a long line arriving in pieces is searched once, not once per piece
-                return -1
-            if w - s > _MAX_HEADER:
-                raise self._bad(_E_LINE, buf, start, s)
-            return -1
-        if t == _PLUS or t == _COLON or t == _MINUS or t == _COMMA or t == _HASH or t == _LPAREN or t == _UNDER:
-            return eol + 2
-        if t == _DOLLAR or t == _EQUAL or t == _BANG or t == _SEMI:
-            n = self._len(buf, start, s + 1, eol)
-            if n == -2:
-                if t != _DOLLAR:
-                    raise self._bad(_E_LENGTH, buf, start, s + 1)
-                if dest is None or d or skip:
-                    self._open(buf, start, s, _DOLLAR, -1)
-                    self._scanned = eol + 2
-                    return 0
-                # else gets_into of a streamed string, copied chunk by chunk as it arrives (below)
-            elif n == -1:
-                if t != _DOLLAR:
-                    raise self._bad(_E_LENGTH, buf, start, s + 1)
-                return eol + 2
-            if t == _SEMI:
-                if not d or kind[d - 1] != _DOLLAR:
-                    raise self._bad(_E_CHUNK_AT, buf, start, s)
-                if n == 0:
-                    self._depth = d - 1  # ";0" ends the streamed string
-                    return eol + 2
-            if t == _EQUAL and n < 4:
-                raise self._bad(_E_VERBATIM4, buf, start, s)
-            if skip:
-                self._drop = n + 2
-                self._scanned = eol + 2
-                return 0
-            if dest is not None and t == _DOLLAR and d == 0:
-                self.attributes = None
-                if s != start:
-                    self._need = 0
-                    _build(self, start, s)  # attributes before the value: built (or skipped) first
-                self._into = dest
-                self._ilen = n
-                self._ileft = n + 2
-                self._ipos = 0
-                self.rpos = self._scanned = eol + 2
-                if n < 0:  # streamed: chunk headers are read as the copy goes
-                    self._searched = -1
-                    self._ilen = self._ileft = 0
-                return -3
-            end = eol + 4 + n
-            if end > w:
-                self._need = end - start
-                return -2 if end - start > self._limit else -1
-            if buf[end - 2] != _CR or buf[end - 1] != _LF:
-                raise self._bad(_E_CRLF, buf, start, end - 2)
-            return end
-        if t == _STAR or t == _TILDE or t == _PCT or t == _GT or t == _PIPE:
-            n = self._len(buf, start, s + 1, eol)
-            if n == -1:
-                if t != _STAR:
-                    raise self._bad(_E_COUNT, buf, start, s + 1)
-                return eol + 2
-            if n == -2:
-                if t == _GT or t == _PIPE:
-                    raise self._bad(_E_COUNT, buf, start, s + 1)
-                n = -1
-            elif n == 0:
-                if t == _PIPE:
-                    self._scanned = eol + 2  # an empty attribute describes nothing
-                    return 0
-                return eol + 2
-            elif t == _PCT or t == _PIPE:
-                n *= 2
-            self._open(buf, start, s, t, n)
-            self._scanned = eol + 2
-            return 0
-        if t == _DOT:
-            if eol != s + 1 or not d or cnt[d - 1] >= 0:
-                raise self._bad(_E_AGG_END, buf, start, s)
-            self._depth = d - 1
-            return eol + 2
-        raise self._bad(_E_TYPE_BYTE, buf, start, s)
-
-    def _open(self, buf, start, s, t, n):
-        d = self._depth
-        if d >= MAX_DEPTH:
-            raise self._bad(_E_NESTING, buf, start, s)
-        self._counts[d] = n
-        self._kind[d] = t
-        self._depth = d + 1
 
     def _copy_into(self):
         # gets_into: move the bulk string's bytes from the receive buffer to the destination as they arrive.
@@ -854,8 +855,8 @@ class Reader:
 # reader is between frames; a frame is consumed as the scanner would (_consume). Everything else (errors,
 # aggregates, pushes, frames not yet complete) is left to gets().
 SLOW = object()  # fast(): the next frame is not a complete simple reply; gets() takes it
-OK = b"OK"  # +OK as fast() gives it: the client's resolve knows these two objects
-OK_STR = "OK"
+OK = _INTERNED[0]  # +OK as fast() gives it (b"OK"): the client's resolve knows these two objects
+OK_STR = _INTERNED_STR[0]
 
 
 def fast(r, dest):
@@ -882,8 +883,10 @@ def fast(r, dest):
 
 
 def _digits(buf, p, e):
-    # buf[p:e] as a non-negative int of at most 9 digits (a small int on every board); -1 otherwise
-    if e <= p or e - p > 9:
+    # buf[p:e] as a non-negative int of 1 to 18 digits; -1 otherwise (the fast path's, the scan's and the build's
+    # lengths and integers; what it refuses, their careful paths take). A small frame: called per element, it must
+    # stay off the heap.
+    if e <= p or e - p > 18:
         return -1
     v = 0
     while p < e:
@@ -895,12 +898,28 @@ def _digits(buf, p, e):
     return v
 
 
+def _simple(buf, p, e):
+    # the index in _INTERNED of the simple string buf[p:e], or -1
+    i = 0
+    while i < 3:  # len(_INTERNED)
+        c = _INTERNED[i]
+        if e - p == len(c) and buf.startswith(c, p):
+            return i
+        i += 1
+    return -1
+
+
 def _fast_ok(r, p, e):
+    # +OK, and the other simple strings the build pass interns (+PONG, +QUEUED): the same objects
     buf = r.buf
     if e == p + 3 and buf[p + 1] == 79 and buf[p + 2] == 75:
-        _consume(r, e + 2)
+        _consume(r, e + 2)  # (+OK first, without a call: a pipeline of SETs reads little else)
         return OK_STR if r.decode else OK
-    return SLOW
+    p = _simple(buf, p + 1, e)
+    if p < 0:
+        return SLOW
+    _consume(r, e + 2)
+    return _INTERNED_STR[p] if r.decode else _INTERNED[p]
 
 
 def _fast_int(r, p, e):

@@ -16,13 +16,11 @@ class WatchError(RedisError):
     and every one of them raises this error."""
 
 
-_PEND = 0
-_DONE = 1
-_TAKEN = 2
+_TAKEN = ("taken",)  # Queued._value once wait() has handed the value over
 _BUSY = ("busy",)  # _Tx._futures while _finish() reads the replies (a push_handler may wait a result meanwhile)
 
-_MULTI = ("MULTI",)
-_EXEC = ("EXEC",)
+_MULTI = (b"MULTI",)  # (bytes: a str name is encoded, a new bytes object, each time it is sent)
+_EXEC = (b"EXEC",)
 # names a queued command may not have: each would end or nest the transaction out of our sight (MULTI, EXEC, DISCARD)
 # or is refused inside MULTI by the server without aborting it (WATCH)
 _NOT_QUEUED = (b"MULTI", b"EXEC", b"DISCARD", b"WATCH")
@@ -32,34 +30,34 @@ class Queued:
     """The result of one command of a transaction: ready() and wait() as on a Future. The EXEC reply resolves the
     results of the whole transaction at once, when one of them is waited (or found ready)."""
 
+    # Four attributes, no more (a fifth grows each instance's table a third time, on MicroPython a new 96-byte
+    # table): pending while _args is set; then _value holds the result, and _TAKEN once wait() handed it over.
     def __init__(self, t, conv, args):
         self._tx = t
         self._conv = conv
         self._args = args  # the command, until the transaction is resolved (error messages name it)
-        self._state = _PEND
         self._value = None
 
     def ready(self):
         """True once wait() will not block. Never blocks, never raises the command's error."""
-        if self._state == _PEND:
+        if self._args is not None:
             return self._tx._ready()
         return True
 
     def wait(self):
         """The command's converted reply; raises its error (WatchError, ReplyError, ...). Hands the value over once."""
-        if self._state == _PEND:
+        if self._args is not None:
             self._tx._finish()
-        if self._state == _TAKEN:
-            raise InvalidFuture("this result was already waited (its value was handed over)")
         v = self._value
-        self._value = None
-        self._state = _TAKEN
+        if v is _TAKEN:
+            raise InvalidFuture("this result was already waited (its value was handed over)")
+        self._value = _TAKEN
         if isinstance(v, Exception):
             raise v
         return v
 
     def __repr__(self):
-        return "<Queued %s>" % ("pending", "done", "waited")[self._state]
+        return "<Queued %s>" % ("pending" if self._args is not None else "waited" if self._value is _TAKEN else "done")
 
 
 class _Tx:
@@ -87,8 +85,7 @@ class _Tx:
         # into: get_into() is not offered here; extra_ms: a blocking command never blocks inside MULTI
         if self._futures is not None:
             raise RedisError("this transaction was sent already: start another with client.transaction()")
-        for a in args:
-            check(a)
+        _check_all(args)
         x = Queued(self, conv, args)
         self._queued.append(x)
         return x
@@ -97,18 +94,18 @@ class _Tx:
     def set(self, key, value, ex=None, px=None, nx=False, xx=False, keepttl=False, get=False, exat=None,
             pxat=None):
         if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
-            return self._cmd(ok, ("SET", key, value))
+            return self._cmd(ok, (b"SET", key, value))
         from .setopts import set_args
         return self._cmd(None if get else ok, set_args(key, value, ex, px, nx, xx, keepttl, get, exat, pxat))
 
     def get(self, key):
-        return self._cmd(None, ("GET", key))
+        return self._cmd(None, (b"GET", key))
 
     def incr(self, key):
-        return self._cmd(None, ("INCR", key))
+        return self._cmd(None, (b"INCR", key))
 
     def publish(self, channel, message):
-        return self._cmd(None, ("PUBLISH", channel, message))
+        return self._cmd(None, (b"PUBLISH", channel, message))
 
     def command(self, *args):
         """Any command, queued; the raw reply. Refuses what client.command() refuses, and MULTI, EXEC, DISCARD,
@@ -122,36 +119,46 @@ class _Tx:
         return self._cmd(None, args)
 
     # ---- sending and resolving ---------------------------------------------------------------------------------
+    # (_send and the calls in it keep their frames under 11 words where they can: MicroPython takes a larger frame
+    # from the heap on every call; what only watch() and a push_handler need is in functions of their own)
     def _send(self):
         if self._futures is not None:
             return
         c = self._client
-        fs = []
-        self._futures = fs
+        self._futures = []
         if not self._queued:
             return  # an empty transaction sends nothing
+        if getattr(c, "_watching", None) is not None and not self._watched(c):
+            return
+        if c.push_handler is None:
+            self._write(c, self._futures)
+        else:
+            self._held(c, self._futures)
+
+    def _watched(self, c):
+        # False (every result failed) when the watch was lost: then nothing is sent
         watched = getattr(c, "_watching", None)  # the connection WATCH was sent on
-        if watched is not None:
-            c._watch_ended()  # EXEC ends the watch (and so does a lost connection)
-            if c._conn is watched and c._retry is not None:
-                try:
-                    c._retry.before(c)  # retry.py: a health check's PING (or re-dial) now, not after MULTI is queued
-                except BaseException as e:
-                    self._fail(e if isinstance(e, RedisError) else ConnectionError("transaction not sent: %r" % e))
-                    raise
-            if c._conn is not watched:
-                # redis-py does the same: a WATCH lost with its connection cannot protect this transaction
-                self._fail(WatchError("the connection was lost after watch(), so the watch with it: nothing was "
-                                      "sent; watch() and read again"))
-                return
+        c._watch_ended()  # EXEC ends the watch (and so does a lost connection)
+        if c._conn is watched and c._retry is not None:
+            try:
+                c._retry.before(c)  # retry.py: a health check's PING (or re-dial) now, not after MULTI is queued
+            except BaseException as e:
+                self._fail(e if isinstance(e, RedisError) else ConnectionError("transaction not sent: %r" % e))
+                raise
+        if c._conn is not watched:
+            # redis-py does the same: a WATCH lost with its connection cannot protect this transaction
+            self._fail(WatchError("the connection was lost after watch(), so the watch with it: nothing was "
+                                  "sent; watch() and read again"))
+            return False
+        return True
+
+    def _held(self, c, fs):
         # A push_handler called while the transaction is written (a full ring of replies is read first) could send
         # commands between MULTI and EXEC, where they would be queued (its wait() would give b"QUEUED") and the EXEC
         # array would no longer match: pushes are held until EXEC is written, then handed over in order.
         handler = c.push_handler
-        held = None
-        if handler is not None:
-            held = []
-            c.push_handler = held.append
+        held = []
+        c.push_handler = held.append
         try:
             self._write(c, fs)
         except BaseException:
@@ -160,8 +167,6 @@ class _Tx:
         self._unhold(c, handler, held, True)
 
     def _unhold(self, c, push_handler, held, sent):
-        if held is None:
-            return
         c.push_handler = push_handler
         err = None
         for v in held:
@@ -196,22 +201,19 @@ class _Tx:
         # (redis/redis#12326) puts the RESP3 push of a message EXEC publishes to a channel this connection
         # subscribes to inside the EXEC array, where it counts as an element: the array ends early and its last
         # replies would be taken for the next commands' replies. Drop the connection instead.
-        if type(v) is list:
-            for x in v:
-                if type(x) is Push:
-                    err = ProtocolError("the server put a push message inside the EXEC reply (Redis < 7.2, "
-                                        "redis/redis#12326): connection dropped, the transaction ran; do not "
-                                        "publish to this connection's own channels in a transaction")
-                    if self._client._conn is not None:
-                        self._client._broken(err, None)
-                    return err
+        if type(v) is list and _has_push(v):
+            err = ProtocolError("the server put a push message inside the EXEC reply (Redis < 7.2, "
+                                "redis/redis#12326): connection dropped, the transaction ran; do not "
+                                "publish to this connection's own channels in a transaction")
+            if self._client._conn is not None:
+                self._client._broken(err, None)
+            return err
         return v
 
     def _fail(self, err):
         for x in self._queued:
-            if x._state == _PEND:
+            if x._args is not None:
                 x._value = err
-                x._state = _DONE
                 x._args = None
 
     def _ready(self):
@@ -239,17 +241,19 @@ class _Tx:
         self._futures = _BUSY
         try:
             for i in range(len(fs)):
-                fs[i] = _take(fs[i])  # (in place: the futures are recycled once waited)
+                # (in place: the futures are recycled once waited; in this frame: MicroPython takes the frame of a
+                # function with `except ... as e` from the heap, on every call)
+                try:
+                    fs[i] = fs[i].wait()  # pyright: ignore[reportAttributeAccessIssue]  (not _BUSY here)
+                except RedisError as e:
+                    fs[i] = e
         except BaseException as e:
             # interrupted while reading (^C, MemoryError): the core dropped the connection, so no reply will come
             self._futures = ()
             self._fail(ConnectionError("the transaction's reply was not read: %r interrupted it" % e))
             raise
         self._futures = ()
-        self._resolve(fs)
-
-    def _resolve(self, fs):
-        q = self._queued
+        # the results (in this frame too: a call more would be another heap frame)
         for v in fs:
             if isinstance(v, Exception) and not isinstance(v, ReplyError):
                 self._fail(v)  # the connection failed (a deadline, a lost socket): its error, for every command
@@ -269,20 +273,30 @@ class _Tx:
             self._fail(ProtocolError("unexpected reply to EXEC of %d commands: %r" % (len(q), r)))
         else:
             for i in range(len(q)):
-                if q[i]._state == _PEND:
-                    _convert(q[i], r[i])
+                x = q[i]
+                if x._args is not None:
+                    v = r[i]
+                    c = x._conv
+                    if c is not None and not isinstance(v, Exception):
+                        v = ok(v) if c is ok else _convert(x, v)  # (ok never raises: the client calls it bare too)
+                    _set(x, v)
 
 
-def _take(f):
-    try:
-        return f.wait()
-    except RedisError as e:
-        return e
+def _has_push(v):
+    # (a loop of its own: its iterator's stack words would take _exec_reply's frame past 11 words, onto the heap)
+    for x in v:
+        if type(x) is Push:
+            return True
+    return False
+
+
+def _check_all(args):
+    for a in args:
+        check(a)
 
 
 def _set(x, v):
     x._value = v
-    x._state = _DONE
     x._args = None
 
 
@@ -293,15 +307,13 @@ def _name(x):
 
 
 def _convert(x, v):
-    # an error reply inside the EXEC array fails only its own command, as in Redis (the others ran)
-    if x._conv is not None and not isinstance(v, Exception):
-        try:
-            v = x._conv(v)
-        except Exception as e:
-            from .rare import failed
-            a = x._args
-            v = failed(v, a[0], a[1] if len(a) > 1 else None, e)
-    _set(x, v)
+    # (an error reply inside the EXEC array fails only its own command, as in Redis: the others ran)
+    try:
+        return x._conv(v)
+    except Exception as e:
+        from .rare import failed
+        a = x._args
+        return failed(v, a[0], a[1] if len(a) > 1 else None, e)
 
 
 _cls = None
