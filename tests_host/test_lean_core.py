@@ -18,7 +18,7 @@ LIB = REPO / "lib" / "microredis"
 
 # never loaded by import + connect(client=CoreClient) + SET, on any runtime
 LAZY_EVERYWHERE = ["url", "credentials", "tlsctx", "commands", "cmdargs", "strings", "keyspace", "hashes", "lists", "server",
-                   "sets", "zsets", "streams", "pubsub", "msginto", "rare", "texts",
+                   "sets", "zsets", "streams", "pubsub", "msginto", "rare", "texts", "parttexts",
                    "bigint", "setopts", "outbox", "journal", "journal1", "idalloc", "backoff", "link", "sentinel", "retry",
                    "retryon", "noperm", "transaction", "scripts", "cache", "aio", "aio_pubsub", "aio_inbox", "inbox",
                    "xgroups"]

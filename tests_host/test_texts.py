@@ -10,7 +10,11 @@ from conftest import REPO
 LIB = REPO / "lib" / "microredis"
 sys.path.insert(0, str(REPO / "lib"))
 
-from microredis import rare, texts  # noqa: E402
+from microredis import rare, texts, parttexts  # noqa: E402
+
+# the core's table and the optional parts' (texts.text() looks in the second when the first lacks a key)
+ALL = dict(texts.TEXTS)
+ALL.update(parttexts.TEXTS)
 
 
 def _sources():
@@ -22,16 +26,27 @@ def test_every_text_key_has_a_text():
     for name, src in _sources().items():
         # text("key", ...), or (MemoryParameters) what = "key" ... text(what)
         for key in re.findall(r"\btext\(\"(\w+)\"", src) + re.findall(r"\bwhat = \"(\w+)\"", src):
-            assert key in texts.TEXTS, "%s.py: text(%r) has no entry in texts.TEXTS" % (name, key)
+            assert key in ALL, "%s.py: text(%r) has no entry in texts.TEXTS or parttexts.TEXTS" % (name, key)
             used.add(key)
-    assert set(texts.TEXTS) == used, "texts.TEXTS has keys nothing uses: %s" % sorted(set(texts.TEXTS) - used)
+    assert set(ALL) == used, "texts have keys nothing uses: %s" % sorted(set(ALL) - used)
+    assert not set(texts.TEXTS) & set(parttexts.TEXTS), "a key in both tables"
+
+
+def test_the_core_loads_only_the_core_texts():
+    # a key of the core's modules is in texts.py, so an error of the core never loads parttexts.py
+    core = ("errors", "encoder", "resp", "client", "connection", "net", "net_mp", "net_sock", "transport", "clock",
+            "ticks", "url", "credentials", "tlsctx", "setopts", "rare", "bigint", "__init__")
+    src = _sources()
+    for name in core:
+        for key in re.findall(r"\btext\(\"(\w+)\"", src[name]):
+            assert key in texts.TEXTS, "%s.py: text(%r) is in parttexts.py: a core error would load it" % (name, key)
 
 
 def test_every_text_formats_with_its_values():
     for name, src in _sources().items():
         for key, rest in re.findall(r"\btext\(\"(\w+)\"((?:, [^()]*(?:\([^()]*\))?[^()]*)?)\)", src):
             n = rest.count(",")  # values passed after the key (none of them holds a comma)
-            t = texts.TEXTS[key]
+            t = ALL[key]
             if key == "_view":
                 n = 2  # (the memoryview: texts.text() takes its item size and dimensions)
             if key == "optional":

@@ -46,7 +46,7 @@ LIB = os.path.join(REPO, "lib", "microredis")
 # package file -> modules of lib/microredis/ (without .py), in install order
 PACKAGES = {
     "package.json": ["__init__", "errors", "resp", "bigint", "encoder", "clock", "ticks", "net", "transport",
-                     "net_mp", "net_sock", "tlsctx", "client", "rare", "texts", "setopts",
+                     "net_mp", "net_sock", "tlsctx", "client", "rare", "texts", "parttexts", "setopts",
                      "connection", "credentials", "url", "commands", "cmdargs", "strings", "keyspace", "hashes", "lists", "server", "sets", "zsets",
                      "streams", "xgroups"],
     "package-pubsub.json": ["pubsub", "msginto"],

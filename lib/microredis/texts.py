@@ -1,4 +1,4 @@
-"""The texts of the errors a wrong argument, a misuse or a reply of an unexpected shape raises, loaded only then.
+"""The core's texts of the errors a wrong argument, a misuse or a reply of an unexpected shape raises, loaded only then.
 
 The code names each error with a short key (errors.text(key, values...)): in a .mpy file a sentence is a string
 object on the heap of every board that imports the module, a key is an interned name. A key is the name of the
@@ -35,47 +35,6 @@ TEXTS = {
     "pubsub": "microredis.pubsub is not installed: install package-pubsub.json (mip) or copy pubsub.py",
     "optional": "microredis.%s is not installed: install %s (mip) or copy %s.py",
     "_dispatch": "reply received with no command pending",
-    # the catalogue (commands.py, cmdargs.py and the group modules): wrong arguments, and replies of an unexpected shape (a
-    # conversion's TypeError, which the future's ProtocolError quotes)
-    "_true": "a status reply was expected",
-    "_two": "a 2-element array was expected",
-    "_scan": "a list of keys was expected",
-    "_digits": "a number as a string was expected",
-    "getex": "getex takes only one of ex, px, exat, pxat, persist",
-    "_expire": "nx excludes xx/gt/lt, and gt excludes lt",
-    "hset": "hset needs field and value, or mapping",
-    "_bpop": "timeout must be a finite number of seconds >= 0 (0: block forever)",
-    "int": "%s must be an int",
-    "num": "%s must be an int or a float",
-    "_many": "%s must not be empty",
-    "dict": "%s must be a dict",
-    "_entries": "stream entries must be [id, fields]",
-    "_list": "an array was expected",
-    "_float": "a number was expected",
-    "minid": "maxlen and minid are mutually exclusive",
-    "maxlen": "maxlen must be >= 0",
-    "limit": "limit needs maxlen or minid",
-    "approximate": "limit needs approximate=True",
-    "nx": "nx and xx are mutually exclusive",
-    "gt": "only one of nx, gt, lt may be set",
-    "incr": "incr takes exactly one member",
-    "bylex": "byscore and bylex are mutually exclusive",
-    "offset": "offset and num go together, with byscore or bylex",
-    "withscores": "withscores does not apply to bylex",
-    "xtrim": "xtrim needs maxlen or minid",
-    "_need": "at least one argument is required",
-    "to_bool": "an integer was expected",
-    "to_dict": "an even number of elements was expected",
-    "to_pairs": "[member, score] pairs were expected",
-    # stream reads and consumer groups (xgroups.py)
-    "_count": "count must be an int >= 1",
-    "block": "block must be an int >= 0 (ms; 0: block forever)",
-    "_nonneg": "%s must be an int >= 0",
-    "message_ids": "message_ids must be a list or tuple of IDs",
-    "xpending_range": "xpending_range needs min, max and count (xpending() gives the summary)",
-    "_summary": "an XPENDING summary [count, min, max, consumers] was expected",
-    "_detail": "XPENDING entries [id, consumer, idle ms, deliveries] were expected",
-    "_claimed": "an XAUTOCLAIM reply [next ID, entries, ...] was expected",
     "__getattr__": "module 'microredis' has no attribute %r",
     # the handshake refused (rare.handshake_error, keyed by the server's error code): the cause and the fix
     "DENIED": "the server refused the connection: it runs in protected mode, so it accepts only clients on its own "
@@ -92,25 +51,6 @@ TEXTS = {
     "HELLO": "the server does not know HELLO, so it cannot speak RESP3 (Redis before 6, or HELLO renamed): use "
              "ConnectionHandler.resp2(address), or resp3(address, fallback=True) to fall back to RESP2 by itself "
              "(server: %s)",
-    # the cluster client (cluster.py)
-    "startup_nodes": "Cluster needs at least one (host, port) startup node",
-    "max_connections": "max_connections must be an int >= 1",
-    "CROSSSLOT": "the keys of one command must map to one cluster slot (%r and %r do not): give them a common "
-                 "{hash tag}, e.g. b'{dev42}:temp' and b'{dev42}:hum' (only the part in braces is hashed)",
-    "partial": "node %s:%s gave a slot map that does not cover all 16384 slots (not adopted)",
-    "refresh": "no cluster node gave a whole slot map (%d asked; last: %s)",
-    "nodes": "more than 255 cluster node addresses met",
-    # the Outbox (outbox.py), the Inbox (inbox.py, with "_count") and its asyncio form (aio_inbox.py)
-    "capacity": "capacity must be an int >= 1",
-    "max_bytes": "max_bytes must be None or an int >= 1",
-    "maxlen_none": "maxlen must be None or an int >= 1",
-    "fields": "a reading is a dict {field: value} with at least one field",
-    "size": "the reading (%d bytes) is larger than max_bytes",
-    "damaged": "outbox: %d damaged stretch(es) of %s skipped, %d reading(s) lost",
-    "_lose_head": "outbox: reading %d is damaged on flash and was dropped",
-    "block_ms": "block_ms must be an int >= 0",
-    "max_deliveries": "max_deliveries must be an int >= 1",
-    "client_kind": "%s reads on %s client: pass that kind as client=",
     # decode_responses=True met a value that is not UTF-8 (resp.py: the reply becomes this ProtocolError)
     "decode": "reply is not valid UTF-8 (decode_responses is on; use a handler without it to read binary values)",
 }
@@ -124,7 +64,10 @@ _PACKAGE = {"outbox": "survival", "inbox": "survival", "sentinel": "survival", "
 
 
 def text(what, values):
-    t = TEXTS[what]
+    t = TEXTS.get(what)
+    if t is None:  # an optional part's (parttexts.py: a board loads the core's texts without them)
+        from .parttexts import TEXTS as more
+        t = more[what]
     if what == "_view":  # (the view itself: encoder._view's frame stays small enough for the C stack)
         values = (values[0].itemsize, getattr(values[0], "ndim", 1))
     elif what == "optional":  # (the module: its package file is named here)
