@@ -6,6 +6,8 @@
 # find them as any method. A board pays RAM only for the groups it calls (set/get/incr/publish are the core's, and
 # need none). Not a hot path: argument lists and converted replies allocate.
 
+from sys import implementation as _implementation
+
 from .client import CoreClient
 from .errors import optional  # (an ImportError that names the package file to install)
 from .client import ok
@@ -49,17 +51,31 @@ class Catalogue:
         g = _group(name)
         if g is None:
             raise AttributeError(name)
-        m = optional(g[0])
-        for n in g[2].split():
-            n = n.decode()
-            for c in g[1]:
-                f = getattr(getattr(m, c), n, None)
-                if f is not None:
-                    setattr(Catalogue, n, f)
-                    break
+        _load(g)
         if getattr(Catalogue, name, None) is None:
             raise AttributeError(name)  # (a name in the table that its group lacks: never a second load)
         return getattr(self, name)
+
+
+def _load(g):
+    # the group's module, whose methods become Catalogue's
+    m = optional(g[0])
+    for n in g[2].split():
+        n = n.decode()
+        for c in g[1]:
+            f = getattr(getattr(m, c), n, None)
+            if f is not None:
+                setattr(Catalogue, n, f)
+                break
+
+
+if _implementation.name not in ("micropython", "circuitpython"):
+    # CPython and the like: every group now, and no __getattr__. A class with one makes CPython take its slow
+    # path for every attribute of every instance (slot_tp_getattr_hook: SET 8 %, 16 pipelined SETs 19 % slower
+    # in bench/cp_bench.py), and RAM is no concern there; MicroPython asks __getattr__ only on a miss.
+    for _g in _GROUPS:
+        _load(_g)
+    del Catalogue.__getattr__
 
 
 def __getattr__(name):
