@@ -319,3 +319,36 @@ def heap_per_call(fn, n=20):
         return (mem_total() - m) // n
     finally:
         gc.enable()
+
+
+# ---- a catalogue test on both protocols (t_commands, t_streams) ---------------------------------------------------
+def clean_keys(h, pre):
+    """Deletes every key under pre through handler h (re-dials if a test broke the connection), then disconnects."""
+    from tinytest import eq
+    c = h.connect()
+    keys = list(c.scan_iter(match=pre + b"*", count=100))
+    if keys:
+        c.delete(*keys).wait()
+    eq(c._pending, 0)
+    c.close()
+    h.disconnect()
+
+
+def each_protocol(fn, prefix, tmo=2000):
+    """fn(client, key prefix, protocol) once per protocol (RESP3, then RESP2), on a fresh connection; the keys under
+    prefix + b"3:"/b"2:" are deleted after."""
+    for proto in (3, 2):
+        h = handler(proto, tmo)
+        c = h.connect()
+        pre = prefix + (b"3:" if proto == 3 else b"2:")
+        try:
+            fn(c, pre, proto)
+        finally:
+            clean_keys(h, pre)
+
+
+def server_version(c):
+    """The server's major version, from INFO server."""
+    info = c.info(b"server").wait()
+    i = info.find(b"redis_version:") + 14
+    return int(info[i:info.find(b".", i)])

@@ -4,37 +4,13 @@
 # Plain MicroPython; runs under CPython too.
 from microredis import ReplyError
 from tinytest import eq, ok, raises, skip, now_ms, since, sleep_ms, IS_MICROPYTHON
-from devkit import handler
+from devkit import handler, clean_keys as _clean, each_protocol, server_version as _version
 
 PRE = b"t_streams:"
 
 
-def _clean(h, pre):
-    c = h.connect()  # re-dials if a test broke the connection
-    keys = list(c.scan_iter(match=pre + b"*", count=100))
-    if keys:
-        c.delete(*keys).wait()
-    eq(c._pending, 0)
-    c.close()
-    h.disconnect()
-
-
 def _each(fn, tmo=2000):
-    # fn(client, key prefix, protocol) once per protocol, on a fresh connection; keys cleaned up after
-    for proto in (3, 2):
-        h = handler(proto, tmo)
-        c = h.connect()
-        pre = PRE + (b"3:" if proto == 3 else b"2:")
-        try:
-            fn(c, pre, proto)
-        finally:
-            _clean(h, pre)
-
-
-def _version(c):
-    info = c.info(b"server").wait()
-    i = info.find(b"redis_version:") + 14
-    return int(info[i:info.find(b".", i)])
+    each_protocol(fn, PRE, tmo)
 
 
 def test_xread():
